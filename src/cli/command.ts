@@ -1,0 +1,26 @@
+// What a CLI command is. Each src/cli/<group>.ts exports a list of these; main.ts
+// dispatches. Commands are thin: parse → call the library → print.
+import type { FlagDef, FlagValues } from './args.js';
+import type { Context } from './context.js';
+
+export interface Command {
+  name: string;
+  aliases?: string[];
+  /** e.g. "run [OPTIONS] IMAGE [COMMAND] [ARG...]" (without the leading "berth "). */
+  usage: string;
+  summary: string;
+  flags: FlagDef[];
+  /** Positional argument count bounds, checked before run. */
+  minArgs?: number;
+  maxArgs?: number;
+  /** Stop flag parsing after this many positionals (run IMAGE CMD… / exec CTR CMD…). */
+  stopAfter?: number;
+  /** For groups such as `image` and `container`: berth image ls … */
+  subcommands?: Command[];
+  /** Hidden from the command list (internal, e.g. the conmon exit hook). */
+  hidden?: boolean;
+  /** Returns the process exit code (default 0). */
+  run?(ctx: Context, flags: FlagValues, args: string[]): Promise<number | void>;
+}
+
+export const formatFlag: FlagDef = { name: 'format', type: 'string', value: 'FORMAT', desc: 'Output format: table (default), json, or a Go-style template such as {{.ID}}' };

@@ -1,0 +1,7 @@
+// Every top-level command, in the order `berth --help` lists them.
+import type { Command } from './command.js';
+import { containerCommands } from './container.js';
+import { imageCommands } from './image.js';
+import { systemCommands } from './system.js';
+
+export const commands: Command[] = [...containerCommands, ...imageCommands, ...systemCommands];

@@ -1,0 +1,118 @@
+// berth: the daemonless CLI. Global flags, command dispatch, and the one place errors
+// become a `berth: <message>` line and an exit code.
+import { parseArgs, type FlagDef } from './args.js';
+import type { Command } from './command.js';
+import { Context } from './context.js';
+import { exitCodeFor, printError } from './errors.js';
+import { commands } from './commands.js';
+import { setLogLevel } from '../log/index.js';
+
+const globalFlags: FlagDef[] = [
+  { name: 'root', type: 'string', value: 'DIR', desc: 'Persistent state directory (default /var/lib/berth, env BERTH_ROOT)' },
+  { name: 'runroot', type: 'string', value: 'DIR', desc: 'Runtime state directory (default /run/berth, env BERTH_RUNROOT)' },
+  { name: 'config-dir', type: 'string', value: 'DIR', desc: 'Directory of berth.toml (default /etc/berth, env BERTH_CONFIG_DIR)' },
+  { name: 'runtime', type: 'string', value: 'PATH', desc: 'OCI runtime binary (default runc, or [runtime] path in berth.toml)' },
+  { name: 'log-level', type: 'string', value: 'LEVEL', desc: 'Log level: debug, info, warn, error (default warn)' },
+  { name: 'help', short: 'h', type: 'bool', desc: 'Show help' },
+  { name: 'version', short: 'v', type: 'bool', desc: 'Show the version' },
+];
+
+function find(list: Command[], name: string): Command | undefined {
+  return list.find((c) => c.name === name || c.aliases?.includes(name));
+}
+
+function helpFor(cmd: Command | undefined, path: string): string {
+  const out: string[] = [];
+  if (!cmd) {
+    out.push('Usage: berth [OPTIONS] COMMAND', '', 'A container manager on runc, conmon, CNI and SQLite.', '', 'Commands:');
+    for (const c of commands.filter((c) => !c.hidden)) out.push(`  ${c.name.padEnd(12)} ${c.summary}`);
+    out.push('', 'Global options:', ...flagLines(globalFlags), '', "Run 'berth COMMAND --help' for more information on a command.");
+    return out.join('\n');
+  }
+  out.push(`Usage: berth ${path ? path + ' ' : ''}${cmd.usage}`, '', cmd.summary);
+  if (cmd.aliases?.length) out.push('', `Aliases: ${[cmd.name, ...cmd.aliases].join(', ')}`);
+  if (cmd.subcommands) {
+    out.push('', 'Commands:');
+    for (const c of cmd.subcommands.filter((c) => !c.hidden)) out.push(`  ${c.name.padEnd(12)} ${c.summary}`);
+  }
+  if (cmd.flags.length) out.push('', 'Options:', ...flagLines(cmd.flags));
+  return out.join('\n');
+}
+
+function flagLines(defs: FlagDef[]): string[] {
+  return defs.map((d) => {
+    const left = `${d.short ? `-${d.short}, ` : '    '}--${d.name}${d.value ? ' ' + d.value : d.type === 'bool' ? '' : ' ' + d.type}`;
+    return `  ${left.padEnd(30)} ${d.desc}`;
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let debug = false;
+  try {
+    // Global flags come before the command name.
+    let i = 0;
+    while (i < argv.length && argv[i].startsWith('-')) {
+      const def = globalFlags.find((d) => argv[i] === `--${d.name}` || argv[i].startsWith(`--${d.name}=`) || (d.short && argv[i] === `-${d.short}`));
+      i += def && def.type !== 'bool' && !argv[i].includes('=') ? 2 : 1;
+      if (!def) break;
+    }
+    const global = parseArgs(argv.slice(0, i), globalFlags);
+    if (typeof global.flags['log-level'] === 'string') {
+      setLogLevel(global.flags['log-level']);
+      debug = global.flags['log-level'] === 'debug';
+    }
+    let rest = argv.slice(i);
+    if (global.flags.version && rest.length === 0) rest = ['version'];
+    if (rest.length === 0 || (rest[0] === 'help' && rest.length === 1)) {
+      process.stdout.write(helpFor(undefined, '') + '\n');
+      return rest.length === 0 && !global.flags.help ? 125 : 0;
+    }
+    if (rest[0] === 'help') rest = [...rest.slice(1), '--help'];
+    let cmd = find(commands, rest[0]);
+    if (!cmd) throw Object.assign(new Error(`unknown command "${rest[0]}" for "berth"; run 'berth --help'`), { code: 'InvalidArgument' });
+    let path = '';
+    rest = rest.slice(1);
+    while (cmd.subcommands && rest.length > 0 && !rest[0].startsWith('-')) {
+      const sub: Command | undefined = find(cmd.subcommands, rest[0]);
+      if (!sub) throw Object.assign(new Error(`unknown command "${rest[0]}" for "berth ${cmd.name}"`), { code: 'InvalidArgument' });
+      path = path ? `${path} ${cmd.name}` : cmd.name;
+      cmd = sub;
+      rest = rest.slice(1);
+    }
+    const helpDef: FlagDef = { name: 'help', short: 'h', type: 'bool', desc: 'Show help for this command' };
+    const parsed = parseArgs(rest, [...cmd.flags, helpDef], cmd.stopAfter);
+    if (parsed.flags.help || global.flags.help || !cmd.run) {
+      process.stdout.write(helpFor(cmd, path) + '\n');
+      return cmd.run || parsed.flags.help || global.flags.help ? 0 : 125;
+    }
+    const full = path ? `${path} ${cmd.name}` : cmd.name;
+    if (cmd.minArgs !== undefined && parsed.args.length < cmd.minArgs)
+      throw Object.assign(new Error(`"berth ${full}" requires at least ${cmd.minArgs} argument${cmd.minArgs > 1 ? 's' : ''}; usage: berth ${full.split(' ').slice(0, -1).concat(cmd.usage).join(' ')}`), { code: 'InvalidArgument' });
+    if (cmd.maxArgs !== undefined && parsed.args.length > cmd.maxArgs)
+      throw Object.assign(new Error(`"berth ${full}" accepts at most ${cmd.maxArgs} argument${cmd.maxArgs === 1 ? '' : 's'}; usage: berth ${full.split(' ').slice(0, -1).concat(cmd.usage).join(' ')}`), { code: 'InvalidArgument' });
+    const ctx = new Context({
+      root: global.flags.root as string | undefined,
+      runRoot: global.flags.runroot as string | undefined,
+      configDir: global.flags['config-dir'] as string | undefined,
+      runtime: global.flags.runtime as string | undefined,
+    });
+    try {
+      return (await cmd.run(ctx, parsed.flags, parsed.args)) ?? 0;
+    } finally {
+      ctx.close();
+    }
+  } catch (e) {
+    printError(e, debug);
+    return exitCodeFor(e);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    printError(e, true);
+    process.exitCode = 125;
+  },
+);

@@ -1,0 +1,102 @@
+// Paths and settings. Every directory is configurable by flag and environment so tests
+// run many isolated instances side by side.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { invalidArgument } from '../errors/index.js';
+
+export interface Paths {
+  /** Persistent state: database, blobs, snapshots, container dirs. */
+  root: string;
+  /** Runtime state (lost at reboot): runc state, conmon sockets, pid and exit files. */
+  runRoot: string;
+  /** berth.toml lives here. */
+  configDir: string;
+}
+
+export interface RuntimeConfig {
+  /** Path or name of the OCI runtime binary (runc, crun …). */
+  path: string;
+  /** Extra global arguments passed before the runtime's subcommand. */
+  args: string[];
+}
+
+export interface Config {
+  paths: Paths;
+  runtime: RuntimeConfig;
+  /** conmon binary. */
+  conmon: string;
+  /** Maximum size of a container's log file in bytes before conmon rotates it; -1 = unlimited. */
+  logSizeMax: number;
+}
+
+export interface ConfigOverrides {
+  root?: string;
+  runRoot?: string;
+  configDir?: string;
+  runtime?: string;
+}
+
+export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Paths {
+  return {
+    root: o.root ?? env.BERTH_ROOT ?? '/var/lib/berth',
+    runRoot: o.runRoot ?? env.BERTH_RUNROOT ?? '/run/berth',
+    configDir: o.configDir ?? env.BERTH_CONFIG_DIR ?? '/etc/berth',
+  };
+}
+
+/**
+ * Loads berth.toml from the config dir (absent file = defaults).
+ *
+ *   [runtime]
+ *   path = "runc"          # or "crun", or an absolute path
+ *   args = ["--debug"]
+ *   [monitor]
+ *   conmon = "conmon"
+ *   log_size_max = -1
+ */
+export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const paths = resolvePaths(o, env);
+  const file = join(paths.configDir, 'berth.toml');
+  let doc: Record<string, any> = {};
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (text !== undefined) {
+    const { parse } = await import('smol-toml');
+    try {
+      doc = parse(text) as Record<string, any>;
+    } catch (e) {
+      throw invalidArgument(`${file}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  const runtime = doc.runtime ?? {};
+  const monitor = doc.monitor ?? {};
+  return {
+    paths,
+    runtime: {
+      path: o.runtime ?? env.BERTH_RUNTIME ?? str(runtime.path, 'runtime.path', file) ?? 'runc',
+      args: strArray(runtime.args, 'runtime.args', file) ?? [],
+    },
+    conmon: env.BERTH_CONMON ?? str(monitor.conmon, 'monitor.conmon', file) ?? 'conmon',
+    logSizeMax: num(monitor.log_size_max, 'monitor.log_size_max', file) ?? -1,
+  };
+}
+
+function str(v: unknown, key: string, file: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw invalidArgument(`${file}: ${key} must be a string`);
+  return v;
+}
+function strArray(v: unknown, key: string, file: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalidArgument(`${file}: ${key} must be an array of strings`);
+  return v as string[];
+}
+function num(v: unknown, key: string, file: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' && typeof v !== 'bigint') throw invalidArgument(`${file}: ${key} must be a number`);
+  return Number(v);
+}

@@ -1,0 +1,40 @@
+// The SQLite store shared by every berth process (CLI commands and berthd) on one root
+// dir. WAL mode, a busy timeout and BEGIN IMMEDIATE keep concurrent writers correct;
+// transactions are short and never span a runc or conmon call.
+import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { migrations } from './schema.js';
+
+export type Database = BetterSqlite3.Database;
+
+export interface Store {
+  readonly db: Database;
+  /** Runs fn inside BEGIN IMMEDIATE … COMMIT (rolled back if fn throws). */
+  tx<T>(fn: () => T): T;
+  close(): void;
+}
+
+export function openStore(root: string): Store {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  // Loaded lazily: the native module costs a few ms and not every command needs it.
+  const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+  const db = new Sqlite(join(root, 'berth.db'), { timeout: 30_000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  const tx = <T>(fn: () => T): T => db.transaction(fn).immediate();
+  migrate(db, tx);
+  return { db, tx, close: () => db.close() };
+}
+
+function migrate(db: Database, tx: <T>(fn: () => T) => T): void {
+  if ((db.pragma('user_version', { simple: true }) as number) === migrations.length) return;
+  // Re-read inside the write lock: another process may have migrated meanwhile.
+  tx(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < migrations.length; v++) db.exec(migrations[v]);
+    db.pragma(`user_version = ${migrations.length}`);
+  });
+}

@@ -1,0 +1,61 @@
+// Schema migrations, applied in order; user_version counts those applied. Never edit a
+// migration that has shipped: append a new one.
+export const migrations: string[] = [
+  `
+  -- An image is named by its config digest (hex, like docker's image ID).
+  CREATE TABLE images (
+    id                  TEXT PRIMARY KEY,
+    manifest_digest     TEXT NOT NULL,      -- 'sha256:…' of the manifest blob in the content store
+    manifest_media_type TEXT NOT NULL,
+    config              TEXT NOT NULL,      -- the image config JSON, as stored in its blob
+    layers              TEXT NOT NULL,      -- JSON [{digest, mediaType, size, diffId, chainId}]
+    size                INTEGER NOT NULL,   -- bytes of the unpacked layers
+    created_at          INTEGER NOT NULL    -- ms since the epoch, when added to this store
+  );
+  CREATE TABLE image_names (
+    name     TEXT PRIMARY KEY,              -- fully qualified, e.g. 'localhost/busybox:latest'
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+  );
+  CREATE INDEX image_names_by_image ON image_names(image_id);
+
+  -- One unpacked layer, keyed by its chain ID; the directory exists only once the row does
+  -- and state = 'committed' (an 'extracting' row left by a crash is swept).
+  CREATE TABLE snapshots (
+    chain_id   TEXT PRIMARY KEY,
+    parent     TEXT,
+    diff_id    TEXT NOT NULL,
+    size       INTEGER NOT NULL DEFAULT 0,
+    state      TEXT NOT NULL,               -- 'extracting' | 'committed'
+    created_at INTEGER NOT NULL
+  );
+
+  -- CRI pod sandboxes: containers that share namespaces and a cgroup parent.
+  CREATE TABLE pods (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    state      TEXT NOT NULL,
+    config     TEXT NOT NULL,               -- JSON
+    created_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE containers (
+    id          TEXT PRIMARY KEY,           -- 64 hex
+    name        TEXT NOT NULL UNIQUE,
+    pod_id      TEXT REFERENCES pods(id),
+    image_id    TEXT,
+    image_name  TEXT,
+    config      TEXT NOT NULL,              -- JSON: the create request (container/types.ts ContainerConfig)
+    state       TEXT NOT NULL,              -- 'creating' | 'created' | 'running' | 'stopped' | 'removing'
+    pid         INTEGER,
+    conmon_pid  INTEGER,
+    exit_code   INTEGER,
+    oom_killed  INTEGER NOT NULL DEFAULT 0,
+    error       TEXT,
+    created_at  INTEGER NOT NULL,
+    started_at  INTEGER,
+    finished_at INTEGER
+  );
+  CREATE INDEX containers_by_pod ON containers(pod_id);
+  CREATE INDEX containers_by_image ON containers(image_id);
+  `,
+];

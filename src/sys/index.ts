@@ -1,0 +1,99 @@
+// The host's missing system calls, behind one small module. Everything here is a thin
+// synchronous wrapper over the native addon in ./native (built into build/berth_sys.node);
+// errors are Node-style (err.code = 'ENOENT' …, err.syscall, err.path).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface Native {
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  lgetxattr(path: string, name: string): Buffer | null;
+  llistxattr(path: string): string[];
+  seqpacketConnect(path: string): number;
+  shutdown(fd: number, how: number): void;
+}
+
+let native: Native | undefined;
+
+/** Finds build/berth_sys.node above this module (src/, out/src/ or the bundle in bin/). */
+function load(): Native {
+  if (native) return native;
+  let path = process.env.BERTH_SYS_ADDON;
+  if (!path) {
+    let dir = dirname(fileURLToPath(import.meta.url));
+    for (;;) {
+      const candidate = join(dir, 'build', 'berth_sys.node');
+      if (existsSync(candidate)) { path = candidate; break; }
+      const up = dirname(dir);
+      if (up === dir) throw new Error('berth_sys.node not found: run `make build`');
+      dir = up;
+    }
+  }
+  native = createRequire(import.meta.url)(path) as Native;
+  return native;
+}
+
+export const MS_RDONLY = 0x1;
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+export const MS_NOEXEC = 0x8;
+export const MS_REMOUNT = 0x20;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 1 << 18;
+export const MNT_DETACH = 0x2;
+export const SHUT_WR = 1;
+
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): void {
+  load().mount(source, target, fstype, flags, data);
+}
+
+/** Unmounts target; a path that is not mounted (EINVAL) or gone (ENOENT) is not an error. */
+export function unmount(target: string, flags = 0): void {
+  try {
+    load().umount2(target, flags);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOENT') throw e;
+  }
+}
+
+export function mknod(path: string, mode: number, major: number, minor: number): void {
+  load().mknod(path, mode, major, minor);
+}
+
+export function lsetxattr(path: string, name: string, value: Buffer): void {
+  load().lsetxattr(path, name, value);
+}
+
+export function lgetxattr(path: string, name: string): Buffer | null {
+  return load().lgetxattr(path, name);
+}
+
+export function llistxattr(path: string): string[] {
+  return load().llistxattr(path);
+}
+
+/** Connects to a SOCK_SEQPACKET unix socket (conmon's attach socket); returns a blocking fd. */
+export function seqpacketConnect(path: string): number {
+  return load().seqpacketConnect(path);
+}
+
+export function shutdownWrite(fd: number): void {
+  load().shutdown(fd, SHUT_WR);
+}
+
+/** True when path is a mount point, read from /proc/self/mountinfo. */
+export async function isMountPoint(path: string): Promise<boolean> {
+  const { readFile } = await import('node:fs/promises');
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((line) => line.split(' ')[4] === path);
+}
