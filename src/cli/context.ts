@@ -48,9 +48,20 @@ export class Context {
         store: await this.store(),
         images: await this.images(),
         snapshots: await this.snapshots(),
+        cleanupCommand: await this.cleanupCommand(),
       });
     }
     return this.manager;
+  }
+
+  /** How conmon calls back into berth when a container exits: this same CLI, same dirs. */
+  private async cleanupCommand(): Promise<string[]> {
+    const { paths, runtime } = await this.config();
+    return [
+      process.execPath, process.argv[1],
+      '--root', paths.root, '--runroot', paths.runRoot, '--config-dir', paths.configDir, '--runtime', runtime.path,
+      'container-cleanup',
+    ];
   }
 
   close(): void {

@@ -107,12 +107,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Exit as soon as the command is done: stdout/stderr writes are synchronous for files,
+// pipes and terminals on Linux, and lingering handles (stdin, watchers) must not keep a
+// finished command alive.
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (e) => {
     printError(e, true);
-    process.exitCode = 125;
+    process.exit(125);
   },
 );

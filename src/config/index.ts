@@ -27,6 +27,8 @@ export interface Config {
   conmon: string;
   /** Maximum size of a container's log file in bytes before conmon rotates it; -1 = unlimited. */
   logSizeMax: number;
+  /** Init binary for `run --init` (bind-mounted into the container). */
+  initPath: string;
 }
 
 export interface ConfigOverrides {
@@ -53,6 +55,8 @@ export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = p
  *   [monitor]
  *   conmon = "conmon"
  *   log_size_max = -1
+ *   [containers]
+ *   init_path = "/usr/bin/catatonit"
  */
 export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   const paths = resolvePaths(o, env);
@@ -74,6 +78,7 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
   }
   const runtime = doc.runtime ?? {};
   const monitor = doc.monitor ?? {};
+  const containers = doc.containers ?? {};
   return {
     paths,
     runtime: {
@@ -82,6 +87,7 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
     },
     conmon: env.BERTH_CONMON ?? str(monitor.conmon, 'monitor.conmon', file) ?? 'conmon',
     logSizeMax: num(monitor.log_size_max, 'monitor.log_size_max', file) ?? -1,
+    initPath: str(containers.init_path, 'containers.init_path', file) ?? '/usr/bin/catatonit',
   };
 }
 

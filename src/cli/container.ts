@@ -1,0 +1,319 @@
+// ps, inspect, stop, kill, rm, wait, rename, restart, and the `container` command group.
+import type { Command } from './command.js';
+import { formatFlag } from './command.js';
+import type { Context } from './context.js';
+import { statusWord, type Container, type ContainerManager } from '../container/index.js';
+import { humanDuration, printList, renderTemplate, shortId, table, timeAgo } from './format.js';
+import { stdioCommands } from './run.js';
+import { invalidArgument, isBerthError } from '../errors/index.js';
+
+function statusText(c: Container, now = Date.now()): string {
+  switch (c.state) {
+    case 'running':
+      return `Up ${humanDuration(now - (c.startedAt ?? now))}`;
+    case 'stopped':
+      return `Exited (${c.exitCode ?? -1}) ${timeAgo(c.finishedAt ?? now, now)}`;
+    case 'removing':
+      return 'Removal In Progress';
+    default:
+      return 'Created';
+  }
+}
+
+function commandText(c: Container, full: boolean): string {
+  const cmd = (c.config.args ?? []).join(' ');
+  return JSON.stringify(full || cmd.length <= 20 ? cmd : cmd.slice(0, 19) + '…');
+}
+
+/** The fields `ps --format` templates and JSON see (docker's names). */
+function psView(c: Container) {
+  return {
+    ID: c.id,
+    Image: c.config.image,
+    ImageID: c.imageId,
+    Command: (c.config.args ?? []).join(' '),
+    CreatedAt: new Date(c.createdAt).toISOString(),
+    RunningFor: timeAgo(c.createdAt),
+    Ports: '',
+    State: statusWord(c.state),
+    Status: statusText(c),
+    Names: c.name,
+    Labels: c.config.labels ?? {},
+    ExitCode: c.exitCode,
+    Pid: c.state === 'running' ? c.pid : 0,
+  };
+}
+
+function matches(c: Container, filters: string[]): boolean {
+  return filters.every((f) => {
+    const i = f.indexOf('=');
+    if (i < 0) throw invalidArgument(`bad filter "${f}": expected KEY=VALUE`);
+    const [k, v] = [f.slice(0, i), f.slice(i + 1)];
+    switch (k) {
+      case 'id':
+        return c.id.startsWith(v);
+      case 'name':
+        return c.name.includes(v);
+      case 'status':
+        return statusWord(c.state) === v;
+      case 'exited':
+        return c.state === 'stopped' && String(c.exitCode) === v;
+      case 'ancestor':
+        return c.config.image === v || c.imageId?.startsWith(v.replace(/^sha256:/, '')) === true;
+      case 'label': {
+        const j = v.indexOf('=');
+        const labels = c.config.labels ?? {};
+        return j < 0 ? v in labels : labels[v.slice(0, j)] === v.slice(j + 1);
+      }
+      default:
+        throw invalidArgument(`invalid filter "${k}": supported are id, name, status, exited, ancestor, label`);
+    }
+  });
+}
+
+const psCommand: Command = {
+  name: 'ps',
+  aliases: ['list', 'ls'],
+  usage: 'ps [OPTIONS]',
+  summary: 'List containers',
+  flags: [
+    { name: 'all', short: 'a', type: 'bool', desc: 'Show all containers (default shows just running)' },
+    { name: 'quiet', short: 'q', type: 'bool', desc: 'Only display container IDs' },
+    { name: 'no-trunc', type: 'bool', desc: "Don't truncate output" },
+    { name: 'latest', short: 'l', type: 'bool', desc: 'Show the latest created container' },
+    { name: 'last', short: 'n', type: 'int', value: 'N', desc: 'Show n last created containers (includes all states)' },
+    { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (id, name, status, exited, ancestor, label)' },
+    formatFlag,
+  ],
+  maxArgs: 0,
+  async run(ctx, f) {
+    const mgr = await ctx.containers();
+    const filters = (f.filter as string[] | undefined) ?? [];
+    const all = !!f.all || !!f.latest || f.last !== undefined || filters.some((x) => x.startsWith('status=') || x.startsWith('exited='));
+    let list = (await mgr.list({ all })).filter((c) => matches(c, filters));
+    if (f.latest) list = list.slice(0, 1);
+    if (f.last !== undefined) list = list.slice(0, f.last as number);
+    const full = !!f['no-trunc'];
+    if (f.quiet) {
+      process.stdout.write(list.map((c) => (full ? c.id : shortId(c.id)) + '\n').join(''));
+      return;
+    }
+    const now = Date.now();
+    printList(
+      list,
+      f.format as string | undefined,
+      (items) =>
+        table(
+          ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+          items.map((c) => [full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), '', c.name]),
+        ),
+      psView,
+    );
+  },
+};
+
+/** docker-inspect-shaped view of a container. */
+function inspectView(mgr: ContainerManager, c: Container) {
+  const p = mgr.paths(c.id);
+  const cfg = c.config;
+  const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
+  return {
+    Id: c.id,
+    Created: iso(c.createdAt),
+    Path: cfg.args?.[0] ?? '',
+    Args: cfg.args?.slice(1) ?? [],
+    State: {
+      Status: statusWord(c.state),
+      Running: c.state === 'running',
+      Paused: false,
+      Restarting: false,
+      OOMKilled: c.oomKilled,
+      Dead: false,
+      Pid: c.state === 'running' ? c.pid ?? 0 : 0,
+      ConmonPid: c.state === 'running' ? c.conmonPid ?? 0 : 0,
+      ExitCode: c.exitCode ?? 0,
+      Error: c.error ?? '',
+      StartedAt: iso(c.startedAt),
+      FinishedAt: iso(c.finishedAt),
+    },
+    Image: c.imageId ? `sha256:${c.imageId}` : '',
+    ImageName: c.config.image,
+    Name: c.name,
+    Driver: 'overlay',
+    LogPath: p.logPath,
+    Mounts: (cfg.mounts ?? []).map((m) => ({ Type: 'bind', Source: m.source, Destination: m.destination, RW: !m.readOnly })),
+    Config: {
+      Hostname: cfg.hostname ?? c.id.slice(0, 12),
+      User: cfg.user ?? '',
+      Env: cfg.env ?? [],
+      Cmd: cfg.command ?? null,
+      Entrypoint: cfg.entrypoint ?? null,
+      Image: cfg.image,
+      WorkingDir: cfg.workdir ?? '',
+      Labels: cfg.labels ?? {},
+      Tty: !!cfg.tty,
+      OpenStdin: !!cfg.stdin,
+      StopSignal: cfg.stopSignal ?? 'SIGTERM',
+    },
+    HostConfig: {
+      Memory: cfg.memory ?? 0,
+      NanoCpus: Math.round((cfg.cpus ?? 0) * 1e9),
+      PidsLimit: cfg.pidsLimit ?? 0,
+      CapAdd: cfg.capAdd ?? [],
+      CapDrop: cfg.capDrop ?? [],
+      Privileged: !!cfg.privileged,
+      ReadonlyRootfs: !!cfg.readOnly,
+      NetworkMode: cfg.network ?? 'none',
+      AutoRemove: !!cfg.autoRemove,
+      Init: !!cfg.init,
+      Tmpfs: Object.fromEntries((cfg.tmpfs ?? []).map((t) => [t.destination, t.options.join(',')])),
+      Ulimits: (cfg.ulimits ?? []).map((u) => ({ Name: u.type.replace(/^RLIMIT_/, '').toLowerCase(), Soft: u.soft, Hard: u.hard })),
+    },
+    GraphDriver: { Name: 'overlay', Data: { UpperDir: `${p.dir}/upper`, WorkDir: `${p.dir}/work`, MergedDir: p.rootfs } },
+  };
+}
+
+const inspectCommand: Command = {
+  name: 'inspect',
+  usage: 'inspect [OPTIONS] NAME|ID [NAME|ID...]',
+  summary: 'Return low-level information on containers or images',
+  flags: [
+    { name: 'format', short: 'f', type: 'string', value: 'FORMAT', desc: 'Format the output using a Go-style template' },
+    { name: 'type', type: 'string', value: 'TYPE', desc: 'Only inspect objects of the given type (container or image)' },
+  ],
+  minArgs: 1,
+  async run(ctx, f, args) {
+    const type = f.type as string | undefined;
+    if (type !== undefined && type !== 'container' && type !== 'image') throw invalidArgument(`invalid --type "${type}": container or image`);
+    const views: unknown[] = [];
+    let failed = 0;
+    for (const ref of args) {
+      try {
+        views.push(await inspectOne(ctx, ref, type));
+      } catch (e) {
+        if (!isBerthError(e, 'NotFound')) throw e;
+        failed++;
+        process.stderr.write(`berth: no such object: ${ref}\n`);
+      }
+    }
+    const format = f.format as string | undefined;
+    if (format) process.stdout.write(views.map((v) => renderTemplate(format, v) + '\n').join(''));
+    else if (views.length || !failed) process.stdout.write(JSON.stringify(views, null, 4) + '\n');
+    return failed ? 125 : 0;
+  },
+};
+
+async function inspectOne(ctx: Context, ref: string, type?: string): Promise<unknown> {
+  if (type !== 'image') {
+    const mgr = await ctx.containers();
+    try {
+      return inspectView(mgr, await mgr.get(ref));
+    } catch (e) {
+      if (type === 'container' || !isBerthError(e, 'NotFound')) throw e;
+    }
+  }
+  const { imageInspectView } = await import('./image.js');
+  return imageInspectView((await ctx.images()).resolve(ref));
+}
+
+/** Applies op to each container, printing the reference on success like docker. */
+function eachContainer(
+  name: string,
+  summary: string,
+  flags: Command['flags'],
+  op: (mgr: ContainerManager, ref: string, f: Record<string, unknown>) => Promise<unknown>,
+): Command {
+  return {
+    name,
+    usage: `${name} [OPTIONS] CONTAINER [CONTAINER...]`,
+    summary,
+    flags,
+    async run(ctx, f, args) {
+      if (!f.all && args.length === 0) throw invalidArgument(`"berth ${name}" requires at least 1 argument; usage: berth ${name} [OPTIONS] CONTAINER [CONTAINER...]`);
+      const mgr = await ctx.containers();
+      let refs = args;
+      if (f.all) refs = (await mgr.list({ all: true })).map((c) => c.id);
+      let failed = 0;
+      for (const ref of refs) {
+        try {
+          await op(mgr, ref, f);
+          process.stdout.write(ref + '\n');
+        } catch (e) {
+          failed++;
+          process.stderr.write(`berth: ${(e as Error).message.split('\n')[0]}\n`);
+        }
+      }
+      return failed ? 125 : 0;
+    },
+  };
+}
+
+const timeFlag = { name: 'time', short: 't', type: 'int' as const, value: 'SECONDS', desc: 'Seconds to wait before killing the container (default 10)' };
+
+const stopCommand = eachContainer('stop', 'Stop one or more running containers', [timeFlag], (m, r, f) => m.stop(r, f.time as number | undefined));
+const restartCommand = eachContainer('restart', 'Restart one or more containers', [timeFlag], (m, r, f) => m.restart(r, f.time as number | undefined));
+const killCommand = eachContainer(
+  'kill',
+  'Kill one or more running containers',
+  [{ name: 'signal', short: 's', type: 'string', value: 'SIGNAL', desc: 'Signal to send to the container (default KILL)' }],
+  (m, r, f) => m.kill(r, (f.signal as string | undefined) ?? 'KILL'),
+);
+const rmCommand = eachContainer(
+  'rm',
+  'Remove one or more containers',
+  [
+    { name: 'force', short: 'f', type: 'bool', desc: 'Force the removal of a running container (uses SIGKILL)' },
+    { name: 'all', short: 'a', type: 'bool', desc: 'Remove all containers' },
+    { name: 'volumes', short: 'v', type: 'bool', desc: 'Accepted for compatibility (berth has no anonymous volumes)' },
+  ],
+  (m, r, f) => m.remove(r, { force: !!f.force }),
+);
+const waitCommand: Command = {
+  name: 'wait',
+  usage: 'wait CONTAINER [CONTAINER...]',
+  summary: 'Block until one or more containers stop, then print their exit codes',
+  flags: [],
+  minArgs: 1,
+  async run(ctx, _f, args) {
+    const mgr = await ctx.containers();
+    for (const ref of args) process.stdout.write(`${await mgr.wait(ref)}\n`);
+  },
+};
+
+const renameCommand: Command = {
+  name: 'rename',
+  usage: 'rename CONTAINER NEW_NAME',
+  summary: 'Rename a container',
+  flags: [],
+  minArgs: 2,
+  maxArgs: 2,
+  async run(ctx, _f, args) {
+    await (await ctx.containers()).rename(args[0], args[1]);
+  },
+};
+
+/** conmon's exit command (not for users): records the exit and releases the container. */
+const cleanupCommand: Command = {
+  name: 'container-cleanup',
+  usage: 'container-cleanup ID',
+  summary: 'Record the exit of a container and release its resources (run by conmon)',
+  flags: [],
+  hidden: true,
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, _f, args) {
+    await (await ctx.containers()).cleanup(args[0]);
+  },
+};
+
+const lifecycle = [psCommand, inspectCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
+
+const containerGroup: Command = {
+  name: 'container',
+  usage: 'container COMMAND',
+  summary: 'Manage containers',
+  flags: [],
+  subcommands: [...stdioCommands, ...lifecycle, { ...cleanupCommand, name: 'cleanup' }],
+};
+
+export const containerCommands: Command[] = [...stdioCommands, ...lifecycle, containerGroup, cleanupCommand];

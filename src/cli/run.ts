@@ -1,0 +1,332 @@
+// create, run, start, attach, exec, logs: the commands that carry a container's stdio.
+import type { FlagDef, FlagValues } from './args.js';
+import type { Command } from './command.js';
+import type { Context } from './context.js';
+import type { ContainerConfig, ContainerManager } from '../container/index.js';
+import { invalidArgument } from '../errors/index.js';
+import {
+  parseCpus, parseEnv, parseLabels, parseMemory, parseTime, parseTmpfs, parseUlimit, parseVolume, parseBytes,
+} from './options.js';
+
+const createFlags: FlagDef[] = [
+  { name: 'name', type: 'string', value: 'NAME', desc: 'Assign a name to the container' },
+  { name: 'interactive', short: 'i', type: 'bool', desc: 'Keep STDIN open even if not attached' },
+  { name: 'tty', short: 't', type: 'bool', desc: 'Allocate a pseudo-TTY' },
+  { name: 'env', short: 'e', type: 'strings', value: 'KEY=VALUE', desc: 'Set environment variables' },
+  { name: 'env-file', type: 'strings', value: 'FILE', desc: 'Read in a file of environment variables' },
+  { name: 'workdir', short: 'w', type: 'string', value: 'DIR', desc: 'Working directory inside the container' },
+  { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', desc: 'Username or UID, and optionally group name or GID' },
+  { name: 'hostname', type: 'string', value: 'NAME', desc: 'Container host name' },
+  { name: 'entrypoint', type: 'string', value: 'CMD', desc: 'Overwrite the default ENTRYPOINT of the image' },
+  { name: 'volume', short: 'v', type: 'strings', value: 'HOST:CTR[:ro]', desc: 'Bind mount a host path' },
+  { name: 'tmpfs', type: 'strings', value: 'PATH[:OPTS]', desc: 'Mount a tmpfs directory' },
+  { name: 'read-only', type: 'bool', desc: "Mount the container's root filesystem as read only" },
+  { name: 'memory', short: 'm', type: 'string', value: 'BYTES', desc: 'Memory limit (e.g. 512m, 1g)' },
+  { name: 'cpus', type: 'string', value: 'N', desc: 'Number of CPUs (e.g. 1.5)' },
+  { name: 'pids-limit', type: 'int', value: 'N', desc: 'Tune container pids limit (-1 for unlimited)' },
+  { name: 'cap-add', type: 'strings', value: 'CAP', desc: 'Add Linux capabilities' },
+  { name: 'cap-drop', type: 'strings', value: 'CAP', desc: 'Drop Linux capabilities' },
+  { name: 'privileged', type: 'bool', desc: 'Give extended privileges to this container' },
+  { name: 'security-opt', type: 'strings', value: 'OPT', desc: 'Security options: no-new-privileges, seccomp=unconfined' },
+  { name: 'ulimit', type: 'strings', value: 'NAME=SOFT[:HARD]', desc: 'Ulimit options' },
+  { name: 'network', type: 'string', value: 'MODE', desc: 'Network mode: none (default) or host' },
+  { name: 'net', type: 'string', value: 'MODE', desc: 'Alias of --network' },
+  { name: 'init', type: 'bool', desc: 'Run an init inside the container that forwards signals and reaps processes' },
+  { name: 'label', short: 'l', type: 'strings', value: 'KEY=VALUE', desc: 'Set metadata on the container' },
+  { name: 'stop-signal', type: 'string', value: 'SIGNAL', desc: 'Signal to stop the container (default SIGTERM)' },
+  { name: 'stop-timeout', type: 'int', value: 'SECONDS', desc: 'Timeout to stop the container before killing it (default 10)' },
+  { name: 'log-opt', type: 'strings', value: 'max-size=SIZE', desc: 'Log driver options' },
+  { name: 'rm', type: 'bool', desc: 'Automatically remove the container when it exits' },
+];
+
+const runOnlyFlags: FlagDef[] = [
+  { name: 'detach', short: 'd', type: 'bool', desc: 'Run container in background and print container ID' },
+  { name: 'detach-keys', type: 'string', value: 'KEYS', desc: 'Key sequence for detaching a container (default ctrl-p,ctrl-q)' },
+  { name: 'sig-proxy', type: 'bool', default: true, desc: 'Proxy received signals to the process (non-TTY mode only)' },
+];
+
+/** Turns run/create flags and positionals into a create request. */
+export function configFromFlags(f: FlagValues, args: string[]): ContainerConfig {
+  const strings = (k: string) => (f[k] as string[] | undefined) ?? [];
+  const network = (f.network ?? f.net) as string | undefined;
+  if (network !== undefined && network !== 'none' && network !== 'host')
+    throw invalidArgument(`network "${network}" is not available: use none or host`);
+  let noNewPrivileges = false;
+  let seccomp = true;
+  for (const o of strings('security-opt')) {
+    if (o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true') noNewPrivileges = true;
+    else if (o === 'seccomp=unconfined' || o === 'seccomp:unconfined') seccomp = false;
+    else throw invalidArgument(`unsupported --security-opt "${o}": use no-new-privileges or seccomp=unconfined`);
+  }
+  let logSizeMax: number | undefined;
+  for (const o of strings('log-opt')) {
+    const m = /^max-size=(.+)$/.exec(o);
+    if (!m) throw invalidArgument(`unsupported --log-opt "${o}": use max-size=SIZE`);
+    logSizeMax = parseBytes(m[1], '--log-opt max-size');
+  }
+  const entrypoint = f.entrypoint as string | undefined;
+  const cfg: ContainerConfig = {
+    image: args[0],
+    name: f.name as string | undefined,
+    command: args.length > 1 ? args.slice(1) : undefined,
+    entrypoint: entrypoint === undefined ? undefined : entrypoint === '' ? [] : [entrypoint],
+    env: parseEnv(strings('env'), strings('env-file')),
+    workdir: f.workdir as string | undefined,
+    user: f.user as string | undefined,
+    hostname: f.hostname as string | undefined,
+    tty: !!f.tty,
+    stdin: !!f.interactive,
+    mounts: strings('volume').map(parseVolume),
+    tmpfs: strings('tmpfs').map(parseTmpfs),
+    readOnly: !!f['read-only'],
+    memory: f.memory !== undefined ? parseMemory(f.memory as string) : undefined,
+    cpus: f.cpus !== undefined ? parseCpus(f.cpus as string) : undefined,
+    pidsLimit: f['pids-limit'] as number | undefined,
+    capAdd: strings('cap-add'),
+    capDrop: strings('cap-drop'),
+    privileged: !!f.privileged,
+    noNewPrivileges,
+    seccomp,
+    ulimits: strings('ulimit').map(parseUlimit),
+    network: network as 'none' | 'host' | undefined,
+    init: !!f.init,
+    autoRemove: !!f.rm,
+    labels: parseLabels(strings('label')),
+    stopSignal: f['stop-signal'] as string | undefined,
+    stopTimeout: f['stop-timeout'] as number | undefined,
+    logSizeMax,
+  };
+  return cfg;
+}
+
+/**
+ * Connects this terminal to a container: raw mode and window size for a TTY, signal
+ * forwarding otherwise. Resolves once the container's output has ended (or on detach).
+ */
+async function attachTerminal(
+  mgr: ContainerManager,
+  id: string,
+  o: { tty: boolean; stdin: boolean; detachKeys?: string; sigProxy: boolean },
+  beforeStart?: () => Promise<void>,
+): Promise<'exited' | 'detached'> {
+  const raw = o.tty && o.stdin && process.stdin.isTTY;
+  const onResize = () => {
+    if (process.stdout.rows && process.stdout.columns)
+      mgr.resize(id, { rows: process.stdout.rows, cols: process.stdout.columns }).catch(() => {});
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  const forward = (sig: NodeJS.Signals) => void mgr.kill(id, sig.slice(3)).catch(() => {});
+  if (!o.tty && o.sigProxy) for (const s of signals) process.on(s, forward);
+  if (raw) process.stdin.setRawMode(true);
+  try {
+    const session = mgr.attach(id, {
+      stdin: o.stdin ? process.stdin : undefined,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      detachKeys: o.detachKeys,
+    });
+    // Attached before the start, so no output is missed.
+    if (beforeStart) await beforeStart();
+    if (o.tty && process.stdout.isTTY) {
+      onResize();
+      process.stdout.on('resize', onResize);
+    }
+    return await session;
+  } finally {
+    if (raw) process.stdin.setRawMode(false);
+    process.stdout.off('resize', onResize);
+    for (const s of signals) process.off(s, forward);
+  }
+}
+
+const createCommand: Command = {
+  name: 'create',
+  usage: 'create [OPTIONS] IMAGE [COMMAND] [ARG...]',
+  summary: 'Create a new container',
+  flags: createFlags,
+  minArgs: 1,
+  stopAfter: 1,
+  async run(ctx, f, args) {
+    const c = await (await ctx.containers()).create(configFromFlags(f, args));
+    process.stdout.write(c.id + '\n');
+  },
+};
+
+const runCommand: Command = {
+  name: 'run',
+  usage: 'run [OPTIONS] IMAGE [COMMAND] [ARG...]',
+  summary: 'Run a command in a new container',
+  flags: [...createFlags, ...runOnlyFlags],
+  minArgs: 1,
+  stopAfter: 1,
+  async run(ctx, f, args) {
+    const cfg = configFromFlags(f, args);
+    if (f.detach && cfg.autoRemove === undefined) cfg.autoRemove = false;
+    const mgr = await ctx.containers();
+    const c = await mgr.create(cfg);
+    if (f.detach) {
+      await mgr.start(c.id);
+      process.stdout.write(c.id + '\n');
+      return 0;
+    }
+    const how = await attachTerminal(
+      mgr,
+      c.id,
+      { tty: !!cfg.tty, stdin: !!cfg.stdin, detachKeys: f['detach-keys'] as string | undefined, sigProxy: f['sig-proxy'] !== false },
+      async () => void (await mgr.start(c.id)),
+    );
+    if (how === 'detached') return 0;
+    return mgr.wait(c.id);
+  },
+};
+
+const startCommand: Command = {
+  name: 'start',
+  usage: 'start [OPTIONS] CONTAINER [CONTAINER...]',
+  summary: 'Start one or more stopped containers',
+  flags: [
+    { name: 'attach', short: 'a', type: 'bool', desc: "Attach STDOUT/STDERR and forward signals" },
+    { name: 'interactive', short: 'i', type: 'bool', desc: "Attach container's STDIN" },
+    { name: 'detach-keys', type: 'string', value: 'KEYS', desc: 'Key sequence for detaching a container' },
+  ],
+  minArgs: 1,
+  async run(ctx, f, args) {
+    const mgr = await ctx.containers();
+    if (f.attach) {
+      if (args.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');
+      const c = await mgr.prepare(args[0]);
+      const started = c.state === 'running';
+      const how = await attachTerminal(
+        mgr,
+        c.id,
+        { tty: !!c.config.tty, stdin: !!f.interactive && !!c.config.stdin, detachKeys: f['detach-keys'] as string | undefined, sigProxy: true },
+        started ? undefined : async () => void (await mgr.start(c.id)),
+      );
+      return how === 'detached' ? 0 : mgr.wait(c.id);
+    }
+    let failed = 0;
+    for (const ref of args) {
+      try {
+        await mgr.start(ref);
+        process.stdout.write(ref + '\n');
+      } catch (e) {
+        failed++;
+        process.stderr.write(`berth: ${(e as Error).message}\n`);
+      }
+    }
+    return failed ? 125 : 0;
+  },
+};
+
+const attachCommand: Command = {
+  name: 'attach',
+  usage: 'attach [OPTIONS] CONTAINER',
+  summary: "Attach local standard input, output, and error streams to a running container",
+  flags: [
+    { name: 'no-stdin', type: 'bool', desc: 'Do not attach STDIN' },
+    { name: 'detach-keys', type: 'string', value: 'KEYS', desc: 'Key sequence for detaching a container' },
+    { name: 'sig-proxy', type: 'bool', default: true, desc: 'Proxy all received signals to the process' },
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, f, args) {
+    const mgr = await ctx.containers();
+    const c = await mgr.get(args[0]);
+    const how = await attachTerminal(mgr, c.id, {
+      tty: !!c.config.tty,
+      stdin: !f['no-stdin'] && !!c.config.stdin,
+      detachKeys: f['detach-keys'] as string | undefined,
+      sigProxy: f['sig-proxy'] !== false,
+    });
+    return how === 'detached' ? 0 : mgr.wait(c.id);
+  },
+};
+
+const execCommand: Command = {
+  name: 'exec',
+  usage: 'exec [OPTIONS] CONTAINER COMMAND [ARG...]',
+  summary: 'Run a command in a running container',
+  flags: [
+    { name: 'detach', short: 'd', type: 'bool', desc: 'Detached mode: run command in the background' },
+    { name: 'interactive', short: 'i', type: 'bool', desc: 'Keep STDIN open even if not attached' },
+    { name: 'tty', short: 't', type: 'bool', desc: 'Allocate a pseudo-TTY' },
+    { name: 'env', short: 'e', type: 'strings', value: 'KEY=VALUE', desc: 'Set environment variables' },
+    { name: 'env-file', type: 'strings', value: 'FILE', desc: 'Read in a file of environment variables' },
+    { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', desc: 'Username or UID' },
+    { name: 'workdir', short: 'w', type: 'string', value: 'DIR', desc: 'Working directory inside the container' },
+    { name: 'privileged', type: 'bool', desc: 'Give extended privileges to the command' },
+    { name: 'detach-keys', type: 'string', value: 'KEYS', desc: 'Key sequence for detaching' },
+  ],
+  minArgs: 2,
+  stopAfter: 2,
+  async run(ctx, f, args) {
+    const mgr = await ctx.containers();
+    const c = await mgr.get(args[0]);
+    const req = {
+      command: args.slice(1),
+      env: parseEnv((f.env as string[]) ?? [], (f['env-file'] as string[]) ?? []),
+      user: f.user as string | undefined,
+      workdir: f.workdir as string | undefined,
+      tty: !!f.tty,
+      stdin: !!f.interactive,
+      detach: !!f.detach,
+      privileged: !!f.privileged,
+    };
+    if (req.detach) {
+      await mgr.exec(c.id, req);
+      return 0;
+    }
+    const raw = req.tty && req.stdin && process.stdin.isTTY;
+    if (raw) process.stdin.setRawMode(true);
+    try {
+      const r = await mgr.exec(c.id, req, {
+        stdin: req.stdin ? process.stdin : undefined,
+        stdout: process.stdout,
+        stderr: process.stderr,
+        detachKeys: f['detach-keys'] as string | undefined,
+      });
+      return r.exitCode ?? 0;
+    } finally {
+      if (raw) process.stdin.setRawMode(false);
+    }
+  },
+};
+
+const logsCommand: Command = {
+  name: 'logs',
+  usage: 'logs [OPTIONS] CONTAINER',
+  summary: 'Fetch the logs of a container',
+  flags: [
+    { name: 'follow', short: 'f', type: 'bool', desc: 'Follow log output' },
+    { name: 'tail', short: 'n', type: 'string', value: 'N', desc: 'Number of lines to show from the end of the logs (default all)' },
+    { name: 'since', type: 'string', value: 'TIME', desc: 'Show logs since timestamp (e.g. 2024-01-02T13:23:37Z) or relative (e.g. 42m)' },
+    { name: 'until', type: 'string', value: 'TIME', desc: 'Show logs before a timestamp or relative time' },
+    { name: 'timestamps', short: 't', type: 'bool', desc: 'Show timestamps' },
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, f, args) {
+    const mgr = await ctx.containers();
+    const c = await mgr.get(args[0]);
+    const tailRaw = f.tail as string | undefined;
+    if (tailRaw !== undefined && tailRaw !== 'all' && !/^\d+$/.test(tailRaw))
+      throw invalidArgument(`invalid value "${tailRaw}" for --tail: expected a number or "all"`);
+    const ac = new AbortController();
+    process.once('SIGINT', () => ac.abort());
+    const lines = mgr.logs(c, {
+      tail: tailRaw === undefined || tailRaw === 'all' ? undefined : Number(tailRaw),
+      since: f.since !== undefined ? parseTime(f.since as string, '--since') : undefined,
+      until: f.until !== undefined ? parseTime(f.until as string, '--until') : undefined,
+      follow: !!f.follow,
+      signal: ac.signal,
+    });
+    for await (const l of lines) {
+      const out = l.stream === 'stderr' ? process.stderr : process.stdout;
+      if (f.timestamps) out.write(l.time + ' ');
+      out.write(l.text);
+      out.write('\n');
+    }
+  },
+};
+
+export const stdioCommands: Command[] = [runCommand, createCommand, startCommand, attachCommand, execCommand, logsCommand];

@@ -1,0 +1,631 @@
+// ContainerManager: the container lifecycle over the store, the snapshotter, the OCI spec
+// builder, the runtime and conmon. No state lives in this process: every method reads the
+// store, and an exit that happened while no berth process ran is picked up from conmon's
+// exit file by the next query (sync) or by conmon's exit command (cleanup).
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync, unlinkSync } from 'node:fs';
+import { hostname as hostHostname } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config/index.js';
+import type { Store } from '../store/index.js';
+import type { ImageStore, Image } from '../image/index.js';
+import type { Snapshotter } from '../snapshot/index.js';
+import { buildSpec, resolveUser, OciRuntime, type Mount } from '../oci/index.js';
+import {
+  createContainer, execInContainer, attach, attachSocketPath, resize, readExitCode, waitExitCode, readLog,
+  type AttachStreams, type LogLine,
+} from '../monitor/index.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
+import { log } from '../log/index.js';
+import type { Container, ContainerConfig, ContainerState } from './types.js';
+import { isValidName, randomName } from './names.js';
+import { commandExitError } from './exit-codes.js';
+
+export interface ManagerDeps {
+  config: Config;
+  store: Store;
+  images: ImageStore;
+  snapshots: Snapshotter;
+  /** Program + args conmon runs when a container exits; the container id is appended. */
+  cleanupCommand?: string[];
+}
+
+export interface ExecRequest {
+  command: string[];
+  env?: string[];
+  user?: string;
+  workdir?: string;
+  tty?: boolean;
+  stdin?: boolean;
+  detach?: boolean;
+  privileged?: boolean;
+}
+
+export interface LogOptions {
+  tail?: number;
+  since?: Date;
+  until?: Date;
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Where a container's files live. */
+export interface ContainerPaths {
+  /** Persistent: bundle (config.json), upper/work dirs, rootfs mount point, log, hosts files. */
+  dir: string;
+  rootfs: string;
+  logPath: string;
+  /** Runtime: conmon's pid files and control fifo. */
+  persistDir: string;
+  attachSocket: string;
+}
+
+interface Row {
+  id: string;
+  name: string;
+  pod_id: string | null;
+  image_id: string | null;
+  image_name: string | null;
+  config: string;
+  state: ContainerState;
+  pid: number | null;
+  conmon_pid: number | null;
+  exit_code: number | null;
+  oom_killed: number;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+const fromRow = (r: Row): Container => ({
+  id: r.id,
+  name: r.name,
+  podId: r.pod_id,
+  imageId: r.image_id,
+  imageName: r.image_name,
+  config: JSON.parse(r.config) as ContainerConfig,
+  state: r.state,
+  pid: r.pid,
+  conmonPid: r.conmon_pid,
+  exitCode: r.exit_code,
+  oomKilled: r.oom_killed === 1,
+  error: r.error,
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
+
+export class ContainerManager {
+  readonly runtime: OciRuntime;
+  private readonly store: Store;
+  private readonly images: ImageStore;
+  private readonly snapshots: Snapshotter;
+  private readonly config: Config;
+  private readonly cleanupCommand?: string[];
+  private readonly containersDir: string;
+  private readonly exitDir: string;
+  private readonly socketDir: string;
+  private readonly persistRoot: string;
+
+  constructor(deps: ManagerDeps) {
+    this.config = deps.config;
+    this.store = deps.store;
+    this.images = deps.images;
+    this.snapshots = deps.snapshots;
+    this.cleanupCommand = deps.cleanupCommand;
+    const { root, runRoot } = deps.config.paths;
+    this.containersDir = join(root, 'containers');
+    this.exitDir = join(runRoot, 'exits');
+    this.socketDir = join(runRoot, 's');
+    this.persistRoot = join(runRoot, 'containers');
+    this.runtime = new OciRuntime(deps.config.runtime, join(runRoot, 'runtime'));
+  }
+
+  paths(id: string): ContainerPaths {
+    const dir = join(this.containersDir, id);
+    return {
+      dir,
+      rootfs: join(dir, 'rootfs'),
+      logPath: join(dir, 'ctr.log'),
+      persistDir: join(this.persistRoot, id),
+      attachSocket: attachSocketPath(this.socketDir, id),
+    };
+  }
+
+  // ---- queries ------------------------------------------------------------------------
+
+  /** All containers (or only running ones), each synced with conmon's exit file. */
+  async list(opts: { all?: boolean } = {}): Promise<Container[]> {
+    const rows = this.store.db.prepare('SELECT * FROM containers ORDER BY created_at DESC').all() as Row[];
+    const out: Container[] = [];
+    for (const r of rows) {
+      const c = await this.sync(fromRow(r));
+      if (c && (opts.all || c.state === 'running')) out.push(c);
+    }
+    return out;
+  }
+
+  /** Finds a container by full id, name, or unique id prefix. */
+  async get(ref: string): Promise<Container> {
+    const c = await this.sync(this.lookup(ref));
+    if (!c) throw notFound(`no such container: ${ref}`);
+    return c;
+  }
+
+  private lookup(ref: string): Container {
+    const db = this.store.db;
+    let row = db.prepare('SELECT * FROM containers WHERE id = ? OR name = ?').get(ref, ref) as Row | undefined;
+    if (!row && /^[0-9a-f]{1,63}$/.test(ref)) {
+      const rows = db.prepare("SELECT * FROM containers WHERE id LIKE ? || '%' LIMIT 2").all(ref) as Row[];
+      if (rows.length > 1) throw invalidArgument(`multiple containers found with ID prefix "${ref}"`);
+      row = rows[0];
+    }
+    if (!row) throw notFound(`no such container: ${ref}`);
+    return fromRow(row);
+  }
+
+  private reload(id: string): Container | undefined {
+    const row = this.store.db.prepare('SELECT * FROM containers WHERE id = ?').get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  /**
+   * Brings a container's row up to date with reality: an exit conmon recorded, a monitor
+   * that vanished, or a creation whose creator died. Returns undefined when the container
+   * turned out to be gone.
+   */
+  private async sync(c: Container): Promise<Container | undefined> {
+    if (c.state === 'creating') {
+      if (c.pid !== null && !alive(c.pid)) {
+        if (c.startedAt === null) {
+          log.info('removing a container whose creation was interrupted', { id: c.id });
+          await this.discard(c.id);
+          return undefined;
+        }
+        // An interrupted restart: the container goes back to stopped, as it was.
+        await this.releaseRuntime(c.id);
+        this.store.tx(() => this.store.db.prepare("UPDATE containers SET state = 'stopped', pid = NULL WHERE id = ? AND state = 'creating'").run(c.id));
+        return this.reload(c.id);
+      }
+      return c;
+    }
+    if (c.state !== 'running' && c.state !== 'created') return c;
+    let code = readExitCode(this.exitDir, c.id);
+    if (code === undefined) {
+      if (c.conmonPid === null || alive(c.conmonPid)) return c;
+      // The monitor is gone without recording an exit: re-check, it may have written the
+      // file just before exiting.
+      code = readExitCode(this.exitDir, c.id);
+      if (code === undefined) {
+        await this.markExited(c, -1, 'container monitor (conmon) died without recording an exit code');
+        return this.reload(c.id);
+      }
+    }
+    await this.markExited(c, code);
+    return this.reload(c.id);
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------
+
+  async create(cfg: ContainerConfig): Promise<Container> {
+    const image = this.images.resolve(cfg.image);
+    if (cfg.name !== undefined && !isValidName(cfg.name))
+      throw invalidArgument(`invalid container name "${cfg.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const args = processArgs(image.config.config ?? {}, cfg);
+    if (args.length === 0) throw invalidArgument('no command specified: the image has no CMD or ENTRYPOINT, give one after the image name');
+    const id = randomBytes(32).toString('hex');
+    const name = cfg.name ?? this.freeName();
+    const now = Date.now();
+    try {
+      // pid holds the creating process while state = 'creating', so an interrupted
+      // creation can be told from one in progress.
+      this.store.tx(() =>
+        this.store.db
+          .prepare(
+            `INSERT INTO containers (id, name, image_id, image_name, config, state, pid, created_at)
+             VALUES (?, ?, ?, ?, ?, 'creating', ?, ?)`,
+          )
+          .run(id, name, image.id, image.names[0] ?? null, JSON.stringify({ ...cfg, name, args }), process.pid, now),
+      );
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        const other = this.store.db.prepare('SELECT id FROM containers WHERE name = ?').get(name) as { id: string } | undefined;
+        throw alreadyExists(
+          `the container name "${name}" is already in use by ${other?.id ?? 'another container'}; remove or rename that container to reuse the name`,
+        );
+      }
+      throw e;
+    }
+    try {
+      await this.instantiate(this.reload(id)!, image);
+    } catch (e) {
+      await this.discard(id);
+      throw e;
+    }
+    return this.reload(id)!;
+  }
+
+  private freeName(): string {
+    const taken = this.store.db.prepare('SELECT 1 FROM containers WHERE name = ?');
+    for (;;) {
+      const n = randomName();
+      if (!taken.get(n)) return n;
+    }
+  }
+
+  /** Mounts the rootfs, writes the bundle and has conmon run `runtime create`. */
+  private async instantiate(c: Container, image: Image): Promise<void> {
+    const p = this.paths(c.id);
+    const cfg = c.config;
+    mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+    mkdirSync(p.persistDir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.exitDir, { recursive: true, mode: 0o700 });
+    rmSync(join(this.exitDir, c.id), { force: true });
+    const top = this.images.topChainId(image);
+    if (!top) throw invalidArgument(`image ${cfg.image} has no layers`);
+    const rootfs = this.snapshots.mountRootfs(top, p.dir);
+
+    const hostname = cfg.hostname ?? (cfg.network === 'host' ? hostHostname() : c.id.slice(0, 12));
+    const mounts = this.etcMounts(p.dir, hostname, cfg.network ?? 'none');
+    for (const m of cfg.mounts ?? []) {
+      if (!existsSync(m.source)) throw invalidArgument(`bind mount source path does not exist: ${m.source}`);
+      mounts.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] });
+    }
+    for (const t of cfg.tmpfs ?? [])
+      mounts.push({ destination: t.destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...t.options] });
+
+    const ic = image.config.config ?? {};
+    const spec = await buildSpec({
+      id: c.id,
+      rootfs,
+      image: ic,
+      command: cfg.args,
+      entrypoint: [],
+      env: cfg.env,
+      workdir: cfg.workdir,
+      user: cfg.user,
+      hostname,
+      tty: cfg.tty,
+      mounts,
+      readOnlyRootfs: cfg.readOnly,
+      memory: cfg.memory,
+      cpus: cfg.cpus,
+      pidsLimit: cfg.pidsLimit,
+      capAdd: cfg.capAdd,
+      capDrop: cfg.capDrop,
+      privileged: cfg.privileged,
+      noNewPrivileges: cfg.noNewPrivileges,
+      seccomp: cfg.seccomp,
+      ulimits: cfg.ulimits,
+      networkMode: cfg.network === 'host' ? 'host' : 'none',
+      init: cfg.init ? this.config.initPath : undefined,
+      annotations: cfg.labels,
+    });
+    writeFileSync(join(p.dir, 'config.json'), JSON.stringify(spec));
+
+    let created: { pid: number; conmonPid: number };
+    try {
+      created = await createContainer({
+        conmon: this.config.conmon,
+        runtime: this.runtime.binary(),
+        runtimeArgs: this.runtime.globalArgs(),
+        id: c.id,
+        name: c.name,
+        bundle: p.dir,
+        persistDir: p.persistDir,
+        socketDir: this.socketDir,
+        exitDir: this.exitDir,
+        logPath: p.logPath,
+        logSizeMax: cfg.logSizeMax ?? this.config.logSizeMax,
+        terminal: cfg.tty ?? false,
+        stdin: cfg.stdin ?? false,
+        exitCommand: this.cleanupCommand ? [...this.cleanupCommand, c.id] : undefined,
+        pidFile: join(p.persistDir, 'pidfile'),
+        conmonPidFile: join(p.persistDir, 'conmon.pid'),
+      });
+    } catch (e) {
+      throw commandExitError(e);
+    }
+    this.store.tx(() =>
+      this.store.db
+        .prepare("UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, exit_code = NULL, error = NULL WHERE id = ?")
+        .run(created.pid, created.conmonPid, c.id),
+    );
+  }
+
+  /** hosts, hostname and resolv.conf: written by berth, bind-mounted into the container. */
+  private etcMounts(dir: string, hostname: string, network: 'none' | 'host'): Mount[] {
+    let hosts = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
+    let resolv = '';
+    if (network === 'host') {
+      hosts = readOr('/etc/hosts', hosts);
+      resolv = readOr('/etc/resolv.conf', '');
+    }
+    hosts += `127.0.1.1\t${hostname}\n`;
+    writeFileSync(join(dir, 'hosts'), hosts);
+    writeFileSync(join(dir, 'hostname'), hostname + '\n');
+    writeFileSync(join(dir, 'resolv.conf'), resolv);
+    return ['hosts', 'hostname', 'resolv.conf'].map((f) => ({
+      destination: `/etc/${f}`,
+      type: 'bind',
+      source: join(dir, f),
+      options: ['bind', 'rprivate'],
+    }));
+  }
+
+  /** Brings a stopped container back to 'created' (fresh monitor, same upper dir), so a
+   *  caller can attach before it starts. */
+  async prepare(ref: string): Promise<Container> {
+    const c = await this.get(ref);
+    if (c.state !== 'stopped') return c;
+    const claimed = this.store.tx(
+      () => this.store.db.prepare("UPDATE containers SET state = 'creating', pid = ? WHERE id = ? AND state = 'stopped'").run(process.pid, c.id).changes,
+    );
+    if (!claimed) return this.get(c.id);
+    try {
+      await this.instantiate(c, this.images.resolve(c.imageId ?? c.config.image));
+    } catch (e) {
+      await this.releaseRuntime(c.id);
+      this.store.tx(() => this.store.db.prepare("UPDATE containers SET state = 'stopped', pid = NULL WHERE id = ?").run(c.id));
+      throw e;
+    }
+    return this.reload(c.id)!;
+  }
+
+  async start(ref: string): Promise<Container> {
+    const c = await this.prepare(ref);
+    if (c.state === 'running') return c;
+    if (c.state !== 'created') throw failedPrecondition(`container ${c.name} is ${c.state} and cannot be started`);
+    try {
+      await this.runtime.start(c.id);
+    } catch (e) {
+      // The process may have failed to exec (runc reports that at start for some errors).
+      const code = readExitCode(this.exitDir, c.id);
+      if (code !== undefined) await this.markExited(c, code);
+      throw commandExitError(e);
+    }
+    this.store.tx(() =>
+      this.store.db
+        .prepare("UPDATE containers SET state = 'running', started_at = ?, finished_at = NULL WHERE id = ? AND state = 'created'")
+        .run(Date.now(), c.id),
+    );
+    return (await this.sync(this.reload(c.id)!))!;
+  }
+
+  /** Signals the container's process (runtime kill). */
+  async kill(ref: string, signal: string | number = 'KILL'): Promise<Container> {
+    const c = await this.get(ref);
+    if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`container ${c.name} is not running`);
+    await this.runtime.kill(c.id, signal);
+    return c;
+  }
+
+  /** Stops with the stop signal, then SIGKILL after timeout seconds. Stopped already: no-op. */
+  async stop(ref: string, timeout?: number): Promise<Container> {
+    const c = await this.get(ref);
+    if (c.state !== 'running' && c.state !== 'created') return c;
+    const secs = timeout ?? c.config.stopTimeout ?? 10;
+    const signal = c.state === 'created' ? 'KILL' : c.config.stopSignal ?? this.imageStopSignal(c) ?? 'TERM';
+    await this.signalAndWait(c, signal, secs);
+    return this.reload(c.id)!;
+  }
+
+  private imageStopSignal(c: Container): string | undefined {
+    try {
+      return this.images.resolve(c.imageId ?? c.config.image).config.config?.StopSignal;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async signalAndWait(c: Container, signal: string, secs: number): Promise<number> {
+    await this.runtime.kill(c.id, signal, { all: signal === 'KILL' }).catch((e) => log.debug('kill', { error: String(e) }));
+    let code: number;
+    try {
+      code = await waitExitCode(this.exitDir, c.id, AbortSignal.timeout(Math.max(0, secs) * 1000));
+    } catch {
+      await this.runtime.kill(c.id, 'KILL', { all: true }).catch((e) => log.debug('kill', { error: String(e) }));
+      code = await waitExitCode(this.exitDir, c.id, AbortSignal.timeout(30_000));
+    }
+    await this.markExited(c, code);
+    return code;
+  }
+
+  async restart(ref: string, timeout?: number): Promise<Container> {
+    const c = await this.stop(ref, timeout);
+    return this.start(c.id);
+  }
+
+  /** Waits for the container to exit and returns its exit code. */
+  async wait(ref: string, signal?: AbortSignal): Promise<number> {
+    const c = await this.get(ref);
+    if (c.state === 'stopped') return c.exitCode ?? -1;
+    const code = await waitExitCode(this.exitDir, c.id, signal);
+    await this.markExited(c, code);
+    return code;
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    if (!isValidName(newName)) throw invalidArgument(`invalid container name "${newName}"`);
+    const c = await this.get(ref);
+    try {
+      this.store.tx(() => {
+        const cfg = { ...c.config, name: newName };
+        this.store.db.prepare('UPDATE containers SET name = ?, config = ? WHERE id = ?').run(newName, JSON.stringify(cfg), c.id);
+      });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw alreadyExists(`the container name "${newName}" is already in use`);
+      throw e;
+    }
+  }
+
+  /** Removes a container; a running one only with force (it is killed first). */
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<Container> {
+    const c = await this.get(ref);
+    if (c.state === 'running' || c.state === 'created') {
+      if (!opts.force)
+        throw failedPrecondition(`cannot remove container ${c.name}: container is ${c.state}: stop the container before removing or force remove`);
+      await this.signalAndWait(c, 'KILL', 10);
+    }
+    await this.discard(c.id);
+    return c;
+  }
+
+  /**
+   * Records an exit and releases what the container held at runtime: the runtime's state,
+   * its cgroup and the rootfs mount. Idempotent: conmon's exit command, a waiting `run`
+   * and any state query may all get here for the same exit.
+   */
+  private async markExited(c: Container, code: number, error?: string): Promise<void> {
+    const oom = existsSync(join(this.paths(c.id).persistDir, 'oom')) ? 1 : 0;
+    const changed = this.store.tx(
+      () =>
+        this.store.db
+          .prepare(
+            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?
+             WHERE id = ? AND state IN ('created', 'running')`,
+          )
+          .run(code, Date.now(), oom, error ?? null, c.id).changes,
+    );
+    if (changed === 0) return;
+    await this.releaseRuntime(c.id);
+    if (c.config.autoRemove) await this.discard(c.id);
+  }
+
+  private async releaseRuntime(id: string): Promise<void> {
+    await this.runtime.delete(id, { force: true }).catch((e) => log.warn('runtime delete failed', { id, error: String(e) }));
+    this.snapshots.unmountRootfs(this.paths(id).dir);
+  }
+
+  /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
+  private async discard(id: string): Promise<void> {
+    this.store.tx(() => this.store.db.prepare("UPDATE containers SET state = 'removing' WHERE id = ?").run(id));
+    await this.releaseRuntime(id);
+    const p = this.paths(id);
+    rmSync(p.dir, { recursive: true, force: true });
+    rmSync(p.persistDir, { recursive: true, force: true });
+    rmSync(join(this.socketDir, id), { recursive: true, force: true });
+    rmSync(join(this.exitDir, id), { force: true });
+    this.store.tx(() => this.store.db.prepare('DELETE FROM containers WHERE id = ?').run(id));
+  }
+
+  /**
+   * conmon's exit command: records the exit and releases runtime resources (and removes
+   * --rm containers) even when no other berth process is around.
+   */
+  async cleanup(id: string): Promise<void> {
+    const c = this.reload(id);
+    if (!c) return;
+    const code = readExitCode(this.exitDir, id);
+    if (code !== undefined) await this.markExited(c, code);
+    const now = this.reload(id);
+    if (now?.state === 'stopped') await this.releaseRuntime(id);
+  }
+
+  // ---- stdio --------------------------------------------------------------------------
+
+  /** Connects to the container's stdio; resolves when its output ends or on detach keys. */
+  async attach(ref: string, streams: AttachStreams): Promise<'exited' | 'detached'> {
+    const c = await this.get(ref);
+    if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`you cannot attach to a stopped container, start it first`);
+    return attach(this.paths(c.id).attachSocket, streams);
+  }
+
+  async resize(ref: string, size: { rows: number; cols: number }): Promise<void> {
+    const c = await this.get(ref);
+    if (c.state === 'running' || c.state === 'created') resize(this.paths(c.id).persistDir, size);
+  }
+
+  logs(c: Container, o: LogOptions): AsyncIterable<LogLine> {
+    const isRunning = () => {
+      const now = this.reload(c.id);
+      return !!now && (now.state === 'running' || now.state === 'created') && readExitCode(this.exitDir, c.id) === undefined;
+    };
+    return readLog(this.paths(c.id).logPath, { ...o, isRunning });
+  }
+
+  /** Runs a process in a running container through conmon. */
+  async exec(ref: string, req: ExecRequest, streams?: AttachStreams): Promise<{ pid: number; exitCode?: number }> {
+    const c = await this.get(ref);
+    if (c.state !== 'running') throw failedPrecondition(`container ${c.name} is not running`);
+    if (req.command.length === 0) throw invalidArgument('exec needs a command to run');
+    const p = this.paths(c.id);
+    const spec = JSON.parse(readFileSync(join(p.dir, 'config.json'), 'utf8'));
+    const base = spec.process;
+    const env = mergeEnv(base.env ?? [], req.env ?? []);
+    const process_ = { ...base, args: req.command, env, terminal: !!req.tty, cwd: req.workdir ?? base.cwd };
+    delete process_.consoleSize;
+    if (req.user !== undefined) {
+      const u = await resolveUser(p.rootfs, req.user);
+      process_.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
+    }
+    if (req.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+    const execId = randomBytes(16).toString('hex');
+    const execDir = join(p.persistDir, 'exec', execId);
+    mkdirSync(execDir, { recursive: true });
+    try {
+      return await execInContainer({
+        conmon: this.config.conmon,
+        runtime: this.runtime.binary(),
+        runtimeArgs: this.runtime.globalArgs(),
+        id: c.id,
+        execId,
+        processSpec: process_,
+        persistDir: execDir,
+        socketDir: this.socketDir,
+        exitDir: execDir,
+        terminal: !!req.tty,
+        stdin: !!req.stdin,
+        detach: !!req.detach,
+        attach: streams,
+      });
+    } catch (e) {
+      throw commandExitError(e);
+    } finally {
+      if (!req.detach) rmSync(execDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Counts for `berth info`. */
+  counts(): { total: number; running: number; stopped: number } {
+    const rows = this.store.db.prepare('SELECT state, count(*) AS n FROM containers GROUP BY state').all() as { state: string; n: number }[];
+    const n = (s: string) => rows.find((r) => r.state === s)?.n ?? 0;
+    return { total: rows.reduce((a, r) => a + r.n, 0), running: n('running'), stopped: n('stopped') };
+  }
+}
+
+/** docker's rule: ENTRYPOINT + CMD, where an --entrypoint override also drops the image's CMD. */
+function processArgs(image: { Entrypoint?: string[] | null; Cmd?: string[] | null }, cfg: ContainerConfig): string[] {
+  const entrypoint = cfg.entrypoint ?? image.Entrypoint ?? [];
+  const cmd = cfg.command ?? (cfg.entrypoint !== undefined ? [] : image.Cmd ?? []);
+  return [...entrypoint, ...cmd];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readOr(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** Later entries win, by variable name. */
+export function mergeEnv(base: string[], extra: string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...base, ...extra]) {
+    const i = e.indexOf('=');
+    out.set(i < 0 ? e : e.slice(0, i), e);
+  }
+  return [...out.values()];
+}
+

@@ -1,0 +1,23 @@
+// Random container names in docker's adjective_noun style, so users can refer to
+// containers they did not name.
+import { randomInt } from 'node:crypto';
+
+const adjectives = [
+  'brave', 'calm', 'clever', 'cool', 'eager', 'fervent', 'gallant', 'happy', 'jolly', 'keen',
+  'kind', 'lucid', 'modest', 'nifty', 'noble', 'quirky', 'serene', 'sharp', 'stoic', 'sweet',
+  'tender', 'upbeat', 'vibrant', 'wizardly', 'zealous', 'bold', 'crisp', 'dreamy', 'fond', 'gentle',
+];
+const nouns = [
+  'anchor', 'beacon', 'buoy', 'cove', 'current', 'dock', 'ferry', 'harbor', 'hull', 'jetty',
+  'keel', 'lagoon', 'mast', 'mooring', 'pier', 'quay', 'reef', 'rudder', 'sail', 'schooner',
+  'skiff', 'sloop', 'tide', 'wharf', 'wake', 'compass', 'galley', 'lantern', 'marina', 'tugboat',
+];
+
+export function randomName(): string {
+  return `${adjectives[randomInt(adjectives.length)]}_${nouns[randomInt(nouns.length)]}`;
+}
+
+const validName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+export function isValidName(name: string): boolean {
+  return validName.test(name) && name.length <= 253;
+}
