@@ -1,0 +1,109 @@
+// Reading and tidying the host's state (mounts, processes) for test clean-up and the leak
+// check. Uses /proc directly and the system `umount`, nothing from src/.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+
+export interface MountInfo {
+  mountPoint: string;
+  fsType: string;
+  source: string;
+  superOptions: string;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo. */
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** The mounts of this process's mount namespace, from /proc/self/mountinfo. */
+export function listMounts(): MountInfo[] {
+  const mounts: MountInfo[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    if (!line) continue;
+    const fields = line.split(' ');
+    const sep = fields.indexOf('-');
+    mounts.push({
+      mountPoint: unescapeMount(fields[4]),
+      fsType: fields[sep + 1],
+      source: unescapeMount(fields[sep + 2]),
+      superOptions: fields[sep + 3] ?? '',
+    });
+  }
+  return mounts;
+}
+
+/** Lazily unmounts everything at or below dir, deepest first (stacked mounts included). */
+export function unmountUnder(dir: string): void {
+  for (let round = 0; round < 10; round++) {
+    const under = listMounts()
+      .map((m) => m.mountPoint)
+      .filter((p) => p === dir || p.startsWith(dir + '/'))
+      .sort((a, b) => b.length - a.length);
+    if (under.length === 0) return;
+    for (const p of under) {
+      try {
+        execFileSync('umount', ['-l', p], { stdio: 'ignore' });
+      } catch {
+        // Already gone with its parent; the next round re-reads mountinfo.
+      }
+    }
+  }
+}
+
+export interface ProcessInfo {
+  pid: number;
+  cmdline: string[];
+  /** The process's root directory as seen from here ('' when unreadable). */
+  root: string;
+}
+
+/** Every process visible in /proc except this one. */
+export function listProcesses(): ProcessInfo[] {
+  const procs: ProcessInfo[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      let root = '';
+      try {
+        root = readlinkSync(`/proc/${name}/root`);
+      } catch {
+        // Kernel threads and exiting processes.
+      }
+      procs.push({ pid: Number(name), cmdline, root });
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return procs;
+}
+
+/** Processes that belong to dir: their command line names it or their root is inside it. */
+export function processesUsing(dir: string): ProcessInfo[] {
+  return listProcesses().filter(
+    (p) => p.cmdline.some((a) => a.includes(dir)) || p.root === dir || p.root.startsWith(dir + '/'),
+  );
+}
+
+/** True while pid exists and is not a zombie (a zombie holds no mounts or files). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILLs the given processes and waits (bounded) until they are gone. */
+export async function killAndWait(pids: number[], timeoutMs = 5000): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}

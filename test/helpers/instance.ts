@@ -1,0 +1,142 @@
+// An isolated berth for one test: its own root, run root and config dir under
+// /tmp/berth-test-*, driven through the real CLI (bin/berth).
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { constants } from 'node:os';
+import type { TestContext } from 'node:test';
+import { busyboxTarball } from './busybox.js';
+import { killAndWait, processesUsing, unmountUnder } from './host.js';
+import { TEST_DIR_PREFIX } from './leaks.js';
+
+/** The repository root: the first directory above this module holding package.json. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('test helpers: repository root not found');
+    dir = up;
+  }
+  return dir;
+}
+
+/** Absolute path of the CLI bundle (built by `make build`). */
+export const BERTH = join(repoRoot(), 'bin', 'berth');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: string | Buffer;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Instance {
+  /** The temp dir holding everything below. */
+  base: string;
+  root: string;
+  runRoot: string;
+  configDir: string;
+  /** process.env plus BERTH_ROOT, BERTH_RUNROOT and BERTH_CONFIG_DIR of this instance. */
+  env: NodeJS.ProcessEnv;
+  /** Runs bin/berth with args. Never rejects on a non-zero exit; rejects on a timeout. */
+  run(args: string[], o?: RunOptions): Promise<RunResult>;
+  /** `berth import` of busyboxTarball(); returns the image name. */
+  importBusybox(name?: string): Promise<string>;
+  /** Removes every container, process, mount and file of this instance. Idempotent. */
+  cleanup(): Promise<void>;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const signals = constants.signals;
+
+/** Spawns a command, feeds it input, collects its output; kills it after timeoutMs. */
+export function runCommand(file: string, args: string[], env: NodeJS.ProcessEnv, o: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: { ...env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdin.on('error', () => {
+      // The command may exit without reading its input.
+    });
+    child.stdin.end(o.input ?? '');
+    const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      const stderr = Buffer.concat(err).toString();
+      reject(new Error(`${file} ${args.join(' ')}: timed out after ${timeoutMs} ms${stderr ? `; stderr: ${stderr.trim()}` : ''}`));
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const signo = signal ? signals[signal] : 0;
+      resolve({ code: code ?? 128 + signo, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
+  });
+}
+
+export async function newInstance(t?: Pick<TestContext, 'after'>): Promise<Instance> {
+  const base = mkdtempSync(`/tmp/${TEST_DIR_PREFIX}`);
+  const root = join(base, 'root');
+  const runRoot = join(base, 'run');
+  const configDir = join(base, 'config');
+  for (const d of [root, runRoot, configDir]) mkdirSync(d, { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...process.env, BERTH_ROOT: root, BERTH_RUNROOT: runRoot, BERTH_CONFIG_DIR: configDir };
+  let cleaned = false;
+
+  const inst: Instance = {
+    base,
+    root,
+    runRoot,
+    configDir,
+    env,
+    run: (args, o) => runCommand(BERTH, args, env, o),
+    async importBusybox(name = 'busybox-test') {
+      const r = await inst.run(['import', busyboxTarball(), name]);
+      if (r.code !== 0) throw new Error(`berth import failed (${r.code}): ${r.stderr.trim()}`);
+      return name;
+    },
+    async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
+      await destroy(inst);
+    },
+  };
+  t?.after(() => inst.cleanup());
+  return inst;
+}
+
+/**
+ * Tears an instance down even when berth itself is broken: first the polite way
+ * (`berth rm -af`), then runc and conmon by hand, then mounts and files.
+ */
+async function destroy(inst: Instance): Promise<void> {
+  if (existsSync(BERTH) && existsSync(inst.root)) {
+    await inst.run(['rm', '-af'], { timeoutMs: 30_000 }).catch(() => undefined);
+  }
+  // conmon first, so it does not report exits while runc deletes the containers.
+  await killAndWait(processesUsing(inst.base).filter((p) => p.cmdline[0]?.endsWith('conmon')).map((p) => p.pid));
+  const runcRoot = join(inst.runRoot, 'runc');
+  if (existsSync(runcRoot)) {
+    for (const id of readdirSync(runcRoot)) {
+      try {
+        execFileSync('runc', ['--root', runcRoot, 'delete', '-f', id], { stdio: 'ignore', timeout: 10_000 });
+      } catch {
+        // Not a container, or already gone.
+      }
+    }
+  }
+  await killAndWait(processesUsing(inst.base).map((p) => p.pid));
+  unmountUnder(inst.base);
+  rmSync(inst.base, { recursive: true, force: true, maxRetries: 3 });
+}
