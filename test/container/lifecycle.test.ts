@@ -1,0 +1,177 @@
+// Container lifecycle through the real CLI: real runc, conmon and overlayfs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { newInstance, listMounts, type Instance } from '../helpers/index.js';
+
+async function ok(inst: Instance, args: string[], input?: string): Promise<string> {
+  const r = await inst.run(args, { input });
+  assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+test('run passes output, stderr and the exit code through, and --rm leaves nothing', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const r = await inst.run(['run', '--rm', img, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+  assert.equal(r.code, 3);
+  assert.equal(r.stdout, 'out\n');
+  assert.equal(r.stderr, 'err\n');
+  assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '');
+  assert.equal(listMounts().filter((m) => m.mountPoint.startsWith(inst.base)).length, 0);
+});
+
+test('detached container: ps, logs, inspect, stop, start, restart, rm', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const id = (await ok(inst, ['run', '-d', '--name', 'web', img, 'sh', '-c', 'echo started; trap "exit 0" TERM; while true; do sleep 0.1; done'])).trim();
+  assert.match(id, /^[0-9a-f]{64}$/);
+  const ps = await ok(inst, ['ps']);
+  assert.match(ps, /CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES/);
+  assert.match(ps, new RegExp(`${id.slice(0, 12)}\\s+.*Up .*web`));
+  // Unique prefix lookup.
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.State.Status}}', id.slice(0, 6)])).trim(), 'running');
+  let logs = '';
+  for (let i = 0; i < 50 && !logs.includes('started'); i++) {
+    logs = await ok(inst, ['logs', 'web']);
+    if (!logs.includes('started')) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(logs, 'started\n');
+  const rm = await inst.run(['rm', 'web']);
+  assert.notEqual(rm.code, 0);
+  assert.match(rm.stderr, /^berth: .*running.*(stop|force)/);
+  assert.equal((await ok(inst, ['stop', '-t', '5', 'web'])).trim(), 'web');
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'web'])).trim(), 'exited 0');
+  assert.match(await ok(inst, ['ps', '-a']), /Exited \(0\)/);
+  assert.equal(listMounts().filter((m) => m.mountPoint.startsWith(inst.base)).length, 0, 'rootfs unmounted after stop');
+  await ok(inst, ['start', 'web']);
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.State.Running}}', 'web'])).trim(), 'true');
+  await ok(inst, ['restart', '-t', '5', 'web']);
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.State.Running}}', 'web'])).trim(), 'true');
+  await ok(inst, ['rm', '-f', 'web']);
+  assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '');
+  assert.equal(listMounts().filter((m) => m.mountPoint.startsWith(inst.base)).length, 0);
+});
+
+test('stop escalates to SIGKILL after the timeout (exit 137); kill -s sends a signal', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  // PID 1 without a handler ignores SIGTERM.
+  await ok(inst, ['run', '-d', '--name', 'stubborn', img, 'sleep', '1000']);
+  const t0 = Date.now();
+  await ok(inst, ['stop', '-t', '1', 'stubborn']);
+  assert.ok(Date.now() - t0 >= 900, 'waited for the timeout');
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.State.ExitCode}}', 'stubborn'])).trim(), '137');
+  await ok(inst, ['run', '-d', '--name', 'trapper', img, 'sh', '-c', 'trap "exit 42" USR1; while true; do sleep 0.1; done']);
+  await ok(inst, ['kill', '-s', 'USR1', 'trapper']);
+  assert.equal((await ok(inst, ['wait', 'trapper'])).trim(), '42');
+});
+
+test('errors: unknown image, unknown container, name in use, missing command, bad flags', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const cases: [string[], RegExp, number][] = [
+    [['run', '--rm', 'nosuchimage'], /^berth: .*no such image/i, 125],
+    [['logs', 'nosuchcontainer'], /^berth: no such container: nosuchcontainer$/, 125],
+    [['run', '--rm', img, '/no/such/binary'], /^berth: .*(not found|no such file)/i, 127],
+    [['run', '--rm', '--bogus', img], /^berth: unknown flag: --bogus$/, 125],
+    [['run', '--rm', '--memory', 'lots', img, 'true'], /^berth: invalid size "lots"/, 125],
+    [['run', '--rm', '-v', 'relative:/x', img, 'true'], /^berth: invalid volume specification/, 125],
+    [['frobnicate'], /^berth: unknown command "frobnicate"/, 125],
+  ];
+  for (const [args, re, code] of cases) {
+    const r = await inst.run(args);
+    assert.equal(r.code, code, `berth ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr.trim(), re);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+  }
+  await ok(inst, ['create', '--name', 'taken', img, 'true']);
+  const dup = await inst.run(['create', '--name', 'taken', img, 'true']);
+  assert.equal(dup.code, 125);
+  assert.match(dup.stderr, /^berth: the container name "taken" is already in use/);
+  assert.equal((await ok(inst, ['ps', '-aq'])).trim().split('\n').length, 1, 'failed creates leave no container');
+});
+
+test('exec: exit codes, env, user, workdir, detached', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  await ok(inst, ['run', '-d', '--name', 'box', img, 'sleep', '1000']);
+  assert.equal((await inst.run(['exec', 'box', 'sh', '-c', 'exit 5'])).code, 5);
+  assert.equal(await ok(inst, ['exec', '-e', 'GREETING=hi', 'box', 'sh', '-c', 'echo $GREETING']), 'hi\n');
+  assert.equal(await ok(inst, ['exec', '-u', 'tester', '-w', '/tmp', 'box', 'sh', '-c', 'id -un; pwd']), 'tester\n/tmp\n');
+  assert.equal((await inst.run(['exec', 'box', 'nosuchcmd'])).code, 127);
+  await ok(inst, ['exec', '-d', 'box', 'sh', '-c', 'echo detached > /tmp/mark']);
+  let mark = '';
+  for (let i = 0; i < 50 && !mark; i++) {
+    mark = (await inst.run(['exec', 'box', 'cat', '/tmp/mark'])).stdout;
+    if (!mark) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(mark, 'detached\n');
+  assert.equal(await ok(inst, ['exec', '-i', 'box', 'cat'], 'piped stdin\n'), 'piped stdin\n');
+  // An exec ends when its process exits even if a background child keeps stdout open.
+  const t0 = Date.now();
+  const r = await inst.run(['exec', 'box', 'sh', '-c', 'sleep 30 & echo parent done']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /parent done/);
+  assert.ok(Date.now() - t0 < 20_000, 'exec did not wait for the background child');
+});
+
+test('users, groups, env, workdir, hostname, entrypoint', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  assert.equal(await ok(inst, ['run', '--rm', '-u', 'tester', img, 'id']), 'uid=1000(tester) gid=1000(testers) groups=1000(testers),2000(extra)\n');
+  assert.equal(await ok(inst, ['run', '--rm', '-u', 'tester:extra', img, 'id', '-g']), '2000\n');
+  assert.equal(await ok(inst, ['run', '--rm', '-u', '1234:5678', img, 'id', '-u']), '1234\n');
+  const bad = await inst.run(['run', '--rm', '-u', 'nobodyhere', img, 'true']);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /nobodyhere/);
+  const envFile = `${inst.base}/env`;
+  (await import('node:fs')).writeFileSync(envFile, '# comment\nFROM_FILE=yes\n');
+  assert.equal(
+    await ok(inst, ['run', '--rm', '-e', 'A=1', '--env-file', envFile, '-w', '/etc', '--hostname', 'boxhost', img, 'sh', '-c', 'echo $A $FROM_FILE $(pwd) $(hostname)']),
+    '1 yes /etc boxhost\n',
+  );
+  assert.equal(await ok(inst, ['run', '--rm', '--entrypoint', 'echo', img, 'via', 'entrypoint']), 'via entrypoint\n');
+});
+
+test('mounts: bind (rw and ro), tmpfs, read-only rootfs', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const host = `${inst.base}/share`;
+  (await import('node:fs')).mkdirSync(host);
+  await ok(inst, ['run', '--rm', '-v', `${host}:/data`, img, 'sh', '-c', 'echo written > /data/f']);
+  assert.equal(readFileSync(`${host}/f`, 'utf8'), 'written\n');
+  const ro = await inst.run(['run', '--rm', '-v', `${host}:/data:ro`, img, 'sh', '-c', 'echo x > /data/g']);
+  assert.notEqual(ro.code, 0);
+  assert.ok(!existsSync(`${host}/g`));
+  assert.match(await ok(inst, ['run', '--rm', '--tmpfs', '/scratch:size=1m', img, 'sh', '-c', 'grep /scratch /proc/mounts']), /tmpfs \/scratch tmpfs/);
+  const rofs = await inst.run(['run', '--rm', '--read-only', img, 'touch', '/newfile']);
+  assert.notEqual(rofs.code, 0);
+  assert.match(rofs.stderr, /Read-only file system/);
+});
+
+test('limits are visible inside the container', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const out = await ok(inst, [
+    'run', '--rm', '--memory', '64m', '--pids-limit', '50', '--cpus', '0.5', '--ulimit', 'nofile=1024:2048', img, 'sh', '-c',
+    'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us; ulimit -n; ulimit -Hn',
+  ]);
+  assert.equal(out, '67108864\n50\n50000\n1024\n2048\n');
+});
+
+test('capabilities: default set, drop all, add, privileged; --init; network none and host', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const capEff = async (...flags: string[]) => (await ok(inst, ['run', '--rm', ...flags, img, 'sh', '-c', 'grep CapEff /proc/self/status'])).trim().split(/\s+/)[1];
+  assert.equal(await capEff(), '00000000a80425fb', 'docker default capability set');
+  assert.equal(await capEff('--cap-drop', 'ALL'), '0000000000000000');
+  assert.equal(BigInt('0x' + (await capEff('--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN'))), 1n << 12n);
+  const hostCaps = /CapBnd:\s+([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1];
+  assert.equal(await capEff('--privileged'), hostCaps);
+  assert.match(await ok(inst, ['run', '--rm', '--init', img, 'cat', '/proc/1/cmdline']), /init/);
+  const links = await ok(inst, ['run', '--rm', img, 'sh', '-c', 'ls /sys/class/net']);
+  assert.equal(links.trim(), 'lo');
+  const hostLinks = (await import('node:fs')).readdirSync('/sys/class/net').sort().join(' ');
+  assert.equal((await ok(inst, ['run', '--rm', '--network', 'host', img, 'ls', '/sys/class/net'])).trim().split(/\s+/).sort().join(' '), hostLinks);
+});

@@ -1,0 +1,104 @@
+// The monitor's promises: containers outlive the berth process that started them, exit
+// codes are recorded while no berth runs, and concurrent commands keep the store whole.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { BERTH, newInstance, listMounts, isAlive, type Instance } from '../helpers/index.js';
+
+async function ok(inst: Instance, args: string[], input?: string): Promise<string> {
+  const r = await inst.run(args, { input });
+  assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('a container survives the berth process being killed mid-run; wait gets its code', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const child = spawn(BERTH, ['run', '--name', 'orphan', img, 'sh', '-c', 'sleep 2; exit 7'], { env: inst.env, stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const s = (await inst.run(['inspect', '-f', '{{.State.Status}}', 'orphan'])).stdout.trim();
+    if (s === 'running') break;
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const pid = Number((await ok(inst, ['inspect', '-f', '{{.State.Pid}}', 'orphan'])).trim());
+  assert.ok(pid > 0 && isAlive(pid), 'container still running after berth was killed');
+  assert.equal((await ok(inst, ['wait', 'orphan'])).trim(), '7');
+});
+
+test('an exit that happens while no berth process runs is recorded and cleaned up', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  await ok(inst, ['run', '-d', '--name', 'quick', img, 'sh', '-c', 'sleep 0.5; exit 4']);
+  await sleep(2500);
+  assert.match(await ok(inst, ['ps', '-a']), /Exited \(4\)/);
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.State.ExitCode}}', 'quick'])).trim(), '4');
+  assert.equal(listMounts().filter((m) => m.mountPoint.startsWith(inst.base)).length, 0, 'conmon exit command unmounted the rootfs');
+  // A detached --rm container removes itself on exit.
+  await ok(inst, ['run', '-d', '--rm', '--name', 'ephemeral', img, 'true']);
+  let gone = false;
+  for (let i = 0; i < 100 && !gone; i++) {
+    gone = !(await ok(inst, ['ps', '-a', '--format', '{{.Names}}'])).includes('ephemeral');
+    if (!gone) await sleep(50);
+  }
+  assert.ok(gone, '--rm container removed after it exited');
+});
+
+test('20 concurrent commands on one store: no lost, duplicated or half-created containers', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => inst.run(['run', '--name', `c${i}`, img, 'sh', '-c', `exit ${i % 5}`])));
+  runs.forEach((r, i) => assert.equal(r.code, i % 5, `c${i}: ${r.stderr}`));
+  const names = (await ok(inst, ['ps', '-a', '--format', '{{.Names}}'])).trim().split('\n').sort();
+  assert.deepEqual(names, Array.from({ length: 20 }, (_, i) => `c${i}`).sort());
+  // The same name from 10 processes at once: exactly one wins.
+  const same = await Promise.all(Array.from({ length: 10 }, () => inst.run(['create', '--name', 'contested', img, 'true'])));
+  assert.equal(same.filter((r) => r.code === 0).length, 1);
+  for (const r of same.filter((r) => r.code !== 0)) assert.match(r.stderr, /already in use/);
+  const rm = await Promise.all(names.map((n) => inst.run(['rm', n])));
+  rm.forEach((r) => assert.equal(r.code, 0, r.stderr));
+  assert.equal((await ok(inst, ['ps', '-a', '--format', '{{.Names}}'])).trim(), 'contested');
+});
+
+test('logs: CRI file, --tail, --since, timestamps, follow until exit', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  await ok(inst, ['run', '--name', 'talker', img, 'sh', '-c', 'for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; printf partial']);
+  const path = (await ok(inst, ['inspect', '-f', '{{.LogPath}}', 'talker'])).trim();
+  const raw = (await import('node:fs')).readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  assert.match(raw[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) stdout F line1$/);
+  assert.ok(raw.some((l) => / stderr F oops$/.test(l)));
+  const logs = await inst.run(['logs', 'talker']);
+  assert.equal(logs.stdout, 'line1\nline2\nline3\nline4\nline5\npartial\n');
+  assert.equal(logs.stderr, 'oops\n');
+  assert.equal((await inst.run(['logs', '--tail', '2', 'talker'])).stdout, 'partial\n');
+  assert.equal((await inst.run(['logs', '--since', '2000-01-01T00:00:00Z', 'talker'])).stdout.split('\n').length, 7);
+  assert.equal((await inst.run(['logs', '--since', '1m', '--until', '2000-01-01T00:00:00Z', 'talker'])).stdout, '');
+  assert.match((await inst.run(['logs', '-t', 'talker'])).stdout.split('\n')[0], /^\d{4}-\d\d-\d\dT\S+ line1$/);
+  await ok(inst, ['run', '-d', '--name', 'slow', img, 'sh', '-c', 'echo a; sleep 1; echo b']);
+  const t0 = Date.now();
+  const follow = await inst.run(['logs', '-f', 'slow']);
+  assert.equal(follow.stdout, 'a\nb\n');
+  assert.ok(Date.now() - t0 >= 500, 'followed until the container exited');
+});
+
+test('attach relays stdin and output; -i -t runs on a real PTY with its window size', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  assert.equal(await ok(inst, ['run', '--rm', '-i', img, 'sh', '-c', 'read x; echo got:$x'], 'hello\n'), 'got:hello\n');
+  await ok(inst, ['run', '-d', '-i', '--name', 'catter', img, 'cat']);
+  assert.equal(await ok(inst, ['attach', 'catter'], 'through attach\n'), 'through attach\n');
+  // A real terminal via script(1): the container sees a TTY with the terminal's size.
+  const cmd = `stty rows 33 cols 111; ${BERTH} run --rm -it ${img} sh -c 'tty; stty size'`;
+  const r = await new Promise<string>((resolve) => {
+    const c = spawn('script', ['-qec', cmd, '/dev/null'], { env: inst.env, stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('close', () => resolve(out));
+  });
+  assert.match(r, /\/dev\/pts\/\d+/);
+  assert.match(r, /33 111/);
+});
