@@ -1,0 +1,86 @@
+# berth: build, demo, test, install, benchmark.
+#   make demo    install dependencies, build, and run a first container
+#   make test    everything CI runs
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+BERTH       := $(CURDIR)/bin/berth
+SOURCES     := $(shell find src -type f -name '*.ts' -o -type f -name '*.c') scripts/build.mjs
+NPM_STAMP   := node_modules/.package-lock.json
+DEMO_DIR    := build/demo
+DEMO_IMAGE  := busybox-demo
+DEMO_NAME   := berth-demo
+# Per test (not per file): the slowest integration tests start several containers.
+TEST_TIMEOUT_MS := 300000
+
+.PHONY: build deps node_modules demo test typecheck install bench clean distclean
+
+deps:
+	bash scripts/install-deps.sh
+
+# npm writes node_modules/.package-lock.json on every install: it is newer than
+# package-lock.json exactly when the tree is up to date. better-sqlite3 and esbuild build
+# from source here (package.json allowScripts), about a minute.
+node_modules: $(NPM_STAMP)
+$(NPM_STAMP): package.json package-lock.json
+	npm ci
+	touch $@
+
+# The native addon (build/berth_sys.node) and the CLI bundle (bin/berth).
+build: bin/berth
+bin/berth build/berth_sys.node &: $(SOURCES) $(NPM_STAMP)
+	node scripts/build.mjs
+	touch bin/berth build/berth_sys.node
+
+typecheck: $(NPM_STAMP)
+	npx tsc -p . --noEmit
+
+# A first container. Uses the default root (/var/lib/berth) like any user would, and
+# removes what the previous demo made first, so it can run again.
+demo: deps build
+	@echo '--- building a busybox rootfs tarball from the host busybox-static'
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)/rootfs/bin $(DEMO_DIR)/rootfs/etc $(DEMO_DIR)/rootfs/root $(DEMO_DIR)/rootfs/tmp
+	chmod 1777 $(DEMO_DIR)/rootfs/tmp
+	cp /bin/busybox $(DEMO_DIR)/rootfs/bin/busybox
+	cd $(DEMO_DIR)/rootfs/bin && for a in $$(./busybox --list); do [ -e "$$a" ] || ln -s busybox "$$a"; done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > $(DEMO_DIR)/rootfs/etc/passwd
+	printf 'root:x:0:\nnogroup:x:65534:\n' > $(DEMO_DIR)/rootfs/etc/group
+	tar -C $(DEMO_DIR)/rootfs -cf $(DEMO_DIR)/busybox.tar --numeric-owner --sort=name --mtime=@0 bin etc root tmp
+	@echo '--- removing the previous demo container and image, if any'
+	-$(BERTH) rm -f $(DEMO_NAME) >/dev/null 2>&1
+	-$(BERTH) rmi $(DEMO_IMAGE) >/dev/null 2>&1
+	@echo '--- berth import'
+	$(BERTH) import $(DEMO_DIR)/busybox.tar $(DEMO_IMAGE)
+	$(BERTH) images
+	@echo '--- berth run --rm'
+	$(BERTH) run --rm $(DEMO_IMAGE) echo "Hello from berth"
+	@echo '--- a named container that greets and exits'
+	$(BERTH) run --name $(DEMO_NAME) $(DEMO_IMAGE) sh -c 'echo "Hi, I am $$(hostname), running $$(uname -s) as $$(id -un)"'
+	$(BERTH) ps -a
+	@echo "--- done: try '$(BERTH) logs $(DEMO_NAME)' or 'make install' to put berth on PATH"
+
+# Type errors fail the run; the suite runs file by file, two at a time; then a
+# one-iteration benchmark smoke run; then, whatever failed before, the leak check.
+test: deps node_modules build
+	rm -rf out
+	npx tsc -p . --outDir out
+	status=0; \
+	node --test --test-concurrency=2 --test-timeout=$(TEST_TIMEOUT_MS) \
+	  $$(find out/test -name '*.test.js' | sort) || status=$$?; \
+	bench/run-latency --runs 1 --stopped 3 || status=$$?; \
+	node --test out/test/leaks.check.js || status=$$?; \
+	exit $$status
+
+install: build
+	ln -sfn $(BERTH) /usr/local/bin/berth
+	@echo "berth -> $(BERTH)"
+
+bench: deps node_modules build
+	bench/run-latency
+
+clean:
+	rm -rf build bin/berth out out-bench
+
+distclean: clean
+	rm -rf node_modules
