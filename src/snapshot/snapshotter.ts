@@ -1,0 +1,279 @@
+// The overlay snapshotter: one directory per unpacked layer (<dir>/<chainIdHex>/fs), keyed
+// by chain ID in the `snapshots` table, stacked with overlayfs into container rootfses.
+//
+// Several processes share one store. An extraction claims its work with a temp dir named
+// after its pid (.tmp-<hex>-<pid>-<rand>) that lives until the row is committed; others
+// wait while that pid lives, and sweep() only removes what dead processes left behind.
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { failedPrecondition, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
+import type { Store } from '../store/index.js';
+import { mount, unmount } from '../sys/index.js';
+import { applyLayer } from './apply.js';
+
+const TMP_PREFIX = '.tmp-';
+const REMOVING_PREFIX = '.rm-';
+const EMPTY_LOWER = 'empty';
+/** How often a process waiting for another one's extraction looks again. */
+const WAIT_POLL_MS = 50;
+
+interface SnapshotRow {
+  chain_id: string;
+  parent: string | null;
+  diff_id: string;
+  size: number;
+  state: 'extracting' | 'committed';
+  created_at: number;
+}
+
+function hexOf(chainId: string): string {
+  const m = /^sha256:([0-9a-f]{64})$/.exec(chainId);
+  if (!m) throw invalidArgument(`invalid chain ID "${chainId}" (want sha256:<64 hex>)`);
+  return m[1];
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Parses ".tmp-<hex>-<pid>-<rand>" / ".rm-<hex>-<pid>-<rand>" names. */
+function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; pid: number } | null {
+  const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+)-[0-9a-z]+$/.exec(name);
+  return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], pid: Number(m[3]) } : null;
+}
+
+/** /proc/self/mountinfo escapes space, tab, newline and backslash as octal. */
+function mountinfoEscape(path: string): string {
+  return path.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
+}
+
+export function isMounted(path: string): boolean {
+  const want = mountinfoEscape(path);
+  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  for (const line of info.split('\n')) if (line.split(' ')[4] === want) return true;
+  return false;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Snapshotter {
+  private readonly dir: string;
+  private readonly store: Store;
+  /** Extractions in flight in this process, so callers here share one. */
+  private readonly inflight = new Map<string, Promise<void>>();
+
+  constructor(dir: string, store: Store) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.dir = fs.realpathSync(dir);
+    this.store = store;
+  }
+
+  private row(chainId: string): SnapshotRow | undefined {
+    return this.store.db.prepare('SELECT * FROM snapshots WHERE chain_id = ?').get(chainId) as SnapshotRow | undefined;
+  }
+
+  private fsDir(hex: string): string {
+    return join(this.dir, hex, 'fs');
+  }
+
+  /** Committed row and directory present. */
+  has(chainId: string): boolean {
+    const row = this.row(chainId);
+    return row?.state === 'committed' && fs.existsSync(this.fsDir(hexOf(chainId)));
+  }
+
+  /** Makes sure snapshot chainId exists, unpacking the tar that open() yields when it does not. */
+  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    hexOf(chainId);
+    if (parent !== null) hexOf(parent);
+    const running = this.inflight.get(chainId);
+    if (running) return running;
+    const p = this.ensureOnce(chainId, parent, diffId, open, opts.signal).finally(() => this.inflight.delete(chainId));
+    this.inflight.set(chainId, p);
+    return p;
+  }
+
+  private async ensureOnce(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, signal?: AbortSignal): Promise<void> {
+    const hex = hexOf(chainId);
+    for (;;) {
+      if (this.has(chainId)) return;
+      if (!this.liveExtractor(hex)) break;
+      signal?.throwIfAborted();
+      await sleep(WAIT_POLL_MS); // another process is unpacking it: wait for its result
+    }
+
+    // The row comes first, so a crash at any later point leaves something sweep() finds.
+    this.store.db
+      .prepare(`INSERT INTO snapshots (chain_id, parent, diff_id, size, state, created_at)
+                VALUES (?, ?, ?, 0, 'extracting', ?) ON CONFLICT (chain_id) DO NOTHING`)
+      .run(chainId, parent, diffId, Date.now());
+    const tmp = join(this.dir, `${TMP_PREFIX}${hex}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    fs.mkdirSync(tmp);
+    try {
+      const staging = join(tmp, 'fs');
+      fs.mkdirSync(staging, 0o755);
+      const tar = await open();
+      let size: number;
+      try {
+        ({ size } = await applyLayer(tar, staging, { signal }));
+      } finally {
+        tar.destroy();
+      }
+      const final = this.fsDir(hex);
+      fs.mkdirSync(join(this.dir, hex), { recursive: true, mode: 0o700 });
+      try {
+        // Fails when another process got there first (its fs is never empty … except for
+        // an empty layer, where replacing it changes nothing); then theirs is kept.
+        if (!fs.existsSync(final)) fs.renameSync(staging, final);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      }
+      // Upsert: a sweep may have dropped the row while we worked.
+      this.store.tx(() => {
+        this.store.db
+          .prepare(`INSERT INTO snapshots (chain_id, parent, diff_id, size, state, created_at)
+                    VALUES (?, ?, ?, ?, 'committed', ?)
+                    ON CONFLICT (chain_id) DO UPDATE SET state = 'committed', size = excluded.size,
+                      parent = excluded.parent, diff_id = excluded.diff_id`)
+          .run(chainId, parent, diffId, size, Date.now());
+      });
+    } catch (e) {
+      this.store.db.prepare(`DELETE FROM snapshots WHERE chain_id = ? AND state = 'extracting'`).run(chainId);
+      if ((e as Error).name === 'AbortError') throw e;
+      throw fromSystemError(e, `unpacking layer ${diffId}`);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** True while a living process (this one included) holds a temp dir for hex. */
+  private liveExtractor(hex: string): boolean {
+    for (const name of fs.readdirSync(this.dir)) {
+      const w = parseWorkDir(name);
+      if (w?.kind === 'tmp' && w.hex === hex && pidAlive(w.pid)) return true;
+    }
+    return false;
+  }
+
+  /** Overlay-mounts a container rootfs at containerDir/rootfs with upper/work dirs beside it;
+   *  topChainId null mounts an empty rootfs. Returns the rootfs path. Idempotent. */
+  mountRootfs(topChainId: string | null, containerDir: string): string {
+    const rootfs = join(containerDir, 'rootfs');
+    const upper = join(containerDir, 'upper');
+    const work = join(containerDir, 'work');
+    for (const d of [containerDir, rootfs, upper, work]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+    if (isMounted(fs.realpathSync(rootfs))) return rootfs;
+
+    const lowers: string[] = [];
+    if (topChainId === null) {
+      fs.mkdirSync(join(this.dir, EMPTY_LOWER), { recursive: true, mode: 0o755 });
+      lowers.push(EMPTY_LOWER);
+    } else {
+      const seen = new Set<string>();
+      for (let id: string | null = topChainId; id !== null; ) {
+        if (seen.has(id)) throw failedPrecondition(`snapshot chain of ${topChainId} has a cycle`);
+        seen.add(id);
+        const row = this.row(id);
+        if (!row || !this.has(id)) throw notFound(`no such snapshot: ${id}`);
+        lowers.push(`${hexOf(id)}/fs`);
+        id = row.parent;
+      }
+    }
+    // Lower dirs are relative to the snapshot dir, so ~50 layers still fit the one-page
+    // limit of mount data; the kernel resolves them against our working directory.
+    const data = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
+    if (Buffer.byteLength(data) >= 4096) {
+      throw invalidArgument(`too many layers to mount (${lowers.length}): overlay options exceed one page`);
+    }
+    const cwd = process.cwd();
+    process.chdir(this.dir);
+    try {
+      mount('overlay', rootfs, 'overlay', 0, data);
+    } catch (e) {
+      throw fromSystemError(e, `mounting rootfs at ${rootfs}`);
+    } finally {
+      process.chdir(cwd);
+    }
+    return rootfs;
+  }
+
+  /** Unmounts containerDir/rootfs; no error if it is not mounted. */
+  unmountRootfs(containerDir: string): void {
+    const rootfs = join(containerDir, 'rootfs');
+    try {
+      unmount(rootfs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EBUSY') throw failedPrecondition(`rootfs ${rootfs} is busy`);
+      throw fromSystemError(e, `unmounting ${rootfs}`);
+    }
+  }
+
+  /** Removes a snapshot; FailedPrecondition while a child snapshot exists. */
+  remove(chainId: string): void {
+    const hex = hexOf(chainId);
+    // The row goes first: a crash leaves an orphan dir, which sweep() removes.
+    this.store.tx(() => {
+      const child = this.store.db.prepare('SELECT chain_id FROM snapshots WHERE parent = ? LIMIT 1').get(chainId) as { chain_id: string } | undefined;
+      if (child) throw failedPrecondition(`snapshot ${chainId} has a child snapshot ${child.chain_id}`);
+      const r = this.store.db.prepare('DELETE FROM snapshots WHERE chain_id = ?').run(chainId);
+      if (r.changes === 0 && !fs.existsSync(join(this.dir, hex))) throw notFound(`no such snapshot: ${chainId}`);
+    });
+    this.removeDir(hex);
+  }
+
+  /** Renames the dir out of the way first, so a half-removed tree is never mistaken for a snapshot. */
+  private removeDir(hex: string): void {
+    const doomed = join(this.dir, `${REMOVING_PREFIX}${hex}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    try {
+      fs.renameSync(join(this.dir, hex), doomed);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    fs.rmSync(doomed, { recursive: true, force: true });
+  }
+
+  list(): { chainId: string; parent: string | null; size: number }[] {
+    const rows = this.store.db
+      .prepare(`SELECT chain_id, parent, size FROM snapshots WHERE state = 'committed' ORDER BY created_at, chain_id`)
+      .all() as Pick<SnapshotRow, 'chain_id' | 'parent' | 'size'>[];
+    return rows.map((r) => ({ chainId: r.chain_id, parent: r.parent, size: r.size }));
+  }
+
+  /** Removes crash leftovers: 'extracting' rows, temp dirs and snapshot dirs without a
+   *  committed row, unless a living process is still working on them. */
+  sweep(): void {
+    const names = fs.readdirSync(this.dir);
+    const busy = new Set<string>();
+    for (const name of names) {
+      const w = parseWorkDir(name);
+      if (!w) continue;
+      if (pidAlive(w.pid)) {
+        if (w.kind === 'tmp') busy.add(w.hex);
+      } else {
+        fs.rmSync(join(this.dir, name), { recursive: true, force: true });
+      }
+    }
+    const committed = new Set<string>();
+    const stale: string[] = [];
+    for (const r of this.store.db.prepare('SELECT chain_id, state FROM snapshots').all() as Pick<SnapshotRow, 'chain_id' | 'state'>[]) {
+      const hex = /^sha256:([0-9a-f]{64})$/.exec(r.chain_id)?.[1];
+      if (!hex) continue;
+      if (r.state === 'committed') committed.add(hex);
+      else if (!busy.has(hex)) stale.push(r.chain_id);
+    }
+    for (const chainId of stale) {
+      this.store.db.prepare(`DELETE FROM snapshots WHERE chain_id = ? AND state = 'extracting'`).run(chainId);
+    }
+    for (const name of names) {
+      if (/^[0-9a-f]{64}$/.test(name) && !committed.has(name) && !busy.has(name)) this.removeDir(name);
+    }
+  }
+}
