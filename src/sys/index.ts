@@ -47,6 +47,7 @@ export const MS_REC = 0x4000;
 export const MS_PRIVATE = 1 << 18;
 export const MNT_DETACH = 0x2;
 export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
 
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
@@ -89,6 +90,11 @@ export function seqpacketConnect(path: string): number {
 
 export function shutdownWrite(fd: number): void {
   load().shutdown(fd, SHUT_WR);
+}
+
+/** Shuts both directions; a read blocked on fd in another thread returns 0 (EOF). */
+export function shutdownSocket(fd: number): void {
+  load().shutdown(fd, SHUT_RDWR);
 }
 
 /** True when path is a mount point, read from /proc/self/mountinfo. */

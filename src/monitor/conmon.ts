@@ -1,0 +1,267 @@
+// Running containers and execs under conmon (API version 1).
+//
+// Where the installed conmon (2.1.x) puts things:
+//   <bundle>/attach, <bundle>/ctl, <bundle>/winsz   attach socket, control and resize fifos
+//                                                   (-b is the exec dir for an exec)
+//   <socketDir>/<cuuid> → <bundle>                  symlink keeping the socket path short;
+//                                                   removed when conmon exits
+//   <exitDir>/<cid>, <persistDir>/exit              exit code (cid is the container id, also
+//                                                   for an exec: give each exec its own exitDir)
+//   <persistDir>/oom                                created on an OOM kill
+import { mkdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { BerthError } from '../errors/index.js';
+import { attachFd, attachSocketPath, connectAttachSocket, type AttachResult, type AttachStreams } from './attach.js';
+import { SyncPipeReader, runtimeErrorText, type SyncMessage } from './syncpipe.js';
+import { resolveExecutable, spawnConmon, type SpawnedConmon } from './spawn.js';
+
+export interface ConmonCreateOptions {
+  /** conmon binary name or path. */
+  conmon: string;
+  /** Absolute path of runc/crun. */
+  runtime: string;
+  /** Global runtime arguments, e.g. ['--root', '/run/berth/runc']. */
+  runtimeArgs: string[];
+  /** Container id (the runtime's id too). */
+  id: string;
+  name: string;
+  /** Directory holding config.json; conmon also puts attach, ctl and winsz here. */
+  bundle: string;
+  /** Per-container dir for conmon's own files: exit, oom; conmon runs with it as cwd. */
+  persistDir: string;
+  /** Base dir for attach socket symlinks; keep it short (≤ 35 bytes for 64-hex ids). */
+  socketDir: string;
+  /** conmon writes <exitDir>/<id> with the exit code. */
+  exitDir: string;
+  /** CRI-format log file. */
+  logPath: string;
+  /** Bytes; undefined or -1 = unlimited. */
+  logSizeMax?: number;
+  /** Allocate a PTY (config.json's process.terminal must agree). */
+  terminal: boolean;
+  /** Keep the container's stdin open for attach. */
+  stdin: boolean;
+  /** Keep the container's stdin open when an attached client goes away. */
+  leaveStdinOpen?: boolean;
+  /** Program + args conmon runs after the container exited and its exit file was written. */
+  exitCommand?: string[];
+  /** Container pid file (written by the runtime). */
+  pidFile: string;
+  /** conmon's own pid file. */
+  conmonPidFile: string;
+}
+
+/** A failure reported by the OCI runtime through conmon. */
+export class RuntimeError extends BerthError {
+  /** The runtime's complaint, e.g. `exec: "nosuch": executable file not found in $PATH`. */
+  readonly runtimeMessage: string;
+  /** 127: command not found, 126: not executable, undefined: anything else (like docker/podman). */
+  readonly exitCodeHint?: 126 | 127;
+  constructor(runtimeMessage: string) {
+    const hint = commandFailureHint(runtimeMessage);
+    super(hint === 127 ? 'NotFound' : hint === 126 ? 'PermissionDenied' : 'FailedPrecondition', runtimeMessage);
+    this.runtimeMessage = runtimeMessage;
+    this.exitCodeHint = hint;
+  }
+}
+
+function commandFailureHint(msg: string): 126 | 127 | undefined {
+  if (/executable file not found|no such file or directory/i.test(msg)) return 127;
+  if (/permission denied|is a directory|exec format error/i.test(msg)) return 126;
+  return undefined;
+}
+
+function runtimeArgFlags(args: string[]): string[] {
+  return args.flatMap((a) => ['--runtime-arg', a]);
+}
+
+function exitCommandFlags(cmd: string[] | undefined): string[] {
+  if (!cmd || cmd.length === 0) return [];
+  return ['--exit-command', resolveExecutable(cmd[0]), ...cmd.slice(1).flatMap((a) => ['--exit-command-arg', a])];
+}
+
+/** The first message, or an error that says why there is none. */
+async function firstMessage(c: SpawnedConmon, reader: SyncPipeReader, what: string): Promise<SyncMessage> {
+  const [msg, code] = await Promise.all([reader.next(), c.exited]);
+  if (msg) return msg;
+  const detail = c.stderr() || `conmon exited with status ${code}`;
+  throw new BerthError('Internal', `${what}: ${detail}`);
+}
+
+function failure(msg: SyncMessage, what: string): BerthError {
+  if (msg.message) return new RuntimeError(runtimeErrorText(msg.message));
+  return new BerthError('Internal', `${what}: conmon reported status ${msg.data} without a message`);
+}
+
+async function readPid(path: string): Promise<number> {
+  try {
+    const pid = Number.parseInt((await readFile(path, 'utf8')).trim(), 10);
+    if (pid > 0) return pid;
+  } catch {
+    // reported below
+  }
+  throw new BerthError('Internal', `conmon did not write its pid file ${path}`);
+}
+
+/**
+ * Spawns conmon detached (it survives the calling process), waits for the sync pipe and
+ * returns the container's pid (state "created": the caller runs `runtime start`) and
+ * conmon's pid. A runtime failure rejects with a RuntimeError carrying the runtime's message.
+ */
+export async function createContainer(o: ConmonCreateOptions): Promise<{ pid: number; conmonPid: number }> {
+  await Promise.all([o.persistDir, o.socketDir, o.exitDir, dirname(o.logPath)].map((d) => mkdir(d, { recursive: true })));
+  const args = [
+    '--api-version', '1',
+    '-c', o.id,
+    '-u', o.id,
+    '-n', o.name,
+    '-r', o.runtime,
+    ...runtimeArgFlags(o.runtimeArgs),
+    '-b', o.bundle,
+    '-p', o.pidFile,
+    '-P', o.conmonPidFile,
+    '--persist-dir', o.persistDir,
+    '--exit-dir', o.exitDir,
+    '--socket-dir-path', o.socketDir,
+    '-l', `k8s-file:${o.logPath}`,
+    ...(o.logSizeMax !== undefined && o.logSizeMax > 0 ? ['--log-size-max', String(o.logSizeMax)] : []),
+    ...(o.terminal ? ['-t'] : []),
+    ...(o.stdin ? ['-i'] : []),
+    ...(o.leaveStdinOpen ? ['--leave-stdin-open'] : []),
+    ...exitCommandFlags(o.exitCommand),
+  ];
+  const c = await spawnConmon(o.conmon, args, { cwd: o.persistDir });
+  try {
+    const reader = new SyncPipeReader(c.sync);
+    const msg = await firstMessage(c, reader, `create container ${o.id}`);
+    if (msg.data <= 0) {
+      // conmon exits without removing its socket-dir symlink on this path.
+      await rm(join(o.socketDir, o.id), { force: true });
+      throw failure(msg, `create container ${o.id}`);
+    }
+    return { pid: msg.data, conmonPid: await readPid(o.conmonPidFile) };
+  } finally {
+    c.release();
+  }
+}
+
+export interface ExecOptions {
+  conmon: string;
+  runtime: string;
+  runtimeArgs: string[];
+  /** The container to run in. */
+  id: string;
+  /** Unique per exec; names the attach symlink in socketDir. */
+  execId: string;
+  /** OCI runtime-spec "process" object; its terminal field is set from `terminal`. */
+  processSpec: object;
+  /** Per-exec dir: process.json, pid files, attach socket, ctl fifo, exit/oom files. */
+  persistDir: string;
+  /** Base dir for attach socket symlinks (may be shared with containers). */
+  socketDir: string;
+  /** Per-exec dir: conmon names the exit file after the container id. */
+  exitDir: string;
+  terminal: boolean;
+  stdin: boolean;
+  /** Resolve once the process started (output only goes to logPath, if any). */
+  detach: boolean;
+  /** CRI-format log of the exec's output; none when undefined. */
+  logPath?: string;
+  /** Seconds; conmon kills the process group after that and the exec rejects DeadlineExceeded. */
+  timeout?: number;
+  /** Streams for an attached exec (ignored when detach). */
+  attach?: AttachStreams;
+}
+
+export interface ExecResult {
+  pid: number;
+  conmonPid: number;
+  /** Set when the exec ran to its end attached (undefined after detach). */
+  exitCode?: number;
+}
+
+/** How long output may keep arriving after the exit code before the session is cut. */
+const DRAIN_AFTER_EXIT_MS = 5000;
+
+/**
+ * Runs a process in a running container through conmon (--exec). Detached: resolves once
+ * started. Otherwise streams stdio (when o.attach) and resolves with the exit code when the
+ * process exits; a background child still holding stdio open does not keep it waiting.
+ */
+export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
+  await Promise.all([o.persistDir, o.socketDir, o.exitDir, ...(o.logPath ? [dirname(o.logPath)] : [])].map((d) => mkdir(d, { recursive: true })));
+  const specPath = join(o.persistDir, 'process.json');
+  await writeFile(specPath, JSON.stringify({ ...o.processSpec, terminal: o.terminal }));
+  const attached = !o.detach && o.attach !== undefined;
+  const conmonPidFile = join(o.persistDir, 'conmon.pid');
+  const args = [
+    '--api-version', '1',
+    '-c', o.id,
+    '-u', o.execId,
+    '-n', o.execId,
+    '-r', o.runtime,
+    ...runtimeArgFlags(o.runtimeArgs),
+    '-b', o.persistDir,
+    '-p', join(o.persistDir, 'pid'),
+    '-P', conmonPidFile,
+    '--persist-dir', o.persistDir,
+    '--exit-dir', o.exitDir,
+    '--socket-dir-path', o.socketDir,
+    '-e', '--exec-process-spec', specPath,
+    '-l', o.logPath ? `k8s-file:${o.logPath}` : 'none',
+    ...(o.terminal ? ['-t'] : []),
+    ...(o.stdin && attached ? ['-i'] : []),
+    ...(o.timeout && o.timeout > 0 ? ['-T', String(Math.ceil(o.timeout))] : []),
+    ...(attached ? ['--exec-attach'] : []),
+  ];
+  const c = await spawnConmon(o.conmon, args, { cwd: o.persistDir, withAttachPipe: attached });
+  const what = `exec in container ${o.id}`;
+  let session: Promise<AttachResult> | undefined;
+  const cutSession = new AbortController();
+  try {
+    const reader = new SyncPipeReader(c.sync);
+    if (attached && c.start && c.attach) {
+      // conmon waits for a first byte before forking, reports on the attach pipe once its
+      // socket listens, then waits for a second byte before it runs the runtime — so we
+      // are connected before the process can write anything.
+      c.start.write('0');
+      const ready = await firstMessage(c, new SyncPipeReader(c.attach), what);
+      if (ready.data < 0) throw failure(ready, what);
+      const fd = connectAttachSocket(attachSocketPath(o.socketDir, o.execId));
+      const streams = o.attach as AttachStreams;
+      const outer = streams.signal;
+      const signal = outer ? AbortSignal.any([outer, cutSession.signal]) : cutSession.signal;
+      session = attachFd(fd, { ...streams, signal });
+      session.catch(() => {});
+      c.start.write('1');
+    }
+    const started = await firstMessage(c, reader, what);
+    if (started.data <= 0) throw failure(started, what);
+    const pid = started.data;
+    const conmonPid = await readPid(conmonPidFile);
+    if (o.detach) return { pid, conmonPid };
+
+    const ended = reader.next();
+    if (session) {
+      const how = await Promise.race([session, ended.then(() => 'exit' as const)]);
+      if (how === 'detached') return { pid, conmonPid };
+    }
+    const exit = await ended;
+    if (!exit) throw new BerthError('Internal', `${what}: conmon exited without reporting the exit code`);
+    if (session) {
+      const timer = setTimeout(() => cutSession.abort(), DRAIN_AFTER_EXIT_MS);
+      await session.finally(() => clearTimeout(timer));
+    }
+    if (exit.data < 0 && exit.message && /timed out/i.test(exit.message)) {
+      throw new BerthError('DeadlineExceeded', `exec timed out after ${o.timeout}s`);
+    }
+    if (exit.data < 0) throw failure(exit, what);
+    return { pid, conmonPid, exitCode: exit.data };
+  } catch (e) {
+    cutSession.abort();
+    await session?.catch(() => {});
+    throw e;
+  } finally {
+    c.release();
+  }
+}

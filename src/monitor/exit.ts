@@ -1,0 +1,66 @@
+// Exit codes and OOM markers conmon leaves behind. conmon writes <exitDir>/<id> (and
+// <persistDir>/exit) atomically (temp file + rename) after the process exited and its
+// output was drained, before it runs the exit command. The code is the process's exit
+// status, 128+signal when killed by a signal, or -1 when conmon's timeout killed it.
+// An OOM kill creates an empty <persistDir>/oom.
+import { existsSync, readFileSync, watch } from 'node:fs';
+import { join } from 'node:path';
+import { BerthError, fromSystemError } from '../errors/index.js';
+
+/** The exit code conmon recorded, or undefined while there is none. */
+export function readExitCode(exitDir: string, id: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(exitDir, id), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromSystemError(e, `exit file of ${id}`);
+  }
+  const code = Number.parseInt(text.trim(), 10);
+  return Number.isNaN(code) ? undefined : code;
+}
+
+/** True when conmon saw the container's cgroup kill a process for lack of memory. */
+export function wasOomKilled(persistDir: string): boolean {
+  return existsSync(join(persistDir, 'oom'));
+}
+
+/**
+ * Resolves with the exit code as soon as conmon writes it. The watch is armed before the
+ * first look, so a write in between is not missed.
+ */
+export function waitExitCode(exitDir: string, id: string, signal?: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    let watcher: ReturnType<typeof watch>;
+    const finish = (err: unknown, code?: number) => {
+      watcher?.close();
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(code as number);
+    };
+    const check = () => {
+      try {
+        const code = readExitCode(exitDir, id);
+        if (code !== undefined) finish(undefined, code);
+      } catch (e) {
+        finish(e);
+      }
+    };
+    const onAbort = () => finish(abortError(signal as AbortSignal));
+    try {
+      watcher = watch(exitDir, { persistent: true }, (_event, name) => {
+        if (!name || name.toString() === id) check();
+      });
+    } catch (e) {
+      return reject(fromSystemError(e, `exit dir ${exitDir}`));
+    }
+    watcher.on('error', (e) => finish(fromSystemError(e, `exit dir ${exitDir}`)));
+    signal?.addEventListener('abort', onAbort);
+    check();
+  });
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason instanceof Error ? signal.reason : new BerthError('DeadlineExceeded', 'wait for exit aborted');
+}

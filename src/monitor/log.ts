@@ -1,0 +1,284 @@
+// Reading the CRI log format conmon writes (k8s-file):
+//   <RFC3339Nano time> <stdout|stderr> <tags> <text>\n
+// The first tag is P (partial: the line continues in the next record of the same stream)
+// or F (full). conmon rotates by writing a new file and renaming it over the old one.
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { BerthError, fromSystemError } from '../errors/index.js';
+
+export interface LogLine {
+  /** RFC3339Nano as written (of the line's first fragment). */
+  time: string;
+  stream: 'stdout' | 'stderr';
+  /** Without the trailing newline; partial fragments joined. */
+  text: Buffer;
+}
+
+export interface ReadLogOptions {
+  /** Only the last n lines (before following). */
+  tail?: number;
+  since?: Date;
+  until?: Date;
+  /** Keep reading new lines until the container is gone. */
+  follow?: boolean;
+  /** Polled (about once a second) while following; false ends the follow. */
+  isRunning?: () => boolean;
+  /** Settles when the container exited (e.g. waitExitCode); ends the follow. */
+  exited?: Promise<unknown>;
+  signal?: AbortSignal;
+}
+
+interface Record {
+  time: string;
+  stream: 'stdout' | 'stderr';
+  partial: boolean;
+  text: Buffer;
+}
+
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const CHUNK = 64 * 1024;
+const RUNNING_CHECK_MS = 1000;
+
+/** Parses one record (without its newline); undefined for a malformed line. */
+export function parseLogRecord(line: Buffer): Record | undefined {
+  const a = line.indexOf(SPACE);
+  const b = a < 0 ? -1 : line.indexOf(SPACE, a + 1);
+  if (b < 0) return undefined;
+  const c = line.indexOf(SPACE, b + 1);
+  const stream = line.toString('latin1', a + 1, b);
+  if (stream !== 'stdout' && stream !== 'stderr') return undefined;
+  const tags = line.toString('latin1', b + 1, c < 0 ? line.length : c);
+  return {
+    time: line.toString('latin1', 0, a),
+    stream,
+    partial: tags.split(':')[0] === 'P',
+    text: c < 0 ? Buffer.alloc(0) : line.subarray(c + 1),
+  };
+}
+
+/** RFC3339Nano → milliseconds (Date keeps milliseconds; finer digits are dropped). */
+export function logTimeMs(time: string): number {
+  return Date.parse(time.replace(/(\.\d{3})\d+/, '$1'));
+}
+
+/** Joins partial records into lines, one pending partial per stream. */
+class LineAssembler {
+  private pending = new Map<string, { time: string; parts: Buffer[] }>();
+
+  push(r: Record): LogLine | undefined {
+    const p = this.pending.get(r.stream);
+    if (r.partial) {
+      if (p) p.parts.push(r.text);
+      else this.pending.set(r.stream, { time: r.time, parts: [r.text] });
+      return undefined;
+    }
+    if (!p) return { time: r.time, stream: r.stream, text: r.text };
+    this.pending.delete(r.stream);
+    return { time: p.time, stream: r.stream, text: Buffer.concat([...p.parts, r.text]) };
+  }
+}
+
+/** Splits bytes into complete lines, keeping an unfinished last line for later. */
+class LineSplitter {
+  private carry: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Buffer[] {
+    const data = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    const lines: Buffer[] = [];
+    let start = 0;
+    for (let nl = data.indexOf(NEWLINE); nl >= 0; nl = data.indexOf(NEWLINE, start)) {
+      lines.push(data.subarray(start, nl));
+      start = nl + 1;
+    }
+    // Copy so the big chunk buffer is not kept alive by a small remainder.
+    this.carry = Buffer.from(data.subarray(start));
+    return lines;
+  }
+}
+
+/**
+ * Finds where the last `tail` lines start: just after the (tail+1)-th full (F) record
+ * counted from the end. Reads backwards in growing blocks.
+ */
+async function tailOffset(fh: FileHandle, size: number, tail: number): Promise<number> {
+  let pos = size; // acc holds the file's bytes [pos, size)
+  let acc = Buffer.alloc(0);
+  let block = CHUNK;
+  for (;;) {
+    const lastNl = acc.lastIndexOf(NEWLINE);
+    if (lastNl >= 0) {
+      // Complete lines start after the first newline in acc, or at the start of the file.
+      const first = pos === 0 ? 0 : acc.indexOf(NEWLINE) + 1;
+      let full = 0;
+      for (let end = lastNl; end >= first; ) {
+        const prevNl = end > 0 ? acc.lastIndexOf(NEWLINE, end - 1) : -1;
+        const lineStart = Math.max(prevNl + 1, first);
+        const r = parseLogRecord(acc.subarray(lineStart, end));
+        if (r && !r.partial && ++full === tail + 1) return pos + end + 1;
+        end = lineStart - 1;
+      }
+    }
+    if (pos === 0) return 0;
+    const len = Math.min(block, pos);
+    const buf = Buffer.alloc(len);
+    await readFully(fh, buf, pos - len);
+    pos -= len;
+    acc = Buffer.concat([buf, acc]);
+    block *= 2;
+  }
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesRead } = await fh.read(buf, off, buf.length - off, position + off);
+    if (bytesRead === 0) break;
+    off += bytesRead;
+  }
+}
+
+/**
+ * Reads a container's CRI log. With follow, keeps yielding new lines (also across a
+ * rotation) until isRunning() turns false or `exited` settles, then drains what is left.
+ */
+export async function* readLog(path: string, o: ReadLogOptions = {}): AsyncGenerator<LogLine> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && o.follow) {
+      // conmon creates the file when the container is created; treat a missing one as empty.
+      fh = await waitForFile(path, o);
+    } else {
+      throw fromSystemError(e, `log file ${path}`);
+    }
+  }
+  const sinceMs = o.since?.getTime();
+  const untilMs = o.until?.getTime();
+  const wanted = (l: LogLine) => {
+    if (sinceMs === undefined && untilMs === undefined) return true;
+    const t = logTimeMs(l.time);
+    return (sinceMs === undefined || t >= sinceMs) && (untilMs === undefined || t <= untilMs);
+  };
+
+  let splitter = new LineSplitter();
+  const assembler = new LineAssembler();
+  const buf = Buffer.alloc(CHUNK);
+  let ino = (await fh.stat()).ino;
+  let pos = o.tail !== undefined && o.tail >= 0 ? await tailOffset(fh, (await fh.stat()).size, o.tail) : 0;
+
+  let pastUntil = false;
+  /** Reads from pos to the current end of the open file. */
+  async function* drain(): AsyncGenerator<LogLine> {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) return;
+      pos += bytesRead;
+      for (const line of splitter.push(buf.subarray(0, bytesRead))) {
+        const r = parseLogRecord(line);
+        const l = r && assembler.push(r);
+        if (!l) continue;
+        // The log is in time order: past `until` nothing later can match.
+        if (untilMs !== undefined && logTimeMs(l.time) > untilMs) {
+          pastUntil = true;
+          return;
+        }
+        if (wanted(l)) yield l;
+      }
+    }
+  }
+
+  const waiter = o.follow ? new ChangeWaiter(path, o) : undefined;
+  try {
+    for (;;) {
+      // Read once more after the stop was noticed: conmon wrote everything before it exited.
+      const stopping = waiter?.stopped ?? true;
+      yield* drain();
+      if (pastUntil || o.signal?.aborted) return;
+      const now = await stat(path).catch(() => undefined);
+      if (now && now.ino !== ino) {
+        // Rotated: the old file was read to its end above; go on with the new one.
+        await fh.close();
+        fh = await open(path, 'r');
+        ino = (await fh.stat()).ino;
+        pos = 0;
+        splitter = new LineSplitter();
+        continue;
+      }
+      if (now && now.size < pos) pos = 0; // truncated in place
+      if (!waiter || stopping) return;
+      await waiter.next();
+    }
+  } finally {
+    waiter?.close();
+    await fh.close().catch(() => {});
+  }
+}
+
+/** Wakes the follower on file changes, container exit, abort, or the running check. */
+class ChangeWaiter {
+  stopped = false;
+  private wake: (() => void) | undefined;
+  private dirty = false;
+  private readonly watcher: ReturnType<typeof watch> | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(path: string, private readonly o: ReadLogOptions) {
+    const poke = () => this.poke();
+    const name = basename(path);
+    try {
+      // Watch the directory: a rotation renames a new file over the old one.
+      this.watcher = watch(dirname(path), { persistent: true }, (_e, f) => {
+        if (!f || f.toString() === name) poke();
+      });
+      this.watcher.on('error', poke);
+    } catch {
+      // without a watch the running check below still wakes us
+    }
+    if (o.isRunning) {
+      this.timer = setInterval(() => {
+        if (!o.isRunning?.()) this.stop();
+      }, RUNNING_CHECK_MS);
+    }
+    o.exited?.then(() => this.stop(), () => this.stop());
+    o.signal?.addEventListener('abort', () => this.stop(), { once: true });
+    if (o.isRunning && !o.isRunning()) this.stopped = true;
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    this.poke();
+  }
+
+  private poke(): void {
+    this.dirty = true;
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  async next(): Promise<void> {
+    if (!this.dirty) await new Promise<void>((resolve) => (this.wake = resolve));
+    this.dirty = false;
+  }
+
+  close(): void {
+    this.watcher?.close();
+    if (this.timer) clearInterval(this.timer);
+    this.poke();
+  }
+}
+
+async function waitForFile(path: string, o: ReadLogOptions): Promise<FileHandle> {
+  for (;;) {
+    try {
+      return await open(path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, `log file ${path}`);
+    }
+    if (o.signal?.aborted || (o.isRunning && !o.isRunning())) throw new BerthError('NotFound', `no log file ${path}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
