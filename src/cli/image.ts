@@ -1,0 +1,371 @@
+// import, load, save, images, rmi, tag, and the `image` command group.
+import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { Command } from './command.js';
+import { formatFlag } from './command.js';
+import type { Context } from './context.js';
+import { humanSize, printList, renderTemplate, shortId, table, timeAgo } from './format.js';
+import { printError } from './errors.js';
+import { fromSystemError, invalidArgument } from '../errors/index.js';
+import { splitName, type ArchiveFormat, type Image } from '../image/index.js';
+
+const created = (img: Image) => {
+  const t = img.config.created ? Date.parse(img.config.created) : NaN;
+  return Number.isNaN(t) ? img.addedAt : t;
+};
+
+/** name@digest for each repository the image is known under (docker's RepoDigests). */
+function repoDigests(img: Image): string[] {
+  return [...new Set(img.names.map((n) => `${splitName(n).repository}@${img.digest}`))];
+}
+
+/** `image inspect`: docker's field names. */
+export function imageInspectView(img: Image) {
+  const history = img.config.history ?? [];
+  return {
+    Id: `sha256:${img.id}`,
+    Digest: img.digest,
+    RepoTags: img.names,
+    RepoDigests: repoDigests(img),
+    Parent: '',
+    Comment: history.at(-1)?.comment ?? '',
+    Created: img.config.created ?? new Date(img.addedAt).toISOString(),
+    Author: img.config.author ?? '',
+    Architecture: img.config.architecture,
+    Os: img.config.os,
+    ...(img.config.variant ? { Variant: img.config.variant } : {}),
+    Size: img.size,
+    VirtualSize: img.size,
+    Config: img.config.config ?? {},
+    RootFS: { Type: 'layers', Layers: img.config.rootfs?.diff_ids ?? [] },
+    History: history,
+    Labels: img.config.config?.Labels ?? null,
+    ManifestType: img.manifestMediaType,
+    Layers: img.layers.map((l) => ({ Digest: l.digest, MediaType: l.mediaType, Size: l.size, DiffID: l.diffId })),
+  };
+}
+
+const importCommand: Command = {
+  name: 'import',
+  usage: 'import [OPTIONS] FILE|- [REPOSITORY[:TAG]]',
+  summary: 'Import a tarball (plain, gzip or zstd) as a one-layer image',
+  flags: [
+    { name: 'change', short: 'c', type: 'strings', value: 'INSTRUCTION', desc: 'Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL, VOLUME)' },
+    { name: 'message', short: 'm', type: 'string', value: 'MESSAGE', desc: 'Commit message for the imported image' },
+  ],
+  minArgs: 1,
+  maxArgs: 2,
+  async run(ctx, f, [file, name]) {
+    if (/^https?:\/\//.test(file)) throw invalidArgument('importing from a URL is not supported: download the file first');
+    const input = file === '-' ? process.stdin : await openInput(file);
+    const images = await ctx.images();
+    const img = await images.importRootfs(input, name, { message: f.message as string | undefined, changes: (f.change as string[] | undefined) ?? [] });
+    process.stdout.write(`sha256:${img.id}\n`);
+  },
+};
+
+async function openInput(file: string): Promise<Readable> {
+  const stream = createReadStream(file);
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', (e) => reject(fromSystemError(e, file)));
+  });
+  return stream;
+}
+
+const loadCommand: Command = {
+  name: 'load',
+  usage: 'load [OPTIONS]',
+  summary: 'Load images from a docker-archive or oci-archive (tar, optionally compressed)',
+  flags: [
+    { name: 'input', short: 'i', type: 'string', value: 'FILE', desc: 'Read from FILE instead of stdin' },
+    { name: 'quiet', short: 'q', type: 'bool', desc: 'Suppress progress output' },
+  ],
+  maxArgs: 0,
+  async run(ctx, f) {
+    const file = f.input as string | undefined;
+    if (!file && process.stdin.isTTY) throw invalidArgument('requested load from stdin, but stdin is a terminal: use -i FILE or redirect');
+    const input = file ? await openInput(file) : process.stdin;
+    const loaded = await (await ctx.images()).load(input);
+    let out = '';
+    for (const { image, names } of loaded) {
+      if (names.length === 0) out += `Loaded image: sha256:${image.id}\n`;
+      for (const n of names) out += `Loaded image: ${n}\n`;
+    }
+    process.stdout.write(out);
+  },
+};
+
+const saveCommand: Command = {
+  name: 'save',
+  usage: 'save [OPTIONS] IMAGE [IMAGE...]',
+  summary: 'Save images to a docker-archive or oci-archive',
+  flags: [
+    { name: 'output', short: 'o', type: 'string', value: 'FILE', desc: 'Write to FILE instead of stdout' },
+    { name: 'format', type: 'string', value: 'FORMAT', desc: 'docker-archive (default) or oci-archive', default: 'docker-archive' },
+  ],
+  minArgs: 1,
+  async run(ctx, f, refs) {
+    const format = f.format as ArchiveFormat;
+    if (format !== 'docker-archive' && format !== 'oci-archive')
+      throw invalidArgument(`unsupported format "${format}": use docker-archive or oci-archive`);
+    const file = f.output as string | undefined;
+    const images = await ctx.images();
+    if (!file) {
+      if (process.stdout.isTTY) throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+      await images.save(refs, process.stdout, format);
+      return;
+    }
+    // Written beside the target and renamed: a failed save leaves no half archive behind.
+    const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+    const out = createWriteStream(temp, { mode: 0o644 });
+    try {
+      await images.save(refs, out, format);
+      out.end();
+      await finished(out);
+      renameSync(temp, file);
+    } catch (e) {
+      out.destroy();
+      rmSync(temp, { force: true });
+      throw fromSystemError(e, file);
+    }
+  },
+};
+
+/** One row per name (or one <none> row), like `podman images`. */
+interface ImageRow {
+  image: Image;
+  repository: string;
+  tag: string;
+}
+
+function rowsOf(images: Image[]): ImageRow[] {
+  const rows: ImageRow[] = [];
+  for (const image of images) {
+    if (image.names.length === 0) rows.push({ image, repository: '<none>', tag: '<none>' });
+    for (const n of image.names) rows.push({ image, ...splitName(n) });
+  }
+  return rows;
+}
+
+/** Glob (* and ?) match, anchored. */
+function glob(pattern: string, s: string): boolean {
+  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^]*').replace(/\?/g, '.') + '$');
+  return re.test(s);
+}
+
+/** The ways a user may write a stored name: full, without docker.io/library/, without localhost/. */
+function spellings(repository: string): string[] {
+  const out = [repository];
+  for (const prefix of ['docker.io/library/', 'docker.io/', 'localhost/']) if (repository.startsWith(prefix)) out.push(repository.slice(prefix.length));
+  return out;
+}
+
+function referenceMatches(pattern: string, row: ImageRow): boolean {
+  if (row.repository === '<none>') return false;
+  let repoPattern = pattern;
+  let tagPattern: string | undefined;
+  const slash = pattern.lastIndexOf('/');
+  const colon = pattern.lastIndexOf(':');
+  if (colon > slash) {
+    repoPattern = pattern.slice(0, colon);
+    tagPattern = pattern.slice(colon + 1);
+  }
+  if (tagPattern !== undefined && !glob(tagPattern, row.tag)) return false;
+  return spellings(row.repository).some((r) => glob(repoPattern, r));
+}
+
+function filterRows(rows: ImageRow[], filters: string[]): ImageRow[] {
+  return rows.filter((row) =>
+    filters.every((f) => {
+      const i = f.indexOf('=');
+      if (i < 0) throw invalidArgument(`bad filter "${f}": expected KEY=VALUE`);
+      const [k, v] = [f.slice(0, i), f.slice(i + 1)];
+      switch (k) {
+        case 'reference':
+          return referenceMatches(v, row);
+        case 'dangling':
+          if (v !== 'true' && v !== 'false') throw invalidArgument(`bad filter "${f}": dangling is true or false`);
+          return (row.image.names.length === 0) === (v === 'true');
+        case 'label': {
+          const labels = row.image.config.config?.Labels ?? {};
+          const eq = v.indexOf('=');
+          return eq < 0 ? v in labels : labels[v.slice(0, eq)] === v.slice(eq + 1);
+        }
+        case 'id':
+          return row.image.id.startsWith(v.replace(/^sha256:/, ''));
+        case 'digest':
+          return row.image.digest === v;
+        default:
+          throw invalidArgument(`invalid filter "${k}": supported are reference, dangling, label, id, digest`);
+      }
+    }),
+  );
+}
+
+/** The fields `images --format` templates see. */
+function rowView(row: ImageRow, noTrunc: boolean) {
+  const t = created(row.image);
+  return {
+    ID: noTrunc ? `sha256:${row.image.id}` : shortId(row.image.id),
+    Repository: row.repository,
+    Tag: row.tag,
+    Digest: row.image.digest,
+    Created: timeAgo(t),
+    CreatedSince: timeAgo(t),
+    CreatedAt: new Date(t).toISOString(),
+    Size: humanSize(row.image.size),
+    VirtualSize: humanSize(row.image.size),
+    Names: row.image.names,
+    Labels: row.image.config.config?.Labels ?? {},
+  };
+}
+
+/** `images --format json`: one object per image, podman's field names. */
+function imageJson(img: Image) {
+  return {
+    Id: img.id,
+    ParentId: '',
+    RepoTags: img.names,
+    RepoDigests: repoDigests(img),
+    Size: img.size,
+    SharedSize: 0,
+    VirtualSize: img.size,
+    Labels: img.config.config?.Labels ?? null,
+    Containers: 0,
+    Names: img.names,
+    Digest: img.digest,
+    Created: Math.floor(created(img) / 1000),
+    CreatedAt: new Date(created(img)).toISOString(),
+  };
+}
+
+const imagesCommand: Command = {
+  name: 'images',
+  usage: 'images [OPTIONS] [REPOSITORY[:TAG]]',
+  summary: 'List images',
+  flags: [
+    { name: 'all', short: 'a', type: 'bool', desc: 'Show all images (berth keeps no intermediate images)' },
+    { name: 'quiet', short: 'q', type: 'bool', desc: 'Only show image IDs' },
+    { name: 'no-trunc', type: 'bool', desc: 'Do not truncate IDs' },
+    { name: 'digests', type: 'bool', desc: 'Show digests' },
+    { name: 'noheading', short: 'n', type: 'bool', desc: 'Do not print column headings' },
+    { name: 'filter', short: 'f', type: 'strings', value: 'FILTER', desc: 'Filter output (reference=PATTERN, dangling=true|false, label=KEY[=VALUE], id=ID, digest=DIGEST)' },
+    formatFlag,
+  ],
+  maxArgs: 1,
+  async run(ctx, f, args) {
+    const noTrunc = f['no-trunc'] === true;
+    const filters = [...((f.filter as string[] | undefined) ?? []), ...args.map((a) => `reference=${a}`)];
+    const rows = filterRows(rowsOf((await ctx.images()).list()), filters);
+    if (f.quiet) {
+      const ids = [...new Set(rows.map((r) => rowView(r, noTrunc).ID))];
+      process.stdout.write(ids.map((i) => i + '\n').join(''));
+      return;
+    }
+    const format = f.format as string | undefined;
+    if (format === 'json') {
+      const seen = new Set<string>();
+      const images = rows.map((r) => r.image).filter((i) => !seen.has(i.id) && !!seen.add(i.id));
+      process.stdout.write(JSON.stringify(images.map(imageJson), null, 4) + '\n');
+      return;
+    }
+    printList(
+      rows,
+      format,
+      (items) => {
+        const headers = ['REPOSITORY', 'TAG', ...(f.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'];
+        const cells = items.map((r) => {
+          const v = rowView(r, noTrunc);
+          return [v.Repository, v.Tag, ...(f.digests ? [v.Digest] : []), v.ID, v.Created, v.Size];
+        });
+        const text = table(headers, cells);
+        return f.noheading ? text.split('\n').slice(1).join('\n') : text;
+      },
+      (r) => rowView(r, noTrunc),
+    );
+  },
+};
+
+const rmiCommand: Command = {
+  name: 'rmi',
+  usage: 'rmi [OPTIONS] IMAGE [IMAGE...]',
+  summary: 'Remove images',
+  flags: [{ name: 'force', short: 'f', type: 'bool', desc: 'Remove an image even when a container uses it (it is only untagged then)' }],
+  minArgs: 1,
+  async run(ctx, f, refs) {
+    const images = await ctx.images();
+    let failed = false;
+    for (const ref of refs) {
+      try {
+        const { untagged, deleted } = images.remove(ref, { force: f.force === true });
+        let out = untagged.map((n) => `Untagged: ${n}\n`).join('');
+        if (deleted) out += `Deleted: sha256:${deleted}\n`;
+        process.stdout.write(out);
+      } catch (e) {
+        printError(e, false);
+        failed = true;
+      }
+    }
+    return failed ? 1 : 0;
+  },
+};
+
+const tagCommand: Command = {
+  name: 'tag',
+  usage: 'tag IMAGE TARGET_NAME [TARGET_NAME...]',
+  summary: 'Add names to an image',
+  flags: [],
+  minArgs: 2,
+  async run(ctx, _f, [src, ...targets]) {
+    const images = await ctx.images();
+    for (const t of targets) images.tag(src, t);
+  },
+};
+
+const inspectCommand: Command = {
+  name: 'inspect',
+  usage: 'inspect [OPTIONS] IMAGE [IMAGE...]',
+  summary: 'Show details of images',
+  flags: [formatFlag],
+  minArgs: 1,
+  async run(ctx, f, refs) {
+    const images = await ctx.images();
+    const views: unknown[] = [];
+    let failed = false;
+    for (const ref of refs) {
+      try {
+        views.push(imageInspectView(images.resolve(ref)));
+      } catch (e) {
+        printError(e, false);
+        failed = true;
+      }
+    }
+    const format = f.format as string | undefined;
+    if (format && format !== 'json') process.stdout.write(views.map((v) => renderTemplate(format, v) + '\n').join(''));
+    else if (views.length || !failed) process.stdout.write(JSON.stringify(views, null, 4) + '\n');
+    return failed ? 125 : 0;
+  },
+};
+
+const alias = (cmd: Command, name: string, aliases: string[] = []): Command => ({ ...cmd, name, aliases, usage: cmd.usage.replace(/^\S+/, name) });
+
+const imageGroup: Command = {
+  name: 'image',
+  usage: 'image COMMAND',
+  summary: 'Manage images',
+  flags: [],
+  subcommands: [
+    alias(imagesCommand, 'ls', ['list']),
+    alias(rmiCommand, 'rm'),
+    inspectCommand,
+    tagCommand,
+    importCommand,
+    loadCommand,
+    saveCommand,
+  ],
+};
+
+export const imageCommands: Command[] = [imagesCommand, importCommand, loadCommand, saveCommand, rmiCommand, tagCommand, imageGroup];

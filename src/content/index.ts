@@ -1,0 +1,245 @@
+// Content-addressed blob store: <dir>/blobs/sha256/<hex>. A blob gets its name only after
+// its bytes were hashed, checked against what the caller expected, fsynced and renamed
+// into place, so a name always means complete, verified content. Writers stage into
+// <dir>/ingest/ first; two writers of the same digest both succeed (the rename is atomic
+// and the bytes are identical).
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { BerthError, dataLoss, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
+
+export interface Descriptor {
+  digest: string; // 'sha256:<hex>'
+  size: number;
+}
+
+const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
+
+export function isDigest(s: string): boolean {
+  return DIGEST_RE.test(s);
+}
+
+/** Validates a 'sha256:<hex>' digest and returns its hex part. */
+export function digestHex(digest: string): string {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) throw invalidArgument(`invalid digest "${digest}": expected sha256:<64 hex digits>`);
+  return m[1];
+}
+
+export function sha256Digest(data: Buffer | string): string {
+  return 'sha256:' + createHash('sha256').update(data).digest('hex');
+}
+
+/** A blob written to the ingest dir and hashed, not yet named. commit() or discard() it. */
+export class StagedBlob {
+  private done = false;
+  constructor(
+    private readonly store: ContentStore,
+    readonly tempPath: string,
+    readonly digest: string,
+    readonly size: number,
+  ) {}
+
+  /** Reads the staged bytes (before or instead of committing). */
+  open(): Readable {
+    return createReadStream(this.tempPath);
+  }
+
+  /** Verifies against expected (if given) and renames the blob into place. */
+  commit(expected?: Partial<Descriptor>): Descriptor {
+    if (this.done) throw new BerthError('Internal', 'staged blob already committed or discarded');
+    try {
+      checkExpected(this.digest, this.size, expected);
+    } catch (e) {
+      this.discard();
+      throw e;
+    }
+    this.done = true;
+    this.store.adopt(this.tempPath, this.digest);
+    return { digest: this.digest, size: this.size };
+  }
+
+  discard(): void {
+    this.done = true;
+    rmSync(this.tempPath, { force: true });
+  }
+}
+
+function checkExpected(digest: string, size: number, expected?: Partial<Descriptor>): void {
+  if (expected?.digest !== undefined && expected.digest !== digest)
+    throw dataLoss(`digest mismatch: expected ${expected.digest} got ${digest}`);
+  if (expected?.size !== undefined && expected.size >= 0 && expected.size !== size)
+    throw dataLoss(`size mismatch for ${digest}: expected ${expected.size} bytes got ${size}`);
+}
+
+export class ContentStore {
+  private readonly blobDir: string;
+  private readonly ingestDir: string;
+
+  constructor(readonly dir: string) {
+    this.blobDir = join(dir, 'blobs', 'sha256');
+    this.ingestDir = join(dir, 'ingest');
+  }
+
+  path(digest: string): string {
+    return join(this.blobDir, digestHex(digest));
+  }
+
+  has(digest: string): boolean {
+    return existsSync(this.path(digest));
+  }
+
+  size(digest: string): number {
+    try {
+      return statSync(this.path(digest)).size;
+    } catch (e) {
+      throw this.missing(e, digest);
+    }
+  }
+
+  /** Hashes and writes stream to the ingest dir without naming it yet. */
+  async stage(stream: AsyncIterable<Buffer | string> | Readable, opts: { maxSize?: number } = {}): Promise<StagedBlob> {
+    const temp = this.tempPath();
+    const hash = createHash('sha256');
+    let size = 0;
+    const fh = await open(temp, 'wx', 0o600);
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        size += buf.length;
+        if (opts.maxSize !== undefined && size > opts.maxSize) throw dataLoss(`blob larger than the expected ${opts.maxSize} bytes`);
+        hash.update(buf);
+        let off = 0;
+        while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+      }
+      await fh.sync();
+      await fh.close();
+    } catch (e) {
+      await fh.close().catch(() => {});
+      rmSync(temp, { force: true });
+      throw e instanceof BerthError ? e : fromSystemError(e, 'writing blob');
+    }
+    return new StagedBlob(this, temp, 'sha256:' + hash.digest('hex'), size);
+  }
+
+  /** Stores a stream, verifying digest and size when expected is given. */
+  async ingest(stream: AsyncIterable<Buffer | string> | Readable, opts: { expected?: Partial<Descriptor> } = {}): Promise<Descriptor> {
+    const staged = await this.stage(stream, { maxSize: opts.expected?.size });
+    return staged.commit(opts.expected);
+  }
+
+  /** Stores bytes already in memory (manifests, configs). */
+  putBytes(buf: Buffer, expectedDigest?: string): Descriptor {
+    const digest = sha256Digest(buf);
+    checkExpected(digest, buf.length, { digest: expectedDigest });
+    if (this.has(digest)) return { digest, size: buf.length };
+    const temp = this.tempPath();
+    const fd = openSync(temp, 'wx', 0o600);
+    try {
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off);
+      fsyncSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      rmSync(temp, { force: true });
+      throw fromSystemError(e, 'writing blob');
+    }
+    closeSync(fd);
+    this.adopt(temp, digest);
+    return { digest, size: buf.length };
+  }
+
+  read(digest: string): Readable {
+    const p = this.path(digest);
+    if (!existsSync(p)) throw notFound(`blob not found: ${digest}`);
+    return createReadStream(p);
+  }
+
+  readBytes(digest: string): Buffer {
+    try {
+      return readFileSync(this.path(digest));
+    } catch (e) {
+      throw this.missing(e, digest);
+    }
+  }
+
+  delete(digest: string): void {
+    rmSync(this.path(digest), { force: true });
+  }
+
+  list(): Descriptor[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.blobDir);
+    } catch {
+      return [];
+    }
+    const out: Descriptor[] = [];
+    for (const hex of names) {
+      if (!/^[a-f0-9]{64}$/.test(hex)) continue;
+      try {
+        out.push({ digest: `sha256:${hex}`, size: statSync(join(this.blobDir, hex)).size });
+      } catch {
+        // deleted meanwhile
+      }
+    }
+    return out;
+  }
+
+  /** Removes ingest leftovers older than maxAgeMs (a writer that crashed). */
+  sweepIngest(maxAgeMs = 24 * 3600_000): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.ingestDir);
+    } catch {
+      return;
+    }
+    const cutoff = Date.now() - maxAgeMs;
+    for (const n of names) {
+      const p = join(this.ingestDir, n);
+      try {
+        if (statSync(p).mtimeMs < cutoff) rmSync(p, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+
+  /** Renames a fully written, fsynced and verified temp file to its digest's name. */
+  adopt(tempPath: string, digest: string): void {
+    mkdirSync(this.blobDir, { recursive: true });
+    try {
+      renameSync(tempPath, this.path(digest));
+    } catch (e) {
+      rmSync(tempPath, { force: true });
+      throw fromSystemError(e, `storing blob ${digest}`);
+    }
+    syncDir(this.blobDir);
+  }
+
+  /** A fresh path in the ingest dir, for staging files. */
+  tempPath(): string {
+    mkdirSync(this.ingestDir, { recursive: true });
+    return join(this.ingestDir, randomUUID());
+  }
+
+  private missing(e: unknown, digest: string): BerthError {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return notFound(`blob not found: ${digest}`);
+    return fromSystemError(e, `reading blob ${digest}`);
+  }
+}
+
+function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // best effort: the data itself was fsynced before the rename
+  }
+}

@@ -1,0 +1,176 @@
+// The image store: names and metadata in SQLite (images, image_names), bytes in the content
+// store, unpacked layers in the snapshotter. Images come from local sources here (import,
+// load); a registry puller records its images through the same path.
+import type { Readable, Writable } from 'node:stream';
+import type { ContentStore } from '../content/index.js';
+import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
+import type { Store } from '../store/index.js';
+import { importRootfs } from './import.js';
+import { loadArchive } from './load.js';
+import { ImageRecords, type Image } from './records.js';
+import { candidateNames, formatReference, normalizeLocalName, parseReference, repositoryOf } from './reference.js';
+import { saveArchive, type ArchiveFormat, type SaveItem } from './save.js';
+import type { LayerSnapshots } from './unpack.js';
+
+export type { Image, ImageLayer } from './records.js';
+export type { ArchiveFormat } from './save.js';
+export type { LayerSnapshots } from './unpack.js';
+export * from './types.js';
+export * from './reference.js';
+export { applyChanges } from './changes.js';
+export { chainIds } from './unpack.js';
+
+export class ImageStore {
+  private readonly records: ImageRecords;
+
+  constructor(
+    store: Store,
+    readonly content: ContentStore,
+    private readonly snapshots: LayerSnapshots,
+  ) {
+    this.records = new ImageRecords(store);
+  }
+
+  /** All images, newest first. */
+  list(): Image[] {
+    return this.records.all();
+  }
+
+  /** Finds an image by name, short name, ID, ID prefix, sha256:ID or name@digest. */
+  resolve(ref: string): Image {
+    return this.lookup(ref).image;
+  }
+
+  /** The snapshot holding the image's full rootfs; null for an image without layers. */
+  topChainId(image: Image): string | null {
+    return image.layers.at(-1)?.chainId ?? null;
+  }
+
+  async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[] } = {}): Promise<Image> {
+    const names = name ? [this.newName(name)] : [];
+    const made = await importRootfs(this.content, this.snapshots, this.records, input, { ...opts, names });
+    return this.mustGet(made.id);
+  }
+
+  async load(input: Readable): Promise<{ image: Image; names: string[] }[]> {
+    const loaded = await loadArchive(this.content, this.snapshots, this.records, input);
+    return loaded.map(({ image, names }) => ({ image: this.mustGet(image.id), names }));
+  }
+
+  async save(refs: string[], out: Writable, format: ArchiveFormat): Promise<void> {
+    if (format !== 'docker-archive' && format !== 'oci-archive')
+      throw invalidArgument(`unsupported archive format "${format}": use docker-archive or oci-archive`);
+    if (refs.length === 0) throw invalidArgument('save needs at least one image');
+    const items: SaveItem[] = [];
+    for (const ref of refs) {
+      const { image, name } = this.lookup(ref);
+      const item = items.find((i) => i.image.id === image.id);
+      if (!item) items.push({ image, names: name ? [name] : [] });
+      else if (name && !item.names.includes(name)) item.names.push(name);
+    }
+    await saveArchive(this.content, items, out, format);
+  }
+
+  /** Gives the image a new name (domain-less names go under localhost/, like podman). */
+  tag(ref: string, newName: string): void {
+    const image = this.resolve(ref);
+    this.records.setName(this.newName(newName), image.id);
+  }
+
+  /**
+   * Untags a name; deletes the image when no name remains or when it is removed by ID.
+   * An image a container uses is refused, or with force only untagged (its layers stay
+   * under the container).
+   */
+  remove(ref: string, opts: { force?: boolean } = {}): { untagged: string[]; deleted: string | null } {
+    const { image, name } = this.lookup(ref);
+    const result = this.records.tx(() => {
+      const names = this.records.namesOf(image.id);
+      if (name && names.length > 1) {
+        this.records.removeName(name);
+        return { untagged: [name], deleted: null };
+      }
+      const users = this.records.containersUsing(image.id);
+      if (users.length > 0) {
+        if (!opts.force) throw failedPrecondition(`image is in use by container ${users[0].slice(0, 12)}`);
+        for (const n of names) this.records.removeName(n);
+        return { untagged: names, deleted: null };
+      }
+      this.records.removeImage(image.id);
+      return { untagged: names, deleted: image.id };
+    });
+    if (result.deleted) this.collect(image);
+    return result;
+  }
+
+  /** Removes the blobs and snapshots of a deleted image that no other image uses. */
+  private collect(image: Image): void {
+    const refs = this.records.references();
+    for (const layer of [...image.layers].reverse()) {
+      if (refs.chainIds.has(layer.chainId)) break; // everything below is shared too
+      try {
+        this.snapshots.remove(layer.chainId);
+      } catch (e) {
+        // A child snapshot (another image or a container's) still needs it, and its parents.
+        if (isBerthError(e, 'FailedPrecondition')) break;
+        throw e;
+      }
+    }
+    for (const digest of [image.digest, `sha256:${image.id}`, ...image.layers.map((l) => l.digest)])
+      if (!refs.blobs.has(digest)) this.content.delete(digest);
+  }
+
+  private mustGet(id: string): Image {
+    const image = this.records.byId(id);
+    if (!image) throw notFound(`no such image: ${id}`);
+    return image;
+  }
+
+  /** The normalised name a user's new name becomes. */
+  private newName(name: string): string {
+    if (/^[a-f0-9]{64}$/.test(name)) throw invalidArgument(`invalid reference format: "${name}": a 64-character hexadecimal name is reserved for image IDs`);
+    return normalizeLocalName(name);
+  }
+
+  /** The image ref means, and the stored name it matched (undefined when matched by ID). */
+  private lookup(ref: string): { image: Image; name?: string } {
+    const byId = (hex: string) => {
+      const ids = this.records.idsWithPrefix(hex);
+      if (ids.length > 1) throw invalidArgument(`ambiguous image ID prefix "${hex}": more than one image matches`);
+      return ids.length === 1 ? this.records.byId(ids[0]) : undefined;
+    };
+    if (ref.startsWith('sha256:')) {
+      const hex = ref.slice('sha256:'.length);
+      const image = /^[a-f0-9]{1,64}$/.test(hex) ? byId(hex) : undefined;
+      if (image) return { image };
+      throw notFound(`no such image: ${ref}`);
+    }
+    let candidates;
+    try {
+      candidates = candidateNames(ref);
+    } catch (e) {
+      // Not a reference; maybe an ID prefix that is no valid name (none such exists today).
+      const image = /^[a-f0-9]+$/.test(ref) ? byId(ref) : undefined;
+      if (image) return { image };
+      throw e;
+    }
+    for (const c of candidates) {
+      if (c.digest) {
+        for (const id of this.records.idsByManifestDigest(c.digest)) {
+          const image = this.records.byId(id)!;
+          const repo = repositoryOf(c);
+          if (image.names.some((n) => repositoryOf(parseReference(n)) === repo)) return { image };
+        }
+        continue;
+      }
+      const name = formatReference(c);
+      const id = this.records.idByName(name);
+      if (id) return { image: this.mustGet(id), name };
+    }
+    if (/^[a-f0-9]+$/.test(ref)) {
+      const image = byId(ref);
+      if (image) return { image };
+    }
+    throw notFound(`no such image: ${ref}`);
+  }
+}

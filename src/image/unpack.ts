@@ -1,0 +1,122 @@
+// Layers → snapshots, and the bookkeeping that lets a failed import or load leave nothing
+// behind (the blobs and snapshots it created are removed unless an image references them).
+import { createHash } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
+import { sha256Digest, type ContentStore, type Descriptor, type StagedBlob } from '../content/index.js';
+import { dataLoss, isBerthError } from '../errors/index.js';
+import { log } from '../log/index.js';
+import { Digester, decompressed } from './compression.js';
+import type { ImageRecords } from './records.js';
+
+/** The part of the snapshotter (src/snapshot) the image store uses. */
+export interface LayerSnapshots {
+  has(chainId: string): boolean;
+  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>): Promise<void>;
+  remove(chainId: string): void;
+  list(): { chainId: string; parent: string | null; size: number }[];
+}
+
+/** chainID(L0) = diffID(L0); chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)). */
+export function chainIds(diffIds: string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) out.push(out.length === 0 ? d : sha256Digest(`${out[out.length - 1]} ${d}`));
+  return out;
+}
+
+/** What one operation created; cleanup() removes whatever no recorded image references. */
+export class Leftovers {
+  private readonly blobs: string[] = [];
+  private readonly snapshots: string[] = [];
+
+  constructor(
+    private readonly content: ContentStore,
+    private readonly snapshotter: LayerSnapshots,
+    private readonly records: ImageRecords,
+  ) {}
+
+  commit(staged: StagedBlob, expected?: Partial<Descriptor>): Descriptor {
+    const existed = this.content.has(staged.digest);
+    const d = staged.commit(expected);
+    if (!existed) this.blobs.push(d.digest);
+    return d;
+  }
+
+  putBytes(buf: Buffer): Descriptor {
+    const existed = this.content.has(sha256Digest(buf));
+    const d = this.content.putBytes(buf);
+    if (!existed) this.blobs.push(d.digest);
+    return d;
+  }
+
+  createdSnapshot(chainId: string): void {
+    this.snapshots.push(chainId);
+  }
+
+  cleanup(): void {
+    const refs = this.records.references();
+    for (const chainId of [...this.snapshots].reverse()) {
+      if (refs.chainIds.has(chainId)) continue;
+      try {
+        this.snapshotter.remove(chainId);
+      } catch (e) {
+        log.warn('could not remove snapshot after a failed operation', { chainId, error: String(e) });
+      }
+    }
+    for (const digest of this.blobs) if (!refs.blobs.has(digest)) this.content.delete(digest);
+  }
+}
+
+/**
+ * Makes sure each layer is unpacked into its snapshot, verifying that the uncompressed
+ * stream hashes to the layer's diffID. Returns the chain IDs.
+ */
+export async function unpackLayers(
+  content: ContentStore,
+  snapshots: LayerSnapshots,
+  layers: { digest: string; diffId: string }[],
+  leftovers: Leftovers,
+): Promise<string[]> {
+  const chains = chainIds(layers.map((l) => l.diffId));
+  for (let i = 0; i < layers.length; i++) {
+    const { digest, diffId } = layers[i];
+    const chainId = chains[i];
+    if (snapshots.has(chainId)) continue;
+    // An uncompressed blob's digest is its diffID and was verified when it was stored.
+    const verifyWhileReading = digest !== diffId;
+    let digester: Digester | undefined;
+    let opened = false;
+    try {
+      await snapshots.ensure(chainId, i === 0 ? null : chains[i - 1], diffId, async () => {
+        opened = true;
+        const { stream } = await decompressed(content.read(digest));
+        if (!verifyWhileReading) return stream;
+        const d = new Digester(diffId, `layer ${digest}`);
+        digester = d;
+        return pipeline(stream, d, () => {}) as Readable;
+      });
+    } catch (e) {
+      // A diffID mismatch surfaces as the stream's error; report it rather than a tar error.
+      if (digester?.errored && isBerthError(digester.errored, 'DataLoss')) throw digester.errored;
+      throw e;
+    }
+    if (!opened) continue; // another process unpacked it meanwhile
+    leftovers.createdSnapshot(chainId);
+    if (verifyWhileReading && digester?.digest === undefined) await verifyDiffId(content, digest, diffId);
+  }
+  return chains;
+}
+
+/** Second pass for a layer whose unpacking stopped before the end of its stream. */
+async function verifyDiffId(content: ContentStore, digest: string, diffId: string): Promise<void> {
+  const { stream } = await decompressed(content.read(digest));
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  const got = 'sha256:' + hash.digest('hex');
+  if (got !== diffId) throw dataLoss(`layer ${digest}: digest mismatch: expected ${diffId} got ${got}`);
+}
+
+/** Unpacked bytes of a chain, from the snapshotter's records. */
+export function chainSize(snapshots: LayerSnapshots, chain: string[]): number {
+  const want = new Set(chain);
+  return snapshots.list().reduce((sum, s) => (want.has(s.chainId) ? sum + s.size : sum), 0);
+}
