@@ -1,0 +1,14 @@
+// OCI runtime layer: the runtime-spec builder (config.json) and the runtime CLI driver.
+export { buildSpec, DEFAULT_PATH } from './spec.js';
+export type { SpecInput } from './spec.js';
+export { resolveUser } from './user.js';
+export type { ResolvedUser } from './user.js';
+export { OciRuntime } from './runtime.js';
+export type { ContainerStatus, RuntimeState } from './runtime.js';
+export { parseSignal } from './signals.js';
+export { normalizeCapability, hostCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
+export { defaultSeccompProfile } from './seccomp.js';
+export type {
+  Mount, RuntimeSpec, ImageRuntimeConfig, Process, Linux, Namespace, Device, DeviceRule, Resources,
+  Rlimit, Seccomp, SeccompRule, Capabilities, User,
+} from './types.js';
