@@ -33,6 +33,9 @@ export function cleanName(name: string): string[] {
   return out;
 }
 
+/** An overlay whiteout: a character device 0/0. */
+const isWhiteout = (st: fs.Stats) => st.isCharacterDevice() && st.rdev === 0;
+
 function lstatOrNull(path: string): fs.Stats | null {
   try {
     return fs.lstatSync(path);
@@ -83,6 +86,12 @@ class RootResolver {
         if (target.startsWith('/')) resolved = [];
         for (const t of target.split('/').reverse()) todo.push(t);
       } else if (st.isDirectory()) {
+        resolved.push(c);
+      } else if (create && isWhiteout(st)) {
+        // This layer deletes the lower `c` and creates content under a new `c`.
+        fs.unlinkSync(path);
+        fs.mkdirSync(path, 0o755);
+        lsetxattr(path, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
         resolved.push(c);
       } else {
         throw invalidArgument(`layer tar: entry "${entryName}": "${resolved.concat(c).join('/')}" is not a directory`);
@@ -150,8 +159,11 @@ async function applyEntry(
     const name = base.slice(WHITEOUT_PREFIX.length);
     if (name === '' || name === '.' || name === '..') throw invalidArgument(`layer tar: bad whiteout "${entry.name}"`);
     const path = join(parent, name);
-    removeExisting(path, resolver);
-    mknod(path, S_IFCHR | 0o000, 0, 0);
+    const existing = lstatOrNull(path);
+    // A whiteout hides lower layers only; what this layer made itself stays, and a
+    // directory of this layer must then not show the lower one's content.
+    if (existing?.isDirectory()) lsetxattr(path, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
+    else if (!existing) mknod(path, S_IFCHR | 0o000, 0, 0);
     return 0;
   }
 
@@ -166,7 +178,11 @@ async function applyEntry(
   let written = 0;
   switch (entry.type) {
     case 'dir':
-      if (!existing?.isDirectory()) fs.mkdirSync(path, 0o700);
+      if (!existing?.isDirectory()) {
+        fs.mkdirSync(path, 0o700);
+        // Replacing this layer's own whiteout: the lower directory stays hidden.
+        if (existing && isWhiteout(existing)) lsetxattr(path, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
+      }
       break;
     case 'file':
       written = await writeFile(path, parser, signal);

@@ -86,6 +86,29 @@ test('whiteouts become char 0/0 devices and opaque markers an xattr', async (t) 
   assert.deepEqual(readdirSync(join(dir, 'opt')), ['new']);
 });
 
+test('a whiteout and new content for the same name in one layer', async (t) => {
+  const dir = tempDir(t);
+  const tar = await makeTar([
+    { name: 'a/', type: 'dir' },
+    { name: 'a/new', type: 'file', body: 'n' },
+    { name: '.wh.a', type: 'file', body: '' },       // after the dir: the dir stays, opaque
+    { name: 'f', type: 'file', body: 'f' },
+    { name: '.wh.f', type: 'file', body: '' },       // after the file: the file stays
+    { name: '.wh.b', type: 'file', body: '' },
+    { name: 'b/', type: 'dir' },                     // dir over this layer's whiteout: opaque
+    { name: '.wh.c', type: 'file', body: '' },
+    { name: 'c/inner', type: 'file', body: 'i' },    // implicit parent over a whiteout: opaque
+  ]);
+  await applyLayer(streamOf(tar), dir);
+  for (const d of ['a', 'b', 'c']) {
+    assert.ok(lstatSync(join(dir, d)).isDirectory(), d);
+    assert.equal(lgetxattr(join(dir, d), 'trusted.overlay.opaque')?.toString(), 'y', d);
+  }
+  assert.equal(readFileSync(join(dir, 'a/new'), 'utf8'), 'n');
+  assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'f');
+  assert.equal(readFileSync(join(dir, 'c/inner'), 'utf8'), 'i');
+});
+
 test('later entries replace earlier ones; dir over dir merges', async (t) => {
   const dir = tempDir(t);
   const tar = await makeTar([

@@ -1,0 +1,210 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, createReadStream, lstatSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Snapshotter } from '../../src/snapshot/index.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { isBerthError } from '../../src/errors/index.js';
+import { unmount } from '../../src/sys/index.js';
+import { makeTar, streamOf, type Spec } from './helpers.js';
+
+const sha = (s: string | Buffer) => 'sha256:' + createHash('sha256').update(s).digest('hex');
+const chainOf = (parent: string | null, diffId: string) => (parent === null ? diffId : sha(`${parent} ${diffId}`));
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
+}
+
+/** A root with a store and a snapshotter; everything mounted below it is unmounted at the end. */
+function setup(t: { after: (fn: () => void) => void }): { root: string; store: Store; snap: Snapshotter } {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'berth-snapshotter-')));
+  const store = openStore(root);
+  const snap = new Snapshotter(join(root, 'snapshots'), store);
+  t.after(() => {
+    for (const m of mountsUnder(root).reverse()) unmount(m);
+    store.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  return { root, store, snap };
+}
+
+/** Adds layers one on another; returns their chain IDs (base first). */
+async function addLayers(snap: Snapshotter, layers: Spec[][]): Promise<string[]> {
+  const ids: string[] = [];
+  let parent: string | null = null;
+  for (const specs of layers) {
+    const tar = await makeTar(specs);
+    const diffId = sha(tar);
+    const chainId = chainOf(parent, diffId);
+    await snap.ensure(chainId, parent, diffId, async () => streamOf(tar));
+    ids.push(chainId);
+    parent = chainId;
+  }
+  return ids;
+}
+
+test('ensure unpacks once and is idempotent', async (t) => {
+  const { root, snap } = setup(t);
+  const tar = await makeTar([{ name: 'hello', type: 'file', body: 'world' }]);
+  const id = sha(tar);
+  let opens = 0;
+  const open = async () => { opens++; return streamOf(tar); };
+  assert.equal(snap.has(id), false);
+  await snap.ensure(id, null, id, open);
+  await snap.ensure(id, null, id, open);
+  assert.equal(opens, 1);
+  assert.equal(snap.has(id), true);
+  assert.deepEqual(snap.list(), [{ chainId: id, parent: null, size: 5 }]);
+  assert.equal(readFileSync(join(root, 'snapshots', id.slice(7), 'fs', 'hello'), 'utf8'), 'world');
+  assert.deepEqual(readdirSync(join(root, 'snapshots')), [id.slice(7)], 'no temp dirs left');
+});
+
+test('a corrupt layer leaves no row and no directory behind', async (t) => {
+  const { root, snap, store } = setup(t);
+  const tar = (await makeTar([{ name: 'f', type: 'file', body: Buffer.alloc(5000) }])).subarray(0, 1500);
+  const id = sha(tar);
+  await assert.rejects(snap.ensure(id, null, id, async () => streamOf(tar)), (e: unknown) => isBerthError(e, 'InvalidArgument'));
+  assert.deepEqual(store.db.prepare('SELECT COUNT(*) AS n FROM snapshots').get(), { n: 0 });
+  assert.deepEqual(readdirSync(join(root, 'snapshots')), []);
+});
+
+test('overlay mount: whiteouts hide lower files, opaque dirs hide lower content', async (t) => {
+  const { root, snap } = setup(t);
+  const [base, top] = await addLayers(snap, [
+    [
+      { name: 'etc/passwd', type: 'file', body: 'root:x:0:0' },
+      { name: 'etc/group', type: 'file', body: 'root:x:0:' },
+      { name: 'opt/a', type: 'file', body: 'a' },
+      { name: 'opt/b/deep', type: 'file', body: 'b' },
+      { name: 'keep/x', type: 'file', body: 'x' },
+    ],
+    [
+      { name: 'etc/.wh.passwd', type: 'file', body: '' },
+      { name: 'opt/', type: 'dir' },
+      { name: 'opt/.wh..wh..opq', type: 'file', body: '' },
+      { name: 'opt/c', type: 'file', body: 'c' },
+    ],
+  ]);
+  assert.deepEqual(snap.list().map((s) => s.chainId).sort(), [base, top].sort());
+  const containerDir = join(root, 'containers', 'c1');
+  const rootfs = snap.mountRootfs(top, containerDir);
+  assert.equal(rootfs, join(containerDir, 'rootfs'));
+  assert.equal(snap.mountRootfs(top, containerDir), rootfs, 'idempotent');
+  assert.equal(mountsUnder(root).length, 1, 'mounted exactly once');
+
+  assert.deepEqual(readdirSync(join(rootfs, 'etc')), ['group']);
+  assert.deepEqual(readdirSync(join(rootfs, 'opt')), ['c']);
+  assert.equal(readFileSync(join(rootfs, 'keep/x'), 'utf8'), 'x');
+  writeFileSync(join(rootfs, 'keep/new'), 'written in the container');
+  assert.equal(readFileSync(join(containerDir, 'upper/keep/new'), 'utf8'), 'written in the container');
+  assert.equal(existsSync(join(root, 'snapshots', base.slice(7), 'fs/keep/new')), false, 'lower untouched');
+
+  snap.unmountRootfs(containerDir);
+  assert.deepEqual(mountsUnder(root), []);
+  snap.unmountRootfs(containerDir); // not mounted: no error
+  assert.equal(readdirSync(rootfs).length, 0);
+});
+
+test('a deep chain of 45 layers still mounts; an empty rootfs mounts', async (t) => {
+  const { root, snap } = setup(t);
+  const layers: Spec[][] = [];
+  for (let i = 0; i < 45; i++) layers.push([{ name: `layer${i}`, type: 'file', body: String(i) }]);
+  const ids = await addLayers(snap, layers);
+  const c = join(root, 'containers', 'deep');
+  const rootfs = snap.mountRootfs(ids[ids.length - 1], c);
+  assert.equal(readdirSync(rootfs).length, 45);
+  assert.equal(readFileSync(join(rootfs, 'layer0'), 'utf8'), '0');
+  snap.unmountRootfs(c);
+
+  const e = join(root, 'containers', 'empty');
+  const emptyRoot = snap.mountRootfs(null, e);
+  assert.deepEqual(readdirSync(emptyRoot), []);
+  writeFileSync(join(emptyRoot, 'f'), 'x');
+  snap.unmountRootfs(e);
+  assert.deepEqual(mountsUnder(root), []);
+  assert.equal(existsSync(join(root, 'snapshots', 'empty', 'f')), false);
+});
+
+test('remove refuses while a child exists', async (t) => {
+  const { root, snap } = setup(t);
+  const [base, top] = await addLayers(snap, [[{ name: 'a', type: 'file', body: 'a' }], [{ name: 'b', type: 'file', body: 'b' }]]);
+  assert.throws(() => snap.remove(base), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
+  snap.remove(top);
+  snap.remove(base);
+  assert.deepEqual(snap.list(), []);
+  assert.deepEqual(readdirSync(join(root, 'snapshots')), []);
+  assert.throws(() => snap.remove(base), (e: unknown) => isBerthError(e, 'NotFound'));
+  assert.throws(() => snap.mountRootfs(top, join(root, 'c')), (e: unknown) => isBerthError(e, 'NotFound'));
+});
+
+test('sweep removes crash leftovers and keeps live work', async (t) => {
+  const { root, snap, store } = setup(t);
+  const [kept] = await addLayers(snap, [[{ name: 'kept', type: 'file', body: 'k' }]]);
+  const dir = join(root, 'snapshots');
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const hex = (n: number) => createHash('sha256').update(String(n)).digest('hex');
+  const insert = store.db.prepare(`INSERT INTO snapshots (chain_id, parent, diff_id, size, state, created_at) VALUES (?, NULL, ?, 0, ?, 0)`);
+
+  // 1: crashed mid-extraction (row + temp dir of a dead process).
+  insert.run(`sha256:${hex(1)}`, `sha256:${hex(1)}`, 'extracting');
+  mkdirSync(join(dir, `.tmp-${hex(1)}-${dead}-abc/fs/usr`), { recursive: true });
+  // 2: crashed between rename and commit (row 'extracting' + final dir).
+  insert.run(`sha256:${hex(2)}`, `sha256:${hex(2)}`, 'extracting');
+  mkdirSync(join(dir, hex(2), 'fs'), { recursive: true });
+  // 3: crashed while removing (no row, dir left).
+  mkdirSync(join(dir, hex(3), 'fs'), { recursive: true });
+  mkdirSync(join(dir, `.rm-${hex(4)}-${dead}-xyz/fs`), { recursive: true });
+  // 5: a live extraction in this process: must survive.
+  insert.run(`sha256:${hex(5)}`, `sha256:${hex(5)}`, 'extracting');
+  mkdirSync(join(dir, `.tmp-${hex(5)}-${process.pid}-live/fs`), { recursive: true });
+
+  snap.sweep();
+  assert.deepEqual(readdirSync(dir).sort(), [`.tmp-${hex(5)}-${process.pid}-live`, kept.slice(7)].sort());
+  const rows = store.db.prepare('SELECT chain_id, state FROM snapshots ORDER BY chain_id').all();
+  assert.deepEqual(rows, [{ chain_id: kept, state: 'committed' }, { chain_id: `sha256:${hex(5)}`, state: 'extracting' }].sort((a, b) => a.chain_id.localeCompare(b.chain_id)));
+  assert.equal(snap.has(kept), true);
+  rmSync(join(dir, `.tmp-${hex(5)}-${process.pid}-live`), { recursive: true });
+});
+
+test('concurrent ensure of one chain: parallel calls, two instances, child processes', async (t) => {
+  const { root, snap, store } = setup(t);
+  const specs: Spec[] = [];
+  for (let i = 0; i < 1500; i++) specs.push({ name: `d${i % 30}/f${i}`, type: 'file', body: Buffer.alloc(200, i % 256) });
+  const tar = await makeTar(specs);
+  const tarFile = join(root, 'layer.tar');
+  writeFileSync(tarFile, tar);
+  const id = sha(tar);
+  const other = new Snapshotter(join(root, 'snapshots'), store);
+
+  const here = fileURLToPath(import.meta.url);
+  const modUrl = (rel: string) => pathToFileURL(join(here, '..', '..', '..', rel)).href;
+  const script = `
+    import { createReadStream } from 'node:fs';
+    import { join } from 'node:path';
+    const { Snapshotter } = await import(${JSON.stringify(modUrl('src/snapshot/index.js'))});
+    const { openStore } = await import(${JSON.stringify(modUrl('src/store/index.js'))});
+    const [root, id, tarFile] = process.argv.slice(1);
+    const store = openStore(root);
+    await new Snapshotter(join(root, 'snapshots'), store).ensure(id, null, id, async () => createReadStream(tarFile));
+    store.close();
+  `;
+  const children = Array.from({ length: 4 }, () => new Promise<number>((resolve, reject) => {
+    const c = spawn(process.execPath, ['--input-type=module', '-e', script, root, id, tarFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+    c.on('error', reject);
+    c.on('exit', (code) => resolve(code ?? -1));
+  }));
+  const open = async () => createReadStream(tarFile);
+  const local = [...Array.from({ length: 6 }, () => snap.ensure(id, null, id, open)), other.ensure(id, null, id, open), other.ensure(id, null, id, open)];
+  await Promise.all(local);
+  assert.deepEqual(await Promise.all(children), [0, 0, 0, 0]);
+
+  assert.deepEqual(readdirSync(join(root, 'snapshots')), [id.slice(7)]);
+  assert.deepEqual(snap.list(), [{ chainId: id, parent: null, size: 1500 * 200 }]);
+  const fsDir = join(root, 'snapshots', id.slice(7), 'fs');
+  assert.equal(readdirSync(fsDir).length, 30);
+  assert.equal(lstatSync(join(fsDir, 'd7/f1237')).size, 200);
+});
