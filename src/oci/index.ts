@@ -3,7 +3,7 @@ export { buildSpec, DEFAULT_PATH } from './spec.js';
 export type { SpecInput } from './spec.js';
 export { resolveUser } from './user.js';
 export type { ResolvedUser } from './user.js';
-export { OciRuntime } from './runtime.js';
+export { OciRuntime, errorMessage as runtimeErrorMessage } from './runtime.js';
 export type { ContainerStatus, RuntimeState } from './runtime.js';
 export { parseSignal } from './signals.js';
 export { normalizeCapability, hostCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';

@@ -157,7 +157,7 @@ function unquote(s: string): string {
 function runtimeError(runtime: string, msg: string): BerthError {
   const text = `${runtime}: ${msg}`;
   if (/does not exist/.test(msg)) return new BerthError('NotFound', text);
-  if (/not running|has stopped|not in created state|is paused|is not paused|already exists/.test(msg)) {
+  if (/not running|already running|not stopped|has stopped|not in created state|is paused|is not paused|already exists/.test(msg)) {
     return new BerthError(/already exists/.test(msg) ? 'AlreadyExists' : 'FailedPrecondition', text);
   }
   return new BerthError('Internal', text);

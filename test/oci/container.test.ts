@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { buildSpec, hostCapabilities } from '../../src/oci/index.js';
 import type { SpecInput } from '../../src/oci/index.js';
@@ -160,6 +161,13 @@ test('ulimits and sysctls apply; the network namespace has only lo', async () =>
     ulimits: [{ type: 'nofile', soft: 512, hard: 1024 }], sysctls: { 'net.ipv4.ip_forward': '1' },
   });
   assert.equal(out, '512\n1024\n1\nlo\n');
+});
+
+test('host network: the host\'s interfaces and hostname', async () => {
+  const out = await ok('hostname; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "', { networkMode: 'host' });
+  const [name, ...ifaces] = out.trim().split('\n');
+  assert.equal(name, hostname());
+  assert.ok(ifaces.includes('lo') && ifaces.length > 1, `host interfaces: ${ifaces.join(',')}`);
 });
 
 test('privileged: all host capabilities, no seccomp, writable /sys, host devices', async () => {
