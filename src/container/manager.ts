@@ -262,9 +262,7 @@ export class ContainerManager {
     mkdirSync(p.persistDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.exitDir, { recursive: true, mode: 0o700 });
     rmSync(join(this.exitDir, c.id), { force: true });
-    const top = this.images.topChainId(image);
-    if (!top) throw invalidArgument(`image ${cfg.image} has no layers`);
-    const rootfs = this.snapshots.mountRootfs(top, p.dir);
+    const rootfs = this.snapshots.mountRootfs(this.images.topChainId(image), p.dir);
 
     const hostname = cfg.hostname ?? (cfg.network === 'host' ? hostHostname() : c.id.slice(0, 12));
     const mounts = this.etcMounts(p.dir, hostname, cfg.network ?? 'none');
