@@ -1,0 +1,65 @@
+// The image commands through the real CLI bundle (bin/berth).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxTarball, newInstance } from '../helpers/index.js';
+
+const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+
+test('import, images, tag, inspect, save, load and rmi from the command line', async (t) => {
+  const inst = await newInstance(t);
+  const ok = async (args: string[], input?: Buffer) => {
+    const r = await inst.run(args, { input });
+    assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  const idLine = await ok(['import', '-c', 'CMD ["/bin/sh"]', '--change', 'ENV A=1', '-m', 'hello', busyboxTarball(), 'bb']);
+  assert.match(idLine, /^sha256:[a-f0-9]{64}\n$/);
+  const id = idLine.trim().slice(7);
+  const fromStdin = (await ok(['import', '-', 'quay.io/x/y:2'], readFileSync(busyboxTarball()))).trim().slice(7);
+
+  const table = (await ok(['images'])).split('\n');
+  assert.match(table[0], /^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
+  assert.ok(table.some((l) => new RegExp(`^localhost/bb\\s+latest\\s+${id.slice(0, 12)}\\s+.+ago\\s+[\\d.]+MB$`).test(l)), table.join('\n'));
+  assert.deepEqual((await ok(['images', '-q'])).trim().split('\n').sort(), [id.slice(0, 12), fromStdin.slice(0, 12)].sort());
+  assert.equal(await ok(['images', '-q', '--no-trunc', '-f', 'reference=bb']), `sha256:${id}\n`);
+  assert.equal(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}', 'quay.io/x/*']), 'quay.io/x/y:2\n');
+  const json = JSON.parse(await ok(['images', '--format', 'json']));
+  assert.equal(json.length, 2);
+
+  await ok(['tag', 'bb', 'bb:v2', 'other']);
+  const [inspected] = JSON.parse(await ok(['image', 'inspect', 'bb:v2']));
+  assert.equal(inspected.Id, `sha256:${id}`);
+  assert.deepEqual(inspected.RepoTags, ['localhost/bb:latest', 'localhost/bb:v2', 'localhost/other:latest']);
+  assert.deepEqual(inspected.Config, { Cmd: ['/bin/sh'], Env: ['A=1'] });
+  assert.equal(inspected.Comment, 'hello');
+  assert.equal(await ok(['image', 'inspect', '--format', '{{.Os}}/{{.Architecture}}', id.slice(0, 5)]), `linux/${process.arch === 'x64' ? 'amd64' : process.arch}\n`);
+
+  // save to a file and to stdout; skopeo sees the same config.
+  const file = join(inst.base, 'bb.tar');
+  await ok(['save', '-o', file, 'bb']);
+  const config = execFileSync('skopeo', ['inspect', '--config', '--raw', `docker-archive:${file}`]);
+  assert.equal(sha(config), `sha256:${id}`);
+  const ociFile = join(inst.base, 'bb-oci.tar');
+  await ok(['image', 'save', '--format', 'oci-archive', '-o', ociFile, 'bb', 'other']);
+
+  assert.equal(await ok(['rmi', 'bb:v2', 'other']), 'Untagged: localhost/bb:v2\nUntagged: localhost/other:latest\n');
+  assert.equal(await ok(['rmi', 'bb']), `Untagged: localhost/bb:latest\nDeleted: sha256:${id}\n`);
+  assert.equal(await ok(['load', '-q', '-i', file]), 'Loaded image: localhost/bb:latest\n');
+  await ok(['image', 'rm', id]);
+  assert.equal(await ok(['load'], readFileSync(ociFile)), 'Loaded image: localhost/bb:latest\nLoaded image: localhost/other:latest\n');
+
+  const missing = await inst.run(['rmi', 'nope', 'bb']);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, 'berth: no such image: nope\n');
+  assert.equal(missing.stdout, 'Untagged: localhost/bb:latest\n');
+  const bad = await inst.run(['tag', 'other', 'Bad']);
+  assert.equal(bad.code, 125);
+  assert.equal(bad.stderr, 'berth: invalid reference format: "Bad"\n');
+  const badFormat = await inst.run(['save', '--format', 'zip', '-o', file, 'other']);
+  assert.match(badFormat.stderr, /unsupported format "zip"/);
+});
