@@ -12,7 +12,7 @@ import type { ImageStore, Image } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import { buildSpec, resolveUser, OciRuntime, type Mount } from '../oci/index.js';
 import {
-  createContainer, execInContainer, attach, attachSocketPath, resize, readExitCode, waitExitCode, readLog,
+  createContainer, execInContainer, attach, attachSocketPath, resize, readExitCode, waitExitCode, wasOomKilled, readLog,
   type AttachStreams, type LogLine,
 } from '../monitor/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
@@ -20,6 +20,9 @@ import { log } from '../log/index.js';
 import type { Container, ContainerConfig, ContainerState } from './types.js';
 import { isValidName, randomName } from './names.js';
 import { commandExitError } from './exit-codes.js';
+
+/** How long the exit code of a removed container stays available to `wait` (as podman). */
+const EXIT_CODE_RETENTION_MS = 5 * 60_000;
 
 export interface ManagerDeps {
   config: Config;
@@ -421,10 +424,10 @@ export class ContainerManager {
     await this.runtime.kill(c.id, signal, { all: signal === 'KILL' }).catch((e) => log.debug('kill', { error: String(e) }));
     let code: number;
     try {
-      code = await waitExitCode(this.exitDir, c.id, AbortSignal.timeout(Math.max(0, secs) * 1000));
+      code = await this.waitExit(c, AbortSignal.timeout(Math.max(0, secs) * 1000));
     } catch {
       await this.runtime.kill(c.id, 'KILL', { all: true }).catch((e) => log.debug('kill', { error: String(e) }));
-      code = await waitExitCode(this.exitDir, c.id, AbortSignal.timeout(30_000));
+      code = await this.waitExit(c, AbortSignal.timeout(30_000));
     }
     await this.markExited(c, code);
     return code;
@@ -435,13 +438,37 @@ export class ContainerManager {
     return this.start(c.id);
   }
 
-  /** Waits for the container to exit and returns its exit code. */
+  /**
+   * Waits for the container to exit and returns its exit code, also when an --rm
+   * container was removed (by conmon's exit command) before this process saw the exit.
+   */
   async wait(ref: string, signal?: AbortSignal): Promise<number> {
-    const c = await this.get(ref);
+    let c: Container;
+    try {
+      c = this.lookup(ref);
+    } catch (e) {
+      const code = this.recordedExitCode(ref);
+      if (code !== undefined) return code;
+      throw e;
+    }
     if (c.state === 'stopped') return c.exitCode ?? -1;
-    const code = await waitExitCode(this.exitDir, c.id, signal);
+    const code = await this.waitExit(c, signal);
     await this.markExited(c, code);
     return code;
+  }
+
+  /** conmon's exit file, or what a concurrent berth process already recorded. */
+  private waitExit(c: Container, signal?: AbortSignal): Promise<number> {
+    return waitExitCode(this.exitDir, c.id, signal, () => {
+      const row = this.reload(c.id);
+      if (row?.state === 'stopped') return row.exitCode ?? -1;
+      return !row || row.state === 'removing' ? this.recordedExitCode(c.id) : undefined;
+    });
+  }
+
+  private recordedExitCode(id: string): number | undefined {
+    const row = this.store.db.prepare('SELECT exit_code FROM exit_codes WHERE id = ?').get(id) as { exit_code: number } | undefined;
+    return row?.exit_code;
   }
 
   async rename(ref: string, newName: string): Promise<void> {
@@ -476,7 +503,7 @@ export class ContainerManager {
    * and any state query may all get here for the same exit.
    */
   private async markExited(c: Container, code: number, error?: string): Promise<void> {
-    const oom = existsSync(join(this.paths(c.id).persistDir, 'oom')) ? 1 : 0;
+    const oom = wasOomKilled(this.paths(c.id).persistDir) ? 1 : 0;
     const changed = this.store.tx(
       () =>
         this.store.db
@@ -498,7 +525,16 @@ export class ContainerManager {
 
   /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
   private async discard(id: string): Promise<void> {
-    this.store.tx(() => this.store.db.prepare("UPDATE containers SET state = 'removing' WHERE id = ?").run(id));
+    this.store.tx(() => {
+      const db = this.store.db;
+      const row = db.prepare("SELECT exit_code FROM containers WHERE id = ? AND state = 'stopped'").get(id) as { exit_code: number | null } | undefined;
+      if (row?.exit_code != null) {
+        const now = Date.now();
+        db.prepare('DELETE FROM exit_codes WHERE recorded_at < ?').run(now - EXIT_CODE_RETENTION_MS);
+        db.prepare('INSERT OR REPLACE INTO exit_codes (id, exit_code, recorded_at) VALUES (?, ?, ?)').run(id, row.exit_code, now);
+      }
+      db.prepare("UPDATE containers SET state = 'removing' WHERE id = ?").run(id);
+    });
     await this.releaseRuntime(id);
     const p = this.paths(id);
     rmSync(p.dir, { recursive: true, force: true });

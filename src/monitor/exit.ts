@@ -29,7 +29,13 @@ export function wasOomKilled(persistDir: string): boolean {
  * Resolves with the exit code as soon as conmon writes it. The watch is armed before the
  * first look, so a write in between is not missed.
  */
-export function waitExitCode(exitDir: string, id: string, signal?: AbortSignal): Promise<number> {
+export function waitExitCode(
+  exitDir: string,
+  id: string,
+  signal?: AbortSignal,
+  /** Consulted on every check: the code another process already recorded, if any. */
+  recorded?: () => number | undefined,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal));
     let watcher: ReturnType<typeof watch>;
@@ -41,7 +47,7 @@ export function waitExitCode(exitDir: string, id: string, signal?: AbortSignal):
     };
     const check = () => {
       try {
-        const code = readExitCode(exitDir, id);
+        const code = readExitCode(exitDir, id) ?? recorded?.();
         if (code !== undefined) finish(undefined, code);
       } catch (e) {
         finish(e);

@@ -56,6 +56,14 @@ export const migrations: string[] = [
     finished_at INTEGER
   );
   CREATE INDEX containers_by_pod ON containers(pod_id);
+
+  -- Exit codes of containers removed right after they exited (--rm), kept for a few
+  -- minutes so a waiter that lost the race with the removal still gets the code.
+  CREATE TABLE exit_codes (
+    id          TEXT PRIMARY KEY,
+    exit_code   INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL
+  );
   CREATE INDEX containers_by_image ON containers(image_id);
   `,
 ];
