@@ -48,8 +48,8 @@ demo: deps build
 	printf 'root:x:0:\nnogroup:x:65534:\n' > $(DEMO_DIR)/rootfs/etc/group
 	tar -C $(DEMO_DIR)/rootfs -cf $(DEMO_DIR)/busybox.tar --numeric-owner --sort=name --mtime=@0 bin etc root tmp
 	@echo '--- removing the previous demo container and image, if any'
-	-$(BERTH) rm -f $(DEMO_NAME) >/dev/null 2>&1
-	-$(BERTH) rmi $(DEMO_IMAGE) >/dev/null 2>&1
+	@$(BERTH) rm -f $(DEMO_NAME) >/dev/null 2>&1 || true
+	@$(BERTH) rmi $(DEMO_IMAGE) >/dev/null 2>&1 || true
 	@echo '--- berth import'
 	$(BERTH) import $(DEMO_DIR)/busybox.tar $(DEMO_IMAGE)
 	$(BERTH) images

@@ -14,6 +14,8 @@ const IMAGE = 'localhost/bench-busybox:latest';
 interface Options {
   runs: number;
   stopped: number;
+  /** Measure only podman and the references (berth not built yet, or broken). */
+  podmanOnly: boolean;
 }
 
 function parseOptions(): Options {
@@ -21,11 +23,12 @@ function parseOptions(): Options {
     options: {
       runs: { type: 'string', default: '20' },
       stopped: { type: 'string', default: '100' },
+      'podman-only': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    console.log('Usage: bench/run-latency [--runs N (20)] [--stopped N (100)]');
+    console.log('Usage: bench/run-latency [--runs N (20)] [--stopped N (100)] [--podman-only]');
     process.exit(0);
   }
   const runs = Number(values.runs);
@@ -34,7 +37,7 @@ function parseOptions(): Options {
     console.error('run-latency: --runs must be >= 1 and --stopped >= 0');
     process.exit(2);
   }
-  return { runs, stopped };
+  return { runs, stopped, podmanOnly: !!values['podman-only'] };
 }
 
 /** Runs a command to completion; throws with its stderr when it fails. */
@@ -133,9 +136,18 @@ function fmt(ms: number): string {
   return `${ms.toFixed(1)} ms`.padStart(10);
 }
 
+/** A container manager under test: runs a CLI command, or times one. */
+interface Subject {
+  name: string;
+  run(args: string[]): string;
+  time(args: string[]): number;
+  /** Extra `run` flags so both do the same work (podman: no network). */
+  runFlags: string[];
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions();
-  if (!existsSync(BERTH)) throw new Error(`${BERTH} missing: run make build`);
+  if (!opts.podmanOnly && !existsSync(BERTH)) throw new Error(`${BERTH} missing: run make build`);
   const hostDirsBefore = HOST_DIRS.filter((d) => existsSync(d));
   const dir = mkdtempSync('/tmp/berth-test-bench-');
   let berth: Instance | undefined;
@@ -143,35 +155,38 @@ async function main(): Promise<void> {
   try {
     console.log(`run-latency: ${opts.runs} runs each, ps -a with ${opts.stopped} stopped containers each`);
     const archive = buildArchive(dir);
-    berth = await newInstance();
-    const b = berth;
-    const berthRun = (args: string[]) => sh(BERTH, args, { env: b.env });
-    const berthTime = (args: string[]) => timed(BERTH, args, { env: b.env });
-    berthRun(['load', '-q', '-i', archive]);
-    podman.run(['load', '-q', '-i', archive]);
+    const subjects: Subject[] = [];
+    if (!opts.podmanOnly) {
+      const b = (berth = await newInstance());
+      subjects.push({
+        name: 'berth',
+        run: (args) => sh(BERTH, args, { env: b.env }),
+        time: (args) => timed(BERTH, args, { env: b.env }),
+        runFlags: [],
+      });
+    }
+    subjects.push({ name: 'podman', run: (a) => podman.run(a), time: (a) => podman.time(a), runFlags: ['--network', 'none'] });
 
-    // One warm-up each: first runs fill page caches and create state directories.
-    berthRun(['run', '--rm', IMAGE, 'true']);
-    podman.run(['run', '--rm', '--network', 'none', IMAGE, 'true']);
-
-    const runTimes = { berth: [] as number[], podman: [] as number[] };
+    for (const s of subjects) {
+      s.run(['load', '-q', '-i', archive]);
+      // A warm-up run: the first one fills page caches and creates state directories.
+      s.run(['run', '--rm', ...s.runFlags, IMAGE, 'true']);
+    }
+    const runTimes = new Map(subjects.map((s) => [s.name, [] as number[]]));
     for (let i = 0; i < opts.runs; i++) {
-      runTimes.berth.push(berthTime(['run', '--rm', IMAGE, 'true']));
-      runTimes.podman.push(podman.time(['run', '--rm', '--network', 'none', IMAGE, 'true']));
+      for (const s of subjects) runTimes.get(s.name)!.push(s.time(['run', '--rm', ...s.runFlags, IMAGE, 'true']));
     }
 
     for (let i = 0; i < opts.stopped; i++) {
-      berthRun(['run', IMAGE, 'true']);
-      podman.run(['run', '--network', 'none', IMAGE, 'true']);
+      for (const s of subjects) s.run(['run', ...s.runFlags, IMAGE, 'true']);
     }
-    const psTimes = { berth: [] as number[], podman: [] as number[] };
-    const berthPs = berthRun(['ps', '-a', '-q']).trim().split('\n').filter(Boolean).length;
-    const podmanPs = podman.run(['ps', '-a', '-q']).trim().split('\n').filter(Boolean).length;
-    if (berthPs !== opts.stopped || podmanPs !== opts.stopped)
-      throw new Error(`ps -a lists ${berthPs} (berth) and ${podmanPs} (podman) containers, expected ${opts.stopped}`);
+    for (const s of subjects) {
+      const listed = s.run(['ps', '-a', '-q']).split('\n').filter(Boolean).length;
+      if (listed !== opts.stopped) throw new Error(`${s.name} ps -a lists ${listed} containers, expected ${opts.stopped}`);
+    }
+    const psTimes = new Map(subjects.map((s) => [s.name, [] as number[]]));
     for (let i = 0; i < opts.runs; i++) {
-      psTimes.berth.push(berthTime(['ps', '-a']));
-      psTimes.podman.push(podman.time(['ps', '-a']));
+      for (const s of subjects) psTimes.get(s.name)!.push(s.time(['ps', '-a']));
     }
 
     const nodeTimes: number[] = [];
@@ -183,14 +198,15 @@ async function main(): Promise<void> {
       runcTimes.push(timed('runc', ['--root', runcRoot, 'run', '-b', bundle, `bench-${process.pid}-${i}`]));
     }
 
-    const rows: [string, number[], number[]][] = [
-      ['run --rm IMAGE true', runTimes.berth, runTimes.podman],
-      [`ps -a (${opts.stopped} stopped)`, psTimes.berth, psTimes.podman],
-    ];
-    console.log(`\n${'median of ' + opts.runs}`.padEnd(28) + 'berth'.padStart(10) + 'podman'.padStart(10) + '  berth/podman');
-    for (const [name, bt, pt] of rows) {
-      console.log(name.padEnd(28) + fmt(median(bt)) + fmt(median(pt)) + `  ${(median(bt) / median(pt)).toFixed(2)}`);
-    }
+    const names = subjects.map((s) => s.name);
+    const withRatio = names.length === 2;
+    console.log(`\nmedian of ${opts.runs}`.padEnd(29) + names.map((n) => n.padStart(10)).join('') + (withRatio ? '  berth/podman' : ''));
+    const row = (label: string, times: Map<string, number[]>) => {
+      const medians = names.map((n) => median(times.get(n)!));
+      console.log(label.padEnd(28) + medians.map(fmt).join('') + (withRatio ? `  ${(medians[0] / medians[1]).toFixed(2)}` : ''));
+    };
+    row('run --rm IMAGE true', runTimes);
+    row(`ps -a (${opts.stopped} stopped)`, psTimes);
     console.log('\nreference');
     console.log('node -e 0'.padEnd(28) + fmt(median(nodeTimes)));
     console.log('runc run (true)'.padEnd(28) + fmt(median(runcTimes)));

@@ -116,6 +116,23 @@ export async function newInstance(t?: Pick<TestContext, 'after'>): Promise<Insta
   return inst;
 }
 
+/** Containers in any runtime state root directly below runRoot (a dir of <id>/state.json). */
+function runtimeContainers(runRoot: string): { stateRoot: string; id: string }[] {
+  const found: { stateRoot: string; id: string }[] = [];
+  const subdirs = (d: string) => {
+    try {
+      return readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  for (const name of subdirs(runRoot)) {
+    const stateRoot = join(runRoot, name);
+    for (const id of subdirs(stateRoot)) if (existsSync(join(stateRoot, id, 'state.json'))) found.push({ stateRoot, id });
+  }
+  return found;
+}
+
 /**
  * Tears an instance down even when berth itself is broken: first the polite way
  * (`berth rm -af`), then runc and conmon by hand, then mounts and files.
@@ -126,14 +143,11 @@ async function destroy(inst: Instance): Promise<void> {
   }
   // conmon first, so it does not report exits while runc deletes the containers.
   await killAndWait(processesUsing(inst.base).filter((p) => p.cmdline[0]?.endsWith('conmon')).map((p) => p.pid));
-  const runcRoot = join(inst.runRoot, 'runc');
-  if (existsSync(runcRoot)) {
-    for (const id of readdirSync(runcRoot)) {
-      try {
-        execFileSync('runc', ['--root', runcRoot, 'delete', '-f', id], { stdio: 'ignore', timeout: 10_000 });
-      } catch {
-        // Not a container, or already gone.
-      }
+  for (const { stateRoot, id } of runtimeContainers(inst.runRoot)) {
+    try {
+      execFileSync('runc', ['--root', stateRoot, 'delete', '-f', id], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      // Already gone.
     }
   }
   await killAndWait(processesUsing(inst.base).map((p) => p.pid));

@@ -1,7 +1,7 @@
 // Finds what tests left behind on the host. Everything a test makes lives under a
 // /tmp/berth-test-* directory, so "left behind" means: something still refers to one.
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { listMounts, listProcesses } from './host.js';
 
 export const TEST_DIR_PREFIX = 'berth-test-';
@@ -21,9 +21,14 @@ function leakedMounts(): string[] {
 
 /** conmon, runc, containers and anything else still using a test directory. */
 function leakedProcesses(): string[] {
-  return listProcesses()
-    .filter((p) => p.cmdline.some((a) => a.includes(`${TMP}/${TEST_DIR_PREFIX}`)) || isTestPath(p.root))
-    .map((p) => `process: ${p.pid} ${p.cmdline.join(' ').slice(0, 200)}${isTestPath(p.root) ? ` (root ${p.root})` : ''}`);
+  const leaks: string[] = [];
+  for (const p of listProcesses()) {
+    const arg = p.cmdline.find((a) => a.includes(`${TMP}/${TEST_DIR_PREFIX}`));
+    if (arg === undefined && !isTestPath(p.root)) continue;
+    const name = basename(p.cmdline[0] ?? '?');
+    leaks.push(`process: ${p.pid} ${name} (${arg !== undefined ? `argument ${arg}` : `root ${p.root}`})`);
+  }
+  return leaks;
 }
 
 function testDirs(): string[] {
@@ -60,11 +65,19 @@ function leakedRuncState(dirs: string[]): string[] {
 /**
  * Container cgroups under <controller>/berth/. Tests' containers cannot be told apart by
  * name, so any cgroup there counts unless it belongs to a container of the machine's own
- * berth (its runc state is in the default or the user's run root).
+ * berth (its runtime state is in the default or the user's run root).
  */
 function leakedCgroups(): string[] {
   const userRunRoots = ['/run/berth', process.env.BERTH_RUNROOT].filter((r): r is string => !!r && !isTestPath(r));
-  const ownedByUser = (id: string) => userRunRoots.some((r) => existsSync(join(r, 'runc', id)));
+  // The runtime's state root is a directory of the run root (runtime/, runc/ …).
+  const ownedByUser = (id: string) =>
+    userRunRoots.some((r) => {
+      try {
+        return readdirSync(r).some((sub) => existsSync(join(r, sub, id, 'state.json')));
+      } catch {
+        return false;
+      }
+    });
   const found: string[] = [];
   let controllers: string[];
   try {
