@@ -9,8 +9,8 @@
 //                                                   for an exec: give each exec its own exitDir)
 //   <persistDir>/oom                                created on an OOM kill
 import { mkdir, rm, writeFile, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { BerthError } from '../errors/index.js';
+import { dirname, join, resolve } from 'node:path';
+import { BerthError, invalidArgument } from '../errors/index.js';
 import { attachFd, attachSocketPath, connectAttachSocket, type AttachResult, type AttachStreams } from './attach.js';
 import { SyncPipeReader, runtimeErrorText, type SyncMessage } from './syncpipe.js';
 import { resolveExecutable, spawnConmon, type SpawnedConmon } from './spawn.js';
@@ -71,6 +71,13 @@ function commandFailureHint(msg: string): 126 | 127 | undefined {
   return undefined;
 }
 
+/** conmon writes <persistDir>/exit and <persistDir>/oom itself; the exit dir must not sit there. */
+function checkDirs(persistDir: string, exitDir: string): void {
+  if (resolve(exitDir) === resolve(persistDir, 'exit') || resolve(exitDir) === resolve(persistDir, 'oom')) {
+    throw invalidArgument(`exit dir ${exitDir} collides with conmon's own files in ${persistDir}`);
+  }
+}
+
 function runtimeArgFlags(args: string[]): string[] {
   return args.flatMap((a) => ['--runtime-arg', a]);
 }
@@ -109,6 +116,7 @@ async function readPid(path: string): Promise<number> {
  * conmon's pid. A runtime failure rejects with a RuntimeError carrying the runtime's message.
  */
 export async function createContainer(o: ConmonCreateOptions): Promise<{ pid: number; conmonPid: number }> {
+  checkDirs(o.persistDir, o.exitDir);
   await Promise.all([o.persistDir, o.socketDir, o.exitDir, dirname(o.logPath)].map((d) => mkdir(d, { recursive: true })));
   const args = [
     '--api-version', '1',
@@ -155,11 +163,11 @@ export interface ExecOptions {
   execId: string;
   /** OCI runtime-spec "process" object; its terminal field is set from `terminal`. */
   processSpec: object;
-  /** Per-exec dir: process.json, pid files, attach socket, ctl fifo, exit/oom files. */
+  /** Per-exec dir: process.json, pid, conmon.pid, attach, ctl, winsz, exit and oom (conmon's). */
   persistDir: string;
   /** Base dir for attach socket symlinks (may be shared with containers). */
   socketDir: string;
-  /** Per-exec dir: conmon names the exit file after the container id. */
+  /** Per-exec dir (not <persistDir>/exit): conmon names the exit file after the container id. */
   exitDir: string;
   terminal: boolean;
   stdin: boolean;
@@ -189,6 +197,7 @@ const DRAIN_AFTER_EXIT_MS = 5000;
  * process exits; a background child still holding stdio open does not keep it waiting.
  */
 export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
+  checkDirs(o.persistDir, o.exitDir);
   await Promise.all([o.persistDir, o.socketDir, o.exitDir, ...(o.logPath ? [dirname(o.logPath)] : [])].map((d) => mkdir(d, { recursive: true })));
   const specPath = join(o.persistDir, 'process.json');
   await writeFile(specPath, JSON.stringify({ ...o.processSpec, terminal: o.terminal }));

@@ -67,14 +67,15 @@ export function logTimeMs(time: string): number {
 class LineAssembler {
   private pending = new Map<string, { time: string; parts: Buffer[] }>();
 
+  /** Copies text out of r: records point into a read buffer that is reused. */
   push(r: Record): LogLine | undefined {
     const p = this.pending.get(r.stream);
     if (r.partial) {
-      if (p) p.parts.push(r.text);
-      else this.pending.set(r.stream, { time: r.time, parts: [r.text] });
+      if (p) p.parts.push(Buffer.from(r.text));
+      else this.pending.set(r.stream, { time: r.time, parts: [Buffer.from(r.text)] });
       return undefined;
     }
-    if (!p) return { time: r.time, stream: r.stream, text: r.text };
+    if (!p) return { time: r.time, stream: r.stream, text: Buffer.from(r.text) };
     this.pending.delete(r.stream);
     return { time: p.time, stream: r.stream, text: Buffer.concat([...p.parts, r.text]) };
   }
