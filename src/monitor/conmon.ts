@@ -8,7 +8,8 @@
 //   <exitDir>/<cid>, <persistDir>/exit              exit code (cid is the container id, also
 //                                                   for an exec: give each exec its own exitDir)
 //   <persistDir>/oom                                created on an OOM kill
-import { mkdir, rm, writeFile, readFile } from 'node:fs/promises';
+//   <persistDir>/ctl → <bundle>/ctl                 our link, so resize(persistDir) works
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BerthError, invalidArgument } from '../errors/index.js';
 import { attachFd, attachSocketPath, connectAttachSocket, type AttachResult, type AttachStreams } from './attach.js';
@@ -27,7 +28,8 @@ export interface ConmonCreateOptions {
   name: string;
   /** Directory holding config.json; conmon also puts attach, ctl and winsz here. */
   bundle: string;
-  /** Per-container dir for conmon's own files: exit, oom; conmon runs with it as cwd. */
+  /** Per-container dir for conmon's own files: exit, oom, and ctl (a link to <bundle>/ctl);
+   *  conmon runs with it as cwd. */
   persistDir: string;
   /** Base dir for attach socket symlinks; keep it short (≤ 35 bytes for 64-hex ids). */
   socketDir: string;
@@ -100,6 +102,14 @@ function failure(msg: SyncMessage, what: string): BerthError {
   return new BerthError('Internal', `${what}: conmon reported status ${msg.data} without a message`);
 }
 
+/** conmon makes its ctl fifo in the bundle; a link in persistDir lets resize(persistDir) find it. */
+async function linkCtl(persistDir: string, bundle: string): Promise<void> {
+  if (resolve(persistDir) === resolve(bundle)) return;
+  const link = join(persistDir, 'ctl');
+  await rm(link, { force: true });
+  await symlink(join(resolve(bundle), 'ctl'), link);
+}
+
 async function readPid(path: string): Promise<number> {
   try {
     const pid = Number.parseInt((await readFile(path, 'utf8')).trim(), 10);
@@ -138,6 +148,7 @@ export async function createContainer(o: ConmonCreateOptions): Promise<{ pid: nu
     ...(o.leaveStdinOpen ? ['--leave-stdin-open'] : []),
     ...exitCommandFlags(o.exitCommand),
   ];
+  await linkCtl(o.persistDir, o.bundle);
   const c = await spawnConmon(o.conmon, args, { cwd: o.persistDir });
   try {
     const reader = new SyncPipeReader(c.sync);

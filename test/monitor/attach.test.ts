@@ -78,7 +78,7 @@ test('TTY: output arrives through the attach socket and resize reaches the termi
   await stdout.waitFor(/\r\n/);
   resize(c.bundle, { rows: 40, cols: 123 });
   await stdout.waitFor(/40 123\r\n/);
-  resize(c.bundle, { rows: 17, cols: 33 });
+  resize(c.opts.persistDir, { rows: 17, cols: 33 }); // through the link to <bundle>/ctl
   await stdout.waitFor(/17 33\r\n/);
   abort.abort();
   assert.equal(await within(session, 10000, 'abort'), 'detached');
@@ -87,7 +87,7 @@ test('TTY: output arrives through the attach socket and resize reaches the termi
   // conmon writes the exit file shortly before it exits; once it is gone nobody reads ctl.
   for (let i = 0; i < 100 && alive(conmonPid); i++) await new Promise((r) => setTimeout(r, 50));
   assert.equal(alive(conmonPid), false);
-  assert.throws(() => resize(c.bundle, { rows: 1, cols: 1 }), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
+  assert.throws(() => resize(c.opts.persistDir, { rows: 1, cols: 1 }), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
 });
 
 test('attaching to a container without a monitor fails cleanly', async () => {
