@@ -22,7 +22,8 @@ for (const e of entries) {
     target: 'node20',
     format: 'cjs',
     external: ['better-sqlite3'],
-    banner: { js: '#!/usr/bin/env node\nconst __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+    // The node that built berth runs it: one exec fewer than `#!/usr/bin/env node`.
+    banner: { js: `#!${process.execPath}\nconst __importMetaUrl = require("node:url").pathToFileURL(__filename).href;` },
     define: { 'import.meta.url': '__importMetaUrl' },
     logLevel: 'warning',
   });

@@ -64,7 +64,4 @@ export class Context {
     ];
   }
 
-  close(): void {
-    this.db?.close();
-  }
 }

@@ -96,11 +96,9 @@ export async function main(argv: string[]): Promise<number> {
       configDir: global.flags['config-dir'] as string | undefined,
       runtime: global.flags.runtime as string | undefined,
     });
-    try {
-      return (await cmd.run(ctx, parsed.flags, parsed.args)) ?? 0;
-    } finally {
-      ctx.close();
-    }
+    // The database is not closed: closing the last connection checkpoints the WAL (an fsync
+    // on every command); SQLite recovers the WAL on the next open, so exiting is safe.
+    return (await cmd.run(ctx, parsed.flags, parsed.args)) ?? 0;
   } catch (e) {
     printError(e, debug);
     return exitCodeFor(e);

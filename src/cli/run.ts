@@ -324,7 +324,7 @@ const logsCommand: Command = {
       const out = l.stream === 'stderr' ? process.stderr : process.stdout;
       if (f.timestamps) out.write(l.time + ' ');
       out.write(l.text);
-      out.write('\n');
+      if (!l.partial) out.write('\n');
     }
   },
 };

@@ -514,13 +514,14 @@ export class ContainerManager {
           .run(code, Date.now(), oom, error ?? null, c.id).changes,
     );
     if (changed === 0) return;
-    await this.releaseRuntime(c.id);
     if (c.config.autoRemove) await this.discard(c.id);
+    else await this.releaseRuntime(c.id);
   }
 
   private async releaseRuntime(id: string): Promise<void> {
-    await this.runtime.delete(id, { force: true }).catch((e) => log.warn('runtime delete failed', { id, error: String(e) }));
+    const deleted = this.runtime.delete(id, { force: true }).catch((e) => log.warn('runtime delete failed', { id, error: String(e) }));
     this.snapshots.unmountRootfs(this.paths(id).dir);
+    await deleted;
   }
 
   /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
@@ -576,7 +577,9 @@ export class ContainerManager {
       const now = this.reload(c.id);
       return !!now && (now.state === 'running' || now.state === 'created') && readExitCode(this.exitDir, c.id) === undefined;
     };
-    return readLog(this.paths(c.id).logPath, { ...o, isRunning });
+    const exited = o.follow && (c.state === 'running' || c.state === 'created') ? this.waitExit(c, o.signal) : undefined;
+    exited?.catch(() => {});
+    return readLog(this.paths(c.id).logPath, { ...o, isRunning, exited });
   }
 
   /** Runs a process in a running container through conmon. */
@@ -598,8 +601,9 @@ export class ContainerManager {
     const execId = randomBytes(16).toString('hex');
     const execDir = join(p.persistDir, 'exec', execId);
     mkdirSync(execDir, { recursive: true });
+    let result: { pid: number; exitCode?: number } | undefined;
     try {
-      return await execInContainer({
+      result = await execInContainer({
         conmon: this.config.conmon,
         runtime: this.runtime.binary(),
         runtimeArgs: this.runtime.globalArgs(),
@@ -614,10 +618,12 @@ export class ContainerManager {
         detach: !!req.detach,
         attach: streams,
       });
+      return result;
     } catch (e) {
       throw commandExitError(e);
     } finally {
-      if (!req.detach) rmSync(execDir, { recursive: true, force: true });
+      // An exec detached with the detach keys still runs and needs its dir.
+      if (!req.detach && result?.exitCode !== undefined) rmSync(execDir, { recursive: true, force: true });
     }
   }
 

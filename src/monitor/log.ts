@@ -13,6 +13,8 @@ export interface LogLine {
   stream: 'stdout' | 'stderr';
   /** Without the trailing newline; partial fragments joined. */
   text: Buffer;
+  /** The output ended without a newline (the last fragment was never completed). */
+  partial?: boolean;
 }
 
 export interface ReadLogOptions {
@@ -78,6 +80,13 @@ class LineAssembler {
     if (!p) return { time: r.time, stream: r.stream, text: Buffer.from(r.text) };
     this.pending.delete(r.stream);
     return { time: p.time, stream: r.stream, text: Buffer.concat([...p.parts, r.text]) };
+  }
+
+  /** Fragments still waiting for their end: at the end of the output, they are what's left. */
+  flush(): LogLine[] {
+    const out = [...this.pending].map(([stream, p]) => ({ time: p.time, stream: stream as LogLine['stream'], text: Buffer.concat(p.parts), partial: true }));
+    this.pending.clear();
+    return out.sort((a, b) => logTimeMs(a.time) - logTimeMs(b.time));
   }
 }
 
@@ -209,7 +218,10 @@ export async function* readLog(path: string, o: ReadLogOptions = {}): AsyncGener
         continue;
       }
       if (now && now.size < pos) pos = 0; // truncated in place
-      if (!waiter || stopping) return;
+      if (!waiter || stopping) {
+        for (const l of assembler.flush()) if (wanted(l)) yield l;
+        return;
+      }
       await waiter.next();
     }
   } finally {
