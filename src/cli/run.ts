@@ -125,12 +125,13 @@ async function attachTerminal(
       stderr: process.stderr,
       detachKeys: o.detachKeys,
     });
-    // Attached before the start, so no output is missed.
-    if (beforeStart) await beforeStart();
+    // The PTY exists once the container is created: size it before the process starts.
     if (o.tty && process.stdout.isTTY) {
       onResize();
       process.stdout.on('resize', onResize);
     }
+    // Attached before the start, so no output is missed.
+    if (beforeStart) await beforeStart();
     return await session;
   } finally {
     if (raw) process.stdin.setRawMode(false);

@@ -110,7 +110,7 @@ class LineSplitter {
 
 /**
  * Finds where the last `tail` lines start: just after the (tail+1)-th full (F) record
- * counted from the end. Reads backwards in growing blocks.
+ * counted from the end (an unfinished last record counts as a line). Reads backwards in growing blocks.
  */
 async function tailOffset(fh: FileHandle, size: number, tail: number): Promise<number> {
   let pos = size; // acc holds the file's bytes [pos, size)
@@ -126,7 +126,8 @@ async function tailOffset(fh: FileHandle, size: number, tail: number): Promise<n
         const prevNl = end > 0 ? acc.lastIndexOf(NEWLINE, end - 1) : -1;
         const lineStart = Math.max(prevNl + 1, first);
         const r = parseLogRecord(acc.subarray(lineStart, end));
-        if (r && !r.partial && ++full === tail + 1) return pos + end + 1;
+        // The file's last record ends a line even when partial: the output ended there.
+        if (r && (!r.partial || end === lastNl) && ++full === tail + 1) return pos + end + 1;
         end = lineStart - 1;
       }
     }

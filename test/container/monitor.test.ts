@@ -66,16 +66,21 @@ test('20 concurrent commands on one store: no lost, duplicated or half-created c
 test('logs: CRI file, --tail, --since, timestamps, follow until exit', async (t) => {
   const inst = await newInstance(t);
   const img = await inst.importBusybox();
-  await ok(inst, ['run', '--name', 'talker', img, 'sh', '-c', 'for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; printf partial']);
+  await ok(inst, ['run', '--name', 'talker', img, 'sh', '-c', 'echo oops >&2; sleep 0.2; for i in 1 2 3 4 5; do echo line$i; done; printf partial']);
   const path = (await ok(inst, ['inspect', '-f', '{{.LogPath}}', 'talker'])).trim();
   const raw = (await import('node:fs')).readFileSync(path, 'utf8').split('\n').filter(Boolean);
-  assert.match(raw[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) stdout F line1$/);
+  assert.match(raw[1], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) stdout F line1$/);
   assert.ok(raw.some((l) => / stderr F oops$/.test(l)));
   const logs = await inst.run(['logs', 'talker']);
-  assert.equal(logs.stdout, 'line1\nline2\nline3\nline4\nline5\npartial\n');
+  // Like docker: an unfinished last line is printed as it is, without a newline.
+  assert.equal(logs.stdout, 'line1\nline2\nline3\nline4\nline5\npartial');
   assert.equal(logs.stderr, 'oops\n');
-  assert.equal((await inst.run(['logs', '--tail', '2', 'talker'])).stdout, 'partial\n');
-  assert.equal((await inst.run(['logs', '--since', '2000-01-01T00:00:00Z', 'talker'])).stdout.split('\n').length, 7);
+  assert.equal((await inst.run(['logs', '--tail', '1', 'talker'])).stdout, 'partial');
+  assert.equal((await inst.run(['logs', '--tail', '3', 'talker'])).stdout, 'line4\nline5\npartial');
+  // Lines of both streams count.
+  assert.equal((await inst.run(['logs', '--tail', '7', 'talker'])).stderr, 'oops\n');
+  assert.equal((await inst.run(['logs', '--tail', '6', 'talker'])).stderr, '');
+  assert.equal((await inst.run(['logs', '--since', '2000-01-01T00:00:00Z', 'talker'])).stdout.split('\n').length, 6);
   assert.equal((await inst.run(['logs', '--since', '1m', '--until', '2000-01-01T00:00:00Z', 'talker'])).stdout, '');
   assert.match((await inst.run(['logs', '-t', 'talker'])).stdout.split('\n')[0], /^\d{4}-\d\d-\d\dT\S+ line1$/);
   await ok(inst, ['run', '-d', '--name', 'slow', img, 'sh', '-c', 'echo a; sleep 1; echo b']);
