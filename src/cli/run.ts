@@ -164,7 +164,7 @@ const runCommand: Command = {
     const cfg = configFromFlags(f, args);
     if (f.detach && cfg.autoRemove === undefined) cfg.autoRemove = false;
     const mgr = await ctx.containers();
-    const c = await mgr.create(cfg);
+    const c = await mgr.create(cfg, { foreground: !f.detach });
     if (f.detach) {
       await mgr.start(c.id);
       process.stdout.write(c.id + '\n');

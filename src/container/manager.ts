@@ -21,6 +21,9 @@ import type { Container, ContainerConfig, ContainerState } from './types.js';
 import { isValidName, randomName } from './names.js';
 import { commandExitError } from './exit-codes.js';
 
+/** Seconds conmon holds back the exit command of a container someone waits on. */
+const FOREGROUND_EXIT_DELAY_S = 1;
+
 /** How long the exit code of a removed container stays available to `wait` (as podman). */
 const EXIT_CODE_RETENTION_MS = 5 * 60_000;
 
@@ -211,7 +214,12 @@ export class ContainerManager {
 
   // ---- lifecycle ----------------------------------------------------------------------
 
-  async create(cfg: ContainerConfig): Promise<Container> {
+  /**
+   * Creates a container. `foreground` says a caller stays attached and will record the
+   * exit itself: conmon's exit command is then held back briefly and skipped when that
+   * caller already released the container (a berth process start-up saved per run).
+   */
+  async create(cfg: ContainerConfig, opts: { foreground?: boolean } = {}): Promise<Container> {
     const image = this.images.resolve(cfg.image);
     if (cfg.name !== undefined && !isValidName(cfg.name))
       throw invalidArgument(`invalid container name "${cfg.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -241,7 +249,7 @@ export class ContainerManager {
       throw e;
     }
     try {
-      await this.instantiate(this.reload(id)!, image);
+      await this.instantiate(this.reload(id)!, image, opts.foreground);
     } catch (e) {
       await this.discard(id);
       throw e;
@@ -258,7 +266,7 @@ export class ContainerManager {
   }
 
   /** Mounts the rootfs, writes the bundle and has conmon run `runtime create`. */
-  private async instantiate(c: Container, image: Image): Promise<void> {
+  private async instantiate(c: Container, image: Image, foreground = false): Promise<void> {
     const p = this.paths(c.id);
     const cfg = c.config;
     mkdirSync(p.dir, { recursive: true, mode: 0o700 });
@@ -321,7 +329,8 @@ export class ContainerManager {
         logSizeMax: cfg.logSizeMax ?? this.config.logSizeMax,
         terminal: cfg.tty ?? false,
         stdin: cfg.stdin ?? false,
-        exitCommand: this.cleanupCommand ? [...this.cleanupCommand, c.id] : undefined,
+        exitCommand: this.exitCommand(c.id),
+        exitDelay: foreground ? FOREGROUND_EXIT_DELAY_S : undefined,
         pidFile: join(p.persistDir, 'pidfile'),
         conmonPidFile: join(p.persistDir, 'conmon.pid'),
       });
@@ -333,6 +342,16 @@ export class ContainerManager {
         .prepare("UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, exit_code = NULL, error = NULL WHERE id = ?")
         .run(created.pid, created.conmonPid, c.id),
     );
+  }
+
+  /**
+   * conmon's exit command: berth's cleanup, behind a shell test that skips it when the
+   * runtime no longer knows the container (someone already released it).
+   */
+  private exitCommand(id: string): string[] | undefined {
+    if (!this.cleanupCommand) return undefined;
+    const runtimeState = join(this.runtime.stateRoot, id);
+    return ['/bin/sh', '-c', 'test -e "$1" || exit 0; shift; exec "$@"', 'berth-cleanup', runtimeState, ...this.cleanupCommand, id];
   }
 
   /** hosts, hostname and resolv.conf: written by berth, bind-mounted into the container. */

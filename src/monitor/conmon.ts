@@ -47,6 +47,8 @@ export interface ConmonCreateOptions {
   leaveStdinOpen?: boolean;
   /** Program + args conmon runs after the container exited and its exit file was written. */
   exitCommand?: string[];
+  /** Seconds conmon waits after the exit before running exitCommand. */
+  exitDelay?: number;
   /** Container pid file (written by the runtime). */
   pidFile: string;
   /** conmon's own pid file. */
@@ -147,6 +149,7 @@ export async function createContainer(o: ConmonCreateOptions): Promise<{ pid: nu
     ...(o.stdin ? ['-i'] : []),
     ...(o.leaveStdinOpen ? ['--leave-stdin-open'] : []),
     ...exitCommandFlags(o.exitCommand),
+    ...(o.exitCommand && o.exitDelay ? ['--exit-delay', String(o.exitDelay)] : []),
   ];
   await linkCtl(o.persistDir, o.bundle);
   const c = await spawnConmon(o.conmon, args, { cwd: o.persistDir });

@@ -23,7 +23,7 @@ const FALLBACK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 export class OciRuntime {
   private resolved?: string;
 
-  constructor(private readonly cfg: { path: string; args: string[] }, private readonly stateRoot: string) {}
+  constructor(private readonly cfg: { path: string; args: string[] }, readonly stateRoot: string) {}
 
   /** Absolute path of the runtime binary, resolved via PATH (once). */
   binary(): string {
