@@ -1,19 +1,19 @@
 // The CLI's composition root: builds the library graph lazily, once per command, so a
-// command only pays for what it uses (`berth version` never opens the database).
+// command only pays for what it uses (`berth version` never opens the database, `ps` never
+// loads the image store).
 import { join } from 'node:path';
 import { loadConfig, type Config, type ConfigOverrides } from '../config/index.js';
 import { openStore, type Store } from '../store/index.js';
-import { ContentStore } from '../content/index.js';
-import { Snapshotter } from '../snapshot/index.js';
-import { ImageStore } from '../image/index.js';
-import { ContainerManager } from '../container/index.js';
+import type { Snapshotter } from '../snapshot/index.js';
+import type { ImageStore } from '../image/index.js';
+import type { ContainerManager } from '../container/index.js';
 
 export class Context {
   private cfg?: Config;
   private db?: Store;
-  private imageStore?: ImageStore;
-  private snapshotter?: Snapshotter;
-  private manager?: ContainerManager;
+  private imageStore?: Promise<ImageStore>;
+  private snapshotter?: Promise<Snapshotter>;
+  private manager?: Promise<ContainerManager>;
 
   constructor(readonly overrides: ConfigOverrides) {}
 
@@ -25,33 +25,32 @@ export class Context {
     return (this.db ??= openStore((await this.config()).paths.root));
   }
 
-  async snapshots(): Promise<Snapshotter> {
-    if (!this.snapshotter) {
-      const { paths } = await this.config();
-      this.snapshotter = new Snapshotter(join(paths.root, 'snapshots'), await this.store());
-    }
-    return this.snapshotter;
+  snapshots(): Promise<Snapshotter> {
+    return (this.snapshotter ??= (async () => {
+      const { Snapshotter } = await import('../snapshot/index.js');
+      return new Snapshotter(join((await this.config()).paths.root, 'snapshots'), await this.store());
+    })());
   }
 
-  async images(): Promise<ImageStore> {
-    if (!this.imageStore) {
-      const { paths } = await this.config();
-      this.imageStore = new ImageStore(await this.store(), new ContentStore(join(paths.root, 'content')), await this.snapshots());
-    }
-    return this.imageStore;
+  images(): Promise<ImageStore> {
+    return (this.imageStore ??= (async () => {
+      const [{ ImageStore }, { ContentStore }] = await Promise.all([import('../image/index.js'), import('../content/index.js')]);
+      const root = (await this.config()).paths.root;
+      return new ImageStore(await this.store(), new ContentStore(join(root, 'content')), await this.snapshots());
+    })());
   }
 
-  async containers(): Promise<ContainerManager> {
-    if (!this.manager) {
-      this.manager = new ContainerManager({
+  containers(): Promise<ContainerManager> {
+    return (this.manager ??= (async () => {
+      const { ContainerManager } = await import('../container/index.js');
+      return new ContainerManager({
         config: await this.config(),
         store: await this.store(),
-        images: await this.images(),
-        snapshots: await this.snapshots(),
+        images: () => this.images(),
+        snapshots: () => this.snapshots(),
         cleanupCommand: await this.cleanupCommand(),
       });
-    }
-    return this.manager;
+    })());
   }
 
   /** How conmon calls back into berth when a container exits: this same CLI, same dirs. */
@@ -63,5 +62,4 @@ export class Context {
       'container-cleanup',
     ];
   }
-
 }

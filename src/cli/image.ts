@@ -9,7 +9,10 @@ import type { Context } from './context.js';
 import { humanSize, printList, renderTemplate, shortId, table, timeAgo } from './format.js';
 import { printError } from './errors.js';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
-import { splitName, type ArchiveFormat, type Image } from '../image/index.js';
+import type { ArchiveFormat, Image } from '../image/index.js';
+// The reference helpers directly, not through image/index.ts: that would load the whole
+// image store (zlib, crypto, streams) into every command's start-up.
+import { splitName } from '../image/reference.js';
 
 const created = (img: Image) => {
   const t = img.config.created ? Date.parse(img.config.created) : NaN;

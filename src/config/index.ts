@@ -1,7 +1,8 @@
 // Paths and settings. Every directory is configurable by flag and environment so tests
 // run many isolated instances side by side.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { invalidArgument } from '../errors/index.js';
 
 export interface Paths {
@@ -105,4 +106,19 @@ function num(v: unknown, key: string, file: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' && typeof v !== 'bigint') throw invalidArgument(`${file}: ${key} must be a number`);
   return Number(v);
+}
+
+/**
+ * Finds one of berth's own files (native addons) in the first directory above this
+ * module that has it: works from src/, from out/src/ and from the bundle in build/.
+ */
+export function findInstalled(relPath: string): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, relPath);
+    if (existsSync(candidate)) return candidate;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`${relPath} not found: run \`make build\``);
+    dir = up;
+  }
 }

@@ -2,7 +2,6 @@
 // builder, the runtime and conmon. No state lives in this process: every method reads the
 // store, and an exit that happened while no berth process ran is picked up from conmon's
 // exit file by the next query (sync) or by conmon's exit command (cleanup).
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync, unlinkSync } from 'node:fs';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import {
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { Container, ContainerConfig, ContainerState } from './types.js';
-import { isValidName, randomName } from './names.js';
+import { isValidName, randomHex, randomName } from './names.js';
 import { commandExitError } from './exit-codes.js';
 
 /** Seconds conmon holds back the exit command of a container someone waits on. */
@@ -30,8 +29,9 @@ const EXIT_CODE_RETENTION_MS = 5 * 60_000;
 export interface ManagerDeps {
   config: Config;
   store: Store;
-  images: ImageStore;
-  snapshots: Snapshotter;
+  /** Built on first use: listing containers needs neither (and their modules cost start-up time). */
+  images: () => Promise<ImageStore>;
+  snapshots: () => Promise<Snapshotter>;
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
 }
@@ -105,8 +105,8 @@ const fromRow = (r: Row): Container => ({
 export class ContainerManager {
   readonly runtime: OciRuntime;
   private readonly store: Store;
-  private readonly images: ImageStore;
-  private readonly snapshots: Snapshotter;
+  private readonly images: () => Promise<ImageStore>;
+  private readonly snapshots: () => Promise<Snapshotter>;
   private readonly config: Config;
   private readonly cleanupCommand?: string[];
   private readonly containersDir: string;
@@ -220,12 +220,12 @@ export class ContainerManager {
    * caller already released the container (a berth process start-up saved per run).
    */
   async create(cfg: ContainerConfig, opts: { foreground?: boolean } = {}): Promise<Container> {
-    const image = this.images.resolve(cfg.image);
+    const image = (await this.images()).resolve(cfg.image);
     if (cfg.name !== undefined && !isValidName(cfg.name))
       throw invalidArgument(`invalid container name "${cfg.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     const args = processArgs(image.config.config ?? {}, cfg);
     if (args.length === 0) throw invalidArgument('no command specified: the image has no CMD or ENTRYPOINT, give one after the image name');
-    const id = randomBytes(32).toString('hex');
+    const id = randomHex(32);
     const name = cfg.name ?? this.freeName();
     const now = Date.now();
     try {
@@ -273,7 +273,7 @@ export class ContainerManager {
     mkdirSync(p.persistDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.exitDir, { recursive: true, mode: 0o700 });
     rmSync(join(this.exitDir, c.id), { force: true });
-    const rootfs = this.snapshots.mountRootfs(this.images.topChainId(image), p.dir);
+    const rootfs = (await this.snapshots()).mountRootfs((await this.images()).topChainId(image), p.dir);
 
     const hostname = cfg.hostname ?? (cfg.network === 'host' ? hostHostname() : c.id.slice(0, 12));
     const mounts = this.etcMounts(p.dir, hostname, cfg.network ?? 'none');
@@ -384,7 +384,7 @@ export class ContainerManager {
     );
     if (!claimed) return this.get(c.id);
     try {
-      await this.instantiate(c, this.images.resolve(c.imageId ?? c.config.image));
+      await this.instantiate(c, (await this.images()).resolve(c.imageId ?? c.config.image));
     } catch (e) {
       await this.releaseRuntime(c.id);
       this.store.tx(() => this.store.db.prepare("UPDATE containers SET state = 'stopped', pid = NULL WHERE id = ?").run(c.id));
@@ -426,14 +426,14 @@ export class ContainerManager {
     const c = await this.get(ref);
     if (c.state !== 'running' && c.state !== 'created') return c;
     const secs = timeout ?? c.config.stopTimeout ?? 10;
-    const signal = c.state === 'created' ? 'KILL' : c.config.stopSignal ?? this.imageStopSignal(c) ?? 'TERM';
+    const signal = c.state === 'created' ? 'KILL' : c.config.stopSignal ?? (await this.imageStopSignal(c)) ?? 'TERM';
     await this.signalAndWait(c, signal, secs);
     return this.reload(c.id)!;
   }
 
-  private imageStopSignal(c: Container): string | undefined {
+  private async imageStopSignal(c: Container): Promise<string | undefined> {
     try {
-      return this.images.resolve(c.imageId ?? c.config.image).config.config?.StopSignal;
+      return (await this.images()).resolve(c.imageId ?? c.config.image).config.config?.StopSignal;
     } catch {
       return undefined;
     }
@@ -539,7 +539,7 @@ export class ContainerManager {
 
   private async releaseRuntime(id: string): Promise<void> {
     const deleted = this.runtime.delete(id, { force: true }).catch((e) => log.warn('runtime delete failed', { id, error: String(e) }));
-    this.snapshots.unmountRootfs(this.paths(id).dir);
+    (await this.snapshots()).unmountRootfs(this.paths(id).dir);
     await deleted;
   }
 
@@ -617,7 +617,7 @@ export class ContainerManager {
       process_.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
     }
     if (req.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
-    const execId = randomBytes(16).toString('hex');
+    const execId = randomHex(16);
     const execDir = join(p.persistDir, 'exec', execId);
     mkdirSync(execDir, { recursive: true });
     let result: { pid: number; exitCode?: number } | undefined;

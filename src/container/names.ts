@@ -1,6 +1,15 @@
 // Random container names in docker's adjective_noun style, so users can refer to
-// containers they did not name.
-import { randomInt } from 'node:crypto';
+// containers they did not name; random IDs.
+import { createRequire } from 'node:module';
+
+// node:crypto is loaded only by the commands that make IDs: loading it is a measurable
+// part of every command's start-up.
+let crypto: typeof import('node:crypto') | undefined;
+const nodeCrypto = () => (crypto ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+
+export function randomHex(bytes: number): string {
+  return nodeCrypto().randomBytes(bytes).toString('hex');
+}
 
 const adjectives = [
   'brave', 'calm', 'clever', 'cool', 'eager', 'fervent', 'gallant', 'happy', 'jolly', 'keen',
@@ -14,6 +23,7 @@ const nouns = [
 ];
 
 export function randomName(): string {
+  const { randomInt } = nodeCrypto();
   return `${adjectives[randomInt(adjectives.length)]}_${nouns[randomInt(nouns.length)]}`;
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { failedPrecondition, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { mount, unmount } from '../sys/index.js';
+import { mount, unmount, MNT_DETACH } from '../sys/index.js';
 import { applyLayer } from './apply.js';
 
 const TMP_PREFIX = '.tmp-';
@@ -204,11 +204,15 @@ export class Snapshotter {
     return rootfs;
   }
 
-  /** Unmounts containerDir/rootfs; no error if it is not mounted. */
+  /**
+   * Unmounts containerDir/rootfs; no error if it is not mounted. Lazily (MNT_DETACH), as
+   * containers/storage does: the container is gone, and the kernel finishes tearing the
+   * overlay down without making the caller wait for it.
+   */
   unmountRootfs(containerDir: string): void {
     const rootfs = join(containerDir, 'rootfs');
     try {
-      unmount(rootfs);
+      unmount(rootfs, MNT_DETACH);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EBUSY') throw failedPrecondition(`rootfs ${rootfs} is busy`);
       throw fromSystemError(e, `unmounting ${rootfs}`);

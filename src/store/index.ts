@@ -4,10 +4,11 @@
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type BetterSqlite3 from 'better-sqlite3';
+import Sqlite from 'better-sqlite3';
 import { migrations } from './schema.js';
+import { findInstalled } from '../config/index.js';
 
-export type Database = BetterSqlite3.Database;
+export type Database = Sqlite.Database;
 
 export interface Store {
   readonly db: Database;
@@ -18,10 +19,10 @@ export interface Store {
 
 export function openStore(root: string): Store {
   mkdirSync(root, { recursive: true, mode: 0o700 });
-  // Loaded lazily: the native module costs a few ms and not every command needs it.
-  const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
-  const db = new Sqlite(join(root, 'berth.db'), { timeout: 30_000 });
-  db.pragma('journal_mode = WAL');
+  // The addon is loaded by its path: the `bindings` lookup better-sqlite3 does by default
+  // searches a dozen paths on every command.
+  const nativeBinding = createRequire(import.meta.url)(findInstalled(join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')));
+  const db = new Sqlite(join(root, 'berth.db'), { timeout: 30_000, nativeBinding });
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   const tx = <T>(fn: () => T): T => db.transaction(fn).immediate();
@@ -31,6 +32,9 @@ export function openStore(root: string): Store {
 
 function migrate(db: Database, tx: <T>(fn: () => T) => T): void {
   if ((db.pragma('user_version', { simple: true }) as number) === migrations.length) return;
+  // WAL mode is a property of the database file: set once, when it is created or migrated,
+  // not on every open (that costs a lock and I/O per command).
+  db.pragma('journal_mode = WAL');
   // Re-read inside the write lock: another process may have migrated meanwhile.
   tx(() => {
     const version = db.pragma('user_version', { simple: true }) as number;

@@ -2,9 +2,8 @@
 // synchronous wrapper over the native addon in ./native (built into build/berth_sys.node);
 // errors are Node-style (err.code = 'ENOENT' …, err.syscall, err.path).
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { findInstalled } from '../config/index.js';
 
 interface Native {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
@@ -19,20 +18,10 @@ interface Native {
 
 let native: Native | undefined;
 
-/** Finds build/berth_sys.node above this module (src/, out/src/ or the bundle in bin/). */
+/** The addon is build/berth_sys.node above this module (src/, out/src/ or the bundle). */
 function load(): Native {
   if (native) return native;
-  let path = process.env.BERTH_SYS_ADDON;
-  if (!path) {
-    let dir = dirname(fileURLToPath(import.meta.url));
-    for (;;) {
-      const candidate = join(dir, 'build', 'berth_sys.node');
-      if (existsSync(candidate)) { path = candidate; break; }
-      const up = dirname(dir);
-      if (up === dir) throw new Error('berth_sys.node not found: run `make build`');
-      dir = up;
-    }
-  }
+  const path = process.env.BERTH_SYS_ADDON ?? findInstalled(join('build', 'berth_sys.node'));
   native = createRequire(import.meta.url)(path) as Native;
   return native;
 }

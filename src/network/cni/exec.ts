@@ -1,0 +1,176 @@
+// Runs one CNI plugin binary: the CNI_* environment, config on stdin, result or error on
+// stdout. The spec's error object ({code, msg, details}) and timeouts become BerthErrors.
+import { spawn } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BerthError, type ErrorCode } from '../../errors/index.js';
+
+export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
+
+/** The spec's well-known error codes (1–99 are reserved for the spec). */
+export const CNI_ERRORS: Record<number, string> = {
+  1: 'incompatible CNI version',
+  2: 'unsupported field in network configuration',
+  3: 'container unknown or does not exist',
+  4: 'invalid necessary environment variables',
+  5: 'I/O failure',
+  6: 'failed to decode content',
+  7: 'invalid network config',
+  11: 'try again later',
+  50: 'plugin not available',
+  51: 'plugin not available, existing containers may be affected',
+};
+
+/** A plugin's reported failure, with the spec's fields kept for callers that care. */
+export class CniPluginError extends BerthError {
+  readonly cniCode: number;
+  readonly plugin: string;
+  readonly command: CniCommand;
+  constructor(code: ErrorCode, message: string, plugin: string, command: CniCommand, cniCode: number) {
+    super(code, message);
+    this.plugin = plugin;
+    this.command = command;
+    this.cniCode = cniCode;
+  }
+}
+
+function errorCodeFor(cniCode: number): ErrorCode {
+  switch (cniCode) {
+    case 1: case 2: case 4: case 6: case 7: return 'InvalidArgument';
+    case 3: return 'NotFound';
+    case 11: case 50: case 51: return 'Unavailable';
+    default: return 'Internal';
+  }
+}
+
+/** Finds the plugin binary for `type` in the search path (first match wins). */
+export async function findPlugin(type: string, pluginDirs: string[]): Promise<string> {
+  for (const dir of pluginDirs) {
+    const path = join(dir, type);
+    try {
+      await access(path, constants.X_OK);
+      return path;
+    } catch {
+      // Next directory.
+    }
+  }
+  throw new BerthError('NotFound', `CNI plugin "${type}" not found in ${pluginDirs.join(':')}`);
+}
+
+export interface ExecRequest {
+  /** Plugin type (binary name); looked up in pluginDirs. */
+  type: string;
+  command: CniCommand;
+  stdin: unknown;
+  pluginDirs: string[];
+  containerId?: string;
+  netns?: string;
+  ifName?: string;
+  /** CNI_ARGS pairs, joined as K=V;K=V. */
+  args?: [string, string][];
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Prefix for error messages, e.g. `network "x"`. */
+  context: string;
+}
+
+/** Runs the plugin and returns its parsed stdout (undefined when it printed nothing). */
+export async function execPlugin(req: ExecRequest): Promise<unknown> {
+  const binary = await findPlugin(req.type, req.pluginDirs).catch((e: BerthError) => {
+    throw new BerthError(e.code, `${req.context}: ${e.message}`);
+  });
+  const env: NodeJS.ProcessEnv = {
+    // Plugins run iptables, ip and friends through PATH.
+    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: req.command,
+    CNI_PATH: req.pluginDirs.join(':'),
+  };
+  if (req.containerId !== undefined) env.CNI_CONTAINERID = req.containerId;
+  if (req.netns !== undefined) env.CNI_NETNS = req.netns;
+  if (req.ifName !== undefined) env.CNI_IFNAME = req.ifName;
+  if (req.args && req.args.length > 0) env.CNI_ARGS = req.args.map(([k, v]) => `${k}=${v}`).join(';');
+
+  const what = `${req.context}: plugin ${req.type} ${req.command}`;
+  const { code, stdout, stderr, timedOut, aborted } = await run(binary, env, JSON.stringify(req.stdin), req.timeoutMs, req.signal);
+  if (timedOut) throw new CniPluginError('DeadlineExceeded', `${what} timed out after ${req.timeoutMs} ms`, req.type, req.command, 0);
+  if (aborted) throw new CniPluginError('Unavailable', `${what} was cancelled`, req.type, req.command, 0);
+
+  const text = stdout.trim();
+  let parsed: unknown;
+  if (text !== '') {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      if (code === 0) throw new CniPluginError('Internal', `${what}: output is not JSON: ${oneLine(text)}`, req.type, req.command, 0);
+    }
+  }
+  if (code !== 0 || isErrorObject(parsed)) {
+    if (isErrorObject(parsed)) {
+      const cniCode = Number(parsed.code);
+      const msg = [parsed.msg, parsed.details].filter((s) => typeof s === 'string' && s !== '').join(': ');
+      const known = CNI_ERRORS[cniCode];
+      const detail = msg || known || `error code ${cniCode}`;
+      throw new CniPluginError(errorCodeFor(cniCode), `${what} failed: ${oneLine(detail)}`, req.type, req.command, cniCode);
+    }
+    const reason = oneLine(stderr.trim() || text) || `exit status ${code}`;
+    throw new CniPluginError('Internal', `${what} failed: ${reason}`, req.type, req.command, 0);
+  }
+  return parsed;
+}
+
+function isErrorObject(v: unknown): v is { code: unknown; msg?: unknown; details?: unknown } {
+  return typeof v === 'object' && v !== null && 'code' in v && typeof (v as { code: unknown }).code === 'number';
+}
+
+function oneLine(s: string): string {
+  const line = s.replace(/\s*\n\s*/g, '; ');
+  return line.length > 500 ? line.slice(0, 500) + '…' : line;
+}
+
+interface RunOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  aborted: boolean;
+}
+
+function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number, signal?: AbortSignal): Promise<RunOutcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    let aborted = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    const onAbort = () => {
+      aborted = true;
+      child.kill('SIGKILL');
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdin.on('error', () => {}); // a plugin may exit without reading stdin
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      reject(new BerthError('Internal', `cannot run ${binary}: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve({
+        code: code ?? (sig ? 128 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+        aborted,
+      });
+    });
+    child.stdin.end(stdin);
+  });
+}
