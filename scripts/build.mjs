@@ -23,8 +23,10 @@ await build({
   logLevel: 'warning',
 });
 
-// The node that built berth runs it: one exec fewer than `#!/usr/bin/env node`.
-const launcher = `#!${process.execPath}
+// The node that built berth runs it. NODE_EXTRA_CA_CERTS is dropped: with it set, node
+// parses the whole certificate bundle at start-up (~60 ms here) for every command, and
+// berth's own TLS client loads the system CAs itself, only when it talks to a registry.
+const launcher = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}
 'use strict';
 // Runs build/berth.cjs from V8's code cache (build/berth.cjs.cache, made at build time):
 // parsing and compiling the bundle would otherwise cost every command several ms.
