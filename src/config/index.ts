@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { invalidArgument } from '../errors/index.js';
+import { fromSystemError, invalidArgument } from '../errors/index.js';
 
 export interface Paths {
   /** Persistent state: database, blobs, snapshots, container dirs. */
@@ -67,7 +67,7 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, file);
   }
   if (text !== undefined) {
     const { parse } = await import('smol-toml');

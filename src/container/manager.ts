@@ -14,7 +14,7 @@ import {
   createContainer, execInContainer, attach, attachSocketPath, resize, readExitCode, waitExitCode, wasOomKilled, readLog,
   type AttachStreams, type LogLine,
 } from '../monitor/index.js';
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
+import { alreadyExists, failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { Container, ContainerConfig, ContainerState } from './types.js';
 import { isValidName, randomHex, randomName } from './names.js';
@@ -220,6 +220,8 @@ export class ContainerManager {
    * caller already released the container (a berth process start-up saved per run).
    */
   async create(cfg: ContainerConfig, opts: { foreground?: boolean } = {}): Promise<Container> {
+    // A missing runtime is reported before anything is made.
+    this.runtime.binary();
     const image = (await this.images()).resolve(cfg.image);
     if (cfg.name !== undefined && !isValidName(cfg.name))
       throw invalidArgument(`invalid container name "${cfg.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -538,7 +540,9 @@ export class ContainerManager {
   }
 
   private async releaseRuntime(id: string): Promise<void> {
-    const deleted = this.runtime.delete(id, { force: true }).catch((e) => log.warn('runtime delete failed', { id, error: String(e) }));
+    const deleted = this.runtime
+      .delete(id, { force: true })
+      .catch((e) => (isBerthError(e, 'Unavailable') ? log.debug : log.warn)('runtime delete failed', { id, error: String(e) }));
     (await this.snapshots()).unmountRootfs(this.paths(id).dir);
     await deleted;
   }

@@ -10,6 +10,8 @@ import { loadArchive } from './load.js';
 import { ImageRecords, type Image } from './records.js';
 import { candidateNames, formatReference, normalizeLocalName, parseReference, repositoryOf } from './reference.js';
 import { saveArchive, type ArchiveFormat, type SaveItem } from './save.js';
+import { pullImage, type PullOptions, type RegistryAccess } from './pull.js';
+import { pushImage, type PushOptions } from './push.js';
 import type { LayerSnapshots } from './unpack.js';
 
 export type { Image, ImageLayer } from './records.js';
@@ -19,6 +21,8 @@ export * from './types.js';
 export * from './reference.js';
 export { applyChanges } from './changes.js';
 export { chainIds } from './unpack.js';
+export { parsePlatform, selectPlatform, type PullOptions, type PullProgress, type RegistryAccess } from './pull.js';
+export type { PushOptions, PushProgress } from './push.js';
 
 export class ImageStore {
   private readonly records: ImageRecords;
@@ -55,6 +59,20 @@ export class ImageStore {
   async load(input: Readable): Promise<{ image: Image; names: string[] }[]> {
     const loaded = await loadArchive(this.content, this.snapshots, this.records, input);
     return loaded.map(({ image, names }) => ({ image: this.mustGet(image.id), names }));
+  }
+
+  /** Pulls ref from its registry (mirrors first); returns the image and the name it got. */
+  async pull(ref: string, registry: RegistryAccess, opts: PullOptions = {}): Promise<{ image: Image; name?: string }> {
+    const { image, name } = await pullImage(this.content, this.snapshots, this.records, registry, ref, opts);
+    return { image: this.mustGet(image.id), name };
+  }
+
+  /** Pushes the image ref names to dest (default: ref's own name); returns the manifest digest. */
+  async push(ref: string, registry: RegistryAccess, dest?: string, opts: PushOptions = {}): Promise<{ digest: string; destination: string }> {
+    const { image, name } = this.lookup(ref);
+    const target = dest ?? name;
+    if (!target) throw invalidArgument(`push ${ref}: give a destination (the image was named by ID)`);
+    return pushImage(this.content, registry, image, target, opts);
   }
 
   async save(refs: string[], out: Writable, format: ArchiveFormat): Promise<void> {

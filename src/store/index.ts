@@ -2,7 +2,8 @@
 // dir. WAL mode, a busy timeout and BEGIN IMMEDIATE keep concurrent writers correct;
 // transactions are short and never span a runc or conmon call.
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { BerthError, fromSystemError } from '../errors/index.js';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { migrations } from './schema.js';
@@ -18,7 +19,15 @@ export interface Store {
 }
 
 export function openStore(root: string): Store {
-  mkdirSync(root, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(root, { recursive: true, mode: 0o700 });
+    accessSync(root, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+      throw new BerthError('PermissionDenied', `cannot use the store at ${root}: permission denied (berth runs as root, or give --root a directory you own)`);
+    throw fromSystemError(e, `store ${root}`);
+  }
   // The addon is loaded by its path: the `bindings` lookup better-sqlite3 does by default
   // searches a dozen paths on every command.
   const nativeBinding = createRequire(import.meta.url)(findInstalled(join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')));

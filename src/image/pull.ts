@@ -1,0 +1,375 @@
+// `berth pull`: reference → registry (mirrors first, per registries.conf) → manifest (the
+// platform's, from an index) → config → layers. Layers download in parallel; each one
+// streams through a digest/size check into the ingest dir AND, at the same time, through
+// decompression and a diffID check into its snapshot, so unpacking overlaps the download.
+// A blob gets its name only when its digest matched; the image rows are written in one
+// transaction at the end; on any failure whatever this pull created is removed again.
+import { createWriteStream } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
+import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { StagedBlob, type ContentStore } from '../content/index.js';
+import { BerthError, dataLoss, invalidArgument, isBerthError, notFound } from '../errors/index.js';
+import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
+import { decompressed, Digester } from './compression.js';
+import type { ImageRecords, NewImage } from './records.js';
+import { DEFAULT_DOMAIN, formatReference, normalizeReference, parseReference, repositoryOf, type Reference } from './reference.js';
+import { hostArchitecture, isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor, type Platform } from './types.js';
+import { chainIds, chainSize, Leftovers, type LayerSnapshots } from './unpack.js';
+
+export interface PullOptions {
+  /** 'os/arch[/variant]'; default this machine's. */
+  platform?: string;
+  /** Layers downloaded at once (default 3). */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (e: PullProgress) => void;
+}
+
+export type PullProgress =
+  | { type: 'trying'; reference: string; source: string }
+  | { type: 'manifest'; digest: string }
+  | { type: 'blob'; kind: 'config' | 'layer'; digest: string; size: number; bytes: number; status: 'exists' | 'downloading' | 'done' };
+
+/** What a pull needs from the registry side. */
+export interface RegistryAccess {
+  client: RegistryClient;
+  conf: RegistriesConf;
+}
+
+const MAX_CONFIG = 16 << 20;
+const MAX_INDEX_DEPTH = 4;
+
+export async function pullImage(
+  content: ContentStore,
+  snapshots: LayerSnapshots,
+  records: ImageRecords,
+  registry: RegistryAccess,
+  refText: string,
+  opts: PullOptions = {},
+): Promise<{ image: NewImage; name?: string }> {
+  const platform = parsePlatform(opts.platform);
+  const progress = opts.onProgress ?? (() => {});
+  const { ref, repo, manifest: top } = await findManifest(registry, refText, progress, opts.signal);
+
+  // Index → the platform's manifest.
+  let manifest = top;
+  for (let depth = 0; isIndexMediaType(manifest.mediaType); depth++) {
+    if (depth >= MAX_INDEX_DEPTH) throw invalidArgument(`${refText}: image indexes nested too deeply`);
+    const index = manifest.json as Index;
+    const pick = selectPlatform(index.manifests, platform);
+    if (!pick) {
+      const have = (index.manifests ?? []).map((m) => m.platform && formatPlatform(m.platform)).filter(Boolean).join(', ');
+      throw notFound(`${refText}: no image for platform ${formatPlatform(platform)} (the index has ${have || 'no platforms'})`);
+    }
+    const fetched = await repo.getManifest(pick.digest, opts.signal);
+    manifest = { ...fetched, json: parseJson(fetched.bytes, `manifest ${pick.digest}`) };
+  }
+  progress({ type: 'manifest', digest: manifest.digest });
+  const m = manifest.json as Manifest;
+  if (!m?.config?.digest || !Array.isArray(m.layers)) throw invalidArgument(`${refText}: manifest ${manifest.digest} lacks config or layers`);
+  for (const d of [m.config, ...m.layers]) {
+    if (typeof d?.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(d.digest) || typeof d.size !== 'number' || d.size < 0)
+      throw invalidArgument(`${refText}: manifest ${manifest.digest} has an invalid or unsupported descriptor ${d?.digest}`);
+  }
+  const configType = m.config.mediaType;
+  if (configType && configType !== 'application/vnd.oci.image.config.v1+json' && configType !== 'application/vnd.docker.container.image.v1+json')
+    throw invalidArgument(`${refText} is not a container image (its config is ${configType})`);
+
+  const leftovers = new Leftovers(content, snapshots, records);
+  try {
+    const configText = await fetchConfig(content, repo, m.config, leftovers, progress, opts.signal);
+    let config: ImageConfigFile;
+    try {
+      config = JSON.parse(configText) as ImageConfigFile;
+    } catch {
+      throw invalidArgument(`${refText}: the image config is not valid JSON`);
+    }
+    const diffIds = config?.rootfs?.diff_ids;
+    if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d)))
+      throw invalidArgument(`${refText}: the image config has no valid rootfs.diff_ids`);
+    if (diffIds.length !== m.layers.length) throw invalidArgument(`${refText}: ${m.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
+
+    const chains = chainIds(diffIds);
+    await runPool(m.layers.length, opts.concurrency ?? 3, opts.signal, (i, signal) =>
+      pullLayer({ content, snapshots, repo, leftovers, progress, signal }, m.layers[i], diffIds[i], chains[i], i === 0 ? null : chains[i - 1]),
+    );
+
+    const manifestDesc = leftovers.putBytes(manifest.bytes);
+    const name = ref.tag ? formatReference({ ...ref, digest: undefined }) : undefined;
+    const image: NewImage = {
+      id: m.config.digest.slice('sha256:'.length),
+      manifestDigest: manifestDesc.digest,
+      manifestMediaType: manifest.mediaType,
+      configText,
+      layers: m.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i], chainId: chains[i] })),
+      size: chainSize(snapshots, chains),
+      names: name ? [name] : [],
+    };
+    records.insert([image]);
+    return { image, name };
+  } catch (e) {
+    leftovers.cleanup();
+    throw e;
+  }
+}
+
+interface Fetched {
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+  json: unknown;
+}
+
+/**
+ * Tries each candidate name (unqualified names: each search registry) and each source
+ * (mirrors, then the origin) until one has the manifest.
+ */
+async function findManifest(
+  registry: RegistryAccess,
+  refText: string,
+  progress: (e: PullProgress) => void,
+  signal?: AbortSignal,
+): Promise<{ ref: Reference; repo: Repository; manifest: Fetched }> {
+  const parsed = parseReference(refText);
+  const domains = parsed.domain ? [parsed.domain] : registry.conf.unqualifiedSearch.length ? registry.conf.unqualifiedSearch : [DEFAULT_DOMAIN];
+  const errors: { where: string; error: unknown }[] = [];
+  for (const domain of domains) {
+    const ref = normalizeReference(parsed.domain ? refText : `${domain}/${refText}`);
+    const sources = pullSources(registry.conf, repositoryOf(ref), ref.digest !== undefined);
+    for (const source of sources) {
+      const repo = registry.client.repository(source);
+      const reference = ref.digest ?? ref.tag!;
+      progress({ type: 'trying', reference: formatReference(ref), source: `${source.host}/${source.path}` });
+      try {
+        const fetched = await repo.getManifest(reference, signal);
+        return { ref, repo, manifest: { ...fetched, json: parseJson(fetched.bytes, `manifest ${reference}`) } };
+      } catch (e) {
+        signal?.throwIfAborted();
+        // Wrong data or a refused format is final; a mirror or search registry that fails is skipped.
+        if (isBerthError(e, 'InvalidArgument') || isBerthError(e, 'DataLoss')) throw e;
+        errors.push({ where: source.mirror ? `mirror ${source.host}` : source.host, error: e });
+      }
+    }
+  }
+  if (errors.length === 1) throw errors[0].error;
+  const last = errors.at(-1)!.error as BerthError;
+  throw new BerthError(last.code ?? 'NotFound', `pulling ${refText}: ${errors.map((e) => `${e.where}: ${(e.error as Error).message}`).join('; ')}`);
+}
+
+async function fetchConfig(
+  content: ContentStore,
+  repo: Repository,
+  desc: OciDescriptor,
+  leftovers: Leftovers,
+  progress: (e: PullProgress) => void,
+  signal?: AbortSignal,
+): Promise<string> {
+  if (content.has(desc.digest)) {
+    progress({ type: 'blob', kind: 'config', digest: desc.digest, size: desc.size, bytes: desc.size, status: 'exists' });
+    return content.readBytes(desc.digest).toString('utf8');
+  }
+  if (desc.size > MAX_CONFIG) throw invalidArgument(`image config ${desc.digest} is larger than ${MAX_CONFIG} bytes`);
+  const chunks: Buffer[] = [];
+  for await (const c of repo.fetchBlob(desc.digest, desc.size, signal)) chunks.push(c as Buffer);
+  const bytes = Buffer.concat(chunks);
+  const got = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+  if (got !== desc.digest) throw dataLoss(`config ${desc.digest}: digest mismatch: expected ${desc.digest} got ${got}`);
+  if (bytes.length !== desc.size) throw dataLoss(`config ${desc.digest}: size mismatch: expected ${desc.size} bytes got ${bytes.length}`);
+  leftovers.putBytes(bytes);
+  progress({ type: 'blob', kind: 'config', digest: desc.digest, size: desc.size, bytes: desc.size, status: 'done' });
+  return bytes.toString('utf8');
+}
+
+interface LayerContext {
+  content: ContentStore;
+  snapshots: LayerSnapshots;
+  repo: Repository;
+  leftovers: Leftovers;
+  progress: (e: PullProgress) => void;
+  signal: AbortSignal;
+}
+
+/** Makes sure one layer's blob and snapshot exist, downloading and unpacking at once. */
+async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string, chainId: string, parent: string | null): Promise<void> {
+  const { content, snapshots, leftovers, progress } = ctx;
+  const haveBlob = content.has(layer.digest);
+  const haveSnapshot = snapshots.has(chainId);
+  const event = (status: 'exists' | 'downloading' | 'done', bytes: number) =>
+    progress({ type: 'blob', kind: 'layer', digest: layer.digest, size: layer.size, bytes, status });
+  if (haveBlob && haveSnapshot) return event('exists', layer.size);
+  if (haveBlob) {
+    if (await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest))) await checkDiffId(content, layer.digest, diffId);
+    return event('done', layer.size);
+  }
+
+  event('downloading', 0);
+  const body = ctx.repo.fetchBlob(layer.digest, layer.size, ctx.signal);
+  const check = new BlobCheck(layer.digest, layer.size, (bytes) => event('downloading', bytes));
+  const temp = content.tempPath();
+  const file = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
+  const toUnpack = haveSnapshot ? undefined : new PassThrough();
+  body.on('error', (e) => check.destroy(e));
+  check.on('error', (e) => {
+    file.destroy(e);
+    toUnpack?.destroy(e);
+  });
+  body.pipe(check);
+  check.pipe(file);
+  if (toUnpack) check.pipe(toUnpack);
+  try {
+    const written = finished(file);
+    const unpacked: Promise<boolean> = toUnpack
+      ? unpack(ctx, chainId, parent, diffId, async () => toUnpack).finally(() => {
+          // Nothing read it (another pull unpacked it meanwhile) or the tar ended early.
+          check.unpipe(toUnpack);
+          toUnpack.resume();
+        })
+      : Promise.resolve(false);
+    const [, diffUnchecked] = await Promise.all([written, unpacked]);
+    await fsyncFile(temp);
+    leftovers.commit(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
+    if (diffUnchecked) await checkDiffId(content, layer.digest, diffId);
+  } catch (e) {
+    body.destroy();
+    check.destroy();
+    file.destroy();
+    rmSync(temp, { force: true });
+    throw e;
+  }
+  event('done', layer.size);
+}
+
+/**
+ * Unpacks a (compressed) layer stream into snapshot chainId, checking its diffID. Returns
+ * true when the diffID is still unchecked: the tar reader may stop at the end-of-archive
+ * marker before the stream's end, and then the stored blob is hashed again.
+ */
+async function unpack(ctx: LayerContext, chainId: string, parent: string | null, diffId: string, source: () => Promise<Readable>): Promise<boolean> {
+  let digester: Digester | undefined;
+  let opened = false;
+  try {
+    await ctx.snapshots.ensure(chainId, parent, diffId, async () => {
+      opened = true;
+      const { stream } = await decompressed(await source());
+      digester = new Digester(diffId, `layer ${diffId}`);
+      return pipeline(stream, digester, () => {}) as Readable;
+    });
+  } catch (e) {
+    if (digester?.errored && isBerthError(digester.errored, 'DataLoss')) throw digester.errored;
+    throw e;
+  }
+  if (!opened) return false;
+  ctx.leftovers.createdSnapshot(chainId);
+  return digester?.digest === undefined;
+}
+
+async function checkDiffId(content: ContentStore, digest: string, diffId: string): Promise<void> {
+  const { stream } = await decompressed(content.read(digest));
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  const got = 'sha256:' + hash.digest('hex');
+  if (got !== diffId) throw dataLoss(`layer ${digest}: digest mismatch: expected ${diffId} got ${got}`);
+}
+
+/** Hashes and counts the compressed bytes; fails on a size overrun or a digest mismatch. */
+class BlobCheck extends Transform {
+  private readonly hash = createHash('sha256');
+  private bytes = 0;
+  private lastReport = 0;
+  constructor(
+    private readonly digest: string,
+    private readonly size: number,
+    private readonly report: (bytes: number) => void,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: more than the expected ${this.size} bytes`));
+    this.hash.update(chunk);
+    const now = Date.now();
+    if (now - this.lastReport > 100) {
+      this.lastReport = now;
+      this.report(this.bytes);
+    }
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    const got = 'sha256:' + this.hash.digest('hex');
+    if (this.bytes !== this.size) cb(dataLoss(`blob ${this.digest}: size mismatch: expected ${this.size} bytes got ${this.bytes}`));
+    else if (got !== this.digest) cb(dataLoss(`blob ${this.digest}: digest mismatch: expected ${this.digest} got ${got}`));
+    else cb();
+  }
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await openFile(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Runs task(0..n-1), at most `limit` at a time. On the first failure the others are
+ * aborted, and it waits for all of them to stop before rethrowing (so a cleanup after it
+ * sees everything they made).
+ */
+async function runPool(n: number, limit: number, outer: AbortSignal | undefined, task: (i: number, signal: AbortSignal) => Promise<void>): Promise<void> {
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(outer?.reason);
+  outer?.addEventListener('abort', onAbort, { once: true });
+  let next = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (failure === undefined && next < n) {
+      const i = next++;
+      try {
+        await task(i, ac.signal);
+      } catch (e) {
+        if (failure === undefined) failure = e;
+        ac.abort(e);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, n)) }, worker));
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
+  }
+  if (failure !== undefined) throw failure;
+  outer?.throwIfAborted();
+}
+
+function parseJson(bytes: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw invalidArgument(`${what} is not valid JSON`);
+  }
+}
+
+export function parsePlatform(s: string | undefined): Platform {
+  if (!s) return { os: 'linux', architecture: hostArchitecture() };
+  const parts = s.split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === ''))
+    throw invalidArgument(`invalid platform "${s}": expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
+  return { os: parts[0], architecture: parts[1] === 'x86_64' ? 'amd64' : parts[1] === 'aarch64' ? 'arm64' : parts[1], variant: parts[2] };
+}
+
+function formatPlatform(p: Platform): string {
+  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+}
+
+/** The index entry for platform: os and architecture equal; the variant too when asked for. */
+export function selectPlatform(entries: OciDescriptor[] | undefined, want: Platform): OciDescriptor | undefined {
+  if (!Array.isArray(entries)) return undefined;
+  const variantOf = (p: Platform) => p.variant ?? (p.architecture === 'arm64' ? 'v8' : undefined);
+  const matching = entries.filter((e) => e?.platform?.os === want.os && e.platform.architecture === want.architecture);
+  if (want.variant) return matching.find((e) => variantOf(e.platform!) === want.variant);
+  return matching.find((e) => !e.platform!.variant || variantOf(e.platform!) === variantOf(want)) ?? matching[0];
+}

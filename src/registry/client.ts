@@ -1,0 +1,383 @@
+// The OCI distribution API client: manifests, blobs, uploads; bearer-token and basic auth;
+// retries of idempotent requests after 5xx and network errors; blob downloads that resume
+// with HTTP Range after a broken connection.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { BerthError, dataLoss, invalidArgument, notFound, unavailable } from '../errors/index.js';
+import { findCredentials, type Credentials } from './auth.js';
+import type { Source } from './conf.js';
+import { Transport, type HttpResponse, type TransportOptions } from './transport.js';
+
+export const ManifestTypes = {
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
+  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+} as const;
+
+const ACCEPT = [ManifestTypes.ociIndex, ManifestTypes.ociManifest, ManifestTypes.dockerManifestList, ManifestTypes.dockerManifest].join(', ');
+const MAX_MANIFEST = 4 << 20;
+const RETRIES = 3;
+
+export interface ClientOptions extends TransportOptions {
+  /** Credentials lookup by 'host/path'; default: the containers-auth.json files. */
+  credentials?: (repository: string) => Credentials | undefined;
+  /** Retry delay base; doubled per attempt. */
+  retryDelayMs?: number;
+  userAgent?: string;
+}
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+}
+
+interface Challenge {
+  scheme: 'bearer' | 'basic';
+  realm?: string;
+  service?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class RegistryClient {
+  readonly transport: Transport;
+  private readonly credentials: (repository: string) => Credentials | undefined;
+  private readonly retryDelayMs: number;
+  private readonly userAgent: string;
+  private readonly challenges = new Map<string, Challenge>();
+  private readonly tokens = new Map<string, { token: string; expires: number }>();
+
+  constructor(opts: ClientOptions = {}) {
+    this.transport = new Transport(opts);
+    this.credentials = opts.credentials ?? ((repo) => findCredentials(repo));
+    this.retryDelayMs = opts.retryDelayMs ?? 250;
+    this.userAgent = opts.userAgent ?? 'berth';
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  /** A repository on a registry, e.g. from pullSources(). */
+  repository(source: Source, opts: { push?: boolean } = {}): Repository {
+    return new Repository(this, source, opts.push ? 'pull,push' : 'pull');
+  }
+
+  /** Checks credentials against a registry (`login`): GET /v2/ with the auth flow. */
+  async checkLogin(host: string, insecure: boolean, creds: Credentials): Promise<void> {
+    const source: Source = { host, path: '', insecure, mirror: false };
+    const res = await this.send(source, 'GET', '/v2/', { scope: undefined, credentials: creds });
+    res.body.resume();
+    if (res.status !== 200) throw await this.statusError(res, 'checking login');
+  }
+
+  /**
+   * One request with auth: sends, and on 401 learns the challenge, gets a token (or uses
+   * basic auth) and sends once more. A second 401 is an error, never a loop.
+   */
+  async send(
+    source: Source,
+    method: string,
+    path: string,
+    o: { scope?: string; headers?: Record<string, string>; body?: () => Buffer | Readable; signal?: AbortSignal; credentials?: Credentials; retry?: boolean; absolute?: URL } = {},
+  ): Promise<HttpResponse> {
+    const creds = o.credentials ?? this.credentials(source.path ? `${source.host}/${source.path}` : source.host);
+    for (let attempt = 0; ; attempt++) {
+      let res: HttpResponse;
+      try {
+        res = await this.sendAuthorized(source, method, path, o, creds);
+      } catch (e) {
+        if (o.retry && attempt < RETRIES && isTransient(e) && !o.signal?.aborted) {
+          await sleep(this.retryDelayMs * 2 ** attempt);
+          continue;
+        }
+        throw e;
+      }
+      if (o.retry && attempt < RETRIES && (res.status >= 500 || res.status === 429)) {
+        res.body.resume();
+        await sleep(this.retryDelayMs * 2 ** attempt);
+        continue;
+      }
+      return res;
+    }
+  }
+
+  private async sendAuthorized(
+    source: Source,
+    method: string,
+    path: string,
+    o: { scope?: string; headers?: Record<string, string>; body?: () => Buffer | Readable; signal?: AbortSignal; absolute?: URL },
+    creds: Credentials | undefined,
+  ): Promise<HttpResponse> {
+    const base = await this.transport.base(source.host, source.insecure);
+    const url = o.absolute ?? new URL(path, base);
+    const sameHost = url.host === source.host;
+    for (let round = 0; ; round++) {
+      const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...o.headers };
+      const authz = sameHost ? await this.authorization(source.host, o.scope, creds, o.signal) : undefined;
+      if (authz) headers.Authorization = authz;
+      const res = await this.transport.request(url, { method, headers, body: o.body?.(), signal: o.signal, insecure: source.insecure });
+      if (res.status !== 401 || !sameHost) return res;
+      res.body.resume();
+      if (round > 0) throw unauthorized(source.host, creds);
+      const challenge = parseChallenge(res.headers['www-authenticate']);
+      if (!challenge) throw unauthorized(source.host, creds);
+      // Learn (or relearn: a cached token may have expired) and send once more.
+      this.challenges.set(source.host, challenge);
+      this.tokens.delete(tokenKey(source.host, o.scope));
+      if (challenge.scheme === 'basic' && !creds) throw unauthorized(source.host, creds);
+    }
+  }
+
+  /** The Authorization header for a request, fetching a token when the registry wants one. */
+  private async authorization(host: string, scope: string | undefined, creds: Credentials | undefined, signal?: AbortSignal): Promise<string | undefined> {
+    const challenge = this.challenges.get(host);
+    if (!challenge) return undefined;
+    if (challenge.scheme === 'basic') return creds ? basic(creds) : undefined;
+    const key = tokenKey(host, scope);
+    const cached = this.tokens.get(key);
+    if (cached && cached.expires > Date.now()) return `Bearer ${cached.token}`;
+    if (!challenge.realm) throw unavailable(`registry ${host}: bearer challenge without a realm`);
+    const url = new URL(challenge.realm);
+    if (challenge.service) url.searchParams.set('service', challenge.service);
+    if (scope) url.searchParams.set('scope', scope);
+    const headers: Record<string, string> = { 'User-Agent': this.userAgent };
+    if (creds) headers.Authorization = basic(creds);
+    const res = await this.transport.request(url, { headers, signal });
+    const text = await readText(res.body, 1 << 20);
+    if (res.status === 401 || res.status === 403) throw unauthorized(host, creds);
+    if (res.status !== 200) throw unavailable(`registry ${host}: token server ${url.host} answered ${res.status}`);
+    let body: { token?: string; access_token?: string; expires_in?: number };
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw unavailable(`registry ${host}: token server ${url.host} sent no JSON`);
+    }
+    const token = body.token ?? body.access_token;
+    if (!token) throw unavailable(`registry ${host}: token server ${url.host} sent no token`);
+    // Renew a little before the server's expiry (default lifetime 60 s per the token spec).
+    const lifetime = Math.max(10, body.expires_in ?? 60) * 1000;
+    this.tokens.set(key, { token, expires: Date.now() + lifetime - 5000 });
+    return `Bearer ${token}`;
+  }
+
+  /** An error for an unexpected status, with the registry's own error message if any. */
+  async statusError(res: HttpResponse, what: string): Promise<BerthError> {
+    let detail = '';
+    try {
+      const text = await readText(res.body, 64 << 10);
+      const errors = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors;
+      if (errors?.length) detail = errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
+    } catch {
+      // no JSON body
+    }
+    const msg = `registry ${res.url.host}: ${what}: ${detail || `HTTP ${res.status}`}`;
+    if (res.status === 401) return new BerthError('PermissionDenied', `${msg} (unauthorized)`);
+    if (res.status === 403) return new BerthError('PermissionDenied', `${msg} (denied)`);
+    if (res.status === 404) return notFound(msg);
+    if (res.status === 429 || res.status >= 500) return unavailable(msg);
+    return invalidArgument(msg);
+  }
+}
+
+export class Repository {
+  constructor(
+    private readonly client: RegistryClient,
+    readonly source: Source,
+    private readonly actions: string,
+  ) {}
+
+  get name(): string {
+    return `${this.source.host}/${this.source.path}`;
+  }
+
+  private get scope(): string {
+    return `repository:${this.source.path}:${this.actions}`;
+  }
+
+  private send(method: string, path: string, o: Parameters<RegistryClient['send']>[3] = {}): Promise<HttpResponse> {
+    return this.client.send(this.source, method, `/v2/${this.source.path}/${path}`, { scope: this.scope, ...o });
+  }
+
+  /** GET a manifest or index by tag or digest; verifies a digest reference. */
+  async getManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+    const res = await this.send('GET', `manifests/${reference}`, { headers: { Accept: ACCEPT }, signal, retry: true });
+    if (res.status !== 200) {
+      if (res.status === 404) {
+        res.body.resume();
+        throw notFound(`${this.name}:${reference}: manifest unknown (no such image on ${this.source.host})`);
+      }
+      throw await this.client.statusError(res, `fetching manifest ${reference}`);
+    }
+    const bytes = await readBytes(res.body, MAX_MANIFEST, `manifest ${reference}`);
+    const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+    if (reference.startsWith('sha256:') && reference !== digest) throw dataLoss(`manifest ${reference}: digest mismatch: expected ${reference} got ${digest}`);
+    const header = res.headers['docker-content-digest'];
+    if (!reference.startsWith('sha256:') && typeof header === 'string' && header.startsWith('sha256:') && header !== digest)
+      throw dataLoss(`manifest ${this.name}:${reference}: digest mismatch: the registry says ${header}, the content is ${digest}`);
+    let mediaType = (res.headers['content-type'] ?? '').split(';')[0].trim();
+    let parsed: { mediaType?: string; schemaVersion?: number } = {};
+    try {
+      parsed = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw invalidArgument(`manifest ${this.name}:${reference} is not valid JSON`);
+    }
+    if (parsed.schemaVersion === 1 || mediaType === ManifestTypes.dockerSchema1 || mediaType === ManifestTypes.dockerSchema1Signed)
+      throw invalidArgument(`${this.name}:${reference} uses the Docker schema 1 manifest format, which is deprecated and not supported: push the image again with a current client`);
+    if (typeof parsed.mediaType === 'string') mediaType = parsed.mediaType;
+    if (!Object.values(ManifestTypes).includes(mediaType as never)) {
+      // An OCI manifest may omit mediaType; tell index from manifest by their fields.
+      mediaType = 'manifests' in parsed ? ManifestTypes.ociIndex : ManifestTypes.ociManifest;
+    }
+    return { bytes, mediaType, digest };
+  }
+
+  /** Whether the registry has a blob (HEAD). */
+  async hasBlob(digest: string, signal?: AbortSignal): Promise<boolean> {
+    const res = await this.send('HEAD', `blobs/${digest}`, { signal, retry: true });
+    res.body.resume();
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw await this.client.statusError(res, `checking blob ${digest}`);
+  }
+
+  /**
+   * The blob's bytes as a stream. A connection that breaks mid-way is resumed with a Range
+   * request when the registry supports it; the caller still verifies the digest.
+   */
+  fetchBlob(digest: string, size: number | undefined, signal?: AbortSignal): Readable {
+    const self = this;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let offset = 0;
+      let failures = 0;
+      for (;;) {
+        const res = await self.getBlob(digest, offset, signal);
+        try {
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            offset += chunk.length;
+            if (size !== undefined && offset > size) throw dataLoss(`blob ${digest}: the registry sent more than the expected ${size} bytes`);
+            yield chunk;
+          }
+          if (size !== undefined && offset < size) throw unavailable(`blob ${digest}: the registry sent ${offset} of ${size} bytes`);
+          return;
+        } catch (e) {
+          res.body.destroy();
+          const resumable = res.headers['accept-ranges'] === 'bytes' || res.status === 206;
+          if (!(e instanceof BerthError && e.code === 'DataLoss') && isTransient(e) && resumable && ++failures <= RETRIES && !signal?.aborted) continue;
+          if (e instanceof BerthError) throw e;
+          throw unavailable(`blob ${digest}: download failed after ${offset} bytes: ${(e as Error).message}`);
+        }
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false });
+  }
+
+  private async getBlob(digest: string, offset: number, signal?: AbortSignal): Promise<HttpResponse> {
+    const headers: Record<string, string> = offset > 0 ? { Range: `bytes=${offset}-` } : {};
+    let res = await this.send('GET', `blobs/${digest}`, { headers, signal, retry: true });
+    // Registries may redirect blob downloads to storage elsewhere (no credentials there).
+    for (let hops = 0; res.status >= 300 && res.status < 400 && res.headers.location && hops < 5; hops++) {
+      res.body.resume();
+      const to = new URL(res.headers.location, res.url);
+      res = await this.client.send(this.source, 'GET', '', { absolute: to, headers, signal, retry: true });
+    }
+    if (offset > 0 ? res.status !== 206 : res.status !== 200) {
+      if (offset > 0 && res.status === 200) {
+        res.body.destroy();
+        throw unavailable(`blob ${digest}: the download broke after ${offset} bytes and the registry cannot resume it`);
+      }
+      if (res.status === 404) {
+        res.body.resume();
+        throw notFound(`blob ${digest} not found in ${this.name}`);
+      }
+      throw await this.client.statusError(res, `fetching blob ${digest}`);
+    }
+    return res;
+  }
+
+  /** Uploads a blob in one PUT (POST to start the upload, PUT ?digest= with the bytes). */
+  async uploadBlob(digest: string, size: number, open: () => Readable, signal?: AbortSignal): Promise<void> {
+    const start = await this.send('POST', 'blobs/uploads/', { headers: { 'Content-Length': '0' }, signal, retry: true });
+    start.body.resume();
+    if (start.status !== 202 || !start.headers.location) throw await this.client.statusError(start, `starting the upload of ${digest}`);
+    const url = new URL(start.headers.location, start.url);
+    url.searchParams.set('digest', digest);
+    const res = await this.client.send(this.source, 'PUT', '', {
+      absolute: url,
+      scope: this.scope,
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
+      body: open,
+      signal,
+    });
+    if (res.status !== 201) throw await this.client.statusError(res, `uploading blob ${digest}`);
+    res.body.resume();
+  }
+
+  /** PUTs a manifest under a tag or digest; returns the digest the registry reports. */
+  async putManifest(reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<string> {
+    const res = await this.send('PUT', `manifests/${reference}`, { headers: { 'Content-Type': mediaType }, body: () => bytes, signal });
+    if (res.status !== 201 && res.status !== 200) throw await this.client.statusError(res, `storing manifest ${reference}`);
+    res.body.resume();
+    const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+    const header = res.headers['docker-content-digest'];
+    if (typeof header === 'string' && header !== digest) throw dataLoss(`manifest ${reference}: the registry stored ${header}, expected ${digest}`);
+    return digest;
+  }
+}
+
+function tokenKey(host: string, scope: string | undefined): string {
+  return `${host} ${scope ?? ''}`;
+}
+
+function basic(c: Credentials): string {
+  return 'Basic ' + Buffer.from(`${c.username}:${c.password}`).toString('base64');
+}
+
+function unauthorized(host: string, creds: Credentials | undefined): BerthError {
+  return new BerthError(
+    'PermissionDenied',
+    creds ? `registry ${host}: unauthorized: incorrect username or password` : `registry ${host}: unauthorized: authentication required (run berth login ${host})`,
+  );
+}
+
+/** WWW-Authenticate: Bearer realm="…",service="…",scope="…" or Basic realm="…". */
+export function parseChallenge(header: string | string[] | undefined): Challenge | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const m = /^\s*(\w+)\s*(.*)$/.exec(value);
+  if (!m) return undefined;
+  const scheme = m[1].toLowerCase();
+  if (scheme !== 'bearer' && scheme !== 'basic') return undefined;
+  const params: Record<string, string> = {};
+  for (const p of m[2].matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g)) params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
+  return { scheme, realm: params.realm, service: params.service };
+}
+
+function isTransient(e: unknown): boolean {
+  if ((e as Error)?.name === 'AbortError') return false;
+  if (e instanceof BerthError) return e.code === 'Unavailable';
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ECONNREFUSED' || (e as Error)?.message === 'aborted';
+}
+
+async function readBytes(body: Readable, max: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > max) {
+      body.destroy();
+      throw invalidArgument(`${what} is larger than ${max} bytes`);
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function readText(body: Readable, max: number): Promise<string> {
+  return (await readBytes(body, max, 'response')).toString('utf8');
+}
