@@ -83,6 +83,11 @@ test('logs: CRI file, --tail, --since, timestamps, follow until exit', async (t)
   assert.equal((await inst.run(['logs', '--since', '2000-01-01T00:00:00Z', 'talker'])).stdout.split('\n').length, 6);
   assert.equal((await inst.run(['logs', '--since', '1m', '--until', '2000-01-01T00:00:00Z', 'talker'])).stdout, '');
   assert.match((await inst.run(['logs', '-t', 'talker'])).stdout.split('\n')[0], /^\d{4}-\d\d-\d\dT\S+ line1$/);
+  // --log-opt max-size: conmon keeps the file under the limit; the latest lines survive.
+  await ok(inst, ['run', '--log-opt', 'max-size=4k', '--name', 'big', img, 'sh', '-c', 'i=0; while [ $i -lt 500 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done']);
+  const bigPath = (await ok(inst, ['inspect', '-f', '{{.LogPath}}', 'big'])).trim();
+  assert.ok((await import('node:fs')).statSync(bigPath).size <= 4096 + 512, 'log file kept near its size limit');
+  assert.match(await ok(inst, ['logs', '--tail', '1', 'big']), /^line-499-padding/);
   await ok(inst, ['run', '-d', '--name', 'slow', img, 'sh', '-c', 'echo a; sleep 1; echo b']);
   const t0 = Date.now();
   const follow = await inst.run(['logs', '-f', 'slow']);
