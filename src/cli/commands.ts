@@ -2,6 +2,7 @@
 import type { Command } from './command.js';
 import { containerCommands } from './container.js';
 import { imageCommands } from './image.js';
+import { registryCommands } from './registry.js';
 import { systemCommands } from './system.js';
 
-export const commands: Command[] = [...containerCommands, ...imageCommands, ...systemCommands];
+export const commands: Command[] = [...containerCommands, ...imageCommands, ...registryCommands, ...systemCommands];

@@ -161,8 +161,10 @@ function networkError(e: unknown, url: URL): Error {
     case 'ETIMEDOUT':
       return unavailable(`registry ${host}: connection timed out`);
     default:
-      if (err?.code?.startsWith('ERR_SSL') || err?.code?.includes('CERT') || /certificate|SSL|TLS/i.test(err?.message ?? ''))
-        return unavailable(`registry ${host}: TLS: ${err.message} (for a registry without valid TLS mark it insecure in registries.conf)`);
+      if (/wrong version number|packet length too long/.test(err?.message ?? ''))
+        return unavailable(`registry ${host}: TLS: the registry does not speak HTTPS (mark a plain-HTTP registry insecure in registries.conf)`);
+      if (err?.code === 'EPROTO' || err?.code?.startsWith('ERR_SSL') || err?.code?.includes('CERT') || /certificate|SSL|TLS/i.test(err?.message ?? ''))
+        return unavailable(`registry ${host}: TLS: ${err.message.split(':').slice(-2).join(':').trim() || err.message} (trust its CA in certs.d, or mark it insecure in registries.conf)`);
       return unavailable(`registry ${host}: ${err?.message ?? String(e)}`);
   }
 }

@@ -1,0 +1,239 @@
+// pull, push, login, logout.
+import type { FlagDef, FlagValues } from './args.js';
+import type { Command } from './command.js';
+import type { Context } from './context.js';
+import { humanSize } from './format.js';
+import { invalidArgument } from '../errors/index.js';
+import { normalizeReference, repositoryOf, type PullProgress, type PushProgress, type RegistryAccess } from '../image/index.js';
+import {
+  defaultAuthFile,
+  findCredentials,
+  isInsecureHost,
+  loadRegistriesConf,
+  RegistryClient,
+  removeAllCredentials,
+  removeCredentials,
+  saveCredentials,
+} from '../registry/index.js';
+
+const authFileFlag: FlagDef = { name: 'authfile', type: 'string', value: 'PATH', desc: 'Credentials file (default $REGISTRY_AUTH_FILE or ${XDG_RUNTIME_DIR}/containers/auth.json)' };
+const tlsFlags: FlagDef[] = [
+  { name: 'cert-dir', type: 'string', value: 'DIR', desc: 'Certificates per registry: DIR/HOST[:PORT]/{ca.crt,*.cert,*.key} (default /etc/containers/certs.d)' },
+  { name: 'tls-verify', type: 'bool', default: true, desc: 'Require HTTPS and verify certificates (false: like an insecure registry)' },
+];
+
+async function registryAccess(f: FlagValues): Promise<RegistryAccess & { close(): void }> {
+  const conf = await loadRegistriesConf();
+  const authFile = f.authfile as string | undefined;
+  const client = new RegistryClient({
+    certsDir: f['cert-dir'] as string | undefined,
+    tlsVerify: f['tls-verify'] !== false,
+    credentials: (repo) => findCredentials(repo, authFile ? [authFile] : undefined),
+  });
+  return { client, conf, close: () => client.close() };
+}
+
+/** Progress for one command: plain lines, or (on a TTY) a redrawn line per blob. */
+class ProgressPrinter {
+  private readonly tty = process.stderr.isTTY === true;
+  private readonly rows = new Map<string, { text: string; bytes: number; at: number; start: number }>();
+  private drawn = 0;
+
+  line(text: string): void {
+    this.clear();
+    process.stderr.write(text + '\n');
+    this.redraw();
+  }
+
+  blob(verb: string, digest: string, size: number, bytes: number, state: 'active' | 'done' | 'exists'): void {
+    const short = digest.slice(7, 19);
+    if (!this.tty) {
+      if (state === 'exists') this.line(`Copying blob ${short} skipped: already exists`);
+      else if (state === 'done') this.line(`Copying blob ${short} done`);
+      return;
+    }
+    const now = Date.now();
+    const row = this.rows.get(digest) ?? { text: '', bytes: 0, at: now, start: now };
+    const seconds = Math.max(0.001, (now - row.start) / 1000);
+    const width = 30;
+    const filled = size > 0 ? Math.min(width, Math.round((bytes / size) * width)) : width;
+    const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? (filled === width ? '=' : '>') : '') + ' '.repeat(width - filled);
+    row.text =
+      state === 'exists'
+        ? `${verb} ${short} skipped: already exists`
+        : state === 'done'
+          ? `${verb} ${short} done   ${humanSize(size)}`
+          : `${verb} ${short} [${bar}] ${humanSize(bytes)} / ${humanSize(size)} ${humanSize(bytes / seconds)}/s`;
+    row.bytes = bytes;
+    row.at = now;
+    this.rows.set(digest, row);
+    this.clear();
+    this.redraw();
+  }
+
+  private clear(): void {
+    if (!this.tty || this.drawn === 0) return;
+    process.stderr.write(`\x1b[${this.drawn}A\x1b[J`);
+    this.drawn = 0;
+  }
+
+  private redraw(): void {
+    if (!this.tty) return;
+    for (const r of this.rows.values()) process.stderr.write(r.text + '\n');
+    this.drawn = this.rows.size;
+  }
+
+  /** Keeps the final bars on screen and stops redrawing them. */
+  finish(): void {
+    this.rows.clear();
+    this.drawn = 0;
+  }
+}
+
+const pullCommand: Command = {
+  name: 'pull',
+  usage: 'pull [OPTIONS] NAME[:TAG|@DIGEST]',
+  summary: 'Pull an image from a registry',
+  flags: [
+    { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', desc: "Platform to pull from a multi-platform image (default this machine's)" },
+    { name: 'quiet', short: 'q', type: 'bool', desc: 'Print only the image ID' },
+    { name: 'concurrency', type: 'int', value: 'N', default: 3, desc: 'Layers downloaded at once' },
+    authFileFlag,
+    ...tlsFlags,
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, f, [ref]) {
+    const concurrency = f.concurrency as number;
+    if (concurrency < 1) throw invalidArgument('--concurrency must be at least 1');
+    const images = await ctx.images();
+    const registry = await registryAccess(f);
+    const out = f.quiet ? undefined : new ProgressPrinter();
+    let announced = false;
+    const onProgress = (e: PullProgress) => {
+      if (!out) return;
+      if (e.type === 'trying') out.line(`Trying to pull ${e.reference}...`);
+      else if (e.type === 'manifest' && !announced) {
+        announced = true;
+        out.line('Getting image source signatures');
+      } else if (e.type === 'blob' && e.kind === 'config') out.line(`Copying config ${e.digest.slice(7, 19)} ${e.status === 'exists' ? 'skipped: already exists' : 'done'}`);
+      else if (e.type === 'blob') out.blob('Copying blob', e.digest, e.size, e.bytes, e.status === 'downloading' ? 'active' : e.status);
+    };
+    try {
+      const { image } = await images.pull(ref, registry, { platform: f.platform as string | undefined, concurrency, onProgress });
+      out?.finish();
+      out?.line('Writing manifest to image destination');
+      process.stdout.write(`${image.id}\n`);
+    } finally {
+      registry.close();
+    }
+  },
+};
+
+const pushCommand: Command = {
+  name: 'push',
+  usage: 'push [OPTIONS] IMAGE [DESTINATION]',
+  summary: 'Push an image to a registry',
+  flags: [
+    { name: 'quiet', short: 'q', type: 'bool', desc: 'Print nothing but errors' },
+    { name: 'digestfile', type: 'string', value: 'FILE', desc: 'Write the digest of the pushed manifest to FILE' },
+    authFileFlag,
+    ...tlsFlags,
+  ],
+  minArgs: 1,
+  maxArgs: 2,
+  async run(ctx, f, [ref, dest]) {
+    const images = await ctx.images();
+    const registry = await registryAccess(f);
+    const out = f.quiet ? undefined : new ProgressPrinter();
+    out?.line('Getting image source signatures');
+    const onProgress = (e: PushProgress) => {
+      if (!out) return;
+      if (e.type === 'blob') out.blob('Copying blob', e.digest, e.size, e.status === 'uploading' ? 0 : e.size, e.status === 'uploading' ? 'active' : e.status);
+    };
+    try {
+      const { digest } = await images.push(ref, registry, dest?.replace(/^docker:\/\//, ''), { onProgress });
+      out?.finish();
+      out?.line('Writing manifest to image destination');
+      if (f.digestfile) {
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(f.digestfile as string, digest);
+      }
+    } finally {
+      registry.close();
+    }
+  },
+};
+
+/** 'host[:port][/repo]' from a login argument (a URL or a reference's registry part). */
+function loginKey(arg: string): string {
+  const s = arg.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  if (!s.includes('/')) return s === 'index.docker.io' || s === 'registry-1.docker.io' ? 'docker.io' : s;
+  return repositoryOf(normalizeReference(s));
+}
+
+const loginCommand: Command = {
+  name: 'login',
+  usage: 'login [OPTIONS] REGISTRY',
+  summary: 'Log in to a registry (credentials are checked, then stored)',
+  flags: [
+    { name: 'username', short: 'u', type: 'string', value: 'USER', desc: 'Username' },
+    { name: 'password', short: 'p', type: 'string', value: 'PASSWORD', desc: 'Password' },
+    { name: 'password-stdin', type: 'bool', desc: 'Read the password from stdin' },
+    { name: 'get-login', type: 'bool', desc: 'Print the user logged in to REGISTRY' },
+    authFileFlag,
+    ...tlsFlags,
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, f, [registryArg]) {
+    void ctx;
+    const key = loginKey(registryArg);
+    const host = key.split('/')[0];
+    const authFile = (f.authfile as string | undefined) ?? defaultAuthFile();
+    if (f['get-login']) {
+      const creds = findCredentials(key, [authFile]);
+      if (!creds) throw invalidArgument(`not logged in to ${key}`);
+      process.stdout.write(`${creds.username}\n`);
+      return;
+    }
+    const username = f.username as string | undefined;
+    let password = f.password as string | undefined;
+    if (f['password-stdin']) {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    }
+    if (!username || password === undefined) throw invalidArgument('login needs --username and --password (or --password-stdin)');
+    const access = await registryAccess(f);
+    try {
+      await access.client.checkLogin(host === 'docker.io' ? 'registry-1.docker.io' : host, isInsecureHost(access.conf, host), { username, password });
+    } finally {
+      access.close();
+    }
+    saveCredentials(key, { username, password }, authFile);
+    process.stdout.write('Login Succeeded!\n');
+  },
+};
+
+const logoutCommand: Command = {
+  name: 'logout',
+  usage: 'logout [OPTIONS] [REGISTRY]',
+  summary: 'Remove stored credentials for a registry',
+  flags: [{ name: 'all', short: 'a', type: 'bool', desc: 'Remove the credentials of every registry' }, authFileFlag],
+  maxArgs: 1,
+  async run(_ctx, f, [registryArg]) {
+    const authFile = (f.authfile as string | undefined) ?? defaultAuthFile();
+    if (f.all) {
+      removeAllCredentials(authFile);
+      process.stdout.write('Removed login credentials for all registries\n');
+      return;
+    }
+    if (!registryArg) throw invalidArgument('logout needs a REGISTRY or --all');
+    const key = loginKey(registryArg);
+    if (!removeCredentials(key, authFile)) throw invalidArgument(`not logged in to ${key}`);
+    process.stdout.write(`Removed login credentials for ${key}\n`);
+  },
+};
+
+export const registryCommands: Command[] = [pullCommand, pushCommand, loginCommand, logoutCommand];

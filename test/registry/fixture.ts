@@ -1,0 +1,246 @@
+// A real CNCF distribution registry (docker-registry) on 127.0.0.1 for one test, images
+// pushed into it by skopeo, and the pieces for its auth modes (htpasswd; a bearer-token
+// server written here that signs JWTs the registry trusts).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, createSign, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { busyboxTarball } from '../helpers/index.js';
+
+type After = { after: (fn: () => unknown) => void };
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export function tempDir(t: After, name: string): string {
+  const dir = mkdtempSync(`/tmp/berth-test-${name}-`);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface Registry {
+  host: string;
+  port: number;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export interface RegistryAuth {
+  htpasswd?: string;
+  token?: { realm: string; service: string; issuer: string; certFile: string };
+}
+
+/** Starts docker-registry on a free 127.0.0.1 port; stopped after the test. */
+export async function startRegistry(t: After, auth: RegistryAuth = {}): Promise<Registry> {
+  const dir = tempDir(t, 'registry');
+  const port = await freePort();
+  const authYaml = auth.htpasswd
+    ? `auth:\n  htpasswd:\n    realm: test\n    path: ${auth.htpasswd}\n`
+    : auth.token
+      ? `auth:\n  token:\n    realm: ${auth.token.realm}\n    service: ${auth.token.service}\n    issuer: ${auth.token.issuer}\n    rootcertbundle: ${auth.token.certFile}\n`
+      : '';
+  writeFileSync(
+    join(dir, 'config.yml'),
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${authYaml}`,
+  );
+  const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const stop = () => stopChild(child);
+  t.after(stop);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        http.get(`http://127.0.0.1:${port}/v2/`, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      if (status === 200 || status === 401) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`docker-registry did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { host: `127.0.0.1:${port}`, port, dir, stop };
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await gone;
+}
+
+const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+
+/** Writes a blob into an OCI layout; returns its descriptor. */
+function putBlob(layout: string, mediaType: string, data: Buffer, extra: Record<string, unknown> = {}) {
+  const digest = sha(data);
+  writeFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)), data);
+  return { mediaType, digest, size: data.length, ...extra };
+}
+
+export interface TestImage {
+  manifest: { digest: string; size: number };
+  configDigest: string;
+}
+
+/**
+ * An OCI image in layout dir: the busybox rootfs (gzip) plus a small second layer with
+ * /etc/arch-marker holding `marker`. Returns the manifest descriptor (not yet in index.json).
+ */
+function makeImage(layout: string, arch: string, marker: string, work: string): { mediaType: string; digest: string; size: number; platform: { os: string; architecture: string } } {
+  const base = readFileSync(busyboxTarball());
+  const markerDir = join(work, `marker-${arch}`);
+  mkdirSync(join(markerDir, 'etc'), { recursive: true });
+  writeFileSync(join(markerDir, 'etc', 'arch-marker'), marker + '\n');
+  const second = execFileSync('tar', ['-C', markerDir, '--owner=0', '--group=0', '--mtime=@0', '-cf', '-', 'etc/arch-marker']);
+  const layers = [base, second].map((tar) => putBlob(layout, 'application/vnd.oci.image.layer.v1.tar+gzip', gzipSync(tar)));
+  const config = {
+    architecture: arch,
+    os: 'linux',
+    config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] },
+    rootfs: { type: 'layers', diff_ids: [sha(base), sha(second)] },
+    history: [{ created_by: 'test' }],
+  };
+  const configDesc = putBlob(layout, 'application/vnd.oci.image.config.v1+json', Buffer.from(JSON.stringify(config)));
+  const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc, layers };
+  const desc = putBlob(layout, 'application/vnd.oci.image.manifest.v1+json', Buffer.from(JSON.stringify(manifest)));
+  return { ...desc, platform: { os: 'linux', architecture: arch } };
+}
+
+/** This machine's architecture as images name it. */
+export const HOST_ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
+export const OTHER_ARCH = HOST_ARCH === 'amd64' ? 'arm64' : 'amd64';
+
+/**
+ * An OCI layout with tag 'single' (one manifest for this machine) and tag 'multi' (an index
+ * for this machine and OTHER_ARCH, each with its own /etc/arch-marker).
+ */
+export function makeLayout(dir: string): string {
+  const layout = join(dir, 'layout');
+  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const host = makeImage(layout, HOST_ARCH, HOST_ARCH, dir);
+  const other = makeImage(layout, OTHER_ARCH, OTHER_ARCH, dir);
+  const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [other, host] };
+  const indexDesc = putBlob(layout, 'application/vnd.oci.image.index.v1+json', Buffer.from(JSON.stringify(index)));
+  const { platform: _p, ...single } = host;
+  const top = {
+    schemaVersion: 2,
+    manifests: [
+      { ...single, annotations: { 'org.opencontainers.image.ref.name': 'single' } },
+      { ...indexDesc, annotations: { 'org.opencontainers.image.ref.name': 'multi' } },
+    ],
+  };
+  writeFileSync(join(layout, 'index.json'), JSON.stringify(top));
+  return layout;
+}
+
+/** skopeo copy from the layout to the registry (plain HTTP). */
+export function skopeoPush(layout: string, tag: string, dest: string, extra: string[] = []): void {
+  execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...extra, `oci:${layout}:${tag}`, `docker://${dest}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** skopeo inspect --raw of a manifest in the registry, and its digest. */
+export function skopeoManifest(ref: string, extra: string[] = []): { raw: Buffer; digest: string } {
+  const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', ...extra, `docker://${ref}`]);
+  return { raw, digest: sha(raw) };
+}
+
+/** A registries.conf marking host insecure; returns its path (a fresh dir, no drop-ins). */
+export function registriesConf(t: After, text: string): string {
+  const dir = tempDir(t, 'regconf');
+  const file = join(dir, 'registries.conf');
+  writeFileSync(file, text);
+  return file;
+}
+
+export function insecureConf(t: After, ...hosts: string[]): string {
+  return registriesConf(t, hosts.map((h) => `[[registry]]\nlocation = "${h}"\ninsecure = true\n`).join('\n'));
+}
+
+/** An htpasswd file with a bcrypt line for user:password (python's crypt makes the hash). */
+export function htpasswd(dir: string, user: string, password: string): string {
+  const hash = execFileSync('python3', ['-W', 'ignore', '-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))', password], { encoding: 'utf8' }).trim();
+  const file = join(dir, 'htpasswd');
+  writeFileSync(file, `${user}:${hash}\n`);
+  return file;
+}
+
+export interface TokenServer {
+  realm: string;
+  service: string;
+  issuer: string;
+  certFile: string;
+  /** Scopes requested, in order. */
+  requests: { scope: string | null; user: string | null }[];
+  close(): Promise<void>;
+}
+
+/**
+ * A bearer-token server: checks basic credentials (user:password) when given, grants what
+ * the scope asks for (anonymous: pull only), signs an RS256 JWT with a self-signed
+ * certificate the registry trusts (x5c header).
+ */
+export async function startTokenServer(t: After, user: string, password: string): Promise<TokenServer> {
+  const dir = tempDir(t, 'token');
+  const keyFile = join(dir, 'key.pem');
+  const certFile = join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=berth-test-token'], { stdio: 'ignore' });
+  const key = readFileSync(keyFile, 'utf8');
+  const der = Buffer.from(readFileSync(certFile, 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  const service = 'berth-test-registry';
+  const issuer = 'berth-test-issuer';
+  const requests: TokenServer['requests'] = [];
+  const b64 = (x: Buffer | string) => Buffer.from(x).toString('base64url');
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const scope = url.searchParams.get('scope');
+    let who: string | null = null;
+    const authz = req.headers.authorization;
+    if (authz?.startsWith('Basic ')) {
+      const [u, p] = Buffer.from(authz.slice(6), 'base64').toString().split(':');
+      if (u !== user || p !== password) {
+        res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}');
+        requests.push({ scope, user: u });
+        return;
+      }
+      who = u;
+    }
+    requests.push({ scope, user: who });
+    const access = [];
+    const m = scope && /^repository:([^:]+):(.+)$/.exec(scope);
+    if (m) access.push({ type: 'repository', name: m[1], actions: who ? m[2].split(',') : m[2].split(',').filter((a) => a === 'pull' && m[1].startsWith('public/')) });
+    const now = Math.floor(Date.now() / 1000);
+    const header = { alg: 'RS256', typ: 'JWT', x5c: [der.toString('base64')] };
+    const claims = { iss: issuer, sub: who ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access };
+    const signingInput = `${b64(JSON.stringify(header))}.${b64(JSON.stringify(claims))}`;
+    const signature = createSign('RSA-SHA256').update(signingInput).sign(key);
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token: `${signingInput}.${b64(signature)}`, expires_in: 300 }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  const close = () =>
+    new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    });
+  t.after(close);
+  return { realm: `http://127.0.0.1:${port}/token`, service, issuer, certFile, requests, close };
+}
