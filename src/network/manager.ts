@@ -1,0 +1,160 @@
+// What the container manager calls: give a container a netns attached to its networks
+// (setup), read back what it got (status), take it all down (teardown), and clean up
+// after owners that are gone (sweep).
+import { existsSync } from 'node:fs';
+import { BerthError } from '../errors/index.js';
+import { log } from '../log/index.js';
+import { CniRunner, type CallOptions } from './cni/runner.js';
+import { summarize, type AttachmentSummary, type CniDns } from './cni/result.js';
+import { createNetns, listNetns, netnsPath, removeNetns } from './netns.js';
+import { DEFAULT_NETWORK, ensureDefaultNetwork, loopbackNetwork, type DefaultNetworkOptions } from './networks.js';
+import { assignHostPorts, checkConflicts, toCniPortMappings, type PortMapping } from './ports.js';
+
+export interface NetworkManagerOptions {
+  /** CNI conf dir (default /etc/cni/net.d). */
+  confDir?: string;
+  /** Plugin search path (default /opt/cni/bin, /usr/lib/cni). */
+  pluginDirs?: string[];
+  /** Attachment records: persistent, e.g. <root>/cni. */
+  cacheDir: string;
+  /** Namespaces: <runRoot>/netns. */
+  netnsDir: string;
+  /** Per plugin call. */
+  timeoutMs?: number;
+  /** The network used when a container names none; written on first use if absent. */
+  defaultNetwork?: DefaultNetworkOptions;
+}
+
+export interface NetworkRequest {
+  /** Networks to join, in order (eth0, eth1 …); default: the default network. */
+  networks?: string[];
+  /** Published ports (hostPort 0 = pick one); applied on the first network. */
+  portMappings?: PortMapping[];
+  /** Per-network extras through runtimeConfig (for plugins that declare them). */
+  mac?: string;
+  ips?: string[];
+  bandwidth?: { ingressRate?: number; ingressBurst?: number; egressRate?: number; egressBurst?: number };
+  cniArgs?: [string, string][];
+}
+
+export interface NetworkAttachment extends AttachmentSummary {
+  network: string;
+  dns?: CniDns;
+}
+
+export interface NetworkStatus {
+  netns: string;
+  attachments: NetworkAttachment[];
+  /** The published ports with the host ports actually used. */
+  portMappings: PortMapping[];
+}
+
+const LOOPBACK = loopbackNetwork();
+
+export class NetworkManager {
+  readonly runner: CniRunner;
+  readonly netnsDir: string;
+  private readonly defaults: DefaultNetworkOptions;
+
+  constructor(o: NetworkManagerOptions) {
+    this.runner = new CniRunner({ confDir: o.confDir, pluginDirs: o.pluginDirs, cacheDir: o.cacheDir, timeoutMs: o.timeoutMs });
+    this.netnsDir = o.netnsDir;
+    this.defaults = o.defaultNetwork ?? {};
+  }
+
+  get defaultNetworkName(): string {
+    return this.defaults.name ?? DEFAULT_NETWORK;
+  }
+
+  /**
+   * Creates the container's netns, brings up lo and attaches it to each network. On any
+   * failure everything done so far is undone and the error is rethrown.
+   */
+  async setup(containerId: string, req: NetworkRequest = {}, o: CallOptions = {}): Promise<NetworkStatus> {
+    const names = req.networks && req.networks.length > 0 ? req.networks : [this.defaultNetworkName];
+    if (new Set(names).size !== names.length) throw new BerthError('InvalidArgument', `a network is listed twice: ${names.join(', ')}`);
+    const lists = [];
+    for (const name of names) {
+      if (name === this.defaultNetworkName) lists.push(await ensureDefaultNetwork(this.runner.confDir, { ...this.defaults, name }));
+      else lists.push(await this.runner.getNetwork(name));
+    }
+    const requested = req.portMappings ?? [];
+    checkConflicts(requested);
+    const portMappings = await assignHostPorts(requested);
+
+    const netns = await createNetns(this.netnsDir, containerId);
+    const status: NetworkStatus = { netns, attachments: [], portMappings };
+    try {
+      await this.runner.add(LOOPBACK, { containerId, netns, ifName: 'lo' }, o);
+      for (const [i, list] of lists.entries()) {
+        const ifName = `eth${i}`;
+        const capabilityArgs: Record<string, unknown> = {};
+        if (i === 0 && portMappings.length > 0) capabilityArgs.portMappings = toCniPortMappings(portMappings);
+        if (i === 0 && req.mac) capabilityArgs.mac = req.mac;
+        if (i === 0 && req.ips?.length) capabilityArgs.ips = req.ips;
+        if (req.bandwidth) capabilityArgs.bandwidth = req.bandwidth;
+        const result = await this.runner.add(list, { containerId, netns, ifName, args: req.cniArgs, capabilityArgs }, o);
+        status.attachments.push({ network: list.name, ...summarize(result, ifName), dns: result.dns });
+      }
+    } catch (e) {
+      await this.teardown(containerId).catch((e2) => {
+        log.warn('cleanup after a failed network setup failed; a later sweep retries', { container: containerId, error: (e2 as Error).message });
+      });
+      throw e;
+    }
+    return status;
+  }
+
+  /** What the container got, from the attachment records (undefined when it has no netns). */
+  async status(containerId: string): Promise<NetworkStatus | undefined> {
+    const entries = (await this.runner.cache.list()).filter((e) => e.containerId === containerId && e.ifName !== 'lo');
+    const netns = netnsPath(this.netnsDir, containerId);
+    if (entries.length === 0 && !existsSync(netns)) return undefined;
+    entries.sort((a, b) => a.ifName.localeCompare(b.ifName, undefined, { numeric: true }));
+    const attachments = entries.map((e) => ({ network: e.networkName, ...summarize(e.result, e.ifName), dns: e.result?.dns }));
+    const first = entries.find((e) => e.ifName === 'eth0');
+    const raw = (first?.capabilityArgs.portMappings ?? []) as { hostIP?: string; hostPort: number; containerPort: number; protocol: PortMapping['protocol'] }[];
+    const portMappings = raw.map((m) => ({ hostIP: m.hostIP ?? '', hostPort: m.hostPort, containerPort: m.containerPort, protocol: m.protocol }));
+    return { netns, attachments, portMappings };
+  }
+
+  /**
+   * Detaches from every network (DEL with the recorded config, newest first) and removes
+   * the netns. Safe to repeat. When a DEL fails the netns and that record are kept, so a
+   * later teardown or sweep can finish the job; the error says what failed.
+   */
+  async teardown(containerId: string, o: CallOptions = {}): Promise<void> {
+    const entries = (await this.runner.cache.list()).filter((e) => e.containerId === containerId);
+    entries.sort((a, b) => (a.ifName === 'lo' ? 1 : 0) - (b.ifName === 'lo' ? 1 : 0) || b.ifName.localeCompare(a.ifName, undefined, { numeric: true }));
+    const netns = netnsPath(this.netnsDir, containerId);
+    const errors: string[] = [];
+    for (const e of entries) {
+      try {
+        await this.runner.del(e.networkName, { containerId, ifName: e.ifName, netns: existsSync(netns) ? netns : '' }, o);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    if (errors.length > 0) throw new BerthError('Internal', `network teardown of ${containerId}: ${errors.join('; ')}`);
+    await removeNetns(netns);
+  }
+
+  /**
+   * Tears down the networking of every owner that is gone: records and netns files whose
+   * id `isAlive` denies. Returns the ids cleaned; failures are logged and retried next time.
+   */
+  async sweep(isAlive: (id: string) => boolean | Promise<boolean>, o: CallOptions = {}): Promise<string[]> {
+    const ids = new Set([...(await this.runner.cache.list()).map((e) => e.containerId), ...(await listNetns(this.netnsDir))]);
+    const swept: string[] = [];
+    for (const id of [...ids].sort()) {
+      if (await isAlive(id)) continue;
+      try {
+        await this.teardown(id, o);
+        swept.push(id);
+      } catch (e) {
+        log.warn('network sweep: teardown failed', { container: id, error: (e as Error).message });
+      }
+    }
+    return swept;
+  }
+}

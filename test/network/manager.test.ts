@@ -1,0 +1,141 @@
+// NetworkManager and network management against the real plugins: default network,
+// setup/status/teardown, sweep of gone owners, create/inspect/rm, container files.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  NetworkManager, createNetwork, inspectNetwork, listNetworks, parsePublish, removeNetwork, writeContainerFiles,
+} from '../../src/network/index.js';
+import { allVeths, fetchTcp, inNetns, listNetnsFiles, newWorld, randomBridge, randomPrefix, reservations, stopProcess, tcpServerIn, vethsOn, type World } from './fixture.js';
+
+function managerFor(w: World): NetworkManager {
+  return new NetworkManager({
+    confDir: w.confDir, cacheDir: w.cacheDir, netnsDir: w.netnsDir,
+    defaultNetwork: { name: 'testdefault', bridge: w.bridge, subnet: w.subnet, ipamDataDir: w.ipamDir },
+  });
+}
+
+async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
+  const w = newWorld();
+  try {
+    await fn(w);
+  } finally {
+    w.cleanup();
+  }
+}
+
+test('setup writes the default network, attaches lo and eth0, publishes ports; teardown removes it all', () => withWorld(async (w) => {
+  const veths = allVeths();
+  const m = managerFor(w);
+  const id = `mgr-${process.pid}`;
+  const st = await m.setup(id, { portMappings: parsePublish('127.0.0.1::8080') });
+  try {
+    assert.ok(existsSync(join(w.confDir, 'testdefault.conflist')), 'default conflist written');
+    const conf = JSON.parse(readFileSync(join(w.confDir, 'testdefault.conflist'), 'utf8'));
+    assert.deepEqual(conf.plugins.map((p: { type: string }) => p.type), ['bridge', 'portmap', 'firewall', 'tuning']);
+    assert.equal(st.netns, join(w.netnsDir, id));
+    assert.equal(st.attachments.length, 1);
+    const a = st.attachments[0]!;
+    assert.equal(a.network, 'testdefault');
+    assert.equal(a.ifName, 'eth0');
+    assert.ok(a.ips[0]!.startsWith(`${w.prefix}.`));
+    assert.deepEqual(a.gateways, [`${w.prefix}.1`]);
+    const links = inNetns(st.netns, ['ip', '-o', 'link']);
+    assert.match(links, /1: lo: <LOOPBACK,UP,LOWER_UP>/, 'lo is up');
+    assert.match(links, /eth0@/);
+    const hostPort = st.portMappings[0]!.hostPort;
+    assert.ok(hostPort > 0);
+    // status() reads the same back from the records (as a later process would).
+    const again = await managerFor(w).status(id);
+    assert.deepEqual(again?.attachments.map((x) => [x.network, x.ips, x.mac]), [['testdefault', a.ips, a.mac]]);
+    assert.deepEqual(again?.portMappings, st.portMappings);
+    const server = await tcpServerIn(st.netns, 8080, 'via default network');
+    try {
+      assert.equal(await fetchTcp('127.0.0.1', hostPort), 'via default network');
+    } finally {
+      await stopProcess(server);
+    }
+    // Container files from the result.
+    const files = await writeContainerFiles(join(w.dir, 'ctr'), { hostname: 'abc', name: 'web', ips: a.ips, gateway: a.gateways[0], addHosts: ['gw:host-gateway'] });
+    assert.match(readFileSync(files.hosts, 'utf8'), new RegExp(`${a.ips[0]!.replace(/\./g, '\\.')}\\tabc web\\n${w.prefix.replace(/\./g, '\\.')}\\.1\\tgw`));
+    assert.equal(readFileSync(files.hostname, 'utf8'), 'abc\n');
+    assert.doesNotMatch(readFileSync(files.resolvConf, 'utf8'), /nameserver 127\./);
+  } finally {
+    await m.teardown(id);
+  }
+  assert.deepEqual(listNetnsFiles(w), []);
+  assert.deepEqual(vethsOn(w.bridge), []);
+  assert.equal(allVeths(), veths);
+  assert.deepEqual(reservations(w, 'testdefault'), []);
+  assert.deepEqual(readdirSync(w.cacheDir), []);
+  assert.equal(await m.status(id), undefined);
+  await m.teardown(id); // repeating is harmless
+}));
+
+test('a failing second network undoes the first; sweep cleans owners that are gone', () => withWorld(async (w) => {
+  const m = managerFor(w);
+  await assert.rejects(m.setup(`mgr-x-${process.pid}`, { networks: ['testdefault', 'nosuch'] }), /no such network: nosuch/);
+  assert.deepEqual(listNetnsFiles(w), []);
+  // That failure happened before anything was attached; now fail after eth0 is up.
+  const bridge2 = randomBridge();
+  w.bridges.add(bridge2);
+  await createNetwork(w.confDir, { name: 'second', subnet: `${randomPrefix()}.0/24`, bridge: bridge2, ipamDataDir: w.ipamDir });
+  const conf = join(w.confDir, 'second.conflist');
+  const doc = JSON.parse(readFileSync(conf, 'utf8'));
+  doc.plugins[3] = { type: 'tuning', sysctl: { 'kernel.hostname': 'x' } }; // tuning refuses non-net sysctls
+  writeFileSync(conf, JSON.stringify(doc));
+  const id = `mgr-y-${process.pid}`;
+  await assert.rejects(m.setup(id, { networks: ['testdefault', 'second'] }), /network "second": plugin tuning ADD failed/);
+  assert.deepEqual(listNetnsFiles(w), []);
+  assert.deepEqual(vethsOn(w.bridge), []);
+  assert.deepEqual(vethsOn(bridge2), []);
+  assert.deepEqual(reservations(w, 'testdefault'), []);
+  assert.deepEqual(reservations(w, 'second'), []);
+  assert.deepEqual(readdirSync(w.cacheDir), []);
+
+  // Two containers; one "crashes" (its owner is gone) and the sweep cleans only that one.
+  const live = `mgr-live-${process.pid}`;
+  const dead = `mgr-dead-${process.pid}`;
+  await m.setup(live);
+  await m.setup(dead);
+  try {
+    assert.equal(reservations(w, 'testdefault').length, 2);
+    const swept = await managerFor(w).sweep((cid) => cid === live);
+    assert.deepEqual(swept, [dead]);
+    assert.deepEqual(listNetnsFiles(w), [live]);
+    assert.equal(reservations(w, 'testdefault').length, 1);
+    assert.equal(vethsOn(w.bridge).length, 1);
+  } finally {
+    await m.teardown(live);
+  }
+  assert.deepEqual(listNetnsFiles(w), []);
+  assert.deepEqual(vethsOn(w.bridge), []);
+}));
+
+test('network create / ls / inspect / rm', () => withWorld(async (w) => {
+  const routes = 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\neth0\t0000640A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n';
+  // 10.100.0.0/24 is a host route here, so the first free /24 is 10.100.1.0/24.
+  const a = await createNetwork(w.confDir, { name: 'alpha', routesText: routes, ipamDataDir: w.ipamDir });
+  assert.deepEqual(a.subnets, [{ subnet: '10.100.1.0/24', gateway: '10.100.1.1' }]);
+  assert.equal(a.bridge, 'berth1');
+  assert.equal(a.internal, false);
+  const b = await createNetwork(w.confDir, { name: 'beta', subnet: '10.250.9.0/24', gateway: '10.250.9.254', internal: true, bridge: w.bridge });
+  assert.deepEqual(b.subnets, [{ subnet: '10.250.9.0/24', gateway: '10.250.9.254' }]);
+  assert.equal(b.internal, true);
+  const ib = await inspectNetwork(w.confDir, 'beta');
+  assert.equal(ib.config.plugins[0]!.isGateway, false);
+  assert.equal(ib.config.plugins[0]!.ipMasq, false);
+  await assert.rejects(createNetwork(w.confDir, { name: 'alpha' }), /network alpha already exists/);
+  await assert.rejects(createNetwork(w.confDir, { name: 'gamma', subnet: '10.250.0.0/16' }), /subnet 10.250.0.0\/16 overlaps network beta/);
+  await assert.rejects(createNetwork(w.confDir, { name: 'delta', subnet: '10.251.0.0/24', gateway: '10.9.9.9' }), /gateway 10.9.9.9 is not inside subnet 10.251.0.0\/24/);
+  await assert.rejects(createNetwork(w.confDir, { name: 'bad name' }), /invalid network name "bad name"/);
+  const { networks } = await listNetworks(w.confDir);
+  assert.deepEqual(networks.map((n) => n.name), ['alpha', 'beta']);
+  await assert.rejects(removeNetwork(w.confDir, 'beta', ['ctr1']), /network beta is in use by container\(s\) ctr1/);
+  await removeNetwork(w.confDir, 'beta');
+  // alpha's bridge name is a real-looking host name (berth1): drop only its file here.
+  rmSync(join(w.confDir, 'alpha.conflist'));
+  await assert.rejects(removeNetwork(w.confDir, 'alpha'), /no such network: alpha/);
+  assert.deepEqual(readdirSync(w.confDir), []);
+}));
