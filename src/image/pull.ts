@@ -228,7 +228,11 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
           toUnpack.resume();
         })
       : Promise.resolve(false);
-    const [, diffUnchecked] = await Promise.all([written, unpacked]);
+    // Wait for both sides to stop, so that no unpacking outlives a failure here.
+    const [w, u] = await Promise.allSettled([written, unpacked]);
+    if (w.status === 'rejected') throw check.errored ?? w.reason;
+    if (u.status === 'rejected') throw check.errored ?? u.reason;
+    const diffUnchecked = u.value;
     await fsyncFile(temp);
     leftovers.commit(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
     if (diffUnchecked) await checkDiffId(content, layer.digest, diffId);

@@ -244,3 +244,41 @@ export async function startTokenServer(t: After, user: string, password: string)
   t.after(close);
   return { realm: `http://127.0.0.1:${port}/token`, service, issuer, certFile, requests, close };
 }
+
+/** What a fault proxy does with one request: pass it on, or answer it another way. */
+export type Fault = (req: http.IncomingMessage, upstream: () => Promise<http.IncomingMessage>, res: http.ServerResponse) => Promise<boolean>;
+
+/**
+ * An HTTP proxy in front of the registry that lets a test break responses (faults a real
+ * registry does not produce on demand). fault returns true when it answered itself.
+ */
+export async function startFaultProxy(t: After, target: string, fault: Fault): Promise<{ host: string; log: string[] }> {
+  const log: string[] = [];
+  const server = http.createServer(async (req, res) => {
+    log.push(`${req.method} ${req.url}${req.headers.range ? ` ${req.headers.range}` : ''}`);
+    const upstream = () =>
+      new Promise<http.IncomingMessage>((resolve, reject) => {
+        const up = http.request(`http://${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: target } }, resolve);
+        up.on('error', reject);
+        req.pipe(up);
+      });
+    try {
+      if (await fault(req, upstream, res)) return;
+      const up = await upstream();
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    } catch {
+      res.destroy();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  );
+  return { host: `127.0.0.1:${port}`, log };
+}
