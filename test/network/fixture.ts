@@ -2,6 +2,7 @@
 // own bridge name and subnet, and counters for what a network attachment leaves on the
 // host (netns files, veths, iptables rules and chains, host-local reservations).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TEST_DIR_PREFIX } from '../helpers/index.js';
@@ -136,11 +137,28 @@ export function iptablesRules(prefix: string, words: string[] = []): string[] {
   return out.split('\n').filter((l) => l.startsWith('-A') && (l.includes(`${prefix}.`) || words.some((w) => l.includes(w))));
 }
 
-/** Per-attachment chains the bridge/portmap plugins create (shared chains excluded). */
-export function attachmentChains(): Set<string> {
-  const shared = new Set(['CNI-FORWARD', 'CNI-ADMIN', 'CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SNAT']);
+/**
+ * The iptables chains of these attachments: the plugins name per-attachment chains
+ * CNI-[DN-|SN-]<start of sha512(network + containerId) in hex>.
+ */
+export function attachmentChains(attachments: [network: string, containerId: string][]): string[] {
+  const hashes = attachments.map(([n, id]) => createHash('sha512').update(n + id).digest('hex'));
   const out = execFileSync('iptables-save', [], { encoding: 'utf8' });
-  return new Set(out.split('\n').filter((l) => l.startsWith(':CNI-')).map((l) => l.slice(1).split(' ')[0]!).filter((c) => !shared.has(c)));
+  return out.split('\n').filter((l) => l.startsWith(':CNI-')).map((l) => l.slice(1).split(' ')[0]!)
+    .filter((c) => {
+      const tail = c.replace(/^CNI-((DN|SN)-)?/, '');
+      return tail.length >= 8 && hashes.some((h) => h.startsWith(tail));
+    });
+}
+
+/** True when a network interface of this name exists on the host. */
+export function linkExists(name: string): boolean {
+  try {
+    execFileSync('ip', ['link', 'show', name], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs argv inside the netns at path. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { isBerthError as isBerthErrorOf } from '../../src/errors/index.js';
 import { CniRunner, createNetns, removeNetns, summarize, type NetworkConfigList } from '../../src/network/index.js';
 import {
-  allVeths, attachmentChains, bridgeConfList, fakePlugin, fetchTcp, inNetns, iptablesRules, listNetnsFiles, newWorld,
+  attachmentChains, linkExists, bridgeConfList, fakePlugin, fetchTcp, inNetns, iptablesRules, listNetnsFiles, newWorld,
   reservations, stopProcess, tcpServerIn, vethsOn, writeConf, type World,
 } from './fixture.js';
 
@@ -16,18 +16,16 @@ function runnerFor(w: World, extra: Partial<{ pluginDirs: string[]; timeoutMs: n
   return new CniRunner({ confDir: w.confDir, cacheDir: w.cacheDir, pluginDirs: extra.pluginDirs ?? PLUGIN_DIRS, timeoutMs: extra.timeoutMs });
 }
 
-interface Snapshot { veths: number; chains: Set<string>; rules: string[] }
+interface Snapshot { rules: string[] }
 function snapshot(w: World, ids: string[]): Snapshot {
-  return { veths: allVeths(), chains: attachmentChains(), rules: iptablesRules(w.prefix, ids) };
+  return { rules: iptablesRules(w.prefix, ids) };
 }
 /** Nothing of the attachments is left: no netns file, veth, rule, chain, reservation, record. */
 function assertNothingLeft(w: World, before: Snapshot, ids: string[], network: string): void {
   assert.deepEqual(listNetnsFiles(w), [], 'netns files');
   assert.deepEqual(vethsOn(w.bridge), [], 'veths on the bridge');
-  assert.equal(allVeths(), before.veths, 'host veth count');
   assert.deepEqual(iptablesRules(w.prefix, ids), before.rules, 'iptables rules');
-  const newChains = [...attachmentChains()].filter((c) => !before.chains.has(c));
-  assert.deepEqual(newChains, [], 'per-attachment iptables chains');
+  assert.deepEqual(attachmentChains(ids.map((id) => [network, id])), [], 'per-attachment iptables chains');
   assert.deepEqual(reservations(w, network), [], 'host-local reservations');
   assert.deepEqual(existsSync(w.cacheDir) ? readdirSync(w.cacheDir) : [], [], 'attachment records');
 }
@@ -38,6 +36,9 @@ function withWorld(fn: (w: World) => Promise<void>) {
     try {
       await fn(w);
     } finally {
+      // After a failure: detach what the test left attached before removing its dirs.
+      const runner = runnerFor(w);
+      for (const e of await runner.cache.list()) await runner.del(e.networkName, e).catch(() => undefined);
       w.cleanup();
     }
   };
@@ -51,6 +52,7 @@ test('two namespaces on a bridge reach each other; DEL removes everything', with
   const list = await runner.getNetwork('testnet');
   const paths: string[] = [];
   const addrs: string[] = [];
+  const hostVeths: string[] = [];
   try {
     for (const id of ids) {
       const ns = await createNetns(w.netnsDir, id);
@@ -62,7 +64,11 @@ test('two namespaces on a bridge reach each other; DEL removes everything', with
       assert.deepEqual(s.gateways, [`${w.prefix}.1`]);
       assert.match(s.mac ?? '', /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
       addrs.push(s.ips[0]!);
+      hostVeths.push(...(result.interfaces ?? []).filter((i) => !i.sandbox && i.name !== w.bridge).map((i) => i.name));
     }
+    assert.equal(hostVeths.length, 2);
+    assert.ok(hostVeths.every(linkExists));
+    assert.equal(attachmentChains(ids.map((id) => ['testnet', id])).length, 2, 'one masquerade chain each');
     assert.equal(reservations(w, 'testnet').length, 2);
     assert.equal(vethsOn(w.bridge).length, 2);
     const ping = inNetns(paths[0]!, ['busybox', 'ping', '-c', '1', '-W', '3', addrs[1]!]);
@@ -84,6 +90,7 @@ test('two namespaces on a bridge reach each other; DEL removes everything', with
     }
   }
   assertNothingLeft(w, before, ids, 'testnet');
+  assert.deepEqual(hostVeths.filter(linkExists), [], 'host-side veths are gone');
 }));
 
 test('a published port answers at 127.0.0.1 through portmap', withWorld(async (w) => {
