@@ -105,6 +105,12 @@ export class NetworkManager {
     return status;
   }
 
+  /** Containers attached to a network, from the records (for `network rm`'s in-use check). */
+  async containersOn(network: string): Promise<string[]> {
+    const ids = (await this.runner.cache.list()).filter((e) => e.networkName === network).map((e) => e.containerId);
+    return [...new Set(ids)].sort();
+  }
+
   /** What the container got, from the attachment records (undefined when it has no netns). */
   async status(containerId: string): Promise<NetworkStatus | undefined> {
     const entries = (await this.runner.cache.list()).filter((e) => e.containerId === containerId && e.ifName !== 'lo');

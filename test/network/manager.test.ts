@@ -101,6 +101,7 @@ test('a failing second network undoes the first; sweep cleans owners that are go
   await m.setup(dead);
   try {
     assert.equal(reservations(w, 'testdefault').length, 2);
+    assert.deepEqual(await m.containersOn('testdefault'), [dead, live].sort());
     const swept = await managerFor(w).sweep((cid) => cid === live);
     assert.deepEqual(swept, [dead]);
     assert.deepEqual(listNetnsFiles(w), [live]);
