@@ -141,7 +141,7 @@ interface Subject {
   name: string;
   run(args: string[]): string;
   time(args: string[]): number;
-  /** Extra `run` flags so both do the same work (podman: no network). */
+  /** Extra `run` flags so both do the same work (no network: bench/network measures that). */
   runFlags: string[];
 }
 
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
         name: 'berth',
         run: (args) => sh(BERTH, args, { env: b.env }),
         time: (args) => timed(BERTH, args, { env: b.env }),
-        runFlags: [],
+        runFlags: ['--network', 'none'],
       });
     }
     subjects.push({ name: 'podman', run: (a) => podman.run(a), time: (a) => podman.time(a), runFlags: ['--network', 'none'] });

@@ -26,7 +26,7 @@ function commandText(c: Container, full: boolean): string {
 }
 
 /** The fields `ps --format` templates and JSON see (docker's names). */
-function psView(c: Container) {
+function psView(c: Container, ports: (m: NonNullable<Container['network']>['portMappings']) => string) {
   return {
     ID: c.id,
     Image: c.config.image,
@@ -34,7 +34,8 @@ function psView(c: Container) {
     Command: (c.config.args ?? []).join(' '),
     CreatedAt: new Date(c.createdAt).toISOString(),
     RunningFor: timeAgo(c.createdAt),
-    Ports: '',
+    Ports: ports(c.network?.portMappings ?? []),
+    Networks: c.network?.attachments.map((a) => a.network).join(',') ?? c.config.network ?? '',
     State: statusWord(c.state),
     Status: statusText(c),
     Names: c.name,
@@ -99,15 +100,17 @@ const psCommand: Command = {
       return;
     }
     const now = Date.now();
+    // The network code is loaded only when some container publishes ports.
+    const ports = list.some((c) => c.network?.portMappings.length) ? (await import('../network/index.js')).formatPorts : () => '';
     printList(
       list,
       f.format as string | undefined,
       (items) =>
         table(
           ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-          items.map((c) => [full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), '', c.name]),
+          items.map((c) => [full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), ports(c.network?.portMappings ?? []), c.name]),
         ),
-      psView,
+      (c) => psView(c, ports),
     );
   },
 };
@@ -163,13 +166,38 @@ function inspectView(mgr: ContainerManager, c: Container) {
       CapDrop: cfg.capDrop ?? [],
       Privileged: !!cfg.privileged,
       ReadonlyRootfs: !!cfg.readOnly,
-      NetworkMode: cfg.network ?? 'none',
+      NetworkMode: cfg.network ?? 'bridge',
       AutoRemove: !!cfg.autoRemove,
       Init: !!cfg.init,
       Tmpfs: Object.fromEntries((cfg.tmpfs ?? []).map((t) => [t.destination, t.options.join(',')])),
       Ulimits: (cfg.ulimits ?? []).map((u) => ({ Name: u.type.replace(/^RLIMIT_/, '').toLowerCase(), Soft: u.soft, Hard: u.hard })),
     },
     GraphDriver: { Name: 'overlay', Data: { UpperDir: `${p.dir}/upper`, WorkDir: `${p.dir}/work`, MergedDir: p.rootfs } },
+    NetworkSettings: networkSettings(c),
+  };
+}
+
+/** docker's NetworkSettings: the sandbox (netns), published ports, and one entry per network. */
+function networkSettings(c: Container) {
+  const n = c.network;
+  const first = n?.attachments[0];
+  const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const m of n?.portMappings ?? c.config.publish ?? [])
+    (ports[`${m.containerPort}/${m.protocol}`] ??= []).push({ HostIp: m.hostIP || '0.0.0.0', HostPort: m.hostPort ? String(m.hostPort) : '' });
+  const prefix = (cidr: string | undefined) => Number(cidr?.split('/')[1] ?? 0);
+  return {
+    SandboxKey: n?.netns ?? '',
+    Ports: ports,
+    IPAddress: first?.ips[0] ?? '',
+    IPPrefixLen: prefix(first?.cidrs[0]),
+    Gateway: first?.gateways[0] ?? '',
+    MacAddress: first?.mac ?? '',
+    Networks: Object.fromEntries(
+      (n?.attachments ?? []).map((a) => [
+        a.network,
+        { IPAddress: a.ips[0] ?? '', IPPrefixLen: prefix(a.cidrs[0]), Gateway: a.gateways[0] ?? '', MacAddress: a.mac ?? '', InterfaceName: a.ifName },
+      ]),
+    ),
   };
 }
 

@@ -7,6 +7,7 @@ import { openStore, type Store } from '../store/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { ImageStore } from '../image/index.js';
 import type { ContainerManager } from '../container/index.js';
+import type { NetworkManager } from '../network/index.js';
 
 export class Context {
   private cfg?: Config;
@@ -14,6 +15,7 @@ export class Context {
   private imageStore?: Promise<ImageStore>;
   private snapshotter?: Promise<Snapshotter>;
   private manager?: Promise<ContainerManager>;
+  private networkManager?: Promise<NetworkManager>;
 
   constructor(readonly overrides: ConfigOverrides) {}
 
@@ -40,6 +42,20 @@ export class Context {
     })());
   }
 
+  network(): Promise<NetworkManager> {
+    return (this.networkManager ??= (async () => {
+      const { NetworkManager } = await import('../network/index.js');
+      const { paths, network } = await this.config();
+      return new NetworkManager({
+        confDir: network.confDir,
+        pluginDirs: network.pluginDirs,
+        cacheDir: join(paths.root, 'cni', 'results'),
+        netnsDir: join(paths.runRoot, 'netns'),
+        defaultNetwork: { bridge: network.defaultBridge, subnet: network.defaultSubnet, ipamDataDir: join(paths.root, 'cni', 'networks') },
+      });
+    })());
+  }
+
   containers(): Promise<ContainerManager> {
     return (this.manager ??= (async () => {
       const { ContainerManager } = await import('../container/index.js');
@@ -48,6 +64,7 @@ export class Context {
         store: await this.store(),
         images: () => this.images(),
         snapshots: () => this.snapshots(),
+        network: () => this.network(),
         cleanupCommand: await this.cleanupCommand(),
       });
     })());

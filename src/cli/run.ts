@@ -29,8 +29,14 @@ const createFlags: FlagDef[] = [
   { name: 'privileged', type: 'bool', desc: 'Give extended privileges to this container' },
   { name: 'security-opt', type: 'strings', value: 'OPT', desc: 'Security options: no-new-privileges, seccomp=unconfined' },
   { name: 'ulimit', type: 'strings', value: 'NAME=SOFT[:HARD]', desc: 'Ulimit options' },
-  { name: 'network', type: 'string', value: 'MODE', desc: 'Network mode: none (default) or host' },
-  { name: 'net', type: 'string', value: 'MODE', desc: 'Alias of --network' },
+  { name: 'network', type: 'string', value: 'NETWORK', desc: 'Networks to join (NAME[,NAME...], default: the berth bridge network), none or host' },
+  { name: 'net', type: 'string', value: 'NETWORK', desc: 'Alias of --network' },
+  { name: 'publish', short: 'p', type: 'strings', value: '[IP:][HOSTPORT:]CTRPORT[/PROTO]', desc: "Publish a container's port to the host" },
+  { name: 'publish-all', short: 'P', type: 'bool', desc: 'Publish all exposed ports to free host ports' },
+  { name: 'dns', type: 'strings', value: 'IP', desc: 'Set custom DNS servers' },
+  { name: 'dns-search', type: 'strings', value: 'DOMAIN', desc: 'Set custom DNS search domains' },
+  { name: 'dns-option', type: 'strings', value: 'OPT', desc: 'Set DNS options' },
+  { name: 'add-host', type: 'strings', value: 'HOST:IP', desc: 'Add a custom host-to-IP mapping' },
   { name: 'init', type: 'bool', desc: 'Run an init inside the container that forwards signals and reaps processes' },
   { name: 'label', short: 'l', type: 'strings', value: 'KEY=VALUE', desc: 'Set metadata on the container' },
   { name: 'stop-signal', type: 'string', value: 'SIGNAL', desc: 'Signal to stop the container (default SIGTERM)' },
@@ -46,11 +52,18 @@ const runOnlyFlags: FlagDef[] = [
 ];
 
 /** Turns run/create flags and positionals into a create request. */
-export function configFromFlags(f: FlagValues, args: string[]): ContainerConfig {
+export async function configFromFlags(f: FlagValues, args: string[]): Promise<ContainerConfig> {
   const strings = (k: string) => (f[k] as string[] | undefined) ?? [];
-  const network = (f.network ?? f.net) as string | undefined;
-  if (network !== undefined && network !== 'none' && network !== 'host')
-    throw invalidArgument(`network "${network}" is not available: use none or host`);
+  let network = (f.network ?? f.net) as string | undefined;
+  if (network === 'bridge' || network === 'default') network = undefined;
+  if (network !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*(,[a-zA-Z0-9][a-zA-Z0-9_.-]*)*$/.test(network))
+    throw invalidArgument(`invalid --network "${network}": NAME[,NAME...], none or host`);
+  const publishing = strings('publish').length > 0 || !!f['publish-all'];
+  if (publishing && (network === 'none' || network === 'host'))
+    throw invalidArgument(`ports cannot be published with --network ${network}`);
+  const { parsePublish } = publishing ? await import('../network/index.js') : { parsePublish: () => [] };
+  for (const h of strings('add-host'))
+    if (!/^[^:\s]+:[^\s]+$/.test(h)) throw invalidArgument(`invalid --add-host "${h}": expected HOST:IP`);
   let noNewPrivileges = false;
   let seccomp = true;
   for (const o of strings('security-opt')) {
@@ -88,7 +101,13 @@ export function configFromFlags(f: FlagValues, args: string[]): ContainerConfig 
     noNewPrivileges,
     seccomp,
     ulimits: strings('ulimit').map(parseUlimit),
-    network: network as 'none' | 'host' | undefined,
+    network,
+    publish: strings('publish').flatMap((p) => parsePublish(p)),
+    publishAll: !!f['publish-all'],
+    dns: f.dns ? strings('dns') : undefined,
+    dnsSearch: f['dns-search'] ? strings('dns-search') : undefined,
+    dnsOptions: f['dns-option'] ? strings('dns-option') : undefined,
+    addHosts: strings('add-host'),
     init: !!f.init,
     autoRemove: !!f.rm,
     labels: parseLabels(strings('label')),
@@ -148,7 +167,7 @@ const createCommand: Command = {
   minArgs: 1,
   stopAfter: 1,
   async run(ctx, f, args) {
-    const c = await (await ctx.containers()).create(configFromFlags(f, args));
+    const c = await (await ctx.containers()).create(await configFromFlags(f, args));
     process.stdout.write(c.id + '\n');
   },
 };
@@ -161,7 +180,7 @@ const runCommand: Command = {
   minArgs: 1,
   stopAfter: 1,
   async run(ctx, f, args) {
-    const cfg = configFromFlags(f, args);
+    const cfg = await configFromFlags(f, args);
     if (f.detach && cfg.autoRemove === undefined) cfg.autoRemove = false;
     const mgr = await ctx.containers();
     const c = await mgr.create(cfg, { foreground: !f.detach });

@@ -30,6 +30,17 @@ export interface Config {
   logSizeMax: number;
   /** Init binary for `run --init` (bind-mounted into the container). */
   initPath: string;
+  network: NetworkConfig;
+}
+
+export interface NetworkConfig {
+  /** CNI network configuration lists. */
+  confDir: string;
+  /** Where CNI plugins are looked for, in order. */
+  pluginDirs: string[];
+  /** The default network's bridge and subnet, used when berth writes its conflist. */
+  defaultBridge?: string;
+  defaultSubnet?: string;
 }
 
 export interface ConfigOverrides {
@@ -58,6 +69,11 @@ export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = p
  *   log_size_max = -1
  *   [containers]
  *   init_path = "/usr/bin/catatonit"
+ *   [network]
+ *   cni_conf_dir = "/etc/cni/net.d"
+ *   cni_plugin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
+ *   default_bridge = "berth0"
+ *   default_subnet = "10.99.0.0/16"
  */
 export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   const paths = resolvePaths(o, env);
@@ -80,6 +96,7 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
   const runtime = doc.runtime ?? {};
   const monitor = doc.monitor ?? {};
   const containers = doc.containers ?? {};
+  const network = doc.network ?? {};
   return {
     paths,
     runtime: {
@@ -89,6 +106,12 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
     conmon: env.BERTH_CONMON ?? str(monitor.conmon, 'monitor.conmon', file) ?? 'conmon',
     logSizeMax: num(monitor.log_size_max, 'monitor.log_size_max', file) ?? -1,
     initPath: str(containers.init_path, 'containers.init_path', file) ?? '/usr/bin/catatonit',
+    network: {
+      confDir: str(network.cni_conf_dir, 'network.cni_conf_dir', file) ?? '/etc/cni/net.d',
+      pluginDirs: strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
+      defaultBridge: str(network.default_bridge, 'network.default_bridge', file),
+      defaultSubnet: str(network.default_subnet, 'network.default_subnet', file),
+    },
   };
 }
 

@@ -9,6 +9,7 @@ import type { Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
 import type { ImageStore, Image } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
+import type { NetworkManager } from '../network/index.js';
 import { buildSpec, resolveUser, OciRuntime, type Mount } from '../oci/index.js';
 import {
   createContainer, execInContainer, attach, attachSocketPath, resize, readExitCode, waitExitCode, wasOomKilled, readLog,
@@ -16,7 +17,7 @@ import {
 } from '../monitor/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
-import type { Container, ContainerConfig, ContainerState } from './types.js';
+import { networkNames, type Container, type ContainerConfig, type ContainerState } from './types.js';
 import { isValidName, randomHex, randomName } from './names.js';
 import { commandExitError } from './exit-codes.js';
 
@@ -32,6 +33,7 @@ export interface ManagerDeps {
   /** Built on first use: listing containers needs neither (and their modules cost start-up time). */
   images: () => Promise<ImageStore>;
   snapshots: () => Promise<Snapshotter>;
+  network: () => Promise<NetworkManager>;
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
 }
@@ -79,6 +81,7 @@ interface Row {
   exit_code: number | null;
   oom_killed: number;
   error: string | null;
+  network: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -97,6 +100,7 @@ const fromRow = (r: Row): Container => ({
   exitCode: r.exit_code,
   oomKilled: r.oom_killed === 1,
   error: r.error,
+  network: r.network ? JSON.parse(r.network) : null,
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -107,6 +111,7 @@ export class ContainerManager {
   private readonly store: Store;
   private readonly images: () => Promise<ImageStore>;
   private readonly snapshots: () => Promise<Snapshotter>;
+  private readonly network: () => Promise<NetworkManager>;
   private readonly config: Config;
   private readonly cleanupCommand?: string[];
   private readonly containersDir: string;
@@ -119,6 +124,7 @@ export class ContainerManager {
     this.store = deps.store;
     this.images = deps.images;
     this.snapshots = deps.snapshots;
+    this.network = deps.network;
     this.cleanupCommand = deps.cleanupCommand;
     const { root, runRoot } = deps.config.paths;
     this.containersDir = join(root, 'containers');
@@ -225,6 +231,10 @@ export class ContainerManager {
     const image = (await this.images()).resolve(cfg.image);
     if (cfg.name !== undefined && !isValidName(cfg.name))
       throw invalidArgument(`invalid container name "${cfg.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (cfg.publishAll) {
+      const { publishAll } = await import('../network/index.js');
+      cfg = { ...cfg, publish: [...(cfg.publish ?? []), ...publishAll(Object.keys(image.config.config?.ExposedPorts ?? {}))] };
+    }
     const args = processArgs(image.config.config ?? {}, cfg);
     if (args.length === 0) throw invalidArgument('no command specified: the image has no CMD or ENTRYPOINT, give one after the image name');
     const id = randomHex(32);
@@ -278,7 +288,31 @@ export class ContainerManager {
     const rootfs = (await this.snapshots()).mountRootfs((await this.images()).topChainId(image), p.dir);
 
     const hostname = cfg.hostname ?? (cfg.network === 'host' ? hostHostname() : c.id.slice(0, 12));
-    const mounts = this.etcMounts(p.dir, hostname, cfg.network ?? 'none');
+    const networks = networkNames(cfg);
+    let netns: string | undefined;
+    let mounts: Mount[];
+    if (networks) {
+      const net = await this.network();
+      const status = await net.setup(c.id, { networks, portMappings: cfg.publish, cniArgs: [['IgnoreUnknown', '1']] });
+      netns = status.netns;
+      this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = ? WHERE id = ?').run(JSON.stringify(status), c.id));
+      const first = status.attachments[0];
+      const { writeContainerFiles } = await import('../network/index.js');
+      await writeContainerFiles(p.dir, {
+        hostname,
+        name: c.name,
+        ips: status.attachments.flatMap((a) => a.ips),
+        gateway: first?.gateways[0],
+        cni: first?.dns,
+        dns: cfg.dns,
+        dnsSearch: cfg.dnsSearch,
+        dnsOptions: cfg.dnsOptions,
+        addHosts: cfg.addHosts,
+      });
+      mounts = etcBindMounts(p.dir);
+    } else {
+      mounts = this.etcMounts(p.dir, hostname, cfg.network === 'host' ? 'host' : 'none', cfg.addHosts);
+    }
     for (const m of cfg.mounts ?? []) {
       if (!existsSync(m.source)) throw invalidArgument(`bind mount source path does not exist: ${m.source}`);
       mounts.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] });
@@ -309,7 +343,8 @@ export class ContainerManager {
       noNewPrivileges: cfg.noNewPrivileges,
       seccomp: cfg.seccomp,
       ulimits: cfg.ulimits,
-      networkMode: cfg.network === 'host' ? 'host' : 'none',
+      networkMode: cfg.network === 'host' ? 'host' : netns ? 'private' : 'none',
+      namespaces: netns ? [{ type: 'network', path: netns }] : undefined,
       init: cfg.init ? this.config.initPath : undefined,
       annotations: cfg.labels,
     });
@@ -356,8 +391,12 @@ export class ContainerManager {
     return ['/bin/sh', '-c', 'test -e "$1" || exit 0; shift; exec "$@"', 'berth-cleanup', runtimeState, ...this.cleanupCommand, id];
   }
 
-  /** hosts, hostname and resolv.conf: written by berth, bind-mounted into the container. */
-  private etcMounts(dir: string, hostname: string, network: 'none' | 'host'): Mount[] {
+  /**
+   * hosts, hostname and resolv.conf for --network none and host (written by berth,
+   * bind-mounted): the host's own files for host networking, where its loopback
+   * nameservers are reachable.
+   */
+  private etcMounts(dir: string, hostname: string, network: 'none' | 'host', addHosts: string[] = []): Mount[] {
     let hosts = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
     let resolv = '';
     if (network === 'host') {
@@ -365,15 +404,14 @@ export class ContainerManager {
       resolv = readOr('/etc/resolv.conf', '');
     }
     hosts += `127.0.1.1\t${hostname}\n`;
+    for (const h of addHosts) {
+      const i = h.lastIndexOf(':');
+      hosts += `${h.slice(i + 1)}\t${h.slice(0, i)}\n`;
+    }
     writeFileSync(join(dir, 'hosts'), hosts);
     writeFileSync(join(dir, 'hostname'), hostname + '\n');
     writeFileSync(join(dir, 'resolv.conf'), resolv);
-    return ['hosts', 'hostname', 'resolv.conf'].map((f) => ({
-      destination: `/etc/${f}`,
-      type: 'bind',
-      source: join(dir, f),
-      options: ['bind', 'rprivate'],
-    }));
+    return etcBindMounts(dir);
   }
 
   /** Brings a stopped container back to 'created' (fresh monitor, same upper dir), so a
@@ -540,11 +578,23 @@ export class ContainerManager {
   }
 
   private async releaseRuntime(id: string): Promise<void> {
+    const networked = this.hasNetwork(id);
     const deleted = this.runtime
       .delete(id, { force: true })
       .catch((e) => (isBerthError(e, 'Unavailable') ? log.debug : log.warn)('runtime delete failed', { id, error: String(e) }));
     (await this.snapshots()).unmountRootfs(this.paths(id).dir);
     await deleted;
+    if (networked) {
+      await (await this.network()).teardown(id);
+      this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = NULL WHERE id = ?').run(id));
+    }
+  }
+
+  /** Whether a container may hold network attachments (checked without loading CNI code). */
+  private hasNetwork(id: string): boolean {
+    const row = this.store.db.prepare('SELECT config, network FROM containers WHERE id = ?').get(id) as { config: string; network: string | null } | undefined;
+    if (!row) return existsSync(join(this.config.paths.runRoot, 'netns', id));
+    return row.network !== null || networkNames(JSON.parse(row.config) as ContainerConfig) !== undefined;
   }
 
   /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
@@ -672,6 +722,15 @@ function alive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+function etcBindMounts(dir: string): Mount[] {
+  return ['hosts', 'hostname', 'resolv.conf'].map((f) => ({
+    destination: `/etc/${f}`,
+    type: 'bind',
+    source: join(dir, f),
+    options: ['bind', 'rprivate'],
+  }));
 }
 
 function readOr(path: string, fallback: string): string {

@@ -1,5 +1,6 @@
 // The container model: what a user asked for (ContainerConfig, stored as JSON) and what
 // the store knows about each container (Container).
+import type { NetworkStatus, PortMapping } from '../network/index.js';
 
 export type ContainerState = 'creating' | 'created' | 'running' | 'stopped' | 'removing';
 
@@ -40,7 +41,17 @@ export interface ContainerConfig {
   noNewPrivileges?: boolean;
   seccomp?: boolean;
   ulimits?: { type: string; soft: number; hard: number }[];
-  network?: 'none' | 'host';
+  /** 'none', 'host', or network names joined by commas; unset = the default network. */
+  network?: string;
+  /** Published ports (-p, -P); host port 0 = picked when the container starts. */
+  publish?: PortMapping[];
+  /** -P: publish every port the image exposes (resolved into publish at create). */
+  publishAll?: boolean;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** --add-host NAME:IP entries for /etc/hosts. */
+  addHosts?: string[];
   /** Run an init process as PID 1 that reaps zombies and forwards signals. */
   init?: boolean;
   /** Remove the container when it exits (--rm). */
@@ -67,6 +78,8 @@ export interface Container {
   exitCode: number | null;
   oomKilled: boolean;
   error: string | null;
+  /** What networking gave the container while it runs (null for none/host, or stopped). */
+  network: NetworkStatus | null;
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
@@ -82,4 +95,10 @@ export function statusWord(state: ContainerState): string {
     default:
       return state;
   }
+}
+
+/** The networks a container joins, or undefined for 'none' and 'host'. */
+export function networkNames(cfg: ContainerConfig): string[] | undefined {
+  if (cfg.network === 'none' || cfg.network === 'host') return undefined;
+  return cfg.network ? cfg.network.split(',').filter(Boolean) : [];
 }

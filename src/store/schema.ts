@@ -51,6 +51,7 @@ export const migrations: string[] = [
     exit_code   INTEGER,
     oom_killed  INTEGER NOT NULL DEFAULT 0,
     error       TEXT,
+    network     TEXT,                       -- JSON: what networking gave it (netns, attachments, ports)
     created_at  INTEGER NOT NULL,
     started_at  INTEGER,
     finished_at INTEGER

@@ -170,7 +170,7 @@ test('capabilities: default set, drop all, add, privileged; --init; network none
   const hostCaps = /CapBnd:\s+([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1];
   assert.equal(await capEff('--privileged'), hostCaps);
   assert.match(await ok(inst, ['run', '--rm', '--init', img, 'cat', '/proc/1/cmdline']), /init/);
-  const links = await ok(inst, ['run', '--rm', img, 'sh', '-c', 'ls /sys/class/net']);
+  const links = await ok(inst, ['run', '--rm', '--network', 'none', img, 'sh', '-c', 'ls /sys/class/net']);
   assert.equal(links.trim(), 'lo');
   const hostLinks = (await import('node:fs')).readdirSync('/sys/class/net').sort().join(' ');
   assert.equal((await ok(inst, ['run', '--rm', '--network', 'host', img, 'ls', '/sys/class/net'])).trim().split(/\s+/).sort().join(' '), hostLinks);

@@ -1,7 +1,7 @@
 // An isolated berth for one test: its own root, run root and config dir under
 // /tmp/berth-test-*, driven through the real CLI (bin/berth).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants } from 'node:os';
@@ -39,6 +39,9 @@ export interface RunOptions {
 export interface Instance {
   /** The temp dir holding everything below. */
   base: string;
+  /** The default network's bridge and subnet, this instance's own. */
+  bridge: string;
+  subnet: string;
   root: string;
   runRoot: string;
   configDir: string;
@@ -91,11 +94,19 @@ export async function newInstance(t?: Pick<TestContext, 'after'>): Promise<Insta
   const runRoot = join(base, 'run');
   const configDir = join(base, 'config');
   for (const d of [root, runRoot, configDir]) mkdirSync(d, { recursive: true });
+  // Its own CNI conf dir, default bridge and subnet, so instances run side by side.
+  const net = uniqueNetwork();
+  writeFileSync(
+    join(configDir, 'berth.toml'),
+    `[network]\ncni_conf_dir = "${join(base, 'cni')}"\ndefault_bridge = "${net.bridge}"\ndefault_subnet = "${net.subnet}"\n`,
+  );
   const env: NodeJS.ProcessEnv = { ...process.env, BERTH_ROOT: root, BERTH_RUNROOT: runRoot, BERTH_CONFIG_DIR: configDir };
   let cleaned = false;
 
   const inst: Instance = {
     base,
+    bridge: net.bridge,
+    subnet: net.subnet,
     root,
     runRoot,
     configDir,
@@ -153,4 +164,18 @@ async function destroy(inst: Instance): Promise<void> {
   await killAndWait(processesUsing(inst.base).map((p) => p.pid));
   unmountUnder(inst.base);
   rmSync(inst.base, { recursive: true, force: true, maxRetries: 3 });
+  // The bridge plugin makes the bridge on first use and never removes it.
+  try {
+    execFileSync('ip', ['link', 'del', inst.bridge], { stdio: 'ignore' });
+  } catch {
+    // never made
+  }
+}
+
+let networks = 0;
+/** A bridge name (≤ 15 chars) and a /24 no other instance of this or a parallel run uses. */
+function uniqueNetwork(): { bridge: string; subnet: string } {
+  const n = networks++;
+  const slot = (process.pid * 7 + n) % (200 * 256);
+  return { bridge: `bt${process.pid % 100000}x${n}`, subnet: `10.${40 + (slot >> 8)}.${slot & 255}.0/24` };
 }

@@ -1,0 +1,133 @@
+// network ls|create|inspect|rm, and port.
+import type { Command } from './command.js';
+import type { Context } from './context.js';
+import { formatFlag } from './command.js';
+import { printList, renderTemplate, table } from './format.js';
+import { invalidArgument } from '../errors/index.js';
+
+async function networkLib(ctx: Context) {
+  const lib = await import('../network/index.js');
+  const { network, paths } = await ctx.config();
+  const defaults = { bridge: network.defaultBridge, subnet: network.defaultSubnet, ipamDataDir: `${paths.root}/cni/networks` };
+  return { lib, confDir: network.confDir, defaults };
+}
+
+const lsCommand: Command = {
+  name: 'ls',
+  aliases: ['list'],
+  usage: 'ls [OPTIONS]',
+  summary: 'List networks',
+  flags: [{ name: 'quiet', short: 'q', type: 'bool', desc: 'Only display network names' }, formatFlag],
+  maxArgs: 0,
+  async run(ctx, f) {
+    const { lib, confDir, defaults } = await networkLib(ctx);
+    await lib.ensureDefaultNetwork(confDir, defaults);
+    const { networks, invalid } = await lib.listNetworks(confDir);
+    for (const bad of invalid) process.stderr.write(`berth: ignoring ${bad.file}: ${bad.error}\n`);
+    if (f.quiet) return void process.stdout.write(networks.map((n) => n.name + '\n').join(''));
+    printList(
+      networks,
+      f.format as string | undefined,
+      (items) =>
+        table(
+          ['NAME', 'DRIVER', 'BRIDGE', 'SUBNET', 'GATEWAY', 'INTERNAL'],
+          items.map((n) => [n.name, n.driver, n.bridge ?? '', n.subnets.map((x) => x.subnet).join(','), n.subnets.map((x) => x.gateway ?? '').join(','), String(n.internal)]),
+        ),
+      (n) => n,
+    );
+  },
+};
+
+const createCommand: Command = {
+  name: 'create',
+  usage: 'create [OPTIONS] NAME',
+  summary: 'Create a bridge network',
+  flags: [
+    { name: 'subnet', type: 'string', value: 'CIDR', desc: 'Subnet, e.g. 10.100.5.0/24 (default: a free /24 in 10.100.0.0/16)' },
+    { name: 'gateway', type: 'string', value: 'IP', desc: 'Gateway of the subnet (default: its first address)' },
+    { name: 'internal', type: 'bool', desc: 'No outside access: no masquerading, no default route' },
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, f, args) {
+    const { lib, confDir, defaults } = await networkLib(ctx);
+    await lib.ensureDefaultNetwork(confDir, defaults);
+    const info = await lib.createNetwork(confDir, {
+      name: args[0],
+      subnet: f.subnet as string | undefined,
+      gateway: f.gateway as string | undefined,
+      internal: !!f.internal,
+      ipamDataDir: defaults.ipamDataDir,
+    });
+    process.stdout.write(info.name + '\n');
+  },
+};
+
+const inspectCommand: Command = {
+  name: 'inspect',
+  usage: 'inspect [OPTIONS] NETWORK [NETWORK...]',
+  summary: 'Display detailed information on networks',
+  flags: [{ name: 'format', short: 'f', type: 'string', value: 'FORMAT', desc: 'Format the output using a Go-style template' }],
+  minArgs: 1,
+  async run(ctx, f, args) {
+    const { lib, confDir, defaults } = await networkLib(ctx);
+    await lib.ensureDefaultNetwork(confDir, defaults);
+    const views = [];
+    for (const name of args) {
+      const { info, config } = await lib.inspectNetwork(confDir, name);
+      views.push({ ...info, Containers: await (await ctx.network()).containersOn(name), Config: config });
+    }
+    const format = f.format as string | undefined;
+    if (format) process.stdout.write(views.map((v) => renderTemplate(format, v) + '\n').join(''));
+    else process.stdout.write(JSON.stringify(views, null, 4) + '\n');
+  },
+};
+
+const rmCommand: Command = {
+  name: 'rm',
+  aliases: ['remove'],
+  usage: 'rm NETWORK [NETWORK...]',
+  summary: 'Remove networks',
+  flags: [],
+  minArgs: 1,
+  async run(ctx, _f, args) {
+    const { lib, confDir } = await networkLib(ctx);
+    const net = await ctx.network();
+    if (args.includes(net.defaultNetworkName)) throw invalidArgument(`the default network "${net.defaultNetworkName}" cannot be removed`);
+    for (const name of args) {
+      await lib.removeNetwork(confDir, name, await net.containersOn(name));
+      process.stdout.write(name + '\n');
+    }
+  },
+};
+
+const networkGroup: Command = {
+  name: 'network',
+  usage: 'network COMMAND',
+  summary: 'Manage networks',
+  flags: [],
+  subcommands: [lsCommand, createCommand, inspectCommand, rmCommand],
+};
+
+const portCommand: Command = {
+  name: 'port',
+  usage: 'port CONTAINER [PRIVATE_PORT[/PROTO]]',
+  summary: 'List port mappings of a container',
+  flags: [],
+  minArgs: 1,
+  maxArgs: 2,
+  async run(ctx, _f, args) {
+    const c = await (await ctx.containers()).get(args[0]);
+    let mappings = c.network?.portMappings ?? [];
+    if (args[1]) {
+      const [port, proto = 'tcp'] = args[1].split('/');
+      mappings = mappings.filter((m) => String(m.containerPort) === port && m.protocol === proto);
+      if (mappings.length === 0) throw invalidArgument(`no public port '${args[1]}' published for ${c.name}`);
+    }
+    const host = (ip: string) => (ip.includes(':') ? `[${ip}]` : ip || '0.0.0.0');
+    for (const m of mappings)
+      process.stdout.write(args[1] ? `${host(m.hostIP)}:${m.hostPort}\n` : `${m.containerPort}/${m.protocol} -> ${host(m.hostIP)}:${m.hostPort}\n`);
+  },
+};
+
+export const networkCommands: Command[] = [networkGroup, portCommand];

@@ -1,0 +1,146 @@
+// Container networking through the real CNI plugins: the default bridge, published ports,
+// named networks, DNS files, bad configs, and nothing left behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { newInstance, type Instance } from '../helpers/index.js';
+
+async function ok(inst: Instance, args: string[]): Promise<string> {
+  const r = await inst.run(args);
+  assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** What the instance's networking holds on the host right now. */
+function footprint(inst: Instance) {
+  const netnsDir = join(inst.runRoot, 'netns');
+  const ipam = join(inst.root, 'cni', 'networks');
+  const reservations = existsSync(ipam)
+    ? readdirSync(ipam).flatMap((n) => readdirSync(join(ipam, n)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)))
+    : [];
+  const prefix = inst.subnet.split('.').slice(0, 3).join('.') + '.';
+  const rules = ['filter', 'nat'].flatMap((t) => execFileSync('iptables', ['-t', t, '-S'], { encoding: 'utf8' }).split('\n')).filter((l) => l.includes(prefix));
+  let veths = 0;
+  try {
+    veths = execFileSync('ip', ['-o', 'link', 'show', 'master', inst.bridge], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
+  } catch {
+    // no bridge yet
+  }
+  return { netns: existsSync(netnsDir) ? readdirSync(netnsDir).length : 0, reservations: reservations.length, rules: rules.length, veths };
+}
+
+const empty = { netns: 0, reservations: 0, rules: 0, veths: 0 };
+
+/** Connects to 127.0.0.1:port until something answers; returns what it said. */
+async function fetchLine(port: number): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const got = await new Promise<string>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      let data = '';
+      s.on('data', (d) => (data += d));
+      s.on('close', () => resolve(data));
+      s.on('error', () => resolve(''));
+      s.setTimeout(2000, () => s.destroy());
+    });
+    if (got) return got;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return '';
+}
+
+test('default bridge: containers reach each other, ports publish at 127.0.0.1, rm leaves nothing', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  await ok(inst, ['run', '-d', '--name', 'srv', img, 'sh', '-c', 'while true; do echo pong | nc -l -p 8080; done']);
+  const ip = (await ok(inst, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'srv'])).trim();
+  assert.ok(ip.startsWith(inst.subnet.split('.').slice(0, 3).join('.') + '.'), `address ${ip} in ${inst.subnet}`);
+  const reply = await ok(inst, ['run', '--rm', img, 'sh', '-c', `for i in $(seq 50); do nc ${ip} 8080 </dev/null && exit 0; sleep 0.1; done; exit 1`]);
+  assert.equal(reply.trim(), 'pong');
+  assert.match(await ok(inst, ['exec', 'srv', 'cat', '/etc/hosts']), new RegExp(`^${ip.replace(/\./g, '\\.')}\\s.*srv`, 'm'));
+
+  await ok(inst, ['run', '-d', '--name', 'web', '-p', '127.0.0.1::8080', img, 'sh', '-c', 'while true; do echo hello | nc -l -p 8080; done']);
+  const hostPort = Number((await ok(inst, ['port', 'web', '8080/tcp'])).trim().split(':')[1]);
+  assert.ok(hostPort > 0);
+  assert.match(await ok(inst, ['port', 'web']), new RegExp(`^8080/tcp -> 127\\.0\\.0\\.1:${hostPort}$`, 'm'));
+  assert.match(await ok(inst, ['ps']), new RegExp(`127\\.0\\.0\\.1:${hostPort}->8080/tcp`));
+  assert.equal((await fetchLine(hostPort)).trim(), 'hello');
+
+  const during = footprint(inst);
+  assert.equal(during.netns, 2);
+  assert.equal(during.veths, 2);
+  await ok(inst, ['rm', '-f', 'srv', 'web']);
+  assert.deepEqual(footprint(inst), empty);
+  assert.equal(await fetchLine(hostPort).then((s) => s), '', 'the port is closed after rm');
+});
+
+test('named networks, DNS files, --network none and host', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const third = inst.subnet.split('.').slice(0, 2).join('.') + '.' + ((Number(inst.subnet.split('.')[2]) + 128) % 256);
+  const subnet = `${third}.0/24`;
+  const bridge = `${inst.bridge}n`.slice(0, 15);
+  t.after(() => {
+    try {
+      execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+    } catch {
+      // not made
+    }
+  });
+  // berth writes a bridge conflist; point it at this test's own bridge name.
+  assert.equal((await ok(inst, ['network', 'create', '--subnet', subnet, 'backend'])).trim(), 'backend');
+  const file = join(inst.base, 'cni', 'backend.conflist');
+  const conf = JSON.parse((await import('node:fs')).readFileSync(file, 'utf8'));
+  conf.plugins[0].bridge = bridge;
+  writeFileSync(file, JSON.stringify(conf));
+  assert.match(await ok(inst, ['network', 'ls']), new RegExp(`backend\\s+bridge\\s+${bridge}\\s+${subnet.replace(/\./g, '\\.')}`));
+  await ok(inst, ['run', '-d', '--name', 'b1', '--network', 'backend', '--dns', '192.0.2.53', '--dns-search', 'example.test', '--add-host', 'db.local:192.0.2.10', img, 'sleep', '100']);
+  assert.match((await ok(inst, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'b1'])).trim(), new RegExp(`^${third.replace(/\./g, '\\.')}\\.`));
+  const resolv = await ok(inst, ['exec', 'b1', 'cat', '/etc/resolv.conf']);
+  assert.match(resolv, /^nameserver 192\.0\.2\.53$/m);
+  assert.match(resolv, /^search example\.test$/m);
+  assert.match(await ok(inst, ['exec', 'b1', 'cat', '/etc/hosts']), /^192\.0\.2\.10\s+db\.local$/m);
+  const inUse = await inst.run(['network', 'rm', 'backend']);
+  assert.equal(inUse.code, 125);
+  assert.match(inUse.stderr, /in use/);
+  await ok(inst, ['rm', '-f', 'b1']);
+  await ok(inst, ['network', 'rm', 'backend']);
+  assert.ok(!existsSync(file));
+  assert.deepEqual(footprint(inst), empty);
+});
+
+test('bad network configs: a clear error, and nothing left behind', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const dir = join(inst.base, 'cni');
+  (await import('node:fs')).mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, '50-broken.conflist'), '{ "cniVersion": "1.0.0", "name": "broken", "plugins": [ ');
+  writeFileSync(join(dir, '51-missing.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'missing', plugins: [{ type: 'nosuchplugin' }] }));
+  writeFileSync(
+    join(dir, '52-failing.conflist'),
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'failing',
+      plugins: [
+        { type: 'bridge', bridge: inst.bridge, isGateway: true, ipam: { type: 'host-local', ranges: [[{ subnet: inst.subnet }]], dataDir: join(inst.root, 'cni', 'networks') } },
+        { type: 'tuning', sysctl: { 'net.no.such.sysctl': '1' } },
+      ],
+    }),
+  );
+  const cases: [string, RegExp][] = [
+    ['broken', /^berth: \S*50-broken\.conflist: invalid JSON/],
+    ['missing', /^berth: network "missing": CNI plugin "nosuchplugin" not found/],
+    ['failing', /^berth: network "failing": plugin tuning ADD failed/],
+    ['nosuchnet', /^berth: .*nosuchnet/],
+  ];
+  for (const [net, re] of cases) {
+    const r = await inst.run(['run', '--rm', '--network', net, img, 'true']);
+    assert.equal(r.code, 125, `${net}: ${r.stderr}`);
+    assert.match(r.stderr, re, net);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${net}: one line: ${r.stderr}`);
+  }
+  assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '');
+  assert.deepEqual(footprint(inst), empty);
+});
