@@ -293,6 +293,12 @@ export class ContainerManager {
     let mounts: Mount[];
     if (networks) {
       const net = await this.network();
+      // Attachments whose container is gone (a crash between setup and the row's
+      // removal) are released before new ones are made.
+      await net.sweep((id) => {
+        const row = this.store.db.prepare('SELECT state FROM containers WHERE id = ?').get(id) as { state: ContainerState } | undefined;
+        return row !== undefined && row.state !== 'stopped';
+      });
       const status = await net.setup(c.id, { networks, portMappings: cfg.publish, cniArgs: [['IgnoreUnknown', '1']] });
       netns = status.netns;
       this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = ? WHERE id = ?').run(JSON.stringify(status), c.id));

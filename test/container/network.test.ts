@@ -144,3 +144,25 @@ test('bad network configs: a clear error, and nothing left behind', async (t) =>
   assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '');
   assert.deepEqual(footprint(inst), empty);
 });
+
+test('attachments left by a crash are swept by the next networked run', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const id = (await ok(inst, ['run', '-d', img, 'sleep', '1000'])).trim();
+  const pid = Number((await ok(inst, ['inspect', '-f', '{{.State.ConmonPid}}', id])).trim());
+  // A crash that lost the container but not its network: kill its monitor and process,
+  // release the runtime by hand, and drop its row.
+  const ctrPid = Number((await ok(inst, ['inspect', '-f', '{{.State.Pid}}', id])).trim());
+  process.kill(ctrPid, 'SIGKILL');
+  process.kill(pid, 'SIGKILL');
+  execFileSync('runc', ['--root', join(inst.runRoot, 'runtime'), 'delete', '-f', id]);
+  execFileSync('umount', ['-l', join(inst.root, 'containers', id, 'rootfs')]);
+  const { default: Sqlite } = await import('better-sqlite3');
+  const db = new Sqlite(join(inst.root, 'berth.db'));
+  db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+  db.close();
+  assert.equal(footprint(inst).netns, 1);
+  assert.equal(footprint(inst).veths, 1);
+  await ok(inst, ['run', '--rm', img, 'true']);
+  assert.deepEqual(footprint(inst), empty);
+});
