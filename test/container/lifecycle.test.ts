@@ -175,7 +175,7 @@ test('capabilities: default set, drop all, add, privileged; --init; network none
   // Other tests add and remove host interfaces meanwhile: look for one made for this test.
   const marker = `bth${process.pid % 100000}`;
   const { execFileSync } = await import('node:child_process');
-  execFileSync('ip', ['link', 'add', marker, 'type', 'dummy']);
+  execFileSync('ip', ['link', 'add', marker, 'type', 'bridge']);
   t.after(() => execFileSync('ip', ['link', 'del', marker]));
   const seen = (await ok(inst, ['run', '--rm', '--network', 'host', img, 'ls', '/sys/class/net'])).trim().split(/\s+/);
   assert.ok(seen.includes(marker) && seen.includes('lo'), `host network shows the host's interfaces: ${seen.join(' ')}`);
