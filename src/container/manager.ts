@@ -17,6 +17,7 @@ import {
 } from '../monitor/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
+import { processAlive } from '../sys/index.js';
 import { networkNames, type Container, type ContainerConfig, type ContainerState } from './types.js';
 import { isValidName, randomHex, randomName } from './names.js';
 import { commandExitError } from './exit-codes.js';
@@ -189,7 +190,7 @@ export class ContainerManager {
    */
   private async sync(c: Container): Promise<Container | undefined> {
     if (c.state === 'creating') {
-      if (c.pid !== null && !alive(c.pid)) {
+      if (c.pid !== null && !processAlive(c.pid)) {
         if (c.startedAt === null) {
           log.info('removing a container whose creation was interrupted', { id: c.id });
           await this.discard(c.id);
@@ -205,7 +206,7 @@ export class ContainerManager {
     if (c.state !== 'running' && c.state !== 'created') return c;
     let code = readExitCode(this.exitDir, c.id);
     if (code === undefined) {
-      if (c.conmonPid === null || alive(c.conmonPid)) return c;
+      if (c.conmonPid === null || processAlive(c.conmonPid)) return c;
       // The monitor is gone without recording an exit: re-check, it may have written the
       // file just before exiting.
       code = readExitCode(this.exitDir, c.id);
@@ -719,15 +720,6 @@ function processArgs(image: { Entrypoint?: string[] | null; Cmd?: string[] | nul
   const entrypoint = cfg.entrypoint ?? image.Entrypoint ?? [];
   const cmd = cfg.command ?? (cfg.entrypoint !== undefined ? [] : image.Cmd ?? []);
   return [...entrypoint, ...cmd];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function etcBindMounts(dir: string): Mount[] {

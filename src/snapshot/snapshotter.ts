@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { failedPrecondition, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { mount, unmount, MNT_DETACH } from '../sys/index.js';
+import { mount, unmount, processAlive, MNT_DETACH } from '../sys/index.js';
 import { applyLayer } from './apply.js';
 
 const TMP_PREFIX = '.tmp-';
@@ -31,15 +31,6 @@ function hexOf(chainId: string): string {
   const m = /^sha256:([0-9a-f]{64})$/.exec(chainId);
   if (!m) throw invalidArgument(`invalid chain ID "${chainId}" (want sha256:<64 hex>)`);
   return m[1];
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Parses ".tmp-<hex>-<pid>-<rand>" / ".rm-<hex>-<pid>-<rand>" names. */
@@ -157,7 +148,7 @@ export class Snapshotter {
   private liveExtractor(hex: string): boolean {
     for (const name of fs.readdirSync(this.dir)) {
       const w = parseWorkDir(name);
-      if (w?.kind === 'tmp' && w.hex === hex && pidAlive(w.pid)) return true;
+      if (w?.kind === 'tmp' && w.hex === hex && processAlive(w.pid)) return true;
     }
     return false;
   }
@@ -259,7 +250,7 @@ export class Snapshotter {
     for (const name of names) {
       const w = parseWorkDir(name);
       if (!w) continue;
-      if (pidAlive(w.pid)) {
+      if (processAlive(w.pid)) {
         if (w.kind === 'tmp') busy.add(w.hex);
       } else {
         fs.rmSync(join(this.dir, name), { recursive: true, force: true });
