@@ -60,8 +60,8 @@ demo: deps build
 	$(BERTH) ps -a
 	@echo "--- done: try '$(BERTH) logs $(DEMO_NAME)' or 'make install' to put berth on PATH"
 
-# Type errors fail the run; the suite runs file by file, two at a time; then a
-# one-iteration benchmark smoke run; then, whatever failed before, the leak check.
+# Type errors fail the run; the suite runs file by file, two at a time; then
+# one-iteration benchmark smoke runs; then, whatever failed before, the leak check.
 test: deps node_modules build
 	rm -rf out
 	npx tsc -p . --outDir out
@@ -69,6 +69,7 @@ test: deps node_modules build
 	node --test --test-concurrency=2 --test-timeout=$(TEST_TIMEOUT_MS) \
 	  $$(find out/test -name '*.test.js' | sort) || status=$$?; \
 	bench/run-latency --runs 1 --stopped 3 || status=$$?; \
+	bench/network --runs 1 || status=$$?; \
 	node --test out/test/leaks.check.js || status=$$?; \
 	exit $$status
 
