@@ -332,7 +332,7 @@ const inspectCommand: Command = {
   name: 'inspect',
   usage: 'inspect [OPTIONS] IMAGE [IMAGE...]',
   summary: 'Show details of images',
-  flags: [formatFlag],
+  flags: [{ ...formatFlag, short: 'f', desc: 'Format the output: json (default) or a Go-style template such as {{.Id}}' }],
   minArgs: 1,
   async run(ctx, f, refs) {
     const images = await ctx.images();

@@ -42,8 +42,18 @@ export function openStore(root: string): Store {
 function migrate(db: Database, tx: <T>(fn: () => T) => T): void {
   if ((db.pragma('user_version', { simple: true }) as number) === migrations.length) return;
   // WAL mode is a property of the database file: set once, when it is created or migrated,
-  // not on every open (that costs a lock and I/O per command).
-  db.pragma('journal_mode = WAL');
+  // not on every open (that costs a lock and I/O per command). Switching needs the
+  // database to itself and SQLite does not wait for that (no busy handler): when several
+  // processes open a new store at once, retry briefly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      db.pragma('journal_mode = WAL');
+      break;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || attempt >= 500) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
   // Re-read inside the write lock: another process may have migrated meanwhile.
   tx(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
