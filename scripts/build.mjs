@@ -3,7 +3,7 @@
 // file to read, nothing to compile, heavy modules loaded lazily).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 mkdirSync('build', { recursive: true });
 execFileSync('gcc', [
@@ -22,6 +22,12 @@ await build({
   define: { 'import.meta.url': '__importMetaUrl' },
   logLevel: 'warning',
 });
+
+// The launcher runs the bundle through vm.Script, which has no loader for import(): every
+// module must be bundled or required (a node: builtin imported dynamically stays import()).
+const bundled = readFileSync('build/berth.cjs', 'utf8');
+const dynamic = bundled.match(/\bimport\((["'`])[^"'`]*\1\)/g);
+if (dynamic) throw new Error(`build/berth.cjs has dynamic imports the launcher cannot load: ${[...new Set(dynamic)].join(', ')}`);
 
 // The node that built berth runs it. NODE_EXTRA_CA_CERTS is dropped: with it set, node
 // parses the whole certificate bundle at start-up (~60 ms here) for every command, and

@@ -7,7 +7,7 @@ import { log } from '../log/index.js';
 import { CniRunner, type CallOptions } from './cni/runner.js';
 import { summarize, type AttachmentSummary, type CniDns } from './cni/result.js';
 import { createNetns, listNetns, netnsPath, removeNetns } from './netns.js';
-import { DEFAULT_NETWORK, ensureDefaultNetwork, loopbackNetwork, type DefaultNetworkOptions } from './networks.js';
+import { DEFAULT_NETWORK, ensureDefaultNetwork, type DefaultNetworkOptions } from './networks.js';
 import { assignHostPorts, checkConflicts, toCniPortMappings, type PortMapping } from './ports.js';
 
 export interface NetworkManagerOptions {
@@ -49,8 +49,6 @@ export interface NetworkStatus {
   portMappings: PortMapping[];
 }
 
-const LOOPBACK = loopbackNetwork();
-
 export class NetworkManager {
   readonly runner: CniRunner;
   readonly netnsDir: string;
@@ -67,7 +65,8 @@ export class NetworkManager {
   }
 
   /**
-   * Creates the container's netns, brings up lo and attaches it to each network. On any
+   * Creates the container's netns (lo comes up with it, without the loopback plugin: two
+   * plugin runs fewer per container) and attaches it to each network. On any
    * failure everything done so far is undone and the error is rethrown.
    */
   async setup(containerId: string, req: NetworkRequest = {}, o: CallOptions = {}): Promise<NetworkStatus> {
@@ -85,7 +84,6 @@ export class NetworkManager {
     const netns = await createNetns(this.netnsDir, containerId);
     const status: NetworkStatus = { netns, attachments: [], portMappings };
     try {
-      await this.runner.add(LOOPBACK, { containerId, netns, ifName: 'lo' }, o);
       for (const [i, list] of lists.entries()) {
         const ifName = `eth${i}`;
         const capabilityArgs: Record<string, unknown> = {};

@@ -1,14 +1,11 @@
 // Named network namespaces: a new netns kept alive by a bind mount on a file under berth's
-// run dir (<runRoot>/netns/<id>), as `ip netns add` does under /run/netns. util-linux's
-// `unshare --net=FILE` makes and pins it in one short process (a few ms).
-import { execFile } from 'node:child_process';
+// run dir (<runRoot>/netns/<id>), as `ip netns add` does under /run/netns. The sys addon
+// makes it (with lo up) on a short-lived thread: no process to start, no loopback plugin.
 import { mkdir, open, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { BerthError, alreadyExists, fromSystemError, invalidArgument } from '../errors/index.js';
-import { MNT_DETACH, MS_BIND, MS_PRIVATE, isMountPoint, mount, unmount } from '../sys/index.js';
+import { dirname, join } from 'node:path';
+import { alreadyExists, fromSystemError, invalidArgument, BerthError } from '../errors/index.js';
+import { MNT_DETACH, MS_BIND, MS_PRIVATE, createPinnedNetns, isMountPoint, mount, onSharedMount, unmount } from '../sys/index.js';
 
-const execFileP = promisify(execFile);
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function nsPath(dir: string, id: string): string {
@@ -16,10 +13,22 @@ function nsPath(dir: string, id: string): string {
   return join(dir, id);
 }
 
-/** Creates the netns `id` under dir and returns its path. */
+/** Creates the netns `id` (lo up) under dir and returns its path. */
 export async function createNetns(dir: string, id: string): Promise<string> {
   const path = nsPath(dir, id);
-  await mkdir(dir, { recursive: true, mode: 0o755 });
+  // A bind mount in a shared mount would propagate to its peers and keep the namespace
+  // alive there: then dir becomes a private mount of its own, as iproute2 does with
+  // /run/netns, by whoever creates it (mkdir is atomic: concurrent callers do not stack).
+  await mkdir(dirname(dir), { recursive: true, mode: 0o755 });
+  try {
+    await mkdir(dir, { mode: 0o755 });
+    if ((await onSharedMount(dir)) && !(await isMountPoint(dir))) {
+      mount(dir, dir, null, MS_BIND);
+      mount(null, dir, null, MS_PRIVATE);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, dir);
+  }
   try {
     const fh = await open(path, 'wx', 0o444);
     await fh.close();
@@ -28,37 +37,12 @@ export async function createNetns(dir: string, id: string): Promise<string> {
     throw fromSystemError(e, path);
   }
   try {
-    await pin(path);
+    createPinnedNetns(path);
   } catch (e) {
-    if (!/propagation/.test((e as Error).message)) {
-      await rm(path, { force: true });
-      throw e;
-    }
-    // The mount holding dir is shared: a bind there would propagate to peers and keep the
-    // namespace alive elsewhere. Make dir a private mount of its own, as iproute2 does.
-    try {
-      await privatize(dir);
-      await pin(path);
-    } catch (e2) {
-      await rm(path, { force: true });
-      throw e2;
-    }
+    await rm(path, { force: true });
+    throw new BerthError('Internal', `cannot create network namespace ${path}: ${(e as Error).message}`);
   }
   return path;
-}
-
-async function pin(path: string): Promise<void> {
-  try {
-    await execFileP('unshare', [`--net=${path}`, 'true']);
-  } catch (e) {
-    const msg = ((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
-    throw new BerthError('Internal', `cannot create network namespace ${path}: ${msg}`);
-  }
-}
-
-async function privatize(dir: string): Promise<void> {
-  if (!(await isMountPoint(dir))) mount(dir, dir, null, MS_BIND);
-  mount(null, dir, null, MS_PRIVATE);
 }
 
 /** Unmounts and removes the netns file; a missing one is not an error. */

@@ -2,6 +2,7 @@
 // synchronous wrapper over the native addon in ./native (built into build/berth_sys.node);
 // errors are Node-style (err.code = 'ENOENT' …, err.syscall, err.path).
 import { createRequire } from 'node:module';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findInstalled } from '../config/index.js';
 
@@ -14,6 +15,7 @@ interface Native {
   llistxattr(path: string): string[];
   seqpacketConnect(path: string): number;
   shutdown(fd: number, how: number): void;
+  netnsCreate(path: string): void;
 }
 
 let native: Native | undefined;
@@ -88,7 +90,6 @@ export function shutdownSocket(fd: number): void {
 
 /** True when path is a mount point, read from /proc/self/mountinfo. */
 export async function isMountPoint(path: string): Promise<boolean> {
-  const { readFile } = await import('node:fs/promises');
   const info = await readFile('/proc/self/mountinfo', 'utf8');
   return info.split('\n').some((line) => line.split(' ')[4] === path);
 }
@@ -101,4 +102,27 @@ export function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Makes a new network namespace with lo up and pins it by bind-mounting it on path (an
+ * existing empty file). The calling process's own namespaces do not change.
+ */
+export function createPinnedNetns(path: string): void {
+  load().netnsCreate(path);
+}
+
+/** Whether the mount holding path propagates mounts to peers (mountinfo's "shared:N"). */
+export async function onSharedMount(path: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  let best = '';
+  let shared = false;
+  for (const line of info.split('\n')) {
+    const f = line.split(' ');
+    const point = f[4];
+    if (!point || !(path === point || path.startsWith(point === '/' ? '/' : point + '/')) || point.length < best.length) continue;
+    best = point;
+    shared = f.slice(6, f.indexOf('-')).some((o) => o.startsWith('shared:'));
+  }
+  return shared;
 }

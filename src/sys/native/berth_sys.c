@@ -13,6 +13,10 @@
 #include <sys/xattr.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/ioctl.h>
+#include <sched.h>
+#include <pthread.h>
+#include <net/if.h>
 
 #define MAX_STR 4096
 
@@ -173,6 +177,46 @@ static napi_value js_shutdown(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A new network namespace, pinned by a bind mount on `path` (an existing empty file), with
+ * lo up. Done on a short-lived thread: unshare(CLONE_NEWNET) moves only the calling thread,
+ * so Node's own threads never change namespace. */
+struct netns_job { const char *path; int err; const char *call; };
+
+static void *netns_thread(void *arg) {
+  struct netns_job *job = arg;
+  if (unshare(CLONE_NEWNET) != 0) { job->err = errno; job->call = "unshare"; return NULL; }
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) { job->err = errno; job->call = "socket"; return NULL; }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(sock, SIOCGIFFLAGS, &ifr) == 0) {
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) { job->err = errno; job->call = "ioctl(lo up)"; }
+  } else { job->err = errno; job->call = "ioctl(lo)"; }
+  close(sock);
+  if (job->err) return NULL;
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/net", (long)gettid());
+  if (mount(self, job->path, NULL, MS_BIND, NULL) != 0) { job->err = errno; job->call = "mount"; }
+  return NULL;
+}
+
+/* netnsCreate(path) */
+static napi_value js_netns_create(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[MAX_STR];
+  struct netns_job job = { .path = arg_str(env, argv[0], path), .err = 0, .call = NULL };
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, netns_thread, &job);
+  if (rc != 0) return throw_errno(env, rc, "pthread_create", job.path);
+  pthread_join(t, NULL);
+  if (job.err) return throw_errno(env, job.err, job.call, job.path);
+  return NULL;
+}
+
 #define EXPORT(name, fn)                                              \
   do {                                                                \
     napi_value f;                                                     \
@@ -189,6 +233,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("llistxattr", js_llistxattr);
   EXPORT("seqpacketConnect", js_seqpacket_connect);
   EXPORT("shutdown", js_shutdown);
+  EXPORT("netnsCreate", js_netns_create);
   return exports;
 }
 
