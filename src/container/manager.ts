@@ -286,7 +286,7 @@ export class ContainerManager {
     mkdirSync(p.persistDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.exitDir, { recursive: true, mode: 0o700 });
     rmSync(join(this.exitDir, c.id), { force: true });
-    const rootfs = (await this.snapshots()).mountRootfs((await this.images()).topChainId(image), p.dir);
+    const rootfs = (await this.snapshots()).mountRootfs((await this.images()).topChainId(image), p.dir, { volatile: cfg.autoRemove });
 
     const hostname = cfg.hostname ?? (cfg.network === 'host' ? hostHostname() : c.id.slice(0, 12));
     const networks = networkNames(cfg);
@@ -585,14 +585,15 @@ export class ContainerManager {
   }
 
   private async releaseRuntime(id: string): Promise<void> {
-    const networked = this.hasNetwork(id);
+    // The process is gone: the runtime's state, the rootfs and the network come down side by side.
     const deleted = this.runtime
       .delete(id, { force: true })
       .catch((e) => (isBerthError(e, 'Unavailable') ? log.debug : log.warn)('runtime delete failed', { id, error: String(e) }));
+    const detached = this.hasNetwork(id) ? this.network().then((net) => net.teardown(id)) : undefined;
     (await this.snapshots()).unmountRootfs(this.paths(id).dir);
     await deleted;
-    if (networked) {
-      await (await this.network()).teardown(id);
+    if (detached) {
+      await detached;
       this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = NULL WHERE id = ?').run(id));
     }
   }

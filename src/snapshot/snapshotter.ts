@@ -155,7 +155,7 @@ export class Snapshotter {
 
   /** Overlay-mounts a container rootfs at containerDir/rootfs with upper/work dirs beside it;
    *  topChainId null mounts an empty rootfs. Returns the rootfs path. Idempotent. */
-  mountRootfs(topChainId: string | null, containerDir: string): string {
+  mountRootfs(topChainId: string | null, containerDir: string, opts: { volatile?: boolean } = {}): string {
     const rootfs = join(containerDir, 'rootfs');
     const upper = join(containerDir, 'upper');
     const work = join(containerDir, 'work');
@@ -179,7 +179,10 @@ export class Snapshotter {
     }
     // Lower dirs are relative to the snapshot dir, so ~50 layers still fit the one-page
     // limit of mount data; the kernel resolves them against our working directory.
-    const data = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
+    // volatile: no syncs of the upper dir (mount and unmount get much cheaper), for
+    // containers whose writes need not survive a crash; overlayfs then refuses to reuse the
+    // upper dir after a crash, which suits a container that is removed when it exits.
+    const data = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}${opts.volatile ? ',volatile' : ''}`;
     if (Buffer.byteLength(data) >= 4096) {
       throw invalidArgument(`too many layers to mount (${lowers.length}): overlay options exceed one page`);
     }
