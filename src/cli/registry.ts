@@ -1,4 +1,5 @@
 // pull, push, login, logout.
+import { writeFileSync } from 'node:fs';
 import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
 import type { Context } from './context.js';
@@ -155,10 +156,7 @@ const pushCommand: Command = {
       const { digest } = await images.push(ref, registry, dest?.replace(/^docker:\/\//, ''), { onProgress });
       out?.finish();
       out?.line('Writing manifest to image destination');
-      if (f.digestfile) {
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(f.digestfile as string, digest);
-      }
+      if (f.digestfile) writeFileSync(f.digestfile as string, digest);
     } finally {
       registry.close();
     }

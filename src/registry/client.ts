@@ -50,6 +50,7 @@ export class RegistryClient {
   private readonly userAgent: string;
   private readonly challenges = new Map<string, Challenge>();
   private readonly tokens = new Map<string, { token: string; expires: number }>();
+  private readonly pendingTokens = new Map<string, Promise<string>>();
 
   constructor(opts: ClientOptions = {}) {
     this.transport = new Transport(opts);
@@ -126,9 +127,10 @@ export class RegistryClient {
       if (round > 0) throw unauthorized(source.host, creds);
       const challenge = parseChallenge(res.headers['www-authenticate']);
       if (!challenge) throw unauthorized(source.host, creds);
-      // Learn (or relearn: a cached token may have expired) and send once more.
+      // Learn (or relearn: the token sent may have expired) and send once more.
       this.challenges.set(source.host, challenge);
-      this.tokens.delete(tokenKey(source.host, o.scope));
+      const key = tokenKey(source.host, o.scope);
+      if (authz && authz === `Bearer ${this.tokens.get(key)?.token}`) this.tokens.delete(key);
       if (challenge.scheme === 'basic' && !creds) throw unauthorized(source.host, creds);
     }
   }
@@ -141,6 +143,17 @@ export class RegistryClient {
     const key = tokenKey(host, scope);
     const cached = this.tokens.get(key);
     if (cached && cached.expires > Date.now()) return `Bearer ${cached.token}`;
+    // Parallel requests for one scope share one token request.
+    let pending = this.pendingTokens.get(key);
+    if (!pending) {
+      pending = this.fetchToken(host, challenge, scope, creds, signal).finally(() => this.pendingTokens.delete(key));
+      this.pendingTokens.set(key, pending);
+    }
+    return `Bearer ${await pending}`;
+  }
+
+  private async fetchToken(host: string, challenge: Challenge, scope: string | undefined, creds: Credentials | undefined, signal?: AbortSignal): Promise<string> {
+    const key = tokenKey(host, scope);
     if (!challenge.realm) throw unavailable(`registry ${host}: bearer challenge without a realm`);
     const url = new URL(challenge.realm);
     if (challenge.service) url.searchParams.set('service', challenge.service);
@@ -162,7 +175,7 @@ export class RegistryClient {
     // Renew a little before the server's expiry (default lifetime 60 s per the token spec).
     const lifetime = Math.max(10, body.expires_in ?? 60) * 1000;
     this.tokens.set(key, { token, expires: Date.now() + lifetime - 5000 });
-    return `Bearer ${token}`;
+    return token;
   }
 
   /** An error for an unexpected status, with the registry's own error message if any. */

@@ -31,8 +31,8 @@ async function readAll(res: http.IncomingMessage): Promise<Buffer> {
 test('pull faults: wrong digest, truncated blob, 500 then success, registry down', async (t) => {
   const reg = await startRegistry(t);
   const layout = makeLayout(tempDir(t, 'layout'));
-  skopeoPush(layout, 'single', `${reg.host}/f/bb:1`);
-  const manifest = JSON.parse(skopeoManifest(`${reg.host}/f/bb:1`).raw.toString());
+  await skopeoPush(layout, 'single', `${reg.host}/f/bb:1`);
+  const manifest = JSON.parse((await skopeoManifest(`${reg.host}/f/bb:1`)).raw.toString());
   const big = manifest.layers[0].digest as string;
   const isBigBlob = (req: http.IncomingMessage) => req.method === 'GET' && req.url === `/v2/f/bb/blobs/${big}`;
 

@@ -1,7 +1,8 @@
 // A real CNCF distribution registry (docker-registry) on 127.0.0.1 for one test, images
 // pushed into it by skopeo, and the pieces for its auth modes (htpasswd; a bearer-token
 // server written here that signs JWTs the registry trusts).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash, createSign, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -152,14 +153,17 @@ export function makeLayout(dir: string): string {
   return layout;
 }
 
+// skopeo runs asynchronously: a token server in this process must keep answering it.
+const execFileAsync = promisify(execFile);
+
 /** skopeo copy from the layout to the registry (plain HTTP). */
-export function skopeoPush(layout: string, tag: string, dest: string, extra: string[] = []): void {
-  execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...extra, `oci:${layout}:${tag}`, `docker://${dest}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function skopeoPush(layout: string, tag: string, dest: string, extra: string[] = []): Promise<void> {
+  await execFileAsync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...extra, `oci:${layout}:${tag}`, `docker://${dest}`]);
 }
 
 /** skopeo inspect --raw of a manifest in the registry, and its digest. */
-export function skopeoManifest(ref: string, extra: string[] = []): { raw: Buffer; digest: string } {
-  const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', ...extra, `docker://${ref}`]);
+export async function skopeoManifest(ref: string, extra: string[] = []): Promise<{ raw: Buffer; digest: string }> {
+  const { stdout: raw } = await execFileAsync('skopeo', ['inspect', '--raw', '--tls-verify=false', ...extra, `docker://${ref}`], { encoding: 'buffer' });
   return { raw, digest: sha(raw) };
 }
 

@@ -11,9 +11,9 @@ test('pull single and multi-platform images pushed by skopeo, then run one', asy
   const reg = await startRegistry(t);
   const layout = makeLayout(tempDir(t, 'layout'));
   // zstd first, to its own repository: skopeo would otherwise reuse the gzip blobs.
-  skopeoPush(layout, 'single', `${reg.host}/test/bbz:zstd`, ['--dest-compress-format', 'zstd', '--dest-compress']);
-  skopeoPush(layout, 'single', `${reg.host}/test/bb:single`);
-  skopeoPush(layout, 'multi', `${reg.host}/test/bb:multi`, ['--all']);
+  await skopeoPush(layout, 'single', `${reg.host}/test/bbz:zstd`, ['--dest-compress-format', 'zstd', '--dest-compress']);
+  await skopeoPush(layout, 'single', `${reg.host}/test/bb:single`);
+  await skopeoPush(layout, 'multi', `${reg.host}/test/bb:multi`, ['--all']);
   const inst = await newInstance(t);
   const env = { CONTAINERS_REGISTRIES_CONF: insecureConf(t, reg.host) };
   const berth = (args: string[]) => inst.run(args, { env, timeoutMs: 120_000 });
@@ -27,7 +27,7 @@ test('pull single and multi-platform images pushed by skopeo, then run one', asy
   assert.match(r.stderr, /Writing manifest to image destination\n$/);
   const [inspected] = JSON.parse((await berth(['image', 'inspect', `${reg.host}/test/bb:single`])).stdout);
   assert.equal(inspected.Id, `sha256:${r.stdout.trim()}`);
-  assert.equal(inspected.Digest, skopeoManifest(`${reg.host}/test/bb:single`).digest);
+  assert.equal(inspected.Digest, (await skopeoManifest(`${reg.host}/test/bb:single`)).digest);
   assert.equal(inspected.Architecture, HOST_ARCH);
 
   // Pulling again downloads nothing; -q prints only the ID.
@@ -71,7 +71,7 @@ test('pull single and multi-platform images pushed by skopeo, then run one', asy
 test('two concurrent pulls of one image both succeed; mirrors and search registries', async (t) => {
   const reg = await startRegistry(t);
   const layout = makeLayout(tempDir(t, 'layout'));
-  skopeoPush(layout, 'single', `${reg.host}/library/bb:1`);
+  await skopeoPush(layout, 'single', `${reg.host}/library/bb:1`);
   const inst = await newInstance(t);
   const env = { CONTAINERS_REGISTRIES_CONF: insecureConf(t, reg.host) };
   const [a, b] = await Promise.all([0, 1].map(() => inst.run(['pull', '-q', `${reg.host}/library/bb:1`], { env, timeoutMs: 120_000 })));
