@@ -68,6 +68,15 @@ test('default bridge: containers reach each other, ports publish at 127.0.0.1, r
   assert.match(await ok(inst, ['ps']), new RegExp(`127\\.0\\.0\\.1:${hostPort}->8080/tcp`));
   assert.equal((await fetchLine(hostPort)).trim(), 'hello');
 
+  // -P publishes what the image exposes, on free host ports.
+  const exposing = await inst.run(['import', '-c', 'EXPOSE 8080/tcp', (await import('../helpers/index.js')).busyboxTarball(), 'exposing']);
+  assert.equal(exposing.code, 0, exposing.stderr);
+  await ok(inst, ['run', '-d', '--name', 'all', '-P', 'exposing', 'sh', '-c', 'while true; do echo all | nc -l -p 8080; done']);
+  const allPort = Number((await ok(inst, ['port', 'all', '8080'])).trim().split(':')[1]);
+  assert.ok(allPort > 0);
+  assert.equal((await fetchLine(allPort)).trim(), 'all');
+  await ok(inst, ['rm', '-f', 'all']);
+
   const during = footprint(inst);
   assert.equal(during.netns, 2);
   assert.equal(during.veths, 2);
