@@ -3,13 +3,14 @@
 //   run --rm --network NET IMAGE true     (a bridge network of the subject's own)
 //   run --rm --network none IMAGE true
 // alternating, N runs each; the network's cost is the difference of the two medians.
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BERTH, killAndWait, listMounts, makeBusyboxRootfs, newInstance, processesUsing, unmountUnder, type Instance } from '../test/helpers/index.js';
+import { BERTH, listMounts, newInstance, unmountUnder, type Instance } from '../test/helpers/index.js';
+import { IMAGE, buildArchive, fmt, median, removeWorkDir, sh, timed, watchHostDirs } from './common.js';
+import { PODMAN_HOST_DIRS, Podman } from './podman.js';
 
-const IMAGE = 'localhost/bench-busybox:latest';
 /** berth's default network: the instance's own bridge and subnet (its berth.toml). */
 const BERTH_NETWORK = 'berth';
 const NETNS_DIR = '/run/netns';
@@ -37,45 +38,10 @@ function parseOptions(): Options {
   return { runs };
 }
 
-/** Runs a command to completion; throws with its stderr when it fails. */
-function sh(file: string, args: string[], o: SpawnSyncOptions = {}): string {
-  const r = spawnSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...o });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')}: exit ${r.status ?? r.signal}: ${String(r.stderr).trim()}`);
-  return String(r.stdout);
-}
-
 /** Like sh, but a failure is of no concern (clean-up of what may not exist). */
 function tryRun(file: string, args: string[]): boolean {
   const r = spawnSync(file, args, { stdio: 'ignore' });
   return r.status === 0;
-}
-
-/** Wall time of one command in milliseconds (the command must succeed). */
-function timed(file: string, args: string[], o: SpawnSyncOptions = {}): number {
-  const start = process.hrtime.bigint();
-  sh(file, args, o);
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-/** The busybox image as a docker-archive, made with umoci (OCI layout) and skopeo. */
-function buildArchive(dir: string): string {
-  const rootfs = join(dir, 'rootfs');
-  makeBusyboxRootfs(rootfs);
-  const layout = join(dir, 'oci');
-  sh('umoci', ['init', '--layout', layout]);
-  sh('umoci', ['new', '--image', `${layout}:bench`]);
-  sh('umoci', ['insert', '--image', `${layout}:bench`, rootfs, '/']);
-  sh('umoci', ['config', '--image', `${layout}:bench`, '--config.cmd', 'sh']);
-  const archive = join(dir, 'busybox.tar');
-  sh('skopeo', ['copy', '-q', `oci:${layout}:bench`, `docker-archive:${archive}:${IMAGE}`]);
-  return archive;
 }
 
 /** The first three octets of a /24 ("10.1.2.0/24" → "10.1.2."): what every address in it starts with. */
@@ -99,31 +65,19 @@ function freeNetwork(avoid: string): { bridge: string; subnet: string } {
   throw new Error('no free bridge name and subnet for podman');
 }
 
-/** podman on its CNI backend, with all of its state and its network config in dir. */
-class Podman {
-  readonly env: NodeJS.ProcessEnv;
-  readonly networkDir: string;
+/** podman on its CNI backend, with its network config in dir too. */
+class CniPodman extends Podman {
   readonly network = `bench-net-${process.pid}`;
-  private readonly globalArgs: string[];
+  readonly networkDir: string;
 
-  constructor(readonly dir: string, readonly bridge: string, readonly subnet: string) {
-    mkdirSync(dir, { recursive: true });
-    this.networkDir = join(dir, 'cni');
-    mkdirSync(this.networkDir);
-    const conf = join(dir, 'containers.conf');
-    // crun 1.8 refuses this hybrid cgroup setup, hence runc; no systemd, hence cgroupfs
-    // and a file event log; no default ulimits, since root here cannot raise hard limits.
-    writeFileSync(
-      conf,
-      '[containers]\ndefault_ulimits = []\n\n' +
-        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n\n' +
-        `[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "${this.networkDir}"\ncni_plugin_dirs = ["/usr/lib/cni"]\n`,
-    );
-    this.env = { ...process.env, CONTAINERS_CONF: conf };
-    this.globalArgs = [
-      '--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--tmpdir', join(dir, 'tmp'),
-      '--storage-driver', 'overlay', '--runtime-flag', `root=${join(dir, 'runc')}`, '--network-backend', 'cni',
-    ];
+  constructor(dir: string, readonly bridge: string, readonly subnet: string) {
+    const networkDir = join(dir, 'cni');
+    super(dir, {
+      conf: `[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "${networkDir}"\ncni_plugin_dirs = ["/usr/lib/cni"]\n`,
+      args: ['--network-backend', 'cni'],
+    });
+    this.networkDir = networkDir;
+    mkdirSync(networkDir);
   }
 
   /**
@@ -141,34 +95,6 @@ class Podman {
     writeFileSync(join(this.networkDir, `${this.network}.conflist`), JSON.stringify(list, null, 2));
     return list.plugins.map((p) => String(p.type));
   }
-
-  run(a: string[]): string {
-    return sh('podman', [...this.globalArgs, ...a], { env: this.env });
-  }
-
-  time(a: string[]): number {
-    return timed('podman', [...this.globalArgs, ...a], { env: this.env });
-  }
-
-  /** Ids of every container this podman made, from its event log. */
-  containerIds(): string[] {
-    try {
-      const out = this.run(['events', '--stream=false', '--filter', 'type=container', '--filter', 'event=create', '--format', '{{.ID}}']);
-      return out.split('\n').filter((id) => /^[0-9a-f]{64}$/.test(id));
-    } catch {
-      return [];
-    }
-  }
-
-  cleanup(): void {
-    for (const a of [['rm', '-af'], ['rmi', '-af']]) {
-      try {
-        this.run(a);
-      } catch {
-        // Best effort: the directory goes below anyway.
-      }
-    }
-  }
 }
 
 /** A container manager under test. */
@@ -179,35 +105,6 @@ interface Subject {
   subnet: string;
   run(args: string[]): string;
   time(args: string[]): number;
-}
-
-const CGROUP_ROOT = '/sys/fs/cgroup';
-const PODMAN_CGROUP_PARENT = 'libpod_parent';
-
-/**
- * With cgroupfs on cgroup v1, podman leaves each container's (empty) cgroup behind in every
- * controller: removes those of the given containers, and podman's parent cgroups if they
- * were not there before.
- */
-function removePodmanCgroups(ids: string[], parentExisted: boolean): void {
-  const controllers = readdirSync(CGROUP_ROOT).filter((c) => existsSync(join(CGROUP_ROOT, c, PODMAN_CGROUP_PARENT)));
-  const names = [...ids.map((id) => `libpod-${id}`), ...(parentExisted ? [] : ['conmon', '.'])];
-  for (const c of controllers) {
-    for (const n of names) {
-      try {
-        rmdirSync(join(CGROUP_ROOT, c, PODMAN_CGROUP_PARENT, n));
-      } catch {
-        // Not there, or still in use (then not ours to remove).
-      }
-    }
-  }
-}
-
-/** Host directories podman and the CNI plugins create on first use; removed again if we made them. */
-const HOST_DIRS = ['/var/lib/containers', '/run/containers', '/run/libpod', '/run/runc', '/var/lib/cni', NETNS_DIR];
-
-function fmt(ms: number): string {
-  return `${ms.toFixed(1)} ms`.padStart(10);
 }
 
 function listNetns(): string[] {
@@ -260,18 +157,17 @@ function sweepNetworks(subnets: string[], bridges: string[], netnsBefore: string
 async function main(): Promise<void> {
   const opts = parseOptions();
   if (!existsSync(BERTH)) throw new Error(`${BERTH} missing: run make build`);
-  const hostDirsBefore = HOST_DIRS.filter((d) => existsSync(d));
+  const removeNewHostDirs = watchHostDirs([...PODMAN_HOST_DIRS, '/var/lib/cni', NETNS_DIR]);
   const netnsMountedBefore = listMounts().some((m) => m.mountPoint === NETNS_DIR);
   const netnsBefore = listNetns();
-  const podmanCgroupExisted = existsSync(join(CGROUP_ROOT, 'memory', PODMAN_CGROUP_PARENT));
   const dir = mkdtempSync('/tmp/berth-test-bench-');
   let berth: Instance | undefined;
-  let podman: Podman | undefined;
+  let podman: CniPodman | undefined;
   try {
     const archive = buildArchive(dir);
     const b = (berth = await newInstance());
     const pn = freeNetwork(b.subnet);
-    const p = (podman = new Podman(join(dir, 'podman'), pn.bridge, pn.subnet));
+    const p = (podman = new CniPodman(join(dir, 'podman'), pn.bridge, pn.subnet));
     const subjects: Subject[] = [
       {
         name: 'berth',
@@ -316,12 +212,8 @@ async function main(): Promise<void> {
     row('network setup + teardown', subjects.map((s) => med(s, 'net') - med(s, 'none')));
   } finally {
     await berth?.cleanup();
-    const podmanIds = podman?.containerIds() ?? [];
     podman?.cleanup();
-    removePodmanCgroups(podmanIds, podmanCgroupExisted);
-    await killAndWait(processesUsing(dir).map((p) => p.pid));
-    unmountUnder(dir);
-    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    await removeWorkDir(dir);
     const subnets = [berth?.subnet, podman?.subnet].filter((s): s is string => !!s);
     const bridges = [berth?.bridge, podman?.bridge].filter((s): s is string => !!s);
     const leftovers = sweepNetworks(subnets, bridges, netnsBefore);
@@ -329,33 +221,8 @@ async function main(): Promise<void> {
     if (leftovers.length) process.exitCode = 1;
     // podman makes /run/netns a mount of its own, as `ip netns add` does.
     if (!netnsMountedBefore && listNetns().length === 0) unmountUnder(NETNS_DIR);
-    for (const d of HOST_DIRS.filter((d) => !hostDirsBefore.includes(d))) removeIfOnlyEmptyDirs(d);
+    removeNewHostDirs();
   }
-}
-
-/** Removes d if it holds nothing but empty directories, or, for the image cache, anything. */
-function removeIfOnlyEmptyDirs(d: string): void {
-  if (d === '/var/lib/containers') {
-    const names = existsSync(d) ? readdirSync(d) : [];
-    if (names.every((n) => n === 'cache')) rmSync(d, { recursive: true, force: true });
-    return;
-  }
-  const prune = (p: string): boolean => {
-    let names: string[];
-    try {
-      names = readdirSync(p);
-    } catch {
-      return false;
-    }
-    if (!names.every((n) => prune(join(p, n)))) return false;
-    try {
-      rmdirSync(p);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  prune(d);
 }
 
 main().catch((e: Error) => {

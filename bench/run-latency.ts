@@ -3,13 +3,12 @@
 //   ps -a                      (with M stopped containers in each)
 // plus two references: `node -e 0` (the floor of any Node CLI) and `runc run` of `true`
 // (the floor of any runc-based manager).
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BERTH, killAndWait, makeBusyboxRootfs, newInstance, processesUsing, unmountUnder, type Instance } from '../test/helpers/index.js';
-
-const IMAGE = 'localhost/bench-busybox:latest';
+import { BERTH, newInstance, type Instance } from '../test/helpers/index.js';
+import { IMAGE, buildArchive, fmt, median, removeWorkDir, sh, timed, watchHostDirs } from './common.js';
+import { PODMAN_HOST_DIRS, Podman } from './podman.js';
 
 interface Options {
   runs: number;
@@ -40,82 +39,6 @@ function parseOptions(): Options {
   return { runs, stopped, podmanOnly: !!values['podman-only'] };
 }
 
-/** Runs a command to completion; throws with its stderr when it fails. */
-function sh(file: string, args: string[], o: SpawnSyncOptions = {}): string {
-  const r = spawnSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...o });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')}: exit ${r.status ?? r.signal}: ${String(r.stderr).trim()}`);
-  return String(r.stdout);
-}
-
-/** Wall time of one command in milliseconds (the command must succeed). */
-function timed(file: string, args: string[], o: SpawnSyncOptions = {}): number {
-  const start = process.hrtime.bigint();
-  sh(file, args, o);
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-/** The busybox image as a docker-archive, made with umoci (OCI layout) and skopeo. */
-function buildArchive(dir: string): string {
-  const rootfs = join(dir, 'rootfs');
-  makeBusyboxRootfs(rootfs);
-  const layout = join(dir, 'oci');
-  sh('umoci', ['init', '--layout', layout]);
-  sh('umoci', ['new', '--image', `${layout}:bench`]);
-  sh('umoci', ['insert', '--image', `${layout}:bench`, rootfs, '/']);
-  sh('umoci', ['config', '--image', `${layout}:bench`, '--config.cmd', 'sh']);
-  const archive = join(dir, 'busybox.tar');
-  sh('skopeo', ['copy', '-q', `oci:${layout}:bench`, `docker-archive:${archive}:${IMAGE}`]);
-  return archive;
-}
-
-/** podman with all of its state in dir, and a containers.conf that works on this host. */
-class Podman {
-  readonly env: NodeJS.ProcessEnv;
-  private readonly globalArgs: string[];
-
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-    const conf = join(dir, 'containers.conf');
-    // crun 1.8 refuses this hybrid cgroup setup, hence runc; no systemd, hence cgroupfs
-    // and a file event log; no default ulimits, since root here cannot raise hard limits.
-    writeFileSync(conf, '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
-    this.env = { ...process.env, CONTAINERS_CONF: conf };
-    this.globalArgs = [
-      '--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--tmpdir', join(dir, 'tmp'),
-      '--storage-driver', 'overlay', '--runtime-flag', `root=${join(dir, 'runc')}`,
-    ];
-  }
-
-  args(a: string[]): string[] {
-    return [...this.globalArgs, ...a];
-  }
-
-  run(a: string[]): string {
-    return sh('podman', this.args(a), { env: this.env });
-  }
-
-  time(a: string[]): number {
-    return timed('podman', this.args(a), { env: this.env });
-  }
-
-  cleanup(): void {
-    for (const a of [['rm', '-af'], ['rmi', '-af']]) {
-      try {
-        this.run(a);
-      } catch {
-        // Best effort: the directory goes below anyway.
-      }
-    }
-  }
-}
-
 /** A runc bundle running `true` on rootfs, for the reference figure. */
 function runcBundle(dir: string, rootfs: string): string {
   const bundle = join(dir, 'bundle');
@@ -127,13 +50,6 @@ function runcBundle(dir: string, rootfs: string): string {
   spec.process.args = ['true'];
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
   return bundle;
-}
-
-/** Host directories podman and skopeo create on first use; removed again if we made them. */
-const HOST_DIRS = ['/var/lib/containers', '/run/containers', '/run/libpod', '/run/runc'];
-
-function fmt(ms: number): string {
-  return `${ms.toFixed(1)} ms`.padStart(10);
 }
 
 /** A container manager under test: runs a CLI command, or times one. */
@@ -148,7 +64,7 @@ interface Subject {
 async function main(): Promise<void> {
   const opts = parseOptions();
   if (!opts.podmanOnly && !existsSync(BERTH)) throw new Error(`${BERTH} missing: run make build`);
-  const hostDirsBefore = HOST_DIRS.filter((d) => existsSync(d));
+  const removeNewHostDirs = watchHostDirs(PODMAN_HOST_DIRS);
   const dir = mkdtempSync('/tmp/berth-test-bench-');
   let berth: Instance | undefined;
   const podman = new Podman(join(dir, 'podman'));
@@ -219,36 +135,9 @@ async function main(): Promise<void> {
   } finally {
     await berth?.cleanup();
     podman.cleanup();
-    await killAndWait(processesUsing(dir).map((p) => p.pid));
-    unmountUnder(dir);
-    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-    for (const d of HOST_DIRS.filter((d) => !hostDirsBefore.includes(d))) removeIfOnlyEmptyDirs(d);
+    await removeWorkDir(dir);
+    removeNewHostDirs();
   }
-}
-
-/** Removes d if it holds nothing but empty directories, or, for the image cache, anything. */
-function removeIfOnlyEmptyDirs(d: string): void {
-  if (d === '/var/lib/containers') {
-    const names = existsSync(d) ? readdirSync(d) : [];
-    if (names.every((n) => n === 'cache')) rmSync(d, { recursive: true, force: true });
-    return;
-  }
-  const prune = (p: string): boolean => {
-    let names: string[];
-    try {
-      names = readdirSync(p);
-    } catch {
-      return false;
-    }
-    if (!names.every((n) => prune(join(p, n)))) return false;
-    try {
-      rmdirSync(p);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  prune(d);
 }
 
 main().catch((e: Error) => {
