@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { createHash, createSign, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -38,6 +39,8 @@ export interface Registry {
 }
 
 export interface RegistryAuth {
+  /** Serve HTTPS with this certificate and key. */
+  tls?: { cert: string; key: string };
   htpasswd?: string;
   token?: { realm: string; service: string; issuer: string; certFile: string };
 }
@@ -53,7 +56,9 @@ export async function startRegistry(t: After, auth: RegistryAuth = {}): Promise<
       : '';
   writeFileSync(
     join(dir, 'config.yml'),
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${authYaml}`,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n` +
+      (auth.tls ? `  tls:\n    certificate: ${auth.tls.cert}\n    key: ${auth.tls.key}\n` : '') +
+      authYaml,
   );
   const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -65,7 +70,7 @@ export async function startRegistry(t: After, auth: RegistryAuth = {}): Promise<
     if (child.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
     try {
       const status = await new Promise<number>((resolve, reject) => {
-        http.get(`http://127.0.0.1:${port}/v2/`, (res) => {
+        (auth.tls ? https : http).get(`${auth.tls ? 'https' : 'http'}://127.0.0.1:${port}/v2/`, { rejectUnauthorized: false }, (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
         }).on('error', reject);
@@ -285,4 +290,15 @@ export async function startFaultProxy(t: After, target: string, fault: Fault): P
       }),
   );
   return { host: `127.0.0.1:${port}`, log };
+}
+
+/** A test CA and a server certificate for 127.0.0.1 signed by it (openssl). */
+export function makeCerts(dir: string): { ca: string; cert: string; key: string } {
+  const p = (n: string) => join(dir, n);
+  const ssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj', '/CN=berth test CA']);
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1']);
+  writeFileSync(p('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl(['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.crt'), '-days', '2', '-extfile', p('ext.cnf')]);
+  return { ca: p('ca.crt'), cert: p('server.crt'), key: p('server.key') };
 }

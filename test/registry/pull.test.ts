@@ -2,10 +2,10 @@
 // images, zstd layers, concurrent pulls, then a container run from the pulled image.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
-import { HOST_ARCH, insecureConf, makeLayout, OTHER_ARCH, registriesConf, skopeoManifest, skopeoPush, startRegistry, tempDir } from './fixture.js';
+import { HOST_ARCH, insecureConf, makeCerts, makeLayout, OTHER_ARCH, registriesConf, skopeoManifest, skopeoPush, startRegistry, tempDir } from './fixture.js';
 
 test('pull single and multi-platform images pushed by skopeo, then run one', async (t) => {
   const reg = await startRegistry(t);
@@ -103,4 +103,26 @@ test('two concurrent pulls of one image both succeed; mirrors and search registr
   const secure = await inst.run(['pull', `${reg.host}/library/bb:1`], { env: { CONTAINERS_REGISTRIES_CONF: registriesConf(t, '') }, timeoutMs: 60_000 });
   assert.equal(secure.code, 125);
   assert.match(secure.stderr, /\nberth: registry 127\.0\.0\.1:\d+: TLS: the registry does not speak HTTPS \(mark a plain-HTTP registry insecure in registries\.conf\)\n$/);
+});
+
+test('TLS: a registry with a test CA is trusted through certs.d, refused without it', async (t) => {
+  const dir = tempDir(t, 'tls');
+  const certs = makeCerts(dir);
+  const reg = await startRegistry(t, { tls: certs });
+  const layout = makeLayout(tempDir(t, 'layout'));
+  await skopeoPush(layout, 'single', `${reg.host}/tls/bb:1`);
+  const certsDir = join(dir, 'certs.d');
+  mkdirSync(join(certsDir, reg.host), { recursive: true });
+  copyFileSync(certs.ca, join(certsDir, reg.host, 'ca.crt'));
+  const inst = await newInstance(t);
+  const env = { CONTAINERS_REGISTRIES_CONF: registriesConf(t, '') };
+
+  const untrusted = await inst.run(['pull', '-q', `${reg.host}/tls/bb:1`], { env, timeoutMs: 60_000 });
+  assert.equal(untrusted.code, 125);
+  assert.match(untrusted.stderr, /^berth: registry 127\.0\.0\.1:\d+: TLS: .*certificate.*\(trust its CA in certs\.d, or mark it insecure in registries\.conf\)\n$/);
+  const trusted = await inst.run(['pull', '-q', '--cert-dir', certsDir, `${reg.host}/tls/bb:1`], { env, timeoutMs: 120_000 });
+  assert.equal(trusted.code, 0, trusted.stderr);
+  const unverified = await inst.run(['pull', '-q', '--tls-verify=false', `${reg.host}/tls/bb:1`], { env, timeoutMs: 120_000 });
+  assert.equal(unverified.code, 0, unverified.stderr);
+  assert.equal(unverified.stdout, trusted.stdout);
 });
