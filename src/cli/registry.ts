@@ -5,17 +5,11 @@ import type { Command } from './command.js';
 import type { Context } from './context.js';
 import { humanSize } from './format.js';
 import { invalidArgument } from '../errors/index.js';
-import { normalizeReference, repositoryOf, type PullProgress, type PushProgress, type RegistryAccess } from '../image/index.js';
-import {
-  defaultAuthFile,
-  findCredentials,
-  isInsecureHost,
-  loadRegistriesConf,
-  RegistryClient,
-  removeAllCredentials,
-  removeCredentials,
-  saveCredentials,
-} from '../registry/index.js';
+import type { PullProgress, PushProgress, RegistryAccess } from '../image/index.js';
+// The reference helpers directly, and the registry client on demand: loading the image
+// store and the TLS client would slow every command's start-up.
+import { normalizeReference, repositoryOf } from '../image/reference.js';
+const registryLib = () => import('../registry/index.js');
 
 const authFileFlag: FlagDef = { name: 'authfile', type: 'string', value: 'PATH', desc: 'Credentials file (default $REGISTRY_AUTH_FILE or ${XDG_RUNTIME_DIR}/containers/auth.json)' };
 const tlsFlags: FlagDef[] = [
@@ -24,6 +18,7 @@ const tlsFlags: FlagDef[] = [
 ];
 
 async function registryAccess(f: FlagValues): Promise<RegistryAccess & { close(): void }> {
+  const { loadRegistriesConf, RegistryClient, findCredentials } = await registryLib();
   const conf = await loadRegistriesConf();
   const authFile = f.authfile as string | undefined;
   const client = new RegistryClient({
@@ -184,8 +179,8 @@ const loginCommand: Command = {
   ],
   minArgs: 1,
   maxArgs: 1,
-  async run(ctx, f, [registryArg]) {
-    void ctx;
+  async run(_ctx, f, [registryArg]) {
+    const { defaultAuthFile, findCredentials, isInsecureHost, saveCredentials } = await registryLib();
     const key = loginKey(registryArg);
     const host = key.split('/')[0];
     const authFile = (f.authfile as string | undefined) ?? defaultAuthFile();
@@ -221,6 +216,7 @@ const logoutCommand: Command = {
   flags: [{ name: 'all', short: 'a', type: 'bool', desc: 'Remove the credentials of every registry' }, authFileFlag],
   maxArgs: 1,
   async run(_ctx, f, [registryArg]) {
+    const { defaultAuthFile, removeAllCredentials, removeCredentials } = await registryLib();
     const authFile = (f.authfile as string | undefined) ?? defaultAuthFile();
     if (f.all) {
       removeAllCredentials(authFile);

@@ -1,6 +1,6 @@
 // version and info.
-import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { childProcess } from '../sys/index.js';
 import { arch, release } from 'node:os';
 import { existsSync } from 'node:fs';
 import type { Command } from './command.js';
@@ -15,7 +15,7 @@ const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm
 
 async function firstLine(cmd: string, args: string[]): Promise<string> {
   try {
-    const { stdout } = await promisify(execFile)(cmd, args, { timeout: 5000 });
+    const { stdout } = await promisify(childProcess().execFile)(cmd, args, { timeout: 5000 });
     return stdout.split('\n')[0].trim();
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT' ? `not found (install ${cmd.split('/').pop()})` : `unknown (${(e as Error).message.split('\n')[0]})`;

@@ -1,11 +1,6 @@
 // Random container names in docker's adjective_noun style, so users can refer to
 // containers they did not name; random IDs.
-import { createRequire } from 'node:module';
-
-// node:crypto is loaded only by the commands that make IDs: loading it is a measurable
-// part of every command's start-up.
-let crypto: typeof import('node:crypto') | undefined;
-const nodeCrypto = () => (crypto ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+import { nodeCrypto } from '../sys/index.js';
 
 export function randomHex(bytes: number): string {
   return nodeCrypto().randomBytes(bytes).toString('hex');

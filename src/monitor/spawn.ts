@@ -1,6 +1,7 @@
 // Starting conmon: it double-forks (the process we spawn exits at once, its child is the
 // monitor) and reports through pipes passed as extra fds, named in _OCI_* variables.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { childProcess } from '../sys/index.js';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -36,7 +37,7 @@ export function spawnConmon(binary: string, args: string[], o: { cwd: string; wi
     stdio.push('pipe');
   }
   // detached: its own session, so a signal to our process group never reaches it.
-  const child = spawn(binary, args, { cwd: o.cwd, env, stdio, detached: true });
+  const child = childProcess().spawn(binary, args, { cwd: o.cwd, env, stdio, detached: true });
   return new Promise((resolve, reject) => {
     child.once('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') reject(new BerthError('Unavailable', `conmon not found: install it (apt-get install conmon) or set monitor.conmon in berth.toml (tried "${binary}")`, { cause: e }));

@@ -2,7 +2,7 @@
 // started with an argument vector (no shell); its error message, which runc prints as a
 // logrus line (`time=… level=error msg="…"`, or JSON with --log-format json), becomes the
 // BerthError message.
-import { execFile } from 'node:child_process';
+import { childProcess } from '../sys/index.js';
 import { accessSync, constants } from 'node:fs';
 import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
 import { BerthError, unavailable } from '../errors/index.js';
@@ -109,7 +109,7 @@ export class OciRuntime {
   private exec(args: string[]): Promise<string> {
     const file = this.binary();
     return new Promise((resolvePromise, reject) => {
-      execFile(file, args, { timeout: CALL_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      childProcess().execFile(file, args, { timeout: CALL_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (!err) return resolvePromise(stdout);
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'EACCES') {

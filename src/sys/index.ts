@@ -126,3 +126,14 @@ export async function onSharedMount(path: string): Promise<boolean> {
   }
   return shared;
 }
+
+// Node modules that cost measurable start-up time, loaded on first use: most commands
+// never start a process or hash anything.
+let childProcessModule: typeof import('node:child_process') | undefined;
+export function childProcess(): typeof import('node:child_process') {
+  return (childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
+}
+let cryptoModule: typeof import('node:crypto') | undefined;
+export function nodeCrypto(): typeof import('node:crypto') {
+  return (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+}
