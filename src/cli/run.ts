@@ -4,6 +4,7 @@ import type { Command } from './command.js';
 import type { Context } from './context.js';
 import type { ContainerConfig, ContainerManager } from '../container/index.js';
 import { invalidArgument } from '../errors/index.js';
+import { ensureImage, pullFlag } from './pull-policy.js';
 import {
   parseCpus, parseEnv, parseLabels, parseMemory, parseTime, parseTmpfs, parseUlimit, parseVolume, parseBytes,
 } from './options.js';
@@ -43,6 +44,7 @@ const createFlags: FlagDef[] = [
   { name: 'stop-timeout', type: 'int', value: 'SECONDS', desc: 'Timeout to stop the container before killing it (default 10)' },
   { name: 'log-opt', type: 'strings', value: 'max-size=SIZE', desc: 'Log driver options' },
   { name: 'rm', type: 'bool', desc: 'Automatically remove the container when it exits' },
+  pullFlag,
 ];
 
 const runOnlyFlags: FlagDef[] = [
@@ -167,7 +169,9 @@ const createCommand: Command = {
   minArgs: 1,
   stopAfter: 1,
   async run(ctx, f, args) {
-    const c = await (await ctx.containers()).create(await configFromFlags(f, args));
+    const cfg = await configFromFlags(f, args);
+    await ensureImage(ctx, cfg.image, f);
+    const c = await (await ctx.containers()).create(cfg);
     process.stdout.write(c.id + '\n');
   },
 };
@@ -181,7 +185,7 @@ const runCommand: Command = {
   stopAfter: 1,
   async run(ctx, f, args) {
     const cfg = await configFromFlags(f, args);
-    if (f.detach && cfg.autoRemove === undefined) cfg.autoRemove = false;
+    await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
     const c = await mgr.create(cfg, { foreground: !f.detach });
     if (f.detach) {

@@ -71,7 +71,7 @@ test('errors: unknown image, unknown container, name in use, missing command, ba
   const inst = await newInstance(t);
   const img = await inst.importBusybox();
   const cases: [string[], RegExp, number][] = [
-    [['run', '--rm', 'nosuchimage'], /^berth: .*no such image/i, 125],
+    [['run', '--rm', '--pull', 'never', 'nosuchimage'], /^berth: .*no such image/i, 125],
     [['logs', 'nosuchcontainer'], /^berth: no such container: nosuchcontainer$/, 125],
     [['run', '--rm', img, '/no/such/binary'], /^berth: .*(not found|no such file)/i, 127],
     [['run', '--rm', '--bogus', img], /^berth: unknown flag: --bogus$/, 125],
