@@ -70,6 +70,7 @@ test: deps node_modules build
 	  $$(find out/test -name '*.test.js' | sort) || status=$$?; \
 	bench/run-latency --runs 1 --stopped 3 || status=$$?; \
 	bench/network --runs 1 || status=$$?; \
+	bench/pull --runs 1 --size-mb 20 || status=$$?; \
 	node --test out/test/leaks.check.js || status=$$?; \
 	exit $$status
 
