@@ -80,6 +80,8 @@ install: build
 
 bench: deps node_modules build
 	bench/run-latency
+	bench/network
+	bench/pull
 
 clean:
 	rm -rf build bin/berth out out-bench
