@@ -353,6 +353,45 @@ const inspectCommand: Command = {
   },
 };
 
+/** Asks on the terminal (stdout) and reads one answer line from stdin; true for y/yes. */
+export async function confirm(question: string): Promise<boolean> {
+  process.stdout.write(`${question} [y/N] `);
+  let line = '';
+  for await (const chunk of process.stdin) {
+    line += String(chunk);
+    if (line.includes('\n')) break;
+  }
+  process.stdin.pause();
+  return /^y(es)?$/i.test(line.split('\n')[0].trim());
+}
+
+/** docker's listing of what a prune removed. */
+export function prunedImagesText(removed: { id: string; untagged: string[] }[]): string {
+  if (removed.length === 0) return '';
+  const lines = ['Deleted Images:'];
+  for (const r of removed) lines.push(...r.untagged.map((n) => `untagged: ${n}`), `deleted: sha256:${r.id}`);
+  return lines.join('\n') + '\n\n';
+}
+
+const pruneCommand: Command = {
+  name: 'prune',
+  usage: 'prune [OPTIONS]',
+  summary: 'Remove unused images and free the blobs and layers nothing uses',
+  flags: [
+    { name: 'all', short: 'a', type: 'bool', desc: 'Remove all images no container uses, not just dangling ones' },
+    { name: 'force', short: 'f', type: 'bool', desc: 'Do not prompt for confirmation' },
+  ],
+  maxArgs: 0,
+  async run(ctx, f) {
+    const warning = f.all
+      ? 'WARNING! This will remove all images without at least one container associated to them.'
+      : 'WARNING! This will remove all dangling images.';
+    if (!f.force && !(await confirm(`${warning}\nAre you sure you want to continue?`))) return 0;
+    const { removed, report } = (await ctx.images()).prune({ all: f.all === true });
+    process.stdout.write(`${prunedImagesText(removed)}Total reclaimed space: ${humanSize(report.reclaimed)}\n`);
+  },
+};
+
 const alias = (cmd: Command, name: string, aliases: string[] = []): Command => ({ ...cmd, name, aliases, usage: cmd.usage.replace(/^\S+/, name) });
 
 const imageGroup: Command = {
@@ -368,6 +407,7 @@ const imageGroup: Command = {
     importCommand,
     loadCommand,
     saveCommand,
+    pruneCommand,
   ],
 };
 

@@ -1,12 +1,16 @@
-// version and info.
+// version, info, and the `system` group: df, prune.
 import { promisify } from 'node:util';
+import { lstatSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { childProcess } from '../sys/index.js';
 import { arch, release } from 'node:os';
 import { existsSync } from 'node:fs';
 import type { Command } from './command.js';
 import type { Context } from './context.js';
 import { OciRuntime } from '../oci/index.js';
-import { renderTemplate } from './format.js';
+import { humanSize, printList, renderTemplate, table } from './format.js';
+import { confirm, prunedImagesText } from './image.js';
+import { printError } from './errors.js';
 
 declare const BERTH_VERSION: string | undefined;
 export const version = typeof BERTH_VERSION === 'string' ? BERTH_VERSION : '0.1.0';
@@ -120,4 +124,129 @@ const infoCommand: Command = {
   },
 };
 
-export const systemCommands: Command[] = [versionCommand, infoCommand];
+/** Bytes of the files under dir (not following links; directories themselves count 0). */
+function treeSize(dir: string): number {
+  let total = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const n of names) {
+    const p = join(dir, n);
+    try {
+      const st = lstatSync(p);
+      total += st.isDirectory() ? treeSize(p) : st.size;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+interface DfRow {
+  type: string;
+  total: number;
+  active: number;
+  size: number;
+  reclaimable: number;
+}
+
+/** "11.63MB (70%)" as docker prints it; no percentage when there is nothing. */
+function reclaimableText(r: DfRow): string {
+  return r.size > 0 ? `${humanSize(r.reclaimable)} (${Math.floor((100 * r.reclaimable) / r.size)}%)` : humanSize(r.reclaimable);
+}
+
+const dfView = (r: DfRow) => ({
+  Type: r.type,
+  Total: r.total,
+  TotalCount: r.total,
+  Active: r.active,
+  Size: humanSize(r.size),
+  Reclaimable: reclaimableText(r),
+  RawSize: r.size,
+  RawReclaimable: r.reclaimable,
+});
+
+const dfCommand: Command = {
+  name: 'df',
+  usage: 'df [OPTIONS]',
+  summary: 'Show disk usage of images and containers',
+  flags: [{ name: 'format', type: 'string', value: 'FORMAT', desc: 'Output format: table (default), json, or a Go-style template such as {{.Type}}' }],
+  maxArgs: 0,
+  async run(ctx, f) {
+    const images = (await ctx.images()).diskUsage();
+    const manager = await ctx.containers();
+    const containers: DfRow = { type: 'Containers', total: 0, active: 0, size: 0, reclaimable: 0 };
+    for (const c of await manager.list({ all: true })) {
+      // The container's writable layer: the overlay's upper dir.
+      const size = treeSize(join(manager.paths(c.id).dir, 'upper'));
+      containers.total++;
+      containers.size += size;
+      if (c.state === 'running') containers.active++;
+      else containers.reclaimable += size;
+    }
+    const rows: DfRow[] = [
+      { type: 'Images', total: images.images, active: images.active, size: images.size, reclaimable: images.reclaimable },
+      containers,
+      { type: 'Local Volumes', total: 0, active: 0, size: 0, reclaimable: 0 },
+    ];
+    printList(
+      rows,
+      f.format as string | undefined,
+      (items) => table(['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], items.map((r) => [r.type, String(r.total), String(r.active), humanSize(r.size), reclaimableText(r)])),
+      dfView,
+    );
+  },
+};
+
+const systemPruneCommand: Command = {
+  name: 'prune',
+  usage: 'prune [OPTIONS]',
+  summary: 'Remove stopped containers and unused images, and free what nothing uses',
+  flags: [
+    { name: 'all', short: 'a', type: 'bool', desc: 'Remove all images no container uses, not just dangling ones' },
+    { name: 'force', short: 'f', type: 'bool', desc: 'Do not prompt for confirmation' },
+  ],
+  maxArgs: 0,
+  async run(ctx, f) {
+    const warning = [
+      'WARNING! This will remove:',
+      '  - all stopped containers',
+      f.all ? '  - all images without at least one container associated to them' : '  - all dangling images',
+    ].join('\n');
+    if (!f.force && !(await confirm(`${warning}\n\nAre you sure you want to continue?`))) return 0;
+    const manager = await ctx.containers();
+    const removedContainers: string[] = [];
+    let failed = false;
+    let containerBytes = 0;
+    for (const c of await manager.list({ all: true })) {
+      if (c.state !== 'stopped') continue;
+      try {
+        const size = treeSize(join(manager.paths(c.id).dir, 'upper'));
+        await manager.remove(c.id);
+        removedContainers.push(c.id);
+        containerBytes += size;
+      } catch (e) {
+        printError(e, false);
+        failed = true;
+      }
+    }
+    const { removed, report } = (await ctx.images()).prune({ all: f.all === true });
+    let out = removedContainers.length ? `Deleted Containers:\n${removedContainers.map((id) => id + '\n').join('')}\n` : '';
+    out += prunedImagesText(removed);
+    process.stdout.write(`${out}Total reclaimed space: ${humanSize(report.reclaimed + containerBytes)}\n`);
+    return failed ? 1 : 0;
+  },
+};
+
+const systemGroup: Command = {
+  name: 'system',
+  usage: 'system COMMAND',
+  summary: 'Manage berth',
+  flags: [],
+  subcommands: [dfCommand, systemPruneCommand, infoCommand, versionCommand],
+};
+
+export const systemCommands: Command[] = [versionCommand, infoCommand, systemGroup];

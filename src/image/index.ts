@@ -12,11 +12,12 @@ import { candidateNames, formatReference, normalizeLocalName, parseReference, re
 import { saveArchive, type ArchiveFormat, type SaveItem } from './save.js';
 import { pullImage, type PullOptions, type RegistryAccess } from './pull.js';
 import { pushImage, type PushOptions } from './push.js';
-import type { LayerSnapshots } from './unpack.js';
+import { collectGarbage, imageDiskUsage, Leases, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
 
 export type { Image, ImageLayer } from './records.js';
 export type { ArchiveFormat } from './save.js';
 export type { LayerSnapshots } from './unpack.js';
+export { Leases, type Lease, type LeaseResources, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
 export * from './types.js';
 export * from './reference.js';
 export { applyChanges } from './changes.js';
@@ -26,13 +27,15 @@ export type { PushOptions, PushProgress } from './push.js';
 
 export class ImageStore {
   private readonly records: ImageRecords;
+  private readonly leases: Leases;
 
   constructor(
-    store: Store,
+    private readonly store: Store,
     readonly content: ContentStore,
-    private readonly snapshots: LayerSnapshots,
+    private readonly snapshots: CollectableSnapshots,
   ) {
     this.records = new ImageRecords(store);
+    this.leases = new Leases(store);
   }
 
   /** All images, newest first. */
@@ -52,18 +55,19 @@ export class ImageStore {
 
   async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[] } = {}): Promise<Image> {
     const names = name ? [this.newName(name)] : [];
-    const made = await importRootfs(this.content, this.snapshots, this.records, input, { ...opts, names });
+    const made = await this.leases.with(() => importRootfs(this.content, this.snapshots, this.records, input, { ...opts, names }));
     return this.mustGet(made.id);
   }
 
   async load(input: Readable): Promise<{ image: Image; names: string[] }[]> {
-    const loaded = await loadArchive(this.content, this.snapshots, this.records, input);
+    const loaded = await this.leases.with(() => loadArchive(this.content, this.snapshots, this.records, input));
     return loaded.map(({ image, names }) => ({ image: this.mustGet(image.id), names }));
   }
 
   /** Pulls ref from its registry (mirrors first); returns the image and the name it got. */
   async pull(ref: string, registry: RegistryAccess, opts: PullOptions = {}): Promise<{ image: Image; name?: string }> {
-    const { image, name } = await pullImage(this.content, this.snapshots, this.records, registry, ref, opts);
+    // The lease keeps a concurrent garbage collection off what this pull relies on.
+    const { image, name } = await this.leases.with((lease) => pullImage(this.content, this.snapshots, this.records, registry, ref, { ...opts, lease }));
     return { image: this.mustGet(image.id), name };
   }
 
@@ -86,7 +90,8 @@ export class ImageStore {
       if (!item) items.push({ image, names: name ? [name] : [] });
       else if (name && !item.names.includes(name)) item.names.push(name);
     }
-    await saveArchive(this.content, items, out, format);
+    // save stages files in the ingest dir too: the lease keeps a collection off them.
+    await this.leases.with(() => saveArchive(this.content, items, out, format));
   }
 
   /** Gives the image a new name (domain-less names go under localhost/, like podman). */
@@ -121,9 +126,40 @@ export class ImageStore {
     return result;
   }
 
-  /** Removes the blobs and snapshots of a deleted image that no other image uses. */
+  /**
+   * Removes images no container uses: those without a name (dangling), or with all any. Then
+   * collects garbage; returns the removed images and the bytes freed.
+   */
+  prune(opts: { all?: boolean; gc?: GcOptions } = {}): { removed: { id: string; untagged: string[] }[]; report: GcReport } {
+    const removed = this.records.tx(() => {
+      const out: { id: string; untagged: string[] }[] = [];
+      for (const image of this.records.all()) {
+        if (!opts.all && image.names.length > 0) continue;
+        if (this.records.containersUsing(image.id).length > 0) continue;
+        this.records.removeImage(image.id);
+        out.push({ id: image.id, untagged: image.names });
+      }
+      return out;
+    });
+    return { removed, report: this.gc(opts.gc) };
+  }
+
+  /** Store-wide garbage collection: see gc.ts. */
+  gc(opts: GcOptions = {}): GcReport {
+    return collectGarbage(this.store, this.records, this.content, this.snapshots, opts);
+  }
+
+  /** What the image store holds on disk and what unused images hold of it. */
+  diskUsage(): ImageDiskUsage {
+    return imageDiskUsage(this.store, this.records, this.content, this.snapshots);
+  }
+
+  /** Removes the blobs and snapshots of a deleted image that no other image (nor a live lease) uses. */
   private collect(image: Image): void {
     const refs = this.records.references();
+    const leased = this.leases.live();
+    for (const b of leased.blobs) refs.blobs.add(b);
+    for (const c of leased.chainIds) refs.chainIds.add(c);
     for (const layer of [...image.layers].reverse()) {
       if (refs.chainIds.has(layer.chainId)) break; // everything below is shared too
       try {

@@ -67,4 +67,16 @@ export const migrations: string[] = [
   );
   CREATE INDEX containers_by_image ON containers(image_id);
   `,
+  `
+  -- A lease: an operation in progress (a pull, load or import) that writes or relies on
+  -- blobs and snapshots no image references yet. Garbage collection keeps them, and
+  -- whatever was made after created_at, while pid lives; a dead pid's lease is dropped.
+  CREATE TABLE leases (
+    id         TEXT PRIMARY KEY,
+    pid        INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,            -- ms since the epoch
+    blobs      TEXT NOT NULL DEFAULT '[]',  -- JSON ['sha256:…']
+    chain_ids  TEXT NOT NULL DEFAULT '[]'   -- JSON ['sha256:…']
+  );
+  `,
 ];

@@ -1,0 +1,262 @@
+// Store-wide garbage collection: blobs and snapshots that no image references are removed,
+// and so are the leftovers of crashed writers (ingest temp files, half-made snapshots).
+//
+// What an operation in progress relies on is protected by a lease (the leases table): a
+// row written before it touches the store, naming the blobs and snapshots it will use, and
+// also covering everything made after the lease began (so a load or import, which learns
+// its layers as it reads, is safe too). A lease whose process died is dropped.
+//
+// The mark and the deletions run in one write transaction, and a lease is written in one
+// too: an operation that sees a blob or snapshot present after writing its lease keeps it,
+// because a collection either finished before the lease or sees it.
+import { randomUUID } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ContentStore } from '../content/index.js';
+import { isBerthError } from '../errors/index.js';
+import { log } from '../log/index.js';
+import type { Store } from '../store/index.js';
+import { processAlive } from '../sys/index.js';
+import type { ImageRecords } from './records.js';
+import type { LayerSnapshots } from './unpack.js';
+
+/** Clock granularity and skew between a lease's start and the files made after it. */
+const LEASE_MARGIN_MS = 2_000;
+/** Ingest files of writers without a lease (none in this store today) are left alone this long. */
+const DEFAULT_INGEST_GRACE_MS = 60_000;
+
+export interface LeaseResources {
+  blobs?: string[];
+  chainIds?: string[];
+}
+
+/** Held by an operation in progress; release() when done (a crash releases it too). */
+export interface Lease {
+  readonly id: string;
+  /** Adds blobs and snapshots the operation is about to rely on. */
+  add(resources: LeaseResources): void;
+  release(): void;
+}
+
+interface LeaseRow {
+  id: string;
+  pid: number;
+  created_at: number;
+  blobs: string;
+  chain_ids: string;
+}
+
+/** What the live leases protect. `since`: anything made at or after it (Infinity: none). */
+export interface Protected {
+  blobs: Set<string>;
+  chainIds: Set<string>;
+  since: number;
+}
+
+export class Leases {
+  constructor(private readonly store: Store) {}
+
+  acquire(): Lease {
+    const id = randomUUID();
+    const db = this.store.db;
+    this.store.tx(() => db.prepare('INSERT INTO leases (id, pid, created_at) VALUES (?, ?, ?)').run(id, process.pid, Date.now()));
+    let released = false;
+    return {
+      id,
+      add: (r) => {
+        this.store.tx(() => {
+          const row = db.prepare('SELECT blobs, chain_ids FROM leases WHERE id = ?').get(id) as Pick<LeaseRow, 'blobs' | 'chain_ids'> | undefined;
+          if (!row) throw new Error(`lease ${id} vanished`);
+          const blobs = [...new Set([...(JSON.parse(row.blobs) as string[]), ...(r.blobs ?? [])])];
+          const chainIds = [...new Set([...(JSON.parse(row.chain_ids) as string[]), ...(r.chainIds ?? [])])];
+          db.prepare('UPDATE leases SET blobs = ?, chain_ids = ? WHERE id = ?').run(JSON.stringify(blobs), JSON.stringify(chainIds), id);
+        });
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        db.prepare('DELETE FROM leases WHERE id = ?').run(id);
+      },
+    };
+  }
+
+  /** Runs fn under a fresh lease, released when fn settles. */
+  async with<T>(fn: (lease: Lease) => Promise<T>): Promise<T> {
+    const lease = this.acquire();
+    try {
+      return await fn(lease);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** What live leases protect; the leases of dead processes are deleted (returns how many). */
+  live(): Protected & { dropped: number } {
+    const out: Protected & { dropped: number } = { blobs: new Set(), chainIds: new Set(), since: Infinity, dropped: 0 };
+    for (const row of this.store.db.prepare('SELECT * FROM leases').all() as LeaseRow[]) {
+      if (!processAlive(row.pid)) {
+        this.store.db.prepare('DELETE FROM leases WHERE id = ?').run(row.id);
+        out.dropped++;
+        continue;
+      }
+      for (const b of JSON.parse(row.blobs) as string[]) out.blobs.add(b);
+      for (const c of JSON.parse(row.chain_ids) as string[]) out.chainIds.add(c);
+      out.since = Math.min(out.since, row.created_at - LEASE_MARGIN_MS);
+    }
+    return out;
+  }
+}
+
+/** The snapshotter as garbage collection uses it. */
+export interface CollectableSnapshots extends LayerSnapshots {
+  /** Removes crash leftovers of dead processes. */
+  sweep(): void;
+}
+
+export interface GcOptions {
+  /** Ingest files older than this are removed even while no lease explains them (default 1 min). */
+  ingestGraceMs?: number;
+}
+
+export interface GcReport {
+  /** Blobs removed, and their bytes. */
+  blobs: number;
+  blobBytes: number;
+  /** Snapshots removed, and their unpacked bytes. */
+  snapshots: number;
+  snapshotBytes: number;
+  /** Stale ingest files removed, and their bytes. */
+  ingestFiles: number;
+  ingestBytes: number;
+  /** Leases of dead processes dropped. */
+  leases: number;
+  /** All bytes freed. */
+  reclaimed: number;
+}
+
+/** Removes every blob and snapshot that neither an image nor a live lease needs. */
+export function collectGarbage(store: Store, records: ImageRecords, content: ContentStore, snapshots: CollectableSnapshots, opts: GcOptions = {}): GcReport {
+  const report: GcReport = { blobs: 0, blobBytes: 0, snapshots: 0, snapshotBytes: 0, ingestFiles: 0, ingestBytes: 0, leases: 0, reclaimed: 0 };
+  let since = Infinity;
+  store.tx(() => {
+    const leased = new Leases(store).live();
+    report.leases = leased.dropped;
+    since = leased.since;
+    const refs = records.references();
+    const keepBlob = (d: string) => refs.blobs.has(d) || leased.blobs.has(d);
+    const keepChain = (c: string) => refs.chainIds.has(c) || leased.chainIds.has(c);
+
+    for (const blob of content.list()) {
+      if (keepBlob(blob.digest) || madeSince(content.path(blob.digest), since)) continue;
+      content.delete(blob.digest);
+      report.blobs++;
+      report.blobBytes += blob.size;
+    }
+
+    // Children before parents: a snapshot with a child cannot go.
+    const all = snapshots.list();
+    const createdAt = snapshotTimes(store);
+    const parentOf = new Map(all.map((s) => [s.chainId, s.parent]));
+    const depth = (c: string) => {
+      let n = 0;
+      for (let p = parentOf.get(c); p && n < all.length; p = parentOf.get(p)) n++;
+      return n;
+    };
+    const doomed = all.filter((s) => !keepChain(s.chainId) && (createdAt.get(s.chainId) ?? 0) < since);
+    doomed.sort((a, b) => depth(b.chainId) - depth(a.chainId));
+    for (const s of doomed) {
+      try {
+        snapshots.remove(s.chainId);
+        report.snapshots++;
+        report.snapshotBytes += s.size;
+      } catch (e) {
+        // A kept snapshot (made under a lease) sits on it.
+        if (!isBerthError(e, 'FailedPrecondition')) throw e;
+      }
+    }
+  });
+
+  // Leftovers of dead processes; both check liveness themselves.
+  snapshots.sweep();
+  const grace = opts.ingestGraceMs ?? DEFAULT_INGEST_GRACE_MS;
+  const cutoff = Math.min(since, Date.now() - grace);
+  for (const f of listFiles(join(content.dir, 'ingest'))) {
+    if (f.mtimeMs < cutoff) {
+      report.ingestFiles++;
+      report.ingestBytes += f.size;
+    }
+  }
+  content.sweepIngest(Math.max(0, Date.now() - cutoff));
+  report.reclaimed = report.blobBytes + report.snapshotBytes + report.ingestBytes;
+  if (report.reclaimed > 0 || report.leases > 0) log.debug('garbage collected', { ...report });
+  return report;
+}
+
+/** Bytes the image store holds, and how many of them only unused images need. */
+export interface ImageDiskUsage {
+  images: number;
+  /** Images a container uses. */
+  active: number;
+  /** Blobs plus unpacked snapshots. */
+  size: number;
+  /** What `image prune -a` and a collection would free. */
+  reclaimable: number;
+}
+
+export function imageDiskUsage(store: Store, records: ImageRecords, content: ContentStore, snapshots: LayerSnapshots): ImageDiskUsage {
+  const images = records.all();
+  const usedIds = new Set((store.db.prepare('SELECT DISTINCT image_id FROM containers WHERE image_id IS NOT NULL').all() as { image_id: string }[]).map((r) => r.image_id));
+  const needBlobs = new Set<string>();
+  const needChains = new Set<string>();
+  let active = 0;
+  for (const img of images) {
+    if (!usedIds.has(img.id)) continue;
+    active++;
+    for (const d of [img.digest, `sha256:${img.id}`, ...img.layers.map((l) => l.digest)]) needBlobs.add(d);
+    for (const l of img.layers) needChains.add(l.chainId);
+  }
+  let size = 0;
+  let needed = 0;
+  for (const b of content.list()) {
+    size += b.size;
+    if (needBlobs.has(b.digest)) needed += b.size;
+  }
+  for (const s of snapshots.list()) {
+    size += s.size;
+    if (needChains.has(s.chainId)) needed += s.size;
+  }
+  return { images: images.length, active, size, reclaimable: size - needed };
+}
+
+function madeSince(path: string, since: number): boolean {
+  if (since === Infinity) return false;
+  try {
+    return statSync(path).mtimeMs >= since;
+  } catch {
+    return false;
+  }
+}
+
+function snapshotTimes(store: Store): Map<string, number> {
+  const rows = store.db.prepare('SELECT chain_id, created_at FROM snapshots').all() as { chain_id: string; created_at: number }[];
+  return new Map(rows.map((r) => [r.chain_id, r.created_at]));
+}
+
+function listFiles(dir: string): { mtimeMs: number; size: number }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: { mtimeMs: number; size: number }[] = [];
+  for (const n of names) {
+    try {
+      const st = statSync(join(dir, n));
+      out.push({ mtimeMs: st.mtimeMs, size: st.size });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
