@@ -17,9 +17,11 @@ const tlsFlags: FlagDef[] = [
   { name: 'tls-verify', type: 'bool', default: true, desc: 'Require HTTPS and verify certificates (false: like an insecure registry)' },
 ];
 
-async function registryAccess(f: FlagValues): Promise<RegistryAccess & { close(): void }> {
+async function registryAccess(ctx: Context, f: FlagValues): Promise<RegistryAccess & { close(): void }> {
   const { loadRegistriesConf, RegistryClient, findCredentials } = await registryLib();
-  const conf = await loadRegistriesConf();
+  // $CONTAINERS_REGISTRIES_CONF first (as podman and skopeo), then berth.toml's
+  // [registries] config, then the system file.
+  const conf = await loadRegistriesConf(process.env.CONTAINERS_REGISTRIES_CONF || (await ctx.config()).registries.config);
   const authFile = f.authfile as string | undefined;
   const client = new RegistryClient({
     certsDir: f['cert-dir'] as string | undefined,
@@ -29,61 +31,88 @@ async function registryAccess(f: FlagValues): Promise<RegistryAccess & { close()
   return { client, conf, close: () => client.close() };
 }
 
-/** Progress for one command: plain lines, or (on a TTY) a redrawn line per blob. */
+/**
+ * Progress for one command. Not on a TTY: plain lines, one per finished blob. On a TTY: a
+ * bar per blob with bytes and speed, redrawn in place (at most every REDRAW_MS while
+ * bytes flow; at once when a blob changes state), each row cut to the terminal's width so
+ * that no row wraps and the cursor moves stay exact.
+ */
 class ProgressPrinter {
-  private readonly tty = process.stderr.isTTY === true;
-  private readonly rows = new Map<string, { text: string; bytes: number; at: number; start: number }>();
+  private static readonly REDRAW_MS = 100;
+  private readonly rows = new Map<string, { text: string; start: number }>();
   private drawn = 0;
+  private lastDraw = 0;
+  private pending = false;
+
+  constructor(private readonly stream: NodeJS.WriteStream = process.stderr, private readonly tty = stream.isTTY === true) {}
 
   line(text: string): void {
     this.clear();
-    process.stderr.write(text + '\n');
+    this.stream.write(text + '\n');
     this.redraw();
   }
 
-  blob(verb: string, digest: string, size: number, bytes: number, state: 'active' | 'done' | 'exists'): void {
+  blob(verb: string, digest: string, size: number, bytes: number, state: 'active' | 'done' | 'exists' | 'mounted', note = ''): void {
     const short = digest.slice(7, 19);
     if (!this.tty) {
-      if (state === 'exists') this.line(`Copying blob ${short} skipped: already exists`);
-      else if (state === 'done') this.line(`Copying blob ${short} done`);
+      if (state === 'exists') this.line(`${verb} ${short} skipped: already exists`);
+      else if (state === 'mounted') this.line(`${verb} ${short} skipped: mounted from ${note}`);
+      else if (state === 'done') this.line(`${verb} ${short} done`);
       return;
     }
     const now = Date.now();
-    const row = this.rows.get(digest) ?? { text: '', bytes: 0, at: now, start: now };
-    const seconds = Math.max(0.001, (now - row.start) / 1000);
-    const width = 30;
-    const filled = size > 0 ? Math.min(width, Math.round((bytes / size) * width)) : width;
-    const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? (filled === width ? '=' : '>') : '') + ' '.repeat(width - filled);
+    const row = this.rows.get(digest) ?? { text: '', start: now };
+    const changed = !this.rows.has(digest) || state !== 'active';
     row.text =
       state === 'exists'
         ? `${verb} ${short} skipped: already exists`
-        : state === 'done'
-          ? `${verb} ${short} done   ${humanSize(size)}`
-          : `${verb} ${short} [${bar}] ${humanSize(bytes)} / ${humanSize(size)} ${humanSize(bytes / seconds)}/s`;
-    row.bytes = bytes;
-    row.at = now;
+        : state === 'mounted'
+          ? `${verb} ${short} skipped: mounted from ${note}`
+          : state === 'done'
+            ? `${verb} ${short} done  ${humanSize(size)}`
+            : `${verb} ${short} ${bar(bytes, size)} ${humanSize(bytes)}/${humanSize(size)}  ${humanSize(bytes / Math.max(0.001, (now - row.start) / 1000))}/s`;
     this.rows.set(digest, row);
+    if (!changed && now - this.lastDraw < ProgressPrinter.REDRAW_MS) {
+      this.pending = true;
+      return;
+    }
     this.clear();
     this.redraw();
   }
 
   private clear(): void {
     if (!this.tty || this.drawn === 0) return;
-    process.stderr.write(`\x1b[${this.drawn}A\x1b[J`);
+    this.stream.write(`\x1b[${this.drawn}A\x1b[J`);
     this.drawn = 0;
   }
 
   private redraw(): void {
     if (!this.tty) return;
-    for (const r of this.rows.values()) process.stderr.write(r.text + '\n');
+    const width = Math.max(20, (this.stream.columns || 80) - 1);
+    let out = '';
+    for (const r of this.rows.values()) out += r.text.slice(0, width) + '\n';
+    this.stream.write(out);
     this.drawn = this.rows.size;
+    this.lastDraw = Date.now();
+    this.pending = false;
   }
 
-  /** Keeps the final bars on screen and stops redrawing them. */
+  /** Draws the final state of the bars, keeps them on screen and stops redrawing them. */
   finish(): void {
+    if (this.pending) {
+      this.clear();
+      this.redraw();
+    }
     this.rows.clear();
     this.drawn = 0;
   }
+}
+
+/** '[=====>      ]' for bytes of size. */
+function bar(bytes: number, size: number, width = 25): string {
+  const filled = size > 0 ? Math.min(width, Math.floor((bytes / size) * width)) : width;
+  const body = filled === 0 ? '' : filled === width ? '='.repeat(width) : '='.repeat(filled - 1) + '>';
+  return `[${body.padEnd(width)}]`;
 }
 
 const pullCommand: Command = {
@@ -103,7 +132,7 @@ const pullCommand: Command = {
     const concurrency = f.concurrency as number;
     if (concurrency < 1) throw invalidArgument('--concurrency must be at least 1');
     const images = await ctx.images();
-    const registry = await registryAccess(f);
+    const registry = await registryAccess(ctx, f);
     const out = f.quiet ? undefined : new ProgressPrinter();
     let announced = false;
     const onProgress = (e: PullProgress) => {
@@ -133,22 +162,26 @@ const pushCommand: Command = {
   flags: [
     { name: 'quiet', short: 'q', type: 'bool', desc: 'Print nothing but errors' },
     { name: 'digestfile', type: 'string', value: 'FILE', desc: 'Write the digest of the pushed manifest to FILE' },
+    { name: 'chunk-size', type: 'int', value: 'BYTES', desc: 'Upload blobs larger than BYTES in chunks of BYTES (default 64 MiB; 0: each blob in one request)' },
     authFileFlag,
     ...tlsFlags,
   ],
   minArgs: 1,
   maxArgs: 2,
   async run(ctx, f, [ref, dest]) {
+    const chunkSize = f['chunk-size'] as number | undefined;
+    if (chunkSize !== undefined && chunkSize < 0) throw invalidArgument('--chunk-size must be 0 or more');
     const images = await ctx.images();
-    const registry = await registryAccess(f);
+    const registry = await registryAccess(ctx, f);
     const out = f.quiet ? undefined : new ProgressPrinter();
     out?.line('Getting image source signatures');
     const onProgress = (e: PushProgress) => {
-      if (!out) return;
-      if (e.type === 'blob') out.blob('Copying blob', e.digest, e.size, e.status === 'uploading' ? 0 : e.size, e.status === 'uploading' ? 'active' : e.status);
+      if (!out || e.type !== 'blob') return;
+      if (e.status === 'mounted') out.blob('Copying blob', e.digest, e.size, e.bytes, 'mounted', e.from);
+      else out.blob('Copying blob', e.digest, e.size, e.bytes, e.status === 'uploading' ? 'active' : e.status);
     };
     try {
-      const { digest } = await images.push(ref, registry, dest?.replace(/^docker:\/\//, ''), { onProgress });
+      const { digest } = await images.push(ref, registry, dest?.replace(/^docker:\/\//, ''), { onProgress, chunkSize });
       out?.finish();
       out?.line('Writing manifest to image destination');
       if (f.digestfile) writeFileSync(f.digestfile as string, digest);
@@ -179,7 +212,7 @@ const loginCommand: Command = {
   ],
   minArgs: 1,
   maxArgs: 1,
-  async run(_ctx, f, [registryArg]) {
+  async run(ctx, f, [registryArg]) {
     const { defaultAuthFile, findCredentials, isInsecureHost, saveCredentials } = await registryLib();
     const key = loginKey(registryArg);
     const host = key.split('/')[0];
@@ -198,7 +231,7 @@ const loginCommand: Command = {
       password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
     }
     if (!username || password === undefined) throw invalidArgument('login needs --username and --password (or --password-stdin)');
-    const access = await registryAccess(f);
+    const access = await registryAccess(ctx, f);
     try {
       await access.client.checkLogin(host === 'docker.io' ? 'registry-1.docker.io' : host, isInsecureHost(access.conf, host), { username, password });
     } finally {

@@ -31,6 +31,12 @@ export interface Config {
   /** Init binary for `run --init` (bind-mounted into the container). */
   initPath: string;
   network: NetworkConfig;
+  registries: RegistriesSettings;
+}
+
+export interface RegistriesSettings {
+  /** registries.conf to read when $CONTAINERS_REGISTRIES_CONF is not set (default: the system file). */
+  config?: string;
 }
 
 export interface NetworkConfig {
@@ -74,6 +80,8 @@ export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = p
  *   cni_plugin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
  *   default_bridge = "berth0"
  *   default_subnet = "10.99.0.0/16"
+ *   [registries]
+ *   config = "/etc/containers/registries.conf"
  */
 export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   const paths = resolvePaths(o, env);
@@ -97,6 +105,7 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
   const monitor = doc.monitor ?? {};
   const containers = doc.containers ?? {};
   const network = doc.network ?? {};
+  const registries = doc.registries ?? {};
   return {
     paths,
     runtime: {
@@ -111,6 +120,9 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
       pluginDirs: strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
       defaultBridge: str(network.default_bridge, 'network.default_bridge', file),
       defaultSubnet: str(network.default_subnet, 'network.default_subnet', file),
+    },
+    registries: {
+      config: str(registries.config, 'registries.config', file),
     },
   };
 }

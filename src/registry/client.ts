@@ -29,6 +29,16 @@ export interface ClientOptions extends TransportOptions {
   userAgent?: string;
 }
 
+export interface BlobPushOptions {
+  /** Repositories on the same registry that may hold the blob already (tried for a mount, in order). */
+  mountFrom?: string[];
+  /** Blobs larger than this go up in chunks of this many bytes; 0 or absent: one PUT. */
+  chunkSize?: number;
+  /** Bytes sent so far. */
+  onBytes?: (bytes: number) => void;
+  signal?: AbortSignal;
+}
+
 export interface FetchedManifest {
   bytes: Buffer;
   mediaType: string;
@@ -157,7 +167,8 @@ export class RegistryClient {
     if (!challenge.realm) throw unavailable(`registry ${host}: bearer challenge without a realm`);
     const url = new URL(challenge.realm);
     if (challenge.service) url.searchParams.set('service', challenge.service);
-    if (scope) url.searchParams.set('scope', scope);
+    // Several scopes (e.g. push here, pull from a mount's source) are separate parameters.
+    for (const one of scope?.split(' ') ?? []) if (one) url.searchParams.append('scope', one);
     const headers: Record<string, string> = { 'User-Agent': this.userAgent };
     if (creds) headers.Authorization = basic(creds);
     const res = await this.transport.request(url, { headers, signal });
@@ -312,21 +323,117 @@ export class Repository {
     return res;
   }
 
-  /** Uploads a blob in one PUT (POST to start the upload, PUT ?digest= with the bytes). */
+  /**
+   * Puts a blob into this repository. With mountFrom, asks the registry first to mount it
+   * from those repositories of the same registry (201: done, nothing uploaded); a registry
+   * that cannot answers 202 with an upload session, used for the upload. Blobs larger than
+   * chunkSize go up in PATCH requests of chunkSize bytes (Content-Range), then a PUT
+   * ?digest= closes the session; smaller ones in one PUT. Every response's Location is the
+   * next request's URL.
+   */
+  async pushBlob(digest: string, size: number, open: () => Readable, o: BlobPushOptions = {}): Promise<{ mountedFrom?: string }> {
+    const candidates = (o.mountFrom ?? []).filter((from) => from !== this.source.path);
+    let location: URL | undefined;
+    for (const [i, from] of candidates.entries()) {
+      let res: { mounted: boolean; location?: URL };
+      try {
+        res = await this.startUpload({ mount: digest, from }, o.signal);
+      } catch (e) {
+        // No pull access to the source repository (the token lacks it): upload instead.
+        if (e instanceof BerthError && e.code === 'PermissionDenied') break;
+        throw e;
+      }
+      if (res.mounted) return { mountedFrom: from };
+      if (i === candidates.length - 1) location = res.location;
+      else await this.cancelUpload(res.location);
+    }
+    location ??= (await this.startUpload(undefined, o.signal)).location!;
+    const chunkSize = o.chunkSize ?? 0;
+    if (chunkSize > 0 && size > chunkSize) await this.uploadChunked(location, digest, size, open, chunkSize, o);
+    else await this.uploadMonolithic(location, digest, size, open, o);
+    return {};
+  }
+
+  /** Compatibility: a plain upload, no mount, in one PUT. */
   async uploadBlob(digest: string, size: number, open: () => Readable, signal?: AbortSignal): Promise<void> {
-    const start = await this.send('POST', 'blobs/uploads/', { headers: { 'Content-Length': '0' }, signal, retry: true });
-    start.body.resume();
-    if (start.status !== 202 || !start.headers.location) throw await this.client.statusError(start, `starting the upload of ${digest}`);
-    const url = new URL(start.headers.location, start.url);
+    await this.pushBlob(digest, size, open, { signal });
+  }
+
+  /** POST blobs/uploads/ (with ?mount=&from= for a cross-repository mount). */
+  private async startUpload(mount: { mount: string; from: string } | undefined, signal?: AbortSignal): Promise<{ mounted: boolean; location?: URL }> {
+    const query = mount ? `?mount=${encodeURIComponent(mount.mount)}&from=${encodeURIComponent(mount.from)}` : '';
+    // A mount needs pull access to the source repository as well.
+    const scope = mount ? `${this.scope} repository:${mount.from}:pull` : this.scope;
+    const res = await this.send('POST', `blobs/uploads/${query}`, { scope, headers: { 'Content-Length': '0' }, signal, retry: true });
+    res.body.resume();
+    if (mount && res.status === 201) {
+      const header = res.headers['docker-content-digest'];
+      if (typeof header === 'string' && header !== mount.mount) throw dataLoss(`blob ${mount.mount}: the registry mounted ${header} instead`);
+      return { mounted: true };
+    }
+    if (res.status !== 202 || !res.headers.location) throw await this.client.statusError(res, `starting the upload of ${mount?.mount ?? 'a blob'}`);
+    return { mounted: false, location: new URL(res.headers.location, res.url) };
+  }
+
+  /** Drops an upload session that will not be used (best effort). */
+  private async cancelUpload(location: URL | undefined): Promise<void> {
+    if (!location) return;
+    try {
+      const res = await this.client.send(this.source, 'DELETE', '', { absolute: location, scope: this.scope });
+      res.body.resume();
+    } catch {
+      // The registry expires abandoned sessions by itself.
+    }
+  }
+
+  private async uploadMonolithic(location: URL, digest: string, size: number, open: () => Readable, o: BlobPushOptions): Promise<void> {
+    const url = new URL(location);
     url.searchParams.set('digest', digest);
+    const body = () => {
+      const stream = open();
+      if (!o.onBytes) return stream;
+      let sent = 0;
+      const onBytes = o.onBytes;
+      stream.on('data', (c: Buffer) => onBytes((sent += c.length)));
+      return stream;
+    };
     const res = await this.client.send(this.source, 'PUT', '', {
       absolute: url,
       scope: this.scope,
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
-      body: open,
-      signal,
+      body,
+      signal: o.signal,
     });
     if (res.status !== 201) throw await this.client.statusError(res, `uploading blob ${digest}`);
+    res.body.resume();
+  }
+
+  private async uploadChunked(location: URL, digest: string, size: number, open: () => Readable, chunkSize: number, o: BlobPushOptions): Promise<void> {
+    let offset = 0;
+    for await (const chunk of chunksOf(open(), chunkSize)) {
+      const end = offset + chunk.length - 1;
+      const res = await this.client.send(this.source, 'PATCH', '', {
+        absolute: location,
+        scope: this.scope,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${end}`, 'Content-Length': String(chunk.length) },
+        body: () => chunk,
+        signal: o.signal,
+      });
+      res.body.resume();
+      if (res.status !== 202) throw await this.client.statusError(res, `uploading blob ${digest} (bytes ${offset}-${end})`);
+      // The registry says how much it holds: 'Range: 0-<last byte>'.
+      const range = res.headers.range;
+      if (typeof range === 'string' && range !== `0-${end}`) throw unavailable(`registry ${this.source.host}: uploading blob ${digest}: it holds bytes ${range}, expected 0-${end}`);
+      if (!res.headers.location) throw unavailable(`registry ${this.source.host}: uploading blob ${digest}: no Location after bytes ${offset}-${end}`);
+      location = new URL(res.headers.location, res.url);
+      offset = end + 1;
+      o.onBytes?.(offset);
+    }
+    if (offset !== size) throw dataLoss(`blob ${digest}: read ${offset} bytes from the store, expected ${size}`);
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
+    const res = await this.client.send(this.source, 'PUT', '', { absolute: url, scope: this.scope, headers: { 'Content-Length': '0' }, signal: o.signal });
+    if (res.status !== 201) throw await this.client.statusError(res, `finishing the upload of blob ${digest}`);
     res.body.resume();
   }
 
@@ -389,6 +496,28 @@ async function readBytes(body: Readable, max: number, what: string): Promise<Buf
     chunks.push(c);
   }
   return Buffer.concat(chunks);
+}
+
+/** The stream's bytes regrouped into buffers of size bytes (the last one shorter). */
+async function* chunksOf(stream: Readable, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let held = 0;
+  for await (const c of stream as AsyncIterable<Buffer>) {
+    let data = c;
+    while (held + data.length >= size) {
+      const take = size - held;
+      parts.push(data.subarray(0, take));
+      yield Buffer.concat(parts);
+      parts = [];
+      held = 0;
+      data = data.subarray(take);
+    }
+    if (data.length) {
+      parts.push(data);
+      held += data.length;
+    }
+  }
+  if (held) yield Buffer.concat(parts);
 }
 
 async function readText(body: Readable, max: number): Promise<string> {

@@ -39,7 +39,7 @@ test('htpasswd basic auth: login, pull, push (read back by skopeo), logout', asy
   // push under a new name: same manifest bytes, so skopeo sees the same digest.
   const pushed = await berth(['push', '--digestfile', join(dir, 'digest'), `${reg.host}/team/bb:1`, `${reg.host}/team/copy:2`]);
   assert.equal(pushed.code, 0, pushed.stderr);
-  assert.match(pushed.stderr, /Copying blob [a-f0-9]{12} (done|skipped: already exists)\n/);
+  assert.match(pushed.stderr, /Copying blob [a-f0-9]{12} (done|skipped: already exists|skipped: mounted from team\/bb)\n/);
   const original = (await skopeoManifest(`${reg.host}/team/bb:1`, ['--creds', 'alice:s3cret']));
   const copy = (await skopeoManifest(`${reg.host}/team/copy:2`, ['--creds', 'alice:s3cret']));
   assert.equal(copy.digest, original.digest);
@@ -90,7 +90,24 @@ test('bearer token flow: anonymous pull of a public repository, push with creden
   const pushed = await inst.run(['push', '-q', `${reg.host}/public/bb:1`, `${reg.host}/private/bb:1`], { env: authed, timeoutMs: 120_000 });
   assert.equal(pushed.code, 0, pushed.stderr);
   assert.equal(pushed.stderr, '');
-  assert.deepEqual(tokens.requests, [{ scope: 'repository:private/bb:pull,push', user: 'bob' }]);
+  // One token to push here; one more for the mounts, which read from public/bb too.
+  assert.deepEqual(tokens.requests, [
+    { scope: 'repository:private/bb:pull,push', user: 'bob' },
+    { scope: 'repository:private/bb:pull,push repository:public/bb:pull', user: 'bob' },
+  ]);
+  const pushedAgain = await inst.run(['push', `${reg.host}/public/bb:1`, `${reg.host}/private/bb:1`], { env: authed, timeoutMs: 120_000 });
+  assert.match(pushedAgain.stderr, /skipped: already exists/);
+  // An image named in a repository the token cannot read: the registry refuses the mount
+  // (401), berth uploads the blobs instead.
+  await inst.importBusybox(`${reg.host}/secret/imp:1`);
+  tokens.requests.length = 0;
+  const unmounted = await inst.run(['push', `${reg.host}/secret/imp:1`, `${reg.host}/private/imp:1`], { env: authed, timeoutMs: 120_000 });
+  assert.equal(unmounted.code, 0, unmounted.stderr);
+  assert.ok(tokens.requests.some((r) => r.scope === 'repository:private/imp:pull,push repository:secret/imp:pull'), JSON.stringify(tokens.requests));
+  assert.doesNotMatch(unmounted.stderr, /mounted from/);
+  assert.match(unmounted.stderr, /Copying blob [a-f0-9]{12} done\n/);
+  const [imported] = JSON.parse((await inst.run(['image', 'inspect', `${reg.host}/secret/imp:1`], { env: authed })).stdout);
+  assert.equal((await skopeoManifest(`${reg.host}/private/imp:1`, ['--creds', 'bob:hunter2'])).digest, imported.Digest);
   assert.equal((await skopeoManifest(`${reg.host}/private/bb:1`, ['--creds', 'bob:hunter2'])).digest, (await skopeoManifest(`${reg.host}/public/bb:1`, ['--creds', 'bob:hunter2'])).digest);
 
   // Anonymous pull of the private repository: a token without access, then a clear error.

@@ -204,7 +204,7 @@ export interface TokenServer {
 
 /**
  * A bearer-token server: checks basic credentials (user:password) when given, grants what
- * the scope asks for (anonymous: pull only), signs an RS256 JWT with a self-signed
+ * the scopes ask for (anonymous: pull of public/* only; nobody: secret/*), signs an RS256 JWT with a self-signed
  * certificate the registry trusts (x5c header).
  */
 export async function startTokenServer(t: After, user: string, password: string): Promise<TokenServer> {
@@ -220,7 +220,9 @@ export async function startTokenServer(t: After, user: string, password: string)
   const b64 = (x: Buffer | string) => Buffer.from(x).toString('base64url');
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const scope = url.searchParams.get('scope');
+    // Several scopes come as repeated parameters; recorded joined by spaces.
+    const scopes = url.searchParams.getAll('scope');
+    const scope = scopes.length ? scopes.join(' ') : null;
     let who: string | null = null;
     const authz = req.headers.authorization;
     if (authz?.startsWith('Basic ')) {
@@ -233,9 +235,14 @@ export async function startTokenServer(t: After, user: string, password: string)
       who = u;
     }
     requests.push({ scope, user: who });
+    // Anonymous: pull of public/*; a user: anything but secret/*.
     const access = [];
-    const m = scope && /^repository:([^:]+):(.+)$/.exec(scope);
-    if (m) access.push({ type: 'repository', name: m[1], actions: who ? m[2].split(',') : m[2].split(',').filter((a) => a === 'pull' && m[1].startsWith('public/')) });
+    for (const one of scopes) {
+      const m = /^repository:([^:]+):(.+)$/.exec(one);
+      if (!m) continue;
+      const actions = m[1].startsWith('secret/') ? [] : who ? m[2].split(',') : m[2].split(',').filter((a) => a === 'pull' && m[1].startsWith('public/'));
+      access.push({ type: 'repository', name: m[1], actions });
+    }
     const now = Math.floor(Date.now() / 1000);
     const header = { alg: 'RS256', typ: 'JWT', x5c: [der.toString('base64')] };
     const claims = { iss: issuer, sub: who ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access };
