@@ -9,14 +9,13 @@
 // The mark and the deletions run in one write transaction, and a lease is written in one
 // too: an operation that sees a blob or snapshot present after writing its lease keeps it,
 // because a collection either finished before the lease or sees it.
-import { randomUUID } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/index.js';
 import { isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { Store } from '../store/index.js';
-import { processAlive } from '../sys/index.js';
+import { nodeCrypto, processAlive } from '../sys/index.js';
 import type { ImageRecords } from './records.js';
 import type { LayerSnapshots } from './unpack.js';
 
@@ -57,7 +56,7 @@ export class Leases {
   constructor(private readonly store: Store) {}
 
   acquire(): Lease {
-    const id = randomUUID();
+    const id = nodeCrypto().randomUUID();
     const db = this.store.db;
     this.store.tx(() => db.prepare('INSERT INTO leases (id, pid, created_at) VALUES (?, ?, ?)').run(id, process.pid, Date.now()));
     let released = false;

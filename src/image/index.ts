@@ -1,17 +1,16 @@
 // The image store: names and metadata in SQLite (images, image_names), bytes in the content
-// store, unpacked layers in the snapshotter. Images come from local sources here (import,
+// store, unpacked layers in the snapshotter. The code that moves bytes (import, load,
+// save, pull, push) loads on first use: resolving an image must stay cheap for `run`. Images come from local sources here (import,
 // load); a registry puller records its images through the same path.
 import type { Readable, Writable } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
 import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { importRootfs } from './import.js';
-import { loadArchive } from './load.js';
 import { ImageRecords, type Image } from './records.js';
 import { candidateNames, formatReference, normalizeLocalName, parseReference, repositoryOf } from './reference.js';
-import { saveArchive, type ArchiveFormat, type SaveItem } from './save.js';
-import { pullImage, type PullOptions, type RegistryAccess } from './pull.js';
-import { pushImage, type PushOptions } from './push.js';
+import type { ArchiveFormat, SaveItem } from './save.js';
+import type { PullOptions, RegistryAccess } from './pull.js';
+import type { PushOptions } from './push.js';
 import { collectGarbage, imageDiskUsage, Leases, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
 
 export type { Image, ImageLayer } from './records.js';
@@ -21,8 +20,7 @@ export { Leases, type Lease, type LeaseResources, type CollectableSnapshots, typ
 export * from './types.js';
 export * from './reference.js';
 export { applyChanges } from './changes.js';
-export { chainIds } from './unpack.js';
-export { parsePlatform, selectPlatform, type PullOptions, type PullProgress, type RegistryAccess } from './pull.js';
+export type { PullOptions, PullProgress, RegistryAccess } from './pull.js';
 export type { PushOptions, PushProgress } from './push.js';
 
 export class ImageStore {
@@ -55,11 +53,13 @@ export class ImageStore {
 
   async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[] } = {}): Promise<Image> {
     const names = name ? [this.newName(name)] : [];
+    const { importRootfs } = await import('./import.js');
     const made = await this.leases.with(() => importRootfs(this.content, this.snapshots, this.records, input, { ...opts, names }));
     return this.mustGet(made.id);
   }
 
   async load(input: Readable): Promise<{ image: Image; names: string[] }[]> {
+    const { loadArchive } = await import('./load.js');
     const loaded = await this.leases.with(() => loadArchive(this.content, this.snapshots, this.records, input));
     return loaded.map(({ image, names }) => ({ image: this.mustGet(image.id), names }));
   }
@@ -67,6 +67,7 @@ export class ImageStore {
   /** Pulls ref from its registry (mirrors first); returns the image and the name it got. */
   async pull(ref: string, registry: RegistryAccess, opts: PullOptions = {}): Promise<{ image: Image; name?: string }> {
     // The lease keeps a concurrent garbage collection off what this pull relies on.
+    const { pullImage } = await import('./pull.js');
     const { image, name } = await this.leases.with((lease) => pullImage(this.content, this.snapshots, this.records, registry, ref, { ...opts, lease }));
     return { image: this.mustGet(image.id), name };
   }
@@ -76,6 +77,7 @@ export class ImageStore {
     const { image, name } = this.lookup(ref);
     const target = dest ?? name;
     if (!target) throw invalidArgument(`push ${ref}: give a destination (the image was named by ID)`);
+    const { pushImage } = await import('./push.js');
     return pushImage(this.content, registry, image, target, opts);
   }
 
@@ -91,6 +93,7 @@ export class ImageStore {
       else if (name && !item.names.includes(name)) item.names.push(name);
     }
     // save stages files in the ingest dir too: the lease keeps a collection off them.
+    const { saveArchive } = await import('./save.js');
     await this.leases.with(() => saveArchive(this.content, items, out, format));
   }
 
