@@ -2,7 +2,7 @@
 // retries of idempotent requests after 5xx and network errors; blob downloads that resume
 // with HTTP Range after a broken connection.
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { BerthError, dataLoss, invalidArgument, notFound, unavailable } from '../errors/index.js';
 import { findCredentials, type Credentials } from './auth.js';
 import type { Source } from './conf.js';
@@ -51,7 +51,7 @@ interface Challenge {
   service?: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class RegistryClient {
   readonly transport: Transport;
@@ -187,6 +187,11 @@ export class RegistryClient {
     const lifetime = Math.max(10, body.expires_in ?? 60) * 1000;
     this.tokens.set(key, { token, expires: Date.now() + lifetime - 5000 });
     return token;
+  }
+
+  /** Waits before retry number attempt (0-based): the base delay, doubled per attempt. */
+  backoff(attempt: number): Promise<void> {
+    return sleep(this.retryDelayMs * 2 ** attempt);
   }
 
   /** An error for an unexpected status, with the registry's own error message if any. */
@@ -349,8 +354,22 @@ export class Repository {
     }
     location ??= (await this.startUpload(undefined, o.signal)).location!;
     const chunkSize = o.chunkSize ?? 0;
-    if (chunkSize > 0 && size > chunkSize) await this.uploadChunked(location, digest, size, open, chunkSize, o);
-    else await this.uploadMonolithic(location, digest, size, open, o);
+    if (!(chunkSize > 0 && size > chunkSize)) {
+      await this.uploadMonolithic(location, digest, size, open, o);
+      return {};
+    }
+    try {
+      await this.uploadChunked(location, digest, size, open, chunkSize, o);
+    } catch (e) {
+      if (!(e instanceof UploadSessionLost)) throw e;
+      // The registry cannot say what it holds (docker-registry after a lost answer): start
+      // this blob's upload again, once.
+      try {
+        await this.uploadChunked((await this.startUpload(undefined, o.signal)).location!, digest, size, open, chunkSize, o);
+      } catch (again) {
+        throw again instanceof UploadSessionLost ? again.error : again;
+      }
+    }
     return {};
   }
 
@@ -391,11 +410,17 @@ export class Repository {
     url.searchParams.set('digest', digest);
     const body = () => {
       const stream = open();
-      if (!o.onBytes) return stream;
-      let sent = 0;
       const onBytes = o.onBytes;
-      stream.on('data', (c: Buffer) => onBytes((sent += c.length)));
-      return stream;
+      if (!onBytes) return stream;
+      let sent = 0;
+      const counted = new Transform({
+        transform(c: Buffer, _enc, done) {
+          onBytes((sent += c.length));
+          done(null, c);
+        },
+      });
+      stream.on('error', (e) => counted.destroy(e));
+      return stream.pipe(counted);
     };
     const res = await this.client.send(this.source, 'PUT', '', {
       absolute: url,
@@ -408,25 +433,65 @@ export class Repository {
     res.body.resume();
   }
 
+  /**
+   * PATCHes one chunk; returns the next Location. After a broken connection or a 5xx the
+   * upload's status (GET, 'Range: 0-<last byte held>') tells whether the chunk landed or
+   * must be sent again.
+   */
+  private async sendChunk(location: URL, digest: string, chunk: Buffer, offset: number, signal?: AbortSignal): Promise<URL> {
+    const end = offset + chunk.length - 1;
+    const what = `uploading blob ${digest} (bytes ${offset}-${end})`;
+    for (let attempt = 0; ; attempt++) {
+      let res: HttpResponse | undefined;
+      let failure: unknown;
+      try {
+        res = await this.client.send(this.source, 'PATCH', '', {
+          absolute: location,
+          scope: this.scope,
+          headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${end}`, 'Content-Length': String(chunk.length) },
+          body: () => chunk,
+          signal,
+        });
+      } catch (e) {
+        failure = e;
+      }
+      if (res?.status === 202) {
+        res.body.resume();
+        // The registry says how much it holds: 'Range: 0-<last byte>'.
+        const range = res.headers.range;
+        if (typeof range === 'string' && range !== `0-${end}`) throw unavailable(`registry ${this.source.host}: ${what}: it holds bytes ${range}, expected 0-${end}`);
+        return this.nextLocation(res, what);
+      }
+      const transient = res ? res.status >= 500 || res.status === 429 : isTransient(failure) && !signal?.aborted;
+      if (!transient || attempt >= RETRIES) {
+        if (res) throw await this.client.statusError(res, what);
+        if (failure instanceof BerthError) throw failure;
+        throw unavailable(`registry ${this.source.host}: ${what}: ${(failure as Error).message}`);
+      }
+      res?.body.resume();
+      await this.client.backoff(attempt);
+      const status = await this.client.send(this.source, 'GET', '', { absolute: location, scope: this.scope, signal, retry: true });
+      status.body.resume();
+      if (status.status === 400 || status.status === 404) throw new UploadSessionLost(await this.client.statusError(status, `${what}: checking the upload after a failure`));
+      if (status.status !== 204) throw await this.client.statusError(status, `${what}: checking the upload after a failure`);
+      const held = /^0-(\d+)$/.exec(String(status.headers.range ?? ''));
+      const heldEnd = held ? Number(held[1]) : -1;
+      location = this.nextLocation(status, what);
+      if (heldEnd === end) return location;
+      if (heldEnd !== offset - 1) throw unavailable(`registry ${this.source.host}: ${what}: after a failure it holds bytes 0-${heldEnd}`);
+    }
+  }
+
+  private nextLocation(res: HttpResponse, what: string): URL {
+    if (!res.headers.location) throw unavailable(`registry ${this.source.host}: ${what}: the answer has no Location`);
+    return new URL(res.headers.location, res.url);
+  }
+
   private async uploadChunked(location: URL, digest: string, size: number, open: () => Readable, chunkSize: number, o: BlobPushOptions): Promise<void> {
     let offset = 0;
     for await (const chunk of chunksOf(open(), chunkSize)) {
-      const end = offset + chunk.length - 1;
-      const res = await this.client.send(this.source, 'PATCH', '', {
-        absolute: location,
-        scope: this.scope,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${end}`, 'Content-Length': String(chunk.length) },
-        body: () => chunk,
-        signal: o.signal,
-      });
-      res.body.resume();
-      if (res.status !== 202) throw await this.client.statusError(res, `uploading blob ${digest} (bytes ${offset}-${end})`);
-      // The registry says how much it holds: 'Range: 0-<last byte>'.
-      const range = res.headers.range;
-      if (typeof range === 'string' && range !== `0-${end}`) throw unavailable(`registry ${this.source.host}: uploading blob ${digest}: it holds bytes ${range}, expected 0-${end}`);
-      if (!res.headers.location) throw unavailable(`registry ${this.source.host}: uploading blob ${digest}: no Location after bytes ${offset}-${end}`);
-      location = new URL(res.headers.location, res.url);
-      offset = end + 1;
+      location = await this.sendChunk(location, digest, chunk, offset, o.signal);
+      offset += chunk.length;
       o.onBytes?.(offset);
     }
     if (offset !== size) throw dataLoss(`blob ${digest}: read ${offset} bytes from the store, expected ${size}`);
@@ -446,6 +511,13 @@ export class Repository {
     const header = res.headers['docker-content-digest'];
     if (typeof header === 'string' && header !== digest) throw dataLoss(`manifest ${reference}: the registry stored ${header}, expected ${digest}`);
     return digest;
+  }
+}
+
+/** An upload session the registry no longer knows how to continue. */
+class UploadSessionLost extends Error {
+  constructor(readonly error: BerthError) {
+    super(error.message);
   }
 }
 

@@ -11,7 +11,7 @@ import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BERTH, newInstance, type Instance } from '../helpers/index.js';
-import { insecureConf, makeLayout, registriesConf, skopeoManifest, skopeoPush, startFaultProxy, startRegistry, tempDir } from './fixture.js';
+import { insecureConf, makeLayout, registriesConf, skopeoManifest, skopeoPush, startFaultProxy, startRegistry, tempDir, type Fault } from './fixture.js';
 
 const execFileAsync = promisify(execFile);
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
@@ -24,16 +24,16 @@ interface Seen {
 }
 
 /** A registry behind a proxy that records every request; berth talks to the proxy. */
-async function recordedRegistry(t: Parameters<typeof startRegistry>[0]) {
+async function recordedRegistry(t: Parameters<typeof startRegistry>[0], fault?: Fault) {
   const reg = await startRegistry(t);
   const seen: Seen[] = [];
   let proxyHost = '';
-  const proxy = await startFaultProxy(t, reg.host, async (req) => {
+  const proxy = await startFaultProxy(t, reg.host, async (req, upstream, res) => {
     // The registry's Locations must name the proxy too, or uploads would bypass it.
     req.headers['x-forwarded-host'] = proxyHost;
     const length = req.headers['content-length'];
     seen.push({ method: req.method!, url: req.url!, contentRange: req.headers['content-range'], contentLength: length === undefined ? undefined : Number(length) });
-    return false;
+    return fault ? fault(req, upstream, res) : false;
   });
   proxyHost = proxy.host;
   return { reg, host: proxy.host, seen };
@@ -131,6 +131,45 @@ test('push: chunked upload above the chunk size, monolithic below, read back by 
   assert.ok(readdirSync(dir).includes(config.digest.slice(7)));
 });
 
+test('push: a chunk whose answer is lost restarts the blob; a chunk answered 500 is sent again', async (t) => {
+  let patches = 0;
+  const { reg, host, seen } = await recordedRegistry(t, async (req, upstream, res) => {
+    if (req.method !== 'PATCH') return false;
+    patches++;
+    if (patches === 2) {
+      // The registry takes the chunk, the answer never arrives.
+      (await upstream()).resume();
+      await new Promise((r) => setTimeout(r, 50));
+      res.destroy();
+      return true;
+    }
+    if (patches === 4) {
+      // Refused before the registry sees it.
+      req.resume();
+      res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"try again"}]}');
+      return true;
+    }
+    return false;
+  });
+  const inst = await newInstance(t);
+  const env = { CONTAINERS_REGISTRIES_CONF: insecureConf(t, host) };
+  await inst.importBusybox('imported');
+  const [local] = JSON.parse((await inst.run(['image', 'inspect', 'imported'])).stdout);
+  const pushed = await inst.run(['push', '--chunk-size', '200000', 'imported', `${host}/resumed/imp:1`], { env, timeoutMs: 120_000 });
+  assert.equal(pushed.code, 0, pushed.stderr);
+  // Chunk 2's answer lost: docker-registry cannot report an upload whose state moved on
+  // (its Locations carry a signed offset), so the blob starts again in a new session.
+  // Chunk 2 of that refused with 500: the status says it is missing, it is sent again.
+  const statusChecks = seen.filter((s) => s.method === 'GET' && s.url.startsWith('/v2/resumed/imp/blobs/uploads/'));
+  assert.equal(statusChecks.length, 2);
+  const posts = seen.filter((s) => s.method === 'POST' && s.url.startsWith('/v2/resumed/imp/blobs/uploads/'));
+  assert.equal(posts.length, 3, 'config, layer, layer again');
+  const ranges = seen.filter((s) => s.method === 'PATCH').map((s) => s.contentRange);
+  assert.deepEqual(ranges.slice(0, 6), ['0-199999', '200000-399999', '0-199999', '200000-399999', '200000-399999', '400000-599999']);
+  assert.equal((await skopeoManifest(`${reg.host}/resumed/imp:1`)).digest, local.Digest);
+  await execFileAsync('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reg.host}/resumed/imp:1`, `dir:${tempDir(t, 'readback')}`]);
+});
+
 /** Runs berth under script(1), so that its stderr is a terminal; returns what it printed. */
 async function onTerminal(inst: Instance, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -160,6 +199,13 @@ test('pull progress: bars with bytes and speed on a terminal; -q and pipes stay 
   }
   assert.match(r.output, /\x1b\[\d+A\x1b\[J/, 'rows redrawn in place');
   assert.match(r.output, /Writing manifest to image destination\r?\n[a-f0-9]{64}\r?\n$/);
+
+  // push on a terminal: a bar per uploading blob too.
+  await inst.importBusybox('imported');
+  const up = await onTerminal(inst, ['push', '--chunk-size', '100000', 'imported', `${reg.host}/p/imp:1`], env);
+  assert.equal(up.code, 0, up.output);
+  assert.match(up.output, /Copying blob [a-f0-9]{12} \[[=> ]{25}\] [\d.]+[kMG]?B\/[\d.]+[kMG]?B  [\d.]+[kMG]?B\/s/, up.output);
+  assert.match(up.output, /Copying blob [a-f0-9]{12} done  [\d.]+[kMG]?B\r?\n/);
 
   // -q on a terminal: the ID only.
   const quiet = await onTerminal(inst, ['pull', '-q', `${reg.host}/p/bb:1`], env);
