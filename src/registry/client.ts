@@ -373,11 +373,6 @@ export class Repository {
     return {};
   }
 
-  /** Compatibility: a plain upload, no mount, in one PUT. */
-  async uploadBlob(digest: string, size: number, open: () => Readable, signal?: AbortSignal): Promise<void> {
-    await this.pushBlob(digest, size, open, { signal });
-  }
-
   /** POST blobs/uploads/ (with ?mount=&from= for a cross-repository mount). */
   private async startUpload(mount: { mount: string; from: string } | undefined, signal?: AbortSignal): Promise<{ mounted: boolean; location?: URL }> {
     const query = mount ? `?mount=${encodeURIComponent(mount.mount)}&from=${encodeURIComponent(mount.from)}` : '';
