@@ -34,7 +34,8 @@ test('berth loads what podman save writes', async (t) => {
   ];
   for (const [file, args] of archives) {
     podman(...args);
-    assert.equal((await inst.run(['rmi', '-f', id])).code, 0);
+    const rmi = await inst.run(['rmi', '-f', id]);
+    assert.equal(rmi.code, 0, `rmi -f: ${rmi.stderr}`);
     const r = await inst.run(['load', '-i', join(dir, file)]);
     assert.equal(r.code, 0, `${file}: ${r.stderr}`);
     assert.match(r.stdout, new RegExp(`Loaded image: localhost/${img}:latest`));
