@@ -15,7 +15,7 @@ import {
   createContainer, execInContainer, attach, attachSocketPath, resize, readExitCode, waitExitCode, wasOomKilled, readLog,
   type AttachStreams, type LogLine,
 } from '../monitor/index.js';
-import { alreadyExists, failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
+import { alreadyExists, failedPrecondition, internal, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
 import { processAlive } from '../sys/index.js';
 import { networkNames, type Container, type ContainerConfig, type ContainerState } from './types.js';
@@ -286,36 +286,25 @@ export class ContainerManager {
     mkdirSync(p.persistDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.exitDir, { recursive: true, mode: 0o700 });
     rmSync(join(this.exitDir, c.id), { force: true });
-    const rootfs = (await this.snapshots()).mountRootfs((await this.images()).topChainId(image), p.dir, { volatile: cfg.autoRemove });
-
     const hostname = cfg.hostname ?? (cfg.network === 'host' ? hostHostname() : c.id.slice(0, 12));
     const networks = networkNames(cfg);
-    let netns: string | undefined;
+    // The network comes up (plugin processes) while this process mounts the rootfs and
+    // writes the bundle; its namespace path is known in advance.
+    const networkReady = networks ? this.attachNetwork(c, networks, hostname) : undefined;
+    networkReady?.catch(() => {});
+    const netns = networks ? join(this.config.paths.runRoot, 'netns', c.id) : undefined;
+    let rootfs: string;
+    try {
+      rootfs = (await this.snapshots()).mountRootfs((await this.images()).topChainId(image), p.dir, { volatile: cfg.autoRemove });
+    } catch (e) {
+      // The caller's cleanup tears the network down: let the setup finish first.
+      await networkReady?.catch(() => {});
+      throw e;
+    }
     let mounts: Mount[];
     if (networks) {
-      const net = await this.network();
-      // Attachments whose container is gone (a crash between setup and the row's
-      // removal) are released before new ones are made.
-      await net.sweep((id) => {
-        const row = this.store.db.prepare('SELECT state FROM containers WHERE id = ?').get(id) as { state: ContainerState } | undefined;
-        return row !== undefined && row.state !== 'stopped';
-      });
-      const status = await net.setup(c.id, { networks, portMappings: cfg.publish, cniArgs: [['IgnoreUnknown', '1']] });
-      netns = status.netns;
-      this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = ? WHERE id = ?').run(JSON.stringify(status), c.id));
-      const first = status.attachments[0];
-      const { writeContainerFiles } = await import('../network/index.js');
-      await writeContainerFiles(p.dir, {
-        hostname,
-        name: c.name,
-        ips: status.attachments.flatMap((a) => a.ips),
-        gateway: first?.gateways[0],
-        cni: first?.dns,
-        dns: cfg.dns,
-        dnsSearch: cfg.dnsSearch,
-        dnsOptions: cfg.dnsOptions,
-        addHosts: cfg.addHosts,
-      });
+      // The network writes these once it knows the addresses; the spec needs them to exist.
+      for (const f of ['hosts', 'hostname', 'resolv.conf']) writeFileSync(join(p.dir, f), '', { flag: 'a' });
       mounts = etcBindMounts(p.dir);
     } else {
       mounts = this.etcMounts(p.dir, hostname, cfg.network === 'host' ? 'host' : 'none', cfg.addHosts);
@@ -356,6 +345,7 @@ export class ContainerManager {
       annotations: cfg.labels,
     });
     writeFileSync(join(p.dir, 'config.json'), JSON.stringify(spec));
+    if (networkReady && (await networkReady) !== netns) throw internal(`network namespace of ${c.id} is not at ${netns}`);
 
     let created: { pid: number; conmonPid: number };
     try {
@@ -386,6 +376,34 @@ export class ContainerManager {
         .prepare("UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, exit_code = NULL, error = NULL WHERE id = ?")
         .run(created.pid, created.conmonPid, c.id),
     );
+  }
+
+  /** Joins the container's networks and writes its resolv.conf, hosts and hostname; returns the netns path. */
+  private async attachNetwork(c: Container, networks: string[], hostname: string): Promise<string> {
+    const cfg = c.config;
+    const net = await this.network();
+    // Attachments whose container is gone (a crash between setup and the row's removal)
+    // are released before new ones are made.
+    await net.sweep((id) => {
+      const row = this.store.db.prepare('SELECT state FROM containers WHERE id = ?').get(id) as { state: ContainerState } | undefined;
+      return row !== undefined && row.state !== 'stopped';
+    });
+    const status = await net.setup(c.id, { networks, portMappings: cfg.publish, cniArgs: [['IgnoreUnknown', '1']] });
+    this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = ? WHERE id = ?').run(JSON.stringify(status), c.id));
+    const first = status.attachments[0];
+    const { writeContainerFiles } = await import('../network/index.js');
+    await writeContainerFiles(this.paths(c.id).dir, {
+      hostname,
+      name: c.name,
+      ips: status.attachments.flatMap((a) => a.ips),
+      gateway: first?.gateways[0],
+      cni: first?.dns,
+      dns: cfg.dns,
+      dnsSearch: cfg.dnsSearch,
+      dnsOptions: cfg.dnsOptions,
+      addHosts: cfg.addHosts,
+    });
+    return status.netns;
   }
 
   /**
