@@ -5,7 +5,6 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Command } from './command.js';
 import { formatFlag } from './command.js';
-import type { Context } from './context.js';
 import { humanSize, printList, renderTemplate, shortId, table, timeAgo } from './format.js';
 import { printError } from './errors.js';
 import { fromSystemError, invalidArgument } from '../errors/index.js';

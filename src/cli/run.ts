@@ -1,7 +1,6 @@
 // create, run, start, attach, exec, logs: the commands that carry a container's stdio.
 import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
-import type { Context } from './context.js';
 import type { ContainerConfig, ContainerManager } from '../container/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { ensureImage, pullFlag } from './pull-policy.js';

@@ -2,7 +2,7 @@
 // builder, the runtime and conmon. No state lives in this process: every method reads the
 // store, and an exit that happened while no berth process ran is picked up from conmon's
 // exit file by the next query (sync) or by conmon's exit command (cleanup).
-import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync, unlinkSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';

@@ -239,7 +239,7 @@ class ChangeWaiter {
   private readonly watcher: ReturnType<typeof watch> | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
 
-  constructor(path: string, private readonly o: ReadLogOptions) {
+  constructor(path: string, o: ReadLogOptions) {
     const poke = () => this.poke();
     const name = basename(path);
     try {
