@@ -54,14 +54,23 @@ export class Leftovers {
 
   cleanup(): void {
     const refs = this.records.references();
-    for (const chainId of [...this.snapshots].reverse()) {
-      if (refs.chainIds.has(chainId)) continue;
-      try {
-        this.snapshotter.remove(chainId);
-      } catch (e) {
-        log.warn('could not remove snapshot after a failed operation', { chainId, error: String(e) });
+    // Layers unpack in parallel, so a child may have been made before its parent: remove
+    // in rounds until nothing more goes (a child blocks its parent's removal).
+    let pending = [...this.snapshots].reverse().filter((id) => !refs.chainIds.has(id));
+    let errors = new Map<string, unknown>();
+    while (pending.length > 0) {
+      errors = new Map();
+      for (const chainId of pending) {
+        try {
+          this.snapshotter.remove(chainId);
+        } catch (e) {
+          errors.set(chainId, e);
+        }
       }
+      if (errors.size === pending.length) break;
+      pending = [...errors.keys()];
     }
+    for (const [chainId, e] of errors) log.warn('could not remove snapshot after a failed operation', { chainId, error: String(e) });
     for (const digest of this.blobs) if (!refs.blobs.has(digest)) this.content.delete(digest);
   }
 }

@@ -5,51 +5,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { execFileSync } from 'node:child_process';
-import { BERTH, busyboxTarball, newInstance } from '../helpers/index.js';
+import { BERTH, newInstance } from '../helpers/index.js';
 import { ContentStore } from '../../src/content/index.js';
 import { ImageStore } from '../../src/image/index.js';
 import { Snapshotter } from '../../src/snapshot/index.js';
 import { openStore } from '../../src/store/index.js';
-import { HOST_ARCH, insecureConf, skopeoPush, startFaultProxy, startRegistry, tempDir } from './fixture.js';
+import { bigImage, insecureConf, skopeoPush, startFaultProxy, startRegistry, tempDir } from './fixture.js';
 
 const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
-const LAYER_BYTES = 6 << 20;
-const RANDOM_LAYERS = 3;
-
-/** An OCI layout (tag 'big'): busybox plus RANDOM_LAYERS layers of incompressible data. */
-function bigImage(dir: string): { layout: string; files: Map<string, string> } {
-  const layout = join(dir, 'layout');
-  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
-  writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  const put = (mediaType: string, data: Buffer) => {
-    const digest = sha(data);
-    writeFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)), data);
-    return { mediaType, digest, size: data.length };
-  };
-  const files = new Map<string, string>();
-  const tars = [readFileSync(busyboxTarball())];
-  for (let i = 0; i < RANDOM_LAYERS; i++) {
-    const src = join(dir, `src${i}`);
-    mkdirSync(src);
-    const data = randomBytes(LAYER_BYTES);
-    writeFileSync(join(src, `data${i}`), data);
-    files.set(`data${i}`, sha(data));
-    tars.push(execFileSync('tar', ['-C', src, '--owner=0', '--group=0', '--mtime=@0', '-cf', '-', `data${i}`], { maxBuffer: 64 << 20 }));
-  }
-  const layers = tars.map((t) => put('application/vnd.oci.image.layer.v1.tar+gzip', gzipSync(t, { level: 1 })));
-  const config = put(
-    'application/vnd.oci.image.config.v1+json',
-    Buffer.from(JSON.stringify({ architecture: HOST_ARCH, os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: tars.map(sha) } })),
-  );
-  const manifest = put('application/vnd.oci.image.manifest.v1+json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers })));
-  writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'big' } }] }));
-  return { layout, files };
-}
 
 /** A proxy that sends blobs at about bytesPerSecond per connection, so a pull takes seconds. */
 async function slowRegistry(t: Parameters<typeof startRegistry>[0], target: string, bytesPerSecond: number) {

@@ -309,3 +309,37 @@ export function makeCerts(dir: string): { ca: string; cert: string; key: string 
   ssl(['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.crt'), '-days', '2', '-extfile', p('ext.cnf')]);
   return { ca: p('ca.crt'), cert: p('server.crt'), key: p('server.key') };
 }
+
+const sha256Of = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+
+
+/** An OCI layout (tag 'big'): busybox plus randomLayers layers of incompressible data. */
+export function bigImage(dir: string, layerBytes = 6 << 20, randomLayers = 3): { layout: string; files: Map<string, string> } {
+  const layout = join(dir, 'layout');
+  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const put = (mediaType: string, data: Buffer) => {
+    const digest = sha256Of(data);
+    writeFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)), data);
+    return { mediaType, digest, size: data.length };
+  };
+  const files = new Map<string, string>();
+  const tars = [readFileSync(busyboxTarball())];
+  for (let i = 0; i < randomLayers; i++) {
+    const src = join(dir, `src${i}`);
+    mkdirSync(src);
+    const data = randomBytes(layerBytes);
+    writeFileSync(join(src, `data${i}`), data);
+    files.set(`data${i}`, sha256Of(data));
+    tars.push(execFileSync('tar', ['-C', src, '--owner=0', '--group=0', '--mtime=@0', '-cf', '-', `data${i}`], { maxBuffer: 64 << 20 }));
+  }
+  const layers = tars.map((t) => put('application/vnd.oci.image.layer.v1.tar+gzip', gzipSync(t, { level: 1 })));
+  const config = put(
+    'application/vnd.oci.image.config.v1+json',
+    Buffer.from(JSON.stringify({ architecture: HOST_ARCH, os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: tars.map(sha) } })),
+  );
+  const manifest = put('application/vnd.oci.image.manifest.v1+json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers })));
+  writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'big' } }] }));
+  return { layout, files };
+}
+
