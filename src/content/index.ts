@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
 
+export { Sha256Stream } from './hash-worker.js';
+
 export interface Descriptor {
   digest: string; // 'sha256:<hex>'
   size: number;
@@ -58,6 +60,20 @@ export class StagedBlob {
     }
     this.done = true;
     this.store.adopt(this.tempPath, this.digest);
+    return { digest: this.digest, size: this.size };
+  }
+
+  /** commit(), with the directory's fsync off the main thread (a pull commits layers while others still stream). */
+  async commitAsync(expected?: Partial<Descriptor>): Promise<Descriptor> {
+    if (this.done) throw new BerthError('Internal', 'staged blob already committed or discarded');
+    try {
+      checkExpected(this.digest, this.size, expected);
+    } catch (e) {
+      this.discard();
+      throw e;
+    }
+    this.done = true;
+    await this.store.adoptAsync(this.tempPath, this.digest);
     return { digest: this.digest, size: this.size };
   }
 
@@ -209,6 +225,17 @@ export class ContentStore {
 
   /** Renames a fully written, fsynced and verified temp file to its digest's name. */
   adopt(tempPath: string, digest: string): void {
+    this.rename(tempPath, digest);
+    syncDir(this.blobDir);
+  }
+
+  /** adopt(), with the directory's fsync on the thread pool. */
+  async adoptAsync(tempPath: string, digest: string): Promise<void> {
+    this.rename(tempPath, digest);
+    await syncDirAsync(this.blobDir);
+  }
+
+  private rename(tempPath: string, digest: string): void {
     mkdirSync(this.blobDir, { recursive: true });
     try {
       renameSync(tempPath, this.path(digest));
@@ -216,7 +243,6 @@ export class ContentStore {
       rmSync(tempPath, { force: true });
       throw fromSystemError(e, `storing blob ${digest}`);
     }
-    syncDir(this.blobDir);
   }
 
   /** A fresh path in the ingest dir, for staging files. */
@@ -241,5 +267,18 @@ function syncDir(dir: string): void {
     }
   } catch {
     // best effort: the data itself was fsynced before the rename
+  }
+}
+
+async function syncDirAsync(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // best effort, as in syncDir
   }
 }

@@ -10,7 +10,7 @@ import { PassThrough, pipeline, Transform, type Readable, type TransformCallback
 import { finished } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { StagedBlob, type ContentStore } from '../content/index.js';
+import { Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
 import { BerthError, dataLoss, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
 import { decompressed, Digester } from './compression.js';
@@ -238,7 +238,7 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
     if (u.status === 'rejected') throw check.errored ?? u.reason;
     const diffUnchecked = u.value;
     await fsyncFile(temp);
-    leftovers.commit(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
+    await leftovers.commitAsync(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
     if (diffUnchecked) await checkDiffId(content, layer.digest, diffId);
   } catch (e) {
     body.destroy();
@@ -282,11 +282,15 @@ async function checkDiffId(content: ContentStore, digest: string, diffId: string
   if (got !== diffId) throw dataLoss(`layer ${digest}: digest mismatch: expected ${diffId} got ${got}`);
 }
 
-/** Hashes and counts the compressed bytes; fails on a size overrun or a digest mismatch. */
+/**
+ * Hashes (off the main thread) and counts the compressed bytes; fails on a size overrun or
+ * a digest mismatch. Passes the bytes on in the hash's 1 MiB batches: fewer, larger writes.
+ */
 class BlobCheck extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash = new Sha256Stream((batch) => this.push(batch));
   private bytes = 0;
   private lastReport = 0;
+  private checked = false;
   constructor(
     private readonly digest: string,
     private readonly size: number,
@@ -297,19 +301,26 @@ class BlobCheck extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: more than the expected ${this.size} bytes`));
-    this.hash.update(chunk);
+    const wait = this.hash.update(chunk);
     const now = Date.now();
     if (now - this.lastReport > 100) {
       this.lastReport = now;
       this.report(this.bytes);
     }
-    cb(null, chunk);
+    if (wait) wait.then(() => cb(), cb);
+    else cb();
   }
   override _flush(cb: TransformCallback): void {
-    const got = 'sha256:' + this.hash.digest('hex');
-    if (this.bytes !== this.size) cb(dataLoss(`blob ${this.digest}: size mismatch: expected ${this.size} bytes got ${this.bytes}`));
-    else if (got !== this.digest) cb(dataLoss(`blob ${this.digest}: digest mismatch: expected ${this.digest} got ${got}`));
-    else cb();
+    if (this.bytes !== this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: expected ${this.size} bytes got ${this.bytes}`));
+    this.hash.digest().then((got) => {
+      this.checked = true;
+      if (got !== this.digest) cb(dataLoss(`blob ${this.digest}: digest mismatch: expected ${this.digest} got ${got}`));
+      else cb();
+    }, cb);
+  }
+  override _destroy(e: Error | null, cb: (e: Error | null) => void): void {
+    if (!this.checked) this.hash.abandon();
+    cb(e);
   }
 }
 

@@ -41,6 +41,14 @@ export class Leftovers {
     return d;
   }
 
+  /** commit(), with the directory's fsync off the main thread. */
+  async commitAsync(staged: StagedBlob, expected?: Partial<Descriptor>): Promise<Descriptor> {
+    const existed = this.content.has(staged.digest);
+    const d = await staged.commitAsync(expected);
+    if (!existed) this.blobs.push(d.digest);
+    return d;
+  }
+
   putBytes(buf: Buffer): Descriptor {
     const existed = this.content.has(sha256Digest(buf));
     const d = this.content.putBytes(buf);
