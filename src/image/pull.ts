@@ -210,7 +210,7 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
   }
 
   event('downloading', 0);
-  const body = ctx.repo.fetchBlob(layer.digest, layer.size, ctx.signal);
+  const body = ctx.repo.fetchBlob(layer.digest, layer.size, ctx.signal, layer.urls);
   const check = new BlobCheck(layer.digest, layer.size, (bytes) => event('downloading', bytes));
   const temp = content.tempPath();
   const file = createWriteStream(temp, { flags: 'wx', mode: 0o600 });

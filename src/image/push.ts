@@ -46,7 +46,10 @@ export async function pushImage(content: ContentStore, registry: RegistryAccess,
   const repo = registry.client.repository(target, { push: true });
   const mountFrom = mountCandidates(registry, image, target);
   const blobs: OciDescriptor[] = [];
-  for (const d of [manifest.config, ...manifest.layers]) if (!blobs.some((b) => b.digest === d.digest)) blobs.push(d);
+  // Non-distributable layers (with URLs of their own) are not uploaded: the manifest keeps
+  // their URLs, as the image spec asks and podman and skopeo do.
+  const uploaded = manifest.layers.filter((l) => !(isNonDistributable(l.mediaType) && l.urls?.length));
+  for (const d of [manifest.config, ...uploaded]) if (!blobs.some((b) => b.digest === d.digest)) blobs.push(d);
 
   let next = 0;
   let stop = false;
@@ -101,4 +104,8 @@ function mountCandidates(registry: RegistryAccess, image: Image, target: Source)
   }
   // Each failed mount costs a request: a few candidates at most.
   return found.slice(0, 3);
+}
+
+function isNonDistributable(mediaType: string): boolean {
+  return mediaType.includes('.nondistributable.') || mediaType.includes('.foreign.');
 }

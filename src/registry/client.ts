@@ -278,9 +278,26 @@ export class Repository {
    * The blob's bytes as a stream. A connection that breaks mid-way is resumed with a Range
    * request when the registry supports it; the caller still verifies the digest.
    */
-  fetchBlob(digest: string, size: number | undefined, signal?: AbortSignal): Readable {
+  /**
+   * Streams a blob. `urls` (a descriptor's, for non-distributable layers) are tried first,
+   * in order, as the image spec allows; the registry is the fallback. The caller verifies
+   * the digest whatever the source.
+   */
+  fetchBlob(digest: string, size: number | undefined, signal?: AbortSignal, urls: string[] = []): Readable {
     const self = this;
     async function* chunks(): AsyncGenerator<Buffer> {
+      for (const u of urls) {
+        const res = await self.getForeign(u, signal);
+        if (!res) continue;
+        let got = 0;
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          got += chunk.length;
+          if (size !== undefined && got > size) throw dataLoss(`blob ${digest}: ${u} sent more than the expected ${size} bytes`);
+          yield chunk;
+        }
+        if (size !== undefined && got < size) throw unavailable(`blob ${digest}: ${u} sent ${got} of ${size} bytes`);
+        return;
+      }
       let offset = 0;
       let failures = 0;
       for (;;) {
@@ -303,6 +320,25 @@ export class Repository {
       }
     }
     return Readable.from(chunks(), { objectMode: false });
+  }
+
+  /** GET of a layer's own URL (http or https only); undefined when it does not answer 200. */
+  private async getForeign(u: string, signal?: AbortSignal): Promise<HttpResponse | undefined> {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      return undefined;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    try {
+      const res = await this.client.send(this.source, 'GET', '', { absolute: url, signal, retry: true });
+      if (res.status === 200) return res;
+      res.body.resume();
+    } catch (e) {
+      if (signal?.aborted) throw e;
+    }
+    return undefined;
   }
 
   private async getBlob(digest: string, offset: number, signal?: AbortSignal): Promise<HttpResponse> {

@@ -58,7 +58,9 @@ export async function startRegistry(t: After, auth: RegistryAuth = {}): Promise<
     join(dir, 'config.yml'),
     `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n` +
       (auth.tls ? `  tls:\n    certificate: ${auth.tls.cert}\n    key: ${auth.tls.key}\n` : '') +
-      authYaml,
+      authYaml +
+      // Manifests may name layers by URL (non-distributable layers); 127.0.0.1 only.
+      `validation:\n  manifests:\n    urls:\n      allow:\n        - '^http://127\\.0\\.0\\.1:'\n`,
   );
   const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
