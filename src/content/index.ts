@@ -51,20 +51,20 @@ export class StagedBlob {
 
   /** Verifies against expected (if given) and renames the blob into place. */
   commit(expected?: Partial<Descriptor>): Descriptor {
-    if (this.done) throw new BerthError('Internal', 'staged blob already committed or discarded');
-    try {
-      checkExpected(this.digest, this.size, expected);
-    } catch (e) {
-      this.discard();
-      throw e;
-    }
-    this.done = true;
+    this.claim(expected);
     this.store.adopt(this.tempPath, this.digest);
     return { digest: this.digest, size: this.size };
   }
 
   /** commit(), with the directory's fsync off the main thread (a pull commits layers while others still stream). */
   async commitAsync(expected?: Partial<Descriptor>): Promise<Descriptor> {
+    this.claim(expected);
+    await this.store.adoptAsync(this.tempPath, this.digest);
+    return { digest: this.digest, size: this.size };
+  }
+
+  /** Checks the blob against expected (discarding it on a mismatch) and marks it taken. */
+  private claim(expected?: Partial<Descriptor>): void {
     if (this.done) throw new BerthError('Internal', 'staged blob already committed or discarded');
     try {
       checkExpected(this.digest, this.size, expected);
@@ -73,8 +73,6 @@ export class StagedBlob {
       throw e;
     }
     this.done = true;
-    await this.store.adoptAsync(this.tempPath, this.digest);
-    return { digest: this.digest, size: this.size };
   }
 
   discard(): void {

@@ -37,7 +37,7 @@ test('layers with urls are fetched from them, and not pushed', async (t) => {
   const layout = join(dir, 'layout');
   mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
   writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  const put = (mediaType: string, data: Buffer, extra: object = {}) => {
+  const put = (mediaType: string, data: Buffer, extra: { urls?: string[] } = {}) => {
     writeFileSync(join(layout, 'blobs', 'sha256', sha(data).slice(7)), data);
     return { mediaType, digest: sha(data), size: data.length, ...extra };
   };
