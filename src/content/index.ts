@@ -3,12 +3,12 @@
 // into place, so a name always means complete, verified content. Writers stage into
 // <dir>/ingest/ first; two writers of the same digest both succeed (the rename is atomic
 // and the bytes are identical).
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, closeSync, fsyncSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
+import { nodeCrypto, processAlive } from '../sys/index.js';
 
 export { Sha256Stream } from './hash-worker.js';
 
@@ -31,7 +31,7 @@ export function digestHex(digest: string): string {
 }
 
 export function sha256Digest(data: Buffer | string): string {
-  return 'sha256:' + createHash('sha256').update(data).digest('hex');
+  return 'sha256:' + nodeCrypto().createHash('sha256').update(data).digest('hex');
 }
 
 /** A blob written to the ingest dir and hashed, not yet named. commit() or discard() it. */
@@ -88,6 +88,9 @@ function checkExpected(digest: string, size: number, expected?: Partial<Descript
     throw dataLoss(`size mismatch for ${digest}: expected ${expected.size} bytes got ${size}`);
 }
 
+/** How often a waiter looks whether another process's download finished. */
+const CLAIM_POLL_MS = 50;
+
 export class ContentStore {
   private readonly blobDir: string;
   private readonly ingestDir: string;
@@ -116,7 +119,7 @@ export class ContentStore {
   /** Hashes and writes stream to the ingest dir without naming it yet. */
   async stage(stream: AsyncIterable<Buffer | string> | Readable, opts: { maxSize?: number } = {}): Promise<StagedBlob> {
     const temp = this.tempPath();
-    const hash = createHash('sha256');
+    const hash = nodeCrypto().createHash('sha256');
     let size = 0;
     const fh = await open(temp, 'wx', 0o600);
     try {
@@ -246,7 +249,34 @@ export class ContentStore {
   /** A fresh path in the ingest dir, for staging files. */
   tempPath(): string {
     mkdirSync(this.ingestDir, { recursive: true });
-    return join(this.ingestDir, randomUUID());
+    return join(this.ingestDir, nodeCrypto().randomUUID());
+  }
+
+  /**
+   * Claims the download of a blob across processes, so that concurrent pulls fetch each
+   * blob once: resolves with a release function for the caller to download, or with
+   * undefined once the blob is in the store (another process fetched it). A claim whose
+   * process is gone, or that is released without the blob, passes on to a waiter.
+   */
+  async claimDownload(digest: string, signal?: AbortSignal): Promise<(() => void) | undefined> {
+    mkdirSync(this.ingestDir, { recursive: true });
+    const lock = join(this.ingestDir, `${digestHex(digest)}.pulling`);
+    for (;;) {
+      if (this.has(digest)) return undefined;
+      try {
+        writeFileSync(lock, String(process.pid), { flag: 'wx' });
+        return () => rmSync(lock, { force: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, lock);
+      }
+      const holder = Number(readFileSync(lock, { encoding: 'utf8', flag: 'r' }) || 0);
+      if (holder && !processAlive(holder)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      signal?.throwIfAborted();
+      await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
+    }
   }
 
   private missing(e: unknown, digest: string): BerthError {

@@ -198,17 +198,36 @@ interface LayerContext {
 
 /** Makes sure one layer's blob and snapshot exist, downloading and unpacking at once. */
 async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string, chainId: string, parent: string | null): Promise<void> {
-  const { content, snapshots, leftovers, progress } = ctx;
-  const haveBlob = content.has(layer.digest);
-  const haveSnapshot = snapshots.has(chainId);
+  const { content, snapshots, progress } = ctx;
   const event = (status: 'exists' | 'downloading' | 'done', bytes: number) =>
     progress({ type: 'blob', kind: 'layer', digest: layer.digest, size: layer.size, bytes, status });
-  if (haveBlob && haveSnapshot) return event('exists', layer.size);
-  if (haveBlob) {
-    if (await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest))) await checkDiffId(content, layer.digest, diffId);
-    return event('done', layer.size);
+  // A concurrent pull of the same blob (another process) downloads it once; this one waits.
+  const release = content.has(layer.digest) ? undefined : await content.claimDownload(layer.digest, ctx.signal);
+  try {
+    const haveBlob = content.has(layer.digest);
+    const haveSnapshot = snapshots.has(chainId);
+    if (haveBlob && haveSnapshot) return event('exists', layer.size);
+    if (haveBlob) {
+      if (await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest))) await checkDiffId(content, layer.digest, diffId);
+      return event('done', layer.size);
+    }
+    await downloadLayer(ctx, layer, diffId, chainId, parent, haveSnapshot, event);
+  } finally {
+    release?.();
   }
+}
 
+/** Downloads a layer blob, verifying it, and unpacks it as it arrives (unless its snapshot exists). */
+async function downloadLayer(
+  ctx: LayerContext,
+  layer: OciDescriptor,
+  diffId: string,
+  chainId: string,
+  parent: string | null,
+  haveSnapshot: boolean,
+  event: (status: 'exists' | 'downloading' | 'done', bytes: number) => void,
+): Promise<void> {
+  const { content, leftovers } = ctx;
   event('downloading', 0);
   const body = ctx.repo.fetchBlob(layer.digest, layer.size, ctx.signal, layer.urls);
   const check = new BlobCheck(layer.digest, layer.size, (bytes) => event('downloading', bytes));
