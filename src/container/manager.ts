@@ -10,7 +10,7 @@ import type { Store } from '../store/index.js';
 import type { ImageStore, Image } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
-import { buildSpec, resolveUser, OciRuntime, type Mount } from '../oci/index.js';
+import { buildSpec, hostCapabilities, resolveUser, OciRuntime, type Mount } from '../oci/index.js';
 import {
   createContainer, execInContainer, attach, attachSocketPath, resize, readExitCode, waitExitCode, wasOomKilled, readLog,
   type AttachStreams, type LogLine,
@@ -697,6 +697,11 @@ export class ContainerManager {
       process_.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
     }
     if (req.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+    if (req.privileged) {
+      // docker exec --privileged: every capability the host has, whatever the container's.
+      const caps = hostCapabilities();
+      process_.capabilities = { ...process_.capabilities, bounding: caps, effective: caps, permitted: caps };
+    }
     const execId = randomHex(16);
     const execDir = join(p.persistDir, 'exec', execId);
     mkdirSync(execDir, { recursive: true });

@@ -100,6 +100,9 @@ test('exec: exit codes, env, user, workdir, detached', async (t) => {
   assert.equal(await ok(inst, ['exec', '-e', 'GREETING=hi', 'box', 'sh', '-c', 'echo $GREETING']), 'hi\n');
   assert.equal(await ok(inst, ['exec', '-u', 'tester', '-w', '/tmp', 'box', 'sh', '-c', 'id -un; pwd']), 'tester\n/tmp\n');
   assert.equal((await inst.run(['exec', 'box', 'nosuchcmd'])).code, 127);
+  const hostCaps = /CapBnd:\s+([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1];
+  assert.match(await ok(inst, ['exec', '--privileged', 'box', 'grep', 'CapEff', '/proc/self/status']), new RegExp(`CapEff:\\s+${hostCaps}`));
+  assert.match(await ok(inst, ['exec', 'box', 'grep', 'CapEff', '/proc/self/status']), /CapEff:\s+00000000a80425fb/);
   await ok(inst, ['exec', '-d', 'box', 'sh', '-c', 'echo detached > /tmp/mark']);
   let mark = '';
   for (let i = 0; i < 50 && !mark; i++) {
