@@ -1,5 +1,6 @@
-export { ContainerManager, mergeEnv, type ManagerDeps, type ExecRequest, type LogOptions, type ContainerPaths } from './manager.js';
+export { ContainerManager, type ManagerDeps, type ExecRequest, type LogOptions, type ContainerPaths } from './manager.js';
 export type { Container, ContainerConfig, ContainerState, BindMount, TmpfsMount } from './types.js';
 export { statusWord } from './types.js';
 export { CommandExitError } from './exit-codes.js';
 export { isValidName } from './names.js';
+export { mergeEnv } from './process.js';

@@ -21,6 +21,8 @@ import { processAlive } from '../sys/index.js';
 import { networkNames, type Container, type ContainerConfig, type ContainerState } from './types.js';
 import { isValidName, randomHex, randomName } from './names.js';
 import { commandExitError } from './exit-codes.js';
+import { ETC_FILES, etcBindMounts, writeEtcFiles } from './etc-files.js';
+import { mergeEnv, processArgs } from './process.js';
 
 /** Seconds conmon holds back the exit command of a container someone waits on. */
 const FOREGROUND_EXIT_DELAY_S = 1;
@@ -304,10 +306,10 @@ export class ContainerManager {
     let mounts: Mount[];
     if (networks) {
       // The network writes these once it knows the addresses; the spec needs them to exist.
-      for (const f of ['hosts', 'hostname', 'resolv.conf']) writeFileSync(join(p.dir, f), '', { flag: 'a' });
+      for (const f of ETC_FILES) writeFileSync(join(p.dir, f), '', { flag: 'a' });
       mounts = etcBindMounts(p.dir);
     } else {
-      mounts = this.etcMounts(p.dir, hostname, cfg.network === 'host' ? 'host' : 'none', cfg.addHosts);
+      mounts = writeEtcFiles(p.dir, hostname, cfg.network === 'host' ? 'host' : 'none', cfg.addHosts);
     }
     for (const m of cfg.mounts ?? []) {
       if (!existsSync(m.source)) throw invalidArgument(`bind mount source path does not exist: ${m.source}`);
@@ -416,29 +418,6 @@ export class ContainerManager {
     return ['/bin/sh', '-c', 'test -e "$1" || exit 0; shift; exec "$@"', 'berth-cleanup', runtimeState, ...this.cleanupCommand, id];
   }
 
-  /**
-   * hosts, hostname and resolv.conf for --network none and host (written by berth,
-   * bind-mounted): the host's own files for host networking, where its loopback
-   * nameservers are reachable.
-   */
-  private etcMounts(dir: string, hostname: string, network: 'none' | 'host', addHosts: string[] = []): Mount[] {
-    let hosts = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
-    let resolv = '';
-    if (network === 'host') {
-      hosts = readOr('/etc/hosts', hosts);
-      resolv = readOr('/etc/resolv.conf', '');
-    }
-    hosts += `127.0.1.1\t${hostname}\n`;
-    for (const h of addHosts) {
-      const i = h.lastIndexOf(':');
-      hosts += `${h.slice(i + 1)}\t${h.slice(0, i)}\n`;
-    }
-    writeFileSync(join(dir, 'hosts'), hosts);
-    writeFileSync(join(dir, 'hostname'), hostname + '\n');
-    writeFileSync(join(dir, 'resolv.conf'), resolv);
-    return etcBindMounts(dir);
-  }
-
   /** Brings a stopped container back to 'created' (fresh monitor, same upper dir), so a
    *  caller can attach before it starts. */
   async prepare(ref: string): Promise<Container> {
@@ -449,6 +428,8 @@ export class ContainerManager {
     );
     if (!claimed) return this.get(c.id);
     try {
+      // What a release that never finished (its process died) left behind goes first.
+      if (existsSync(join(this.runtime.stateRoot, c.id)) || existsSync(join(this.config.paths.runRoot, 'netns', c.id))) await this.releaseRuntime(c.id);
       await this.instantiate(c, (await this.images()).resolve(c.imageId ?? c.config.image));
     } catch (e) {
       await this.releaseRuntime(c.id);
@@ -586,16 +567,20 @@ export class ContainerManager {
    * its cgroup and the rootfs mount. Idempotent: conmon's exit command, a waiting `run`
    * and any state query may all get here for the same exit.
    */
-  private async markExited(c: Container, code: number, error?: string): Promise<void> {
+  /**
+   * The exit belongs to the incarnation whose monitor reported it (monitorPid): a restart
+   * in between has a new monitor, and an exit seen late must not stop the new process.
+   */
+  private async markExited(c: Container, code: number, error?: string, monitorPid: number | null = c.conmonPid): Promise<void> {
     const oom = wasOomKilled(this.paths(c.id).persistDir) ? 1 : 0;
     const changed = this.store.tx(
       () =>
         this.store.db
           .prepare(
             `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?
-             WHERE id = ? AND state IN ('created', 'running')`,
+             WHERE id = ? AND state IN ('created', 'running') AND conmon_pid IS ?`,
           )
-          .run(code, Date.now(), oom, error ?? null, c.id).changes,
+          .run(code, Date.now(), oom, error ?? null, c.id, monitorPid).changes,
     );
     if (changed === 0) return;
     if (c.config.autoRemove) await this.discard(c.id);
@@ -650,11 +635,11 @@ export class ContainerManager {
    */
   async cleanup(id: string): Promise<void> {
     const c = this.reload(id);
-    if (!c) return;
+    // conmon runs this as its child: only the monitor of the current incarnation speaks
+    // for the container (a restart may already have made a new one).
+    if (!c || c.conmonPid !== process.ppid) return;
     const code = readExitCode(this.exitDir, id);
-    if (code !== undefined) await this.markExited(c, code);
-    const now = this.reload(id);
-    if (now?.state === 'stopped') await this.releaseRuntime(id);
+    if (code !== undefined) await this.markExited(c, code, undefined, process.ppid);
   }
 
   // ---- stdio --------------------------------------------------------------------------
@@ -738,38 +723,3 @@ export class ContainerManager {
     return { total: rows.reduce((a, r) => a + r.n, 0), running: n('running'), stopped: n('stopped') };
   }
 }
-
-/** docker's rule: ENTRYPOINT + CMD, where an --entrypoint override also drops the image's CMD. */
-function processArgs(image: { Entrypoint?: string[] | null; Cmd?: string[] | null }, cfg: ContainerConfig): string[] {
-  const entrypoint = cfg.entrypoint ?? image.Entrypoint ?? [];
-  const cmd = cfg.command ?? (cfg.entrypoint !== undefined ? [] : image.Cmd ?? []);
-  return [...entrypoint, ...cmd];
-}
-
-function etcBindMounts(dir: string): Mount[] {
-  return ['hosts', 'hostname', 'resolv.conf'].map((f) => ({
-    destination: `/etc/${f}`,
-    type: 'bind',
-    source: join(dir, f),
-    options: ['bind', 'rprivate'],
-  }));
-}
-
-function readOr(path: string, fallback: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
-
-/** Later entries win, by variable name. */
-export function mergeEnv(base: string[], extra: string[]): string[] {
-  const out = new Map<string, string>();
-  for (const e of [...base, ...extra]) {
-    const i = e.indexOf('=');
-    out.set(i < 0 ? e : e.slice(0, i), e);
-  }
-  return [...out.values()];
-}
-
