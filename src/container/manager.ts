@@ -385,11 +385,9 @@ export class ContainerManager {
     const cfg = c.config;
     const net = await this.network();
     // Attachments whose container is gone (a crash between setup and the row's removal)
-    // are released before new ones are made.
-    await net.sweep((id) => {
-      const row = this.store.db.prepare('SELECT state FROM containers WHERE id = ?').get(id) as { state: ContainerState } | undefined;
-      return row !== undefined && row.state !== 'stopped';
-    });
+    // are released before new ones are made. A container that still has a row is its own
+    // owner's to release (it may be doing so right now).
+    await net.sweep((id) => this.store.db.prepare('SELECT 1 FROM containers WHERE id = ?').get(id) !== undefined);
     const status = await net.setup(c.id, { networks, portMappings: cfg.publish, cniArgs: [['IgnoreUnknown', '1']] });
     this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = ? WHERE id = ?').run(JSON.stringify(status), c.id));
     const first = status.attachments[0];
@@ -596,8 +594,14 @@ export class ContainerManager {
     (await this.snapshots()).unmountRootfs(this.paths(id).dir);
     await deleted;
     if (detached) {
-      await detached;
-      this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = NULL WHERE id = ?').run(id));
+      try {
+        await detached;
+        this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = NULL WHERE id = ?').run(id));
+      } catch (e) {
+        // The container has exited all the same; its attachment records stay, and `rm`, the
+        // next start or a sweep finishes the teardown.
+        log.warn('network teardown failed', { id, error: (e as Error).message });
+      }
     }
   }
 
