@@ -6,6 +6,7 @@ import { statusWord, type Container, type ContainerManager } from '../container/
 import { humanDuration, printList, renderTemplate, shortId, table, timeAgo } from './format.js';
 import { stdioCommands } from './run.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
+import { printError } from './errors.js';
 
 function statusText(c: Container, now = Date.now()): string {
   switch (c.state) {
@@ -268,7 +269,7 @@ function eachContainer(
           process.stdout.write(ref + '\n');
         } catch (e) {
           failed++;
-          process.stderr.write(`berth: ${(e as Error).message.split('\n')[0]}\n`);
+          printError(e, false);
         }
       }
       return failed ? 125 : 0;

@@ -4,6 +4,7 @@ import type { FlagDef, FlagValues } from './args.js';
 import type { Context } from './context.js';
 import type { PullProgress } from '../image/index.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
+import { registryAccess } from './registry.js';
 
 export const pullFlag: FlagDef = { name: 'pull', type: 'string', value: 'POLICY', default: 'missing', desc: 'Pull the image before running: missing (default), always or never' };
 
@@ -22,15 +23,14 @@ export async function ensureImage(ctx: Context, ref: string, f: FlagValues): Pro
     }
     process.stderr.write(`Unable to find image '${ref}' locally\n`);
   }
-  const { loadRegistriesConf, RegistryClient, findCredentials } = await import('../registry/index.js');
-  const client = new RegistryClient({ credentials: (repo) => findCredentials(repo) });
+  const registry = await registryAccess(ctx, f);
   const onProgress = (e: PullProgress) => {
     if (e.type === 'trying') process.stderr.write(`Trying to pull ${e.reference}...\n`);
     else if (e.type === 'blob' && e.kind !== 'config' && e.status === 'done') process.stderr.write(`Copying blob ${e.digest.slice(7, 19)} done\n`);
   };
   try {
-    await images.pull(ref, { client, conf: await loadRegistriesConf() }, { onProgress });
+    await images.pull(ref, registry, { onProgress });
   } finally {
-    client.close();
+    registry.close();
   }
 }

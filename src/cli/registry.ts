@@ -17,7 +17,8 @@ const tlsFlags: FlagDef[] = [
   { name: 'tls-verify', type: 'bool', default: true, desc: 'Require HTTPS and verify certificates (false: like an insecure registry)' },
 ];
 
-async function registryAccess(ctx: Context, f: FlagValues): Promise<RegistryAccess & { close(): void }> {
+/** The registry client and registries.conf for a command (its --authfile, --cert-dir, --tls-verify flags when it has them). */
+export async function registryAccess(ctx: Context, f: FlagValues): Promise<RegistryAccess & { close(): void }> {
   const { loadRegistriesConf, RegistryClient, findCredentials } = await registryLib();
   // $CONTAINERS_REGISTRIES_CONF first (as podman and skopeo), then berth.toml's
   // [registries] config, then the system file.

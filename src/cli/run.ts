@@ -3,6 +3,7 @@ import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
 import type { ContainerConfig, ContainerManager } from '../container/index.js';
 import { invalidArgument } from '../errors/index.js';
+import { printError } from './errors.js';
 import { ensureImage, pullFlag } from './pull-policy.js';
 import {
   parseCpus, parseEnv, parseLabels, parseMemory, parseTime, parseTmpfs, parseUlimit, parseVolume, parseBytes,
@@ -119,6 +120,13 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   return cfg;
 }
 
+/** Raw mode on this terminal for a TTY session that reads stdin; returns the undo. */
+function rawTerminal(tty: boolean, stdin: boolean): () => void {
+  if (!(tty && stdin && process.stdin.isTTY)) return () => {};
+  process.stdin.setRawMode(true);
+  return () => process.stdin.setRawMode(false);
+}
+
 /**
  * Connects this terminal to a container: raw mode and window size for a TTY, signal
  * forwarding otherwise. Resolves once the container's output has ended (or on detach).
@@ -129,7 +137,6 @@ async function attachTerminal(
   o: { tty: boolean; stdin: boolean; detachKeys?: string; sigProxy: boolean },
   beforeStart?: () => Promise<void>,
 ): Promise<'exited' | 'detached'> {
-  const raw = o.tty && o.stdin && process.stdin.isTTY;
   const onResize = () => {
     if (process.stdout.rows && process.stdout.columns)
       mgr.resize(id, { rows: process.stdout.rows, cols: process.stdout.columns }).catch(() => {});
@@ -137,7 +144,7 @@ async function attachTerminal(
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   const forward = (sig: NodeJS.Signals) => void mgr.kill(id, sig.slice(3)).catch(() => {});
   if (!o.tty && o.sigProxy) for (const s of signals) process.on(s, forward);
-  if (raw) process.stdin.setRawMode(true);
+  const restoreTerminal = rawTerminal(o.tty, o.stdin);
   try {
     const session = mgr.attach(id, {
       stdin: o.stdin ? process.stdin : undefined,
@@ -154,7 +161,7 @@ async function attachTerminal(
     if (beforeStart) await beforeStart();
     return await session;
   } finally {
-    if (raw) process.stdin.setRawMode(false);
+    restoreTerminal();
     process.stdout.off('resize', onResize);
     for (const s of signals) process.off(s, forward);
   }
@@ -234,7 +241,7 @@ const startCommand: Command = {
         process.stdout.write(ref + '\n');
       } catch (e) {
         failed++;
-        process.stderr.write(`berth: ${(e as Error).message}\n`);
+        printError(e, false);
       }
     }
     return failed ? 125 : 0;
@@ -293,8 +300,7 @@ const execCommand: Command = {
       await mgr.exec(c.id, req);
       return 0;
     }
-    const raw = req.tty && req.stdin && process.stdin.isTTY;
-    if (raw) process.stdin.setRawMode(true);
+    const restoreTerminal = rawTerminal(req.tty, req.stdin);
     try {
       const r = await mgr.exec(c.id, req, {
         stdin: req.stdin ? process.stdin : undefined,
@@ -304,7 +310,7 @@ const execCommand: Command = {
       });
       return r.exitCode ?? 0;
     } finally {
-      if (raw) process.stdin.setRawMode(false);
+      restoreTerminal();
     }
   },
 };

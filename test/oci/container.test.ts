@@ -6,16 +6,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { buildSpec, hostCapabilities } from '../../src/oci/index.js';
 import type { SpecInput } from '../../src/oci/index.js';
-import { cgroupDirs, makeSandbox, runcRun, type RunResult } from './fixture.js';
+import { runcRun, suiteSandbox, type RunResult } from './fixture.js';
 
-const sb = makeSandbox();
-test.after(() => {
-  // runc removes each container's cgroup; only the shared parent dirs may remain.
-  const leftovers = cgroupDirs(sb.cgroupParent).filter((d) => !d.endsWith(sb.cgroupParent));
-  sb.cleanup();
-  assert.deepEqual(leftovers, [], 'no container cgroups left behind');
-  assert.deepEqual(cgroupDirs(sb.cgroupParent), [], 'cgroup parent removed');
-});
+const sb = suiteSandbox();
 
 let seq = 0;
 /** Runs `sh -c script` in a container built from `o`; checks its cgroup is gone afterwards. */

@@ -1,4 +1,6 @@
 // Test fixture: a busybox rootfs, bundles, and runc run/create with cleanup.
+import { after } from 'node:test';
+import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,6 +66,21 @@ export function makeSandbox(): Sandbox {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A sandbox for one test file, torn down after the file's tests; the teardown fails the
+ * suite if a container cgroup outlived its container (runc removes each one).
+ */
+export function suiteSandbox(): Sandbox {
+  const sb = makeSandbox();
+  after(() => {
+    const leftovers = cgroupDirs(sb.cgroupParent).filter((d) => !d.endsWith(sb.cgroupParent));
+    sb.cleanup();
+    assert.deepEqual(leftovers, [], 'no container cgroups left behind');
+    assert.deepEqual(cgroupDirs(sb.cgroupParent), [], 'cgroup parent removed');
+  });
+  return sb;
 }
 
 function listContainers(stateRoot: string): string[] {

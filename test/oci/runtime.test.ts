@@ -5,16 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isBerthError } from '../../src/errors/index.js';
 import { buildSpec, OciRuntime, runtimeErrorMessage as errorMessage } from '../../src/oci/index.js';
-import { cgroupDirs, makeSandbox, runcCreate } from './fixture.js';
+import { runcCreate, suiteSandbox } from './fixture.js';
 
-const sb = makeSandbox();
-test.after(() => {
-  // runc removes each container's cgroup; only the shared parent dirs may remain.
-  const leftovers = cgroupDirs(sb.cgroupParent).filter((d) => !d.endsWith(sb.cgroupParent));
-  sb.cleanup();
-  assert.deepEqual(leftovers, [], 'no container cgroups left behind');
-  assert.deepEqual(cgroupDirs(sb.cgroupParent), [], 'cgroup parent removed');
-});
+const sb = suiteSandbox();
 const runtime = new OciRuntime({ path: 'runc', args: [] }, sb.stateRoot);
 
 let seq = 0;
