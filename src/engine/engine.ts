@@ -39,7 +39,6 @@ export type RegistrySession = RegistryAccess & { close(): void };
 export class Engine {
   readonly paths: EnginePaths;
   private readonly env: NodeJS.ProcessEnv;
-  private cfg?: Promise<Config>;
   private db?: Store;
   /** Each service once, by name; building one starts on first use. */
   private readonly services = new Map<string, Promise<unknown>>();
@@ -51,8 +50,7 @@ export class Engine {
   }
 
   config(): Promise<Config> {
-    this.open();
-    return (this.cfg ??= loadConfig(this.opts, this.env));
+    return this.once('config', () => loadConfig(this.opts, this.env));
   }
 
   async store(): Promise<Store> {
@@ -163,7 +161,7 @@ export class Engine {
 
   /** The service called name, built by make on first use; a failed build is tried again next time. */
   private once<T>(name: string, make: () => Promise<T>): Promise<T> {
-    this.open();
+    if (this.closed) return Promise.reject(failedPrecondition('the engine is closed'));
     const existing = this.services.get(name);
     if (existing) return existing as Promise<T>;
     const p = make();
