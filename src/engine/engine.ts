@@ -142,7 +142,7 @@ export class Engine {
     const { refreshHostCapabilities } = await import('../oci/index.js');
     refreshHostCapabilities();
     const runtime = this.services.get('runtime') as Promise<OciRuntime> | undefined;
-    if (runtime) (await runtime).refresh();
+    (await runtime?.catch(() => undefined))?.refresh();
     // The registry transport's caches (system CAs, per-host agents and probes) belong here
     // too once the transport offers a way to drop them.
   }
