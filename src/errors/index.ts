@@ -73,10 +73,8 @@ export const GrpcStatus = {
   DATA_LOSS: 15,
 } as const;
 
-/** docker's exit statuses: 125 when the manager itself fails, 126/127 when the container's command cannot be invoked / is not found. */
+/** docker's exit status when the manager itself fails (126/127: the container's command cannot be invoked / is not found). */
 export const EXIT_BERTH_ERROR = 125;
-export const EXIT_CANNOT_INVOKE = 126;
-export const EXIT_NOT_FOUND = 127;
 
 /**
  * Each code's CLI exit status and gRPC status, the one place they are decided. Every code
