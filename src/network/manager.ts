@@ -83,10 +83,12 @@ export class NetworkManager {
     }
     const requested = req.portMappings ?? [];
     checkConflicts(requested);
-    if (requested.some((m) => m.hostPort !== 0)) {
-      checkAllocated(requested, [...this.publishedPorts(await this.runner.cache.list(), containerId), ...(await hostListeners())]);
+    let portMappings: PortMapping[] = [];
+    if (requested.length > 0) {
+      const taken = [...this.publishedPorts(await this.runner.cache.list(), containerId), ...(await hostListeners())];
+      checkAllocated(requested, taken);
+      portMappings = await assignHostPorts(requested, taken);
     }
-    const portMappings = await assignHostPorts(requested);
 
     const netns = await createNetns(this.netnsDir, containerId);
     const status: NetworkStatus = { netns, attachments: [], portMappings };

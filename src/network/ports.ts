@@ -147,10 +147,26 @@ export async function hostListeners(): Promise<TakenPort[]> {
   return out;
 }
 
-/** Replaces hostPort 0 with a port the kernel says is free now (bind to port 0, close). */
-export async function assignHostPorts(mappings: PortMapping[]): Promise<PortMapping[]> {
+/**
+ * Replaces hostPort 0 with a port the kernel says is free now (bind to port 0, close) and
+ * that no one in `taken` holds (a container's published port has no socket on the host).
+ */
+export async function assignHostPorts(mappings: PortMapping[], taken: TakenPort[] = []): Promise<PortMapping[]> {
   const out: PortMapping[] = [];
-  for (const m of mappings) out.push(m.hostPort !== 0 ? m : { ...m, hostPort: await freePort(m.hostIP, m.protocol) });
+  for (const m of mappings) {
+    if (m.hostPort !== 0) {
+      out.push(m);
+      continue;
+    }
+    for (let tries = 0; ; tries++) {
+      const picked = { ...m, hostPort: await freePort(m.hostIP, m.protocol) };
+      const clash = [...taken, ...out].some((t) => t.hostPort === picked.hostPort && t.protocol === m.protocol && sameAddress(t.hostIP, m.hostIP));
+      if (!clash || tries >= 20) {
+        out.push(picked);
+        break;
+      }
+    }
+  }
   return out;
 }
 

@@ -175,13 +175,21 @@ function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: n
     const err: Buffer[] = [];
     let timedOut = false;
     let aborted = false;
+    // The plugin leads its own process group: the kill takes what it started along.
+    const kill = () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      kill();
     }, timeoutMs);
     const onAbort = () => {
       aborted = true;
-      child.kill('SIGKILL');
+      kill();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
@@ -210,7 +218,7 @@ function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: n
     onSpawn({ pid: child.pid, startTime: stat[19]! }).then(
       () => child.stdin.end(stdin),
       (e) => {
-        child.kill('SIGKILL');
+        kill();
         reject(e);
       },
     );
