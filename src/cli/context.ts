@@ -36,9 +36,13 @@ export class Context {
 
   images(): Promise<ImageStore> {
     return (this.imageStore ??= (async () => {
-      const [{ ImageStore }, { ContentStore }] = await Promise.all([import('../image/index.js'), import('../content/index.js')]);
+      const [{ ImageStore }, { ContentStore }, { ContainerRecords }] = await Promise.all([
+        import('../image/index.js'), import('../content/index.js'), import('../container/index.js'),
+      ]);
       const root = (await this.config()).paths.root;
-      return new ImageStore(await this.store(), new ContentStore(join(root, 'content')), await this.snapshots());
+      const store = await this.store();
+      // The image store learns which images are in use from the containers' own records.
+      return new ImageStore(store, new ContentStore(join(root, 'content')), await this.snapshots(), new ContainerRecords(store).imageUsers());
     })());
   }
 

@@ -202,9 +202,8 @@ export interface ImageDiskUsage {
   reclaimable: number;
 }
 
-export function imageDiskUsage(store: Store, records: ImageRecords, content: ContentStore, snapshots: LayerSnapshots): ImageDiskUsage {
+export function imageDiskUsage(records: ImageRecords, usedIds: Set<string>, content: ContentStore, snapshots: LayerSnapshots): ImageDiskUsage {
   const images = records.all();
-  const usedIds = new Set((store.db.prepare('SELECT DISTINCT image_id FROM containers WHERE image_id IS NOT NULL').all() as { image_id: string }[]).map((r) => r.image_id));
   const needBlobs = new Set<string>();
   const needChains = new Set<string>();
   let active = 0;

@@ -6,14 +6,14 @@ import type { Readable, Writable } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
 import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { ImageRecords, type Image } from './records.js';
+import { ImageRecords, type Image, type ImageUsers } from './records.js';
 import { candidateNames, formatReference, normalizeLocalName, parseReference, repositoryOf } from './reference.js';
 import type { ArchiveFormat, SaveItem } from './save.js';
 import type { PullOptions, RegistryAccess } from './pull.js';
 import type { PushOptions } from './push.js';
 import { collectGarbage, imageDiskUsage, Leases, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
 
-export type { Image, ImageLayer } from './records.js';
+export type { Image, ImageLayer, ImageUsers } from './records.js';
 export type { ArchiveFormat } from './save.js';
 export type { LayerSnapshots } from './unpack.js';
 export { Leases, type Lease, type LeaseResources, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
@@ -31,6 +31,8 @@ export class ImageStore {
     private readonly store: Store,
     readonly content: ContentStore,
     private readonly snapshots: CollectableSnapshots,
+    /** Which images containers use (their owner answers; this store never reads their table). */
+    private readonly users: ImageUsers,
   ) {
     this.records = new ImageRecords(store);
     this.leases = new Leases(store);
@@ -116,7 +118,7 @@ export class ImageStore {
         this.records.removeName(name);
         return { untagged: [name], deleted: null };
       }
-      const users = this.records.containersUsing(image.id);
+      const users = this.users.containersUsing(image.id);
       if (users.length > 0) {
         if (!opts.force) throw failedPrecondition(`image is in use by container ${users[0].slice(0, 12)}`);
         for (const n of names) this.records.removeName(n);
@@ -136,9 +138,10 @@ export class ImageStore {
   prune(opts: { all?: boolean; gc?: GcOptions } = {}): { removed: { id: string; untagged: string[] }[]; report: GcReport } {
     const removed = this.records.tx(() => {
       const out: { id: string; untagged: string[] }[] = [];
+      const inUse = this.users.imagesInUse();
       for (const image of this.records.all()) {
         if (!opts.all && image.names.length > 0) continue;
-        if (this.records.containersUsing(image.id).length > 0) continue;
+        if (inUse.has(image.id)) continue;
         this.records.removeImage(image.id);
         out.push({ id: image.id, untagged: image.names });
       }
@@ -154,7 +157,7 @@ export class ImageStore {
 
   /** What the image store holds on disk and what unused images hold of it. */
   diskUsage(): ImageDiskUsage {
-    return imageDiskUsage(this.store, this.records, this.content, this.snapshots);
+    return imageDiskUsage(this.records, this.users.imagesInUse(), this.content, this.snapshots);
   }
 
   /** Removes the blobs and snapshots of a deleted image that no other image (nor a live lease) uses. */

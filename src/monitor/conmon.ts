@@ -212,6 +212,8 @@ export interface ExecOptions {
   timeout?: number;
   /** Streams for an attached exec (ignored when detach). */
   attach?: AttachStreams;
+  /** Aborting kills the exec'd process (its exit then ends the exec as usual). */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -248,6 +250,7 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
   const c = await spawnConmon(o.conmon, args, { cwd: o.persistDir, withAttachPipe: attached });
   const what = `exec in container ${o.id}`;
   let session: Promise<AttachResult> | undefined;
+  let stopKilling = () => {};
   const cutSession = new AbortController();
   try {
     const reader = new SyncPipeReader(c.sync);
@@ -269,6 +272,18 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
     const started = await firstMessage(c, reader, what);
     if (started.data <= 0) throw failure(started, what);
     const pid = started.data;
+    if (o.signal && !o.detach) {
+      const kill = () => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      };
+      if (o.signal.aborted) kill();
+      else o.signal.addEventListener('abort', kill, { once: true });
+      stopKilling = () => o.signal?.removeEventListener('abort', kill);
+    }
     const conmonPid = await readPid(conmonPidFile);
     if (o.detach) return { pid, conmonPid };
 
@@ -293,6 +308,7 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
     await session?.catch(() => {});
     throw e;
   } finally {
+    stopKilling();
     c.release();
   }
 }

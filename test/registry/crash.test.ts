@@ -14,6 +14,7 @@ import { ImageStore } from '../../src/image/index.js';
 import { Snapshotter } from '../../src/snapshot/index.js';
 import { openStore } from '../../src/store/index.js';
 import { bigImage, insecureConf, skopeoPush, startFaultProxy, startRegistry, tempDir } from './fixture.js';
+import { ContainerRecords } from '../../src/container/index.js';
 
 const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
@@ -77,7 +78,7 @@ function checkFiles(root: string, files: Map<string, string>): void {
 
 function storeOf(root: string) {
   const store = openStore(root);
-  const images = new ImageStore(store, new ContentStore(join(root, 'content')), new Snapshotter(join(root, 'snapshots'), store));
+  const images = new ImageStore(store, new ContentStore(join(root, 'content')), new Snapshotter(join(root, 'snapshots'), store), new ContainerRecords(store).imageUsers());
   return { store, images };
 }
 
