@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { BERTH, isAlive, listMounts, listProcesses, newInstance, type Instance } from '../helpers/index.js';
 import { isBerthError } from '../../src/errors/index.js';
 import { openEngine, type TestEngine } from './engine.js';
+import { cgroupDirs } from '../oci/fixture.js';
 
 const dirsOf = (inst: Instance) => ({ root: inst.root, runRoot: inst.runRoot, configDir: inst.configDir });
 const mountsUnder = (inst: Instance) => listMounts().filter((m) => m.mountPoint.startsWith(inst.base));
@@ -66,6 +67,15 @@ test('lifecycle: create, start, exec, execSync, stop, start again, remove', asyn
   const aborted = await m.exec(c.id, { command: ['sleep', '30'] }, { stdout: new PassThrough(), stderr: new PassThrough() }, { signal: ac.signal });
   assert.ok(Date.now() - t0 < 10_000, 'the aborted exec did not run on');
   assert.equal(aborted.exitCode, 137);
+  // The runtime facade's other verbs: new limits for a running container, a reopened log.
+  await m.runtime.updateResources(c.id, { pids: { limit: 42 } });
+  const pidsMax = new PassThrough();
+  let limit = '';
+  pidsMax.on('data', (d) => (limit += d));
+  await m.exec(c.id, { command: ['cat', '/sys/fs/cgroup/pids/pids.max'] }, { stdout: pidsMax, stderr: pidsMax });
+  assert.equal(limit.trim(), '42');
+  m.runtime.reopenLog(c.id);
+  assert.equal((await m.runtime.state(c.id))?.status, 'running');
   const stopped = await m.stop(c.id, { timeout: 10 });
   assert.deepEqual([stopped.state, stopped.exitCode], ['stopped', 3]);
   assert.deepEqual(mountsUnder(inst), [], 'released: rootfs unmounted');
@@ -214,4 +224,54 @@ test("the network sweep leaves other owners' namespaces (a pod's) and takes orph
     // Before the instance goes: what a failure above left attached.
     await net.sweep(() => false).catch(() => undefined);
   }
+});
+
+test('a CRI-shaped spec: joined namespaces, cgroup parent, own log path, sysctls, devices, oom score, groups', async (t) => {
+  const { inst, e, img } = await setup(t);
+  const m = e.containers;
+  const parent = `/berth-test-${process.pid}-${randomBytes(3).toString('hex')}`;
+  t.after(() => {
+    for (const d of cgroupDirs(parent)) rmdirSync(d);
+  });
+  // The "sandbox" whose namespaces the next container joins.
+  const sandbox = await m.start((await m.create({ image: img, command: ['sleep', '1000'], hostname: 'podhost', network: { mode: 'none' } })).id);
+  const ns = (type: string) => `/proc/${sandbox.pid}/ns/${type}`;
+  const logPath = join(inst.base, 'logs', 'ctr-0.log');
+  const c = await m.create({
+    image: img,
+    command: ['sh', '-c', [
+      'hostname', 'cat /proc/self/oom_score_adj', 'cat /proc/sys/kernel/shm_rmid_forced', 'ls /dev/xnull', 'id -G',
+      'ps -o pid,args | grep -c "[s]leep 1000"', 'echo done', 'exec sleep 999',
+    ].join('; ')],
+    namespaces: { network: ns('net'), ipc: ns('ipc'), uts: ns('uts'), pid: ns('pid') },
+    cgroupParent: parent,
+    logPath,
+    sysctls: { 'kernel.shm_rmid_forced': '1' },
+    devices: [{ hostPath: '/dev/null', containerPath: '/dev/xnull', permissions: 'rw' }],
+    resources: { oomScoreAdj: 300, cpuShares: 256 },
+    security: { supplementalGroups: [4242] },
+    annotations: { 'io.kubernetes.pod.name': 'p' },
+    stdin: true,
+    stdinOnce: true,
+  });
+  assert.equal(c.config.hostname, undefined, 'no hostname of its own in a joined UTS namespace');
+  assert.equal(m.paths(c).logPath, logPath);
+  const started = await m.start(c.id);
+  let lines: string[] = [];
+  await until('the container wrote its findings', async () => {
+    lines = [];
+    for await (const l of m.logs(await m.get(c.id), {})) lines.push(l.text.toString());
+    return lines.includes('done');
+  });
+  const cgroups = readFileSync(`/proc/${started.pid}/cgroup`, 'utf8');
+  assert.match(cgroups, new RegExp(`:pids:${parent}/${c.id}$`, 'm'), 'the cgroup is under the parent');
+  assert.equal(lines[0], 'podhost', `the sandbox's UTS namespace: ${JSON.stringify(lines)}`);
+  assert.equal(lines[1], '300');
+  assert.equal(lines[2], '1');
+  assert.equal(lines[3], '/dev/xnull');
+  assert.match(lines[4], /\b4242\b/);
+  assert.equal(lines[5], '1', "the sandbox's pid namespace: its sleep is visible");
+  await m.remove(c.id, { force: true });
+  assert.equal(existsSync(logPath), false, 'the log went with the container');
+  await m.remove(sandbox.id, { force: true });
 });
