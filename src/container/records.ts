@@ -8,6 +8,7 @@ import type { NetworkStatus } from '../network/index.js';
 import type { ImageUsers } from '../image/index.js';
 import type { Container, ContainerState } from './types.js';
 import type { ContainerSpec } from './spec.js';
+import { fromFlagShaped, isFlagShaped } from './legacy.js';
 
 /** How long the exit code of a removed container stays available to `wait` (as podman). */
 const EXIT_CODE_RETENTION_MS = 5 * 60_000;
@@ -31,13 +32,18 @@ interface Row {
   finished_at: number | null;
 }
 
+function specOf(r: Row): ContainerSpec {
+  const cfg = JSON.parse(r.config) as ContainerSpec;
+  return isFlagShaped(cfg) ? fromFlagShaped(cfg as Parameters<typeof fromFlagShaped>[0], r.id) : cfg;
+}
+
 const fromRow = (r: Row): Container => ({
   id: r.id,
   name: r.name,
   podId: r.pod_id,
   imageId: r.image_id,
   imageName: r.image_name,
-  config: JSON.parse(r.config) as ContainerSpec,
+  config: specOf(r),
   state: r.state,
   pid: r.pid,
   conmonPid: r.conmon_pid,

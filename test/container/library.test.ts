@@ -275,3 +275,23 @@ test('a CRI-shaped spec: joined namespaces, cgroup parent, own log path, sysctls
   assert.equal(existsSync(logPath), false, 'the log went with the container');
   await m.remove(sandbox.id, { force: true });
 });
+
+test('rows stored before ContainerSpec read as the spec they meant', async (t) => {
+  const { e, img } = await setup(t);
+  const id = randomBytes(32).toString('hex');
+  const old = {
+    image: img, name: 'old', command: ['sleep', '1'], user: 'tester', tty: false, stdin: true,
+    mounts: [{ source: '/srv', destination: '/data', readOnly: true }], tmpfs: [{ destination: '/run', options: ['size=1m'] }],
+    readOnly: true, memory: 8 << 20, cpus: 0.5, pidsLimit: 9, capAdd: [], capDrop: ['MKNOD'], privileged: false, noNewPrivileges: true,
+    seccomp: false, ulimits: [], network: 'a,b', publish: [], addHosts: [], init: false, autoRemove: true, labels: {}, args: ['sleep', '1'],
+  };
+  e.store.db.prepare("INSERT INTO containers (id, name, image_id, config, state, created_at) VALUES (?, 'old', NULL, ?, 'stopped', 0)").run(id, JSON.stringify(old));
+  const c = e.containers.records.byId(id)!;
+  assert.deepEqual(c.config.security, { user: 'tester', capAdd: [], capDrop: ['MKNOD'], privileged: false, noNewPrivileges: true, seccomp: 'unconfined', readOnlyRootfs: true });
+  assert.deepEqual(c.config.resources, { memory: 8 << 20, cpuQuota: 50_000, cpuPeriod: 100_000, pids: 9 });
+  assert.deepEqual(c.config.mounts, [{ type: 'bind', source: '/srv', destination: '/data', readOnly: true }, { type: 'tmpfs', destination: '/run', options: ['size=1m'] }]);
+  assert.deepEqual(c.config.network?.networks, ['a', 'b']);
+  assert.equal(c.config.removeOnExit, true);
+  assert.equal(c.config.hostname, id.slice(0, 12));
+  e.containers.records.delete(id);
+});
