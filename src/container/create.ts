@@ -80,10 +80,12 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
   const spec = c.config;
   await mkdir(p.dir, { recursive: true, mode: 0o700 });
   const hostname = spec.hostname;
+  // In a joined UTS namespace the hostname is its owner's; the hosts file names the container.
+  const hostsName = hostname ?? c.name;
   const plan = networkPlan(spec);
   // The network comes up (plugin processes) while this process mounts the rootfs and
   // writes the bundle; its namespace path is known in advance.
-  const networkReady = plan.kind === 'networks' ? attachNetwork(parts, c, plan.networks, hostname ?? c.id.slice(0, 12)) : undefined;
+  const networkReady = plan.kind === 'networks' ? attachNetwork(parts, c, plan.networks, hostsName) : undefined;
   networkReady?.catch(() => {});
   const netns = plan.kind === 'networks' ? join(parts.netnsDir, c.id) : plan.kind === 'join' ? plan.path : undefined;
   let rootfs: string;
@@ -104,7 +106,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     // A joined namespace belongs to someone else (a pod), who gives its files as mounts.
     mounts = [];
   } else {
-    mounts = writeEtcFiles(p.dir, hostname ?? c.id.slice(0, 12), plan.kind, spec.network?.addHosts);
+    mounts = writeEtcFiles(p.dir, hostsName, plan.kind, spec.network?.addHosts);
   }
   mounts.push(...ociMounts(spec));
 

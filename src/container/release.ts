@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
 import { networkPlan } from './spec.js';
-import { containerPaths, type Parts } from './parts.js';
+import type { Parts } from './parts.js';
 import type { Container } from './types.js';
 
 /**
@@ -56,15 +56,9 @@ export function releaseUnfinished(parts: Parts, id: string): boolean {
 
 /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
 export async function destroy(parts: Parts, id: string): Promise<void> {
-  const c = parts.records.byId(id);
   parts.records.markRemoving(id);
   await release(parts, id);
-  const p = c ? containerPaths(parts, c) : undefined;
-  await Promise.all([
-    rm(join(parts.containersDir, id), { recursive: true, force: true }),
-    // A caller-given log path outside the container dir goes too: it was the container's.
-    p ? rm(p.logPath, { force: true }) : undefined,
-    parts.runtime.forget(id),
-  ]);
+  // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
+  await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);
   parts.records.delete(id);
 }
