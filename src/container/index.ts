@@ -18,7 +18,7 @@
 //   release       give back what a run held: runtime state, cgroup, rootfs mount, network.
 //                 A release whose process died is finished by the next look.
 //   destroy       release, then remove files and the row (`rm`).
-export { ContainerManager, type ManagerDeps, type LogOptions, type StopOptions } from './manager.js';
+export { ContainerManager, type ManagerDeps, type ContainerDirs, type LogOptions, type StopOptions } from './manager.js';
 export type { ContainerPaths } from './parts.js';
 export type { ExecRequest } from './exec.js';
 export type { CreateOptions } from './create.js';

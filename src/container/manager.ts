@@ -3,12 +3,12 @@
 // berth process ran is picked up from conmon's exit file by the next look (reconcile) or
 // by conmon's exit command (recordMonitorExit). The pieces live beside it: records.ts (the
 // table), runtime.ts (runc + conmon), create.ts, exec.ts, reconcile.ts, release.ts.
-import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
 import type { ImageStore, ImageUsers } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
+import type { OciRuntime } from '../oci/index.js';
 import { readLog, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
@@ -23,9 +23,27 @@ import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
 import type { ContainerSpec } from './spec.js';
 import type { Container } from './types.js';
 
+/** The engine's directories containers use (see engine/paths.ts). */
+export interface ContainerDirs {
+  /** <root>/containers: one persistent dir per container. */
+  containers: string;
+  /** conmon's exit files. */
+  exits: string;
+  /** conmon's attach sockets. */
+  sockets: string;
+  /** One runtime dir per container: conmon's pid files and control fifo. */
+  containerRuntime: string;
+  /** Network namespaces. */
+  netns: string;
+}
+
 export interface ManagerDeps {
   config: Config;
   store: Store;
+  /** The one OCI runtime driver of the engine. */
+  runtime: OciRuntime;
+  /** The directories of the engine's layout this manager works in. */
+  dirs: ContainerDirs;
   /** Built on first use: listing containers needs neither (and their modules cost start-up time). */
   images: () => Promise<ImageStore>;
   snapshots: () => Promise<Snapshotter>;
@@ -58,12 +76,12 @@ export class ContainerManager {
   private readonly specs = new ProcessSpecs();
 
   constructor(deps: ManagerDeps) {
-    const { root, runRoot } = deps.config.paths;
+    const { dirs } = deps;
     this.records = new ContainerRecords(deps.store);
     this.runtime = new ContainerRuntime({
-      runtime: deps.config.runtime,
+      oci: deps.runtime,
       conmon: deps.config.conmon,
-      dirs: { stateRoot: join(runRoot, 'runtime'), exitDir: join(runRoot, 'exits'), socketDir: join(runRoot, 's'), monitorRoot: join(runRoot, 'containers') },
+      dirs: { exitDir: dirs.exits, socketDir: dirs.sockets, monitorRoot: dirs.containerRuntime },
     });
     this.parts = {
       config: deps.config,
@@ -72,14 +90,14 @@ export class ContainerManager {
       images: deps.images,
       snapshots: deps.snapshots,
       network: deps.network,
-      containersDir: join(root, 'containers'),
-      netnsDir: join(runRoot, 'netns'),
+      containersDir: dirs.containers,
+      netnsDir: dirs.netns,
       networkOwners: deps.networkOwners ?? [],
       cleanupCommand: deps.cleanupCommand,
     };
   }
 
-  paths(c: Container): ContainerPaths {
+  paths(c: Pick<Container, 'id' | 'config'>): ContainerPaths {
     return containerPaths(this.parts, c);
   }
 

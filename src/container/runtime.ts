@@ -1,12 +1,13 @@
 // ContainerRuntime: the one boundary between berth and the processes that run containers
 // (the OCI runtime and conmon). It owns the binaries, the runtime's global arguments and
-// the runtime-side dirs (runtime state, exit files, attach sockets, monitor files), and
+// the runtime-side dirs (exit files, attach sockets, monitor files; the OCI runtime driver
+// brings its state root), and
 // offers what the container manager and the CRI call: create, start, kill, delete, exec,
 // execSync, attach, reopenLog, updateResources, state.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { OciRuntime, type Process, type Resources, type RuntimeState } from '../oci/index.js';
+import type { OciRuntime, Process, Resources, RuntimeState } from '../oci/index.js';
 import {
   attach, attachSocketPath, createContainer, execInContainer, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
   type AttachResult, type AttachStreams, type ExecResult,
@@ -15,8 +16,6 @@ import { nodeCrypto } from '../sys/index.js';
 import { commandExitError } from './exit-codes.js';
 
 export interface RuntimeDirs {
-  /** The OCI runtime's --root. */
-  stateRoot: string;
   /** conmon's exit files, <exitDir>/<id>. */
   exitDir: string;
   /** Attach socket links; keep it short (a socket path has ~108 bytes). */
@@ -56,10 +55,8 @@ export interface RuntimeExecOptions {
 export class ContainerRuntime {
   readonly oci: OciRuntime;
 
-  constructor(
-    private readonly o: { runtime: { path: string; args: string[] }; conmon: string; dirs: RuntimeDirs },
-  ) {
-    this.oci = new OciRuntime(o.runtime, o.dirs.stateRoot);
+  constructor(private readonly o: { oci: OciRuntime; conmon: string; dirs: RuntimeDirs }) {
+    this.oci = o.oci;
   }
 
   get dirs(): RuntimeDirs {
@@ -77,7 +74,7 @@ export class ContainerRuntime {
 
   /** Whether the runtime holds state for the container (its release has not finished). */
   stateDir(id: string): string {
-    return join(this.o.dirs.stateRoot, id);
+    return join(this.oci.stateRoot, id);
   }
 
   /** `runtime create` under a fresh conmon: resolves with the container's and conmon's pids. */
