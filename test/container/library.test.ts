@@ -87,6 +87,17 @@ test('lifecycle: create, start, exec, execSync, stop, start again, remove', asyn
   assert.deepEqual(e.containers.records.all(), []);
   assert.deepEqual(mountsUnder(inst), []);
   assert.equal(existsSync(m.paths(c).dir), false);
+
+  // An aborted stop stops waiting (the stop signal stays sent); an aborted start starts nothing.
+  const stubborn = await m.create({ image: img, command: ['sleep', '1000'], network: { mode: 'none' } });
+  await assert.rejects(m.start(stubborn.id, { signal: AbortSignal.abort() }));
+  assert.equal((await m.get(stubborn.id)).state, 'created');
+  await m.start(stubborn.id);
+  const s0 = Date.now();
+  await assert.rejects(m.stop(stubborn.id, { timeout: 60, signal: AbortSignal.timeout(300) }));
+  assert.ok(Date.now() - s0 < 10_000, 'the aborted stop returned before its timeout');
+  assert.equal((await m.get(stubborn.id)).state, 'running', 'PID 1 ignores TERM: still running');
+  await m.remove(stubborn.id, { force: true });
 });
 
 test('an aborted create leaves nothing behind', async (t) => {
