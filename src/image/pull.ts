@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import { Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
 import { BerthError, dataLoss, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
-import { decompressed, Digester } from './compression.js';
+import { awaitingReader, decompressed, Digester } from './compression.js';
 import type { ImageRecords, NewImage } from './records.js';
 import { DEFAULT_DOMAIN, formatReference, normalizeReference, parseReference, repositoryOf, type Reference } from './reference.js';
 import { hostArchitecture, isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor, type Platform } from './types.js';
@@ -233,7 +233,8 @@ async function downloadLayer(
   const check = new BlobCheck(layer.digest, layer.size, (bytes) => event('downloading', bytes));
   const temp = content.tempPath();
   const file = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
-  const toUnpack = haveSnapshot ? undefined : new PassThrough();
+  // Read only once the snapshotter decides to unpack (maybe never: another process may).
+  const toUnpack = haveSnapshot ? undefined : awaitingReader(new PassThrough());
   body.on('error', (e) => check.destroy(e));
   check.on('error', (e) => {
     file.destroy(e);

@@ -87,6 +87,33 @@ test('import rejects garbage, empty input and bad changes, leaving nothing', asy
   assert.deepEqual(counts(env), before);
 });
 
+test('truncated gzip and zstd input to import and load rejects, never throws uncaught, leaves nothing', async (t) => {
+  const env = setup(t);
+  const before = counts(env);
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown) => uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  t.after(() => process.off('uncaughtException', onUncaught));
+  const tar = readFileSync(busyboxTarball());
+  const gz = gzipSync(tar);
+  const zst = execFileSync('zstd', ['-q', '-c'], { input: tar, maxBuffer: 64 << 20 });
+  // The decompressor fails at once on a short cut (often before its reader is attached),
+  // later on a long one; many rounds, because the window is small.
+  const cuts = (b: Buffer) => [10, 20, 64, 512, 5000, b.length >> 1, b.length - 8];
+  for (let round = 0; round < 12; round++) {
+    for (const [what, whole] of [['gzip', gz], ['zstd', zst]] as const) {
+      for (const cut of cuts(whole)) {
+        const input = () => Readable.from([whole.subarray(0, cut)]);
+        await assert.rejects(env.images.importRootfs(input(), 'x'), (e: unknown) => isBerthError(e, 'InvalidArgument'), `import ${what} cut at ${cut}`);
+        await assert.rejects(env.images.load(input()), (e: unknown) => isBerthError(e, 'InvalidArgument'), `load ${what} cut at ${cut}`);
+      }
+    }
+  }
+  await new Promise((r) => setTimeout(r, 100)); // an error emitted late still shows up
+  assert.deepEqual(uncaught, []);
+  assert.deepEqual(counts(env), before);
+});
+
 test('resolve by name, short name, ID, ID prefix, sha256:ID and name@digest; tag', async (t) => {
   const env = setup(t);
   const img = await env.images.importRootfs(createReadStream(busyboxTarball()), 'bb:1');
