@@ -67,7 +67,7 @@ export async function importRootfs(
     records.insert([image]);
     return image;
   } catch (e) {
-    leftovers.cleanup();
+    await leftovers.cleanup();
     throw e;
   }
 }

@@ -108,7 +108,7 @@ export class ImageStore {
    * An image a container uses is refused, or with force only untagged (its layers stay
    * under the container).
    */
-  remove(ref: string, opts: { force?: boolean } = {}): { untagged: string[]; deleted: string | null } {
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string | null }> {
     const { image, name } = this.lookup(ref);
     const result = this.records.tx(() => {
       const names = this.records.namesOf(image.id);
@@ -125,7 +125,7 @@ export class ImageStore {
       this.records.removeImage(image.id);
       return { untagged: names, deleted: image.id };
     });
-    if (result.deleted) this.collect(image);
+    if (result.deleted) await this.collect(image);
     return result;
   }
 
@@ -133,7 +133,7 @@ export class ImageStore {
    * Removes images no container uses: those without a name (dangling), or with all any. Then
    * collects garbage; returns the removed images and the bytes freed.
    */
-  prune(opts: { all?: boolean; gc?: GcOptions } = {}): { removed: { id: string; untagged: string[] }[]; report: GcReport } {
+  async prune(opts: { all?: boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
     const removed = this.records.tx(() => {
       const out: { id: string; untagged: string[] }[] = [];
       for (const image of this.records.all()) {
@@ -144,11 +144,11 @@ export class ImageStore {
       }
       return out;
     });
-    return { removed, report: this.gc(opts.gc) };
+    return { removed, report: await this.gc(opts.gc) };
   }
 
   /** Store-wide garbage collection: see gc.ts. */
-  gc(opts: GcOptions = {}): GcReport {
+  gc(opts: GcOptions = {}): Promise<GcReport> {
     return collectGarbage(this.store, this.records, this.content, this.snapshots, opts);
   }
 
@@ -158,7 +158,7 @@ export class ImageStore {
   }
 
   /** Removes the blobs and snapshots of a deleted image that no other image (nor a live lease) uses. */
-  private collect(image: Image): void {
+  private async collect(image: Image): Promise<void> {
     const refs = this.records.references();
     const leased = this.leases.live();
     for (const b of leased.blobs) refs.blobs.add(b);
@@ -166,7 +166,7 @@ export class ImageStore {
     for (const layer of [...image.layers].reverse()) {
       if (refs.chainIds.has(layer.chainId)) break; // everything below is shared too
       try {
-        this.snapshots.remove(layer.chainId);
+        await this.snapshots.remove(layer.chainId);
       } catch (e) {
         // A child snapshot (another image or a container's) still needs it, and its parents.
         if (isBerthError(e, 'FailedPrecondition')) break;

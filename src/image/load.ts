@@ -131,7 +131,7 @@ export async function loadArchive(content: ContentStore, snapshots: LayerSnapsho
     records.insert(result.map((r) => r.image));
     return result;
   } catch (e) {
-    leftovers.cleanup();
+    await leftovers.cleanup();
     if (isBerthError(e)) throw e;
     throw invalidArgument(`loading image archive: ${(e as Error).message}`);
   } finally {

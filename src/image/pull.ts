@@ -115,7 +115,7 @@ export async function pullImage(
     records.insert([image]);
     return { image, name };
   } catch (e) {
-    leftovers.cleanup();
+    await leftovers.cleanup();
     throw e;
   }
 }

@@ -12,7 +12,7 @@ import type { ImageRecords } from './records.js';
 export interface LayerSnapshots {
   has(chainId: string): boolean;
   ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>): Promise<void>;
-  remove(chainId: string): void;
+  remove(chainId: string): Promise<void>;
   list(): { chainId: string; parent: string | null; size: number }[];
 }
 
@@ -60,7 +60,7 @@ export class Leftovers {
     this.snapshots.push(chainId);
   }
 
-  cleanup(): void {
+  async cleanup(): Promise<void> {
     const refs = this.records.references();
     // Layers unpack in parallel, so a child may have been made before its parent: remove
     // in rounds until nothing more goes (a child blocks its parent's removal).
@@ -70,7 +70,7 @@ export class Leftovers {
       errors = new Map();
       for (const chainId of pending) {
         try {
-          this.snapshotter.remove(chainId);
+          await this.snapshotter.remove(chainId);
         } catch (e) {
           errors.set(chainId, e);
         }
