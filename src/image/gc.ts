@@ -59,8 +59,16 @@ export class Leases {
 
   acquire(): Lease {
     const id = nodeCrypto().randomUUID();
+    this.store.tx(() => this.insert(id));
+    return this.handle(id);
+  }
+
+  private insert(id: string): void {
+    this.store.db.prepare('INSERT INTO leases (id, pid, created_at) VALUES (?, ?, ?)').run(id, process.pid, Date.now());
+  }
+
+  private handle(id: string): Lease {
     const db = this.store.db;
-    this.store.tx(() => db.prepare('INSERT INTO leases (id, pid, created_at) VALUES (?, ?, ?)').run(id, process.pid, Date.now()));
     let released = false;
     return {
       id,
@@ -83,7 +91,9 @@ export class Leases {
 
   /** Runs fn under a fresh lease, released when fn settles. */
   async with<T>(fn: (lease: Lease) => Promise<T>): Promise<T> {
-    const lease = this.acquire();
+    const id = nodeCrypto().randomUUID();
+    await this.store.write(() => this.insert(id));
+    const lease = this.handle(id);
     try {
       return await fn(lease);
     } finally {
@@ -144,7 +154,7 @@ export async function collectGarbage(store: Store, records: ImageRecords, conten
   const report: GcReport = { blobs: 0, blobBytes: 0, snapshots: 0, snapshotBytes: 0, ingestFiles: 0, ingestBytes: 0, leases: 0, reclaimed: 0 };
   let since = Infinity;
   const unlinked: string[] = [];
-  store.tx(() => {
+  await store.write(() => {
     const leased = new Leases(store).live();
     report.leases = leased.dropped;
     since = leased.since;

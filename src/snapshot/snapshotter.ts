@@ -102,10 +102,12 @@ export class Snapshotter {
     }
 
     // The row comes first, so a crash at any later point leaves something sweep() finds.
-    this.store.db
-      .prepare(`INSERT INTO snapshots (chain_id, parent, diff_id, size, state, created_at)
-                VALUES (?, ?, ?, 0, 'extracting', ?) ON CONFLICT (chain_id) DO NOTHING`)
-      .run(chainId, parent, diffId, Date.now());
+    await this.store.write(() =>
+      this.store.db
+        .prepare(`INSERT INTO snapshots (chain_id, parent, diff_id, size, state, created_at)
+                  VALUES (?, ?, ?, 0, 'extracting', ?) ON CONFLICT (chain_id) DO NOTHING`)
+        .run(chainId, parent, diffId, Date.now()),
+    );
     const tmp = join(this.dir, `${TMP_PREFIX}${hex}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
     fs.mkdirSync(tmp);
     try {
@@ -129,7 +131,7 @@ export class Snapshotter {
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
       }
       // Upsert: a sweep may have dropped the row while we worked.
-      this.store.tx(() => {
+      await this.store.write(() => {
         this.store.db
           .prepare(`INSERT INTO snapshots (chain_id, parent, diff_id, size, state, created_at)
                     VALUES (?, ?, ?, ?, 'committed', ?)
@@ -138,7 +140,7 @@ export class Snapshotter {
           .run(chainId, parent, diffId, size, Date.now());
       });
     } catch (e) {
-      this.store.db.prepare(`DELETE FROM snapshots WHERE chain_id = ? AND state = 'extracting'`).run(chainId);
+      await this.store.write(() => this.store.db.prepare(`DELETE FROM snapshots WHERE chain_id = ? AND state = 'extracting'`).run(chainId));
       if ((e as Error).name === 'AbortError') throw e;
       throw fromSystemError(e, `unpacking layer ${diffId}`);
     } finally {
