@@ -33,7 +33,7 @@ export async function importRootfs(
       staged.discard();
       throw invalidArgument('import: the input is empty (expected a tar archive)');
     }
-    const layer = leftovers.commit(staged);
+    const layer = await leftovers.commit(staged);
     const diffId = layer.digest;
     const [chainId] = await unpackLayers(content, snapshots, [{ digest: diffId, diffId }], leftovers);
 
@@ -47,14 +47,14 @@ export async function importRootfs(
       history: [{ created, created_by: 'berth import', ...(opts.message ? { comment: opts.message } : {}) }],
     };
     const configText = JSON.stringify(config);
-    const configDesc = leftovers.putBytes(Buffer.from(configText));
+    const configDesc = await leftovers.putBytes(Buffer.from(configText));
     const manifest: Manifest = {
       schemaVersion: 2,
       mediaType: MediaType.ociManifest,
       config: { mediaType: MediaType.ociConfig, digest: configDesc.digest, size: configDesc.size },
       layers: [{ mediaType: MediaType.ociLayer, digest: diffId, size: layer.size }],
     };
-    const manifestDesc = leftovers.putBytes(Buffer.from(JSON.stringify(manifest)));
+    const manifestDesc = await leftovers.putBytes(Buffer.from(JSON.stringify(manifest)));
     const image: NewImage = {
       id: configDesc.digest.slice('sha256:'.length),
       manifestDigest: manifestDesc.digest,

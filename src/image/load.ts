@@ -72,13 +72,13 @@ class StagedArchive {
   }
 
   /** Names a staged blob in the content store (once, however many images share it). */
-  commit(f: StagedBlob, leftovers: Leftovers, expected?: Partial<Descriptor>): Descriptor {
+  async commit(f: StagedBlob, leftovers: Leftovers, expected?: Partial<Descriptor>): Promise<Descriptor> {
     const done = this.committed.get(f);
     if (done) {
       if (expected?.digest && expected.digest !== done.digest) throw dataLoss(`digest mismatch: expected ${expected.digest} got ${done.digest}`);
       return done;
     }
-    const d = leftovers.commit(f, expected);
+    const d = await leftovers.commit(f, expected);
     this.committed.set(f, d);
     return d;
   }
@@ -154,21 +154,22 @@ async function record(f: Found, archive: StagedArchive, content: ContentStore, s
   if (diffIds.length !== f.layers.length)
     throw bad(`${f.where}: ${f.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
 
-  const configDesc = archive.commit(f.config, leftovers);
-  const layers = f.layers.map((blob, i) => {
+  const configDesc = await archive.commit(f.config, leftovers);
+  const layers: { digest: string; size: number; mediaType: string; diffId: string }[] = [];
+  for (const [i, blob] of f.layers.entries()) {
     const compression = compressionOf(archive.pathOf(blob));
     // An uncompressed layer is its own diff: check it now, before anything is unpacked.
     if (compression === 'none' && blob.digest !== diffIds[i])
       throw dataLoss(`${f.where}: layer ${i + 1}: digest mismatch: expected ${diffIds[i]} got ${blob.digest}`);
     const mediaType = f.manifest?.layers[i].mediaType ?? layerMediaType(compression);
-    const d = archive.commit(blob, leftovers, f.manifest ? { digest: f.manifest.layers[i].digest, size: f.manifest.layers[i].size } : undefined);
-    return { digest: d.digest, size: d.size, mediaType, diffId: diffIds[i] };
-  });
+    const d = await archive.commit(blob, leftovers, f.manifest ? { digest: f.manifest.layers[i].digest, size: f.manifest.layers[i].size } : undefined);
+    layers.push({ digest: d.digest, size: d.size, mediaType, diffId: diffIds[i] });
+  }
 
   let manifestDesc: Descriptor;
   let manifestMediaType: string;
   if (f.manifest) {
-    manifestDesc = archive.commit(f.manifest.blob, leftovers);
+    manifestDesc = await archive.commit(f.manifest.blob, leftovers);
     manifestMediaType = f.manifest.mediaType;
   } else {
     const manifest: Manifest = {
@@ -177,7 +178,7 @@ async function record(f: Found, archive: StagedArchive, content: ContentStore, s
       config: { mediaType: MediaType.ociConfig, digest: configDesc.digest, size: configDesc.size },
       layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
     };
-    manifestDesc = leftovers.putBytes(Buffer.from(JSON.stringify(manifest)));
+    manifestDesc = await leftovers.putBytes(Buffer.from(JSON.stringify(manifest)));
     manifestMediaType = MediaType.ociManifest;
   }
 

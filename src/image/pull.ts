@@ -101,7 +101,7 @@ export async function pullImage(
       pullLayer({ content, snapshots, repo, leftovers, progress, signal }, m.layers[i], diffIds[i], chains[i], i === 0 ? null : chains[i - 1]),
     );
 
-    const manifestDesc = leftovers.putBytes(manifest.bytes);
+    const manifestDesc = await leftovers.putBytes(manifest.bytes);
     const name = ref.tag ? formatReference({ ...ref, digest: undefined }) : undefined;
     const image: NewImage = {
       id: m.config.digest.slice('sha256:'.length),
@@ -182,7 +182,7 @@ async function fetchConfig(
   const got = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
   if (got !== desc.digest) throw dataLoss(`config ${desc.digest}: digest mismatch: expected ${desc.digest} got ${got}`);
   if (bytes.length !== desc.size) throw dataLoss(`config ${desc.digest}: size mismatch: expected ${desc.size} bytes got ${bytes.length}`);
-  leftovers.putBytes(bytes);
+  await leftovers.putBytes(bytes);
   progress({ type: 'blob', kind: 'config', digest: desc.digest, size: desc.size, bytes: desc.size, status: 'done' });
   return bytes.toString('utf8');
 }
@@ -258,7 +258,7 @@ async function downloadLayer(
     if (u.status === 'rejected') throw check.errored ?? u.reason;
     const diffUnchecked = u.value;
     await fsyncFile(temp);
-    await leftovers.commitAsync(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
+    await leftovers.commit(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
     if (diffUnchecked) await checkDiffId(content, layer.digest, diffId);
   } catch (e) {
     body.destroy();

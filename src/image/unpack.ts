@@ -34,24 +34,16 @@ export class Leftovers {
     private readonly records: ImageRecords,
   ) {}
 
-  commit(staged: StagedBlob, expected?: Partial<Descriptor>): Descriptor {
+  async commit(staged: StagedBlob, expected?: Partial<Descriptor>): Promise<Descriptor> {
     const existed = this.content.has(staged.digest);
-    const d = staged.commit(expected);
+    const d = await staged.commit(expected);
     if (!existed) this.blobs.push(d.digest);
     return d;
   }
 
-  /** commit(), with the directory's fsync off the main thread. */
-  async commitAsync(staged: StagedBlob, expected?: Partial<Descriptor>): Promise<Descriptor> {
-    const existed = this.content.has(staged.digest);
-    const d = await staged.commitAsync(expected);
-    if (!existed) this.blobs.push(d.digest);
-    return d;
-  }
-
-  putBytes(buf: Buffer): Descriptor {
+  async putBytes(buf: Buffer): Promise<Descriptor> {
     const existed = this.content.has(sha256Digest(buf));
-    const d = this.content.putBytes(buf);
+    const d = await this.content.putBytes(buf);
     if (!existed) this.blobs.push(d.digest);
     return d;
   }
