@@ -1,6 +1,6 @@
 // `berth import`: a rootfs tarball (plain, gzip or zstd) becomes a one-layer image. One
 // pass over the input: decompress → hash → stage; then unpack from the stored blob.
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { applyChanges } from './changes.js';
@@ -14,6 +14,7 @@ export interface ImportOptions {
   changes?: string[];
   /** Names to give the image, already normalised. */
   names: string[];
+  signal?: AbortSignal;
 }
 
 export async function importRootfs(
@@ -25,6 +26,9 @@ export async function importRootfs(
 ): Promise<NewImage> {
   // Validate the changes before reading possibly gigabytes of input.
   const defaults = applyChanges({}, opts.changes ?? []);
+  const { signal } = opts;
+  signal?.throwIfAborted();
+  if (signal) addAbortSignal(signal, input); // an abort stops the reading
   const leftovers = new Leftovers(content, snapshots, records);
   try {
     const { stream } = await decompressed(input);
@@ -35,7 +39,7 @@ export async function importRootfs(
     }
     const layer = await leftovers.commit(staged);
     const diffId = layer.digest;
-    const [chainId] = await unpackLayers(content, snapshots, [{ digest: diffId, diffId }], leftovers);
+    const [chainId] = await unpackLayers(content, snapshots, [{ digest: diffId, diffId }], leftovers, signal);
 
     const created = new Date().toISOString();
     const config: ImageConfigFile = {
@@ -68,6 +72,6 @@ export async function importRootfs(
     return image;
   } catch (e) {
     await leftovers.cleanup();
-    throw e;
+    throw signal?.aborted ? signal.reason : e;
   }
 }

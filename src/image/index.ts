@@ -51,16 +51,16 @@ export class ImageStore {
     return image.layers.at(-1)?.chainId ?? null;
   }
 
-  async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[] } = {}): Promise<Image> {
+  async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[]; signal?: AbortSignal } = {}): Promise<Image> {
     const names = name ? [this.newName(name)] : [];
     const { importRootfs } = await import('./import.js');
     const made = await this.leases.with(() => importRootfs(this.content, this.snapshots, this.records, input, { ...opts, names }));
     return this.mustGet(made.id);
   }
 
-  async load(input: Readable): Promise<{ image: Image; names: string[] }[]> {
+  async load(input: Readable, opts: { signal?: AbortSignal } = {}): Promise<{ image: Image; names: string[] }[]> {
     const { loadArchive } = await import('./load.js');
-    const loaded = await this.leases.with(() => loadArchive(this.content, this.snapshots, this.records, input));
+    const loaded = await this.leases.with(() => loadArchive(this.content, this.snapshots, this.records, input, opts));
     return loaded.map(({ image, names }) => ({ image: this.mustGet(image.id), names }));
   }
 

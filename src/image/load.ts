@@ -5,7 +5,7 @@
 // layers unpacked and the rows written in one transaction. On any failure nothing remains.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import type { ContentStore, Descriptor, StagedBlob } from '../content/index.js';
 import { dataLoss, invalidArgument, isBerthError } from '../errors/index.js';
 import { readTar } from '../snapshot/index.js';
@@ -98,7 +98,16 @@ interface Found {
   where: string;
 }
 
-export async function loadArchive(content: ContentStore, snapshots: LayerSnapshots, records: ImageRecords, input: Readable): Promise<{ image: NewImage; names: string[] }[]> {
+export async function loadArchive(
+  content: ContentStore,
+  snapshots: LayerSnapshots,
+  records: ImageRecords,
+  input: Readable,
+  opts: { signal?: AbortSignal } = {},
+): Promise<{ image: NewImage; names: string[] }[]> {
+  const { signal } = opts;
+  signal?.throwIfAborted();
+  if (signal) addAbortSignal(signal, input); // an abort stops the reading
   const archive = new StagedArchive(content);
   const leftovers = new Leftovers(content, snapshots, records);
   try {
@@ -122,7 +131,7 @@ export async function loadArchive(content: ContentStore, snapshots: LayerSnapsho
 
     const images = new Map<string, { image: NewImage; names: string[] }>();
     for (const f of found) {
-      const image = await record(f, archive, content, snapshots, leftovers);
+      const image = await record(f, archive, content, snapshots, leftovers, signal);
       const prev = images.get(image.id);
       if (prev) prev.names.push(...image.names.filter((n) => !prev.names.includes(n)));
       else images.set(image.id, { image, names: [...image.names] });
@@ -132,6 +141,7 @@ export async function loadArchive(content: ContentStore, snapshots: LayerSnapsho
     return result;
   } catch (e) {
     await leftovers.cleanup();
+    if (signal?.aborted) throw signal.reason;
     if (isBerthError(e)) throw e;
     throw invalidArgument(`loading image archive: ${(e as Error).message}`);
   } finally {
@@ -140,7 +150,7 @@ export async function loadArchive(content: ContentStore, snapshots: LayerSnapsho
 }
 
 /** Verifies one found image, names its blobs, unpacks its layers. */
-async function record(f: Found, archive: StagedArchive, content: ContentStore, snapshots: LayerSnapshots, leftovers: Leftovers): Promise<NewImage> {
+async function record(f: Found, archive: StagedArchive, content: ContentStore, snapshots: LayerSnapshots, leftovers: Leftovers, signal?: AbortSignal): Promise<NewImage> {
   const configText = readFileSync(archive.pathOf(f.config), 'utf8');
   let config: ImageConfigFile;
   try {
@@ -182,7 +192,7 @@ async function record(f: Found, archive: StagedArchive, content: ContentStore, s
     manifestMediaType = MediaType.ociManifest;
   }
 
-  const chains = await unpackLayers(content, snapshots, layers, leftovers);
+  const chains = await unpackLayers(content, snapshots, layers, leftovers, signal);
   return {
     id: configDesc.digest.slice('sha256:'.length),
     manifestDigest: manifestDesc.digest,

@@ -17,7 +17,7 @@ import { awaitingReader, decompressed, Digester } from './compression.js';
 import type { ImageRecords, NewImage } from './records.js';
 import { DEFAULT_DOMAIN, formatReference, normalizeReference, parseReference, repositoryOf, type Reference } from './reference.js';
 import { hostArchitecture, isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor, type Platform } from './types.js';
-import { chainIds, chainSize, Leftovers, type LayerSnapshots } from './unpack.js';
+import { chainIds, chainSize, Leftovers, verifyDiffId, type LayerSnapshots } from './unpack.js';
 
 export interface PullOptions {
   /** 'os/arch[/variant]'; default this machine's. */
@@ -116,7 +116,7 @@ export async function pullImage(
     return { image, name };
   } catch (e) {
     await leftovers.cleanup();
-    throw e;
+    throw opts.signal?.aborted ? opts.signal.reason : e;
   }
 }
 
@@ -208,7 +208,7 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
     const haveSnapshot = snapshots.has(chainId);
     if (haveBlob && haveSnapshot) return event('exists', layer.size);
     if (haveBlob) {
-      if (await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest))) await checkDiffId(content, layer.digest, diffId);
+      if (await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest))) await verifyDiffId(content, layer.digest, diffId, ctx.signal);
       return event('done', layer.size);
     }
     await downloadLayer(ctx, layer, diffId, chainId, parent, haveSnapshot, event);
@@ -259,7 +259,7 @@ async function downloadLayer(
     const diffUnchecked = u.value;
     await fsyncFile(temp);
     await leftovers.commit(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
-    if (diffUnchecked) await checkDiffId(content, layer.digest, diffId);
+    if (diffUnchecked) await verifyDiffId(content, layer.digest, diffId, ctx.signal);
   } catch (e) {
     body.destroy();
     check.destroy();
@@ -284,7 +284,7 @@ async function unpack(ctx: LayerContext, chainId: string, parent: string | null,
       const { stream } = await decompressed(await source());
       digester = new Digester(diffId, `layer ${diffId}`);
       return pipeline(stream, digester, () => {}) as Readable;
-    });
+    }, { signal: ctx.signal });
   } catch (e) {
     if (digester?.errored && isBerthError(digester.errored, 'DataLoss')) throw digester.errored;
     throw e;
@@ -294,13 +294,6 @@ async function unpack(ctx: LayerContext, chainId: string, parent: string | null,
   return digester?.digest === undefined;
 }
 
-async function checkDiffId(content: ContentStore, digest: string, diffId: string): Promise<void> {
-  const { stream } = await decompressed(content.read(digest));
-  const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  const got = 'sha256:' + hash.digest('hex');
-  if (got !== diffId) throw dataLoss(`layer ${digest}: digest mismatch: expected ${diffId} got ${got}`);
-}
 
 /**
  * Hashes (off the main thread) and counts the compressed bytes; fails on a size overrun or
@@ -380,8 +373,9 @@ async function runPool(n: number, limit: number, outer: AbortSignal | undefined,
   } finally {
     outer?.removeEventListener('abort', onAbort);
   }
-  if (failure !== undefined) throw failure;
+  // Cancelled: the tasks failed because of it, and the caller's reason says so.
   outer?.throwIfAborted();
+  if (failure !== undefined) throw failure;
 }
 
 function parseJson(bytes: Buffer, what: string): unknown {

@@ -11,7 +11,7 @@ import type { ImageRecords } from './records.js';
 /** The part of the snapshotter (src/snapshot) the image store uses. */
 export interface LayerSnapshots {
   has(chainId: string): boolean;
-  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>): Promise<void>;
+  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts?: { signal?: AbortSignal }): Promise<void>;
   remove(chainId: string): Promise<void>;
   list(): { chainId: string; parent: string | null; size: number }[];
 }
@@ -84,6 +84,7 @@ export async function unpackLayers(
   snapshots: LayerSnapshots,
   layers: { digest: string; diffId: string }[],
   leftovers: Leftovers,
+  signal?: AbortSignal,
 ): Promise<string[]> {
   const chains = chainIds(layers.map((l) => l.diffId));
   for (let i = 0; i < layers.length; i++) {
@@ -102,7 +103,7 @@ export async function unpackLayers(
         const d = new Digester(diffId, `layer ${digest}`);
         digester = d;
         return pipeline(stream, d, () => {}) as Readable;
-      });
+      }, { signal });
     } catch (e) {
       // A diffID mismatch surfaces as the stream's error; report it rather than a tar error.
       if (digester?.errored && isBerthError(digester.errored, 'DataLoss')) throw digester.errored;
@@ -110,16 +111,19 @@ export async function unpackLayers(
     }
     if (!opened) continue; // another process unpacked it meanwhile
     leftovers.createdSnapshot(chainId);
-    if (verifyWhileReading && digester?.digest === undefined) await verifyDiffId(content, digest, diffId);
+    if (verifyWhileReading && digester?.digest === undefined) await verifyDiffId(content, digest, diffId, signal);
   }
   return chains;
 }
 
 /** Second pass for a layer whose unpacking stopped before the end of its stream. */
-async function verifyDiffId(content: ContentStore, digest: string, diffId: string): Promise<void> {
+export async function verifyDiffId(content: ContentStore, digest: string, diffId: string, signal?: AbortSignal): Promise<void> {
   const { stream } = await decompressed(content.read(digest));
   const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Buffer);
+  for await (const chunk of stream) {
+    signal?.throwIfAborted();
+    hash.update(chunk as Buffer);
+  }
   const got = 'sha256:' + hash.digest('hex');
   if (got !== diffId) throw dataLoss(`layer ${digest}: digest mismatch: expected ${diffId} got ${got}`);
 }
