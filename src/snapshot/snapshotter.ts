@@ -219,7 +219,7 @@ export class Snapshotter {
 
   /** Removes a snapshot; FailedPrecondition while a child snapshot exists. */
   async remove(chainId: string): Promise<void> {
-    this.store.tx(() => this.unlink(chainId));
+    await this.store.write(() => this.unlink(chainId));
     await this.removeDirs([chainId]);
   }
 
