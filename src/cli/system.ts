@@ -233,7 +233,7 @@ const systemPruneCommand: Command = {
         failed = true;
       }
     }
-    const { removed, report } = (await ctx.images()).prune({ all: f.all === true });
+    const { removed, report } = await (await ctx.images()).prune({ all: f.all === true });
     let out = removedContainers.length ? `Deleted Containers:\n${removedContainers.map((id) => id + '\n').join('')}\n` : '';
     out += prunedImagesText(removed);
     process.stdout.write(`${out}Total reclaimed space: ${humanSize(report.reclaimed + containerBytes)}\n`);

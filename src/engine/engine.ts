@@ -147,12 +147,11 @@ export class Engine {
    */
   async reload(): Promise<void> {
     this.open();
-    const { refreshHostCapabilities } = await import('../oci/index.js');
+    const [{ refreshHostCapabilities }, { refreshTransports }] = await Promise.all([import('../oci/index.js'), import('../registry/index.js')]);
     refreshHostCapabilities();
+    refreshTransports(); // system CAs, per-host agents and their certs.d files, http/https probes
     const runtime = this.services.get('runtime') as Promise<OciRuntime> | undefined;
     (await runtime?.catch(() => undefined))?.refresh();
-    // The registry transport's caches (system CAs, per-host agents and probes) belong here
-    // too once the transport offers a way to drop them.
   }
 
   /** Closes the database; the engine cannot be used afterwards. */

@@ -58,16 +58,16 @@ export class ImageStore {
     return image.layers.at(-1)?.chainId ?? null;
   }
 
-  async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[] } = {}): Promise<Image> {
+  async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[]; signal?: AbortSignal } = {}): Promise<Image> {
     const names = name ? [this.newName(name)] : [];
     const { importRootfs } = await import('./import.js');
     const made = await this.leases.with(() => importRootfs(this.content, this.snapshots, this.records, input, { ...opts, names }));
     return this.mustGet(made.id);
   }
 
-  async load(input: Readable): Promise<{ image: Image; names: string[] }[]> {
+  async load(input: Readable, opts: { signal?: AbortSignal } = {}): Promise<{ image: Image; names: string[] }[]> {
     const { loadArchive } = await import('./load.js');
-    const loaded = await this.leases.with(() => loadArchive(this.content, this.snapshots, this.records, input));
+    const loaded = await this.leases.with(() => loadArchive(this.content, this.snapshots, this.records, input, opts));
     return loaded.map(({ image, names }) => ({ image: this.mustGet(image.id), names }));
   }
 
@@ -115,7 +115,7 @@ export class ImageStore {
    * An image a container uses is refused, or with force only untagged (its layers stay
    * under the container).
    */
-  remove(ref: string, opts: { force?: boolean } = {}): { untagged: string[]; deleted: string | null } {
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string | null }> {
     const { image, name } = this.lookup(ref);
     const result = this.records.tx(() => {
       const names = this.records.namesOf(image.id);
@@ -132,7 +132,7 @@ export class ImageStore {
       this.records.removeImage(image.id);
       return { untagged: names, deleted: image.id };
     });
-    if (result.deleted) this.collect(image);
+    if (result.deleted) await this.collect(image);
     return result;
   }
 
@@ -140,7 +140,7 @@ export class ImageStore {
    * Removes images no container uses: those without a name (dangling), or with all any. Then
    * collects garbage; returns the removed images and the bytes freed.
    */
-  prune(opts: { all?: boolean; gc?: GcOptions } = {}): { removed: { id: string; untagged: string[] }[]; report: GcReport } {
+  async prune(opts: { all?: boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
     const removed = this.records.tx(() => {
       const out: { id: string; untagged: string[] }[] = [];
       const inUse = this.users.imagesInUse();
@@ -152,11 +152,11 @@ export class ImageStore {
       }
       return out;
     });
-    return { removed, report: this.gc(opts.gc) };
+    return { removed, report: await this.gc(opts.gc) };
   }
 
   /** Store-wide garbage collection: see gc.ts. */
-  gc(opts: GcOptions = {}): GcReport {
+  gc(opts: GcOptions = {}): Promise<GcReport> {
     return collectGarbage(this.store, this.records, this.content, this.snapshots, opts);
   }
 
@@ -166,7 +166,7 @@ export class ImageStore {
   }
 
   /** Removes the blobs and snapshots of a deleted image that no other image (nor a live lease) uses. */
-  private collect(image: Image): void {
+  private async collect(image: Image): Promise<void> {
     const refs = this.records.references();
     const leased = this.leases.live();
     for (const b of leased.blobs) refs.blobs.add(b);
@@ -174,7 +174,7 @@ export class ImageStore {
     for (const layer of [...image.layers].reverse()) {
       if (refs.chainIds.has(layer.chainId)) break; // everything below is shared too
       try {
-        this.snapshots.remove(layer.chainId);
+        await this.snapshots.remove(layer.chainId);
       } catch (e) {
         // A child snapshot (another image or a container's) still needs it, and its parents.
         if (isBerthError(e, 'FailedPrecondition')) break;

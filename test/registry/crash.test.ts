@@ -134,7 +134,7 @@ test('a pull SIGKILLed at several moments leaves a consistent store; the next pu
   // What the killed pulls left behind goes at the next collection; the image stays whole.
   const { store, images } = storeOf(inst.root);
   try {
-    const report = images.gc({ ingestGraceMs: 0 });
+    const report = await images.gc({ ingestGraceMs: 0 });
     assert.ok(report.leases >= killedMidway, `dead pulls' leases dropped (${report.leases})`);
   } finally {
     store.close();
@@ -154,7 +154,7 @@ test('garbage collection during a pull never takes what the pull relies on', asy
     let finished = false;
     void pull.done.then(() => (finished = true));
     while (!finished) {
-      images.gc({ ingestGraceMs: 0 });
+      await images.gc({ ingestGraceMs: 0 });
       const cli = await inst.run(['image', 'prune', '-f']);
       assert.equal(cli.code, 0, cli.stderr);
       collections++;
