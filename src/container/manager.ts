@@ -297,7 +297,7 @@ export class ContainerManager {
     const netns = networks ? join(this.config.paths.runRoot, 'netns', c.id) : undefined;
     let rootfs: string;
     try {
-      rootfs = (await this.snapshots()).mountRootfs((await this.images()).topChainId(image), p.dir, { volatile: cfg.autoRemove });
+      rootfs = await (await this.snapshots()).mountRootfs((await this.images()).topChainId(image), p.dir, { volatile: cfg.autoRemove });
     } catch (e) {
       // The caller's cleanup tears the network down: let the setup finish first.
       await networkReady?.catch(() => {});
