@@ -172,7 +172,10 @@ export async function attachFd(fd: number, s: AttachStreams): Promise<AttachResu
       stdin.off('error', onStdinError);
       stdin.pause();
     }
-    for (const w of [s.stdout, s.stderr]) releaseWhenIdle(w, onOutputError);
+    for (const w of [s.stdout, s.stderr]) {
+      w.off('close', onOutputError);
+      releaseWhenIdle(w, onOutputError);
+    }
     // Closing the socket is conmon's end of stream; the fd closes once libuv let go of it.
     void socket.close().then(() => finished(how));
   };
@@ -197,6 +200,10 @@ export async function attachFd(fd: number, s: AttachStreams): Promise<AttachResu
       }
       if (n === 1) continue;
       const target = buf[0] === STDERR_STREAM ? s.stderr : s.stdout;
+      if ((target as Partial<Writable>).destroyed) {
+        finish({ result: 'detached' });
+        return false;
+      }
       // Copy: buf is reused for the next packet while the stream may still hold this one.
       if (!target.write(Buffer.from(buf.subarray(1, n)))) {
         outputBlocked = true;
@@ -256,11 +263,11 @@ export async function attachFd(fd: number, s: AttachStreams): Promise<AttachResu
     stdin?.off('data', onData);
     stdin?.off('end', onEnd);
   };
+  // An output stream that fails or closes: the client went away, the container runs on.
   const onOutputError = () => finish({ result: 'detached' });
   const onAbort = () => finish({ result: 'detached' });
 
-  s.stdout.on('error', onOutputError);
-  s.stderr.on('error', onOutputError);
+  for (const w of [s.stdout, s.stderr]) w.on('error', onOutputError).on('close', onOutputError);
   s.signal?.addEventListener('abort', onAbort);
   if (stdin) {
     stdin.on('data', onData);
