@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { PassThrough, type Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { attach, attachSocketPath, createContainer, parseDetachKeys, resize, waitExitCode } from '../../src/monitor/index.js';
 import { DetachMatcher } from '../../src/monitor/attach.js';
 import { isBerthError } from '../../src/errors/index.js';
@@ -40,6 +40,29 @@ test('attach separates stdout from stderr and delivers stdin, EOF included', asy
   assert.equal(stdout.text(), 'hello\nworld\n');
   assert.equal(stderr.text(), 'done\n');
   assert.equal(await waitExitCode(c.opts.exitDir, c.id, AbortSignal.timeout(10000)), 4);
+});
+
+test('a megabyte through cat arrives whole: sends wait for a writable socket, reads for a drained stdout', async () => {
+  const c = await sb.bundle({ args: ['/bin/cat'] }, { stdin: true });
+  await createContainer(c.opts);
+  await sb.runc('start', c.id);
+  const data = Buffer.alloc(1 << 20);
+  for (let i = 0; i < data.length; i++) data[i] = 97 + (i % 26);
+  const stdin = new PassThrough();
+  // A slow reader (high-water mark 1 KiB, every write answered a tick later) that still takes everything.
+  const chunks: Buffer[] = [];
+  const stdout = new Writable({
+    highWaterMark: 1024,
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk);
+      setImmediate(cb);
+    },
+  });
+  const session = attach(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector() });
+  stdin.end(data);
+  assert.equal(await within(session, 60000, 'attach'), 'exited');
+  assert.equal(Buffer.concat(chunks).equals(data), true);
+  assert.equal(await waitExitCode(c.opts.exitDir, c.id, AbortSignal.timeout(10000)), 0);
 });
 
 test('detach keys end the session, the container keeps running with stdin open', async () => {

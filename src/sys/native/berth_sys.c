@@ -95,8 +95,10 @@ static void *mount_thread(void *arg) {
   if (unshare(CLONE_FS) != 0) { j->err = errno; j->call = "unshare"; j->where = NULL; }
   else if (chdir(j->dir) != 0) { j->err = errno; j->call = "chdir"; j->where = j->dir; }
   else if (mount(j->s, j->tgt, j->f, j->flags, j->d) != 0) { j->err = errno; j->call = "mount"; j->where = j->tgt; }
-  napi_call_threadsafe_function(j->done, j, napi_tsfn_blocking);
-  napi_release_threadsafe_function(j->done, napi_tsfn_release);
+  /* j is freed on the main thread once the call is made: take the handle out first. */
+  napi_threadsafe_function done = j->done;
+  napi_call_threadsafe_function(done, j, napi_tsfn_blocking);
+  napi_release_threadsafe_function(done, napi_tsfn_release);
   return NULL;
 }
 
@@ -244,9 +246,12 @@ static napi_value js_seqpacket_connect(napi_env env, napi_callback_info info) {
 
 /* Readiness of a non-blocking fd, reported on the event loop by a uv_poll_t: no thread
  * waits on the fd, so any number of sockets cost no threadpool threads. */
+struct env_state { int gone; };
+
 struct poller {
   uv_poll_t handle;
   napi_env env;
+  struct env_state *state; /* whether env may still be called (a worker's can end first) */
   napi_ref on_ready;      /* (events, status) */
   napi_ref on_closed;     /* () — set by pollClose */
   napi_async_context ctx;
@@ -268,7 +273,7 @@ static void call_js(struct poller *p, napi_ref ref, size_t argc, napi_value *arg
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   struct poller *p = h->data;
-  if (p->closing) return;
+  if (p->closing || p->state->gone) return;
   napi_handle_scope scope;
   napi_open_handle_scope(p->env, &scope);
   napi_value argv[2];
@@ -283,6 +288,10 @@ static void on_poll_closed(uv_handle_t *h) {
   struct poller *p = h->data;
   close(p->fd);
   p->closed = 1;
+  if (p->state->gone) {
+    if (p->finalized) free(p);
+    return;
+  }
   if (p->on_closed) {
     napi_handle_scope scope;
     napi_open_handle_scope(p->env, &scope);
@@ -295,12 +304,12 @@ static void on_poll_closed(uv_handle_t *h) {
   if (p->finalized) free(p);
 }
 
+/* While polling, the callback's reference keeps the handle object alive, so this runs
+ * after pollClose, or when the environment ends (an open fd then dies with the process). */
 static void poller_finalize(napi_env env, void *data, void *hint) {
   struct poller *p = data;
   p->finalized = 1;
-  if (p->closed) { free(p); return; }
-  /* Dropped without pollClose: stop polling and close the fd all the same. */
-  if (!p->closing) { p->closing = 1; uv_close((uv_handle_t *)&p->handle, on_poll_closed); }
+  if (p->closed) free(p);
 }
 
 static struct poller *arg_poller(napi_env env, napi_value v) {
@@ -325,6 +334,7 @@ static napi_value js_poll_open(napi_env env, napi_callback_info info) {
   if (rc != 0) { free(p); return throw_errno(env, -rc, "uv_poll_init", NULL); }
   p->handle.data = p;
   p->env = env;
+  napi_get_instance_data(env, (void **)&p->state);
   p->fd = fd;
   napi_create_reference(env, argv[1], 1, &p->on_ready);
   napi_create_string_utf8(env, "berth:poll", NAPI_AUTO_LENGTH, &name);
@@ -458,7 +468,15 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
     napi_set_named_property(env, exports, name, f);                   \
   } while (0)
 
+static void on_env_cleanup(void *arg) {
+  ((struct env_state *)arg)->gone = 1; /* kept: pollers still closing may look at it */
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  struct env_state *state = calloc(1, sizeof *state);
+  if (!state) return NULL;
+  napi_set_instance_data(env, state, NULL, NULL);
+  napi_add_env_cleanup_hook(env, on_env_cleanup, state);
   EXPORT("mount", js_mount);
   EXPORT("mountAt", js_mount_at);
   EXPORT("umount2", js_umount2);
