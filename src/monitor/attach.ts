@@ -20,7 +20,7 @@ export const STDERR_STREAM = 3;
 /** Larger than conmon's biggest packet (8192 + 1), so a recv never truncates one. */
 const READ_BUFFER = 16384;
 /** Packets taken per readiness callback, so one busy session cannot starve the loop. */
-const READ_BATCH = 64;
+const READ_BATCH = 16;
 const STDIN_PACKET = 8192;
 const SUN_PATH_MAX = 107;
 
