@@ -21,7 +21,7 @@ interface Native {
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
   seqpacketConnect(path: string): number;
-  netnsCreate(path: string): void;
+  netnsCreate(path: string): Promise<void>;
   pollOpen(fd: number, onReady: (events: number, status: number) => void): PollHandle;
   pollWatch(h: PollHandle, events: number): void;
   pollClose(h: PollHandle, onClosed: () => void): void;
@@ -163,8 +163,8 @@ export function processAlive(pid: number): boolean {
  * Makes a new network namespace with lo up and pins it by bind-mounting it on path (an
  * existing empty file). The calling process's own namespaces do not change.
  */
-export function createPinnedNetns(path: string): void {
-  load().netnsCreate(path);
+export function createPinnedNetns(path: string): Promise<void> {
+  return load().netnsCreate(path);
 }
 
 // Node modules that cost measurable start-up time, loaded on first use: most commands

@@ -77,24 +77,19 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* mountAt(dir, source, target, fstype, flags, data) → Promise: mount(2) with relative
- * paths in source and data resolved against dir. Runs on a short-lived thread of its own
- * that unshare(CLONE_FS)s before its chdir, so no other thread's cwd ever changes. */
-struct mount_job {
-  char dir[MAX_STR], src[MAX_STR], tgt[MAX_STR], fst[MAX_STR], data[MAX_STR];
-  const char *s, *f, *d;
-  unsigned long flags;
+/* Work that changes per-thread state (cwd, namespaces) runs on a short-lived thread of its
+ * own, never on the main thread or libuv's pool; its promise settles on the event loop. */
+struct thread_job {
+  void (*work)(struct thread_job *);
   int err;
   const char *call, *where;
   napi_deferred deferred;
   napi_threadsafe_function done;
 };
 
-static void *mount_thread(void *arg) {
-  struct mount_job *j = arg;
-  if (unshare(CLONE_FS) != 0) { j->err = errno; j->call = "unshare"; j->where = NULL; }
-  else if (chdir(j->dir) != 0) { j->err = errno; j->call = "chdir"; j->where = j->dir; }
-  else if (mount(j->s, j->tgt, j->f, j->flags, j->d) != 0) { j->err = errno; j->call = "mount"; j->where = j->tgt; }
+static void *job_thread(void *arg) {
+  struct thread_job *j = arg;
+  j->work(j);
   /* j is freed on the main thread once the call is made: take the handle out first. */
   napi_threadsafe_function done = j->done;
   napi_call_threadsafe_function(done, j, napi_tsfn_blocking);
@@ -102,8 +97,8 @@ static void *mount_thread(void *arg) {
   return NULL;
 }
 
-static void mount_settle(napi_env env, napi_value fn, void *context, void *data) {
-  struct mount_job *j = data;
+static void job_settle(napi_env env, napi_value fn, void *context, void *data) {
+  struct thread_job *j = data;
   if (env) {
     if (j->err) napi_reject_deferred(env, j->deferred, errno_error(env, j->err, j->call, j->where));
     else {
@@ -115,9 +110,49 @@ static void mount_settle(napi_env env, napi_value fn, void *context, void *data)
   free(j);
 }
 
+/* Starts j (heap-allocated, freed when settled) and returns its promise. */
+static napi_value job_start(napi_env env, struct thread_job *j, const char *what) {
+  napi_value promise, name;
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, job_settle, &j->done) != napi_ok) {
+    free(j);
+    return throw_errno(env, EAGAIN, "napi_create_threadsafe_function", NULL);
+  }
+  napi_create_promise(env, &j->deferred, &promise);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, job_thread, j);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    napi_reject_deferred(env, j->deferred, errno_error(env, rc, "pthread_create", NULL));
+    napi_release_threadsafe_function(j->done, napi_tsfn_release);
+    free(j);
+  }
+  return promise;
+}
+
+/* mountAt(dir, source, target, fstype, flags, data) → Promise: mount(2) with relative
+ * paths in source and data resolved against dir, on a thread that unshare(CLONE_FS)s
+ * before its chdir, so no other thread's cwd ever changes. */
+struct mount_job {
+  struct thread_job job;
+  char dir[MAX_STR], src[MAX_STR], tgt[MAX_STR], fst[MAX_STR], data[MAX_STR];
+  const char *s, *f, *d;
+  unsigned long flags;
+};
+
+static void mount_work(struct thread_job *job) {
+  struct mount_job *j = (struct mount_job *)job;
+  if (unshare(CLONE_FS) != 0) { job->err = errno; job->call = "unshare"; }
+  else if (chdir(j->dir) != 0) { job->err = errno; job->call = "chdir"; job->where = j->dir; }
+  else if (mount(j->s, j->tgt, j->f, j->flags, j->d) != 0) { job->err = errno; job->call = "mount"; job->where = j->tgt; }
+}
+
 static napi_value js_mount_at(napi_env env, napi_callback_info info) {
   size_t argc = 6;
-  napi_value argv[6], promise, name;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   struct mount_job *j = calloc(1, sizeof *j);
   if (!j) return throw_errno(env, ENOMEM, "mountAt", NULL);
@@ -127,24 +162,8 @@ static napi_value js_mount_at(napi_env env, napi_callback_info info) {
   j->flags = (unsigned long)arg_int(env, argv[4]);
   j->d = arg_str(env, argv[5], j->data);
   if (!dir || !tgt) { free(j); return throw_errno(env, EINVAL, "mountAt", NULL); }
-  napi_create_string_utf8(env, "berth:mount", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, mount_settle, &j->done) != napi_ok) {
-    free(j);
-    return throw_errno(env, EAGAIN, "napi_create_threadsafe_function", NULL);
-  }
-  napi_create_promise(env, &j->deferred, &promise);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_t t;
-  int rc = pthread_create(&t, &attr, mount_thread, j);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) {
-    napi_reject_deferred(env, j->deferred, errno_error(env, rc, "pthread_create", tgt));
-    napi_release_threadsafe_function(j->done, napi_tsfn_release);
-    free(j);
-  }
-  return promise;
+  j->job.work = mount_work;
+  return job_start(env, &j->job, "berth:mount");
 }
 
 /* umount2(target, flags) */
@@ -421,16 +440,20 @@ static napi_value js_poll_shutdown(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* A new network namespace, pinned by a bind mount on `path` (an existing empty file), with
- * lo up. Done on a short-lived thread: unshare(CLONE_NEWNET) moves only the calling thread,
- * so Node's own threads never change namespace. */
-struct netns_job { const char *path; int err; const char *call; };
+/* netnsCreate(path) → Promise: a new network namespace, pinned by a bind mount on `path`
+ * (an existing empty file), with lo up. unshare(CLONE_NEWNET) moves only the calling
+ * thread, a thread of the job's own, so Node's threads never change namespace. */
+struct netns_job {
+  struct thread_job job;
+  char path[MAX_STR];
+};
 
-static void *netns_thread(void *arg) {
-  struct netns_job *job = arg;
-  if (unshare(CLONE_NEWNET) != 0) { job->err = errno; job->call = "unshare"; return NULL; }
+static void netns_work(struct thread_job *job) {
+  struct netns_job *j = (struct netns_job *)job;
+  job->where = j->path;
+  if (unshare(CLONE_NEWNET) != 0) { job->err = errno; job->call = "unshare"; return; }
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) { job->err = errno; job->call = "socket"; return NULL; }
+  if (sock < 0) { job->err = errno; job->call = "socket"; return; }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   strcpy(ifr.ifr_name, "lo");
@@ -439,26 +462,21 @@ static void *netns_thread(void *arg) {
     if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) { job->err = errno; job->call = "ioctl(lo up)"; }
   } else { job->err = errno; job->call = "ioctl(lo)"; }
   close(sock);
-  if (job->err) return NULL;
+  if (job->err) return;
   char self[64];
   snprintf(self, sizeof self, "/proc/self/task/%ld/ns/net", (long)gettid());
-  if (mount(self, job->path, NULL, MS_BIND, NULL) != 0) { job->err = errno; job->call = "mount"; }
-  return NULL;
+  if (mount(self, j->path, NULL, MS_BIND, NULL) != 0) { job->err = errno; job->call = "mount"; }
 }
 
-/* netnsCreate(path) */
 static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[MAX_STR];
-  struct netns_job job = { .path = arg_str(env, argv[0], path), .err = 0, .call = NULL };
-  pthread_t t;
-  int rc = pthread_create(&t, NULL, netns_thread, &job);
-  if (rc != 0) return throw_errno(env, rc, "pthread_create", job.path);
-  pthread_join(t, NULL);
-  if (job.err) return throw_errno(env, job.err, job.call, job.path);
-  return NULL;
+  struct netns_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "netnsCreate", NULL);
+  if (!arg_str(env, argv[0], j->path)) { free(j); return throw_errno(env, EINVAL, "netnsCreate", NULL); }
+  j->job.work = netns_work;
+  return job_start(env, &j->job, "berth:netns");
 }
 
 #define EXPORT(name, fn)                                              \
