@@ -134,22 +134,31 @@ interface Lag {
 async function measure(resolutionMs: number, label: string, fn: () => Promise<void>): Promise<Lag> {
   const h = monitorEventLoopDelay({ resolution: resolutionMs });
   let timer: NodeJS.Timeout | undefined;
-  const start = performance.now();
+  // The sampler records the time between two of its ticks: a stall is seen only once a
+  // tick came before it and one after it, so the window reaches past fn on both sides.
+  const pad = () => delay(3 * resolutionMs);
   h.enable();
+  await pad();
+  const start = performance.now();
+  let durationMs = 0;
   try {
     await Promise.race([
-      fn(),
+      fn().then(
+        () => void (durationMs = performance.now() - start),
+        (e: Error) => Promise.reject(new Error(`${label}: ${e.message}`, { cause: e })),
+      ),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`${label}: not done after ${PHASE_TIMEOUT_MS / 1000} s`)), PHASE_TIMEOUT_MS);
       }),
     ]);
+    await pad();
   } finally {
     h.disable();
     clearTimeout(timer);
   }
   // The histogram holds the whole interval between samples: the delay is what exceeds it.
   const late = (ns: number) => Math.max(0, ns / 1e6 - resolutionMs);
-  return { p50: late(h.percentile(50)), p99: late(h.percentile(99)), max: late(h.max), samples: h.count, durationMs: performance.now() - start };
+  return { p50: late(h.percentile(50)), p99: late(h.percentile(99)), max: late(h.max), samples: h.count, durationMs };
 }
 
 /** The image of a pull, removed again afterwards so that every pull is cold. */
@@ -198,46 +207,56 @@ async function attachSessions(engine: Engine, ids: string[], until: Promise<unkn
 }
 
 /**
- * A child process takes the store's write lock (BEGIN IMMEDIATE), holds it LOCK_HOLD_MS,
- * commits; meanwhile the engine writes (tags an image) every 20 ms. At least one write
- * must start while the lock is held.
+ * A child process takes the store's write lock (BEGIN IMMEDIATE), holds it LOCK_HOLD_MS and
+ * commits, while the engine writes (tags an image) every 20 ms from before the lock is
+ * taken until after it is released. Alone (waitsItself), one of those writes must start
+ * while the lock is held; together with other work, another of the engine's writes (the
+ * pull's, the collection's) may be the one that waits, with the loop stalled meanwhile.
  */
-async function lockPhase(engine: Engine, imageId: string, children: Set<ChildProcess>): Promise<void> {
+async function lockPhase(engine: Engine, imageId: string, children: Set<ChildProcess>, o: { waitsItself: boolean; onLocked?: () => void }): Promise<void> {
   const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+  // Lines written straight to fd 1, each with the time it was written.
   const script =
-    'const [mod, file, ms] = process.argv.slice(1);' +
+    "const [mod, file, ms] = process.argv.slice(1); const say = (s) => require('fs').writeSync(1, s + ' ' + Date.now() + '\\n');" +
     'const db = new (require(mod))(file, { timeout: 30000 });' +
-    "db.exec('BEGIN IMMEDIATE'); process.stdout.write('locked\\n');" +
-    "setTimeout(() => { db.exec('COMMIT'); db.close(); process.stdout.write('released ' + Date.now() + '\\n'); }, Number(ms));";
+    "db.exec('BEGIN IMMEDIATE'); say('locked');" +
+    "setTimeout(() => { db.exec('COMMIT'); db.close(); say('released'); }, Number(ms));";
   const child = spawn(process.execPath, ['-e', script, sqlite, engine.databaseFile, String(LOCK_HOLD_MS)], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const at = (word: string) => {
+    const m = new RegExp(`^${word} (\\d+)$`, 'm').exec(out);
+    return m ? Number(m[1]) : undefined;
+  };
+  child.stdout!.on('data', (d: Buffer) => {
+    const locked = at('locked') !== undefined;
+    out += d.toString();
+    if (!locked && at('locked') !== undefined) o.onLocked?.();
+  });
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => resolve(code));
+    child.on('exit', resolve);
   }).finally(() => children.delete(child));
-  const untilLine = async (re: RegExp) => {
-    while (!re.test(out)) {
-      if (child.exitCode !== null) throw new Error(`lock holder exited (${child.exitCode}) before "${re.source}": ${err.trim()}`);
-      await delay(5);
-    }
-  };
-  await untilLine(/^locked$/m);
+  let code: number | null | undefined;
+  void exited.then((c) => (code = c), () => undefined);
+
   const writeStarts: number[] = [];
-  while (!/^released /m.test(out)) {
+  for (;;) {
     writeStarts.push(Date.now());
     await engine.images.tag(imageId, LOCK_TAG);
+    if (at('released') !== undefined) break;
+    if (code !== undefined) throw new Error(`lock holder exited ${code}: ${err.trim()}`);
     await delay(20);
-    if (child.exitCode !== null && !/^released /m.test(out)) throw new Error(`lock holder exited (${child.exitCode}): ${err.trim()}`);
   }
-  const code = await exited;
-  if (code !== 0) throw new Error(`lock holder exited ${code}: ${err.trim()}`);
-  const releasedAt = Number(/^released (\d+)$/m.exec(out)![1]);
-  if (!(writeStarts[0] < releasedAt)) throw new Error('lock: no write started while the lock was held');
+  if ((await exited) !== 0) throw new Error(`lock holder exited ${code}: ${err.trim()}`);
   await engine.images.remove(LOCK_TAG);
+  const locked = at('locked')!;
+  const released = at('released')!;
+  const starts = `writes started at ${writeStarts.map((t) => t - locked).join(', ')} ms, released at ${released - locked} ms`;
+  if (!(writeStarts[0] < locked)) throw new Error(`lock: the engine did not write before the lock was taken (${starts})`);
+  if (o.waitsItself && !writeStarts.some((t) => t >= locked && t < released)) throw new Error(`lock: no write started while the lock was held (${starts})`);
 }
 
 /** Makes n dangling single-layer images of distinct content (a busybox rootfs each). */
@@ -315,12 +334,12 @@ async function main(): Promise<void> {
       const m = (label: string, fn: () => Promise<void>) => measure(opts.resolutionMs, label, fn);
       // Alone. Each phase's preparation (and the removal of what a pull made) is not measured.
       const pull = await pullPhase(e, served);
-      lags.get('pull')!.push(await m('pull', pull));
+      lags.get('pull')!.push(await m('pull alone', pull));
       await removePulled(e, served);
-      lags.get('attach')!.push(await m('attach', () => attachSessions(e, ids, delay(opts.smoke ? 1000 : ATTACH_ALONE_MS))));
-      lags.get('lock')!.push(await m('lock', () => lockPhase(e, busyboxId, children)));
+      lags.get('attach')!.push(await m('attach alone', () => attachSessions(e, ids, delay(opts.smoke ? 1000 : ATTACH_ALONE_MS))));
+      lags.get('lock')!.push(await m('lock alone', () => lockPhase(e, busyboxId, children, { waitsItself: true })));
       await makeGarbage(e, garbageRootfs, opts.snapshots, `r${run}a`);
-      lags.get('gc')!.push(await m('gc', () => gcPhase(e, opts.snapshots)));
+      lags.get('gc')!.push(await m('gc alone', () => gcPhase(e, opts.snapshots)));
 
       // Together: the garbage made more than the lease margin before the pull starts.
       await makeGarbage(e, garbageRootfs, opts.snapshots, `r${run}t`);
@@ -334,11 +353,13 @@ async function main(): Promise<void> {
       };
       lags.get('together')!.push(
         await m('together', async () => {
+          // gc starts once the pull is under way (its lease written) and the lock is held.
+          let onLocked!: () => void;
+          const locked = new Promise<void>((resolve) => (onLocked = resolve));
           const others = Promise.all([
             timedPhase('pull', pullAgain),
-            timedPhase('lock', () => lockPhase(e, busyboxId, children)),
-            // Once the pull is under way (its lease written).
-            timedPhase('gc', () => delay(200).then(() => gcPhase(e, opts.snapshots))),
+            timedPhase('lock', () => lockPhase(e, busyboxId, children, { waitsItself: false, onLocked })),
+            timedPhase('gc', () => Promise.all([delay(200), locked]).then(() => gcPhase(e, opts.snapshots))),
           ]);
           await Promise.all([others, timedPhase('attach', () => attachSessions(e, ids, others))]);
         }),
