@@ -6,7 +6,7 @@ export type { ResolvedUser } from './user.js';
 export { OciRuntime, errorMessage as runtimeErrorMessage } from './runtime.js';
 export type { ContainerStatus, RuntimeState } from './runtime.js';
 export { parseSignal } from './signals.js';
-export { normalizeCapability, hostCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
+export { normalizeCapability, hostCapabilities, refreshHostCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
 export { defaultSeccompProfile } from './seccomp.js';
 export type {
   Mount, RuntimeSpec, ImageRuntimeConfig, Process, Linux, Namespace, Device, DeviceRule, Resources,
