@@ -83,40 +83,29 @@ function parseOptions(): Options {
 }
 
 /**
- * The library wired on an instance's dirs, as the daemon will wire it: today the CLI's
- * composition root. The container manager is built here only because the CLI's calls back
- * into process.argv[1] when a container exits, and that is this script, not the CLI.
+ * The library wired on an instance's dirs, as the daemon will wire it: the engine factory,
+ * with conmon calling the CLI when a container exits (this script is not the CLI).
  */
-async function openEngine(inst: Instance) {
-  const [{ Context }, { ContainerManager }, { loadRegistriesConf, RegistryClient }] = await Promise.all([
-    import('../src/cli/context.js'),
-    import('../src/container/index.js'),
-    import('../src/registry/index.js'),
-  ]);
-  const ctx = new Context({ root: inst.root, runRoot: inst.runRoot, configDir: inst.configDir });
-  const config = await ctx.config();
-  const { paths, runtime } = config;
-  const containers = new ContainerManager({
-    config,
-    store: await ctx.store(),
-    images: () => ctx.images(),
-    snapshots: () => ctx.snapshots(),
-    network: () => ctx.network(),
-    cleanupCommand: [
+async function openEngine(inst: Instance, registriesConf: string) {
+  const { createEngine } = await import('../src/engine/index.js');
+  const engine = createEngine({
+    root: inst.root,
+    runRoot: inst.runRoot,
+    configDir: inst.configDir,
+    env: { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf },
+    cleanupCommand: ({ paths, runtime }) => [
       process.execPath, BERTH,
       '--root', paths.root, '--runroot', paths.runRoot, '--config-dir', paths.configDir, '--runtime', runtime.path,
       'container-cleanup',
     ],
   });
   return {
-    images: await ctx.images(),
-    containers,
-    databaseFile: join(paths.root, 'berth.db'),
-    /** Registry access for pulls: registries.conf from registriesConf, no credentials. */
-    async registry(registriesConf: string) {
-      return { client: new RegistryClient({ credentials: () => undefined }), conf: await loadRegistriesConf(registriesConf) };
-    },
-    close: async () => (await ctx.store()).close(),
+    images: await engine.images(),
+    containers: await engine.containers(),
+    databaseFile: (await engine.store()).db.name,
+    /** Registry access for one pull (registries.conf: registriesConf). */
+    registry: () => engine.registry(),
+    close: async () => engine.close(),
   };
 }
 type Engine = Awaited<ReturnType<typeof openEngine>>;
@@ -163,13 +152,13 @@ async function measure(resolutionMs: number, label: string, fn: () => Promise<vo
 
 /** The image of a pull, removed again afterwards so that every pull is cold. */
 async function pullPhase(engine: Engine, served: ServedImage): Promise<() => Promise<void>> {
-  const access = await engine.registry(served.registriesConf);
+  const access = await engine.registry();
   return async () => {
     try {
       const { image } = await engine.images.pull(served.ref, access);
       if (image.layers.length !== served.layers.length) throw new Error(`pull: ${image.layers.length} layers pulled, expected ${served.layers.length}`);
     } finally {
-      access.client.close();
+      access.close();
     }
   };
 }
@@ -178,7 +167,7 @@ async function removePulled(engine: Engine, served: ServedImage): Promise<void> 
   await engine.images.remove(served.ref);
 }
 
-/** Attach sessions to each container until stop() resolves; every one must receive output. */
+/** An attach session to each container until `until` settles; every one must receive output. */
 async function attachSessions(engine: Engine, ids: string[], until: Promise<unknown>): Promise<void> {
   const abort = new AbortController();
   const bytes = ids.map(() => 0);
@@ -308,7 +297,7 @@ async function main(): Promise<void> {
     const served = await serveImage(dir, opts.sizeMb, cleanups);
     inst = await newInstance();
     const busybox = await inst.importBusybox();
-    engine = await openEngine(inst);
+    engine = await openEngine(inst, served.registriesConf);
     const e = engine;
     const busyboxId = (await e.images.resolve(busybox)).id;
     const ids: string[] = [];
