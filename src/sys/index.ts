@@ -2,6 +2,7 @@
 // synchronous wrapper over the native addon in ./native (built into build/berth_sys.node);
 // errors are Node-style (err.code = 'ENOENT' …, err.syscall, err.path).
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findInstalled } from '../config/index.js';
@@ -94,13 +95,21 @@ export async function isMountPoint(path: string): Promise<boolean> {
   return info.split('\n').some((line) => line.split(' ')[4] === path);
 }
 
-/** Whether a process exists (signal 0; EPERM still means it exists). */
+/**
+ * Whether a process exists (signal 0; EPERM still means it exists). A zombie does not
+ * count: a monitor that died under an init that does not reap is gone all the same.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -132,12 +132,12 @@ test('a deep chain of 45 layers still mounts; an empty rootfs mounts', async (t)
 test('remove refuses while a child exists', async (t) => {
   const { root, snap } = setup(t);
   const [base, top] = await addLayers(snap, [[{ name: 'a', type: 'file', body: 'a' }], [{ name: 'b', type: 'file', body: 'b' }]]);
-  assert.throws(() => snap.remove(base), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
-  snap.remove(top);
-  snap.remove(base);
+  await assert.rejects(snap.remove(base), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
+  await snap.remove(top);
+  await snap.remove(base);
   assert.deepEqual(snap.list(), []);
   assert.deepEqual(readdirSync(join(root, 'snapshots')), []);
-  assert.throws(() => snap.remove(base), (e: unknown) => isBerthError(e, 'NotFound'));
+  await assert.rejects(snap.remove(base), (e: unknown) => isBerthError(e, 'NotFound'));
   assert.throws(() => snap.mountRootfs(top, join(root, 'c')), (e: unknown) => isBerthError(e, 'NotFound'));
 });
 
@@ -162,7 +162,7 @@ test('sweep removes crash leftovers and keeps live work', async (t) => {
   insert.run(`sha256:${hex(5)}`, `sha256:${hex(5)}`, 'extracting');
   mkdirSync(join(dir, `.tmp-${hex(5)}-${process.pid}-live/fs`), { recursive: true });
 
-  snap.sweep();
+  await snap.sweep();
   assert.deepEqual(readdirSync(dir).sort(), [`.tmp-${hex(5)}-${process.pid}-live`, kept.slice(7)].sort());
   const rows = store.db.prepare('SELECT chain_id, state FROM snapshots ORDER BY chain_id').all();
   assert.deepEqual(rows, [{ chain_id: kept, state: 'committed' }, { chain_id: `sha256:${hex(5)}`, state: 'extracting' }].sort((a, b) => a.chain_id.localeCompare(b.chain_id)));
