@@ -302,7 +302,7 @@ async function main(): Promise<void> {
     const busyboxId = (await e.images.resolve(busybox)).id;
     const ids: string[] = [];
     for (let i = 0; i < opts.sessions; i++) {
-      const c = await e.containers.create({ image: busybox, name: `loop-lag-${i}`, command: ['sh', '-c', PRINTER], network: 'none' });
+      const c = await e.containers.create({ image: busybox, name: `loop-lag-${i}`, command: ['sh', '-c', PRINTER], network: { mode: 'none' } });
       await e.containers.start(c.id);
       ids.push(c.id);
     }
