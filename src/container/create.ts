@@ -91,7 +91,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
   let rootfs: string;
   try {
     signal?.throwIfAborted();
-    rootfs = (await parts.snapshots()).mountRootfs((await parts.images()).topChainId(image), p.dir, { volatile: spec.removeOnExit });
+    rootfs = await (await parts.snapshots()).mountRootfs((await parts.images()).topChainId(image), p.dir, { volatile: spec.removeOnExit });
   } catch (e) {
     // The caller's cleanup tears the network down: let the setup finish first.
     await networkReady?.catch(() => {});

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { failedPrecondition, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { mount, unmount, processAlive, MNT_DETACH } from '../sys/index.js';
+import { isMountPoint, mountAt, unmount, processAlive, MNT_DETACH } from '../sys/index.js';
 import { applyLayer } from './apply.js';
 import { removeTree } from './worker.js';
 
@@ -39,18 +39,6 @@ function hexOf(chainId: string): string {
 function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; pid: number } | null {
   const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+)-[0-9a-z]+$/.exec(name);
   return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], pid: Number(m[3]) } : null;
-}
-
-/** /proc/self/mountinfo escapes space, tab, newline and backslash as octal. */
-function mountinfoEscape(path: string): string {
-  return path.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
-}
-
-export function isMounted(path: string): boolean {
-  const want = mountinfoEscape(path);
-  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  for (const line of info.split('\n')) if (line.split(' ')[4] === want) return true;
-  return false;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -159,12 +147,12 @@ export class Snapshotter {
 
   /** Overlay-mounts a container rootfs at containerDir/rootfs with upper/work dirs beside it;
    *  topChainId null mounts an empty rootfs. Returns the rootfs path. Idempotent. */
-  mountRootfs(topChainId: string | null, containerDir: string, opts: { volatile?: boolean } = {}): string {
+  async mountRootfs(topChainId: string | null, containerDir: string, opts: { volatile?: boolean } = {}): Promise<string> {
     const rootfs = join(containerDir, 'rootfs');
     const upper = join(containerDir, 'upper');
     const work = join(containerDir, 'work');
     for (const d of [containerDir, rootfs, upper, work]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
-    if (isMounted(fs.realpathSync(rootfs))) return rootfs;
+    if (await isMountPoint(fs.realpathSync(rootfs))) return rootfs;
 
     const lowers: string[] = [];
     if (topChainId === null) {
@@ -182,7 +170,8 @@ export class Snapshotter {
       }
     }
     // Lower dirs are relative to the snapshot dir, so ~50 layers still fit the one-page
-    // limit of mount data; the kernel resolves them against our working directory.
+    // limit of mount data; the kernel resolves them against the mounting thread's working
+    // directory (mountAt's own thread: the process's cwd stays as it is).
     // volatile: no syncs of the upper dir (mount and unmount get much cheaper), for
     // containers whose writes need not survive a crash; overlayfs then refuses to reuse the
     // upper dir after a crash, which suits a container that is removed when it exits.
@@ -190,14 +179,10 @@ export class Snapshotter {
     if (Buffer.byteLength(data) >= 4096) {
       throw invalidArgument(`too many layers to mount (${lowers.length}): overlay options exceed one page`);
     }
-    const cwd = process.cwd();
-    process.chdir(this.dir);
     try {
-      mount('overlay', rootfs, 'overlay', 0, data);
+      await mountAt(this.dir, 'overlay', rootfs, 'overlay', 0, data);
     } catch (e) {
       throw fromSystemError(e, `mounting rootfs at ${rootfs}`);
-    } finally {
-      process.chdir(cwd);
     }
     return rootfs;
   }
