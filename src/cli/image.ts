@@ -289,7 +289,7 @@ const tagCommand: Command = {
   minArgs: 2,
   async run(ctx, _f, [src, ...targets]) {
     const images = await ctx.images();
-    for (const t of targets) images.tag(src, t);
+    for (const t of targets) await images.tag(src, t);
   },
 };
 

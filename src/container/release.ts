@@ -16,7 +16,7 @@ import type { Container } from './types.js';
  * waiting `run` and any state query may all get here for the same exit.
  */
 export async function recordExit(parts: Parts, c: Container, code: number, error?: string, monitorPid: number | null = c.conmonPid): Promise<void> {
-  const changed = parts.records.recordExit(c.id, { code, oomKilled: parts.runtime.oomKilled(c.id), error, monitorPid, at: Date.now() });
+  const changed = await parts.records.recordExit(c.id, { code, oomKilled: parts.runtime.oomKilled(c.id), error, monitorPid, at: Date.now() });
   if (!changed) return;
   if (c.config.removeOnExit) await destroy(parts, c.id);
   else await release(parts, c.id);
@@ -33,7 +33,7 @@ export async function release(parts: Parts, id: string): Promise<void> {
   if (detached) {
     try {
       await detached;
-      if (parts.records.exists(id)) parts.records.setNetwork(id, null);
+      if (parts.records.exists(id)) await parts.records.setNetwork(id, null);
     } catch (e) {
       // The container has exited all the same; its attachment records stay, and `rm`, the
       // next start or a sweep finishes the teardown.
@@ -56,9 +56,9 @@ export function releaseUnfinished(parts: Parts, id: string): boolean {
 
 /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
 export async function destroy(parts: Parts, id: string): Promise<void> {
-  parts.records.markRemoving(id);
+  await parts.records.markRemoving(id);
   await release(parts, id);
   // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
   await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);
-  parts.records.delete(id);
+  await parts.records.delete(id);
 }

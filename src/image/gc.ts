@@ -35,8 +35,8 @@ export interface LeaseResources {
 export interface Lease {
   readonly id: string;
   /** Adds blobs and snapshots the operation is about to rely on. */
-  add(resources: LeaseResources): void;
-  release(): void;
+  add(resources: LeaseResources): Promise<void>;
+  release(): Promise<void>;
 }
 
 interface LeaseRow {
@@ -57,9 +57,9 @@ export interface Protected {
 export class Leases {
   constructor(private readonly store: Store) {}
 
-  acquire(): Lease {
+  async acquire(): Promise<Lease> {
     const id = nodeCrypto().randomUUID();
-    this.store.tx(() => this.insert(id));
+    await this.store.write(() => this.insert(id));
     return this.handle(id);
   }
 
@@ -72,8 +72,8 @@ export class Leases {
     let released = false;
     return {
       id,
-      add: (r) => {
-        this.store.tx(() => {
+      add: async (r) => {
+        await this.store.write(() => {
           const row = db.prepare('SELECT blobs, chain_ids FROM leases WHERE id = ?').get(id) as Pick<LeaseRow, 'blobs' | 'chain_ids'> | undefined;
           if (!row) throw internal(`lease ${id} vanished`);
           const blobs = [...new Set([...(JSON.parse(row.blobs) as string[]), ...(r.blobs ?? [])])];
@@ -81,23 +81,21 @@ export class Leases {
           db.prepare('UPDATE leases SET blobs = ?, chain_ids = ? WHERE id = ?').run(JSON.stringify(blobs), JSON.stringify(chainIds), id);
         });
       },
-      release: () => {
+      release: async () => {
         if (released) return;
         released = true;
-        db.prepare('DELETE FROM leases WHERE id = ?').run(id);
+        await this.store.write(() => db.prepare('DELETE FROM leases WHERE id = ?').run(id));
       },
     };
   }
 
   /** Runs fn under a fresh lease, released when fn settles. */
   async with<T>(fn: (lease: Lease) => Promise<T>): Promise<T> {
-    const id = nodeCrypto().randomUUID();
-    await this.store.write(() => this.insert(id));
-    const lease = this.handle(id);
+    const lease = await this.acquire();
     try {
       return await fn(lease);
     } finally {
-      lease.release();
+      await lease.release();
     }
   }
 

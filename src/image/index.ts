@@ -105,9 +105,9 @@ export class ImageStore {
   }
 
   /** Gives the image a new name (domain-less names go under localhost/, like podman). */
-  tag(ref: string, newName: string): void {
+  async tag(ref: string, newName: string): Promise<void> {
     const image = this.resolve(ref);
-    this.records.setName(this.newName(newName), image.id);
+    await this.records.setName(this.newName(newName), image.id);
   }
 
   /**
@@ -117,7 +117,7 @@ export class ImageStore {
    */
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string | null }> {
     const { image, name } = this.lookup(ref);
-    const result = this.records.tx(() => {
+    const result = await this.records.write(() => {
       const names = this.records.namesOf(image.id);
       if (name && names.length > 1) {
         this.records.removeName(name);
@@ -141,7 +141,7 @@ export class ImageStore {
    * collects garbage; returns the removed images and the bytes freed.
    */
   async prune(opts: { all?: boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
-    const removed = this.records.tx(() => {
+    const removed = await this.records.write(() => {
       const out: { id: string; untagged: string[] }[] = [];
       const inUse = this.users.imagesInUse();
       for (const image of this.records.all()) {

@@ -80,7 +80,7 @@ export async function pullImage(
   if (configType && configType !== 'application/vnd.oci.image.config.v1+json' && configType !== 'application/vnd.docker.container.image.v1+json')
     throw invalidArgument(`${refText} is not a container image (its config is ${configType})`);
 
-  opts.lease?.add({ blobs: [manifest.digest, m.config.digest, ...m.layers.map((l) => l.digest)] });
+  await opts.lease?.add({ blobs: [manifest.digest, m.config.digest, ...m.layers.map((l) => l.digest)] });
   const leftovers = new Leftovers(content, snapshots, records);
   try {
     const configText = await fetchConfig(content, repo, m.config, leftovers, progress, opts.signal);
@@ -96,7 +96,7 @@ export async function pullImage(
     if (diffIds.length !== m.layers.length) throw invalidArgument(`${refText}: ${m.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
 
     const chains = chainIds(diffIds);
-    opts.lease?.add({ chainIds: chains });
+    await opts.lease?.add({ chainIds: chains });
     await runPool(m.layers.length, opts.concurrency ?? 3, opts.signal, (i, signal) =>
       pullLayer({ content, snapshots, repo, leftovers, progress, signal }, m.layers[i], diffIds[i], chains[i], i === 0 ? null : chains[i - 1]),
     );
@@ -112,7 +112,7 @@ export async function pullImage(
       size: chainSize(snapshots, chains),
       names: name ? [name] : [],
     };
-    records.insert([image]);
+    await records.insert([image]);
     return { image, name };
   } catch (e) {
     await leftovers.cleanup();

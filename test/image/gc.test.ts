@@ -83,8 +83,8 @@ test('a live lease protects what it names and whatever was made after it began',
   orphan(env, old);
   age(env, old);
 
-  const lease = new Leases(env.store).acquire();
-  lease.add({ blobs: [old.layers[0].digest], chainIds: [old.layers[0].chainId] });
+  const lease = await new Leases(env.store).acquire();
+  await lease.add({ blobs: [old.layers[0].digest], chainIds: [old.layers[0].chainId] });
   const later = await env.images.importRootfs(createReadStream(smallTar(env, 'later', 'later\n')), 'later');
   orphan(env, later);
 
@@ -100,7 +100,7 @@ test('a live lease protects what it names and whatever was made after it began',
   const sleeper = spawn('/bin/sleep', ['60'], { stdio: 'ignore' });
   t.after(() => sleeper.kill('SIGKILL'));
   env.store.db.prepare('INSERT INTO leases (id, pid, created_at, chain_ids) VALUES (?, ?, ?, ?)').run('other', sleeper.pid, Date.now(), JSON.stringify([old.layers[0].chainId]));
-  lease.release();
+  await lease.release();
   const r2 = await env.images.gc();
   assert.ok(gone(env, later), 'the lease that covered it was released');
   assert.ok(env.snapshots.has(old.layers[0].chainId), 'the other process still holds it');
