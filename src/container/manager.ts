@@ -285,7 +285,7 @@ export class ContainerManager {
     try {
       await this.instantiate(this.reload(id)!, image, opts.foreground);
     } catch (e) {
-      await this.discard(id);
+      await this.discard(id, true);
       throw e;
     }
     return this.reload(id)!;
@@ -604,7 +604,8 @@ export class ContainerManager {
     else await this.releaseRuntime(c.id);
   }
 
-  private async releaseRuntime(id: string): Promise<void> {
+  /** afterFailure: the caller reports an error of its own; failures here are only its detail (logged at debug). */
+  private async releaseRuntime(id: string, afterFailure = false): Promise<void> {
     // The process is gone: the runtime's state, the rootfs and the network come down side by side.
     const deleted = this.runtime
       .delete(id, { force: true })
@@ -619,7 +620,7 @@ export class ContainerManager {
       } catch (e) {
         // The container has exited all the same; its attachment records stay, and `rm`, the
         // next start or a sweep finishes the teardown.
-        log.warn('network teardown failed', { id, error: (e as Error).message });
+        (afterFailure ? log.debug : log.warn)('network teardown failed', { id, error: (e as Error).message });
       }
     }
   }
@@ -632,7 +633,7 @@ export class ContainerManager {
   }
 
   /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
-  private async discard(id: string): Promise<void> {
+  private async discard(id: string, afterFailure = false): Promise<void> {
     this.store.tx(() => {
       const db = this.store.db;
       const row = db.prepare("SELECT exit_code FROM containers WHERE id = ? AND state = 'stopped'").get(id) as { exit_code: number | null } | undefined;
@@ -643,7 +644,7 @@ export class ContainerManager {
       }
       db.prepare("UPDATE containers SET state = 'removing' WHERE id = ?").run(id);
     });
-    await this.releaseRuntime(id);
+    await this.releaseRuntime(id, afterFailure);
     const p = this.paths(id);
     rmSync(p.dir, { recursive: true, force: true });
     rmSync(p.persistDir, { recursive: true, force: true });

@@ -118,7 +118,8 @@ export class CniRunner {
       await this.runDel({ ...entry, result: partial }, {}, ran);
       await this.cache.remove(entry.networkName, entry.containerId, entry.ifName);
     } catch (e) {
-      log.warn('cleanup after a failed network attach failed; the attachment is kept for a later sweep', {
+      // The attach's own error is what the caller reports; this is its detail.
+      log.debug('cleanup after a failed network attach failed; the attachment is kept for a later sweep', {
         network: entry.networkName, container: entry.containerId, error: (e as Error).message, cause: cause.message,
       });
     }
