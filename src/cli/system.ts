@@ -172,7 +172,7 @@ const dfView = (r: DfRow) => ({
 const dfCommand: Command = {
   name: 'df',
   usage: 'df [OPTIONS]',
-  summary: 'Show disk usage of images and containers',
+  summary: 'Show disk usage of images, containers, and what interrupted pulls and loads left',
   flags: [{ ...formatFlag, desc: 'Output format: table (default), json, or a Go-style template such as {{.Type}}' }],
   maxArgs: 0,
   async run(ctx, f) {
@@ -191,6 +191,8 @@ const dfCommand: Command = {
       { type: 'Images', total: images.images, active: images.active, size: images.size, reclaimable: images.reclaimable },
       containers,
       { type: 'Local Volumes', total: 0, active: 0, size: 0, reclaimable: 0 },
+      // Blobs, snapshots and partial downloads no image references (killed pulls and loads); the next pull or load sweeps them.
+      { type: 'Leftovers', total: images.leftovers.items, active: images.leftovers.active, size: images.leftovers.size, reclaimable: images.leftovers.reclaimable },
     ];
     printList(
       rows,

@@ -2,6 +2,7 @@
 // synchronous wrapper over the native addon in ./native (built into build/berth_sys.node);
 // errors are Node-style (err.code = 'ENOENT' …, err.syscall, err.path).
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findInstalled } from '../config/index.js';
@@ -102,6 +103,24 @@ export function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * A process's start time (field 22 of /proc/PID/stat, clock ticks after boot): with the pid
+ * it names one process for good, where a pid alone may be reused. Undefined when the
+ * process is gone or a zombie (it holds nothing any more).
+ */
+export function processStartTime(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the command name (which may hold spaces and parentheses): state is field 3.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (f[0] === 'Z' || f[0] === 'X') return undefined;
+  return Number(f[19]);
 }
 
 /**
