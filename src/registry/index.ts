@@ -16,5 +16,5 @@ export {
   type Source,
 } from './conf.js';
 export { authFiles, defaultAuthFile, findCredentials, saveCredentials, removeCredentials, removeAllCredentials, type Credentials } from './auth.js';
-export { Transport, DEFAULT_CERTS_DIR, type TransportOptions } from './transport.js';
+export { Transport, refreshTransports, DEFAULT_CERTS_DIR, type TransportOptions } from './transport.js';
 export { RegistryClient, Repository, ManifestTypes, parseChallenge, type ClientOptions, type FetchedManifest, type BlobPushOptions } from './client.js';
