@@ -117,3 +117,30 @@ test('a SIGKILLed pull: system df shows its leftovers, the next pull sweeps them
   const end = await leftoversRow(inst);
   assert.deepEqual([end.Total, end.RawSize], [0, 0], 'nothing is left over');
 });
+
+test('a SIGKILLed load: its partial files show in system df and the next load sweeps them', async (t) => {
+  const inst = await newInstance(t);
+  const image = await inst.importBusybox('bb');
+  const archive = join(inst.base, 'bb.tar');
+  const saved = await inst.run(['save', '-o', archive, image]);
+  assert.equal(saved.code, 0, saved.stderr);
+  assert.equal((await inst.run(['rmi', image])).code, 0);
+  const ingest = join(inst.root, 'content', 'ingest');
+
+  // Half the archive, then the writer stalls: the load is mid-way when it is killed.
+  const bytes = (await import('node:fs')).readFileSync(archive);
+  const load = spawn(BERTH, ['load'], { env: inst.env, stdio: ['pipe', 'ignore', 'ignore'] });
+  load.stdin!.on('error', () => {});
+  load.stdin!.write(bytes.subarray(0, bytes.length >> 1));
+  await until('a partial file of the load', () => ls(ingest).some((n) => n.startsWith(`${load.pid}-`) && statSync(join(ingest, n)).size > 0));
+  load.kill('SIGKILL');
+  await new Promise((r) => load.on('close', r));
+  const row = await leftoversRow(inst);
+  assert.ok(row.Total > 0 && row.RawSize > 0 && row.RawReclaimable === row.RawSize, JSON.stringify(row));
+
+  const again = await inst.run(['load', '-i', archive]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(ls(ingest), [], 'the killed load\'s files were swept');
+  const end = await leftoversRow(inst);
+  assert.deepEqual([end.Total, end.RawSize], [0, 0]);
+});
