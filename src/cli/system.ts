@@ -218,6 +218,7 @@ const systemPruneCommand: Command = {
       'WARNING! This will remove:',
       '  - all stopped containers',
       f.all ? '  - all images without at least one container associated to them' : '  - all dangling images',
+      '  - network attachments whose teardown failed',
     ].join('\n');
     if (!f.force && !(await confirm(`${warning}\n\nAre you sure you want to continue?`))) return 0;
     const manager = await ctx.containers();
@@ -237,7 +238,12 @@ const systemPruneCommand: Command = {
       }
     }
     const { removed, report } = await (await ctx.images()).prune({ all: f.all === true });
+    const dropped = await (await ctx.network()).prune();
     let out = removedContainers.length ? `Deleted Containers:\n${removedContainers.map((id) => id + '\n').join('')}\n` : '';
+    if (dropped.length) {
+      const line = (d: (typeof dropped)[number]) => `${d.containerId} ${d.network} ${d.ifName}${d.error ? ` (DEL failed again: ${d.error})` : ''}\n`;
+      out += `Deleted Network Attachments:\n${dropped.map(line).join('')}\n`;
+    }
     out += prunedImagesText(removed);
     process.stdout.write(`${out}Total reclaimed space: ${humanSize(report.reclaimed + containerBytes)}\n`);
     return failed ? 1 : 0;
