@@ -60,7 +60,7 @@ export async function createContainer(parts: Parts, spec: ContainerSpec, opts: C
   try {
     await instantiate(parts, parts.records.byId(id)!, image, opts);
   } catch (e) {
-    await destroy(parts, id);
+    await destroy(parts, id, true);
     throw e;
   }
   return parts.records.byId(id)!;

@@ -22,8 +22,11 @@ export async function recordExit(parts: Parts, c: Container, code: number, error
   else await release(parts, c.id);
 }
 
-/** The process is gone: the runtime's state, the rootfs and the network come down side by side. */
-export async function release(parts: Parts, id: string): Promise<void> {
+/**
+ * The process is gone: the runtime's state, the rootfs and the network come down side by side.
+ * afterFailure: the caller reports an error of its own; failures here are its detail (logged at debug).
+ */
+export async function release(parts: Parts, id: string, afterFailure = false): Promise<void> {
   const deleted = parts.runtime
     .delete(id, { force: true })
     .catch((e) => (isBerthError(e, 'Unavailable') ? log.debug : log.warn)('runtime delete failed', { id, error: String(e) }));
@@ -37,7 +40,7 @@ export async function release(parts: Parts, id: string): Promise<void> {
     } catch (e) {
       // The container has exited all the same; its attachment records stay, and `rm`, the
       // next start or a sweep finishes the teardown.
-      log.warn('network teardown failed', { id, error: (e as Error).message });
+      (afterFailure ? log.debug : log.warn)('network teardown failed', { id, error: (e as Error).message });
     }
   }
 }
@@ -55,9 +58,9 @@ export function releaseUnfinished(parts: Parts, id: string): boolean {
 }
 
 /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
-export async function destroy(parts: Parts, id: string): Promise<void> {
+export async function destroy(parts: Parts, id: string, afterFailure = false): Promise<void> {
   await parts.records.markRemoving(id);
-  await release(parts, id);
+  await release(parts, id, afterFailure);
   // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
   await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);
   await parts.records.delete(id);

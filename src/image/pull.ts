@@ -11,7 +11,7 @@ import { finished } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
-import { BerthError, dataLoss, invalidArgument, isBerthError, notFound } from '../errors/index.js';
+import { BerthError, dataLoss, fromSystemError, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
 import { awaitingReader, decompressed, Digester } from './compression.js';
 import type { ImageRecords, NewImage } from './records.js';
@@ -265,7 +265,8 @@ async function downloadLayer(
     check.destroy();
     file.destroy();
     rmSync(temp, { force: true });
-    throw e;
+    // A failed write (a full disk) says what it was writing.
+    throw (e as NodeJS.ErrnoException)?.syscall ? fromSystemError(e, `writing layer ${layer.digest} to ${content.dir}`) : e;
   }
   event('done', layer.size);
 }

@@ -112,7 +112,7 @@ export class NetworkManager {
       }
     } catch (e) {
       await this.teardown(containerId).catch((e2) => {
-        log.warn('cleanup after a failed network setup failed; a later sweep retries', { container: containerId, error: (e2 as Error).message });
+        log.debug('cleanup after a failed network setup failed; a later sweep retries', { container: containerId, error: (e2 as Error).message });
       });
       throw e;
     }

@@ -146,7 +146,7 @@ test('prune removes dangling images, with all every image no container uses; dis
   assert.ok(gone(env, named) && intact(env, used));
   assert.deepEqual(env.images.list().map((i) => i.id), [used.id]);
   const usageAfter = env.images.diskUsage();
-  assert.deepEqual(usageAfter, { images: 1, active: 1, size: bytesOf(used), reclaimable: 0 });
+  assert.deepEqual(usageAfter, { images: 1, active: 1, size: bytesOf(used), reclaimable: 0, leftovers: { items: 0, active: 0, size: 0, reclaimable: 0 } });
 });
 
 test('cli: image prune and system df', async (t) => {
@@ -166,7 +166,7 @@ test('cli: image prune and system df', async (t) => {
   assert.match(lines[3], /^Local Volumes\s+0\s+0\s+0B\s+0B$/);
   const json = await inst.run(['system', 'df', '--format', 'json']);
   const rows = JSON.parse(json.stdout) as { Type: string; Total: number; RawSize: number; RawReclaimable: number }[];
-  assert.deepEqual(rows.map((r) => [r.Type, r.Total]), [['Images', 2], ['Containers', 0], ['Local Volumes', 0]]);
+  assert.deepEqual(rows.map((r) => [r.Type, r.Total]), [['Images', 2], ['Containers', 0], ['Local Volumes', 0], ['Leftovers', 0]]);
   assert.ok(rows[0].RawSize > 1_000_000 && rows[0].RawReclaimable === rows[0].RawSize);
 
   // No answer, no removal.
