@@ -4,7 +4,7 @@
 // <dir>/ingest/ first; two writers of the same digest both succeed (the rename is atomic
 // and the bytes are identical).
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
@@ -100,10 +100,13 @@ const CLAIM_POLL_MS = 50;
 export class ContentStore {
   private readonly blobDir: string;
   private readonly ingestDir: string;
+  /** Blobs taken out of the store, their bytes not yet freed (see discard). */
+  private readonly trashDir: string;
 
   constructor(readonly dir: string) {
     this.blobDir = join(dir, 'blobs', 'sha256');
     this.ingestDir = join(dir, 'ingest');
+    this.trashDir = join(dir, 'trash');
   }
 
   path(digest: string): string {
@@ -187,8 +190,37 @@ export class ContentStore {
     }
   }
 
-  delete(digest: string): void {
-    rmSync(this.path(digest), { force: true });
+  /** Removes a blob; the unlink of a large file takes a while, so not inside a transaction. */
+  async delete(digest: string): Promise<void> {
+    await rm(this.path(digest), { force: true });
+  }
+
+  /**
+   * Takes a blob out of the store at once with a rename, cheap enough inside a write
+   * transaction; emptyTrash() frees its bytes after the commit. A crash in between
+   * leaves the trash to the next emptyTrash().
+   */
+  discard(digest: string): void {
+    const to = join(this.trashDir, `${digestHex(digest)}-${process.pid}-${Date.now()}`);
+    try {
+      renameSync(this.path(digest), to);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, `discarding blob ${digest}`);
+      if (!this.has(digest)) return; // gone already
+      mkdirSync(this.trashDir, { recursive: true, mode: 0o700 });
+      renameSync(this.path(digest), to);
+    }
+  }
+
+  /** Frees the bytes of discarded blobs. */
+  async emptyTrash(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.trashDir);
+    } catch {
+      return;
+    }
+    await Promise.all(names.map((n) => rm(join(this.trashDir, n), { force: true })));
   }
 
   list(): Descriptor[] {
@@ -252,12 +284,12 @@ export class ContentStore {
    * Removes ingest files whose process is gone, and those of no known owner older than
    * maxAgeMs; a living writer's are never touched. Returns what it removed.
    */
-  sweepIngest(maxAgeMs = 24 * 3600_000): { files: number; bytes: number } {
+  async sweepIngest(maxAgeMs = 24 * 3600_000): Promise<{ files: number; bytes: number }> {
     const cutoff = Date.now() - maxAgeMs;
     const swept = { files: 0, bytes: 0 };
     for (const e of this.ingestEntries()) {
       if (e.live === true || (e.live === undefined && e.mtimeMs >= cutoff)) continue;
-      rmSync(join(this.ingestDir, e.name), { recursive: true, force: true });
+      await rm(join(this.ingestDir, e.name), { recursive: true, force: true });
       swept.files++;
       swept.bytes += e.size;
     }

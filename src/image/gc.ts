@@ -157,6 +157,9 @@ export async function collectGarbage(store: Store, records: ImageRecords, conten
   const report: GcReport = { blobs: 0, blobBytes: 0, snapshots: 0, snapshotBytes: 0, ingestFiles: 0, ingestBytes: 0, leases: 0, reclaimed: 0 };
   let since = Infinity;
   const unlinked: string[] = [];
+  // Listed before the transaction (a stat per blob): a blob made meanwhile is not on the
+  // list, so it stays.
+  const blobs = content.list();
   await store.write(() => {
     const leased = new Leases(store).live();
     report.leases = leased.dropped;
@@ -165,9 +168,9 @@ export async function collectGarbage(store: Store, records: ImageRecords, conten
     const keepBlob = (d: string) => refs.blobs.has(d) || leased.blobs.has(d);
     const keepChain = (c: string) => refs.chainIds.has(c) || leased.chainIds.has(c);
 
-    for (const blob of content.list()) {
+    for (const blob of blobs) {
       if (keepBlob(blob.digest) || madeSince(content.path(blob.digest), since)) continue;
-      content.delete(blob.digest);
+      content.discard(blob.digest);
       report.blobs++;
       report.blobBytes += blob.size;
     }
@@ -195,13 +198,13 @@ export async function collectGarbage(store: Store, records: ImageRecords, conten
       }
     }
   });
-  await snapshots.removeDirs(unlinked);
+  await Promise.all([snapshots.removeDirs(unlinked), content.emptyTrash()]);
 
   // Leftovers of dead processes; both check liveness themselves.
   await snapshots.sweep();
   // Files of a dead writer go now; those of no known owner once older than the grace and every live lease.
   const cutoff = Math.min(since, Date.now() - (opts.ingestGraceMs ?? DEFAULT_INGEST_GRACE_MS));
-  const swept = content.sweepIngest(Math.max(0, Date.now() - cutoff));
+  const swept = await content.sweepIngest(Math.max(0, Date.now() - cutoff));
   report.ingestFiles = swept.files;
   report.ingestBytes = swept.bytes;
   report.reclaimed = report.blobBytes + report.snapshotBytes + report.ingestBytes;

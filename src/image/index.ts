@@ -207,8 +207,8 @@ export class ImageStore {
         throw e;
       }
     }
-    for (const digest of [image.digest, `sha256:${image.id}`, ...image.layers.map((l) => l.digest)])
-      if (!refs.blobs.has(digest)) this.content.delete(digest);
+    const unused = [image.digest, `sha256:${image.id}`, ...image.layers.map((l) => l.digest)].filter((d) => !refs.blobs.has(d));
+    await Promise.all(unused.map((d) => this.content.delete(d)));
   }
 
   private mustGet(id: string): Image {

@@ -71,7 +71,7 @@ export class Leftovers {
       pending = [...errors.keys()];
     }
     for (const [chainId, e] of errors) log.warn('could not remove snapshot after a failed operation', { chainId, error: String(e) });
-    for (const digest of this.blobs) if (!refs.blobs.has(digest)) this.content.delete(digest);
+    await Promise.all([...this.blobs].filter((d) => !refs.blobs.has(d)).map((d) => this.content.delete(d)));
   }
 }
 

@@ -89,7 +89,7 @@ test('putBytes, readBytes, delete; missing blobs are NotFound; bad digests are I
   assert.equal((await cs.putBytes(buf, d.digest)).digest, d.digest); // idempotent
   await assert.rejects(cs.putBytes(Buffer.from('x'), d.digest), (e: unknown) => isBerthError(e, 'DataLoss'));
   assert.ok(cs.readBytes(d.digest).equals(buf));
-  cs.delete(d.digest);
+  await cs.delete(d.digest);
   assert.equal(cs.has(d.digest), false);
   assert.throws(() => cs.readBytes(d.digest), (e: unknown) => isBerthError(e, 'NotFound') && e.message === `blob not found: ${d.digest}`);
   assert.throws(() => cs.read(d.digest), (e: unknown) => isBerthError(e, 'NotFound'));
