@@ -3,8 +3,9 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { isValidName } from '../config/index.js';
 import { invalidArgument } from '../errors/index.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '../sys/index.js';
 import type { CniDns } from './cni/result.js';
 
 /** Docker's fallback when the host has no usable nameserver. */

@@ -4,10 +4,11 @@ import { execFile } from 'node:child_process';
 import { readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { isValidName } from '../config/index.js';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { contains, firstHost, hostRoutes, overlaps, parseSubnet, type Subnet } from './cidr.js';
 import { loadNetworks, serializeConfList, type NetworkConfigList, type PluginConf } from './cni/config.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '../sys/index.js';
 
 const execFileP = promisify(execFile);
 
@@ -122,11 +123,9 @@ export interface CreateNetworkOptions {
   routesText?: string;
 }
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 /** `network create`: writes <confDir>/<name>.conflist. */
 export async function createNetwork(confDir: string, o: CreateNetworkOptions): Promise<NetworkInfo> {
-  if (!NAME_RE.test(o.name) || o.name.length > 64) throw invalidArgument(`invalid network name "${o.name}"`);
+  if (!isValidName(o.name, 64)) throw invalidArgument(`invalid network name "${o.name}"`);
   const { networks } = await loadNetworks(confDir);
   if (networks.has(o.name)) throw alreadyExists(`network ${o.name} already exists`);
   const infos = [...networks.values()].map(describeNetwork);

@@ -4,10 +4,11 @@
 // XDG_RUNTIME_DIR: /run/containers/0/auth.json), $XDG_CONFIG_HOME/containers/auth.json and
 // ~/.docker/config.json, first match wins; the most specific key (longest repository
 // prefix) wins within a file. Written to $REGISTRY_AUTH_FILE or the runtime file.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { invalidArgument, fromSystemError } from '../errors/index.js';
+import { writeFileAtomicSync } from '../sys/index.js';
 
 export interface Credentials {
   username: string;
@@ -90,9 +91,7 @@ export function findCredentials(repository: string, files: string[] = authFiles(
 function writeAuthFile(file: string, doc: AuthFile): void {
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const temp = `${file}.tmp-${process.pid}`;
-    writeFileSync(temp, JSON.stringify(doc, null, '\t') + '\n', { mode: 0o600 });
-    renameSync(temp, file);
+    writeFileAtomicSync(file, JSON.stringify(doc, null, '\t') + '\n', { mode: 0o600 });
   } catch (e) {
     throw fromSystemError(e, `writing ${file}`);
   }

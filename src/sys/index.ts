@@ -6,6 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findInstalled } from '../config/index.js';
 
+export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
+
 interface Native {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount2(target: string, flags: number): void;
