@@ -2,5 +2,4 @@ export { ContainerManager, type ManagerDeps, type ExecRequest, type LogOptions, 
 export type { Container, ContainerConfig, ContainerState, BindMount, TmpfsMount } from './types.js';
 export { statusWord } from './types.js';
 export { CommandExitError } from './exit-codes.js';
-export { isValidName } from './names.js';
 export { mergeEnv } from './process.js';

@@ -2,6 +2,7 @@
 // single-plugin files (*.conf, *.json), loaded from a conf dir in lexical order.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isValidName } from '../../config/index.js';
 import { invalidArgument, fromSystemError } from '../../errors/index.js';
 
 /** One plugin's configuration: `type` plus whatever the plugin understands. */
@@ -44,8 +45,6 @@ export function versionAtLeast(v: string, min: string): boolean {
   return compareVersions(v, min) >= 0;
 }
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -75,7 +74,7 @@ function checkPlugin(p: unknown, where: string): PluginConf {
 }
 
 function checkName(name: unknown, where: string): string {
-  if (typeof name !== 'string' || !NAME_RE.test(name)) throw invalidArgument(`${where}: missing or invalid network name`);
+  if (!isValidName(name)) throw invalidArgument(`${where}: missing or invalid network name`);
   return name;
 }
 
