@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
-import type { Config } from '../config/index.js';
+import { isValidName, type Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
 import type { ImageStore, Image } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
@@ -17,9 +17,9 @@ import {
 } from '../monitor/index.js';
 import { alreadyExists, failedPrecondition, internal, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
-import { processAlive } from '../sys/index.js';
+import { processAlive, writeFileAtomicSync } from '../sys/index.js';
 import { networkNames, type Container, type ContainerConfig, type ContainerState } from './types.js';
-import { isValidName, randomHex, randomName } from './names.js';
+import { randomHex, randomName } from './names.js';
 import { commandExitError } from './exit-codes.js';
 import { ETC_FILES, etcBindMounts, writeEtcFiles } from './etc-files.js';
 import { mergeEnv, processArgs } from './process.js';
@@ -309,7 +309,7 @@ export class ContainerManager {
       for (const f of ETC_FILES) writeFileSync(join(p.dir, f), '', { flag: 'a' });
       mounts = etcBindMounts(p.dir);
     } else {
-      mounts = writeEtcFiles(p.dir, hostname, cfg.network === 'host' ? 'host' : 'none', cfg.addHosts);
+      mounts = await writeEtcFiles(p.dir, hostname, cfg.network === 'host' ? 'host' : 'none', cfg.addHosts);
     }
     for (const m of cfg.mounts ?? []) {
       if (!existsSync(m.source)) throw invalidArgument(`bind mount source path does not exist: ${m.source}`);
@@ -346,7 +346,8 @@ export class ContainerManager {
       init: cfg.init ? this.config.initPath : undefined,
       annotations: cfg.labels,
     });
-    writeFileSync(join(p.dir, 'config.json'), JSON.stringify(spec));
+    // Whole or absent after a crash; rewritten at every start, so not worth an fsync.
+    writeFileAtomicSync(join(p.dir, 'config.json'), JSON.stringify(spec), { fsync: false });
     if (networkReady && (await networkReady) !== netns) throw internal(`network namespace of ${c.id} is not at ${netns}`);
 
     let created: { pid: number; conmonPid: number };
