@@ -10,12 +10,12 @@ import type { ContentStore, Descriptor, StagedBlob } from '../content/index.js';
 import { dataLoss, invalidArgument, isBerthError } from '../errors/index.js';
 import { readTar } from '../snapshot/index.js';
 import { decompressed, detectCompression, type Compression } from './compression.js';
+import { formatPlatform, parsePlatform, selectPlatform } from './platform.js';
 import { formatReference, normalizeReference } from './reference.js';
 import type { ImageRecords, NewImage } from './records.js';
 import {
   ANNOTATION_CONTAINERD_NAME,
   ANNOTATION_REF_NAME,
-  hostArchitecture,
   isIndexMediaType,
   isManifestMediaType,
   MediaType,
@@ -255,11 +255,11 @@ function pickManifest(archive: StagedArchive, desc: OciDescriptor, depth: number
   ociBlob(archive, desc);
   const index = archive.json<Index>(blobPath(desc.digest), 'index');
   const children = Array.isArray(index?.manifests) ? index.manifests : [];
-  const arch = hostArchitecture();
-  const pick =
-    children.find((c) => c.platform?.os === 'linux' && c.platform?.architecture === arch) ??
-    (children.length === 1 || children.every((c) => !c.platform) ? children[0] : undefined);
-  if (!pick) throw bad(`no image for linux/${arch} in index ${desc.digest}`);
+  const host = parsePlatform(undefined);
+  // An archive holds what was saved: its only entry, or the first of entries that name no
+  // platform, is taken whatever its platform.
+  const pick = selectPlatform(children, host) ?? (children.length === 1 || children.every((c) => !c.platform) ? children[0] : undefined);
+  if (!pick) throw bad(`no image for ${formatPlatform(host)} in index ${desc.digest}`);
   return pickManifest(archive, pick, depth + 1);
 }
 

@@ -16,7 +16,8 @@ import { pullSources, type RegistriesConf, type RegistryClient, type Repository 
 import { decompressed, Digester } from './compression.js';
 import type { ImageRecords, NewImage } from './records.js';
 import { DEFAULT_DOMAIN, formatReference, normalizeReference, parseReference, repositoryOf, type Reference } from './reference.js';
-import { hostArchitecture, isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor, type Platform } from './types.js';
+import { formatPlatform, parsePlatform, selectPlatform } from './platform.js';
+import { isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor } from './types.js';
 import { chainIds, chainSize, Leftovers, type LayerSnapshots } from './unpack.js';
 
 export interface PullOptions {
@@ -391,23 +392,3 @@ function parseJson(bytes: Buffer, what: string): unknown {
   }
 }
 
-export function parsePlatform(s: string | undefined): Platform {
-  if (!s) return { os: 'linux', architecture: hostArchitecture() };
-  const parts = s.split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === ''))
-    throw invalidArgument(`invalid platform "${s}": expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
-  return { os: parts[0], architecture: parts[1] === 'x86_64' ? 'amd64' : parts[1] === 'aarch64' ? 'arm64' : parts[1], variant: parts[2] };
-}
-
-function formatPlatform(p: Platform): string {
-  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
-}
-
-/** The index entry for platform: os and architecture equal; the variant too when asked for. */
-export function selectPlatform(entries: OciDescriptor[] | undefined, want: Platform): OciDescriptor | undefined {
-  if (!Array.isArray(entries)) return undefined;
-  const variantOf = (p: Platform) => p.variant ?? (p.architecture === 'arm64' ? 'v8' : undefined);
-  const matching = entries.filter((e) => e?.platform?.os === want.os && e.platform.architecture === want.architecture);
-  if (want.variant) return matching.find((e) => variantOf(e.platform!) === want.variant);
-  return matching.find((e) => !e.platform!.variant || variantOf(e.platform!) === variantOf(want)) ?? matching[0];
-}
