@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { invalidArgument, fromSystemError } from '../errors/index.js';
 import { writeFileAtomicSync } from '../sys/index.js';
+import { canonicalRegistry } from './endpoint.js';
 
 export interface Credentials {
   username: string;
@@ -52,13 +53,6 @@ function readAuthFile(file: string): AuthFile | undefined {
   }
 }
 
-/** Docker keys may be URLs ('https://index.docker.io/v1/'); compare them as 'host[/path]'. */
-function normalizeKey(key: string): string {
-  let k = key.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-  if (k === 'index.docker.io/v1' || k === 'index.docker.io' || k === 'registry-1.docker.io') k = 'docker.io';
-  return k;
-}
-
 function decode(entry: { auth?: string; username?: string; password?: string }, where: string): Credentials | undefined {
   if (entry.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password };
   if (!entry.auth) return undefined;
@@ -78,7 +72,7 @@ export function findCredentials(repository: string, files: string[] = authFiles(
     if (!doc?.auths) continue;
     let best: { len: number; creds: Credentials } | undefined;
     for (const [key, entry] of Object.entries(doc.auths)) {
-      const k = normalizeKey(key);
+      const k = canonicalRegistry(key);
       if (repository !== k && !repository.startsWith(k + '/')) continue;
       const creds = decode(entry ?? {}, file);
       if (creds && (!best || k.length > best.len)) best = { len: k.length, creds };
@@ -108,7 +102,7 @@ export function saveCredentials(key: string, creds: Credentials, file = defaultA
 export function removeCredentials(key: string, file = defaultAuthFile()): boolean {
   const doc = readAuthFile(file);
   if (!doc?.auths) return false;
-  const match = Object.keys(doc.auths).filter((k) => normalizeKey(k) === normalizeKey(key));
+  const match = Object.keys(doc.auths).filter((k) => canonicalRegistry(k) === canonicalRegistry(key));
   if (match.length === 0) return false;
   for (const k of match) delete doc.auths[k];
   writeAuthFile(file, doc);

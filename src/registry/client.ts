@@ -126,7 +126,7 @@ export class RegistryClient {
   ): Promise<HttpResponse> {
     const base = await this.transport.base(source.host, source.insecure);
     const url = o.absolute ?? new URL(path, base);
-    const sameHost = url.host === source.host;
+    const sameHost = url.host === new URL(base).host;
     for (let round = 0; ; round++) {
       const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...o.headers };
       const authz = sameHost ? await this.authorization(source.host, o.scope, creds, o.signal) : undefined;

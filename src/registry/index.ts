@@ -17,4 +17,5 @@ export {
 } from './conf.js';
 export { authFiles, defaultAuthFile, findCredentials, saveCredentials, removeCredentials, removeAllCredentials, type Credentials } from './auth.js';
 export { Transport, DEFAULT_CERTS_DIR, type TransportOptions } from './transport.js';
+export { registryEndpoint, canonicalRegistry } from './endpoint.js';
 export { RegistryClient, Repository, ManifestTypes, parseChallenge, type ClientOptions, type FetchedManifest, type BlobPushOptions } from './client.js';
