@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { findInstalled } from '../config/index.js';
 
 export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
+export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
 
 interface Native {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, type ErrorCode } from '../../errors/index.js';
+import { DEFAULT_SEARCH_PATH } from '../../sys/index.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
@@ -81,7 +82,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   });
   const env: NodeJS.ProcessEnv = {
     // Plugins run iptables, ip and friends through PATH.
-    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    PATH: process.env.PATH || DEFAULT_SEARCH_PATH,
     CNI_COMMAND: req.command,
     CNI_PATH: req.pluginDirs.join(':'),
   };
