@@ -1,5 +1,6 @@
 // OCI runtime layer: the runtime-spec builder (config.json) and the runtime CLI driver.
 export { buildSpec, DEFAULT_PATH } from './spec.js';
+export { checkMemoryLimit } from './limits.js';
 export type { SpecInput } from './spec.js';
 export { resolveUser } from './user.js';
 export type { ResolvedUser } from './user.js';

@@ -1,6 +1,6 @@
-// --ulimit and --sysctl validation. Raising a hard rlimit needs CAP_SYS_RESOURCE, which the
-// runtime may not have (it inherits berth's limits), so asked values above this process's
-// hard limits are refused here with a clear message instead of a runtime failure.
+// Memory, --ulimit and --sysctl validation. Raising a hard rlimit needs CAP_SYS_RESOURCE,
+// which the runtime may not have (it inherits berth's limits), so asked values above this
+// process's hard limits are refused here with a clear message instead of a runtime failure.
 import { readFileSync } from 'node:fs';
 import { invalidArgument } from '../errors/index.js';
 import type { Rlimit } from './types.js';
@@ -24,6 +24,15 @@ const LIMIT_ROWS: Record<string, string> = {
   'Max realtime priority': 'RLIMIT_RTPRIO',
   'Max realtime timeout': 'RLIMIT_RTTIME',
 };
+
+/** Below this a container cannot even start (docker's limit). */
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+/** A memory limit in bytes, checked as the CLI and the spec builder both need it. */
+export function checkMemoryLimit(bytes: number): number {
+  if (!Number.isSafeInteger(bytes) || bytes < MIN_MEMORY) throw invalidArgument(`invalid memory limit ${bytes}: the minimum is 6MB`);
+  return bytes;
+}
 
 /** Stands in for "unlimited": exact 2^64-1 does not survive a JS number in JSON. */
 const UNLIMITED = Number.MAX_SAFE_INTEGER;

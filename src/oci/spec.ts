@@ -6,7 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
 import { containerCapabilities, hostCapabilities } from './capabilities.js';
 import { defaultDeviceRules, hostDevices } from './devices.js';
-import { buildRlimits, validateSysctls } from './limits.js';
+import { buildRlimits, checkMemoryLimit, validateSysctls } from './limits.js';
 import { defaultSeccompProfile } from './seccomp.js';
 import type { ImageRuntimeConfig, Mount, Namespace, Resources, RuntimeSpec } from './types.js';
 import { resolveUser } from './user.js';
@@ -56,7 +56,6 @@ export interface SpecInput {
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const NAMESPACE_TYPES = ['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup'];
-const MIN_MEMORY = 6 * 1024 * 1024; // below this the container cannot even start (docker's limit)
 const CPU_PERIOD = 100_000;
 
 const MASKED_PATHS = [
@@ -229,10 +228,7 @@ function resources(input: SpecInput, privileged: boolean): Resources {
     devices: privileged ? [{ allow: true, access: 'rwm' }] : defaultDeviceRules(),
   };
   if (input.memory !== undefined) {
-    if (!Number.isSafeInteger(input.memory) || input.memory < MIN_MEMORY) {
-      throw invalidArgument(`invalid memory limit ${input.memory}: the minimum is 6MB`);
-    }
-    r.memory = { limit: input.memory };
+    r.memory = { limit: checkMemoryLimit(input.memory) };
   }
   if (input.cpus !== undefined) {
     if (!Number.isFinite(input.cpus) || input.cpus < 0.01) throw invalidArgument(`invalid cpus ${input.cpus}: must be at least 0.01`);
