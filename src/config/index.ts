@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
 
-export { isValidName, NAME_CHARS } from './names.js';
+export { isValidName } from './names.js';
 
 export interface Paths {
   /** Persistent state: database, blobs, snapshots, container dirs. */

@@ -13,8 +13,8 @@ import { close, closeSync, openSync, read, write } from 'node:fs';
 import { BerthError, invalidArgument } from '../errors/index.js';
 import { seqpacketConnect, shutdownSocket, shutdownWrite } from '../sys/index.js';
 
-export const STDOUT_STREAM = 2;
-export const STDERR_STREAM = 3;
+/** The stream byte of conmon's output packets (2 is stdout). */
+const STDERR_STREAM = 3;
 /** Larger than conmon's biggest packet, so a read never truncates one. */
 const READ_BUFFER = 65536;
 const STDIN_PACKET = 8192;

@@ -9,16 +9,16 @@ import { writeFileAtomic } from '../sys/index.js';
 import type { CniDns } from './cni/result.js';
 
 /** Docker's fallback when the host has no usable nameserver. */
-export const FALLBACK_NAMESERVERS = ['8.8.8.8', '8.8.4.4'];
-export const FALLBACK_NAMESERVERS_V6 = ['2001:4860:4860::8888', '2001:4860:4860::8844'];
+const FALLBACK_NAMESERVERS = ['8.8.8.8', '8.8.4.4'];
+const FALLBACK_NAMESERVERS_V6 = ['2001:4860:4860::8888', '2001:4860:4860::8844'];
 
-export interface ResolvConf {
+interface ResolvConf {
   nameservers: string[];
   search: string[];
   options: string[];
 }
 
-export function parseResolvConf(text: string): ResolvConf {
+function parseResolvConf(text: string): ResolvConf {
   const out: ResolvConf = { nameservers: [], search: [], options: [] };
   for (const raw of text.split('\n')) {
     const line = raw.replace(/[#;].*$/, '').trim();
@@ -76,7 +76,7 @@ export interface HostEntry {
 }
 
 /** The --add-host address that stands for the host as the container reaches it. */
-export const HOST_GATEWAY = 'host-gateway';
+const HOST_GATEWAY = 'host-gateway';
 
 /**
  * --add-host NAME:IP (NAME=IP too; IPv6 addresses may be bracketed). IP "host-gateway" is

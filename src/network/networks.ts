@@ -13,10 +13,10 @@ import { writeFileAtomic } from '../sys/index.js';
 const execFileP = promisify(execFile);
 
 export const DEFAULT_NETWORK = 'berth';
-export const DEFAULT_BRIDGE = 'berth0';
-export const DEFAULT_SUBNET = '10.99.0.0/16';
+const DEFAULT_BRIDGE = 'berth0';
+const DEFAULT_SUBNET = '10.99.0.0/16';
 /** Subnets for `network create` without --subnet are /24s taken from here. */
-export const CREATE_POOL = '10.100.0.0/16';
+const CREATE_POOL = '10.100.0.0/16';
 const DEFAULT_FILE = '87-berth.conflist';
 const CNI_VERSION = '1.0.0';
 
@@ -32,7 +32,7 @@ export interface BridgeNetworkOptions {
 }
 
 /** A bridge network: bridge + host-local, then portmap, firewall and tuning (loopback is set up by the caller). */
-export function bridgeNetwork(o: BridgeNetworkOptions): NetworkConfigList {
+function bridgeNetwork(o: BridgeNetworkOptions): NetworkConfigList {
   const subnet = parseSubnet(o.subnet);
   const gateway = o.gateway ?? firstHost(subnet);
   if (!contains(subnet, gateway)) throw invalidArgument(`gateway ${gateway} is not inside subnet ${subnet.cidr}`);
@@ -51,11 +51,6 @@ export function bridgeNetwork(o: BridgeNetworkOptions): NetworkConfigList {
   return { cniVersion: CNI_VERSION, name: o.name, plugins };
 }
 
-/** The loopback plugin brings up `lo` in the container's namespace (a list of its own). */
-export function loopbackNetwork(): NetworkConfigList {
-  return { cniVersion: CNI_VERSION, name: 'berth-loopback', plugins: [{ type: 'loopback' }] };
-}
-
 export interface NetworkInfo {
   name: string;
   file?: string;
@@ -68,7 +63,7 @@ export interface NetworkInfo {
   plugins: string[];
 }
 
-export function describeNetwork(list: NetworkConfigList): NetworkInfo {
+function describeNetwork(list: NetworkConfigList): NetworkInfo {
   const main = list.plugins[0]!;
   const ipam = (main.ipam ?? {}) as Record<string, unknown>;
   const subnets: NetworkInfo['subnets'] = [];

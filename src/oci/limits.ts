@@ -38,7 +38,7 @@ export function checkMemoryLimit(bytes: number): number {
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
 /** This process's hard limits (Infinity = unlimited), keyed by RLIMIT_* name. */
-export function hostHardLimits(): Map<string, number> {
+function hostHardLimits(): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of readFileSync('/proc/self/limits', 'utf8').split('\n')) {
     const row = Object.keys(LIMIT_ROWS).find((title) => line.startsWith(title));
@@ -51,7 +51,7 @@ export function hostHardLimits(): Map<string, number> {
 }
 
 /** 'nofile' / 'NOFILE' / 'RLIMIT_NOFILE' → 'RLIMIT_NOFILE'. */
-export function normalizeRlimitType(type: string): string {
+function normalizeRlimitType(type: string): string {
   const upper = type.trim().toUpperCase();
   const full = upper.startsWith('RLIMIT_') ? upper : `RLIMIT_${upper}`;
   if (!Object.values(LIMIT_ROWS).includes(full)) throw invalidArgument(`invalid ulimit type: "${type}"`);

@@ -29,7 +29,7 @@ export function defaultAuthFile(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** Files read for credentials, in order. */
-export function authFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+function authFiles(env: NodeJS.ProcessEnv = process.env): string[] {
   if (env.REGISTRY_AUTH_FILE) return [env.REGISTRY_AUTH_FILE];
   const home = env.HOME ?? homedir();
   const configHome = env.XDG_CONFIG_HOME ?? join(home, '.config');

@@ -8,7 +8,7 @@ import { findCredentials, type Credentials } from './auth.js';
 import type { Source } from './conf.js';
 import { Transport, type HttpResponse, type TransportOptions } from './transport.js';
 
-export const ManifestTypes = {
+const ManifestTypes = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',

@@ -12,7 +12,7 @@ import { rootCertificates } from 'node:tls';
 import { BerthError, unavailable } from '../errors/index.js';
 import { registryEndpoint } from './endpoint.js';
 
-export const DEFAULT_CERTS_DIR = '/etc/containers/certs.d';
+const DEFAULT_CERTS_DIR = '/etc/containers/certs.d';
 const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 export interface TransportOptions {

@@ -44,7 +44,7 @@ function mountinfoEscape(path: string): string {
   return path.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
 }
 
-export function isMounted(path: string): boolean {
+function isMounted(path: string): boolean {
   const want = mountinfoEscape(path);
   const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   for (const line of info.split('\n')) if (line.split(' ')[4] === want) return true;

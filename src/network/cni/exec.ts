@@ -9,7 +9,7 @@ import { DEFAULT_SEARCH_PATH } from '../../sys/index.js';
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
 /** The spec's well-known error codes (1–99 are reserved for the spec). */
-export const CNI_ERRORS: Record<number, string> = {
+const CNI_ERRORS: Record<number, string> = {
   1: 'incompatible CNI version',
   2: 'unsupported field in network configuration',
   3: 'container unknown or does not exist',
@@ -45,7 +45,7 @@ function errorCodeFor(cniCode: number): ErrorCode {
 }
 
 /** Finds the plugin binary for `type` in the search path (first match wins). */
-export async function findPlugin(type: string, pluginDirs: string[]): Promise<string> {
+async function findPlugin(type: string, pluginDirs: string[]): Promise<string> {
   for (const dir of pluginDirs) {
     const path = join(dir, type);
     try {
