@@ -19,6 +19,11 @@ export interface Descriptor {
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 
+/** 'sha256:<64 hex digits>', the only digest berth accepts. */
+export function isDigest(s: unknown): s is string {
+  return typeof s === 'string' && DIGEST_RE.test(s);
+}
+
 /** Validates a 'sha256:<hex>' digest and returns its hex part. */
 function digestHex(digest: string): string {
   const m = DIGEST_RE.exec(digest);

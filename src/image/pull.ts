@@ -10,7 +10,7 @@ import { PassThrough, pipeline, Transform, type Readable, type TransformCallback
 import { finished } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
+import { isDigest, Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
 import { BerthError, dataLoss, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
 import { decompressed, Digester } from './compression.js';
@@ -74,7 +74,7 @@ export async function pullImage(
   const m = manifest.json as Manifest;
   if (!m?.config?.digest || !Array.isArray(m.layers)) throw invalidArgument(`${refText}: manifest ${manifest.digest} lacks config or layers`);
   for (const d of [m.config, ...m.layers]) {
-    if (typeof d?.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(d.digest) || typeof d.size !== 'number' || d.size < 0)
+    if (!isDigest(d?.digest) || typeof d.size !== 'number' || d.size < 0)
       throw invalidArgument(`${refText}: manifest ${manifest.digest} has an invalid or unsupported descriptor ${d?.digest}`);
   }
   const configType = m.config.mediaType;
@@ -92,7 +92,7 @@ export async function pullImage(
       throw invalidArgument(`${refText}: the image config is not valid JSON`);
     }
     const diffIds = config?.rootfs?.diff_ids;
-    if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d)))
+    if (!Array.isArray(diffIds) || !diffIds.every(isDigest))
       throw invalidArgument(`${refText}: the image config has no valid rootfs.diff_ids`);
     if (diffIds.length !== m.layers.length) throw invalidArgument(`${refText}: ${m.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
 
