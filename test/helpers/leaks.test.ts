@@ -54,8 +54,9 @@ test('a process using a test directory is reported until it exits', async (t) =>
     rmSync(dir, { recursive: true, force: true });
   });
   assert.ok(child.pid && isAlive(child.pid));
+  // sh forks before it execs sleep: for a moment its child carries the same arguments.
   const found = mentioning(dir).filter((l) => l.startsWith('process: '));
-  assert.deepEqual(found, [`process: ${child.pid} sh (argument ${dir})`]);
+  assert.ok(found.includes(`process: ${child.pid} sh (argument ${dir})`), found.join('\n'));
   await killAndWait([child.pid]);
   assert.deepEqual(mentioning(dir).filter((l) => l.startsWith('process: ')), []);
 });
