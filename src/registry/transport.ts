@@ -64,7 +64,7 @@ export class Transport {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
   }
 
-  /** 'https://host' or, for an insecure host that does not speak TLS, 'http://host'; host is the registry's API endpoint. */
+  /** The base URL of a registry's API: https://, or http:// for an insecure one that does not speak TLS (Docker Hub: its API host). */
   base(host: string, insecure: boolean): Promise<string> {
     const key = `${host} ${insecure}`;
     let p = this.bases.get(key);
