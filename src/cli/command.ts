@@ -1,7 +1,7 @@
 // What a CLI command is. Each src/cli/<group>.ts exports a list of these; main.ts
 // dispatches. Commands are thin: parse → call the library → print.
 import type { FlagDef, FlagValues } from './args.js';
-import type { Context } from './context.js';
+import type { Engine } from '../engine/index.js';
 
 export interface Command {
   name: string;
@@ -19,8 +19,8 @@ export interface Command {
   subcommands?: Command[];
   /** Hidden from the command list (internal, e.g. the conmon exit hook). */
   hidden?: boolean;
-  /** Returns the process exit code (default 0). */
-  run?(ctx: Context, flags: FlagValues, args: string[]): Promise<number | void>;
+  /** Gets the engine the global flags configured; returns the process exit code (default 0). */
+  run?(ctx: Engine, flags: FlagValues, args: string[]): Promise<number | void>;
 }
 
 export const formatFlag: FlagDef = { name: 'format', type: 'string', value: 'FORMAT', desc: 'Output format: table (default), json, or a Go-style template such as {{.ID}}' };

@@ -1,9 +1,22 @@
-// Every top-level command, in the order `berth --help` lists them.
+// Every top-level command, in the order `berth --help` lists them, and the groups made of
+// several command files.
 import type { Command } from './command.js';
-import { containerCommands } from './container.js';
+import { cleanupCommand, lifecycleCommands } from './container.js';
 import { imageCommands } from './image.js';
 import { networkCommands } from './network.js';
 import { registryCommands } from './registry.js';
+import { stdioCommands } from './run.js';
 import { systemCommands } from './system.js';
 
-export const commands: Command[] = [...containerCommands, ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands];
+const containerGroup: Command = {
+  name: 'container',
+  usage: 'container COMMAND',
+  summary: 'Manage containers',
+  flags: [],
+  subcommands: [...stdioCommands, ...lifecycleCommands, { ...cleanupCommand, name: 'cleanup' }],
+};
+
+export const commands: Command[] = [
+  ...stdioCommands, ...lifecycleCommands, containerGroup, cleanupCommand,
+  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands,
+];

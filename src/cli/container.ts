@@ -1,10 +1,10 @@
-// ps, inspect, stop, kill, rm, wait, rename, restart, and the `container` command group.
+// ps, inspect, stop, kill, rm, wait, rename, restart, and conmon's exit command.
 import type { Command } from './command.js';
 import { formatFlag } from './command.js';
-import type { Context } from './context.js';
+import type { Engine } from '../engine/index.js';
 import { statusWord, type Container, type ContainerManager } from '../container/index.js';
 import { humanDuration, printList, renderTemplate, shortId, table, timeAgo } from './format.js';
-import { stdioCommands } from './run.js';
+import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
 
@@ -232,7 +232,7 @@ const inspectCommand: Command = {
   },
 };
 
-async function inspectOne(ctx: Context, ref: string, type?: string): Promise<unknown> {
+async function inspectOne(ctx: Engine, ref: string, type?: string): Promise<unknown> {
   if (type !== 'image') {
     const mgr = await ctx.containers();
     try {
@@ -241,7 +241,6 @@ async function inspectOne(ctx: Context, ref: string, type?: string): Promise<unk
       if (type === 'container' || !isBerthError(e, 'NotFound')) throw e;
     }
   }
-  const { imageInspectView } = await import('./image.js');
   return imageInspectView((await ctx.images()).resolve(ref));
 }
 
@@ -322,7 +321,7 @@ const renameCommand: Command = {
 };
 
 /** conmon's exit command (not for users): records the exit and releases the container. */
-const cleanupCommand: Command = {
+export const cleanupCommand: Command = {
   name: 'container-cleanup',
   usage: 'container-cleanup ID',
   summary: 'Record the exit of a container and release its resources (run by conmon)',
@@ -335,14 +334,4 @@ const cleanupCommand: Command = {
   },
 };
 
-const lifecycle = [psCommand, inspectCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
-
-const containerGroup: Command = {
-  name: 'container',
-  usage: 'container COMMAND',
-  summary: 'Manage containers',
-  flags: [],
-  subcommands: [...stdioCommands, ...lifecycle, { ...cleanupCommand, name: 'cleanup' }],
-};
-
-export const containerCommands: Command[] = [...stdioCommands, ...lifecycle, containerGroup, cleanupCommand];
+export const lifecycleCommands: Command[] = [psCommand, inspectCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];

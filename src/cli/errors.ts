@@ -1,13 +1,15 @@
-// Errors become one line on stderr and an exit code, here and nowhere else. Like docker:
-// 125 for berth's own failures; run/exec pass the container's code through themselves.
+// Errors become one line on stderr and an exit status, here and nowhere else. The status
+// comes from the error table in src/errors (docker's rule: 125 for berth's own failures,
+// 126/127 when the container's command cannot be invoked or is not found); run, start and
+// exec return the container's own code themselves.
+import { exitStatusOf } from '../errors/index.js';
+
 export function printError(e: unknown, debug: boolean): void {
   const msg = e instanceof Error ? e.message : String(e);
   process.stderr.write(`berth: ${msg.split('\n')[0]}\n`);
   if (debug && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
 }
 
-/** 125 for berth's own failures; an error that carries a container's code (126, 127) passes it on. */
 export function exitCodeFor(e: unknown): number {
-  const code = (e as { exitCode?: unknown })?.exitCode;
-  return typeof code === 'number' ? code : 125;
+  return exitStatusOf(e);
 }

@@ -2,9 +2,11 @@
 // become a `berth: <message>` line and an exit code.
 import { parseArgs, type FlagDef } from './args.js';
 import type { Command } from './command.js';
-import { Context } from './context.js';
 import { exitCodeFor, printError } from './errors.js';
 import { commands } from './commands.js';
+import type { Config } from '../config/index.js';
+import { createEngine } from '../engine/index.js';
+import { invalidArgument } from '../errors/index.js';
 import { setLogLevel } from '../log/index.js';
 
 const globalFlags: FlagDef[] = [
@@ -46,7 +48,17 @@ function flagLines(defs: FlagDef[]): string[] {
   });
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** How conmon calls back into berth when a container exits: this CLI (entry), with the same dirs. */
+function cleanupCommand(entry: string) {
+  return ({ paths, runtime }: Config): string[] => [
+    process.execPath, entry,
+    '--root', paths.root, '--runroot', paths.runRoot, '--config-dir', paths.configDir, '--runtime', runtime.path,
+    'container-cleanup',
+  ];
+}
+
+/** Runs one command line (argv without node and the entry point); returns the exit status. */
+export async function main(argv: string[], entry: string): Promise<number> {
   let debug = false;
   try {
     // Global flags come before the command name.
@@ -69,12 +81,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (rest[0] === 'help') rest = [...rest.slice(1), '--help'];
     let cmd = find(commands, rest[0]);
-    if (!cmd) throw Object.assign(new Error(`unknown command "${rest[0]}" for "berth"; run 'berth --help'`), { code: 'InvalidArgument' });
+    if (!cmd) throw invalidArgument(`unknown command "${rest[0]}" for "berth"; run 'berth --help'`);
     let path = '';
     rest = rest.slice(1);
     while (cmd.subcommands && rest.length > 0 && !rest[0].startsWith('-')) {
       const sub: Command | undefined = find(cmd.subcommands, rest[0]);
-      if (!sub) throw Object.assign(new Error(`unknown command "${rest[0]}" for "berth ${cmd.name}"`), { code: 'InvalidArgument' });
+      if (!sub) throw invalidArgument(`unknown command "${rest[0]}" for "berth ${cmd.name}"`);
       path = path ? `${path} ${cmd.name}` : cmd.name;
       cmd = sub;
       rest = rest.slice(1);
@@ -87,18 +99,19 @@ export async function main(argv: string[]): Promise<number> {
     }
     const full = path ? `${path} ${cmd.name}` : cmd.name;
     if (cmd.minArgs !== undefined && parsed.args.length < cmd.minArgs)
-      throw Object.assign(new Error(`"berth ${full}" requires at least ${cmd.minArgs} argument${cmd.minArgs > 1 ? 's' : ''}; usage: berth ${full.split(' ').slice(0, -1).concat(cmd.usage).join(' ')}`), { code: 'InvalidArgument' });
+      throw invalidArgument(`"berth ${full}" requires at least ${cmd.minArgs} argument${cmd.minArgs > 1 ? 's' : ''}; usage: berth ${full.split(' ').slice(0, -1).concat(cmd.usage).join(' ')}`);
     if (cmd.maxArgs !== undefined && parsed.args.length > cmd.maxArgs)
-      throw Object.assign(new Error(`"berth ${full}" accepts at most ${cmd.maxArgs} argument${cmd.maxArgs === 1 ? '' : 's'}; usage: berth ${full.split(' ').slice(0, -1).concat(cmd.usage).join(' ')}`), { code: 'InvalidArgument' });
-    const ctx = new Context({
+      throw invalidArgument(`"berth ${full}" accepts at most ${cmd.maxArgs} argument${cmd.maxArgs === 1 ? '' : 's'}; usage: berth ${full.split(' ').slice(0, -1).concat(cmd.usage).join(' ')}`);
+    const engine = createEngine({
       root: global.flags.root as string | undefined,
       runRoot: global.flags.runroot as string | undefined,
       configDir: global.flags['config-dir'] as string | undefined,
       runtime: global.flags.runtime as string | undefined,
+      cleanupCommand: cleanupCommand(entry),
     });
-    // The database is not closed: closing the last connection checkpoints the WAL (an fsync
-    // on every command); SQLite recovers the WAL on the next open, so exiting is safe.
-    return (await cmd.run(ctx, parsed.flags, parsed.args)) ?? 0;
+    // The engine is not closed: closing the last database connection checkpoints the WAL
+    // (an fsync on every command); SQLite recovers the WAL on the next open, so exiting is safe.
+    return (await cmd.run(engine, parsed.flags, parsed.args)) ?? 0;
   } catch (e) {
     printError(e, debug);
     return exitCodeFor(e);
@@ -108,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
 // Exit as soon as the command is done: stdout/stderr writes are synchronous for files,
 // pipes and terminals on Linux, and lingering handles (stdin, watchers) must not keep a
 // finished command alive.
-main(process.argv.slice(2)).then(
+main(process.argv.slice(2), process.argv[1]).then(
   (code) => process.exit(code),
   (e) => {
     printError(e, true);

@@ -1,14 +1,14 @@
 // network ls|create|inspect|rm, and port.
 import type { Command } from './command.js';
-import type { Context } from './context.js';
+import type { Engine } from '../engine/index.js';
 import { formatFlag } from './command.js';
 import { printList, renderTemplate, table } from './format.js';
 import { invalidArgument } from '../errors/index.js';
 
-async function networkLib(ctx: Context) {
+async function networkLib(ctx: Engine) {
   const lib = await import('../network/index.js');
-  const { network, paths } = await ctx.config();
-  const defaults = { bridge: network.defaultBridge, subnet: network.defaultSubnet, ipamDataDir: `${paths.root}/cni/networks` };
+  const { network } = await ctx.config();
+  const defaults = { bridge: network.defaultBridge, subnet: network.defaultSubnet, ipamDataDir: ctx.paths.cniNetworks };
   return { lib, confDir: network.confDir, defaults };
 }
 

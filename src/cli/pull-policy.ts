@@ -1,15 +1,15 @@
 // run/create --pull missing|always|never: fetch the image first when the policy says so,
 // with progress on stderr (stdout belongs to the container).
 import type { FlagDef, FlagValues } from './args.js';
-import type { Context } from './context.js';
+import type { Engine } from '../engine/index.js';
 import type { PullProgress } from '../image/index.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
-import { registryAccess } from './registry.js';
+import { registryOptions } from './registry-flags.js';
 
 export const pullFlag: FlagDef = { name: 'pull', type: 'string', value: 'POLICY', default: 'missing', desc: 'Pull the image before running: missing (default), always or never' };
 
 /** Pulls ref unless the policy and the local store say it is not needed. */
-export async function ensureImage(ctx: Context, ref: string, f: FlagValues): Promise<void> {
+export async function ensureImage(ctx: Engine, ref: string, f: FlagValues): Promise<void> {
   const policy = f.pull as string;
   if (policy !== 'missing' && policy !== 'always' && policy !== 'never') throw invalidArgument(`invalid --pull "${policy}": missing, always or never`);
   if (policy === 'never') return;
@@ -23,7 +23,7 @@ export async function ensureImage(ctx: Context, ref: string, f: FlagValues): Pro
     }
     process.stderr.write(`Unable to find image '${ref}' locally\n`);
   }
-  const registry = await registryAccess(ctx, f);
+  const registry = await ctx.registry(registryOptions(f));
   const onProgress = (e: PullProgress) => {
     if (e.type === 'trying') process.stderr.write(`Trying to pull ${e.reference}...\n`);
     else if (e.type === 'blob' && e.kind !== 'config' && e.status === 'done') process.stderr.write(`Copying blob ${e.digest.slice(7, 19)} done\n`);

@@ -1,36 +1,14 @@
 // pull, push, login, logout.
 import { writeFileSync } from 'node:fs';
-import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
-import type { Context } from './context.js';
 import { humanSize } from './format.js';
+import { authFileFlag, registryOptions, tlsFlags } from './registry-flags.js';
 import { invalidArgument } from '../errors/index.js';
-import type { PullProgress, PushProgress, RegistryAccess } from '../image/index.js';
+import type { PullProgress, PushProgress } from '../image/index.js';
 // The reference helpers directly, and the registry client on demand: loading the image
 // store and the TLS client would slow every command's start-up.
 import { normalizeReference, repositoryOf } from '../image/reference.js';
 const registryLib = () => import('../registry/index.js');
-
-const authFileFlag: FlagDef = { name: 'authfile', type: 'string', value: 'PATH', desc: 'Credentials file (default $REGISTRY_AUTH_FILE or ${XDG_RUNTIME_DIR}/containers/auth.json)' };
-const tlsFlags: FlagDef[] = [
-  { name: 'cert-dir', type: 'string', value: 'DIR', desc: 'Certificates per registry: DIR/HOST[:PORT]/{ca.crt,*.cert,*.key} (default /etc/containers/certs.d)' },
-  { name: 'tls-verify', type: 'bool', default: true, desc: 'Require HTTPS and verify certificates (false: like an insecure registry)' },
-];
-
-/** The registry client and registries.conf for a command (its --authfile, --cert-dir, --tls-verify flags when it has them). */
-export async function registryAccess(ctx: Context, f: FlagValues): Promise<RegistryAccess & { close(): void }> {
-  const { loadRegistriesConf, RegistryClient, findCredentials } = await registryLib();
-  // $CONTAINERS_REGISTRIES_CONF first (as podman and skopeo), then berth.toml's
-  // [registries] config, then the system file.
-  const conf = await loadRegistriesConf(process.env.CONTAINERS_REGISTRIES_CONF || (await ctx.config()).registries.config);
-  const authFile = f.authfile as string | undefined;
-  const client = new RegistryClient({
-    certsDir: f['cert-dir'] as string | undefined,
-    tlsVerify: f['tls-verify'] !== false,
-    credentials: (repo) => findCredentials(repo, authFile ? [authFile] : undefined),
-  });
-  return { client, conf, close: () => client.close() };
-}
 
 /**
  * Progress for one command. Not on a TTY: plain lines, one per finished blob. On a TTY: a
@@ -133,7 +111,7 @@ const pullCommand: Command = {
     const concurrency = f.concurrency as number;
     if (concurrency < 1) throw invalidArgument('--concurrency must be at least 1');
     const images = await ctx.images();
-    const registry = await registryAccess(ctx, f);
+    const registry = await ctx.registry(registryOptions(f));
     const out = f.quiet ? undefined : new ProgressPrinter();
     let announced = false;
     const onProgress = (e: PullProgress) => {
@@ -173,7 +151,7 @@ const pushCommand: Command = {
     const chunkSize = f['chunk-size'] as number | undefined;
     if (chunkSize !== undefined && chunkSize < 0) throw invalidArgument('--chunk-size must be 0 or more');
     const images = await ctx.images();
-    const registry = await registryAccess(ctx, f);
+    const registry = await ctx.registry(registryOptions(f));
     const out = f.quiet ? undefined : new ProgressPrinter();
     out?.line('Getting image source signatures');
     const onProgress = (e: PushProgress) => {
@@ -231,7 +209,7 @@ const loginCommand: Command = {
       password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
     }
     if (!username || password === undefined) throw invalidArgument('login needs --username and --password (or --password-stdin)');
-    const access = await registryAccess(ctx, f);
+    const access = await ctx.registry(registryOptions(f));
     try {
       await access.client.checkLogin(host, isInsecureHost(access.conf, host), { username, password });
     } finally {

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { childProcess } from '../sys/index.js';
 import { arch, release } from 'node:os';
 import { existsSync } from 'node:fs';
-import type { Command } from './command.js';
-import type { Context } from './context.js';
-import { OciRuntime } from '../oci/index.js';
+import { formatFlag, type Command } from './command.js';
+import type { Engine } from '../engine/index.js';
 import { humanSize, printList, renderTemplate, table } from './format.js';
-import { confirm, prunedImagesText } from './image.js';
+import { prunedImagesText } from './image-views.js';
+import { confirm } from './prompt.js';
 import { printError } from './errors.js';
 
 declare const BERTH_VERSION: string | undefined;
@@ -26,9 +26,9 @@ async function firstLine(cmd: string, args: string[]): Promise<string> {
   }
 }
 
-async function components(ctx: Context) {
+async function components(ctx: Engine) {
   const cfg = await ctx.config();
-  const runtime = new OciRuntime(cfg.runtime, '/nonexistent');
+  const runtime = await ctx.runtime();
   let runtimePath = cfg.runtime.path;
   let runtimeVersion: string;
   try {
@@ -47,13 +47,14 @@ function print(view: object, format: string | undefined, text: () => string): vo
   else process.stdout.write(text());
 }
 
-const formatFlag = { name: 'format', short: 'f', type: 'string' as const, value: 'FORMAT', desc: 'Output format: json or a Go-style template' };
+/** version and info print one object, not a table. */
+const viewFormatFlag = { ...formatFlag, short: 'f', desc: 'Output format: json or a Go-style template' };
 
 const versionCommand: Command = {
   name: 'version',
   usage: 'version [OPTIONS]',
   summary: 'Show the berth version information',
-  flags: [formatFlag],
+  flags: [viewFormatFlag],
   maxArgs: 0,
   async run(ctx, f) {
     const { runtimePath, runtimeVersion, conmonVersion } = await components(ctx);
@@ -81,13 +82,12 @@ const infoCommand: Command = {
   name: 'info',
   usage: 'info [OPTIONS]',
   summary: 'Display system-wide information',
-  flags: [formatFlag],
+  flags: [viewFormatFlag],
   maxArgs: 0,
   async run(ctx, f) {
     const { cfg, runtimePath, runtimeVersion, conmonVersion } = await components(ctx);
     const counts = (await ctx.containers()).counts();
-    const db = (await ctx.store()).db;
-    const images = (db.prepare('SELECT count(*) AS n FROM images').get() as { n: number }).n;
+    const images = (await ctx.images()).count();
     const cgroup = existsSync('/sys/fs/cgroup/cgroup.controllers') ? 'v2' : existsSync('/sys/fs/cgroup/unified') ? 'v1 (hybrid)' : 'v1';
     const view = {
       Version: version,
@@ -173,7 +173,7 @@ const dfCommand: Command = {
   name: 'df',
   usage: 'df [OPTIONS]',
   summary: 'Show disk usage of images and containers',
-  flags: [{ name: 'format', type: 'string', value: 'FORMAT', desc: 'Output format: table (default), json, or a Go-style template such as {{.Type}}' }],
+  flags: [{ ...formatFlag, desc: 'Output format: table (default), json, or a Go-style template such as {{.Type}}' }],
   maxArgs: 0,
   async run(ctx, f) {
     const images = (await ctx.images()).diskUsage();

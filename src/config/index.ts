@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fromSystemError, invalidArgument } from '../errors/index.js';
+import { fromSystemError, invalidArgument, unavailable } from '../errors/index.js';
 
 export { isValidName } from './names.js';
 
@@ -155,7 +155,7 @@ export function findInstalled(relPath: string): string {
     const candidate = join(dir, relPath);
     if (existsSync(candidate)) return candidate;
     const up = dirname(dir);
-    if (up === dir) throw new Error(`${relPath} not found: run \`make build\``);
+    if (up === dir) throw unavailable(`${relPath} not found: run \`make build\``);
     dir = up;
   }
 }

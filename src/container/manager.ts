@@ -10,7 +10,7 @@ import type { Store } from '../store/index.js';
 import type { ImageStore, Image } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
-import { buildSpec, hostCapabilities, resolveUser, OciRuntime, type Mount } from '../oci/index.js';
+import { buildSpec, hostCapabilities, resolveUser, type OciRuntime, type Mount } from '../oci/index.js';
 import {
   createContainer, execInContainer, attach, attachSocketPath, resize, readExitCode, waitExitCode, wasOomKilled, readLog,
   type AttachStreams, type LogLine,
@@ -33,6 +33,10 @@ const EXIT_CODE_RETENTION_MS = 5 * 60_000;
 export interface ManagerDeps {
   config: Config;
   store: Store;
+  /** The one OCI runtime driver of the engine. */
+  runtime: OciRuntime;
+  /** The directories of the engine's layout this manager works in. */
+  dirs: ContainerDirs;
   /** Built on first use: listing containers needs neither (and their modules cost start-up time). */
   images: () => Promise<ImageStore>;
   snapshots: () => Promise<Snapshotter>;
@@ -58,6 +62,20 @@ export interface LogOptions {
   until?: Date;
   follow?: boolean;
   signal?: AbortSignal;
+}
+
+/** The engine's directories containers use (see engine/paths.ts). */
+export interface ContainerDirs {
+  /** <root>/containers: one persistent dir per container. */
+  containers: string;
+  /** conmon's exit files. */
+  exits: string;
+  /** conmon's attach sockets. */
+  sockets: string;
+  /** One runtime dir per container: conmon's pid files and control fifo. */
+  containerRuntime: string;
+  /** Network namespaces. */
+  netns: string;
 }
 
 /** Where a container's files live. */
@@ -121,6 +139,7 @@ export class ContainerManager {
   private readonly exitDir: string;
   private readonly socketDir: string;
   private readonly persistRoot: string;
+  private readonly netnsDir: string;
 
   constructor(deps: ManagerDeps) {
     this.config = deps.config;
@@ -129,12 +148,12 @@ export class ContainerManager {
     this.snapshots = deps.snapshots;
     this.network = deps.network;
     this.cleanupCommand = deps.cleanupCommand;
-    const { root, runRoot } = deps.config.paths;
-    this.containersDir = join(root, 'containers');
-    this.exitDir = join(runRoot, 'exits');
-    this.socketDir = join(runRoot, 's');
-    this.persistRoot = join(runRoot, 'containers');
-    this.runtime = new OciRuntime(deps.config.runtime, join(runRoot, 'runtime'));
+    this.containersDir = deps.dirs.containers;
+    this.exitDir = deps.dirs.exits;
+    this.socketDir = deps.dirs.sockets;
+    this.persistRoot = deps.dirs.containerRuntime;
+    this.netnsDir = deps.dirs.netns;
+    this.runtime = deps.runtime;
   }
 
   paths(id: string): ContainerPaths {
@@ -294,7 +313,7 @@ export class ContainerManager {
     // writes the bundle; its namespace path is known in advance.
     const networkReady = networks ? this.attachNetwork(c, networks, hostname) : undefined;
     networkReady?.catch(() => {});
-    const netns = networks ? join(this.config.paths.runRoot, 'netns', c.id) : undefined;
+    const netns = networks ? join(this.netnsDir, c.id) : undefined;
     let rootfs: string;
     try {
       rootfs = (await this.snapshots()).mountRootfs((await this.images()).topChainId(image), p.dir, { volatile: cfg.autoRemove });
@@ -428,7 +447,7 @@ export class ContainerManager {
     if (!claimed) return this.get(c.id);
     try {
       // What a release that never finished (its process died) left behind goes first.
-      if (existsSync(join(this.runtime.stateRoot, c.id)) || existsSync(join(this.config.paths.runRoot, 'netns', c.id))) await this.releaseRuntime(c.id);
+      if (existsSync(join(this.runtime.stateRoot, c.id)) || existsSync(join(this.netnsDir, c.id))) await this.releaseRuntime(c.id);
       await this.instantiate(c, (await this.images()).resolve(c.imageId ?? c.config.image));
     } catch (e) {
       await this.releaseRuntime(c.id);
@@ -609,7 +628,7 @@ export class ContainerManager {
   /** Whether a container may hold network attachments (checked without loading CNI code). */
   private hasNetwork(id: string): boolean {
     const row = this.store.db.prepare('SELECT config, network FROM containers WHERE id = ?').get(id) as { config: string; network: string | null } | undefined;
-    if (!row) return existsSync(join(this.config.paths.runRoot, 'netns', id));
+    if (!row) return existsSync(join(this.netnsDir, id));
     return row.network !== null || networkNames(JSON.parse(row.config) as ContainerConfig) !== undefined;
   }
 

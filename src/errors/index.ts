@@ -1,5 +1,5 @@
-// Typed errors with a stable code, mapped once to CLI exit codes (cli/) and gRPC status
-// codes (cri/). Library code throws these; anything else reaching the edge is a bug.
+// Typed errors with a stable code, mapped once (the table below) to CLI exit statuses and
+// gRPC status codes. Library code throws these; anything else reaching the edge is a bug.
 
 export type ErrorCode =
   | 'NotFound'
@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'DataLoss'
   | 'DeadlineExceeded'
   | 'ResourceExhausted'
+  | 'Cancelled'
+  | 'Unimplemented'
   | 'Internal';
 
 export class BerthError extends Error {
@@ -28,6 +30,8 @@ export const invalidArgument = (msg: string) => new BerthError('InvalidArgument'
 export const failedPrecondition = (msg: string) => new BerthError('FailedPrecondition', msg);
 export const unavailable = (msg: string) => new BerthError('Unavailable', msg);
 export const dataLoss = (msg: string) => new BerthError('DataLoss', msg);
+export const cancelled = (msg: string) => new BerthError('Cancelled', msg);
+export const unimplemented = (msg: string) => new BerthError('Unimplemented', msg);
 export const internal = (msg: string, cause?: unknown) => new BerthError('Internal', msg, { cause });
 
 export function isBerthError(e: unknown, code?: ErrorCode): e is BerthError {
@@ -49,4 +53,57 @@ export function fromSystemError(e: unknown, what: string): BerthError {
     default:
       return new BerthError('Internal', `${what}: ${err?.message ?? String(e)}`, { cause: e });
   }
+}
+
+/** gRPC status codes (google.rpc.Code) that berth's errors map to. */
+export const GrpcStatus = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+} as const;
+
+/** docker's exit status when the manager itself fails (126/127: the container's command cannot be invoked / is not found). */
+export const EXIT_BERTH_ERROR = 125;
+
+/**
+ * Each code's CLI exit status and gRPC status, the one place they are decided. Every code
+ * exits 125 (docker's rule: the manager failed, not the container); a failure that stands
+ * for the container's command carries its own `exitCode` (126 or 127) instead.
+ */
+export const errorStatus: Readonly<Record<ErrorCode, { exit: number; grpc: number }>> = {
+  NotFound: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.NOT_FOUND },
+  AlreadyExists: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.ALREADY_EXISTS },
+  InvalidArgument: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.INVALID_ARGUMENT },
+  FailedPrecondition: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.FAILED_PRECONDITION },
+  Unavailable: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.UNAVAILABLE },
+  PermissionDenied: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.PERMISSION_DENIED },
+  DataLoss: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.DATA_LOSS },
+  DeadlineExceeded: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.DEADLINE_EXCEEDED },
+  ResourceExhausted: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  Cancelled: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.CANCELLED },
+  Unimplemented: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.UNIMPLEMENTED },
+  Internal: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.INTERNAL },
+};
+
+/** The CLI's exit status for an error: its own exitCode (126/127), else the table's; 125 for anything untyped. */
+export function exitStatusOf(e: unknown): number {
+  if (!(e instanceof BerthError)) return EXIT_BERTH_ERROR;
+  const own = (e as { exitCode?: unknown }).exitCode;
+  return typeof own === 'number' ? own : errorStatus[e.code].exit;
+}
+
+/** The gRPC status for an error; UNKNOWN for anything untyped. */
+export function grpcStatusOf(e: unknown): number {
+  return e instanceof BerthError ? errorStatus[e.code].grpc : GrpcStatus.UNKNOWN;
 }

@@ -12,7 +12,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/index.js';
-import { isBerthError } from '../errors/index.js';
+import { internal, isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { Store } from '../store/index.js';
 import { nodeCrypto, processAlive } from '../sys/index.js';
@@ -65,7 +65,7 @@ export class Leases {
       add: (r) => {
         this.store.tx(() => {
           const row = db.prepare('SELECT blobs, chain_ids FROM leases WHERE id = ?').get(id) as Pick<LeaseRow, 'blobs' | 'chain_ids'> | undefined;
-          if (!row) throw new Error(`lease ${id} vanished`);
+          if (!row) throw internal(`lease ${id} vanished`);
           const blobs = [...new Set([...(JSON.parse(row.blobs) as string[]), ...(r.blobs ?? [])])];
           const chainIds = [...new Set([...(JSON.parse(row.chain_ids) as string[]), ...(r.chainIds ?? [])])];
           db.prepare('UPDATE leases SET blobs = ?, chain_ids = ? WHERE id = ?').run(JSON.stringify(blobs), JSON.stringify(chainIds), id);

@@ -36,6 +36,11 @@ export class ImageStore {
     this.leases = new Leases(store);
   }
 
+  /** How many images the store holds. */
+  count(): number {
+    return this.records.count();
+  }
+
   /** All images, newest first. */
   list(): Image[] {
     return this.records.all();

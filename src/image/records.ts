@@ -1,5 +1,6 @@
 // The images and image_names tables: rows ↔ Image objects. Every write is one short
 // transaction; nothing here touches blobs or snapshots.
+import { notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import type { ImageConfigFile } from './types.js';
 
@@ -65,6 +66,10 @@ function toImage(row: ImageRow, names: string[]): Image {
 export class ImageRecords {
   constructor(private readonly store: Store) {}
 
+  count(): number {
+    return (this.store.db.prepare('SELECT count(*) AS n FROM images').get() as { n: number }).n;
+  }
+
   all(): Image[] {
     const rows = this.store.db.prepare('SELECT * FROM images ORDER BY created_at DESC, id').all() as ImageRow[];
     const names = new Map<string, string[]>();
@@ -114,7 +119,7 @@ export class ImageRecords {
 
   setName(name: string, id: string): void {
     this.store.tx(() => {
-      if (!this.store.db.prepare('SELECT 1 FROM images WHERE id = ?').get(id)) throw new Error(`image ${id} vanished`);
+      if (!this.store.db.prepare('SELECT 1 FROM images WHERE id = ?').get(id)) throw notFound(`no such image: ${id}`);
       this.store.db.prepare('INSERT OR REPLACE INTO image_names (name, image_id) VALUES (?, ?)').run(name, id);
     });
   }

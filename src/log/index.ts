@@ -1,5 +1,6 @@
 // Structured logging: one JSON object per line on stderr, like pino's output, without
 // pino's start-up cost (the CLI's start-up time is a benchmarked figure).
+import { invalidArgument } from '../errors/index.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const rank: Record<Level, number> = { debug: 20, info: 30, warn: 40, error: 50 };
@@ -7,7 +8,7 @@ const rank: Record<Level, number> = { debug: 20, info: 30, warn: 40, error: 50 }
 let threshold = rank.warn;
 
 export function setLogLevel(level: string): void {
-  if (!(level in rank)) throw new Error(`invalid log level "${level}" (debug, info, warn, error)`);
+  if (!(level in rank)) throw invalidArgument(`invalid log level "${level}" (debug, info, warn, error)`);
   threshold = rank[level as Level];
 }
 

@@ -43,6 +43,11 @@ export function hostCapabilities(): string[] {
   return hostCaps;
 }
 
+/** Reads the bounding set again on next use (a long-running process may be given other capabilities). */
+export function refreshHostCapabilities(): void {
+  hostCaps = undefined;
+}
+
 /** Applies --cap-add/--cap-drop to the default set the way docker does (drop ALL first, then add). */
 export function containerCapabilities(add: string[] = [], drop: string[] = []): string[] {
   const adds = add.map(normalizeCapability);

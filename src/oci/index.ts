@@ -7,7 +7,7 @@ export type { ResolvedUser } from './user.js';
 export { OciRuntime, errorMessage as runtimeErrorMessage } from './runtime.js';
 export type { ContainerStatus, RuntimeState } from './runtime.js';
 export { parseSignal } from './signals.js';
-export { hostCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
+export { hostCapabilities, refreshHostCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
 export type {
   Mount, RuntimeSpec, ImageRuntimeConfig, Process, Linux, Namespace, Device, DeviceRule, Resources,
   Rlimit, Seccomp, SeccompRule, Capabilities, User,

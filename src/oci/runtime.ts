@@ -34,6 +34,11 @@ export class OciRuntime {
     );
   }
 
+  /** Looks the binary up again on next use (it may have been installed or moved meanwhile). */
+  refresh(): void {
+    this.resolved = undefined;
+  }
+
   /** Arguments placed before any subcommand; conmon gets them as --runtime-arg. */
   globalArgs(): string[] {
     return ['--root', this.stateRoot, ...this.cfg.args];

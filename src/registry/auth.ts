@@ -44,13 +44,14 @@ function readAuthFile(file: string): AuthFile | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fromSystemError(e, `reading ${file}`);
   }
+  let doc: unknown;
   try {
-    const doc = JSON.parse(text) as AuthFile;
-    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('not an object');
-    return doc;
+    doc = JSON.parse(text);
   } catch (e) {
     throw invalidArgument(`${file}: not a valid auth file (${(e as Error).message})`);
   }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw invalidArgument(`${file}: not a valid auth file (not an object)`);
+  return doc as AuthFile;
 }
 
 function decode(entry: { auth?: string; username?: string; password?: string }, where: string): Credentials | undefined {

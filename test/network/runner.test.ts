@@ -300,6 +300,14 @@ test('protocol details: CNI_ARGS, runtimeConfig by capability, prevResult, 1.1 G
     return true;
   });
   assert.ok(Date.now() - t0 < 5000);
+  // A cancelled call stops the plugin and says so.
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 100);
+  await assert.rejects(runner.add(hanging, { containerId: 'c5', netns: '/nonexistent', ifName: 'eth0' }, { signal: ac.signal }), (e) => {
+    assert.ok(isBerthErrorOf(e, 'Cancelled'), String(e));
+    assert.match((e as Error).message, /plugin sleeper ADD was cancelled/);
+    return true;
+  });
 }));
 
 function readFileLines(path: string): string[] {

@@ -94,7 +94,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   const what = `${req.context}: plugin ${req.type} ${req.command}`;
   const { code, stdout, stderr, timedOut, aborted } = await run(binary, env, JSON.stringify(req.stdin), req.timeoutMs, req.signal);
   if (timedOut) throw new CniPluginError('DeadlineExceeded', `${what} timed out after ${req.timeoutMs} ms`, req.type, req.command, 0);
-  if (aborted) throw new CniPluginError('Unavailable', `${what} was cancelled`, req.type, req.command, 0);
+  if (aborted) throw new CniPluginError('Cancelled', `${what} was cancelled`, req.type, req.command, 0);
 
   const text = stdout.trim();
   let parsed: unknown;

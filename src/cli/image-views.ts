@@ -1,0 +1,49 @@
+// How images look to the user, shared by the image, container and system commands.
+import type { Image } from '../image/index.js';
+// The reference helpers directly, not through image/index.ts: that would load the whole
+// image store (zlib, crypto, streams) into every command's start-up.
+import { splitName } from '../image/reference.js';
+
+export const created = (img: Image) => {
+  const t = img.config.created ? Date.parse(img.config.created) : NaN;
+  return Number.isNaN(t) ? img.addedAt : t;
+};
+
+/** name@digest for each repository the image is known under (docker's RepoDigests). */
+export function repoDigests(img: Image): string[] {
+  return [...new Set(img.names.map((n) => `${splitName(n).repository}@${img.digest}`))];
+}
+
+/** `image inspect`: docker's field names. */
+export function imageInspectView(img: Image) {
+  const history = img.config.history ?? [];
+  return {
+    Id: `sha256:${img.id}`,
+    Digest: img.digest,
+    RepoTags: img.names,
+    RepoDigests: repoDigests(img),
+    Parent: '',
+    Comment: history.at(-1)?.comment ?? '',
+    Created: img.config.created ?? new Date(img.addedAt).toISOString(),
+    Author: img.config.author ?? '',
+    Architecture: img.config.architecture,
+    Os: img.config.os,
+    ...(img.config.variant ? { Variant: img.config.variant } : {}),
+    Size: img.size,
+    VirtualSize: img.size,
+    Config: img.config.config ?? {},
+    RootFS: { Type: 'layers', Layers: img.config.rootfs?.diff_ids ?? [] },
+    History: history,
+    Labels: img.config.config?.Labels ?? null,
+    ManifestType: img.manifestMediaType,
+    Layers: img.layers.map((l) => ({ Digest: l.digest, MediaType: l.mediaType, Size: l.size, DiffID: l.diffId })),
+  };
+}
+
+/** docker's listing of what a prune removed. */
+export function prunedImagesText(removed: { id: string; untagged: string[] }[]): string {
+  if (removed.length === 0) return '';
+  const lines = ['Deleted Images:'];
+  for (const r of removed) lines.push(...r.untagged.map((n) => `untagged: ${n}`), `deleted: sha256:${r.id}`);
+  return lines.join('\n') + '\n\n';
+}

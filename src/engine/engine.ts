@@ -1,0 +1,178 @@
+// The composition root: builds each service once, on first use, from the config and the
+// path layout. The CLI and a long-running daemon are its users. Modules load lazily, so a
+// user pays only for what it touches (`berth version` opens no database, `ps` loads no
+// image store).
+import { loadConfig, resolvePaths, type Config, type ConfigOverrides } from '../config/index.js';
+import { failedPrecondition } from '../errors/index.js';
+import { openStore, type Store } from '../store/index.js';
+import type { ContentStore } from '../content/index.js';
+import type { Snapshotter } from '../snapshot/index.js';
+import type { ImageStore, RegistryAccess } from '../image/index.js';
+import type { NetworkManager } from '../network/index.js';
+import type { OciRuntime } from '../oci/index.js';
+import type { ContainerManager } from '../container/index.js';
+import { enginePaths, type EnginePaths } from './paths.js';
+
+export interface EngineOptions extends ConfigOverrides {
+  /** Environment for defaults (BERTH_ROOT …, CONTAINERS_REGISTRIES_CONF); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * The program and leading arguments conmon runs when a container exits (the container
+   * ID is appended): the user's own entry point, with the same dirs. Without it exits are
+   * still recorded, by the next query that looks.
+   */
+  cleanupCommand?: (config: Config) => string[];
+}
+
+/** Per-call registry options (a command's --cert-dir, --tls-verify, --authfile). */
+export interface RegistryOptions {
+  /** Certificates per registry: DIR/HOST[:PORT]/{ca.crt,*.cert,*.key}. */
+  certsDir?: string;
+  /** false: like an insecure registry (plain HTTP allowed, certificates not verified). */
+  tlsVerify?: boolean;
+  /** Credentials file instead of the default search. */
+  authFile?: string;
+}
+
+export type RegistrySession = RegistryAccess & { close(): void };
+
+export class Engine {
+  readonly paths: EnginePaths;
+  private readonly env: NodeJS.ProcessEnv;
+  private db?: Store;
+  /** Each service once, by name; building one starts on first use. */
+  private readonly services = new Map<string, Promise<unknown>>();
+  private closed = false;
+
+  constructor(private readonly opts: EngineOptions = {}) {
+    this.env = opts.env ?? process.env;
+    this.paths = enginePaths(resolvePaths(opts, this.env));
+  }
+
+  config(): Promise<Config> {
+    return this.once('config', () => loadConfig(this.opts, this.env));
+  }
+
+  async store(): Promise<Store> {
+    this.open();
+    return (this.db ??= openStore(this.paths.root));
+  }
+
+  content(): Promise<ContentStore> {
+    return this.once('content', async () => new (await import('../content/index.js')).ContentStore(this.paths.content));
+  }
+
+  snapshots(): Promise<Snapshotter> {
+    return this.once('snapshots', async () => {
+      const { Snapshotter } = await import('../snapshot/index.js');
+      return new Snapshotter(this.paths.snapshots, await this.store());
+    });
+  }
+
+  images(): Promise<ImageStore> {
+    return this.once('images', async () => {
+      const { ImageStore } = await import('../image/index.js');
+      return new ImageStore(await this.store(), await this.content(), await this.snapshots());
+    });
+  }
+
+  network(): Promise<NetworkManager> {
+    return this.once('network', async () => {
+      const { NetworkManager } = await import('../network/index.js');
+      const { network } = await this.config();
+      return new NetworkManager({
+        confDir: network.confDir,
+        pluginDirs: network.pluginDirs,
+        cacheDir: this.paths.cniResults,
+        netnsDir: this.paths.netns,
+        defaultNetwork: { bridge: network.defaultBridge, subnet: network.defaultSubnet, ipamDataDir: this.paths.cniNetworks },
+      });
+    });
+  }
+
+  /** The OCI runtime driver (runc, crun), one for everything this engine runs. */
+  runtime(): Promise<OciRuntime> {
+    return this.once('runtime', async () => {
+      const { OciRuntime } = await import('../oci/index.js');
+      return new OciRuntime((await this.config()).runtime, this.paths.runtimeState);
+    });
+  }
+
+  containers(): Promise<ContainerManager> {
+    return this.once('containers', async () => {
+      const { ContainerManager } = await import('../container/index.js');
+      const config = await this.config();
+      const p = this.paths;
+      return new ContainerManager({
+        config,
+        store: await this.store(),
+        runtime: await this.runtime(),
+        dirs: { containers: p.containers, exits: p.exits, sockets: p.sockets, containerRuntime: p.containerRuntime, netns: p.netns },
+        images: () => this.images(),
+        snapshots: () => this.snapshots(),
+        network: () => this.network(),
+        cleanupCommand: this.opts.cleanupCommand?.(config),
+      });
+    });
+  }
+
+  /**
+   * A registry client and registries.conf for one operation; the caller closes it.
+   * registries.conf: $CONTAINERS_REGISTRIES_CONF first (as podman and skopeo), then
+   * berth.toml's [registries] config, then the system file.
+   */
+  async registry(o: RegistryOptions = {}): Promise<RegistrySession> {
+    const [{ loadRegistriesConf, RegistryClient, findCredentials }, config] = await Promise.all([import('../registry/index.js'), this.config()]);
+    const conf = await loadRegistriesConf(this.env.CONTAINERS_REGISTRIES_CONF || config.registries.config, this.env);
+    const authFiles = o.authFile ? [o.authFile] : undefined;
+    const client = new RegistryClient({
+      certsDir: o.certsDir,
+      tlsVerify: o.tlsVerify !== false,
+      credentials: (repo) => findCredentials(repo, authFiles),
+    });
+    return { client, conf, close: () => client.close() };
+  }
+
+  /**
+   * Forgets what was learnt from the host, for a long-running process: the capability set
+   * and the resolved runtime binary are looked up again on next use. Built services stay.
+   */
+  async reload(): Promise<void> {
+    this.open();
+    const { refreshHostCapabilities } = await import('../oci/index.js');
+    refreshHostCapabilities();
+    const runtime = this.services.get('runtime') as Promise<OciRuntime> | undefined;
+    (await runtime?.catch(() => undefined))?.refresh();
+    // The registry transport's caches (system CAs, per-host agents and probes) belong here
+    // too once the transport offers a way to drop them.
+  }
+
+  /** Closes the database; the engine cannot be used afterwards. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db?.close();
+    this.db = undefined;
+  }
+
+  private open(): void {
+    if (this.closed) throw failedPrecondition('the engine is closed');
+  }
+
+  /** The service called name, built by make on first use; a failed build is tried again next time. */
+  private once<T>(name: string, make: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(failedPrecondition('the engine is closed'));
+    const existing = this.services.get(name);
+    if (existing) return existing as Promise<T>;
+    const p = make();
+    this.services.set(name, p);
+    p.catch(() => {
+      if (this.services.get(name) === p) this.services.delete(name);
+    });
+    return p;
+  }
+}
+
+export function createEngine(opts: EngineOptions = {}): Engine {
+  return new Engine(opts);
+}
