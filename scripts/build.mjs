@@ -23,6 +23,18 @@ await build({
   logLevel: 'warning',
 });
 
+// Snapshot work runs on worker threads started from a file beside the bundle (see
+// src/snapshot/worker.ts): an ES module, like the package.
+await build({
+  entryPoints: ['src/snapshot/extract-worker.ts'],
+  outfile: 'build/extract-worker.js',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  logLevel: 'warning',
+});
+
 // The launcher runs the bundle through vm.Script, which has no loader for import(): every
 // module must be bundled or required (a node: builtin imported dynamically stays import()).
 const bundled = readFileSync('build/berth.cjs', 'utf8');

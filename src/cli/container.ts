@@ -36,7 +36,7 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
     CreatedAt: new Date(c.createdAt).toISOString(),
     RunningFor: timeAgo(c.createdAt),
     Ports: ports(c.network?.portMappings ?? []),
-    Networks: c.network?.attachments.map((a) => a.network).join(',') ?? c.config.network ?? '',
+    Networks: c.network?.attachments.map((a) => a.network).join(',') ?? networkText(c) ?? '',
     State: statusWord(c.state),
     Status: statusText(c),
     Names: c.name,
@@ -44,6 +44,13 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
     ExitCode: c.exitCode,
     Pid: c.state === 'running' ? c.pid : 0,
   };
+}
+
+/** The --network value the container was created with (undefined: the default network). */
+function networkText(c: Container): string | undefined {
+  const n = c.config.network;
+  if (n?.mode === 'none' || n?.mode === 'host') return n.mode;
+  return n?.networks?.length ? n.networks.join(',') : undefined;
 }
 
 function matches(c: Container, filters: string[]): boolean {
@@ -118,8 +125,10 @@ const psCommand: Command = {
 
 /** docker-inspect-shaped view of a container. */
 function inspectView(mgr: ContainerManager, c: Container) {
-  const p = mgr.paths(c.id);
+  const p = mgr.paths(c);
   const cfg = c.config;
+  const sec = cfg.security ?? {};
+  const res = cfg.resources ?? {};
   const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
   return {
     Id: c.id,
@@ -145,10 +154,10 @@ function inspectView(mgr: ContainerManager, c: Container) {
     Name: c.name,
     Driver: 'overlay',
     LogPath: p.logPath,
-    Mounts: (cfg.mounts ?? []).map((m) => ({ Type: 'bind', Source: m.source, Destination: m.destination, RW: !m.readOnly })),
+    Mounts: (cfg.mounts ?? []).flatMap((m) => (m.type === 'bind' ? [{ Type: 'bind', Source: m.source, Destination: m.destination, RW: !m.readOnly }] : [])),
     Config: {
-      Hostname: cfg.hostname ?? c.id.slice(0, 12),
-      User: cfg.user ?? '',
+      Hostname: cfg.hostname ?? '',
+      User: sec.user ?? '',
       Env: cfg.env ?? [],
       Cmd: cfg.command ?? null,
       Entrypoint: cfg.entrypoint ?? null,
@@ -160,18 +169,18 @@ function inspectView(mgr: ContainerManager, c: Container) {
       StopSignal: cfg.stopSignal ?? 'SIGTERM',
     },
     HostConfig: {
-      Memory: cfg.memory ?? 0,
-      NanoCpus: Math.round((cfg.cpus ?? 0) * 1e9),
-      PidsLimit: cfg.pidsLimit ?? 0,
-      CapAdd: cfg.capAdd ?? [],
-      CapDrop: cfg.capDrop ?? [],
-      Privileged: !!cfg.privileged,
-      ReadonlyRootfs: !!cfg.readOnly,
-      NetworkMode: cfg.network ?? 'bridge',
-      AutoRemove: !!cfg.autoRemove,
+      Memory: res.memory ?? 0,
+      NanoCpus: res.cpuQuota ? Math.round((res.cpuQuota / (res.cpuPeriod ?? 100_000)) * 1e9) : 0,
+      PidsLimit: res.pids ?? 0,
+      CapAdd: sec.capAdd ?? [],
+      CapDrop: sec.capDrop ?? [],
+      Privileged: !!sec.privileged,
+      ReadonlyRootfs: !!sec.readOnlyRootfs,
+      NetworkMode: networkText(c) ?? 'bridge',
+      AutoRemove: !!cfg.removeOnExit,
       Init: !!cfg.init,
-      Tmpfs: Object.fromEntries((cfg.tmpfs ?? []).map((t) => [t.destination, t.options.join(',')])),
-      Ulimits: (cfg.ulimits ?? []).map((u) => ({ Name: u.type.replace(/^RLIMIT_/, '').toLowerCase(), Soft: u.soft, Hard: u.hard })),
+      Tmpfs: Object.fromEntries((cfg.mounts ?? []).flatMap((t) => (t.type === 'tmpfs' ? [[t.destination, t.options.join(',')]] : []))),
+      Ulimits: (cfg.rlimits ?? []).map((u) => ({ Name: u.type.replace(/^RLIMIT_/, '').toLowerCase(), Soft: u.soft, Hard: u.hard })),
     },
     GraphDriver: { Name: 'overlay', Data: { UpperDir: `${p.dir}/upper`, WorkDir: `${p.dir}/work`, MergedDir: p.rootfs } },
     NetworkSettings: networkSettings(c),
@@ -183,7 +192,7 @@ function networkSettings(c: Container) {
   const n = c.network;
   const first = n?.attachments[0];
   const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const m of n?.portMappings ?? c.config.publish ?? [])
+  for (const m of n?.portMappings ?? c.config.network?.ports ?? [])
     (ports[`${m.containerPort}/${m.protocol}`] ??= []).push({ HostIp: m.hostIP || '0.0.0.0', HostPort: m.hostPort ? String(m.hostPort) : '' });
   const prefix = (cidr: string | undefined) => Number(cidr?.split('/')[1] ?? 0);
   return {
@@ -278,8 +287,8 @@ function eachContainer(
 
 const timeFlag = { name: 'time', short: 't', type: 'int' as const, value: 'SECONDS', desc: 'Seconds to wait before killing the container (default 10)' };
 
-const stopCommand = eachContainer('stop', 'Stop one or more running containers', [timeFlag], (m, r, f) => m.stop(r, f.time as number | undefined));
-const restartCommand = eachContainer('restart', 'Restart one or more containers', [timeFlag], (m, r, f) => m.restart(r, f.time as number | undefined));
+const stopCommand = eachContainer('stop', 'Stop one or more running containers', [timeFlag], (m, r, f) => m.stop(r, { timeout: f.time as number | undefined }));
+const restartCommand = eachContainer('restart', 'Restart one or more containers', [timeFlag], (m, r, f) => m.restart(r, { timeout: f.time as number | undefined }));
 const killCommand = eachContainer(
   'kill',
   'Kill one or more running containers',
@@ -330,7 +339,7 @@ export const cleanupCommand: Command = {
   minArgs: 1,
   maxArgs: 1,
   async run(ctx, _f, args) {
-    await (await ctx.containers()).cleanup(args[0]);
+    await (await ctx.containers()).recordMonitorExit(args[0]);
   },
 };
 

@@ -268,7 +268,7 @@ const rmiCommand: Command = {
     let failed = false;
     for (const ref of refs) {
       try {
-        const { untagged, deleted } = images.remove(ref, { force: f.force === true });
+        const { untagged, deleted } = await images.remove(ref, { force: f.force === true });
         let out = untagged.map((n) => `Untagged: ${n}\n`).join('');
         if (deleted) out += `Deleted: sha256:${deleted}\n`;
         process.stdout.write(out);
@@ -332,7 +332,7 @@ const pruneCommand: Command = {
       ? 'WARNING! This will remove all images without at least one container associated to them.'
       : 'WARNING! This will remove all dangling images.';
     if (!f.force && !(await confirm(`${warning}\nAre you sure you want to continue?`))) return 0;
-    const { removed, report } = (await ctx.images()).prune({ all: f.all === true });
+    const { removed, report } = await (await ctx.images()).prune({ all: f.all === true });
     process.stdout.write(`${prunedImagesText(removed)}Total reclaimed space: ${humanSize(report.reclaimed)}\n`);
   },
 };

@@ -34,7 +34,7 @@ export function parseVolume(v: string): BindMount {
   if (!isAbsolute(source)) throw invalidArgument(`invalid volume specification "${v}": named volumes are not supported, the host path must be absolute`);
   if (!isAbsolute(destination)) throw invalidArgument(`invalid volume specification "${v}": the container path must be absolute`);
   if (mode !== 'ro' && mode !== 'rw') throw invalidArgument(`invalid volume specification "${v}": invalid mode "${mode}" (ro or rw)`);
-  return { source, destination, readOnly: mode === 'ro' };
+  return { type: 'bind', source, destination, readOnly: mode === 'ro' };
 }
 
 /** --tmpfs /path[:opt,opt] */
@@ -42,7 +42,7 @@ export function parseTmpfs(v: string): TmpfsMount {
   const i = v.indexOf(':');
   const destination = i < 0 ? v : v.slice(0, i);
   if (!isAbsolute(destination)) throw invalidArgument(`invalid tmpfs "${v}": the container path must be absolute`);
-  return { destination, options: i < 0 ? [] : v.slice(i + 1).split(',').filter(Boolean) };
+  return { type: 'tmpfs', destination, options: i < 0 ? [] : v.slice(i + 1).split(',').filter(Boolean) };
 }
 
 /** KEY=VALUE lines; a bare KEY takes the value from berth's own environment (docker semantics). */

@@ -1,7 +1,7 @@
 // create, run, start, attach, exec, logs: the commands that carry a container's stdio.
 import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
-import type { ContainerConfig, ContainerManager } from '../container/index.js';
+import type { ContainerSpec, ContainerManager } from '../container/index.js';
 import { isValidName } from '../config/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { printError } from './errors.js';
@@ -54,8 +54,11 @@ const runOnlyFlags: FlagDef[] = [
   { name: 'sig-proxy', type: 'bool', default: true, desc: 'Proxy received signals to the process (non-TTY mode only)' },
 ];
 
-/** Turns run/create flags and positionals into a create request. */
-export async function configFromFlags(f: FlagValues, args: string[]): Promise<ContainerConfig> {
+/** CPU quota period the --cpus flag is expressed in (docker's). */
+const CPU_PERIOD = 100_000;
+
+/** Turns run/create flags and positionals into the library's neutral container spec. */
+export async function configFromFlags(f: FlagValues, args: string[]): Promise<ContainerSpec> {
   const strings = (k: string) => (f[k] as string[] | undefined) ?? [];
   let network = (f.network ?? f.net) as string | undefined;
   if (network === 'bridge' || network === 'default') network = undefined;
@@ -69,10 +72,10 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   // Checked now, before anything is made; "host-gateway" is resolved once the network is up.
   for (const h of strings('add-host')) net!.parseAddHost(h);
   let noNewPrivileges = false;
-  let seccomp = true;
+  let seccomp: 'default' | 'unconfined' = 'default';
   for (const o of strings('security-opt')) {
     if (o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true') noNewPrivileges = true;
-    else if (o === 'seccomp=unconfined' || o === 'seccomp:unconfined') seccomp = false;
+    else if (o === 'seccomp=unconfined' || o === 'seccomp:unconfined') seccomp = 'unconfined';
     else throw invalidArgument(`unsupported --security-opt "${o}": use no-new-privileges or seccomp=unconfined`);
   }
   let logSizeMax: number | undefined;
@@ -82,44 +85,52 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     logSizeMax = parseBytes(m[1], '--log-opt max-size');
   }
   const entrypoint = f.entrypoint as string | undefined;
-  const cfg: ContainerConfig = {
+  const cpus = f.cpus !== undefined ? parseCpus(f.cpus as string) : undefined;
+  const resources = {
+    memory: f.memory !== undefined ? parseMemory(f.memory as string) : undefined,
+    ...(cpus !== undefined ? { cpuQuota: Math.round(cpus * CPU_PERIOD), cpuPeriod: CPU_PERIOD } : {}),
+    pids: f['pids-limit'] as number | undefined,
+  };
+  const spec: ContainerSpec = {
     image: args[0],
     name: f.name as string | undefined,
     command: args.length > 1 ? args.slice(1) : undefined,
     entrypoint: entrypoint === undefined ? undefined : entrypoint === '' ? [] : [entrypoint],
     env: parseEnv(strings('env'), strings('env-file')),
     workdir: f.workdir as string | undefined,
-    user: f.user as string | undefined,
     hostname: f.hostname as string | undefined,
     tty: !!f.tty,
     stdin: !!f.interactive,
-    mounts: strings('volume').map(parseVolume),
-    tmpfs: strings('tmpfs').map(parseTmpfs),
-    readOnly: !!f['read-only'],
-    memory: f.memory !== undefined ? parseMemory(f.memory as string) : undefined,
-    cpus: f.cpus !== undefined ? parseCpus(f.cpus as string) : undefined,
-    pidsLimit: f['pids-limit'] as number | undefined,
-    capAdd: strings('cap-add'),
-    capDrop: strings('cap-drop'),
-    privileged: !!f.privileged,
-    noNewPrivileges,
-    seccomp,
-    ulimits: strings('ulimit').map(parseUlimit),
-    network,
-    publish: strings('publish').flatMap((p) => parsePublish(p)),
-    publishAll: !!f['publish-all'],
-    dns: f.dns ? strings('dns') : undefined,
-    dnsSearch: f['dns-search'] ? strings('dns-search') : undefined,
-    dnsOptions: f['dns-option'] ? strings('dns-option') : undefined,
-    addHosts: strings('add-host'),
+    mounts: [...strings('volume').map(parseVolume), ...strings('tmpfs').map(parseTmpfs)],
+    security: {
+      user: f.user as string | undefined,
+      capAdd: strings('cap-add'),
+      capDrop: strings('cap-drop'),
+      privileged: !!f.privileged,
+      noNewPrivileges,
+      seccomp,
+      readOnlyRootfs: !!f['read-only'],
+    },
+    resources,
+    rlimits: strings('ulimit').map(parseUlimit),
+    network: {
+      mode: network === 'none' || network === 'host' ? network : 'networks',
+      networks: network === undefined || network === 'none' || network === 'host' ? undefined : network.split(',').filter(Boolean),
+      ports: strings('publish').flatMap((p) => parsePublish(p)),
+      publishExposed: !!f['publish-all'],
+      dns: f.dns ? strings('dns') : undefined,
+      dnsSearch: f['dns-search'] ? strings('dns-search') : undefined,
+      dnsOptions: f['dns-option'] ? strings('dns-option') : undefined,
+      addHosts: strings('add-host'),
+    },
     init: !!f.init,
-    autoRemove: !!f.rm,
+    removeOnExit: !!f.rm,
     labels: parseLabels(strings('label')),
     stopSignal: f['stop-signal'] as string | undefined,
     stopTimeout: f['stop-timeout'] as number | undefined,
     logSizeMax,
   };
-  return cfg;
+  return spec;
 }
 
 /** Raw mode on this terminal for a TTY session that reads stdin; returns the undo. */
@@ -226,7 +237,7 @@ const startCommand: Command = {
     const mgr = await ctx.containers();
     if (f.attach) {
       if (args.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');
-      const c = await mgr.prepare(args[0]);
+      const c = await mgr.recreate(args[0]);
       const started = c.state === 'running';
       const how = await attachTerminal(
         mgr,

@@ -181,7 +181,7 @@ const dfCommand: Command = {
     const containers: DfRow = { type: 'Containers', total: 0, active: 0, size: 0, reclaimable: 0 };
     for (const c of await manager.list({ all: true })) {
       // The container's writable layer: the overlay's upper dir.
-      const size = treeSize(join(manager.paths(c.id).dir, 'upper'));
+      const size = treeSize(join(manager.paths(c).dir, 'upper'));
       containers.total++;
       containers.size += size;
       if (c.state === 'running') containers.active++;
@@ -224,7 +224,7 @@ const systemPruneCommand: Command = {
     for (const c of await manager.list({ all: true })) {
       if (c.state !== 'stopped') continue;
       try {
-        const size = treeSize(join(manager.paths(c.id).dir, 'upper'));
+        const size = treeSize(join(manager.paths(c).dir, 'upper'));
         await manager.remove(c.id);
         removedContainers.push(c.id);
         containerBytes += size;
@@ -233,7 +233,7 @@ const systemPruneCommand: Command = {
         failed = true;
       }
     }
-    const { removed, report } = (await ctx.images()).prune({ all: f.all === true });
+    const { removed, report } = await (await ctx.images()).prune({ all: f.all === true });
     let out = removedContainers.length ? `Deleted Containers:\n${removedContainers.map((id) => id + '\n').join('')}\n` : '';
     out += prunedImagesText(removed);
     process.stdout.write(`${out}Total reclaimed space: ${humanSize(report.reclaimed + containerBytes)}\n`);

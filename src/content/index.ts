@@ -3,7 +3,7 @@
 // into place, so a name always means complete, verified content. Writers stage into
 // <dir>/ingest/ first; two writers of the same digest both succeed (the rename is atomic
 // and the bytes are identical).
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, closeSync, fsyncSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -51,16 +51,9 @@ export class StagedBlob {
   }
 
   /** Verifies against expected (if given) and renames the blob into place. */
-  commit(expected?: Partial<Descriptor>): Descriptor {
+  async commit(expected?: Partial<Descriptor>): Promise<Descriptor> {
     this.claim(expected);
-    this.store.adopt(this.tempPath, this.digest);
-    return { digest: this.digest, size: this.size };
-  }
-
-  /** commit(), with the directory's fsync off the main thread (a pull commits layers while others still stream). */
-  async commitAsync(expected?: Partial<Descriptor>): Promise<Descriptor> {
-    this.claim(expected);
-    await this.store.adoptAsync(this.tempPath, this.digest);
+    await this.store.adopt(this.tempPath, this.digest);
     return { digest: this.digest, size: this.size };
   }
 
@@ -149,23 +142,22 @@ export class ContentStore {
   }
 
   /** Stores bytes already in memory (manifests, configs). */
-  putBytes(buf: Buffer, expectedDigest?: string): Descriptor {
+  async putBytes(buf: Buffer, expectedDigest?: string): Promise<Descriptor> {
     const digest = sha256Digest(buf);
     checkExpected(digest, buf.length, { digest: expectedDigest });
     if (this.has(digest)) return { digest, size: buf.length };
     const temp = this.tempPath();
-    const fd = openSync(temp, 'wx', 0o600);
+    const fh = await open(temp, 'wx', 0o600);
     try {
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off);
-      fsyncSync(fd);
+      await fh.writeFile(buf);
+      await fh.sync();
+      await fh.close();
     } catch (e) {
-      closeSync(fd);
+      await fh.close().catch(() => {});
       rmSync(temp, { force: true });
       throw fromSystemError(e, 'writing blob');
     }
-    closeSync(fd);
-    this.adopt(temp, digest);
+    await this.adopt(temp, digest);
     return { digest, size: buf.length };
   }
 
@@ -225,16 +217,11 @@ export class ContentStore {
     }
   }
 
-  /** Renames a fully written, fsynced and verified temp file to its digest's name. */
-  adopt(tempPath: string, digest: string): void {
+  /** Renames a fully written, fsynced and verified temp file to its digest's name (the
+   *  directory's fsync on the thread pool). */
+  async adopt(tempPath: string, digest: string): Promise<void> {
     this.rename(tempPath, digest);
-    syncDir(this.blobDir);
-  }
-
-  /** adopt(), with the directory's fsync on the thread pool. */
-  async adoptAsync(tempPath: string, digest: string): Promise<void> {
-    this.rename(tempPath, digest);
-    await syncDirAsync(this.blobDir);
+    await syncDir(this.blobDir);
   }
 
   private rename(tempPath: string, digest: string): void {
@@ -286,20 +273,7 @@ export class ContentStore {
   }
 }
 
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // best effort: the data itself was fsynced before the rename
-  }
-}
-
-async function syncDirAsync(dir: string): Promise<void> {
+async function syncDir(dir: string): Promise<void> {
   try {
     const fh = await open(dir, 'r');
     try {
@@ -308,6 +282,6 @@ async function syncDirAsync(dir: string): Promise<void> {
       await fh.close();
     }
   } catch {
-    // best effort, as in syncDir
+    // best effort: the data itself was fsynced before the rename
   }
 }

@@ -22,6 +22,11 @@ export interface EngineOptions extends ConfigOverrides {
    * still recorded, by the next query that looks.
    */
   cleanupCommand?: (config: Config) => string[];
+  /**
+   * Owners of network namespaces besides containers (e.g. a pod store: is this pod ID
+   * alive?). The sweep before a container's network setup leaves their namespaces alone.
+   */
+  networkOwners?: ((id: string) => boolean)[];
 }
 
 /** Per-call registry options (a command's --cert-dir, --tls-verify, --authfile). */
@@ -71,8 +76,10 @@ export class Engine {
 
   images(): Promise<ImageStore> {
     return this.once('images', async () => {
-      const { ImageStore } = await import('../image/index.js');
-      return new ImageStore(await this.store(), await this.content(), await this.snapshots());
+      const [{ ImageStore }, { ContainerRecords }] = await Promise.all([import('../image/index.js'), import('../container/index.js')]);
+      const store = await this.store();
+      // Which images are in use, the containers' own records say.
+      return new ImageStore(store, await this.content(), await this.snapshots(), new ContainerRecords(store).imageUsers());
     });
   }
 
@@ -112,6 +119,7 @@ export class Engine {
         snapshots: () => this.snapshots(),
         network: () => this.network(),
         cleanupCommand: this.opts.cleanupCommand?.(config),
+        networkOwners: this.opts.networkOwners,
       });
     });
   }
@@ -139,12 +147,11 @@ export class Engine {
    */
   async reload(): Promise<void> {
     this.open();
-    const { refreshHostCapabilities } = await import('../oci/index.js');
+    const [{ refreshHostCapabilities }, { refreshTransports }] = await Promise.all([import('../oci/index.js'), import('../registry/index.js')]);
     refreshHostCapabilities();
+    refreshTransports(); // system CAs, per-host agents and their certs.d files, http/https probes
     const runtime = this.services.get('runtime') as Promise<OciRuntime> | undefined;
     (await runtime?.catch(() => undefined))?.refresh();
-    // The registry transport's caches (system CAs, per-host agents and probes) belong here
-    // too once the transport offers a way to drop them.
   }
 
   /** Closes the database; the engine cannot be used afterwards. */

@@ -66,12 +66,23 @@ export function decompress(input: Readable, compression: Compression): Readable 
   }
 }
 
+/**
+ * Marks a stream that is handed to a reader who may attach only later (after an await):
+ * an error before then must not be an 'error' event nobody listens to (an uncaught
+ * exception). The reader still gets it: a destroyed stream's error fails its read,
+ * iteration or pipeline.
+ */
+export function awaitingReader<T extends Readable>(stream: T): T {
+  stream.on('error', () => {});
+  return stream;
+}
+
 /** zlib's output chunk: larger than its 16 KiB default, for fewer trips through the streams after it. */
 const GUNZIP_CHUNK = 256 << 10;
 
 function gunzip(input: Readable): Readable {
   const z = createGunzip({ chunkSize: GUNZIP_CHUNK });
-  const out = new PassThrough();
+  const out = awaitingReader(new PassThrough());
   input.on('error', (e) => out.destroy(e));
   z.on('error', (e) => out.destroy(invalidArgument(`gzip stream: ${e.message}`)));
   out.on('close', () => {
@@ -84,7 +95,7 @@ function gunzip(input: Readable): Readable {
 
 function zstdDecompress(input: Readable): Readable {
   const child = spawn('zstd', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const out = new PassThrough();
+  const out = awaitingReader(new PassThrough());
   let stderr = '';
   let failed = false;
   const fail = (e: Error) => {
@@ -99,6 +110,8 @@ function zstdDecompress(input: Readable): Readable {
   });
   input.on('error', (e) => fail(e));
   child.stdin.on('error', () => {}); // EPIPE when zstd exits early; its exit status says why
+  child.stdout.on('error', (e) => fail(e));
+  child.stderr.on('error', () => {});
   input.pipe(child.stdin);
   child.stdout.pipe(out, { end: false });
   let stdoutDone = false;

@@ -6,9 +6,11 @@
 // also covering everything made after the lease began (so a load or import, which learns
 // its layers as it reads, is safe too). A lease whose process died is dropped.
 //
-// The mark and the deletions run in one write transaction, and a lease is written in one
-// too: an operation that sees a blob or snapshot present after writing its lease keeps it,
-// because a collection either finished before the lease or sees it.
+// The mark and the unlinking (blobs deleted, snapshot rows deleted) run in one short write
+// transaction, and a lease is written in one too: an operation that sees a blob or
+// snapshot present after writing its lease keeps it, because a collection either finished
+// before the lease or sees it. Snapshot trees are removed after the commit, off the main
+// thread; a crash before that leaves orphan dirs, which the next collection's sweep removes.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/index.js';
@@ -57,8 +59,16 @@ export class Leases {
 
   acquire(): Lease {
     const id = nodeCrypto().randomUUID();
+    this.store.tx(() => this.insert(id));
+    return this.handle(id);
+  }
+
+  private insert(id: string): void {
+    this.store.db.prepare('INSERT INTO leases (id, pid, created_at) VALUES (?, ?, ?)').run(id, process.pid, Date.now());
+  }
+
+  private handle(id: string): Lease {
     const db = this.store.db;
-    this.store.tx(() => db.prepare('INSERT INTO leases (id, pid, created_at) VALUES (?, ?, ?)').run(id, process.pid, Date.now()));
     let released = false;
     return {
       id,
@@ -81,7 +91,9 @@ export class Leases {
 
   /** Runs fn under a fresh lease, released when fn settles. */
   async with<T>(fn: (lease: Lease) => Promise<T>): Promise<T> {
-    const lease = this.acquire();
+    const id = nodeCrypto().randomUUID();
+    await this.store.write(() => this.insert(id));
+    const lease = this.handle(id);
     try {
       return await fn(lease);
     } finally {
@@ -108,8 +120,12 @@ export class Leases {
 
 /** The snapshotter as garbage collection uses it. */
 export interface CollectableSnapshots extends LayerSnapshots {
+  /** Deletes a snapshot's row inside the caller's transaction (FailedPrecondition while it has a child). */
+  unlink(chainId: string): void;
+  /** Removes the directories of unlinked snapshots. */
+  removeDirs(chainIds: string[]): Promise<void>;
   /** Removes crash leftovers of dead processes. */
-  sweep(): void;
+  sweep(): Promise<void>;
 }
 
 export interface GcOptions {
@@ -134,10 +150,11 @@ export interface GcReport {
 }
 
 /** Removes every blob and snapshot that neither an image nor a live lease needs. */
-export function collectGarbage(store: Store, records: ImageRecords, content: ContentStore, snapshots: CollectableSnapshots, opts: GcOptions = {}): GcReport {
+export async function collectGarbage(store: Store, records: ImageRecords, content: ContentStore, snapshots: CollectableSnapshots, opts: GcOptions = {}): Promise<GcReport> {
   const report: GcReport = { blobs: 0, blobBytes: 0, snapshots: 0, snapshotBytes: 0, ingestFiles: 0, ingestBytes: 0, leases: 0, reclaimed: 0 };
   let since = Infinity;
-  store.tx(() => {
+  const unlinked: string[] = [];
+  await store.write(() => {
     const leased = new Leases(store).live();
     report.leases = leased.dropped;
     since = leased.since;
@@ -165,7 +182,8 @@ export function collectGarbage(store: Store, records: ImageRecords, content: Con
     doomed.sort((a, b) => depth(b.chainId) - depth(a.chainId));
     for (const s of doomed) {
       try {
-        snapshots.remove(s.chainId);
+        snapshots.unlink(s.chainId);
+        unlinked.push(s.chainId);
         report.snapshots++;
         report.snapshotBytes += s.size;
       } catch (e) {
@@ -174,9 +192,10 @@ export function collectGarbage(store: Store, records: ImageRecords, content: Con
       }
     }
   });
+  await snapshots.removeDirs(unlinked);
 
   // Leftovers of dead processes; both check liveness themselves.
-  snapshots.sweep();
+  await snapshots.sweep();
   const grace = opts.ingestGraceMs ?? DEFAULT_INGEST_GRACE_MS;
   const cutoff = Math.min(since, Date.now() - grace);
   for (const f of listFiles(join(content.dir, 'ingest'))) {
@@ -202,9 +221,8 @@ export interface ImageDiskUsage {
   reclaimable: number;
 }
 
-export function imageDiskUsage(store: Store, records: ImageRecords, content: ContentStore, snapshots: LayerSnapshots): ImageDiskUsage {
+export function imageDiskUsage(records: ImageRecords, usedIds: Set<string>, content: ContentStore, snapshots: LayerSnapshots): ImageDiskUsage {
   const images = records.all();
-  const usedIds = new Set((store.db.prepare('SELECT DISTINCT image_id FROM containers WHERE image_id IS NOT NULL').all() as { image_id: string }[]).map((r) => r.image_id));
   const needBlobs = new Set<string>();
   const needChains = new Set<string>();
   let active = 0;

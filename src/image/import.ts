@@ -1,6 +1,6 @@
 // `berth import`: a rootfs tarball (plain, gzip or zstd) becomes a one-layer image. One
 // pass over the input: decompress → hash → stage; then unpack from the stored blob.
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { applyChanges } from './changes.js';
@@ -14,6 +14,7 @@ export interface ImportOptions {
   changes?: string[];
   /** Names to give the image, already normalised. */
   names: string[];
+  signal?: AbortSignal;
 }
 
 export async function importRootfs(
@@ -25,6 +26,9 @@ export async function importRootfs(
 ): Promise<NewImage> {
   // Validate the changes before reading possibly gigabytes of input.
   const defaults = applyChanges({}, opts.changes ?? []);
+  const { signal } = opts;
+  signal?.throwIfAborted();
+  if (signal) addAbortSignal(signal, input); // an abort stops the reading
   const leftovers = new Leftovers(content, snapshots, records);
   try {
     const { stream } = await decompressed(input);
@@ -33,9 +37,9 @@ export async function importRootfs(
       staged.discard();
       throw invalidArgument('import: the input is empty (expected a tar archive)');
     }
-    const layer = leftovers.commit(staged);
+    const layer = await leftovers.commit(staged);
     const diffId = layer.digest;
-    const [chainId] = await unpackLayers(content, snapshots, [{ digest: diffId, diffId }], leftovers);
+    const [chainId] = await unpackLayers(content, snapshots, [{ digest: diffId, diffId }], leftovers, signal);
 
     const created = new Date().toISOString();
     const config: ImageConfigFile = {
@@ -47,14 +51,14 @@ export async function importRootfs(
       history: [{ created, created_by: 'berth import', ...(opts.message ? { comment: opts.message } : {}) }],
     };
     const configText = JSON.stringify(config);
-    const configDesc = leftovers.putBytes(Buffer.from(configText));
+    const configDesc = await leftovers.putBytes(Buffer.from(configText));
     const manifest: Manifest = {
       schemaVersion: 2,
       mediaType: MediaType.ociManifest,
       config: { mediaType: MediaType.ociConfig, digest: configDesc.digest, size: configDesc.size },
       layers: [{ mediaType: MediaType.ociLayer, digest: diffId, size: layer.size }],
     };
-    const manifestDesc = leftovers.putBytes(Buffer.from(JSON.stringify(manifest)));
+    const manifestDesc = await leftovers.putBytes(Buffer.from(JSON.stringify(manifest)));
     const image: NewImage = {
       id: configDesc.digest.slice('sha256:'.length),
       manifestDigest: manifestDesc.digest,
@@ -67,7 +71,7 @@ export async function importRootfs(
     records.insert([image]);
     return image;
   } catch (e) {
-    leftovers.cleanup();
-    throw e;
+    await leftovers.cleanup();
+    throw signal?.aborted ? signal.reason : e;
   }
 }

@@ -6,14 +6,14 @@ import type { Readable, Writable } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
 import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { ImageRecords, type Image } from './records.js';
+import { ImageRecords, type Image, type ImageUsers } from './records.js';
 import { candidateNames, formatReference, normalizeLocalName, parseReference, repositoryOf } from './reference.js';
 import type { ArchiveFormat, SaveItem } from './save.js';
 import type { PullOptions, RegistryAccess } from './pull.js';
 import type { PushOptions } from './push.js';
 import { collectGarbage, imageDiskUsage, Leases, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
 
-export type { Image, ImageLayer } from './records.js';
+export type { Image, ImageLayer, ImageUsers } from './records.js';
 export type { ArchiveFormat } from './save.js';
 export type { LayerSnapshots } from './unpack.js';
 export { Leases, type Lease, type LeaseResources, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
@@ -31,6 +31,8 @@ export class ImageStore {
     private readonly store: Store,
     readonly content: ContentStore,
     private readonly snapshots: CollectableSnapshots,
+    /** Which images containers use (their owner answers; this store never reads their table). */
+    private readonly users: ImageUsers,
   ) {
     this.records = new ImageRecords(store);
     this.leases = new Leases(store);
@@ -56,16 +58,16 @@ export class ImageStore {
     return image.layers.at(-1)?.chainId ?? null;
   }
 
-  async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[] } = {}): Promise<Image> {
+  async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[]; signal?: AbortSignal } = {}): Promise<Image> {
     const names = name ? [this.newName(name)] : [];
     const { importRootfs } = await import('./import.js');
     const made = await this.leases.with(() => importRootfs(this.content, this.snapshots, this.records, input, { ...opts, names }));
     return this.mustGet(made.id);
   }
 
-  async load(input: Readable): Promise<{ image: Image; names: string[] }[]> {
+  async load(input: Readable, opts: { signal?: AbortSignal } = {}): Promise<{ image: Image; names: string[] }[]> {
     const { loadArchive } = await import('./load.js');
-    const loaded = await this.leases.with(() => loadArchive(this.content, this.snapshots, this.records, input));
+    const loaded = await this.leases.with(() => loadArchive(this.content, this.snapshots, this.records, input, opts));
     return loaded.map(({ image, names }) => ({ image: this.mustGet(image.id), names }));
   }
 
@@ -113,7 +115,7 @@ export class ImageStore {
    * An image a container uses is refused, or with force only untagged (its layers stay
    * under the container).
    */
-  remove(ref: string, opts: { force?: boolean } = {}): { untagged: string[]; deleted: string | null } {
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string | null }> {
     const { image, name } = this.lookup(ref);
     const result = this.records.tx(() => {
       const names = this.records.namesOf(image.id);
@@ -121,7 +123,7 @@ export class ImageStore {
         this.records.removeName(name);
         return { untagged: [name], deleted: null };
       }
-      const users = this.records.containersUsing(image.id);
+      const users = this.users.containersUsing(image.id);
       if (users.length > 0) {
         if (!opts.force) throw failedPrecondition(`image is in use by container ${users[0].slice(0, 12)}`);
         for (const n of names) this.records.removeName(n);
@@ -130,7 +132,7 @@ export class ImageStore {
       this.records.removeImage(image.id);
       return { untagged: names, deleted: image.id };
     });
-    if (result.deleted) this.collect(image);
+    if (result.deleted) await this.collect(image);
     return result;
   }
 
@@ -138,32 +140,33 @@ export class ImageStore {
    * Removes images no container uses: those without a name (dangling), or with all any. Then
    * collects garbage; returns the removed images and the bytes freed.
    */
-  prune(opts: { all?: boolean; gc?: GcOptions } = {}): { removed: { id: string; untagged: string[] }[]; report: GcReport } {
+  async prune(opts: { all?: boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
     const removed = this.records.tx(() => {
       const out: { id: string; untagged: string[] }[] = [];
+      const inUse = this.users.imagesInUse();
       for (const image of this.records.all()) {
         if (!opts.all && image.names.length > 0) continue;
-        if (this.records.containersUsing(image.id).length > 0) continue;
+        if (inUse.has(image.id)) continue;
         this.records.removeImage(image.id);
         out.push({ id: image.id, untagged: image.names });
       }
       return out;
     });
-    return { removed, report: this.gc(opts.gc) };
+    return { removed, report: await this.gc(opts.gc) };
   }
 
   /** Store-wide garbage collection: see gc.ts. */
-  gc(opts: GcOptions = {}): GcReport {
+  gc(opts: GcOptions = {}): Promise<GcReport> {
     return collectGarbage(this.store, this.records, this.content, this.snapshots, opts);
   }
 
   /** What the image store holds on disk and what unused images hold of it. */
   diskUsage(): ImageDiskUsage {
-    return imageDiskUsage(this.store, this.records, this.content, this.snapshots);
+    return imageDiskUsage(this.records, this.users.imagesInUse(), this.content, this.snapshots);
   }
 
   /** Removes the blobs and snapshots of a deleted image that no other image (nor a live lease) uses. */
-  private collect(image: Image): void {
+  private async collect(image: Image): Promise<void> {
     const refs = this.records.references();
     const leased = this.leases.live();
     for (const b of leased.blobs) refs.blobs.add(b);
@@ -171,7 +174,7 @@ export class ImageStore {
     for (const layer of [...image.layers].reverse()) {
       if (refs.chainIds.has(layer.chainId)) break; // everything below is shared too
       try {
-        this.snapshots.remove(layer.chainId);
+        await this.snapshots.remove(layer.chainId);
       } catch (e) {
         // A child snapshot (another image or a container's) still needs it, and its parents.
         if (isBerthError(e, 'FailedPrecondition')) break;

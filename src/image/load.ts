@@ -5,7 +5,7 @@
 // layers unpacked and the rows written in one transaction. On any failure nothing remains.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { isDigest, type ContentStore, type Descriptor, type StagedBlob } from '../content/index.js';
 import { dataLoss, invalidArgument, isBerthError } from '../errors/index.js';
 import { readTar } from '../snapshot/index.js';
@@ -72,13 +72,13 @@ class StagedArchive {
   }
 
   /** Names a staged blob in the content store (once, however many images share it). */
-  commit(f: StagedBlob, leftovers: Leftovers, expected?: Partial<Descriptor>): Descriptor {
+  async commit(f: StagedBlob, leftovers: Leftovers, expected?: Partial<Descriptor>): Promise<Descriptor> {
     const done = this.committed.get(f);
     if (done) {
       if (expected?.digest && expected.digest !== done.digest) throw dataLoss(`digest mismatch: expected ${expected.digest} got ${done.digest}`);
       return done;
     }
-    const d = leftovers.commit(f, expected);
+    const d = await leftovers.commit(f, expected);
     this.committed.set(f, d);
     return d;
   }
@@ -98,7 +98,16 @@ interface Found {
   where: string;
 }
 
-export async function loadArchive(content: ContentStore, snapshots: LayerSnapshots, records: ImageRecords, input: Readable): Promise<{ image: NewImage; names: string[] }[]> {
+export async function loadArchive(
+  content: ContentStore,
+  snapshots: LayerSnapshots,
+  records: ImageRecords,
+  input: Readable,
+  opts: { signal?: AbortSignal } = {},
+): Promise<{ image: NewImage; names: string[] }[]> {
+  const { signal } = opts;
+  signal?.throwIfAborted();
+  if (signal) addAbortSignal(signal, input); // an abort stops the reading
   const archive = new StagedArchive(content);
   const leftovers = new Leftovers(content, snapshots, records);
   try {
@@ -122,7 +131,7 @@ export async function loadArchive(content: ContentStore, snapshots: LayerSnapsho
 
     const images = new Map<string, { image: NewImage; names: string[] }>();
     for (const f of found) {
-      const image = await record(f, archive, content, snapshots, leftovers);
+      const image = await record(f, archive, content, snapshots, leftovers, signal);
       const prev = images.get(image.id);
       if (prev) prev.names.push(...image.names.filter((n) => !prev.names.includes(n)));
       else images.set(image.id, { image, names: [...image.names] });
@@ -131,7 +140,8 @@ export async function loadArchive(content: ContentStore, snapshots: LayerSnapsho
     records.insert(result.map((r) => r.image));
     return result;
   } catch (e) {
-    leftovers.cleanup();
+    await leftovers.cleanup();
+    if (signal?.aborted) throw signal.reason;
     if (isBerthError(e)) throw e;
     throw invalidArgument(`loading image archive: ${(e as Error).message}`);
   } finally {
@@ -140,7 +150,7 @@ export async function loadArchive(content: ContentStore, snapshots: LayerSnapsho
 }
 
 /** Verifies one found image, names its blobs, unpacks its layers. */
-async function record(f: Found, archive: StagedArchive, content: ContentStore, snapshots: LayerSnapshots, leftovers: Leftovers): Promise<NewImage> {
+async function record(f: Found, archive: StagedArchive, content: ContentStore, snapshots: LayerSnapshots, leftovers: Leftovers, signal?: AbortSignal): Promise<NewImage> {
   const configText = readFileSync(archive.pathOf(f.config), 'utf8');
   let config: ImageConfigFile;
   try {
@@ -154,21 +164,22 @@ async function record(f: Found, archive: StagedArchive, content: ContentStore, s
   if (diffIds.length !== f.layers.length)
     throw bad(`${f.where}: ${f.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
 
-  const configDesc = archive.commit(f.config, leftovers);
-  const layers = f.layers.map((blob, i) => {
+  const configDesc = await archive.commit(f.config, leftovers);
+  const layers: { digest: string; size: number; mediaType: string; diffId: string }[] = [];
+  for (const [i, blob] of f.layers.entries()) {
     const compression = compressionOf(archive.pathOf(blob));
     // An uncompressed layer is its own diff: check it now, before anything is unpacked.
     if (compression === 'none' && blob.digest !== diffIds[i])
       throw dataLoss(`${f.where}: layer ${i + 1}: digest mismatch: expected ${diffIds[i]} got ${blob.digest}`);
     const mediaType = f.manifest?.layers[i].mediaType ?? layerMediaType(compression);
-    const d = archive.commit(blob, leftovers, f.manifest ? { digest: f.manifest.layers[i].digest, size: f.manifest.layers[i].size } : undefined);
-    return { digest: d.digest, size: d.size, mediaType, diffId: diffIds[i] };
-  });
+    const d = await archive.commit(blob, leftovers, f.manifest ? { digest: f.manifest.layers[i].digest, size: f.manifest.layers[i].size } : undefined);
+    layers.push({ digest: d.digest, size: d.size, mediaType, diffId: diffIds[i] });
+  }
 
   let manifestDesc: Descriptor;
   let manifestMediaType: string;
   if (f.manifest) {
-    manifestDesc = archive.commit(f.manifest.blob, leftovers);
+    manifestDesc = await archive.commit(f.manifest.blob, leftovers);
     manifestMediaType = f.manifest.mediaType;
   } else {
     const manifest: Manifest = {
@@ -177,11 +188,11 @@ async function record(f: Found, archive: StagedArchive, content: ContentStore, s
       config: { mediaType: MediaType.ociConfig, digest: configDesc.digest, size: configDesc.size },
       layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
     };
-    manifestDesc = leftovers.putBytes(Buffer.from(JSON.stringify(manifest)));
+    manifestDesc = await leftovers.putBytes(Buffer.from(JSON.stringify(manifest)));
     manifestMediaType = MediaType.ociManifest;
   }
 
-  const chains = await unpackLayers(content, snapshots, layers, leftovers);
+  const chains = await unpackLayers(content, snapshots, layers, leftovers, signal);
   return {
     id: configDesc.digest.slice('sha256:'.length),
     manifestDigest: manifestDesc.digest,

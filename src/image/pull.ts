@@ -13,12 +13,12 @@ import { rmSync } from 'node:fs';
 import { isDigest, Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
 import { BerthError, dataLoss, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
-import { decompressed, Digester } from './compression.js';
+import { awaitingReader, decompressed, Digester } from './compression.js';
 import type { ImageRecords, NewImage } from './records.js';
 import { DEFAULT_DOMAIN, formatReference, normalizeReference, parseReference, repositoryOf, type Reference } from './reference.js';
 import { formatPlatform, parsePlatform, selectPlatform } from './platform.js';
 import { isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor } from './types.js';
-import { chainIds, chainSize, Leftovers, type LayerSnapshots } from './unpack.js';
+import { chainIds, chainSize, Leftovers, verifyDiffId, type LayerSnapshots } from './unpack.js';
 
 export interface PullOptions {
   /** 'os/arch[/variant]'; default this machine's. */
@@ -102,7 +102,7 @@ export async function pullImage(
       pullLayer({ content, snapshots, repo, leftovers, progress, signal }, m.layers[i], diffIds[i], chains[i], i === 0 ? null : chains[i - 1]),
     );
 
-    const manifestDesc = leftovers.putBytes(manifest.bytes);
+    const manifestDesc = await leftovers.putBytes(manifest.bytes);
     const name = ref.tag ? formatReference({ ...ref, digest: undefined }) : undefined;
     const image: NewImage = {
       id: m.config.digest.slice('sha256:'.length),
@@ -116,8 +116,8 @@ export async function pullImage(
     records.insert([image]);
     return { image, name };
   } catch (e) {
-    leftovers.cleanup();
-    throw e;
+    await leftovers.cleanup();
+    throw opts.signal?.aborted ? opts.signal.reason : e;
   }
 }
 
@@ -183,7 +183,7 @@ async function fetchConfig(
   const got = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
   if (got !== desc.digest) throw dataLoss(`config ${desc.digest}: digest mismatch: expected ${desc.digest} got ${got}`);
   if (bytes.length !== desc.size) throw dataLoss(`config ${desc.digest}: size mismatch: expected ${desc.size} bytes got ${bytes.length}`);
-  leftovers.putBytes(bytes);
+  await leftovers.putBytes(bytes);
   progress({ type: 'blob', kind: 'config', digest: desc.digest, size: desc.size, bytes: desc.size, status: 'done' });
   return bytes.toString('utf8');
 }
@@ -209,7 +209,7 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
     const haveSnapshot = snapshots.has(chainId);
     if (haveBlob && haveSnapshot) return event('exists', layer.size);
     if (haveBlob) {
-      if (await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest))) await checkDiffId(content, layer.digest, diffId);
+      if (await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest))) await verifyDiffId(content, layer.digest, diffId, ctx.signal);
       return event('done', layer.size);
     }
     await downloadLayer(ctx, layer, diffId, chainId, parent, haveSnapshot, event);
@@ -234,7 +234,8 @@ async function downloadLayer(
   const check = new BlobCheck(layer.digest, layer.size, (bytes) => event('downloading', bytes));
   const temp = content.tempPath();
   const file = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
-  const toUnpack = haveSnapshot ? undefined : new PassThrough();
+  // Read only once the snapshotter decides to unpack (maybe never: another process may).
+  const toUnpack = haveSnapshot ? undefined : awaitingReader(new PassThrough());
   body.on('error', (e) => check.destroy(e));
   check.on('error', (e) => {
     file.destroy(e);
@@ -258,8 +259,8 @@ async function downloadLayer(
     if (u.status === 'rejected') throw check.errored ?? u.reason;
     const diffUnchecked = u.value;
     await fsyncFile(temp);
-    await leftovers.commitAsync(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
-    if (diffUnchecked) await checkDiffId(content, layer.digest, diffId);
+    await leftovers.commit(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
+    if (diffUnchecked) await verifyDiffId(content, layer.digest, diffId, ctx.signal);
   } catch (e) {
     body.destroy();
     check.destroy();
@@ -284,7 +285,7 @@ async function unpack(ctx: LayerContext, chainId: string, parent: string | null,
       const { stream } = await decompressed(await source());
       digester = new Digester(diffId, `layer ${diffId}`);
       return pipeline(stream, digester, () => {}) as Readable;
-    });
+    }, { signal: ctx.signal });
   } catch (e) {
     if (digester?.errored && isBerthError(digester.errored, 'DataLoss')) throw digester.errored;
     throw e;
@@ -294,13 +295,6 @@ async function unpack(ctx: LayerContext, chainId: string, parent: string | null,
   return digester?.digest === undefined;
 }
 
-async function checkDiffId(content: ContentStore, digest: string, diffId: string): Promise<void> {
-  const { stream } = await decompressed(content.read(digest));
-  const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  const got = 'sha256:' + hash.digest('hex');
-  if (got !== diffId) throw dataLoss(`layer ${digest}: digest mismatch: expected ${diffId} got ${got}`);
-}
 
 /**
  * Hashes (off the main thread) and counts the compressed bytes; fails on a size overrun or
@@ -380,8 +374,9 @@ async function runPool(n: number, limit: number, outer: AbortSignal | undefined,
   } finally {
     outer?.removeEventListener('abort', onAbort);
   }
-  if (failure !== undefined) throw failure;
+  // Cancelled: the tasks failed because of it, and the caller's reason says so.
   outer?.throwIfAborted();
+  if (failure !== undefined) throw failure;
 }
 
 function parseJson(bytes: Buffer, what: string): unknown {

@@ -28,6 +28,17 @@ export interface Image {
   addedAt: number;
 }
 
+/**
+ * What the image store needs to know about containers, from whoever owns them (the
+ * composition root passes the container records' answer): an image in use is not removed.
+ */
+export interface ImageUsers {
+  /** Containers (IDs) created from the image. */
+  containersUsing(imageId: string): string[];
+  /** Every image ID some container uses. */
+  imagesInUse(): Set<string>;
+}
+
 /** What a loader or importer hands over to be recorded. */
 export interface NewImage {
   id: string;
@@ -122,11 +133,6 @@ export class ImageRecords {
       if (!this.store.db.prepare('SELECT 1 FROM images WHERE id = ?').get(id)) throw notFound(`no such image: ${id}`);
       this.store.db.prepare('INSERT OR REPLACE INTO image_names (name, image_id) VALUES (?, ?)').run(name, id);
     });
-  }
-
-  /** Containers (IDs) created from image id. */
-  containersUsing(id: string): string[] {
-    return (this.store.db.prepare('SELECT id FROM containers WHERE image_id = ?').all(id) as { id: string }[]).map((r) => r.id);
   }
 
   removeName(name: string): void {

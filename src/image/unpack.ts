@@ -11,8 +11,8 @@ import type { ImageRecords } from './records.js';
 /** The part of the snapshotter (src/snapshot) the image store uses. */
 export interface LayerSnapshots {
   has(chainId: string): boolean;
-  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>): Promise<void>;
-  remove(chainId: string): void;
+  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts?: { signal?: AbortSignal }): Promise<void>;
+  remove(chainId: string): Promise<void>;
   list(): { chainId: string; parent: string | null; size: number }[];
 }
 
@@ -34,24 +34,16 @@ export class Leftovers {
     private readonly records: ImageRecords,
   ) {}
 
-  commit(staged: StagedBlob, expected?: Partial<Descriptor>): Descriptor {
+  async commit(staged: StagedBlob, expected?: Partial<Descriptor>): Promise<Descriptor> {
     const existed = this.content.has(staged.digest);
-    const d = staged.commit(expected);
+    const d = await staged.commit(expected);
     if (!existed) this.blobs.push(d.digest);
     return d;
   }
 
-  /** commit(), with the directory's fsync off the main thread. */
-  async commitAsync(staged: StagedBlob, expected?: Partial<Descriptor>): Promise<Descriptor> {
-    const existed = this.content.has(staged.digest);
-    const d = await staged.commitAsync(expected);
-    if (!existed) this.blobs.push(d.digest);
-    return d;
-  }
-
-  putBytes(buf: Buffer): Descriptor {
+  async putBytes(buf: Buffer): Promise<Descriptor> {
     const existed = this.content.has(sha256Digest(buf));
-    const d = this.content.putBytes(buf);
+    const d = await this.content.putBytes(buf);
     if (!existed) this.blobs.push(d.digest);
     return d;
   }
@@ -60,7 +52,7 @@ export class Leftovers {
     this.snapshots.push(chainId);
   }
 
-  cleanup(): void {
+  async cleanup(): Promise<void> {
     const refs = this.records.references();
     // Layers unpack in parallel, so a child may have been made before its parent: remove
     // in rounds until nothing more goes (a child blocks its parent's removal).
@@ -70,7 +62,7 @@ export class Leftovers {
       errors = new Map();
       for (const chainId of pending) {
         try {
-          this.snapshotter.remove(chainId);
+          await this.snapshotter.remove(chainId);
         } catch (e) {
           errors.set(chainId, e);
         }
@@ -92,6 +84,7 @@ export async function unpackLayers(
   snapshots: LayerSnapshots,
   layers: { digest: string; diffId: string }[],
   leftovers: Leftovers,
+  signal?: AbortSignal,
 ): Promise<string[]> {
   const chains = chainIds(layers.map((l) => l.diffId));
   for (let i = 0; i < layers.length; i++) {
@@ -110,7 +103,7 @@ export async function unpackLayers(
         const d = new Digester(diffId, `layer ${digest}`);
         digester = d;
         return pipeline(stream, d, () => {}) as Readable;
-      });
+      }, { signal });
     } catch (e) {
       // A diffID mismatch surfaces as the stream's error; report it rather than a tar error.
       if (digester?.errored && isBerthError(digester.errored, 'DataLoss')) throw digester.errored;
@@ -118,16 +111,19 @@ export async function unpackLayers(
     }
     if (!opened) continue; // another process unpacked it meanwhile
     leftovers.createdSnapshot(chainId);
-    if (verifyWhileReading && digester?.digest === undefined) await verifyDiffId(content, digest, diffId);
+    if (verifyWhileReading && digester?.digest === undefined) await verifyDiffId(content, digest, diffId, signal);
   }
   return chains;
 }
 
 /** Second pass for a layer whose unpacking stopped before the end of its stream. */
-async function verifyDiffId(content: ContentStore, digest: string, diffId: string): Promise<void> {
+export async function verifyDiffId(content: ContentStore, digest: string, diffId: string, signal?: AbortSignal): Promise<void> {
   const { stream } = await decompressed(content.read(digest));
   const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Buffer);
+  for await (const chunk of stream) {
+    signal?.throwIfAborted();
+    hash.update(chunk as Buffer);
+  }
   const got = 'sha256:' + hash.digest('hex');
   if (got !== diffId) throw dataLoss(`layer ${digest}: digest mismatch: expected ${diffId} got ${got}`);
 }

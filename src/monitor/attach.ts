@@ -5,18 +5,22 @@
 // shuts down its write side conmon closes the container's stdin (unless
 // --leave-stdin-open); when the container exits conmon closes the socket.
 //
-// Node cannot open SEQPACKET sockets, so sys/ connects and gives a blocking fd. Reads go
-// through fs.read on the libuv threadpool, one outstanding read at a time; each read
-// returns exactly one packet. Shutting the socket down wakes a blocked read (EOF).
+// Node cannot open SEQPACKET sockets, so sys/ connects and polls the socket, non-blocking,
+// on the event loop: a session holds no thread (a blocking read on libuv's threadpool
+// would hold one of its four for as long as the session lasts, and stall every fs call
+// once four were open). Each recv returns exactly one packet.
 import { basename, dirname, join } from 'node:path';
-import { close, closeSync, openSync, read, write } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { BerthError, invalidArgument } from '../errors/index.js';
-import { seqpacketConnect, shutdownSocket, shutdownWrite } from '../sys/index.js';
+import { PacketSocket, POLL_READABLE, POLL_WRITABLE, seqpacketConnect } from '../sys/index.js';
 
 /** The stream byte of conmon's output packets (2 is stdout). */
 const STDERR_STREAM = 3;
-/** Larger than conmon's biggest packet, so a read never truncates one. */
-const READ_BUFFER = 65536;
+/** Larger than conmon's biggest packet (8192 + 1), so a recv never truncates one. */
+const READ_BUFFER = 16384;
+/** Packets taken per readiness callback, so one busy session cannot starve the loop. */
+const READ_BATCH = 16;
 const STDIN_PACKET = 8192;
 const SUN_PATH_MAX = 107;
 
@@ -101,20 +105,200 @@ export class DetachMatcher {
   }
 }
 
-function readPacket(fd: number, buf: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n)));
-  });
+/**
+ * Attaches to a running container (or exec) through its attach socket. Resolves 'exited'
+ * when conmon closes the socket (the process ended and its output was delivered) or
+ * 'detached' on the detach keys, an abort of s.signal, or an error on stdout/stderr (the
+ * client went away; the container keeps running).
+ */
+export async function attach(socketPath: string, s: AttachStreams): Promise<AttachResult> {
+  const fd = connectAttachSocket(socketPath);
+  return attachFd(fd, s);
 }
 
-function writeAll(fd: number, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    write(fd, data, 0, data.length, null, (err, n) => {
-      if (err) reject(err);
-      else if (n < data.length) writeAll(fd, data.subarray(n)).then(resolve, reject);
-      else resolve();
-    });
+type Settle = { result: AttachResult } | { error: unknown };
+
+/** Runs an attach session on an already connected socket fd; closes fd at the end. */
+export async function attachFd(fd: number, s: AttachStreams): Promise<AttachResult> {
+  let matcher: DetachMatcher;
+  try {
+    matcher = new DetachMatcher(parseDetachKeys(s.detachKeys ?? 'ctrl-p,ctrl-q'));
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  const stdin = s.stdin;
+  const buf = Buffer.allocUnsafe(READ_BUFFER);
+  /** stdin packets conmon has not taken yet. */
+  const pending: Buffer[] = [];
+  let stdinEnded = false;
+  let detachAfterPending = false;
+  let outputBlocked = false;
+  let settled: Settle | undefined;
+  let finished!: (how: Settle) => void;
+  const done = new Promise<Settle>((resolve) => (finished = resolve));
+
+  /** Runs an event handler; whatever it throws ends the session instead of the process. */
+  const guard = <A extends unknown[]>(f: (...a: A) => void) => (...a: A) => {
+    try {
+      f(...a);
+    } catch (e) {
+      finish({ error: e });
+    }
+  };
+  const socket = new PacketSocket(fd, guard((events: number, error?: NodeJS.ErrnoException) => {
+    if (error) {
+      // libuv stops polling on a socket error (ECONNRESET when conmon closed with stdin
+      // unread): what was delivered before it is still queued.
+      if (!readSome(Infinity) && !settled) finish({ error: new BerthError('Internal', `attach: ${error.message}`, { cause: error }) });
+      return;
+    }
+    if (events & POLL_WRITABLE) flush();
+    if (events & POLL_READABLE) readSome(READ_BATCH);
+  }));
+
+  const watch = () => {
+    if (settled) return;
+    socket.watch((outputBlocked ? 0 : POLL_READABLE) | (pending.length > 0 ? POLL_WRITABLE : 0));
+  };
+
+  const finish = (how: Settle) => {
+    if (settled) return;
+    settled = how;
+    s.signal?.removeEventListener('abort', onAbort);
+    if (stdin) {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.off('error', onStdinError);
+      stdin.pause();
+    }
+    for (const w of [s.stdout, s.stderr]) {
+      w.off('close', onOutputError);
+      releaseWhenIdle(w, onOutputError);
+    }
+    // Closing the socket is conmon's end of stream; the fd closes once libuv let go of it.
+    void socket.close().then(() => finished(how));
+  };
+
+  /** Forwards up to limit packets (stopping early under backpressure, unless draining a
+   *  socket that is gone); true when it saw the end of the stream. */
+  const readSome = (limit: number): boolean => {
+    const draining = limit === Infinity;
+    for (let i = 0; i < limit && !settled && (draining || !outputBlocked); i++) {
+      let n: number;
+      try {
+        n = socket.recv(buf);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ECONNRESET' && code !== 'ENOTCONN') throw new BerthError('Internal', `attach: ${(e as Error).message}`, { cause: e });
+        n = 0;
+      }
+      if (n < 0) return false;
+      if (n === 0) {
+        finish({ result: 'exited' });
+        return true;
+      }
+      if (n === 1) continue;
+      const target = buf[0] === STDERR_STREAM ? s.stderr : s.stdout;
+      if ((target as Partial<Writable>).destroyed) {
+        finish({ result: 'detached' });
+        return false;
+      }
+      // Copy: buf is reused for the next packet while the stream may still hold this one.
+      if (!target.write(Buffer.from(buf.subarray(1, n)))) {
+        outputBlocked = true;
+        waitDrain(target).then(() => {
+          outputBlocked = false;
+          watch();
+        });
+        watch();
+      }
+    }
+    return false;
+  };
+
+  /** Sends what conmon will take now; waits for writability for the rest. */
+  const flush = () => {
+    while (pending.length > 0 && !settled) {
+      let n: number;
+      try {
+        n = socket.send(pending[0]);
+      } catch {
+        // conmon closed its end (the process exited): what is left has nowhere to go, and
+        // the read side reports the end of the session.
+        pending.length = 0;
+        stdinEnded = true;
+        break;
+      }
+      if (n < 0) break;
+      pending.shift();
+    }
+    if (settled) return;
+    if (pending.length === 0) {
+      if (detachAfterPending) return finish({ result: 'detached' });
+      if (stdinEnded) socket.shutdownWrite();
+      else stdin?.resume();
+    }
+    watch();
+  };
+
+  const onData = guard((chunk: Buffer | string) => {
+    const { forward, detach } = matcher.feed(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    for (let off = 0; off < forward.length; off += STDIN_PACKET) pending.push(forward.subarray(off, off + STDIN_PACKET));
+    if (detach) {
+      detachAfterPending = true;
+      stdin?.pause();
+    } else if (pending.length > 0) {
+      // Backpressure: take no more input until conmon has taken this.
+      stdin?.pause();
+    }
+    flush();
   });
+  const onEnd = guard(() => {
+    stdinEnded = true;
+    flush();
+  });
+  // A broken stdin stops forwarding input; the session goes on (output, detach by signal).
+  const onStdinError = () => {
+    stdin?.off('data', onData);
+    stdin?.off('end', onEnd);
+  };
+  // An output stream that fails or closes: the client went away, the container runs on.
+  const onOutputError = () => finish({ result: 'detached' });
+  const onAbort = () => finish({ result: 'detached' });
+
+  for (const w of [s.stdout, s.stderr]) w.on('error', onOutputError).on('close', onOutputError);
+  s.signal?.addEventListener('abort', onAbort);
+  if (stdin) {
+    stdin.on('data', onData);
+    stdin.once('end', onEnd);
+    stdin.on('error', onStdinError);
+    stdin.resume();
+  }
+  if (s.signal?.aborted) finish({ result: 'detached' });
+  else watch();
+
+  const how = await done;
+  if ('error' in how) throw how.error;
+  return how.result;
+}
+
+/** Keeps listener on w's 'error' until the writes already handed to w are done (an error
+ *  they raise later must not go unhandled), then removes it. */
+function releaseWhenIdle(w: NodeJS.WritableStream, listener: () => void): void {
+  const off = () => {
+    w.off('error', listener);
+    w.off('drain', off);
+    w.off('close', off);
+    w.off('error', off);
+  };
+  if (!(w as Partial<Writable>).writableLength) {
+    setImmediate(off); // errors of a write on a destroyed stream come on the next tick
+    return;
+  }
+  w.on('drain', off);
+  w.on('close', off);
+  w.on('error', off);
 }
 
 function waitDrain(w: NodeJS.WritableStream): Promise<void> {
@@ -129,104 +313,4 @@ function waitDrain(w: NodeJS.WritableStream): Promise<void> {
     w.on('close', done);
     w.on('error', done);
   });
-}
-
-/**
- * Attaches to a running container (or exec) through its attach socket. Resolves 'exited'
- * when conmon closes the socket (the process ended and its output was delivered) or
- * 'detached' on the detach keys or an abort of s.signal.
- */
-export async function attach(socketPath: string, s: AttachStreams): Promise<AttachResult> {
-  const fd = connectAttachSocket(socketPath);
-  return attachFd(fd, s);
-}
-
-/** Runs an attach session on an already connected socket fd; closes fd at the end. */
-export async function attachFd(fd: number, s: AttachStreams): Promise<AttachResult> {
-  const matcher = new DetachMatcher(parseDetachKeys(s.detachKeys ?? 'ctrl-p,ctrl-q'));
-  let result: AttachResult = 'exited';
-  let stopped = false;
-  let writes: Promise<void> = Promise.resolve();
-
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    result = 'detached';
-    try {
-      shutdownSocket(fd);
-    } catch {
-      // already closed by the peer
-    }
-  };
-  const onAbort = () => stop();
-  s.signal?.addEventListener('abort', onAbort);
-  if (s.signal?.aborted) stop();
-
-  const stdin = s.stdin;
-  const send = (data: Buffer) => {
-    for (let off = 0; off < data.length; off += STDIN_PACKET) {
-      const packet = data.subarray(off, off + STDIN_PACKET);
-      writes = writes.then(() => (stopped ? undefined : writeAll(fd, packet))).catch(() => {});
-    }
-  };
-  const onData = (chunk: Buffer | string) => {
-    const { forward, detach } = matcher.feed(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    if (forward.length > 0) send(forward);
-    if (detach) {
-      writes.then(stop);
-      return;
-    }
-    // Backpressure: take no more input until conmon has taken this.
-    stdin?.pause();
-    writes.then(() => {
-      if (!stopped) stdin?.resume();
-    });
-  };
-  const onEnd = () => {
-    writes = writes.then(() => {
-      if (!stopped) shutdownWrite(fd);
-    }).catch(() => {});
-  };
-  if (stdin) {
-    stdin.on('data', onData);
-    stdin.once('end', onEnd);
-    stdin.resume();
-  }
-
-  const buf = Buffer.allocUnsafe(READ_BUFFER);
-  try {
-    for (;;) {
-      let n: number;
-      try {
-        n = await readPacket(fd, buf);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EINTR' || code === 'EAGAIN') continue;
-        if (code === 'ECONNRESET' || code === 'ENOTCONN') break;
-        throw new BerthError('Internal', `attach: ${(e as Error).message}`, { cause: e });
-      }
-      if (n === 0) break;
-      if (n === 1) continue;
-      const target = buf[0] === STDERR_STREAM ? s.stderr : s.stdout;
-      // Copy: buf is reused for the next packet while the stream may still hold this one.
-      if (!target.write(Buffer.from(buf.subarray(1, n)))) await waitDrain(target);
-    }
-  } finally {
-    s.signal?.removeEventListener('abort', onAbort);
-    if (stdin) {
-      stdin.off('data', onData);
-      stdin.off('end', onEnd);
-      stdin.pause();
-    }
-    stopped = true;
-    try {
-      shutdownSocket(fd);
-    } catch {
-      // peer gone
-    }
-    // No write may still be using fd when it is closed (the number could be reused).
-    await writes;
-    await new Promise<void>((resolve) => close(fd, () => resolve()));
-  }
-  return result;
 }

@@ -82,8 +82,42 @@ function checkDirs(persistDir: string, exitDir: string): void {
   }
 }
 
-function runtimeArgFlags(args: string[]): string[] {
-  return args.flatMap((a) => ['--runtime-arg', a]);
+/** The options every conmon invocation (container or exec) takes: assembled only here. */
+function conmonArgs(o: {
+  cid: string;
+  uuid: string;
+  name: string;
+  runtime: string;
+  runtimeArgs: string[];
+  bundle: string;
+  pidFile: string;
+  conmonPidFile: string;
+  persistDir: string;
+  exitDir: string;
+  socketDir: string;
+  logPath?: string;
+  logSizeMax?: number;
+  terminal: boolean;
+  stdin: boolean;
+}): string[] {
+  return [
+    '--api-version', '1',
+    '-c', o.cid,
+    '-u', o.uuid,
+    '-n', o.name,
+    '-r', o.runtime,
+    ...o.runtimeArgs.flatMap((a) => ['--runtime-arg', a]),
+    '-b', o.bundle,
+    '-p', o.pidFile,
+    '-P', o.conmonPidFile,
+    '--persist-dir', o.persistDir,
+    '--exit-dir', o.exitDir,
+    '--socket-dir-path', o.socketDir,
+    '-l', o.logPath ? `k8s-file:${o.logPath}` : 'none',
+    ...(o.logSizeMax !== undefined && o.logSizeMax > 0 ? ['--log-size-max', String(o.logSizeMax)] : []),
+    ...(o.terminal ? ['-t'] : []),
+    ...(o.stdin ? ['-i'] : []),
+  ];
 }
 
 function exitCommandFlags(cmd: string[] | undefined): string[] {
@@ -131,22 +165,7 @@ export async function createContainer(o: ConmonCreateOptions): Promise<{ pid: nu
   checkDirs(o.persistDir, o.exitDir);
   await Promise.all([o.persistDir, o.socketDir, o.exitDir, dirname(o.logPath)].map((d) => mkdir(d, { recursive: true })));
   const args = [
-    '--api-version', '1',
-    '-c', o.id,
-    '-u', o.id,
-    '-n', o.name,
-    '-r', o.runtime,
-    ...runtimeArgFlags(o.runtimeArgs),
-    '-b', o.bundle,
-    '-p', o.pidFile,
-    '-P', o.conmonPidFile,
-    '--persist-dir', o.persistDir,
-    '--exit-dir', o.exitDir,
-    '--socket-dir-path', o.socketDir,
-    '-l', `k8s-file:${o.logPath}`,
-    ...(o.logSizeMax !== undefined && o.logSizeMax > 0 ? ['--log-size-max', String(o.logSizeMax)] : []),
-    ...(o.terminal ? ['-t'] : []),
-    ...(o.stdin ? ['-i'] : []),
+    ...conmonArgs({ ...o, cid: o.id, uuid: o.id }),
     ...(o.leaveStdinOpen ? ['--leave-stdin-open'] : []),
     ...exitCommandFlags(o.exitCommand),
     ...(o.exitCommand && o.exitDelay ? ['--exit-delay', String(o.exitDelay)] : []),
@@ -193,6 +212,8 @@ export interface ExecOptions {
   timeout?: number;
   /** Streams for an attached exec (ignored when detach). */
   attach?: AttachStreams;
+  /** Aborting kills the exec'd process (its exit then ends the exec as usual). */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -218,28 +239,18 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
   const attached = !o.detach && o.attach !== undefined;
   const conmonPidFile = join(o.persistDir, 'conmon.pid');
   const args = [
-    '--api-version', '1',
-    '-c', o.id,
-    '-u', o.execId,
-    '-n', o.execId,
-    '-r', o.runtime,
-    ...runtimeArgFlags(o.runtimeArgs),
-    '-b', o.persistDir,
-    '-p', join(o.persistDir, 'pid'),
-    '-P', conmonPidFile,
-    '--persist-dir', o.persistDir,
-    '--exit-dir', o.exitDir,
-    '--socket-dir-path', o.socketDir,
+    ...conmonArgs({
+      ...o, cid: o.id, uuid: o.execId, name: o.execId, bundle: o.persistDir, pidFile: join(o.persistDir, 'pid'), conmonPidFile,
+      stdin: o.stdin && attached,
+    }),
     '-e', '--exec-process-spec', specPath,
-    '-l', o.logPath ? `k8s-file:${o.logPath}` : 'none',
-    ...(o.terminal ? ['-t'] : []),
-    ...(o.stdin && attached ? ['-i'] : []),
     ...(o.timeout && o.timeout > 0 ? ['-T', String(Math.ceil(o.timeout))] : []),
     ...(attached ? ['--exec-attach'] : []),
   ];
   const c = await spawnConmon(o.conmon, args, { cwd: o.persistDir, withAttachPipe: attached });
   const what = `exec in container ${o.id}`;
   let session: Promise<AttachResult> | undefined;
+  let stopKilling = () => {};
   const cutSession = new AbortController();
   try {
     const reader = new SyncPipeReader(c.sync);
@@ -261,6 +272,18 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
     const started = await firstMessage(c, reader, what);
     if (started.data <= 0) throw failure(started, what);
     const pid = started.data;
+    if (o.signal && !o.detach) {
+      const kill = () => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      };
+      if (o.signal.aborted) kill();
+      else o.signal.addEventListener('abort', kill, { once: true });
+      stopKilling = () => o.signal?.removeEventListener('abort', kill);
+    }
     const conmonPid = await readPid(conmonPidFile);
     if (o.detach) return { pid, conmonPid };
 
@@ -285,6 +308,7 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
     await session?.catch(() => {});
     throw e;
   } finally {
+    stopKilling();
     c.release();
   }
 }

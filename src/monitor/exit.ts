@@ -4,6 +4,7 @@
 // status, 128+signal when killed by a signal, or -1 when conmon's timeout killed it.
 // An OOM kill creates an empty <persistDir>/oom.
 import { existsSync, readFileSync, watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, fromSystemError } from '../errors/index.js';
 
@@ -12,6 +13,19 @@ export function readExitCode(exitDir: string, id: string): number | undefined {
   let text: string;
   try {
     text = readFileSync(join(exitDir, id), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromSystemError(e, `exit file of ${id}`);
+  }
+  const code = Number.parseInt(text.trim(), 10);
+  return Number.isNaN(code) ? undefined : code;
+}
+
+/** readExitCode without blocking the event loop (for listings of many containers). */
+export async function readExitCodeAsync(exitDir: string, id: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(exitDir, id), 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fromSystemError(e, `exit file of ${id}`);

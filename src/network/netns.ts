@@ -36,7 +36,7 @@ export async function createNetns(dir: string, id: string): Promise<string> {
     throw fromSystemError(e, path);
   }
   try {
-    createPinnedNetns(path);
+    await createPinnedNetns(path);
   } catch (e) {
     await rm(path, { force: true });
     throw new BerthError('Internal', `cannot create network namespace ${path}: ${(e as Error).message}`);

@@ -1,5 +1,7 @@
 // Device nodes and device-cgroup rules.
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { invalidArgument } from '../errors/index.js';
 import { join } from 'node:path';
 import type { Device, DeviceRule } from './types.js';
 
@@ -50,16 +52,33 @@ export function hostDevices(dir = '/dev'): Device[] {
       continue;
     }
     if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
-    const rdev = st.rdev;
-    out.push({
-      path,
-      type: st.isCharacterDevice() ? 'c' : 'b',
-      major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
-      minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
-      fileMode: Number(st.mode & 0o777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-    });
+    out.push(nodeOf(path, st));
   }
   return out;
+}
+
+function nodeOf(path: string, st: import('node:fs').BigIntStats): Device {
+  const rdev = st.rdev;
+  return {
+    path,
+    type: st.isCharacterDevice() ? 'c' : 'b',
+    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
+    minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
+    fileMode: Number(st.mode & 0o777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+  };
+}
+
+/** The device node at hostPath, to be created at containerPath. */
+export function deviceNode(hostPath: string, containerPath: string): Device {
+  if (!isAbsolute(hostPath) || !isAbsolute(containerPath)) throw invalidArgument(`device paths must be absolute: ${hostPath}:${containerPath}`);
+  let st;
+  try {
+    st = statSync(hostPath, { bigint: true });
+  } catch {
+    throw invalidArgument(`device ${hostPath} does not exist`);
+  }
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw invalidArgument(`${hostPath} is not a device`);
+  return { ...nodeOf(containerPath, st), uid: 0, gid: 0 };
 }

@@ -1,7 +1,8 @@
 // OCI runtime layer: the runtime-spec builder (config.json) and the runtime CLI driver.
 export { buildSpec } from './spec.js';
 export { checkMemoryLimit } from './limits.js';
-export type { SpecInput } from './spec.js';
+export type { SpecInput, ResourceLimits, DeviceRequest } from './spec.js';
+export { processArgs, processEnv, mergeEnv, DEFAULT_PATH } from './process.js';
 export { resolveUser } from './user.js';
 export type { ResolvedUser } from './user.js';
 export { OciRuntime, errorMessage as runtimeErrorMessage } from './runtime.js';

@@ -65,8 +65,13 @@ export class OciRuntime {
   }
 
   /** Runs the user process of a created container. */
-  async start(id: string): Promise<void> {
-    await this.run(['start', id]);
+  async start(id: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.run(['start', id], opts.signal);
+  }
+
+  /** Changes a running container's cgroup limits (`update --resources FILE`, runtime-spec linux.resources JSON). */
+  async update(id: string, resourcesFile: string): Promise<void> {
+    await this.run(['update', '--resources', resourcesFile, id]);
   }
 
   /** Sends a signal (name like TERM/SIGTERM or number) to the container's init, or to all its processes. */
@@ -95,15 +100,16 @@ export class OciRuntime {
     return basename(this.cfg.path);
   }
 
-  private run(args: string[]): Promise<string> {
-    return this.exec([...this.globalArgs(), ...args]);
+  private run(args: string[], signal?: AbortSignal): Promise<string> {
+    return this.exec([...this.globalArgs(), ...args], signal);
   }
 
-  private exec(args: string[]): Promise<string> {
+  private exec(args: string[], signal?: AbortSignal): Promise<string> {
     const file = this.binary();
     return new Promise((resolvePromise, reject) => {
-      childProcess().execFile(file, args, { timeout: CALL_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      childProcess().execFile(file, args, { timeout: CALL_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, signal }, (err, stdout, stderr) => {
         if (!err) return resolvePromise(stdout);
+        if (signal?.aborted) return reject(signal.reason ?? err);
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'EACCES') {
           this.resolved = undefined;

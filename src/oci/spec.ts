@@ -1,15 +1,44 @@
 // Builds the OCI runtime spec (config.json) for a container from the image config and the
 // user's options, with docker/podman's secure defaults.
 import { existsSync, statSync } from 'node:fs';
-import { hostname as hostHostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
 import { containerCapabilities, hostCapabilities } from './capabilities.js';
-import { defaultDeviceRules, hostDevices } from './devices.js';
+import { defaultDeviceRules, deviceNode, hostDevices } from './devices.js';
 import { buildRlimits, checkMemoryLimit, validateSysctls } from './limits.js';
 import { defaultSeccompProfile } from './seccomp.js';
 import type { ImageRuntimeConfig, Mount, Namespace, Resources, RuntimeSpec } from './types.js';
 import { resolveUser } from './user.js';
+import { processArgs, processEnv } from './process.js';
+
+/** cgroup limits, runtime-neutral (what `docker run` flags and CRI LinuxContainerResources both say). */
+export interface ResourceLimits {
+  /** Relative CPU weight (cgroup v1 cpu.shares). */
+  cpuShares?: number;
+  /** CFS quota and period, microseconds. */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  /** e.g. '0-2,4'. */
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  /** Bytes. */
+  memory?: number;
+  /** Memory + swap, bytes (-1 = unlimited). */
+  memorySwap?: number;
+  /** 0 or -1 = unlimited. */
+  pids?: number;
+  hugepages?: { pageSize: string; limit: number }[];
+  /** cgroup v2 files, e.g. { 'memory.high': '100M' }. */
+  unified?: Record<string, string>;
+}
+
+/** A host device made available in the container. */
+export interface DeviceRequest {
+  hostPath: string;
+  containerPath: string;
+  /** Subset of 'rwm' (default 'rwm'). */
+  permissions?: string;
+}
 
 export interface SpecInput {
   id: string;
@@ -25,22 +54,26 @@ export interface SpecInput {
   workdir?: string;
   /** 'name', 'uid', 'name:group', 'uid:gid'. */
   user?: string;
+  /** Extra group ids of the process. */
+  supplementalGroups?: number[];
+  /** Set in the container's UTS namespace; unset: none is set (e.g. a pod's joined UTS namespace). */
   hostname?: string;
   tty?: boolean;
   /** Extra mounts, after the defaults; one at a default's destination replaces that default. */
   mounts?: Mount[];
   readOnlyRootfs?: boolean;
-  /** Bytes. */
-  memory?: number;
-  /** CPUs, e.g. 1.5. */
-  cpus?: number;
-  pidsLimit?: number;
+  resources?: ResourceLimits;
+  oomScoreAdj?: number;
+  devices?: DeviceRequest[];
   capAdd?: string[];
   capDrop?: string[];
   privileged?: boolean;
   noNewPrivileges?: boolean;
   /** Default true; false = unconfined. */
   seccomp?: boolean;
+  /** Replace the default masked and read-only paths (unprivileged containers). */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
   ulimits?: { type: string; soft: number; hard: number }[];
   sysctls?: Record<string, string>;
   /** Replace the default namespace of the same type, e.g. { type: 'network', path: '/run/netns/x' }. */
@@ -54,9 +87,7 @@ export interface SpecInput {
   annotations?: Record<string, string>;
 }
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const NAMESPACE_TYPES = ['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup'];
-const CPU_PERIOD = 100_000;
 
 const MASKED_PATHS = [
   '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
@@ -71,15 +102,17 @@ export async function buildSpec(input: SpecInput): Promise<RuntimeSpec> {
   const privileged = input.privileged ?? false;
   const networkMode = input.networkMode ?? 'none';
 
-  const args = processArgs(input, image);
+  const args = processArgs(image, input);
+  if (args.length === 0) throw invalidArgument('no command specified');
   const user = await resolveUser(input.rootfs, input.user ?? image.User);
-  const hostname = input.hostname ?? (networkMode === 'host' ? hostHostname() : input.id.slice(0, 12));
-  validateHostname(hostname);
+  for (const g of input.supplementalGroups ?? []) if (!user.additionalGids.includes(g)) user.additionalGids.push(g);
+  const hostname = input.hostname;
+  if (hostname !== undefined) validateHostname(hostname);
   const cwd = input.workdir || image.WorkingDir || '/';
   if (!isAbsolute(cwd)) throw invalidArgument(`working directory must be an absolute path: ${cwd}`);
 
   const caps = privileged ? hostCapabilities() : containerCapabilities(input.capAdd, input.capDrop);
-  const env = mergeEnv(image.Env ?? [], input.env ?? [], { hostname, tty: input.tty ?? false, home: user.home });
+  const env = processEnv(image.Env ?? [], input.env ?? [], { hostname, tty: input.tty ?? false, home: user.home });
 
   const mounts = defaultMounts(privileged);
   if (input.init) {
@@ -107,19 +140,24 @@ export async function buildSpec(input: SpecInput): Promise<RuntimeSpec> {
       noNewPrivileges: input.noNewPrivileges ?? false,
     },
     root: { path: input.rootfs, readonly: input.readOnlyRootfs ?? false },
-    hostname,
+    ...(hostname !== undefined ? { hostname } : {}),
     mounts,
     linux: {
       namespaces: namespaces(input.namespaces, networkMode),
-      devices: privileged ? hostDevices() : [],
+      devices: privileged ? hostDevices() : (input.devices ?? []).map((d) => deviceNode(d.hostPath, d.containerPath)),
       resources: resources(input, privileged),
       cgroupsPath: input.cgroupsPath ?? `/berth/${input.id}`,
     },
   };
   if (input.ulimits?.length) spec.process.rlimits = buildRlimits(input.ulimits);
+  if (input.oomScoreAdj !== undefined) {
+    if (!Number.isInteger(input.oomScoreAdj) || input.oomScoreAdj < -1000 || input.oomScoreAdj > 1000)
+      throw invalidArgument(`invalid oom score adj ${input.oomScoreAdj}: must be between -1000 and 1000`);
+    spec.process.oomScoreAdj = input.oomScoreAdj;
+  }
   if (!privileged) {
-    spec.linux.maskedPaths = [...MASKED_PATHS];
-    spec.linux.readonlyPaths = [...READONLY_PATHS];
+    spec.linux.maskedPaths = [...(input.maskedPaths ?? MASKED_PATHS)];
+    spec.linux.readonlyPaths = [...(input.readonlyPaths ?? READONLY_PATHS)];
     if (input.seccomp ?? true) spec.linux.seccomp = defaultSeccompProfile(caps);
   }
   if (input.sysctls && Object.keys(input.sysctls).length) {
@@ -134,37 +172,6 @@ export async function buildSpec(input: SpecInput): Promise<RuntimeSpec> {
 /** '/a/./b/' → '/a/b' (absolute paths only). */
 function cleanPath(p: string): string {
   return resolve('/', p);
-}
-
-/** docker semantics: entrypoint + cmd; a new entrypoint drops the image's Cmd. */
-function processArgs(input: SpecInput, image: ImageRuntimeConfig): string[] {
-  let entrypoint = image.Entrypoint ?? [];
-  let cmd = image.Cmd ?? [];
-  if (input.entrypoint !== undefined) {
-    const cleared = input.entrypoint.length === 1 && input.entrypoint[0] === '';
-    entrypoint = cleared ? [] : input.entrypoint;
-    if (input.entrypoint.length > 0) cmd = [];
-  }
-  if (input.command && input.command.length > 0) cmd = input.command;
-  const args = [...entrypoint, ...cmd];
-  if (args.length === 0) throw invalidArgument('no command specified');
-  return args;
-}
-
-function mergeEnv(imageEnv: string[], userEnv: string[], o: { hostname: string; tty: boolean; home: string }): string[] {
-  const env = new Map<string, string>();
-  env.set('PATH', DEFAULT_PATH);
-  env.set('HOSTNAME', o.hostname);
-  if (o.tty) env.set('TERM', 'xterm');
-  const add = (entry: string, from: string) => {
-    const eq = entry.indexOf('=');
-    if (eq <= 0) throw invalidArgument(`${from} variable "${entry}" is not KEY=VALUE`);
-    env.set(entry.slice(0, eq), entry.slice(eq + 1));
-  };
-  for (const e of imageEnv) add(e, 'image environment');
-  for (const e of userEnv) add(e, 'environment');
-  if (!env.has('HOME')) env.set('HOME', o.home);
-  return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
 function validateHostname(name: string): void {
@@ -225,20 +232,40 @@ function namespaces(overrides: SpecInput['namespaces'], networkMode: SpecInput['
 
 function resources(input: SpecInput, privileged: boolean): Resources {
   const r: Resources = {
-    devices: privileged ? [{ allow: true, access: 'rwm' }] : defaultDeviceRules(),
+    devices: privileged ? [{ allow: true, access: 'rwm' }] : [...defaultDeviceRules(), ...(input.devices ?? []).map(deviceRule)],
   };
-  if (input.memory !== undefined) {
-    r.memory = { limit: checkMemoryLimit(input.memory) };
+  const l = input.resources ?? {};
+  if (l.memory !== undefined) {
+    r.memory = { limit: checkMemoryLimit(l.memory) };
   }
-  if (input.cpus !== undefined) {
-    if (!Number.isFinite(input.cpus) || input.cpus < 0.01) throw invalidArgument(`invalid cpus ${input.cpus}: must be at least 0.01`);
-    r.cpu = { quota: Math.round(input.cpus * CPU_PERIOD), period: CPU_PERIOD };
+  if (l.memorySwap !== undefined) r.memory = { ...r.memory, swap: l.memorySwap };
+  const cpu: NonNullable<Resources['cpu']> = {};
+  if (l.cpuQuota !== undefined || l.cpuPeriod !== undefined) {
+    const period = l.cpuPeriod ?? 100_000;
+    if (!Number.isSafeInteger(period) || period < 1000 || period > 1_000_000) throw invalidArgument(`invalid cpu period ${period}: between 1000 and 1000000 µs`);
+    if (l.cpuQuota !== undefined && (!Number.isSafeInteger(l.cpuQuota) || l.cpuQuota < 1000))
+      throw invalidArgument(`invalid cpu quota ${l.cpuQuota}: at least 1000 µs (0.01 CPUs)`);
+    cpu.period = period;
+    if (l.cpuQuota !== undefined) cpu.quota = l.cpuQuota;
   }
-  if (input.pidsLimit !== undefined && input.pidsLimit !== 0 && input.pidsLimit !== -1) {
-    if (!Number.isSafeInteger(input.pidsLimit) || input.pidsLimit < 1) {
-      throw invalidArgument(`invalid pids limit ${input.pidsLimit}: must be a positive number (or -1 for unlimited)`);
+  if (l.cpuShares !== undefined && l.cpuShares > 0) cpu.shares = l.cpuShares;
+  if (l.cpusetCpus) cpu.cpus = l.cpusetCpus;
+  if (l.cpusetMems) cpu.mems = l.cpusetMems;
+  if (Object.keys(cpu).length) r.cpu = cpu;
+  if (l.pids !== undefined && l.pids !== 0 && l.pids !== -1) {
+    if (!Number.isSafeInteger(l.pids) || l.pids < 1) {
+      throw invalidArgument(`invalid pids limit ${l.pids}: must be a positive number (or -1 for unlimited)`);
     }
-    r.pids = { limit: input.pidsLimit };
+    r.pids = { limit: l.pids };
   }
+  if (l.hugepages?.length) r.hugepageLimits = l.hugepages.map((h) => ({ pageSize: h.pageSize, limit: h.limit }));
+  if (l.unified && Object.keys(l.unified).length) r.unified = { ...l.unified };
   return r;
+}
+
+function deviceRule(d: DeviceRequest) {
+  const node = deviceNode(d.hostPath, d.containerPath);
+  const access = d.permissions ?? 'rwm';
+  if (!/^[rwm]{1,3}$/.test(access)) throw invalidArgument(`invalid device permissions "${access}" for ${d.hostPath}: a subset of rwm`);
+  return { allow: true, type: node.type === 'b' ? ('b' as const) : ('c' as const), major: node.major, minor: node.minor, access };
 }

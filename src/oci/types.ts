@@ -66,8 +66,10 @@ export interface DeviceRule {
 export interface Resources {
   devices: DeviceRule[];
   memory?: { limit?: number; swap?: number };
-  cpu?: { quota?: number; period?: number; shares?: number };
+  cpu?: { quota?: number; period?: number; shares?: number; cpus?: string; mems?: string };
   pids?: { limit: number };
+  hugepageLimits?: { pageSize: string; limit: number }[];
+  unified?: Record<string, string>;
 }
 
 export interface SeccompArg {
@@ -105,7 +107,7 @@ export interface RuntimeSpec {
   ociVersion: string;
   process: Process;
   root: { path: string; readonly: boolean };
-  hostname: string;
+  hostname?: string;
   mounts: Mount[];
   linux: Linux;
   annotations?: Record<string, string>;

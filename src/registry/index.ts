@@ -14,6 +14,6 @@ export {
   type Source,
 } from './conf.js';
 export { defaultAuthFile, findCredentials, saveCredentials, removeCredentials, removeAllCredentials, type Credentials } from './auth.js';
-export { Transport } from './transport.js';
+export { Transport, refreshTransports } from './transport.js';
 export { registryEndpoint, canonicalRegistry } from './endpoint.js';
 export { RegistryClient, Repository, parseChallenge, type ClientOptions, type FetchedManifest, type BlobPushOptions } from './client.js';

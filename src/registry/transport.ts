@@ -38,7 +38,18 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+// Read once per process, and again after refreshTransports(): a long-running process
+// calls that on reload, when the system bundle or certs.d may have changed.
 let systemCas: string[] | undefined;
+let generation = 0;
+
+/** Drops what every Transport cached (system CAs, per-host agents and their certs.d files,
+ *  http/https probes): the next request reads and probes again. */
+export function refreshTransports(): void {
+  systemCas = undefined;
+  generation++;
+}
+
 function systemCertificates(): string[] {
   if (!systemCas) {
     systemCas = [...rootCertificates];
@@ -57,6 +68,8 @@ export class Transport {
   private readonly idleTimeoutMs: number;
   private readonly agents = new Map<string, http.Agent>();
   private readonly bases = new Map<string, Promise<string>>();
+  private generation = generation;
+  private readonly retired = new Set<http.Agent>();
 
   constructor(opts: TransportOptions = {}) {
     this.certsDir = opts.certsDir ?? DEFAULT_CERTS_DIR;
@@ -66,6 +79,7 @@ export class Transport {
 
   /** The base URL of a registry's API: https://, or http:// for an insecure one that does not speak TLS (Docker Hub: its API host). */
   base(host: string, insecure: boolean): Promise<string> {
+    this.refreshIfStale();
     const key = `${host} ${insecure}`;
     let p = this.bases.get(key);
     if (!p) {
@@ -113,11 +127,26 @@ export class Transport {
 
   /** Closes idle keep-alive connections so the process can exit. */
   close(): void {
-    for (const a of this.agents.values()) a.destroy();
+    for (const a of [...this.agents.values(), ...this.retired]) a.destroy();
+    this.agents.clear();
+    this.retired.clear();
+  }
+
+  /** Forgets agents and probes made before the last refreshTransports(). */
+  private refreshIfStale(): void {
+    if (this.generation === generation) return;
+    this.generation = generation;
+    this.bases.clear();
+    // Requests in flight finish on their sockets; idle ones close now, the rest in close().
+    for (const a of this.agents.values()) {
+      for (const sockets of Object.values(a.freeSockets)) for (const s of sockets ?? []) s.destroy();
+      this.retired.add(a);
+    }
     this.agents.clear();
   }
 
   private agent(url: URL, insecure: boolean): http.Agent {
+    this.refreshIfStale();
     const key = `${url.protocol}//${url.host} ${insecure}`;
     let agent = this.agents.get(key);
     if (agent) return agent;

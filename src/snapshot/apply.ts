@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { BerthError, fromSystemError, invalidArgument } from '../errors/index.js';
 import { lsetxattr, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../sys/index.js';
 import { TarParser, type TarEntry } from './tar.js';
+import { applyLayerOffThread } from './worker.js';
 
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
@@ -105,8 +106,13 @@ class RootResolver {
 
 /** Applies an uncompressed OCI layer tar onto `dir` (which exists); returns bytes of file
  *  content written. Whiteouts become overlay whiteouts (char 0/0), opaque markers the
- *  trusted.overlay.opaque xattr. */
-export async function applyLayer(tar: Readable, dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ size: number }> {
+ *  trusted.overlay.opaque xattr. The work runs on a worker thread (worker.ts). */
+export function applyLayer(tar: Readable, dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ size: number }> {
+  return applyLayerOffThread(tar, dir, opts.signal);
+}
+
+/** applyLayer() on this thread: what the worker runs. */
+export async function applyLayerHere(tar: Readable, dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ size: number }> {
   const root = fs.realpathSync(dir);
   const resolver = new RootResolver(root);
   const parser = new TarParser(tar);

@@ -5,12 +5,14 @@
 // after its pid (.tmp-<hex>-<pid>-<rand>) that lives until the row is committed; others
 // wait while that pid lives, and sweep() only removes what dead processes left behind.
 import * as fs from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { failedPrecondition, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { mount, unmount, processAlive, MNT_DETACH } from '../sys/index.js';
+import { isMountPoint, mountAt, unmount, processAlive, MNT_DETACH } from '../sys/index.js';
 import { applyLayer } from './apply.js';
+import { removeTree } from './worker.js';
 
 const TMP_PREFIX = '.tmp-';
 const REMOVING_PREFIX = '.rm-';
@@ -37,18 +39,6 @@ function hexOf(chainId: string): string {
 function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; pid: number } | null {
   const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+)-[0-9a-z]+$/.exec(name);
   return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], pid: Number(m[3]) } : null;
-}
-
-/** /proc/self/mountinfo escapes space, tab, newline and backslash as octal. */
-function mountinfoEscape(path: string): string {
-  return path.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
-}
-
-function isMounted(path: string): boolean {
-  const want = mountinfoEscape(path);
-  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  for (const line of info.split('\n')) if (line.split(' ')[4] === want) return true;
-  return false;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -94,16 +84,18 @@ export class Snapshotter {
     const hex = hexOf(chainId);
     for (;;) {
       if (this.has(chainId)) return;
-      if (!this.liveExtractor(hex)) break;
+      if (!(await this.liveExtractor(hex))) break;
       signal?.throwIfAborted();
       await sleep(WAIT_POLL_MS); // another process is unpacking it: wait for its result
     }
 
     // The row comes first, so a crash at any later point leaves something sweep() finds.
-    this.store.db
-      .prepare(`INSERT INTO snapshots (chain_id, parent, diff_id, size, state, created_at)
-                VALUES (?, ?, ?, 0, 'extracting', ?) ON CONFLICT (chain_id) DO NOTHING`)
-      .run(chainId, parent, diffId, Date.now());
+    await this.store.write(() =>
+      this.store.db
+        .prepare(`INSERT INTO snapshots (chain_id, parent, diff_id, size, state, created_at)
+                  VALUES (?, ?, ?, 0, 'extracting', ?) ON CONFLICT (chain_id) DO NOTHING`)
+        .run(chainId, parent, diffId, Date.now()),
+    );
     const tmp = join(this.dir, `${TMP_PREFIX}${hex}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
     fs.mkdirSync(tmp);
     try {
@@ -127,7 +119,7 @@ export class Snapshotter {
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
       }
       // Upsert: a sweep may have dropped the row while we worked.
-      this.store.tx(() => {
+      await this.store.write(() => {
         this.store.db
           .prepare(`INSERT INTO snapshots (chain_id, parent, diff_id, size, state, created_at)
                     VALUES (?, ?, ?, ?, 'committed', ?)
@@ -136,17 +128,17 @@ export class Snapshotter {
           .run(chainId, parent, diffId, size, Date.now());
       });
     } catch (e) {
-      this.store.db.prepare(`DELETE FROM snapshots WHERE chain_id = ? AND state = 'extracting'`).run(chainId);
+      await this.store.write(() => this.store.db.prepare(`DELETE FROM snapshots WHERE chain_id = ? AND state = 'extracting'`).run(chainId));
       if ((e as Error).name === 'AbortError') throw e;
       throw fromSystemError(e, `unpacking layer ${diffId}`);
     } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      await removeTree(tmp);
     }
   }
 
   /** True while a living process (this one included) holds a temp dir for hex. */
-  private liveExtractor(hex: string): boolean {
-    for (const name of fs.readdirSync(this.dir)) {
+  private async liveExtractor(hex: string): Promise<boolean> {
+    for (const name of await readdir(this.dir)) {
       const w = parseWorkDir(name);
       if (w?.kind === 'tmp' && w.hex === hex && processAlive(w.pid)) return true;
     }
@@ -155,12 +147,12 @@ export class Snapshotter {
 
   /** Overlay-mounts a container rootfs at containerDir/rootfs with upper/work dirs beside it;
    *  topChainId null mounts an empty rootfs. Returns the rootfs path. Idempotent. */
-  mountRootfs(topChainId: string | null, containerDir: string, opts: { volatile?: boolean } = {}): string {
+  async mountRootfs(topChainId: string | null, containerDir: string, opts: { volatile?: boolean } = {}): Promise<string> {
     const rootfs = join(containerDir, 'rootfs');
     const upper = join(containerDir, 'upper');
     const work = join(containerDir, 'work');
     for (const d of [containerDir, rootfs, upper, work]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
-    if (isMounted(fs.realpathSync(rootfs))) return rootfs;
+    if (await isMountPoint(fs.realpathSync(rootfs))) return rootfs;
 
     const lowers: string[] = [];
     if (topChainId === null) {
@@ -178,7 +170,8 @@ export class Snapshotter {
       }
     }
     // Lower dirs are relative to the snapshot dir, so ~50 layers still fit the one-page
-    // limit of mount data; the kernel resolves them against our working directory.
+    // limit of mount data; the kernel resolves them against the mounting thread's working
+    // directory (mountAt's own thread: the process's cwd stays as it is).
     // volatile: no syncs of the upper dir (mount and unmount get much cheaper), for
     // containers whose writes need not survive a crash; overlayfs then refuses to reuse the
     // upper dir after a crash, which suits a container that is removed when it exits.
@@ -186,14 +179,10 @@ export class Snapshotter {
     if (Buffer.byteLength(data) >= 4096) {
       throw invalidArgument(`too many layers to mount (${lowers.length}): overlay options exceed one page`);
     }
-    const cwd = process.cwd();
-    process.chdir(this.dir);
     try {
-      mount('overlay', rootfs, 'overlay', 0, data);
+      await mountAt(this.dir, 'overlay', rootfs, 'overlay', 0, data);
     } catch (e) {
       throw fromSystemError(e, `mounting rootfs at ${rootfs}`);
-    } finally {
-      process.chdir(cwd);
     }
     return rootfs;
   }
@@ -214,28 +203,40 @@ export class Snapshotter {
   }
 
   /** Removes a snapshot; FailedPrecondition while a child snapshot exists. */
-  remove(chainId: string): void {
-    const hex = hexOf(chainId);
-    // The row goes first: a crash leaves an orphan dir, which sweep() removes.
-    this.store.tx(() => {
-      const child = this.store.db.prepare('SELECT chain_id FROM snapshots WHERE parent = ? LIMIT 1').get(chainId) as { chain_id: string } | undefined;
-      if (child) throw failedPrecondition(`snapshot ${chainId} has a child snapshot ${child.chain_id}`);
-      const r = this.store.db.prepare('DELETE FROM snapshots WHERE chain_id = ?').run(chainId);
-      if (r.changes === 0 && !fs.existsSync(join(this.dir, hex))) throw notFound(`no such snapshot: ${chainId}`);
-    });
-    this.removeDir(hex);
+  async remove(chainId: string): Promise<void> {
+    await this.store.write(() => this.unlink(chainId));
+    await this.removeDirs([chainId]);
   }
 
-  /** Renames the dir out of the way first, so a half-removed tree is never mistaken for a snapshot. */
-  private removeDir(hex: string): void {
+  /**
+   * Deletes a snapshot's row, inside the caller's transaction (a collection unlinks many in
+   * one); removeDirs() then removes the directories, after the commit. The row goes first:
+   * a crash in between leaves orphan dirs, which sweep() removes.
+   */
+  unlink(chainId: string): void {
+    const hex = hexOf(chainId);
+    const child = this.store.db.prepare('SELECT chain_id FROM snapshots WHERE parent = ? LIMIT 1').get(chainId) as { chain_id: string } | undefined;
+    if (child) throw failedPrecondition(`snapshot ${chainId} has a child snapshot ${child.chain_id}`);
+    const r = this.store.db.prepare('DELETE FROM snapshots WHERE chain_id = ?').run(chainId);
+    if (r.changes === 0 && !fs.existsSync(join(this.dir, hex))) throw notFound(`no such snapshot: ${chainId}`);
+  }
+
+  /** Removes the directories of unlinked snapshots: renamed aside at once, deleted off the main thread. */
+  async removeDirs(chainIds: string[]): Promise<void> {
+    const aside = chainIds.map((c) => this.moveAside(hexOf(c))).filter((p): p is string => p !== null);
+    await Promise.all(aside.map((p) => removeTree(p)));
+  }
+
+  /** Renames the dir out of the way, so a half-removed tree is never mistaken for a snapshot. */
+  private moveAside(hex: string): string | null {
     const doomed = join(this.dir, `${REMOVING_PREFIX}${hex}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
     try {
       fs.renameSync(join(this.dir, hex), doomed);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
     }
-    fs.rmSync(doomed, { recursive: true, force: true });
+    return doomed;
   }
 
   list(): { chainId: string; parent: string | null; size: number }[] {
@@ -247,18 +248,20 @@ export class Snapshotter {
 
   /** Removes crash leftovers: 'extracting' rows, temp dirs and snapshot dirs without a
    *  committed row, unless a living process is still working on them. */
-  sweep(): void {
-    const names = fs.readdirSync(this.dir);
+  async sweep(): Promise<void> {
+    const names = await readdir(this.dir);
     const busy = new Set<string>();
+    const dead: string[] = [];
     for (const name of names) {
       const w = parseWorkDir(name);
       if (!w) continue;
       if (processAlive(w.pid)) {
         if (w.kind === 'tmp') busy.add(w.hex);
       } else {
-        fs.rmSync(join(this.dir, name), { recursive: true, force: true });
+        dead.push(join(this.dir, name));
       }
     }
+    await Promise.all(dead.map((p) => removeTree(p)));
     const committed = new Set<string>();
     const stale: string[] = [];
     for (const r of this.store.db.prepare('SELECT chain_id, state FROM snapshots').all() as Pick<SnapshotRow, 'chain_id' | 'state'>[]) {
@@ -270,8 +273,7 @@ export class Snapshotter {
     for (const chainId of stale) {
       this.store.db.prepare(`DELETE FROM snapshots WHERE chain_id = ? AND state = 'extracting'`).run(chainId);
     }
-    for (const name of names) {
-      if (/^[0-9a-f]{64}$/.test(name) && !committed.has(name) && !busy.has(name)) this.removeDir(name);
-    }
+    const orphans = names.filter((name) => /^[0-9a-f]{64}$/.test(name) && !committed.has(name) && !busy.has(name));
+    await this.removeDirs(orphans.map((hex) => `sha256:${hex}`));
   }
 }

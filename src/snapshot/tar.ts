@@ -356,6 +356,18 @@ const printable = (c: string) => (c >= ' ' && c <= '~' ? c : `\\x${c.charCodeAt(
  *  iteration advances). Throws BerthError InvalidArgument on corrupt/truncated archives. */
 export async function* readTar(input: Readable): AsyncIterable<{ entry: TarEntry; body: Readable }> {
   const parser = new TarParser(input);
+  let complete = false;
+  try {
+    yield* entries(parser);
+    complete = true;
+  } finally {
+    // The consumer stopped early (it threw or broke off): release the input and whatever
+    // feeds it (a decompressor, a file), rather than leave them paused.
+    if (!complete) input.destroy();
+  }
+}
+
+async function* entries(parser: TarParser): AsyncIterable<{ entry: TarEntry; body: Readable }> {
   for (;;) {
     const entry = await parser.next();
     if (!entry) return;

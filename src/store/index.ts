@@ -1,6 +1,11 @@
 // The SQLite store shared by every berth process (CLI commands and berthd) on one root
 // dir. WAL mode, a busy timeout and BEGIN IMMEDIATE keep concurrent writers correct;
 // transactions are short and never span a runc or conmon call.
+//
+// better-sqlite3 is synchronous: while another process holds the write lock, tx() waits
+// inside SQLite's busy handler and the event loop stands still. write() waits instead on
+// timers (SQLITE_BUSY retried with backoff), for a process that serves others meanwhile;
+// such a process also opens the store with a short busyTimeoutMs for everything else.
 import { createRequire } from 'node:module';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { BerthError, fromSystemError } from '../errors/index.js';
@@ -15,10 +20,26 @@ export interface Store {
   readonly db: Database;
   /** Runs fn inside BEGIN IMMEDIATE … COMMIT (rolled back if fn throws). */
   tx<T>(fn: () => T): T;
+  /**
+   * tx(), waiting for the write lock without blocking the event loop: a busy database is
+   * tried again after a growing pause, until timeoutMs (default the store's busy timeout)
+   * or the signal. Only taking the lock is retried: fn runs once.
+   */
+  write<T>(fn: () => T, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<T>;
   close(): void;
 }
 
-export function openStore(root: string): Store {
+export interface StoreOptions {
+  /** How long a statement waits in SQLite for a lock another process holds (default 30 s). */
+  busyTimeoutMs?: number;
+}
+
+const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
+/** write()'s pauses between attempts: doubling from the first to the last. */
+const WRITE_RETRY_FIRST_MS = 1;
+const WRITE_RETRY_MAX_MS = 50;
+
+export function openStore(root: string, opts: StoreOptions = {}): Store {
   try {
     mkdirSync(root, { recursive: true, mode: 0o700 });
     accessSync(root, constants.R_OK | constants.W_OK | constants.X_OK);
@@ -31,12 +52,54 @@ export function openStore(root: string): Store {
   // The addon is loaded by its path: the `bindings` lookup better-sqlite3 does by default
   // searches a dozen paths on every command.
   const nativeBinding = createRequire(import.meta.url)(findInstalled(join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')));
-  const db = new Sqlite(join(root, 'berth.db'), { timeout: 30_000, nativeBinding });
+  const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const db = new Sqlite(join(root, 'berth.db'), { timeout: busyTimeoutMs, nativeBinding });
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   const tx = <T>(fn: () => T): T => db.transaction(fn).immediate();
   migrate(db, tx);
-  return { db, tx, close: () => db.close() };
+  const write = <T>(fn: () => T, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> =>
+    writeWithoutBlocking(db, fn, busyTimeoutMs, o.timeoutMs ?? busyTimeoutMs, o.signal);
+  return { db, tx, write, close: () => db.close() };
+}
+
+async function writeWithoutBlocking<T>(db: Database, fn: () => T, busyTimeoutMs: number, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+  // Inside a transaction already (a caller's tx): the lock is ours.
+  if (db.inTransaction) return db.transaction(fn)();
+  const deadline = Date.now() + timeoutMs;
+  let started = false;
+  const once = db.transaction(() => {
+    started = true;
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`); // the lock is ours: fn's statements wait as usual
+    return fn();
+  });
+  for (let pause = WRITE_RETRY_FIRST_MS; ; pause = Math.min(pause * 2, WRITE_RETRY_MAX_MS)) {
+    signal?.throwIfAborted();
+    db.pragma('busy_timeout = 0'); // BEGIN IMMEDIATE fails at once instead of waiting in SQLite
+    try {
+      return once.immediate();
+    } catch (e) {
+      if (started || (e as { code?: string }).code !== 'SQLITE_BUSY') throw e;
+      if (Date.now() >= deadline) throw new BerthError('Unavailable', `the store's database is locked by another process (waited ${Math.round(timeoutMs / 1000)}s)`);
+    } finally {
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    }
+    await sleep(Math.min(pause, Math.max(1, deadline - Date.now())), signal);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function migrate(db: Database, tx: <T>(fn: () => T) => T): void {

@@ -1,24 +1,36 @@
-// The host's missing system calls, behind one small module. Everything here is a thin
-// synchronous wrapper over the native addon in ./native (built into build/berth_sys.node);
-// errors are Node-style (err.code = 'ENOENT' …, err.syscall, err.path).
+// The host's missing system calls, behind one small module: thin wrappers over the native
+// addon in ./native (built into build/berth_sys.node); errors are Node-style
+// (err.code = 'ENOENT' …, err.syscall, err.path). Nothing here blocks on a thread of
+// libuv's pool: sockets are polled on the event loop, chdir+mount runs on its own thread.
 import { createRequire } from 'node:module';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getSystemErrorName } from 'node:util';
 import { findInstalled } from '../config/index.js';
 
 export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
+export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, type MountInfo } from './mountinfo.js';
+
+/** The addon's poller: an opaque handle. */
+type PollHandle = { readonly __poll: unique symbol };
 
 interface Native {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  mountAt(dir: string, source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umount2(target: string, flags: number): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
   seqpacketConnect(path: string): number;
-  shutdown(fd: number, how: number): void;
-  netnsCreate(path: string): void;
+  netnsCreate(path: string): Promise<void>;
+  pollOpen(fd: number, onReady: (events: number, status: number) => void): PollHandle;
+  pollWatch(h: PollHandle, events: number): void;
+  pollClose(h: PollHandle, onClosed: () => void): void;
+  pollShutdown(h: PollHandle, how: number): void;
+  recvPacket(h: PollHandle, buf: Buffer): number;
+  sendPacket(h: PollHandle, buf: Buffer): number;
 }
 
 let native: Native | undefined;
@@ -35,7 +47,6 @@ export const MS_BIND = 0x1000;
 export const MS_PRIVATE = 1 << 18;
 export const MNT_DETACH = 0x2;
 const SHUT_WR = 1;
-const SHUT_RDWR = 2;
 
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
@@ -43,6 +54,15 @@ export const S_IFIFO = 0o010000;
 
 export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): void {
   load().mount(source, target, fstype, flags, data);
+}
+
+/**
+ * mount(2) with relative paths in source and data (overlay's lowerdir=…) resolved against
+ * dir, which keeps long option strings short. The process's cwd never changes: the chdir
+ * happens on a thread of the addon's own that has unshared its fs attributes.
+ */
+export function mountAt(dir: string, source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): Promise<void> {
+  return load().mountAt(dir, source, target, fstype, flags, data);
 }
 
 /** Unmounts target; a path that is not mounted (EINVAL) or gone (ENOENT) is not an error. */
@@ -71,33 +91,76 @@ export function llistxattr(path: string): string[] {
   return load().llistxattr(path);
 }
 
-/** Connects to a SOCK_SEQPACKET unix socket (conmon's attach socket); returns a blocking fd. */
+/** Connects to a SOCK_SEQPACKET unix socket (conmon's attach socket); returns its fd. */
 export function seqpacketConnect(path: string): number {
   return load().seqpacketConnect(path);
 }
 
-export function shutdownWrite(fd: number): void {
-  load().shutdown(fd, SHUT_WR);
+export const POLL_READABLE = 1;
+export const POLL_WRITABLE = 2;
+const EAGAIN = -11;
+
+/**
+ * A connected SOCK_SEQPACKET socket, made non-blocking and polled on the event loop (libuv's
+ * uv_poll): no thread waits on it, however many are open. onReady gets the events that
+ * are ready (POLL_READABLE | POLL_WRITABLE) among those asked for with watch(), or an error.
+ */
+export class PacketSocket {
+  private readonly handle: PollHandle;
+  private closing?: Promise<void>;
+
+  /** Takes ownership of fd: close() closes it. */
+  constructor(fd: number, onReady: (events: number, error?: NodeJS.ErrnoException) => void) {
+    this.handle = load().pollOpen(fd, (events, status) => {
+      if (status >= 0) return onReady(events);
+      const code = getSystemErrorName(status);
+      onReady(0, Object.assign(new Error(`poll: ${code}`), { code, errno: status, syscall: 'poll' }));
+    });
+  }
+
+  /** Which readiness to report (0: none); level-triggered, so stop watching what you cannot take. */
+  watch(events: number): void {
+    if (!this.closing) load().pollWatch(this.handle, events);
+  }
+
+  /** Reads one packet into buf: its length, 0 at end of stream, -1 when none is waiting. */
+  recv(buf: Buffer): number {
+    const n = load().recvPacket(this.handle, buf);
+    return n === EAGAIN ? -1 : n;
+  }
+
+  /** Sends buf as one packet: the bytes sent, or -1 when the socket's buffer is full. */
+  send(buf: Buffer): number {
+    const n = load().sendPacket(this.handle, buf);
+    return n === EAGAIN ? -1 : n;
+  }
+
+  /** Ends our direction (the peer reads end of stream); reading goes on. */
+  shutdownWrite(): void {
+    if (!this.closing) load().pollShutdown(this.handle, SHUT_WR);
+  }
+
+  /** Stops polling, then closes the fd; idempotent. */
+  close(): Promise<void> {
+    return (this.closing ??= new Promise<void>((resolve) => load().pollClose(this.handle, resolve)));
+  }
 }
 
-/** Shuts both directions; a read blocked on fd in another thread returns 0 (EOF). */
-export function shutdownSocket(fd: number): void {
-  load().shutdown(fd, SHUT_RDWR);
-}
-
-/** True when path is a mount point, read from /proc/self/mountinfo. */
-export async function isMountPoint(path: string): Promise<boolean> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((line) => line.split(' ')[4] === path);
-}
-
-/** Whether a process exists (signal 0; EPERM still means it exists). */
+/**
+ * Whether a process exists (signal 0; EPERM still means it exists). A zombie does not
+ * count: a monitor that died under an init that does not reap is gone all the same.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
   }
 }
 
@@ -105,23 +168,8 @@ export function processAlive(pid: number): boolean {
  * Makes a new network namespace with lo up and pins it by bind-mounting it on path (an
  * existing empty file). The calling process's own namespaces do not change.
  */
-export function createPinnedNetns(path: string): void {
-  load().netnsCreate(path);
-}
-
-/** Whether the mount holding path propagates mounts to peers (mountinfo's "shared:N"). */
-export async function onSharedMount(path: string): Promise<boolean> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  let best = '';
-  let shared = false;
-  for (const line of info.split('\n')) {
-    const f = line.split(' ');
-    const point = f[4];
-    if (!point || !(path === point || path.startsWith(point === '/' ? '/' : point + '/')) || point.length < best.length) continue;
-    best = point;
-    shared = f.slice(6, f.indexOf('-')).some((o) => o.startsWith('shared:'));
-  }
-  return shared;
+export function createPinnedNetns(path: string): Promise<void> {
+  return load().netnsCreate(path);
 }
 
 // Node modules that cost measurable start-up time, loaded on first use: most commands

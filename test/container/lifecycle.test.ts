@@ -2,12 +2,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { newInstance, listMounts, type Instance } from '../helpers/index.js';
+import { newInstance, listMounts, listProcesses, isAlive, type Instance } from '../helpers/index.js';
 
 async function ok(inst: Instance, args: string[], input?: string): Promise<string> {
   const r = await inst.run(args, { input });
   assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * Waits until the monitors of earlier incarnations have exited and no exit command
+ * (`container-cleanup ID`, which a monitor starts before it exits) still runs.
+ */
+async function exitCommandsDone(id: string, monitors: number[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const busy = () =>
+    monitors.some(isAlive) || listProcesses().some((p) => !p.cmdline[0]?.endsWith('conmon') && p.cmdline.includes('container-cleanup') && p.cmdline.includes(id));
+  while (busy()) {
+    assert.ok(Date.now() < deadline, 'exit commands of the old incarnations finished');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 test('run passes output, stderr and the exit code through, and --rm leaves nothing', async (t) => {
@@ -48,11 +62,13 @@ test('detached container: ps, logs, inspect, stop, start, restart, rm', async (t
   assert.equal((await ok(inst, ['inspect', '-f', '{{.State.Running}}', 'web'])).trim(), 'true');
   // conmon's exit command for the old process runs while the restart makes a new one: it
   // must not touch the new incarnation.
+  const oldMonitors: number[] = [];
   for (let i = 0; i < 4; i++) {
+    oldMonitors.push(Number((await ok(inst, ['inspect', '-f', '{{.State.ConmonPid}}', 'web'])).trim()));
     await ok(inst, ['restart', '-t', '5', 'web']);
     assert.equal((await ok(inst, ['inspect', '-f', '{{.State.Running}}', 'web'])).trim(), 'true');
   }
-  await new Promise((r) => setTimeout(r, 1500));
+  await exitCommandsDone(id, oldMonitors);
   assert.equal((await ok(inst, ['inspect', '-f', '{{.State.Status}}', 'web'])).trim(), 'running', 'still running once the exit commands are done');
   assert.match(await ok(inst, ['exec', 'web', 'cat', '/etc/hostname']), /^[0-9a-f]{12}\n$/);
   await ok(inst, ['rm', '-f', 'web']);
@@ -189,4 +205,13 @@ test('capabilities: default set, drop all, add, privileged; --init; network none
   t.after(() => execFileSync('ip', ['link', 'del', marker]));
   const seen = (await ok(inst, ['run', '--rm', '--network', 'host', img, 'ls', '/sys/class/net'])).trim().split(/\s+/);
   assert.ok(seen.includes(marker) && seen.includes('lo'), `host network shows the host's interfaces: ${seen.join(' ')}`);
+  // With host networking the container has the host's name, and inspect says so (it used to show the ID).
+  const { hostname } = await import('node:os');
+  const hostNet = (await ok(inst, ['run', '-d', '--network', 'host', img, 'sleep', '100'])).trim();
+  assert.equal((await ok(inst, ['exec', hostNet, 'hostname'])).trim(), hostname());
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.Config.Hostname}}', hostNet])).trim(), hostname());
+  assert.equal((await ok(inst, ['exec', hostNet, 'cat', '/etc/hostname'])).trim(), hostname());
+  const own = (await ok(inst, ['create', '--network', 'none', img, 'true'])).trim();
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.Config.Hostname}}', own])).trim(), own.slice(0, 12));
+  await ok(inst, ['rm', '-f', hostNet, own]);
 });

@@ -84,10 +84,10 @@ test('concurrent ingests of the same content all succeed and store one blob', as
 test('putBytes, readBytes, delete; missing blobs are NotFound; bad digests are InvalidArgument', async (t) => {
   const { cs } = setup(t);
   const buf = Buffer.from('{"a":1}');
-  const d = cs.putBytes(buf);
+  const d = await cs.putBytes(buf);
   assert.equal(d.digest, sha256Digest(buf));
-  assert.equal(cs.putBytes(buf, d.digest).digest, d.digest); // idempotent
-  assert.throws(() => cs.putBytes(Buffer.from('x'), d.digest), (e: unknown) => isBerthError(e, 'DataLoss'));
+  assert.equal((await cs.putBytes(buf, d.digest)).digest, d.digest); // idempotent
+  await assert.rejects(cs.putBytes(Buffer.from('x'), d.digest), (e: unknown) => isBerthError(e, 'DataLoss'));
   assert.ok(cs.readBytes(d.digest).equals(buf));
   cs.delete(d.digest);
   assert.equal(cs.has(d.digest), false);
@@ -104,7 +104,7 @@ test('a staged blob is unnamed until committed, and discard removes it', async (
   const b = await cs.stage(Readable.from([Buffer.from('bbb')]));
   assert.equal(cs.has(a.digest), false);
   assert.equal(ingestLeft(dir).length, 2);
-  a.commit({ digest: sha256Digest('aaa'), size: 3 });
+  await a.commit({ digest: sha256Digest('aaa'), size: 3 });
   b.discard();
   assert.deepEqual(cs.list().map((d) => d.digest), [sha256Digest('aaa')]);
   assert.deepEqual(ingestLeft(dir), []);

@@ -78,10 +78,13 @@ test('each service is built once (also when asked for concurrently) and shared',
   const manager = await engine.containers();
   assert.equal(await engine.containers(), manager);
   // One OCI runtime for everything: the manager's is the engine's.
-  assert.equal(manager.runtime, await engine.runtime());
-  assert.equal(manager.runtime.stateRoot, engine.paths.runtimeState);
-  assert.equal(manager.paths('abc').dir, join(engine.paths.containers, 'abc'));
-  assert.equal(manager.paths('abc').persistDir, join(engine.paths.containerRuntime, 'abc'));
+  assert.equal(manager.runtime.oci, await engine.runtime());
+  assert.equal(manager.runtime.oci.stateRoot, engine.paths.runtimeState);
+  const abc = { id: 'abc', config: { image: 'x' } };
+  assert.equal(manager.paths(abc).dir, join(engine.paths.containers, 'abc'));
+  assert.equal(manager.paths(abc).persistDir, join(engine.paths.containerRuntime, 'abc'));
+  assert.equal(manager.runtime.dirs.exitDir, engine.paths.exits);
+  assert.equal(manager.runtime.dirs.socketDir, engine.paths.sockets);
   assert.equal(a.count(), 0);
   assert.ok(existsSync(join(dirs.root, 'berth.db')));
 });

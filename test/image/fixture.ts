@@ -7,6 +7,7 @@ import { ContentStore } from '../../src/content/index.js';
 import { ImageStore } from '../../src/image/index.js';
 import { Snapshotter } from '../../src/snapshot/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { ContainerRecords } from '../../src/container/index.js';
 
 export interface Env {
   dir: string;
@@ -25,7 +26,7 @@ export function setup(t: { after: (fn: () => void) => void }): Env {
     store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { dir, store, content, snapshots, images: new ImageStore(store, content, snapshots) };
+  return { dir, store, content, snapshots, images: new ImageStore(store, content, snapshots, new ContainerRecords(store).imageUsers()) };
 }
 
 /** Everything an image operation can leave behind, counted. */

@@ -60,7 +60,7 @@ test('gc frees unreferenced blobs, snapshots, stale ingest files and dead leases
   writeFileSync(join(ingest, 'fresh'), 'y');
   env.store.db.prepare('INSERT INTO leases (id, pid, created_at, blobs) VALUES (?, ?, ?, ?)').run('dead', deadPid(), Date.now(), JSON.stringify(blobsOf(lost)));
 
-  const report = env.images.gc();
+  const report = await env.images.gc();
   assert.equal(report.blobs, 3);
   assert.equal(report.snapshots, 1);
   assert.equal(report.ingestFiles, 1);
@@ -74,7 +74,7 @@ test('gc frees unreferenced blobs, snapshots, stale ingest files and dead leases
   assert.ok(existsSync(join(env.dir, 'root', 'snapshots', kept.layers[0].chainId.slice(7), 'fs', 'bin')));
 
   // Nothing left to do the second time.
-  assert.equal(env.images.gc().reclaimed, 0);
+  assert.equal((await env.images.gc()).reclaimed, 0);
 });
 
 test('a live lease protects what it names and whatever was made after it began', async (t) => {
@@ -88,7 +88,7 @@ test('a live lease protects what it names and whatever was made after it began',
   const later = await env.images.importRootfs(createReadStream(smallTar(env, 'later', 'later\n')), 'later');
   orphan(env, later);
 
-  const r1 = env.images.gc();
+  const r1 = await env.images.gc();
   assert.equal(r1.blobs, 2, 'only the old config and manifest go');
   assert.equal(r1.snapshots, 0);
   assert.ok(env.content.has(old.layers[0].digest) && env.snapshots.has(old.layers[0].chainId));
@@ -101,7 +101,7 @@ test('a live lease protects what it names and whatever was made after it began',
   t.after(() => sleeper.kill('SIGKILL'));
   env.store.db.prepare('INSERT INTO leases (id, pid, created_at, chain_ids) VALUES (?, ?, ?, ?)').run('other', sleeper.pid, Date.now(), JSON.stringify([old.layers[0].chainId]));
   lease.release();
-  const r2 = env.images.gc();
+  const r2 = await env.images.gc();
   assert.ok(gone(env, later), 'the lease that covered it was released');
   assert.ok(env.snapshots.has(old.layers[0].chainId), 'the other process still holds it');
   assert.ok(!env.content.has(old.layers[0].digest));
@@ -111,7 +111,7 @@ test('a live lease protects what it names and whatever was made after it began',
     sleeper.once('exit', r);
     sleeper.kill('SIGKILL');
   });
-  const r3 = env.images.gc();
+  const r3 = await env.images.gc();
   assert.equal(r3.leases, 1);
   assert.equal(r3.snapshots, 1);
   assert.ok(gone(env, old));
@@ -136,12 +136,12 @@ test('prune removes dangling images, with all every image no container uses; dis
   assert.equal(usageBefore.size, bytesOf(named) + bytesOf(dangling) + bytesOf(used));
   assert.equal(usageBefore.reclaimable, bytesOf(named) + bytesOf(dangling));
 
-  const first = env.images.prune();
+  const first = await env.images.prune();
   assert.deepEqual(first.removed, [{ id: dangling.id, untagged: [] }]);
   assert.equal(first.report.reclaimed, bytesOf(dangling));
   assert.ok(gone(env, dangling) && intact(env, named) && intact(env, used));
 
-  const second = env.images.prune({ all: true });
+  const second = await env.images.prune({ all: true });
   assert.deepEqual(second.removed, [{ id: named.id, untagged: ['localhost/named:latest'] }]);
   assert.ok(gone(env, named) && intact(env, used));
   assert.deepEqual(env.images.list().map((i) => i.id), [used.id]);

@@ -87,6 +87,33 @@ test('import rejects garbage, empty input and bad changes, leaving nothing', asy
   assert.deepEqual(counts(env), before);
 });
 
+test('truncated gzip and zstd input to import and load rejects, never throws uncaught, leaves nothing', async (t) => {
+  const env = setup(t);
+  const before = counts(env);
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown) => uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  t.after(() => process.off('uncaughtException', onUncaught));
+  const tar = readFileSync(busyboxTarball());
+  const gz = gzipSync(tar);
+  const zst = execFileSync('zstd', ['-q', '-c'], { input: tar, maxBuffer: 64 << 20 });
+  // The decompressor fails at once on a short cut (often before its reader is attached),
+  // later on a long one; many rounds, because the window is small.
+  const cuts = (b: Buffer) => [10, 20, 64, 512, 5000, b.length >> 1, b.length - 8];
+  for (let round = 0; round < 12; round++) {
+    for (const [what, whole] of [['gzip', gz], ['zstd', zst]] as const) {
+      for (const cut of cuts(whole)) {
+        const input = () => Readable.from([whole.subarray(0, cut)]);
+        await assert.rejects(env.images.importRootfs(input(), 'x'), (e: unknown) => isBerthError(e, 'InvalidArgument'), `import ${what} cut at ${cut}`);
+        await assert.rejects(env.images.load(input()), (e: unknown) => isBerthError(e, 'InvalidArgument'), `load ${what} cut at ${cut}`);
+      }
+    }
+  }
+  await new Promise((r) => setTimeout(r, 100)); // an error emitted late still shows up
+  assert.deepEqual(uncaught, []);
+  assert.deepEqual(counts(env), before);
+});
+
 test('resolve by name, short name, ID, ID prefix, sha256:ID and name@digest; tag', async (t) => {
   const env = setup(t);
   const img = await env.images.importRootfs(createReadStream(busyboxTarball()), 'bb:1');
@@ -125,7 +152,7 @@ test('load docker-archive and oci-archive written by skopeo from a umoci layout'
   assert.deepEqual(img.config.config?.Cmd, ['/bin/busybox', 'sh']);
   assert.ok(existsSync(join(snapshotFs(env, img.layers[0].chainId), 'bin', 'busybox')));
 
-  env.images.remove('example.com/bb:v1');
+  await env.images.remove('example.com/bb:v1');
   assert.deepEqual(counts(env), { images: 0, names: 0, snapshots: 0, snapshotDirs: 0, blobs: 0, ingest: 0 });
 
   const fromDocker = await env.images.load(createReadStream(dockerArchive));
@@ -195,7 +222,7 @@ test('corrupt, truncated and mismatched archives are rejected and leave nothing 
   await env.images.importRootfs(createReadStream(busyboxTarball()), 'keep');
   const good = join(env.dir, 'good.tar');
   await saveToFile(env, ['keep'], good, 'docker-archive');
-  env.images.remove('keep');
+  await env.images.remove('keep');
   await env.images.importRootfs(createReadStream(busyboxTarball()), 'other');
   const before = counts(env);
   const goodBytes = readFileSync(good);
@@ -282,8 +309,8 @@ test('remove untags, deletes, keeps shared layers and refuses images in use', as
   const b = await env.images.importRootfs(createReadStream(busyboxTarball()), 'b');
   env.images.tag('a', 'a:2');
 
-  assert.deepEqual(env.images.remove('a:2'), { untagged: ['localhost/a:2'], deleted: null });
-  assert.deepEqual(env.images.remove('a'), { untagged: ['localhost/a:latest'], deleted: a.id });
+  assert.deepEqual(await env.images.remove('a:2'), { untagged: ['localhost/a:2'], deleted: null });
+  assert.deepEqual(await env.images.remove('a'), { untagged: ['localhost/a:latest'], deleted: a.id });
   // b still has the shared layer and its snapshot.
   assert.ok(env.content.has(b.layers[0].digest));
   assert.ok(existsSync(join(snapshotFs(env, b.layers[0].chainId), 'bin', 'busybox')));
@@ -294,15 +321,15 @@ test('remove untags, deletes, keeps shared layers and refuses images in use', as
   env.store.db
     .prepare("INSERT INTO containers (id, name, image_id, config, state, created_at) VALUES (?, 'c1', ?, '{}', 'created', 0)")
     .run('c'.repeat(64), b.id);
-  assert.throws(() => env.images.remove('b'), (e: unknown) => isBerthError(e, 'FailedPrecondition') && e.message === `image is in use by container ${'c'.repeat(12)}`);
-  assert.deepEqual(env.images.remove('b', { force: true }), { untagged: ['localhost/b:latest'], deleted: null });
+  await assert.rejects(env.images.remove('b'), (e: unknown) => isBerthError(e, 'FailedPrecondition') && e.message === `image is in use by container ${'c'.repeat(12)}`);
+  assert.deepEqual(await env.images.remove('b', { force: true }), { untagged: ['localhost/b:latest'], deleted: null });
   assert.equal(env.images.resolve(b.id).names.length, 0);
   env.store.db.prepare('DELETE FROM containers').run();
 
   env.images.tag(b.id, 'b:x');
   env.images.tag(b.id, 'b:y');
   // By ID: every name goes, and the image with it.
-  assert.deepEqual(env.images.remove(b.id.slice(0, 10)), { untagged: ['localhost/b:x', 'localhost/b:y'], deleted: b.id });
+  assert.deepEqual(await env.images.remove(b.id.slice(0, 10)), { untagged: ['localhost/b:x', 'localhost/b:y'], deleted: b.id });
   assert.deepEqual(counts(env), empty);
-  assert.throws(() => env.images.remove('b'), (e: unknown) => isBerthError(e, 'NotFound'));
+  await assert.rejects(env.images.remove('b'), (e: unknown) => isBerthError(e, 'NotFound'));
 });

@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
+import { readFile } from 'node:fs/promises';
+import { PassThrough, Writable } from 'node:stream';
 import { attach, attachSocketPath, createContainer, parseDetachKeys, resize, waitExitCode } from '../../src/monitor/index.js';
 import { DetachMatcher } from '../../src/monitor/attach.js';
 import { isBerthError } from '../../src/errors/index.js';
@@ -39,6 +40,29 @@ test('attach separates stdout from stderr and delivers stdin, EOF included', asy
   assert.equal(stdout.text(), 'hello\nworld\n');
   assert.equal(stderr.text(), 'done\n');
   assert.equal(await waitExitCode(c.opts.exitDir, c.id, AbortSignal.timeout(10000)), 4);
+});
+
+test('a megabyte through cat arrives whole: sends wait for a writable socket, reads for a drained stdout', async () => {
+  const c = await sb.bundle({ args: ['/bin/cat'] }, { stdin: true });
+  await createContainer(c.opts);
+  await sb.runc('start', c.id);
+  const data = Buffer.alloc(1 << 20);
+  for (let i = 0; i < data.length; i++) data[i] = 97 + (i % 26);
+  const stdin = new PassThrough();
+  // A slow reader (high-water mark 1 KiB, every write answered a tick later) that still takes everything.
+  const chunks: Buffer[] = [];
+  const stdout = new Writable({
+    highWaterMark: 1024,
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk);
+      setImmediate(cb);
+    },
+  });
+  const session = attach(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector() });
+  stdin.end(data);
+  assert.equal(await within(session, 60000, 'attach'), 'exited');
+  assert.equal(Buffer.concat(chunks).equals(data), true);
+  assert.equal(await waitExitCode(c.opts.exitDir, c.id, AbortSignal.timeout(10000)), 0);
 });
 
 test('detach keys end the session, the container keeps running with stdin open', async () => {
@@ -88,6 +112,62 @@ test('TTY: output arrives through the attach socket and resize reaches the termi
   for (let i = 0; i < 100 && alive(conmonPid); i++) await new Promise((r) => setTimeout(r, 50));
   assert.equal(alive(conmonPid), false);
   assert.throws(() => resize(c.opts.persistDir, { rows: 1, cols: 1 }), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
+});
+
+test('open sessions hold no threads: with 8 attached, file reads and timers go on', async () => {
+  const sessions: { id: string; exitDir: string; stdin: PassThrough; stdout: ReturnType<typeof collector>; abort: AbortController; done: Promise<string> }[] = [];
+  // Each check bounds a read of a small file and a short timer: a session that holds one of
+  // libuv's 4 threadpool threads would stall the read once 4 are open.
+  const responsive = async (what: string) => {
+    await within(readFile('/proc/self/stat'), 200, `fs.promises.readFile with ${what}`);
+    await within(new Promise((r) => setTimeout(r, 5)), 200, `setTimeout with ${what}`);
+  };
+  try {
+    for (let i = 0; i < 8; i++) {
+      const c = await sb.bundle({ args: ['/bin/cat'] }, { stdin: true });
+      await createContainer(c.opts);
+      await sb.runc('start', c.id);
+      const stdin = new PassThrough();
+      const stdout = collector();
+      const abort = new AbortController();
+      const done = attach(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector(), signal: abort.signal });
+      sessions.push({ id: c.id, exitDir: c.opts.exitDir, stdin, stdout, abort, done });
+      stdin.write(`ping ${i}\n`);
+      await stdout.waitFor(new RegExp(`ping ${i}\n`));
+      await responsive(`${i + 1} sessions open`);
+    }
+    // Every session still carries stdin and output both ways while the others are open.
+    for (const [i, x] of sessions.entries()) x.stdin.write(`again ${i}\n`);
+    for (const [i, x] of sessions.entries()) await x.stdout.waitFor(new RegExp(`again ${i}\n`));
+    await responsive('8 sessions open');
+  } finally {
+    for (const x of sessions) x.abort.abort();
+  }
+  for (const x of sessions) assert.equal(await within(x.done, 10000, 'detach'), 'detached');
+  // The last client gone, conmon closes the container's stdin: cat ends.
+  for (const x of sessions) assert.equal(await waitExitCode(x.exitDir, x.id, AbortSignal.timeout(10000)), 0);
+});
+
+test('a failing stdin or a destroyed output stream ends nothing but the session', async () => {
+  const c = await sb.bundle({ args: ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.05; done'] }, { stdin: true });
+  await createContainer(c.opts);
+  await sb.runc('start', c.id);
+  const stdin = new PassThrough();
+  const stdout = collector();
+  const session = attach(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector() });
+  await stdout.waitFor(/tick\n/);
+  stdin.destroy(new Error('stdin broke'));
+  await new Promise((r) => setTimeout(r, 100));
+  // Output goes on after stdin failed: two more ticks arrive.
+  const ticks = stdout.text().split('tick\n').length - 1;
+  await stdout.waitFor(new RegExp(`(tick\n){${ticks + 2}}`));
+  // A client that went away: writes to the destroyed stream must neither throw nor go on.
+  (stdout as unknown as Writable).destroy();
+  assert.equal(await within(session, 10000, 'session end'), 'detached');
+  assert.equal(JSON.parse((await sb.runc('state', c.id)).stdout).status, 'running', 'the container keeps running');
+  const waiting = waitExitCode(c.opts.exitDir, c.id, AbortSignal.timeout(10000));
+  await sb.runc('kill', c.id, 'KILL');
+  assert.equal(await waiting, 137);
 });
 
 test('attaching to a container without a monitor fails cleanly', async () => {

@@ -139,13 +139,13 @@ test('memory, cpu and pids limits land in the cgroup', async () => {
   const out = await ok([
     'cat /sys/fs/cgroup/memory/memory.limit_in_bytes', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us',
     'cat /sys/fs/cgroup/cpu/cpu.cfs_period_us', 'cat /sys/fs/cgroup/pids/pids.max',
-  ].join('; '), { memory: 48 * 1024 * 1024, cpus: 1.5, pidsLimit: 32 });
+  ].join('; '), { resources: { memory: 48 * 1024 * 1024, cpuQuota: 150_000, cpuPeriod: 100_000, pids: 32 } });
   assert.equal(out, `${48 * 1024 * 1024}\n150000\n100000\n32\n`);
   // The pids limit is enforced: the 33rd process cannot fork.
   // A child shell forks until it fails (busybox sh exits on "can't fork"); the main shell
   // then counts with a glob, which needs no fork. Without the limit there would be 21.
   const script = '/bin/busybox sh -c "i=0; while [ \\$i -lt 20 ]; do /bin/busybox sleep 5 & i=\\$((i+1)); done" 2>/dev/null; set -- /proc/[0-9]*; echo "procs=$#"; kill -9 -1';
-  const fork = await run(script, { pidsLimit: 8 });
+  const fork = await run(script, { resources: { pids: 8 } });
   const procs = Number(/procs=(\d+)/.exec(fork.stdout)?.[1]);
   assert.ok(procs > 2 && procs <= 8, `processes under the pids limit: ${fork.stdout} ${fork.stderr}`);
   const unlimited = await run(script);

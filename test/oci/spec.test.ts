@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isBerthError } from '../../src/errors/index.js';
-import { buildSpec, DEFAULT_CAPABILITIES, hostCapabilities, parseSignal, resolveUser } from '../../src/oci/index.js';
+import { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH, hostCapabilities, mergeEnv, parseSignal, processArgs, processEnv, resolveUser } from '../../src/oci/index.js';
 import type { SpecInput } from '../../src/oci/index.js';
 import { makeRootfs } from './fixture.js';
 
@@ -25,18 +25,39 @@ async function rejectsWith(p: Promise<unknown>, code: string, message: RegExp): 
   });
 }
 
-test('process args follow docker entrypoint/cmd rules', async () => {
+test('process args: the spec builder applies ENTRYPOINT/CMD through processArgs', async () => {
   const image = { Entrypoint: ['/entry'], Cmd: ['a', 'b'] };
   assert.deepEqual((await build({ image })).process.args, ['/entry', 'a', 'b']);
   assert.deepEqual((await build({ image, command: ['x'] })).process.args, ['/entry', 'x']);
-  assert.deepEqual((await build({ image, command: [] })).process.args, ['/entry', 'a', 'b']);
-  // A new entrypoint drops the image Cmd.
   assert.deepEqual((await build({ image, entrypoint: ['/other'] })).process.args, ['/other']);
-  assert.deepEqual((await build({ image, entrypoint: [''], command: ['ls'] })).process.args, ['ls']);
-  // [] clears the entrypoint but keeps the image Cmd.
-  assert.deepEqual((await build({ image, entrypoint: [] })).process.args, ['a', 'b']);
   await rejectsWith(build({ image, entrypoint: [''] }), 'InvalidArgument', /^no command specified$/);
   await rejectsWith(build({ image: {} }), 'InvalidArgument', /^no command specified$/);
+});
+
+test('processArgs: docker rules (the cases where the builder and the manager used to differ)', () => {
+  const image = { Entrypoint: ['/entry'], Cmd: ['a', 'b'] };
+  assert.deepEqual(processArgs(image, {}), ['/entry', 'a', 'b']);
+  assert.deepEqual(processArgs(image, { command: ['x'] }), ['/entry', 'x']);
+  assert.deepEqual(processArgs(image, { command: [] }), ['/entry', 'a', 'b'], 'an empty command keeps CMD');
+  // Any given entrypoint drops the image CMD (docker, and Kubernetes' command).
+  assert.deepEqual(processArgs(image, { entrypoint: ['/other'] }), ['/other']);
+  // `--entrypoint ''` arrives as [] from the CLI and as [''] from docker's API: both clear
+  // ENTRYPOINT and CMD (the builder used to keep CMD for []).
+  assert.deepEqual(processArgs(image, { entrypoint: [] }), []);
+  assert.deepEqual(processArgs(image, { entrypoint: [''] }), []);
+  assert.deepEqual(processArgs(image, { entrypoint: [''], command: ['ls'] }), ['ls']);
+  assert.deepEqual(processArgs(image, { entrypoint: [], command: ['ls', '-l'] }), ['ls', '-l']);
+  assert.deepEqual(processArgs({ Entrypoint: null, Cmd: null }, {}), []);
+});
+
+test('mergeEnv: later wins by name, KEY=VALUE checked for every layer (exec used to pass anything)', () => {
+  assert.deepEqual(mergeEnv({ env: ['A=1', 'B=2'], from: 'base' }, { env: ['B=3', 'C=x=y'], from: 'extra' }), ['A=1', 'B=3', 'C=x=y']);
+  assert.deepEqual(mergeEnv({ env: ['A='], from: 'base' }), ['A=']);
+  assert.throws(() => mergeEnv({ env: ['A=1'], from: 'base' }, { env: ['NOVALUE'], from: 'exec environment' }),
+    (e: unknown) => isBerthError(e, 'InvalidArgument') && /exec environment variable "NOVALUE" is not KEY=VALUE/.test((e as Error).message));
+  assert.throws(() => mergeEnv({ env: ['=x'], from: 'environment' }), /is not KEY=VALUE/);
+  // No hostname (a joined UTS namespace): no HOSTNAME default.
+  assert.deepEqual(processEnv([], [], { tty: false, home: '/root' }), [`PATH=${DEFAULT_PATH}`, 'HOME=/root']);
 });
 
 test('environment: defaults, image env, user env, HOME from passwd', async () => {
@@ -49,17 +70,21 @@ test('environment: defaults, image env, user env, HOME from passwd', async () =>
   });
   const env = Object.fromEntries(spec.process.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   assert.deepEqual(env, { PATH: '/opt/bin', HOSTNAME: 'box', TERM: 'xterm', A: 'image', B: 'user', C: 'x=y', HOME: '/home/alice' });
-  const plain = await build();
+  const plain = await build({ hostname: 'c0ffee012345' });
   assert.ok(plain.process.env.includes('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'));
   assert.ok(plain.process.env.includes('HOME=/root'));
-  assert.ok(plain.process.env.includes('HOSTNAME=c0ffee012345'), 'hostname defaults to the short id');
+  assert.ok(plain.process.env.includes('HOSTNAME=c0ffee012345'));
+  // The builder has no default hostname (the container manager decides it).
+  const unnamed = await build();
+  assert.equal(unnamed.hostname, undefined);
+  assert.ok(!unnamed.process.env.some((e) => e.startsWith('HOSTNAME=')));
   assert.ok(!plain.process.env.some((e) => e.startsWith('TERM=')));
   assert.ok((await build({ env: ['HOME=/h'] })).process.env.includes('HOME=/h'));
   await rejectsWith(build({ env: ['NOVALUE'] }), 'InvalidArgument', /"NOVALUE" is not KEY=VALUE/);
 });
 
 test('workdir, hostname, readonly root, annotations', async () => {
-  const spec = await build({ image: { Cmd: ['sh'], WorkingDir: '/srv', StopSignal: 'SIGQUIT' }, readOnlyRootfs: true, annotations: { a: 'b' } });
+  const spec = await build({ image: { Cmd: ['sh'], WorkingDir: '/srv', StopSignal: 'SIGQUIT' }, readOnlyRootfs: true, annotations: { a: 'b' }, hostname: 'c0ffee012345' });
   assert.equal(spec.process.cwd, '/srv');
   assert.equal((await build({ workdir: '/tmp/' })).process.cwd, '/tmp');
   assert.equal(spec.root.readonly, true);
@@ -172,15 +197,25 @@ test('privileged: host capabilities, no confinement, host devices', async () => 
 });
 
 test('resources, ulimits, sysctls', async () => {
-  const spec = await build({ memory: 64 * 1024 * 1024, cpus: 1.5, pidsLimit: 20, ulimits: [{ type: 'nofile', soft: 100, hard: 200 }] });
+  const spec = await build({ resources: { memory: 64 * 1024 * 1024, cpuQuota: 150_000, cpuPeriod: 100_000, pids: 20 }, ulimits: [{ type: 'nofile', soft: 100, hard: 200 }] });
   assert.deepEqual(spec.linux.resources.memory, { limit: 67108864 });
   assert.deepEqual(spec.linux.resources.cpu, { quota: 150000, period: 100000 });
   assert.deepEqual(spec.linux.resources.pids, { limit: 20 });
   assert.deepEqual(spec.process.rlimits, [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }]);
-  assert.equal((await build({ pidsLimit: -1 })).linux.resources.pids, undefined);
-  await rejectsWith(build({ memory: 1000 }), 'InvalidArgument', /minimum is 6MB/);
-  await rejectsWith(build({ cpus: 0 }), 'InvalidArgument', /invalid cpus/);
-  await rejectsWith(build({ pidsLimit: 2.5 }), 'InvalidArgument', /invalid pids limit/);
+  assert.equal((await build({ resources: { pids: -1 } })).linux.resources.pids, undefined);
+  const cri = await build({
+    resources: { cpuShares: 512, cpusetCpus: '0', cpusetMems: '0', memorySwap: -1, hugepages: [{ pageSize: '2MB', limit: 0 }], unified: { 'memory.high': '1G' } },
+    oomScoreAdj: 500,
+  });
+  assert.deepEqual(cri.linux.resources.cpu, { shares: 512, cpus: '0', mems: '0' });
+  assert.deepEqual(cri.linux.resources.memory, { swap: -1 });
+  assert.deepEqual(cri.linux.resources.hugepageLimits, [{ pageSize: '2MB', limit: 0 }]);
+  assert.deepEqual(cri.linux.resources.unified, { 'memory.high': '1G' });
+  assert.equal(cri.process.oomScoreAdj, 500);
+  await rejectsWith(build({ oomScoreAdj: 1001 }), 'InvalidArgument', /invalid oom score adj/);
+  await rejectsWith(build({ resources: { memory: 1000 } }), 'InvalidArgument', /minimum is 6MB/);
+  await rejectsWith(build({ resources: { cpuQuota: 0 } }), 'InvalidArgument', /invalid cpu quota/);
+  await rejectsWith(build({ resources: { pids: 2.5 } }), 'InvalidArgument', /invalid pids limit/);
   await rejectsWith(build({ ulimits: [{ type: 'nofile', soft: 10, hard: 100_000_000 }] }), 'InvalidArgument', /ulimit nofile: hard limit 100000000 is above the host's hard limit/);
   await rejectsWith(build({ ulimits: [{ type: 'nofile', soft: 10, hard: 5 }] }), 'InvalidArgument', /soft limit 10 is above the hard limit 5/);
   await rejectsWith(build({ ulimits: [{ type: 'bogus', soft: 1, hard: 1 }] }), 'InvalidArgument', /invalid ulimit type: "bogus"/);
@@ -203,6 +238,15 @@ test('mounts, init, namespaces', async () => {
   await rejectsWith(build({ mounts: [{ ...bind, source: join(dir, 'nope') }] }), 'InvalidArgument', /bind mount source path does not exist/);
   await rejectsWith(build({ mounts: [{ ...bind, destination: 'data' }] }), 'InvalidArgument', /must be an absolute path/);
   await rejectsWith(build({ init: '/no/such/init' }), 'InvalidArgument', /init binary not found/);
+
+  const masked = await build({ maskedPaths: ['/proc/kcore'], readonlyPaths: [] });
+  assert.deepEqual(masked.linux.maskedPaths, ['/proc/kcore']);
+  assert.deepEqual(masked.linux.readonlyPaths, []);
+  const dev = await build({ devices: [{ hostPath: '/dev/null', containerPath: '/dev/xnull', permissions: 'rw' }], supplementalGroups: [77] });
+  assert.deepEqual(dev.linux.devices.map((d) => [d.path, d.type, d.major, d.minor]), [['/dev/xnull', 'c', 1, 3]]);
+  assert.deepEqual(dev.linux.resources.devices.at(-1), { allow: true, type: 'c', major: 1, minor: 3, access: 'rw' });
+  assert.deepEqual(dev.process.user.additionalGids, [77]);
+  await rejectsWith(build({ devices: [{ hostPath: '/etc/passwd', containerPath: '/dev/x' }] }), 'InvalidArgument', /is not a device/);
 
   const host = await build({ networkMode: 'host' });
   assert.ok(!host.linux.namespaces.some((n) => n.type === 'network'));

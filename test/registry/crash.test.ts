@@ -14,6 +14,7 @@ import { ImageStore } from '../../src/image/index.js';
 import { Snapshotter } from '../../src/snapshot/index.js';
 import { openStore } from '../../src/store/index.js';
 import { bigImage, insecureConf, skopeoPush, startFaultProxy, startRegistry, tempDir } from './fixture.js';
+import { ContainerRecords } from '../../src/container/index.js';
 
 const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
@@ -77,7 +78,7 @@ function checkFiles(root: string, files: Map<string, string>): void {
 
 function storeOf(root: string) {
   const store = openStore(root);
-  const images = new ImageStore(store, new ContentStore(join(root, 'content')), new Snapshotter(join(root, 'snapshots'), store));
+  const images = new ImageStore(store, new ContentStore(join(root, 'content')), new Snapshotter(join(root, 'snapshots'), store), new ContainerRecords(store).imageUsers());
   return { store, images };
 }
 
@@ -133,7 +134,7 @@ test('a pull SIGKILLed at several moments leaves a consistent store; the next pu
   // What the killed pulls left behind goes at the next collection; the image stays whole.
   const { store, images } = storeOf(inst.root);
   try {
-    const report = images.gc({ ingestGraceMs: 0 });
+    const report = await images.gc({ ingestGraceMs: 0 });
     assert.ok(report.leases >= killedMidway, `dead pulls' leases dropped (${report.leases})`);
   } finally {
     store.close();
@@ -153,7 +154,7 @@ test('garbage collection during a pull never takes what the pull relies on', asy
     let finished = false;
     void pull.done.then(() => (finished = true));
     while (!finished) {
-      images.gc({ ingestGraceMs: 0 });
+      await images.gc({ ingestGraceMs: 0 });
       const cli = await inst.run(['image', 'prune', '-f']);
       assert.equal(cli.code, 0, cli.stderr);
       collections++;

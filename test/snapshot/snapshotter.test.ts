@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, createReadStream, lstatSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync, createReadStream, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { Snapshotter } from '../../src/snapshot/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { isBerthError } from '../../src/errors/index.js';
@@ -91,9 +92,9 @@ test('overlay mount: whiteouts hide lower files, opaque dirs hide lower content'
   ]);
   assert.deepEqual(snap.list().map((s) => s.chainId).sort(), [base, top].sort());
   const containerDir = join(root, 'containers', 'c1');
-  const rootfs = snap.mountRootfs(top, containerDir);
+  const rootfs = await snap.mountRootfs(top, containerDir);
   assert.equal(rootfs, join(containerDir, 'rootfs'));
-  assert.equal(snap.mountRootfs(top, containerDir), rootfs, 'idempotent');
+  assert.equal(await snap.mountRootfs(top, containerDir), rootfs, 'idempotent');
   assert.equal(mountsUnder(root).length, 1, 'mounted exactly once');
 
   assert.deepEqual(readdirSync(join(rootfs, 'etc')), ['group']);
@@ -115,13 +116,13 @@ test('a deep chain of 45 layers still mounts; an empty rootfs mounts', async (t)
   for (let i = 0; i < 45; i++) layers.push([{ name: `layer${i}`, type: 'file', body: String(i) }]);
   const ids = await addLayers(snap, layers);
   const c = join(root, 'containers', 'deep');
-  const rootfs = snap.mountRootfs(ids[ids.length - 1], c);
+  const rootfs = await snap.mountRootfs(ids[ids.length - 1], c);
   assert.equal(readdirSync(rootfs).length, 45);
   assert.equal(readFileSync(join(rootfs, 'layer0'), 'utf8'), '0');
   snap.unmountRootfs(c);
 
   const e = join(root, 'containers', 'empty');
-  const emptyRoot = snap.mountRootfs(null, e);
+  const emptyRoot = await snap.mountRootfs(null, e);
   assert.deepEqual(readdirSync(emptyRoot), []);
   writeFileSync(join(emptyRoot, 'f'), 'x');
   snap.unmountRootfs(e);
@@ -129,16 +130,55 @@ test('a deep chain of 45 layers still mounts; an empty rootfs mounts', async (t)
   assert.equal(existsSync(join(root, 'snapshots', 'empty', 'f')), false);
 });
 
+test('mounting never changes the process cwd, and layer paths longer than a page still mount', async (t) => {
+  const { root, store } = setup(t);
+  // Absolute lower dirs here would need 12 × ~480 bytes, beyond mount data's one page.
+  const deep = join(root, 'd'.repeat(200), 'e'.repeat(200));
+  const snap = new Snapshotter(join(deep, 'snapshots'), store);
+  const ids = await addLayers(snap, Array.from({ length: 12 }, (_, i): Spec[] => [{ name: `layer${i}`, type: 'file', body: String(i) }]));
+  assert.ok(12 * join(deep, 'snapshots', 'x'.repeat(64), 'fs').length > 4096);
+  // Another thread watches the process's cwd (/proc/self/cwd is the main thread's, which
+  // every thread shares unless it unshared) for as long as the mounts run.
+  const cwd = readlinkSync('/proc/self/cwd');
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const watcher = new Worker(
+    `const { workerData, parentPort } = require('node:worker_threads');
+     const { readlinkSync } = require('node:fs');
+     const seen = new Set();
+     while (Atomics.load(workerData, 0) === 0) seen.add(readlinkSync('/proc/self/cwd'));
+     parentPort.postMessage([...seen]);`,
+    { eval: true, workerData: stop },
+  );
+  const seen = new Promise<string[]>((resolve, reject) => watcher.once('message', resolve).once('error', reject));
+  const c = join(deep, 'containers', 'c');
+  let rootfs = '';
+  for (let i = 0; i < 20; i++) {
+    rootfs = await snap.mountRootfs(ids[ids.length - 1], c);
+    assert.equal(readdirSync(rootfs).length, 12);
+    snap.unmountRootfs(c);
+  }
+  Atomics.store(stop, 0, 1);
+  assert.deepEqual(await seen, [cwd], 'the cwd every other thread saw');
+  assert.equal(process.cwd(), cwd);
+
+  rootfs = await snap.mountRootfs(ids[ids.length - 1], c);
+  assert.equal(readFileSync(join(rootfs, 'layer11'), 'utf8'), '11');
+  assert.equal(await snap.mountRootfs(ids[ids.length - 1], c), rootfs, 'a second call sees the mount');
+  assert.equal(mountsUnder(root).length, 1);
+  snap.unmountRootfs(c);
+  assert.deepEqual(mountsUnder(root), []);
+});
+
 test('remove refuses while a child exists', async (t) => {
   const { root, snap } = setup(t);
   const [base, top] = await addLayers(snap, [[{ name: 'a', type: 'file', body: 'a' }], [{ name: 'b', type: 'file', body: 'b' }]]);
-  assert.throws(() => snap.remove(base), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
-  snap.remove(top);
-  snap.remove(base);
+  await assert.rejects(snap.remove(base), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
+  await snap.remove(top);
+  await snap.remove(base);
   assert.deepEqual(snap.list(), []);
   assert.deepEqual(readdirSync(join(root, 'snapshots')), []);
-  assert.throws(() => snap.remove(base), (e: unknown) => isBerthError(e, 'NotFound'));
-  assert.throws(() => snap.mountRootfs(top, join(root, 'c')), (e: unknown) => isBerthError(e, 'NotFound'));
+  await assert.rejects(snap.remove(base), (e: unknown) => isBerthError(e, 'NotFound'));
+  await assert.rejects(snap.mountRootfs(top, join(root, 'c')), (e: unknown) => isBerthError(e, 'NotFound'));
 });
 
 test('sweep removes crash leftovers and keeps live work', async (t) => {
@@ -162,7 +202,7 @@ test('sweep removes crash leftovers and keeps live work', async (t) => {
   insert.run(`sha256:${hex(5)}`, `sha256:${hex(5)}`, 'extracting');
   mkdirSync(join(dir, `.tmp-${hex(5)}-${process.pid}-live/fs`), { recursive: true });
 
-  snap.sweep();
+  await snap.sweep();
   assert.deepEqual(readdirSync(dir).sort(), [`.tmp-${hex(5)}-${process.pid}-live`, kept.slice(7)].sort());
   const rows = store.db.prepare('SELECT chain_id, state FROM snapshots ORDER BY chain_id').all();
   assert.deepEqual(rows, [{ chain_id: kept, state: 'committed' }, { chain_id: `sha256:${hex(5)}`, state: 'extracting' }].sort((a, b) => a.chain_id.localeCompare(b.chain_id)));

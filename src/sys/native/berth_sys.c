@@ -1,8 +1,11 @@
 /* The few system calls Node lacks, as a tiny N-API addon: mounts, device nodes,
- * extended attributes and SOCK_SEQPACKET unix sockets (conmon's attach socket). */
+ * extended attributes and SOCK_SEQPACKET unix sockets (conmon's attach socket), polled
+ * without blocking by libuv on Node's own event loop. */
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <uv.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -20,7 +23,7 @@
 
 #define MAX_STR 4096
 
-static napi_value throw_errno(napi_env env, int err, const char *call, const char *path) {
+static napi_value errno_error(napi_env env, int err, const char *call, const char *path) {
   char msg[MAX_STR + 128];
   const char *code = strerrorname_np(err);
   snprintf(msg, sizeof msg, "%s %s: %s", call, path ? path : "", strerror(err));
@@ -37,7 +40,11 @@ static napi_value throw_errno(napi_env env, int err, const char *call, const cha
     napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &p);
     napi_set_named_property(env, error, "path", p);
   }
-  napi_throw(env, error);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *call, const char *path) {
+  napi_throw(env, errno_error(env, err, call, path));
   return NULL;
 }
 
@@ -68,6 +75,95 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   unsigned long flags = (unsigned long)arg_int(env, argv[3]);
   if (mount(s, t, f, flags, d) != 0) return throw_errno(env, errno, "mount", t);
   return NULL;
+}
+
+/* Work that changes per-thread state (cwd, namespaces) runs on a short-lived thread of its
+ * own, never on the main thread or libuv's pool; its promise settles on the event loop. */
+struct thread_job {
+  void (*work)(struct thread_job *);
+  int err;
+  const char *call, *where;
+  napi_deferred deferred;
+  napi_threadsafe_function done;
+};
+
+static void *job_thread(void *arg) {
+  struct thread_job *j = arg;
+  j->work(j);
+  /* j is freed on the main thread once the call is made: take the handle out first. */
+  napi_threadsafe_function done = j->done;
+  napi_call_threadsafe_function(done, j, napi_tsfn_blocking);
+  napi_release_threadsafe_function(done, napi_tsfn_release);
+  return NULL;
+}
+
+static void job_settle(napi_env env, napi_value fn, void *context, void *data) {
+  struct thread_job *j = data;
+  if (env) {
+    if (j->err) napi_reject_deferred(env, j->deferred, errno_error(env, j->err, j->call, j->where));
+    else {
+      napi_value undef;
+      napi_get_undefined(env, &undef);
+      napi_resolve_deferred(env, j->deferred, undef);
+    }
+  }
+  free(j);
+}
+
+/* Starts j (heap-allocated, freed when settled) and returns its promise. */
+static napi_value job_start(napi_env env, struct thread_job *j, const char *what) {
+  napi_value promise, name;
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, job_settle, &j->done) != napi_ok) {
+    free(j);
+    return throw_errno(env, EAGAIN, "napi_create_threadsafe_function", NULL);
+  }
+  napi_create_promise(env, &j->deferred, &promise);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, job_thread, j);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    napi_reject_deferred(env, j->deferred, errno_error(env, rc, "pthread_create", NULL));
+    napi_release_threadsafe_function(j->done, napi_tsfn_release);
+    free(j);
+  }
+  return promise;
+}
+
+/* mountAt(dir, source, target, fstype, flags, data) → Promise: mount(2) with relative
+ * paths in source and data resolved against dir, on a thread that unshare(CLONE_FS)s
+ * before its chdir, so no other thread's cwd ever changes. */
+struct mount_job {
+  struct thread_job job;
+  char dir[MAX_STR], src[MAX_STR], tgt[MAX_STR], fst[MAX_STR], data[MAX_STR];
+  const char *s, *f, *d;
+  unsigned long flags;
+};
+
+static void mount_work(struct thread_job *job) {
+  struct mount_job *j = (struct mount_job *)job;
+  if (unshare(CLONE_FS) != 0) { job->err = errno; job->call = "unshare"; }
+  else if (chdir(j->dir) != 0) { job->err = errno; job->call = "chdir"; job->where = j->dir; }
+  else if (mount(j->s, j->tgt, j->f, j->flags, j->d) != 0) { job->err = errno; job->call = "mount"; job->where = j->tgt; }
+}
+
+static napi_value js_mount_at(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct mount_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "mountAt", NULL);
+  const char *dir = arg_str(env, argv[0], j->dir), *tgt = arg_str(env, argv[2], j->tgt);
+  j->s = arg_str(env, argv[1], j->src);
+  j->f = arg_str(env, argv[3], j->fst);
+  j->flags = (unsigned long)arg_int(env, argv[4]);
+  j->d = arg_str(env, argv[5], j->data);
+  if (!dir || !tgt) { free(j); return throw_errno(env, EINVAL, "mountAt", NULL); }
+  j->job.work = mount_work;
+  return job_start(env, &j->job, "berth:mount");
 }
 
 /* umount2(target, flags) */
@@ -146,7 +242,7 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* seqpacketConnect(path) → fd of a connected, blocking AF_UNIX SOCK_SEQPACKET socket */
+/* seqpacketConnect(path) → fd of a connected AF_UNIX SOCK_SEQPACKET socket (pollOpen makes it non-blocking) */
 static napi_value js_seqpacket_connect(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
@@ -167,26 +263,197 @@ static napi_value js_seqpacket_connect(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* shutdown(fd, how) */
-static napi_value js_shutdown(napi_env env, napi_callback_info info) {
+/* Readiness of a non-blocking fd, reported on the event loop by a uv_poll_t: no thread
+ * waits on the fd, so any number of sockets cost no threadpool threads. */
+struct env_state { int gone; };
+
+struct poller {
+  uv_poll_t handle;
+  napi_env env;
+  struct env_state *state; /* whether env may still be called (a worker's can end first) */
+  napi_ref on_ready;      /* (events, status) */
+  napi_ref on_closed;     /* () — set by pollClose */
+  napi_async_context ctx;
+  int fd;
+  int closing, closed, finalized;
+};
+
+static void call_js(struct poller *p, napi_ref ref, size_t argc, napi_value *argv) {
+  napi_value fn, recv, result;
+  if (napi_get_reference_value(p->env, ref, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(p->env, &recv);
+  /* make_callback runs the microtasks and nextTicks the callback queued, as for any I/O. */
+  if (napi_make_callback(p->env, p->ctx, recv, fn, argc, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(p->env, &err);
+    napi_fatal_exception(p->env, err);
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  struct poller *p = h->data;
+  if (p->closing || p->state->gone) return;
+  napi_handle_scope scope;
+  napi_open_handle_scope(p->env, &scope);
+  napi_value argv[2];
+  napi_create_int32(p->env, status < 0 ? 0 : events, &argv[0]);
+  napi_create_int32(p->env, status, &argv[1]);
+  call_js(p, p->on_ready, 2, argv);
+  napi_close_handle_scope(p->env, scope);
+}
+
+/* The fd is closed only here, after libuv has let go of it (it could be reused otherwise). */
+static void on_poll_closed(uv_handle_t *h) {
+  struct poller *p = h->data;
+  close(p->fd);
+  p->closed = 1;
+  if (p->state->gone) {
+    if (p->finalized) free(p);
+    return;
+  }
+  if (p->on_closed) {
+    napi_handle_scope scope;
+    napi_open_handle_scope(p->env, &scope);
+    call_js(p, p->on_closed, 0, NULL);
+    napi_close_handle_scope(p->env, scope);
+    napi_delete_reference(p->env, p->on_closed);
+  }
+  napi_delete_reference(p->env, p->on_ready);
+  napi_async_destroy(p->env, p->ctx);
+  if (p->finalized) free(p);
+}
+
+/* While polling, the callback's reference keeps the handle object alive, so this runs
+ * after pollClose, or when the environment ends (an open fd then dies with the process). */
+static void poller_finalize(napi_env env, void *data, void *hint) {
+  struct poller *p = data;
+  p->finalized = 1;
+  if (p->closed) free(p);
+}
+
+static struct poller *arg_poller(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return p;
+}
+
+/* pollOpen(fd, onReady) → handle: makes fd non-blocking; the poller now owns it. */
+static napi_value js_poll_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result, name;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int fd = (int)arg_int(env, argv[0]);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return throw_errno(env, errno, "fcntl", NULL);
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_errno(env, EINVAL, "napi_get_uv_event_loop", NULL);
+  struct poller *p = calloc(1, sizeof *p);
+  if (!p) return throw_errno(env, ENOMEM, "pollOpen", NULL);
+  int rc = uv_poll_init(loop, &p->handle, fd);
+  if (rc != 0) { free(p); return throw_errno(env, -rc, "uv_poll_init", NULL); }
+  p->handle.data = p;
+  p->env = env;
+  napi_get_instance_data(env, (void **)&p->state);
+  p->fd = fd;
+  napi_create_reference(env, argv[1], 1, &p->on_ready);
+  napi_create_string_utf8(env, "berth:poll", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &p->ctx);
+  napi_create_external(env, p, poller_finalize, NULL, &result);
+  return result;
+}
+
+/* pollWatch(handle, events): UV_READABLE | UV_WRITABLE; 0 stops watching. */
+static napi_value js_poll_watch(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (shutdown((int)arg_int(env, argv[0]), (int)arg_int(env, argv[1])) != 0 && errno != ENOTCONN)
-    return throw_errno(env, errno, "shutdown", NULL);
+  struct poller *p = arg_poller(env, argv[0]);
+  if (!p || p->closing) return throw_errno(env, EBADF, "pollWatch", NULL);
+  int events = (int)arg_int(env, argv[1]) & (UV_READABLE | UV_WRITABLE);
+  int rc = events ? uv_poll_start(&p->handle, events, on_poll) : uv_poll_stop(&p->handle);
+  if (rc != 0) return throw_errno(env, -rc, "uv_poll_start", NULL);
   return NULL;
 }
 
-/* A new network namespace, pinned by a bind mount on `path` (an existing empty file), with
- * lo up. Done on a short-lived thread: unshare(CLONE_NEWNET) moves only the calling thread,
- * so Node's own threads never change namespace. */
-struct netns_job { const char *path; int err; const char *call; };
+/* pollClose(handle, onClosed): stops polling, then closes the fd and calls onClosed. */
+static napi_value js_poll_close(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct poller *p = arg_poller(env, argv[0]);
+  if (!p || p->closing) return throw_errno(env, EBADF, "pollClose", NULL);
+  p->closing = 1;
+  napi_create_reference(env, argv[1], 1, &p->on_closed);
+  uv_close((uv_handle_t *)&p->handle, on_poll_closed);
+  return NULL;
+}
 
-static void *netns_thread(void *arg) {
-  struct netns_job *job = arg;
-  if (unshare(CLONE_NEWNET) != 0) { job->err = errno; job->call = "unshare"; return NULL; }
+/* recvPacket(handle, buf) → length of one packet, 0 at end of stream, -EAGAIN when none is
+ * waiting. A SEQPACKET recv never returns part of one packet and part of the next. */
+static napi_value js_recv_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct poller *p = arg_poller(env, argv[0]);
+  if (!p || p->closing) return throw_errno(env, EBADF, "recv", NULL);
+  void *data;
+  size_t len;
+  napi_get_buffer_info(env, argv[1], &data, &len);
+  ssize_t n;
+  do n = recv(p->fd, data, len, 0); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) n = -EAGAIN;
+    else return throw_errno(env, errno, "recv", NULL);
+  }
+  napi_create_int32(env, (int32_t)n, &result);
+  return result;
+}
+
+/* sendPacket(handle, buf) → bytes sent (one packet) or -EAGAIN when the socket is full. */
+static napi_value js_send_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct poller *p = arg_poller(env, argv[0]);
+  if (!p || p->closing) return throw_errno(env, EBADF, "send", NULL);
+  void *data;
+  size_t len;
+  napi_get_buffer_info(env, argv[1], &data, &len);
+  ssize_t n;
+  do n = send(p->fd, data, len, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) n = -EAGAIN;
+    else return throw_errno(env, errno, "send", NULL);
+  }
+  napi_create_int32(env, (int32_t)n, &result);
+  return result;
+}
+
+/* pollShutdown(handle, how): shutdown(2) on the poller's fd. */
+static napi_value js_poll_shutdown(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct poller *p = arg_poller(env, argv[0]);
+  if (!p || p->closing) return throw_errno(env, EBADF, "shutdown", NULL);
+  if (shutdown(p->fd, (int)arg_int(env, argv[1])) != 0 && errno != ENOTCONN) return throw_errno(env, errno, "shutdown", NULL);
+  return NULL;
+}
+
+/* netnsCreate(path) → Promise: a new network namespace, pinned by a bind mount on `path`
+ * (an existing empty file), with lo up. unshare(CLONE_NEWNET) moves only the calling
+ * thread, a thread of the job's own, so Node's threads never change namespace. */
+struct netns_job {
+  struct thread_job job;
+  char path[MAX_STR];
+};
+
+static void netns_work(struct thread_job *job) {
+  struct netns_job *j = (struct netns_job *)job;
+  job->where = j->path;
+  if (unshare(CLONE_NEWNET) != 0) { job->err = errno; job->call = "unshare"; return; }
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) { job->err = errno; job->call = "socket"; return NULL; }
+  if (sock < 0) { job->err = errno; job->call = "socket"; return; }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   strcpy(ifr.ifr_name, "lo");
@@ -195,26 +462,21 @@ static void *netns_thread(void *arg) {
     if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) { job->err = errno; job->call = "ioctl(lo up)"; }
   } else { job->err = errno; job->call = "ioctl(lo)"; }
   close(sock);
-  if (job->err) return NULL;
+  if (job->err) return;
   char self[64];
   snprintf(self, sizeof self, "/proc/self/task/%ld/ns/net", (long)gettid());
-  if (mount(self, job->path, NULL, MS_BIND, NULL) != 0) { job->err = errno; job->call = "mount"; }
-  return NULL;
+  if (mount(self, j->path, NULL, MS_BIND, NULL) != 0) { job->err = errno; job->call = "mount"; }
 }
 
-/* netnsCreate(path) */
 static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[MAX_STR];
-  struct netns_job job = { .path = arg_str(env, argv[0], path), .err = 0, .call = NULL };
-  pthread_t t;
-  int rc = pthread_create(&t, NULL, netns_thread, &job);
-  if (rc != 0) return throw_errno(env, rc, "pthread_create", job.path);
-  pthread_join(t, NULL);
-  if (job.err) return throw_errno(env, job.err, job.call, job.path);
-  return NULL;
+  struct netns_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "netnsCreate", NULL);
+  if (!arg_str(env, argv[0], j->path)) { free(j); return throw_errno(env, EINVAL, "netnsCreate", NULL); }
+  j->job.work = netns_work;
+  return job_start(env, &j->job, "berth:netns");
 }
 
 #define EXPORT(name, fn)                                              \
@@ -224,16 +486,30 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
     napi_set_named_property(env, exports, name, f);                   \
   } while (0)
 
+static void on_env_cleanup(void *arg) {
+  ((struct env_state *)arg)->gone = 1; /* kept: pollers still closing may look at it */
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  struct env_state *state = calloc(1, sizeof *state);
+  if (!state) return NULL;
+  napi_set_instance_data(env, state, NULL, NULL);
+  napi_add_env_cleanup_hook(env, on_env_cleanup, state);
   EXPORT("mount", js_mount);
+  EXPORT("mountAt", js_mount_at);
   EXPORT("umount2", js_umount2);
   EXPORT("mknod", js_mknod);
   EXPORT("lsetxattr", js_lsetxattr);
   EXPORT("lgetxattr", js_lgetxattr);
   EXPORT("llistxattr", js_llistxattr);
   EXPORT("seqpacketConnect", js_seqpacket_connect);
-  EXPORT("shutdown", js_shutdown);
   EXPORT("netnsCreate", js_netns_create);
+  EXPORT("pollOpen", js_poll_open);
+  EXPORT("pollWatch", js_poll_watch);
+  EXPORT("pollClose", js_poll_close);
+  EXPORT("pollShutdown", js_poll_shutdown);
+  EXPORT("recvPacket", js_recv_packet);
+  EXPORT("sendPacket", js_send_packet);
   return exports;
 }
 

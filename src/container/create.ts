@@ -1,0 +1,224 @@
+// Creation: a row owned by its creator, then instantiate(): the rootfs, the network, the
+// /etc files, the OCI spec and `runtime create` under conmon. A restart instantiates the
+// same container again (same upper dir, fresh monitor).
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Image } from '../image/index.js';
+import { buildSpec, processArgs, type Mount, type SpecInput } from '../oci/index.js';
+import { isValidName } from '../config/index.js';
+import { internal, invalidArgument } from '../errors/index.js';
+import { writeFileAtomic } from '../sys/index.js';
+import { ETC_FILES, etcBindMounts, writeEtcFiles } from './etc-files.js';
+import { randomHex, randomName } from './names.js';
+import { containerHostname, networkPlan, type ContainerSpec } from './spec.js';
+import { containerPaths, type Parts } from './parts.js';
+import { destroy } from './release.js';
+import type { Container } from './types.js';
+
+/** Seconds conmon holds back the exit command of a container someone waits on. */
+const FOREGROUND_EXIT_DELAY_S = 1;
+
+export interface CreateOptions {
+  /** A caller stays attached and records the exit itself: conmon's exit command is held
+   *  back briefly and skipped when that caller already released the container. */
+  foreground?: boolean;
+  podId?: string;
+  /** Stops the creation; what was made is removed. */
+  signal?: AbortSignal;
+}
+
+export interface InstantiateOptions {
+  foreground?: boolean;
+  signal?: AbortSignal;
+}
+
+export async function createContainer(parts: Parts, spec: ContainerSpec, opts: CreateOptions = {}): Promise<Container> {
+  opts.signal?.throwIfAborted();
+  // A missing runtime is reported before anything is made.
+  parts.runtime.check();
+  const image = (await parts.images()).resolve(spec.image);
+  if (spec.name !== undefined && !isValidName(spec.name))
+    throw invalidArgument(`invalid container name "${spec.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  const ic = image.config.config ?? {};
+  if (spec.network?.publishExposed) {
+    const { publishAll } = await import('../network/index.js');
+    spec = { ...spec, network: { ...spec.network, ports: [...(spec.network.ports ?? []), ...publishAll(Object.keys(ic.ExposedPorts ?? {}))] } };
+  }
+  const args = processArgs(ic, spec);
+  if (args.length === 0) throw invalidArgument('no command specified: the image has no CMD or ENTRYPOINT, give one after the image name');
+  const id = randomHex(32);
+  const name = spec.name ?? freeName(parts);
+  parts.records.insertCreating({
+    id,
+    name,
+    podId: opts.podId,
+    imageId: image.id,
+    imageName: image.names[0] ?? null,
+    config: { ...spec, name, args, hostname: containerHostname(spec, id) },
+    creatorPid: process.pid,
+    createdAt: Date.now(),
+  });
+  try {
+    await instantiate(parts, parts.records.byId(id)!, image, opts);
+  } catch (e) {
+    await destroy(parts, id);
+    throw e;
+  }
+  return parts.records.byId(id)!;
+}
+
+function freeName(parts: Parts): string {
+  for (;;) {
+    const n = randomName();
+    if (!parts.records.nameTaken(n)) return n;
+  }
+}
+
+/** Mounts the rootfs, writes the bundle and has conmon run `runtime create`. */
+export async function instantiate(parts: Parts, c: Container, image: Image, opts: InstantiateOptions = {}): Promise<void> {
+  const signal = opts.signal;
+  const p = containerPaths(parts, c);
+  const spec = c.config;
+  await mkdir(p.dir, { recursive: true, mode: 0o700 });
+  const hostname = spec.hostname;
+  // In a joined UTS namespace the hostname is its owner's; the hosts file names the container.
+  const hostsName = hostname ?? c.name;
+  const plan = networkPlan(spec);
+  // The network comes up (plugin processes) while this process mounts the rootfs and
+  // writes the bundle; its namespace path is known in advance.
+  const networkReady = plan.kind === 'networks' ? attachNetwork(parts, c, plan.networks, hostsName) : undefined;
+  networkReady?.catch(() => {});
+  const netns = plan.kind === 'networks' ? join(parts.netnsDir, c.id) : plan.kind === 'join' ? plan.path : undefined;
+  let rootfs: string;
+  try {
+    signal?.throwIfAborted();
+    rootfs = await (await parts.snapshots()).mountRootfs((await parts.images()).topChainId(image), p.dir, { volatile: spec.removeOnExit });
+  } catch (e) {
+    // The caller's cleanup tears the network down: let the setup finish first.
+    await networkReady?.catch(() => {});
+    throw e;
+  }
+  let mounts: Mount[];
+  if (plan.kind === 'networks') {
+    // The network writes these once it knows the addresses; the spec needs them to exist.
+    await Promise.all(ETC_FILES.map((f) => appendFile(join(p.dir, f), '')));
+    mounts = etcBindMounts(p.dir);
+  } else if (plan.kind === 'join') {
+    // A joined namespace belongs to someone else (a pod), who gives its files as mounts.
+    mounts = [];
+  } else {
+    mounts = await writeEtcFiles(p.dir, hostsName, plan.kind, spec.network?.addHosts);
+  }
+  mounts.push(...ociMounts(spec));
+
+  const sec = spec.security ?? {};
+  const ns = spec.namespaces ?? {};
+  const input: SpecInput = {
+    id: c.id,
+    rootfs,
+    image: image.config.config ?? {},
+    command: spec.args,
+    entrypoint: [],
+    env: spec.env,
+    workdir: spec.workdir,
+    user: sec.user,
+    supplementalGroups: sec.supplementalGroups,
+    hostname,
+    tty: spec.tty,
+    mounts,
+    readOnlyRootfs: sec.readOnlyRootfs,
+    resources: spec.resources,
+    oomScoreAdj: spec.resources?.oomScoreAdj,
+    devices: spec.devices,
+    capAdd: sec.capAdd,
+    capDrop: sec.capDrop,
+    privileged: sec.privileged,
+    noNewPrivileges: sec.noNewPrivileges,
+    seccomp: sec.seccomp !== 'unconfined',
+    maskedPaths: sec.maskedPaths,
+    readonlyPaths: sec.readonlyPaths,
+    ulimits: spec.rlimits,
+    sysctls: spec.sysctls,
+    networkMode: plan.kind === 'host' ? 'host' : netns ? 'private' : 'none',
+    namespaces: [
+      ...(netns ? [{ type: 'network', path: netns }] : []),
+      ...(ns.ipc ? [{ type: 'ipc', path: ns.ipc }] : []),
+      ...(ns.uts ? [{ type: 'uts', path: ns.uts }] : []),
+      ...(ns.pid ? [{ type: 'pid', path: ns.pid }] : []),
+    ],
+    cgroupsPath: spec.cgroupParent ? `${spec.cgroupParent.replace(/\/+$/, '')}/${c.id}` : undefined,
+    init: spec.init ? parts.config.initPath : undefined,
+    annotations: { ...(spec.labels ?? {}), ...(spec.annotations ?? {}) },
+  };
+  const ociSpec = await buildSpec(input);
+  // Whole or absent after a crash; rewritten at every start, so not worth an fsync.
+  await writeFileAtomic(join(p.dir, 'config.json'), JSON.stringify(ociSpec), { fsync: false });
+  if (networkReady && (await networkReady) !== netns) throw internal(`network namespace of ${c.id} is not at ${netns}`);
+  signal?.throwIfAborted();
+
+  const created = await parts.runtime.create(c.id, {
+    name: c.name,
+    bundle: p.dir,
+    logPath: p.logPath,
+    logSizeMax: spec.logSizeMax ?? parts.config.logSizeMax,
+    terminal: spec.tty ?? false,
+    stdin: spec.stdin ?? false,
+    stdinOnce: spec.stdinOnce,
+    exitCommand: exitCommand(parts, c.id),
+    exitDelay: opts.foreground ? FOREGROUND_EXIT_DELAY_S : undefined,
+    signal,
+  });
+  parts.records.setCreated(c.id, created.pid, created.conmonPid);
+  // Aborted while conmon created it: the caller's cleanup removes the new incarnation too.
+  signal?.throwIfAborted();
+}
+
+/** The spec's mounts as OCI mounts (bind sources must exist: they are not created). */
+function ociMounts(spec: ContainerSpec): Mount[] {
+  const out: Mount[] = [];
+  for (const m of spec.mounts ?? []) {
+    if (m.type === 'tmpfs') {
+      out.push({ destination: m.destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...m.options] });
+      continue;
+    }
+    if (!existsSync(m.source)) throw invalidArgument(`bind mount source path does not exist: ${m.source}`);
+    out.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', m.readOnly ? 'ro' : 'rw', ...(m.propagation ? [m.propagation] : [])] });
+  }
+  return out;
+}
+
+/** Joins the container's networks and writes its resolv.conf, hosts and hostname; returns the netns path. */
+async function attachNetwork(parts: Parts, c: Container, networks: string[], hostname: string): Promise<string> {
+  const n = c.config.network ?? {};
+  const net = await parts.network();
+  // Attachments whose owner is gone (a crash between setup and the row's removal) are
+  // released before new ones are made. An owner that still has a row (a container, a
+  // pod) is its own to release (it may be doing so right now).
+  await net.sweep((id) => parts.records.exists(id) || parts.networkOwners.some((owns) => owns(id)));
+  const status = await net.setup(c.id, { networks, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']] });
+  parts.records.setNetwork(c.id, status);
+  const first = status.attachments[0];
+  const { writeContainerFiles } = await import('../network/index.js');
+  await writeContainerFiles(containerPaths(parts, c).dir, {
+    hostname,
+    name: c.name,
+    ips: status.attachments.flatMap((a) => a.ips),
+    gateway: first?.gateways[0],
+    cni: first?.dns,
+    dns: n.dns,
+    dnsSearch: n.dnsSearch,
+    dnsOptions: n.dnsOptions,
+    addHosts: n.addHosts,
+  });
+  return status.netns;
+}
+
+/**
+ * conmon's exit command: berth's cleanup, behind a shell test that skips it when the
+ * runtime no longer knows the container (someone already released it).
+ */
+function exitCommand(parts: Parts, id: string): string[] | undefined {
+  if (!parts.cleanupCommand) return undefined;
+  return ['/bin/sh', '-c', 'test -e "$1" || exit 0; shift; exec "$@"', 'berth-cleanup', parts.runtime.stateDir(id), ...parts.cleanupCommand, id];
+}

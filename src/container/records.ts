@@ -1,0 +1,222 @@
+// The containers and exit_codes tables: rows ↔ Container objects. Every statement on
+// them lives here; each write is one short transaction. Other folders learn what they
+// need (which images containers use) through imageUsers(), which the composition root
+// hands them.
+import type { Store } from '../store/index.js';
+import { alreadyExists, invalidArgument, notFound } from '../errors/index.js';
+import type { NetworkStatus } from '../network/index.js';
+import type { ImageUsers } from '../image/index.js';
+import type { Container, ContainerState } from './types.js';
+import type { ContainerSpec } from './spec.js';
+import { fromFlagShaped, isFlagShaped } from './legacy.js';
+
+/** How long the exit code of a removed container stays available to `wait` (as podman). */
+const EXIT_CODE_RETENTION_MS = 5 * 60_000;
+
+interface Row {
+  id: string;
+  name: string;
+  pod_id: string | null;
+  image_id: string | null;
+  image_name: string | null;
+  config: string;
+  state: ContainerState;
+  pid: number | null;
+  conmon_pid: number | null;
+  exit_code: number | null;
+  oom_killed: number;
+  error: string | null;
+  network: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+function specOf(r: Row): ContainerSpec {
+  const cfg = JSON.parse(r.config) as ContainerSpec;
+  return isFlagShaped(cfg) ? fromFlagShaped(cfg as Parameters<typeof fromFlagShaped>[0], r.id) : cfg;
+}
+
+const fromRow = (r: Row): Container => ({
+  id: r.id,
+  name: r.name,
+  podId: r.pod_id,
+  imageId: r.image_id,
+  imageName: r.image_name,
+  config: specOf(r),
+  state: r.state,
+  pid: r.pid,
+  conmonPid: r.conmon_pid,
+  exitCode: r.exit_code,
+  oomKilled: r.oom_killed === 1,
+  error: r.error,
+  network: r.network ? JSON.parse(r.network) : null,
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
+
+export interface NewContainer {
+  id: string;
+  name: string;
+  podId?: string;
+  imageId: string;
+  imageName: string | null;
+  config: ContainerSpec;
+  /** The creating process: owns the 'creating' row until it is 'created'. */
+  creatorPid: number;
+  createdAt: number;
+}
+
+export class ContainerRecords {
+  constructor(private readonly store: Store) {}
+
+  /** Newest first. */
+  all(): Container[] {
+    return (this.store.db.prepare('SELECT * FROM containers ORDER BY created_at DESC').all() as Row[]).map(fromRow);
+  }
+
+  byId(id: string): Container | undefined {
+    const row = this.store.db.prepare('SELECT * FROM containers WHERE id = ?').get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  exists(id: string): boolean {
+    return this.store.db.prepare('SELECT 1 FROM containers WHERE id = ?').get(id) !== undefined;
+  }
+
+  /** By full id, name, or unique id prefix. */
+  lookup(ref: string): Container {
+    const db = this.store.db;
+    let row = db.prepare('SELECT * FROM containers WHERE id = ? OR name = ?').get(ref, ref) as Row | undefined;
+    if (!row && /^[0-9a-f]{1,63}$/.test(ref)) {
+      const rows = db.prepare("SELECT * FROM containers WHERE id LIKE ? || '%' LIMIT 2").all(ref) as Row[];
+      if (rows.length > 1) throw invalidArgument(`multiple containers found with ID prefix "${ref}"`);
+      row = rows[0];
+    }
+    if (!row) throw notFound(`no such container: ${ref}`);
+    return fromRow(row);
+  }
+
+  nameTaken(name: string): boolean {
+    return this.store.db.prepare('SELECT 1 FROM containers WHERE name = ?').get(name) !== undefined;
+  }
+
+  /** A 'creating' row whose pid is the creator's, so an interrupted creation can be told from one in progress. */
+  insertCreating(c: NewContainer): void {
+    try {
+      this.store.tx(() =>
+        this.store.db
+          .prepare(
+            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?)`,
+          )
+          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), c.creatorPid, c.createdAt),
+      );
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        const other = this.store.db.prepare('SELECT id FROM containers WHERE name = ?').get(c.name) as { id: string } | undefined;
+        throw alreadyExists(
+          `the container name "${c.name}" is already in use by ${other?.id ?? 'another container'}; remove or rename that container to reuse the name`,
+        );
+      }
+      throw e;
+    }
+  }
+
+  /** stopped → creating, owned by creatorPid (a restart); false when someone else got there first. */
+  claimForRecreate(id: string, creatorPid: number): boolean {
+    return this.store.tx(
+      () => this.store.db.prepare("UPDATE containers SET state = 'creating', pid = ? WHERE id = ? AND state = 'stopped'").run(creatorPid, id).changes > 0,
+    );
+  }
+
+  /** Back to stopped after a restart that failed or whose creator died. */
+  backToStopped(id: string, onlyIfCreating = false): void {
+    const sql = `UPDATE containers SET state = 'stopped', pid = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
+    this.store.tx(() => this.store.db.prepare(sql).run(id));
+  }
+
+  /** The monitor reported the container's pid: a new incarnation. */
+  setCreated(id: string, pid: number, conmonPid: number): void {
+    this.store.tx(() =>
+      this.store.db
+        .prepare("UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, exit_code = NULL, error = NULL WHERE id = ?")
+        .run(pid, conmonPid, id),
+    );
+  }
+
+  setRunning(id: string, startedAt: number): void {
+    this.store.tx(() =>
+      this.store.db.prepare("UPDATE containers SET state = 'running', started_at = ?, finished_at = NULL WHERE id = ? AND state = 'created'").run(startedAt, id),
+    );
+  }
+
+  /**
+   * Records an exit for the incarnation whose monitor reported it: false when the row is
+   * not that incarnation's any more (a restart made a new monitor) or already stopped.
+   */
+  recordExit(id: string, e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number }): boolean {
+    return this.store.tx(
+      () =>
+        this.store.db
+          .prepare(
+            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?
+             WHERE id = ? AND state IN ('created', 'running') AND conmon_pid IS ?`,
+          )
+          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, id, e.monitorPid).changes > 0,
+    );
+  }
+
+  setNetwork(id: string, status: NetworkStatus | null): void {
+    this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = ? WHERE id = ?').run(status ? JSON.stringify(status) : null, id));
+  }
+
+  rename(id: string, name: string, config: ContainerSpec): void {
+    try {
+      this.store.tx(() => this.store.db.prepare('UPDATE containers SET name = ?, config = ? WHERE id = ?').run(name, JSON.stringify(config), id));
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw alreadyExists(`the container name "${name}" is already in use`);
+      throw e;
+    }
+  }
+
+  /** Marks the row 'removing', keeping a stopped container's exit code for late waiters. */
+  markRemoving(id: string, now = Date.now()): void {
+    this.store.tx(() => {
+      const db = this.store.db;
+      const row = db.prepare("SELECT exit_code FROM containers WHERE id = ? AND state = 'stopped'").get(id) as { exit_code: number | null } | undefined;
+      if (row?.exit_code != null) {
+        db.prepare('DELETE FROM exit_codes WHERE recorded_at < ?').run(now - EXIT_CODE_RETENTION_MS);
+        db.prepare('INSERT OR REPLACE INTO exit_codes (id, exit_code, recorded_at) VALUES (?, ?, ?)').run(id, row.exit_code, now);
+      }
+      db.prepare("UPDATE containers SET state = 'removing' WHERE id = ?").run(id);
+    });
+  }
+
+  delete(id: string): void {
+    this.store.tx(() => this.store.db.prepare('DELETE FROM containers WHERE id = ?').run(id));
+  }
+
+  /** The exit code of a container removed recently. */
+  removedExitCode(id: string): number | undefined {
+    const row = this.store.db.prepare('SELECT exit_code FROM exit_codes WHERE id = ?').get(id) as { exit_code: number } | undefined;
+    return row?.exit_code;
+  }
+
+  counts(): { total: number; running: number; stopped: number } {
+    const rows = this.store.db.prepare('SELECT state, count(*) AS n FROM containers GROUP BY state').all() as { state: string; n: number }[];
+    const n = (s: string) => rows.find((r) => r.state === s)?.n ?? 0;
+    return { total: rows.reduce((a, r) => a + r.n, 0), running: n('running'), stopped: n('stopped') };
+  }
+
+  /** The image store's port: which images containers use. */
+  imageUsers(): ImageUsers {
+    const db = this.store.db;
+    return {
+      containersUsing: (imageId) => (db.prepare('SELECT id FROM containers WHERE image_id = ?').all(imageId) as { id: string }[]).map((r) => r.id),
+      imagesInUse: () =>
+        new Set((db.prepare('SELECT DISTINCT image_id FROM containers WHERE image_id IS NOT NULL').all() as { image_id: string }[]).map((r) => r.image_id)),
+    };
+  }
+}

@@ -1,0 +1,231 @@
+// ContainerRuntime: the one boundary between berth and the processes that run containers
+// (the OCI runtime and conmon). It owns the binaries, the runtime's global arguments and
+// the runtime-side dirs (exit files, attach sockets, monitor files; the OCI runtime driver
+// brings its state root), and
+// offers what the container manager and the CRI call: create, start, kill, delete, exec,
+// execSync, attach, reopenLog, updateResources, state.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { OciRuntime, Process, Resources, RuntimeState } from '../oci/index.js';
+import {
+  attach, attachSocketPath, createContainer, execInContainer, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
+  type AttachResult, type AttachStreams, type ExecResult,
+} from '../monitor/index.js';
+import { nodeCrypto } from '../sys/index.js';
+import { commandExitError } from './exit-codes.js';
+
+export interface RuntimeDirs {
+  /** conmon's exit files, <exitDir>/<id>. */
+  exitDir: string;
+  /** Attach socket links; keep it short (a socket path has ~108 bytes). */
+  socketDir: string;
+  /** Per-container monitor files: <monitorRoot>/<id>. */
+  monitorRoot: string;
+}
+
+export interface RuntimeCreateOptions {
+  name: string;
+  /** Holds config.json. */
+  bundle: string;
+  logPath: string;
+  logSizeMax?: number;
+  terminal: boolean;
+  stdin: boolean;
+  /** false: stdin stays open for the next client after an attached one leaves. */
+  stdinOnce?: boolean;
+  /** Program + args conmon runs after the exit was recorded. */
+  exitCommand?: string[];
+  /** Seconds conmon waits before the exit command. */
+  exitDelay?: number;
+  signal?: AbortSignal;
+}
+
+export interface RuntimeExecOptions {
+  process: Process;
+  terminal?: boolean;
+  stdin?: boolean;
+  detach?: boolean;
+  /** Seconds; the process group is killed after that. */
+  timeout?: number;
+  attach?: AttachStreams;
+  signal?: AbortSignal;
+}
+
+export class ContainerRuntime {
+  readonly oci: OciRuntime;
+
+  constructor(private readonly o: { oci: OciRuntime; conmon: string; dirs: RuntimeDirs }) {
+    this.oci = o.oci;
+  }
+
+  get dirs(): RuntimeDirs {
+    return this.o.dirs;
+  }
+
+  /** Throws Unavailable when the OCI runtime is missing (checked before anything is made). */
+  check(): void {
+    this.oci.binary();
+  }
+
+  monitorDir(id: string): string {
+    return join(this.o.dirs.monitorRoot, id);
+  }
+
+  /** Whether the runtime holds state for the container (its release has not finished). */
+  stateDir(id: string): string {
+    return join(this.oci.stateRoot, id);
+  }
+
+  /** `runtime create` under a fresh conmon: resolves with the container's and conmon's pids. */
+  async create(id: string, c: RuntimeCreateOptions): Promise<{ pid: number; conmonPid: number }> {
+    c.signal?.throwIfAborted();
+    const monitorDir = this.monitorDir(id);
+    await Promise.all([mkdir(monitorDir, { recursive: true, mode: 0o700 }), mkdir(this.o.dirs.exitDir, { recursive: true, mode: 0o700 })]);
+    await rm(join(this.o.dirs.exitDir, id), { force: true });
+    try {
+      return await createContainer({
+        conmon: this.o.conmon,
+        runtime: this.oci.binary(),
+        runtimeArgs: this.oci.globalArgs(),
+        id,
+        name: c.name,
+        bundle: c.bundle,
+        persistDir: monitorDir,
+        socketDir: this.o.dirs.socketDir,
+        exitDir: this.o.dirs.exitDir,
+        logPath: c.logPath,
+        logSizeMax: c.logSizeMax,
+        terminal: c.terminal,
+        stdin: c.stdin,
+        leaveStdinOpen: c.stdin && c.stdinOnce === false,
+        exitCommand: c.exitCommand,
+        exitDelay: c.exitDelay,
+        pidFile: join(monitorDir, 'pidfile'),
+        conmonPidFile: join(monitorDir, 'conmon.pid'),
+      });
+    } catch (e) {
+      throw commandExitError(e);
+    }
+  }
+
+  async start(id: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      await this.oci.start(id, opts);
+    } catch (e) {
+      throw commandExitError(e);
+    }
+  }
+
+  kill(id: string, signal: string | number, opts: { all?: boolean } = {}): Promise<void> {
+    return this.oci.kill(id, signal, opts);
+  }
+
+  delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.oci.delete(id, opts);
+  }
+
+  state(id: string): Promise<RuntimeState | null> {
+    return this.oci.state(id);
+  }
+
+  /** Runs a process in the running container under its own conmon (exec dir removed after an attached run). */
+  async exec(id: string, x: RuntimeExecOptions): Promise<ExecResult> {
+    x.signal?.throwIfAborted();
+    const execId = nodeCrypto().randomBytes(16).toString('hex');
+    const execDir = join(this.monitorDir(id), 'exec', execId);
+    await mkdir(execDir, { recursive: true });
+    let result: ExecResult | undefined;
+    const running = execInContainer({
+      conmon: this.o.conmon,
+      runtime: this.oci.binary(),
+      runtimeArgs: this.oci.globalArgs(),
+      id,
+      execId,
+      processSpec: x.process,
+      persistDir: execDir,
+      socketDir: this.o.dirs.socketDir,
+      exitDir: execDir,
+      terminal: !!x.terminal,
+      stdin: !!x.stdin,
+      detach: !!x.detach,
+      timeout: x.timeout,
+      attach: x.attach,
+      signal: x.signal,
+    });
+    try {
+      result = await running;
+      return result;
+    } catch (e) {
+      throw commandExitError(e);
+    } finally {
+      // An exec detached with the detach keys still runs and needs its dir.
+      if (!x.detach && result?.exitCode !== undefined) await rm(execDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Runs a process to its end and returns its output (CRI ExecSync). */
+  async execSync(id: string, process: Process, opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer }> {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const stdout = new PassThrough().on('data', (d: Buffer) => out.push(d));
+    const stderr = new PassThrough().on('data', (d: Buffer) => err.push(d));
+    const r = await this.exec(id, { process, timeout: opts.timeout, signal: opts.signal, attach: { stdout, stderr } });
+    return { exitCode: r.exitCode ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+  }
+
+  attach(id: string, streams: AttachStreams): Promise<AttachResult> {
+    return attach(attachSocketPath(this.o.dirs.socketDir, id), streams);
+  }
+
+  resize(id: string, size: { rows: number; cols: number }): void {
+    resize(this.monitorDir(id), size);
+  }
+
+  /** Has conmon reopen the container's log file (after a rotation by the CRI's kubelet). */
+  reopenLog(id: string): void {
+    reopenLog(this.monitorDir(id));
+  }
+
+  /** New cgroup limits for a running container (runtime-spec linux.resources). */
+  async updateResources(id: string, resources: Partial<Resources>): Promise<void> {
+    const file = join(this.monitorDir(id), 'resources.json');
+    await writeFile(file, JSON.stringify(resources));
+    try {
+      await this.oci.update(id, file);
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  /** The exit code conmon recorded, if any (async: listings read many). */
+  exitCode(id: string): Promise<number | undefined> {
+    return readExitCodeAsync(this.o.dirs.exitDir, id);
+  }
+
+  exitCodeNow(id: string): number | undefined {
+    return readExitCode(this.o.dirs.exitDir, id);
+  }
+
+  /** Resolves when conmon writes the exit file, or `recorded` knows the code. */
+  waitExit(id: string, signal?: AbortSignal, recorded?: () => number | undefined): Promise<number> {
+    return waitExitCode(this.o.dirs.exitDir, id, signal, recorded);
+  }
+
+  oomKilled(id: string): boolean {
+    return wasOomKilled(this.monitorDir(id));
+  }
+
+  /** Removes the monitor's files of a container that is gone. */
+  async forget(id: string): Promise<void> {
+    await Promise.all([
+      rm(this.monitorDir(id), { recursive: true, force: true }),
+      rm(join(this.o.dirs.socketDir, id), { recursive: true, force: true }),
+      rm(join(this.o.dirs.exitDir, id), { force: true }),
+    ]);
+  }
+
+  version(): Promise<string> {
+    return this.oci.version();
+  }
+}

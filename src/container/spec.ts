@@ -1,0 +1,136 @@
+// ContainerSpec: the neutral create request the library takes. The CLI translates its
+// flags into it and the CRI its CreateContainerRequest; nothing here is shaped by either.
+// Stored as JSON in the container's row, with what creation resolved filled in (args,
+// hostname).
+import { hostname as hostHostname } from 'node:os';
+import type { ResourceLimits } from '../oci/index.js';
+import type { PortMapping } from '../network/index.js';
+
+export type Propagation = 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
+
+export interface BindMount {
+  type: 'bind';
+  source: string;
+  destination: string;
+  readOnly?: boolean;
+  /** Default rprivate. */
+  propagation?: Propagation;
+}
+
+export interface TmpfsMount {
+  type: 'tmpfs';
+  destination: string;
+  /** mount options, e.g. ['size=64m', 'mode=1777'] */
+  options: string[];
+}
+
+export type ContainerMount = BindMount | TmpfsMount;
+
+export interface DeviceMapping {
+  hostPath: string;
+  containerPath: string;
+  /** Subset of 'rwm'; default 'rwm'. */
+  permissions?: string;
+}
+
+export interface SecurityContext {
+  /** 'name', 'uid', 'name:group', 'uid:gid'; default the image's USER. */
+  user?: string;
+  supplementalGroups?: number[];
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  noNewPrivileges?: boolean;
+  /** Default 'default' (berth's profile). */
+  seccomp?: 'default' | 'unconfined';
+  /** Replace the default masked and read-only paths. */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  readOnlyRootfs?: boolean;
+}
+
+export interface ContainerResources extends ResourceLimits {
+  oomScoreAdj?: number;
+}
+
+/** Namespaces to join (paths such as a pod's /proc/<pid>/ns/ipc or a netns file). */
+export interface JoinedNamespaces {
+  network?: string;
+  ipc?: string;
+  uts?: string;
+  pid?: string;
+}
+
+/** Networking berth sets up itself (ignored when namespaces.network is given). */
+export interface NetworkSpec {
+  /** 'networks' (default): a netns attached to `networks` (none listed: the default network). */
+  mode?: 'networks' | 'none' | 'host';
+  networks?: string[];
+  ports?: PortMapping[];
+  /** Also publish every port the image exposes, on free host ports. */
+  publishExposed?: boolean;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** NAME:IP entries for /etc/hosts. */
+  addHosts?: string[];
+}
+
+export interface ContainerSpec {
+  image: string;
+  name?: string;
+  /** Replaces the image ENTRYPOINT (and drops its CMD); [] or [''] = none. */
+  entrypoint?: string[];
+  /** Replaces the image CMD. */
+  command?: string[];
+  env?: string[];
+  workdir?: string;
+  /** Default: the short id, the host's name with host networking, none in a joined UTS namespace. */
+  hostname?: string;
+  tty?: boolean;
+  /** Keep stdin open for attach. */
+  stdin?: boolean;
+  /** Close stdin when the first attached client goes away; false keeps it open for the next. */
+  stdinOnce?: boolean;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  mounts?: ContainerMount[];
+  devices?: DeviceMapping[];
+  sysctls?: Record<string, string>;
+  rlimits?: { type: string; soft: number; hard: number }[];
+  security?: SecurityContext;
+  resources?: ContainerResources;
+  namespaces?: JoinedNamespaces;
+  network?: NetworkSpec;
+  /** cgroup the container's cgroup goes under (default /berth). */
+  cgroupParent?: string;
+  /** CRI-format log file; default <container dir>/ctr.log. */
+  logPath?: string;
+  logSizeMax?: number;
+  /** Run an init process as PID 1 that reaps zombies and forwards signals. */
+  init?: boolean;
+  /** Remove the container when it exits. */
+  removeOnExit?: boolean;
+  stopSignal?: string;
+  /** Seconds `stop` waits before SIGKILL. */
+  stopTimeout?: number;
+  /** Filled in by create: the process' arguments (entrypoint + command, image defaults applied). */
+  args?: string[];
+}
+
+/** How the container gets its network namespace. */
+export type NetworkPlan = { kind: 'join'; path: string } | { kind: 'host' } | { kind: 'none' } | { kind: 'networks'; networks: string[] };
+
+export function networkPlan(spec: ContainerSpec): NetworkPlan {
+  if (spec.namespaces?.network) return { kind: 'join', path: spec.namespaces.network };
+  const mode = spec.network?.mode ?? 'networks';
+  if (mode === 'host' || mode === 'none') return { kind: mode };
+  return { kind: 'networks', networks: spec.network?.networks ?? [] };
+}
+
+/** The one rule for a container's hostname (undefined: it sets none, its UTS namespace is joined). */
+export function containerHostname(spec: ContainerSpec, id: string): string | undefined {
+  if (spec.hostname) return spec.hostname;
+  if (spec.namespaces?.uts) return undefined;
+  return networkPlan(spec).kind === 'host' ? hostHostname() : id.slice(0, 12);
+}

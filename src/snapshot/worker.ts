@@ -1,0 +1,187 @@
+// Snapshot work off the caller's event loop: layer extraction (tens of thousands of
+// synchronous open/write/chown/xattr calls per image) and recursive removal of snapshot
+// trees run on a few worker threads (extract-worker.ts). A daemon serving other requests
+// meanwhile sees its loop stay responsive; a CLI gets the same results.
+//
+// The worker is a file beside this module: out/src/snapshot/extract-worker.js for the
+// compiled tree, build/extract-worker.js (bundled by scripts/build.mjs) beside the CLI's
+// bundle, whose import.meta.url is build/berth.cjs.
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import { BerthError } from '../errors/index.js';
+
+export type ToWorker =
+  | { op: 'apply'; id: number; dir: string }
+  | { op: 'data'; id: number; chunk: Uint8Array }
+  | { op: 'end'; id: number }
+  | { op: 'abort'; id: number }
+  | { op: 'rm'; id: number; path: string };
+
+type FromWorker = { id: number; took?: number; result?: { size?: number }; error?: SerializedError };
+
+export interface SerializedError {
+  berthCode?: string;
+  name: string;
+  message: string;
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}
+
+/** Tar bytes one extraction may have sent and the worker not yet taken. */
+const MAX_IN_FLIGHT = 16 << 20;
+const WORKER_URL = new URL('./extract-worker.js', import.meta.url);
+
+interface Job {
+  took(n: number): void;
+  settle(result: FromWorker['result'], error?: Error): void;
+}
+
+function deserialize(s: SerializedError): Error {
+  if (s.berthCode) return new BerthError(s.berthCode as BerthError['code'], s.message);
+  const e = new Error(s.message) as NodeJS.ErrnoException;
+  e.name = s.name;
+  Object.assign(e, { code: s.code, errno: s.errno, syscall: s.syscall, path: s.path });
+  return e;
+}
+
+class SnapshotThread {
+  private readonly worker: Worker;
+  readonly jobs = new Map<number, Job>();
+  dead = false;
+
+  constructor(private readonly onDead: (t: SnapshotThread) => void) {
+    // No inherited node options (test runner flags and the like are not for workers).
+    this.worker = new Worker(WORKER_URL, { execArgv: [] });
+    this.worker.unref();
+    this.worker.on('message', (m: FromWorker) => {
+      const job = this.jobs.get(m.id);
+      if (!job) return;
+      if (m.took !== undefined) job.took(m.took);
+      if (m.result || m.error) {
+        this.forget(m.id);
+        job.settle(m.result, m.error && deserialize(m.error));
+      }
+    });
+    const fail = (e: Error) => {
+      if (this.dead) return;
+      this.dead = true;
+      this.onDead(this);
+      const all = [...this.jobs.values()];
+      this.jobs.clear();
+      for (const j of all) j.settle(undefined, e);
+    };
+    this.worker.on('error', (e) => fail(new BerthError('Internal', `snapshot worker: ${e.message}`)));
+    this.worker.on('exit', (code) => fail(new BerthError('Internal', `snapshot worker exited (${code})`)));
+  }
+
+  start(id: number, job: Job, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+    if (this.jobs.size === 0) this.worker.ref(); // a result is awaited: stay alive for it
+    this.jobs.set(id, job);
+    this.send(msg, transfer);
+  }
+
+  send(msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+    if (!this.dead) this.worker.postMessage(msg, transfer);
+  }
+
+  private forget(id: number): void {
+    if (this.jobs.delete(id) && this.jobs.size === 0) this.worker.unref();
+  }
+}
+
+const threads: SnapshotThread[] = [];
+const MAX_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+let nextId = 1;
+
+/** The least busy thread; a new one while all are busy and there are fewer than MAX_THREADS. */
+function pickThread(): SnapshotThread {
+  let best = threads[0];
+  for (const t of threads) if (t.jobs.size < best.jobs.size) best = t;
+  if (best && (best.jobs.size === 0 || threads.length >= MAX_THREADS)) return best;
+  const t = new SnapshotThread((dead) => threads.splice(threads.indexOf(dead), 1));
+  threads.push(t);
+  return t;
+}
+
+/** Removes path and everything under it (rm -rf) on a worker thread. */
+export function removeTree(path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const id = nextId++;
+    pickThread().start(id, { took() {}, settle: (_r, e) => (e ? reject(e) : resolve()) }, { op: 'rm', id, path });
+  });
+}
+
+/** Streams an uncompressed layer tar to a worker that applies it onto dir (see apply.ts). */
+export async function applyLayerOffThread(tar: Readable, dir: string, signal?: AbortSignal): Promise<{ size: number }> {
+  signal?.throwIfAborted();
+  const id = nextId++;
+  const thread = pickThread();
+  let inFlight = 0;
+  let resume: (() => void) | undefined;
+  let settled = false;
+  const wake = () => {
+    const r = resume;
+    resume = undefined;
+    r?.();
+  };
+  const result = new Promise<{ size: number }>((resolve, reject) => {
+    thread.start(
+      id,
+      {
+        took(n) {
+          inFlight -= n;
+          if (inFlight <= MAX_IN_FLIGHT / 2) wake();
+        },
+        settle(r, e) {
+          settled = true;
+          wake();
+          if (e) reject(e);
+          else resolve({ size: r?.size ?? 0 });
+        },
+      },
+      { op: 'apply', id, dir },
+    );
+  });
+  result.catch(() => {}); // awaited below on every path
+  const onAbort = () => {
+    thread.send({ op: 'abort', id });
+    tar.destroy(); // also when it waits for bytes that do not come
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    try {
+      for await (const c of tar as AsyncIterable<Buffer | string>) {
+        if (settled) break; // the worker is done (end of archive) or failed: stop reading
+        const chunk = typeof c === 'string' ? Buffer.from(c) : c;
+        if (chunk.buffer instanceof SharedArrayBuffer) {
+          // Batches of the hash worker, never written again: shared, not copied.
+          thread.send({ op: 'data', id, chunk });
+        } else {
+          const copy = new Uint8Array(chunk.length);
+          copy.set(chunk);
+          thread.send({ op: 'data', id, chunk: copy }, [copy.buffer]);
+        }
+        inFlight += chunk.length;
+        if (inFlight > MAX_IN_FLIGHT && !settled) await new Promise<void>((r) => (resume = r));
+      }
+    } catch (e) {
+      // The source failed (a digest mismatch, a broken download): the worker stops, and
+      // only once it no longer touches dir does the caller get the error.
+      thread.send({ op: 'abort', id });
+      await result.catch(() => {});
+      throw signal?.aborted ? signal.reason : e;
+    }
+    thread.send({ op: 'end', id });
+    try {
+      return await result;
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      throw e;
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
