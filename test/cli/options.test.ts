@@ -35,16 +35,16 @@ test('--cpus: positive, at most the CPUs there are', () => {
 });
 
 test('-v HOST:CTR[:ro|rw] and --tmpfs PATH[:OPTS]', () => {
-  assert.deepEqual(parseVolume('/data:/srv'), { source: '/data', destination: '/srv', readOnly: false });
-  assert.deepEqual(parseVolume('/data:/srv:ro'), { source: '/data', destination: '/srv', readOnly: true });
-  assert.deepEqual(parseVolume('/data:/srv:rw'), { source: '/data', destination: '/srv', readOnly: false });
+  assert.deepEqual(parseVolume('/data:/srv'), { type: 'bind', source: '/data', destination: '/srv', readOnly: false });
+  assert.deepEqual(parseVolume('/data:/srv:ro'), { type: 'bind', source: '/data', destination: '/srv', readOnly: true });
+  assert.deepEqual(parseVolume('/data:/srv:rw'), { type: 'bind', source: '/data', destination: '/srv', readOnly: false });
   assert.throws(() => parseVolume('/data'), invalid(/expected HOST-DIR:CONTAINER-DIR/));
   assert.throws(() => parseVolume('/a:/b:ro:x'), invalid(/expected HOST-DIR:CONTAINER-DIR/));
   assert.throws(() => parseVolume('named:/srv'), invalid(/named volumes are not supported/));
   assert.throws(() => parseVolume('/data:srv'), invalid(/the container path must be absolute/));
   assert.throws(() => parseVolume('/data:/srv:z'), invalid(/invalid mode "z"/));
-  assert.deepEqual(parseTmpfs('/run'), { destination: '/run', options: [] });
-  assert.deepEqual(parseTmpfs('/run:size=64m,,mode=1777'), { destination: '/run', options: ['size=64m', 'mode=1777'] });
+  assert.deepEqual(parseTmpfs('/run'), { type: 'tmpfs', destination: '/run', options: [] });
+  assert.deepEqual(parseTmpfs('/run:size=64m,,mode=1777'), { type: 'tmpfs', destination: '/run', options: ['size=64m', 'mode=1777'] });
   assert.throws(() => parseTmpfs('run:size=1m'), invalid(/the container path must be absolute/));
 });
 
