@@ -71,6 +71,7 @@ test: deps node_modules build
 	bench/run-latency --runs 1 --stopped 3 || status=$$?; \
 	bench/network --runs 1 || status=$$?; \
 	bench/pull --runs 1 --size-mb 20 || status=$$?; \
+	bench/loop-lag --smoke || status=$$?; \
 	node --test out/test/leaks.check.js || status=$$?; \
 	exit $$status
 
@@ -82,6 +83,7 @@ bench: deps node_modules build
 	bench/run-latency
 	bench/network
 	bench/pull
+	bench/loop-lag
 
 clean:
 	rm -rf build bin/berth out out-bench

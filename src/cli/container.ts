@@ -3,7 +3,7 @@ import type { Command } from './command.js';
 import { formatFlag } from './command.js';
 import type { Engine } from '../engine/index.js';
 import { statusWord, type Container, type ContainerManager } from '../container/index.js';
-import { humanDuration, printList, renderTemplate, shortId, table, timeAgo } from './format.js';
+import { humanDuration, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
@@ -40,7 +40,7 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
     State: statusWord(c.state),
     Status: statusText(c),
     Names: c.name,
-    Labels: c.config.labels ?? {},
+    Labels: templateMap(c.config.labels ?? {}),
     ExitCode: c.exitCode,
     Pid: c.state === 'running' ? c.pid : 0,
   };
@@ -119,6 +119,7 @@ const psCommand: Command = {
           items.map((c) => [full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), ports(c.network?.portMappings ?? []), c.name]),
         ),
       (c) => psView(c, ports),
+      'container',
     );
   },
 };
@@ -163,7 +164,7 @@ function inspectView(mgr: ContainerManager, c: Container) {
       Entrypoint: cfg.entrypoint ?? null,
       Image: cfg.image,
       WorkingDir: cfg.workdir ?? '',
-      Labels: cfg.labels ?? {},
+      Labels: templateMap(cfg.labels ?? {}),
       Tty: !!cfg.tty,
       OpenStdin: !!cfg.stdin,
       StopSignal: cfg.stopSignal ?? 'SIGTERM',
@@ -179,10 +180,10 @@ function inspectView(mgr: ContainerManager, c: Container) {
       NetworkMode: networkText(c) ?? 'bridge',
       AutoRemove: !!cfg.removeOnExit,
       Init: !!cfg.init,
-      Tmpfs: Object.fromEntries((cfg.mounts ?? []).flatMap((t) => (t.type === 'tmpfs' ? [[t.destination, t.options.join(',')]] : []))),
+      Tmpfs: templateMap(Object.fromEntries((cfg.mounts ?? []).flatMap((t) => (t.type === 'tmpfs' ? [[t.destination, t.options.join(',')]] : [])))),
       Ulimits: (cfg.rlimits ?? []).map((u) => ({ Name: u.type.replace(/^RLIMIT_/, '').toLowerCase(), Soft: u.soft, Hard: u.hard })),
     },
-    GraphDriver: { Name: 'overlay', Data: { UpperDir: `${p.dir}/upper`, WorkDir: `${p.dir}/work`, MergedDir: p.rootfs } },
+    GraphDriver: { Name: 'overlay', Data: templateMap({ UpperDir: `${p.dir}/upper`, WorkDir: `${p.dir}/work`, MergedDir: p.rootfs }) },
     NetworkSettings: networkSettings(c),
   };
 }
@@ -197,17 +198,17 @@ function networkSettings(c: Container) {
   const prefix = (cidr: string | undefined) => Number(cidr?.split('/')[1] ?? 0);
   return {
     SandboxKey: n?.netns ?? '',
-    Ports: ports,
+    Ports: templateMap(ports),
     IPAddress: first?.ips[0] ?? '',
     IPPrefixLen: prefix(first?.cidrs[0]),
     Gateway: first?.gateways[0] ?? '',
     MacAddress: first?.mac ?? '',
-    Networks: Object.fromEntries(
+    Networks: templateMap(Object.fromEntries(
       (n?.attachments ?? []).map((a) => [
         a.network,
         { IPAddress: a.ips[0] ?? '', IPPrefixLen: prefix(a.cidrs[0]), Gateway: a.gateways[0] ?? '', MacAddress: a.mac ?? '', InterfaceName: a.ifName },
       ]),
-    ),
+    )),
   };
 }
 
@@ -223,7 +224,7 @@ const inspectCommand: Command = {
   async run(ctx, f, args) {
     const type = f.type as string | undefined;
     if (type !== undefined && type !== 'container' && type !== 'image') throw invalidArgument(`invalid --type "${type}": container or image`);
-    const views: unknown[] = [];
+    const views: { view: unknown; type: string }[] = [];
     let failed = 0;
     for (const ref of args) {
       try {
@@ -235,22 +236,22 @@ const inspectCommand: Command = {
       }
     }
     const format = f.format as string | undefined;
-    if (format) process.stdout.write(views.map((v) => renderTemplate(format, v) + '\n').join(''));
-    else if (views.length || !failed) process.stdout.write(JSON.stringify(views, null, 4) + '\n');
+    if (format) process.stdout.write(renderAll(format, views.map((v) => v.view), views.map((v) => v.type)));
+    else if (views.length || !failed) process.stdout.write(JSON.stringify(views.map((v) => v.view), null, 4) + '\n');
     return failed ? 125 : 0;
   },
 };
 
-async function inspectOne(ctx: Engine, ref: string, type?: string): Promise<unknown> {
+async function inspectOne(ctx: Engine, ref: string, type?: string): Promise<{ view: unknown; type: string }> {
   if (type !== 'image') {
     const mgr = await ctx.containers();
     try {
-      return inspectView(mgr, await mgr.get(ref));
+      return { view: inspectView(mgr, await mgr.get(ref)), type: 'container' };
     } catch (e) {
       if (type === 'container' || !isBerthError(e, 'NotFound')) throw e;
     }
   }
-  return imageInspectView((await ctx.images()).resolve(ref));
+  return { view: imageInspectView((await ctx.images()).resolve(ref)), type: 'image' };
 }
 
 /** Applies op to each container, printing the reference on success like docker. */

@@ -3,6 +3,7 @@ import type { Image } from '../image/index.js';
 // The reference helpers directly, not through image/index.ts: that would load the whole
 // image store (zlib, crypto, streams) into every command's start-up.
 import { splitName } from '../image/reference.js';
+import { templateMap } from './format.js';
 
 export const created = (img: Image) => {
   const t = img.config.created ? Date.parse(img.config.created) : NaN;
@@ -28,13 +29,14 @@ export function imageInspectView(img: Image) {
     Author: img.config.author ?? '',
     Architecture: img.config.architecture,
     Os: img.config.os,
-    ...(img.config.variant ? { Variant: img.config.variant } : {}),
+    Variant: img.config.variant || undefined,
     Size: img.size,
     VirtualSize: img.size,
-    Config: img.config.config ?? {},
+    // The image's own JSON: its keys vary from image to image.
+    Config: templateMap(img.config.config ?? {}, { deep: true }),
     RootFS: { Type: 'layers', Layers: img.config.rootfs?.diff_ids ?? [] },
     History: history,
-    Labels: img.config.config?.Labels ?? null,
+    Labels: templateMap(img.config.config?.Labels ?? null),
     ManifestType: img.manifestMediaType,
     Layers: img.layers.map((l) => ({ Digest: l.digest, MediaType: l.mediaType, Size: l.size, DiffID: l.diffId })),
   };

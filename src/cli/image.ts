@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Command } from './command.js';
 import { formatFlag } from './command.js';
-import { humanSize, printList, renderTemplate, shortId, table, timeAgo } from './format.js';
+import { humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { printError } from './errors.js';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
 import { tempPathFor } from '../sys/index.js';
@@ -187,7 +187,7 @@ function rowView(row: ImageRow, noTrunc: boolean) {
     Size: humanSize(row.image.size),
     VirtualSize: humanSize(row.image.size),
     Names: row.image.names,
-    Labels: row.image.config.config?.Labels ?? {},
+    Labels: templateMap(row.image.config.config?.Labels ?? {}),
   };
 }
 
@@ -253,6 +253,7 @@ const imagesCommand: Command = {
         return f.noheading ? text.split('\n').slice(1).join('\n') : text;
       },
       (r) => rowView(r, noTrunc),
+      'image',
     );
   },
 };
@@ -289,7 +290,7 @@ const tagCommand: Command = {
   minArgs: 2,
   async run(ctx, _f, [src, ...targets]) {
     const images = await ctx.images();
-    for (const t of targets) images.tag(src, t);
+    for (const t of targets) await images.tag(src, t);
   },
 };
 
@@ -312,7 +313,7 @@ const inspectCommand: Command = {
       }
     }
     const format = f.format as string | undefined;
-    if (format && format !== 'json') process.stdout.write(views.map((v) => renderTemplate(format, v) + '\n').join(''));
+    if (format && format !== 'json') process.stdout.write(renderAll(format, views, 'image'));
     else if (views.length || !failed) process.stdout.write(JSON.stringify(views, null, 4) + '\n');
     return failed ? 125 : 0;
   },

@@ -2,7 +2,7 @@
 import type { Command } from './command.js';
 import type { Engine } from '../engine/index.js';
 import { formatFlag } from './command.js';
-import { printList, renderTemplate, table } from './format.js';
+import { printList, renderAll, table, templateMap } from './format.js';
 import { invalidArgument } from '../errors/index.js';
 
 async function networkLib(ctx: Engine) {
@@ -33,7 +33,9 @@ const lsCommand: Command = {
           ['NAME', 'DRIVER', 'BRIDGE', 'SUBNET', 'GATEWAY', 'INTERNAL'],
           items.map((n) => [n.name, n.driver, n.bridge ?? '', n.subnets.map((x) => x.subnet).join(','), n.subnets.map((x) => x.gateway ?? '').join(','), String(n.internal)]),
         ),
-      (n) => n,
+      // Optional fields stay fields (undefined, left out of JSON) so templates can name them.
+      (n) => ({ ...n, file: n.file, bridge: n.bridge }),
+      'network',
     );
   },
 };
@@ -75,10 +77,10 @@ const inspectCommand: Command = {
     const views = [];
     for (const name of args) {
       const { info, config } = await lib.inspectNetwork(confDir, name);
-      views.push({ ...info, Containers: await (await ctx.network()).containersOn(name), Config: config });
+      views.push({ ...info, file: info.file, bridge: info.bridge, Containers: await (await ctx.network()).containersOn(name), Config: templateMap(config, { deep: true }) });
     }
     const format = f.format as string | undefined;
-    if (format) process.stdout.write(views.map((v) => renderTemplate(format, v) + '\n').join(''));
+    if (format) process.stdout.write(renderAll(format, views, 'network'));
     else process.stdout.write(JSON.stringify(views, null, 4) + '\n');
   },
 };

@@ -7,7 +7,7 @@ import { arch, release } from 'node:os';
 import { existsSync } from 'node:fs';
 import { formatFlag, type Command } from './command.js';
 import type { Engine } from '../engine/index.js';
-import { humanSize, printList, renderTemplate, table } from './format.js';
+import { humanSize, printList, renderAll, table } from './format.js';
 import { prunedImagesText } from './image-views.js';
 import { confirm } from './prompt.js';
 import { printError } from './errors.js';
@@ -41,9 +41,9 @@ async function components(ctx: Engine) {
   return { cfg, runtimePath, runtimeVersion, conmonVersion };
 }
 
-function print(view: object, format: string | undefined, text: () => string): void {
+function print(view: object, type: string, format: string | undefined, text: () => string): void {
   if (format === 'json') process.stdout.write(JSON.stringify(view, null, 2) + '\n');
-  else if (format) process.stdout.write(renderTemplate(format, view) + '\n');
+  else if (format) process.stdout.write(renderAll(format, [view], type));
   else process.stdout.write(text());
 }
 
@@ -65,7 +65,7 @@ const versionCommand: Command = {
       OCIRuntime: { Path: runtimePath, Version: runtimeVersion },
       Conmon: { Version: conmonVersion },
     };
-    print(view, f.format as string | undefined, () =>
+    print(view, 'version', f.format as string | undefined, () =>
       [
         `Version:      ${view.Version}`,
         `Node.js:      ${view.NodeVersion}`,
@@ -98,7 +98,7 @@ const infoCommand: Command = {
       Containers: { Total: counts.total, Running: counts.running, Stopped: counts.stopped },
       Images: images,
     };
-    print(view, f.format as string | undefined, () =>
+    print(view, 'info', f.format as string | undefined, () =>
       [
         `berth version:   ${version}`,
         'Host:',
@@ -172,7 +172,7 @@ const dfView = (r: DfRow) => ({
 const dfCommand: Command = {
   name: 'df',
   usage: 'df [OPTIONS]',
-  summary: 'Show disk usage of images and containers',
+  summary: 'Show disk usage of images, containers, and what interrupted pulls and loads left',
   flags: [{ ...formatFlag, desc: 'Output format: table (default), json, or a Go-style template such as {{.Type}}' }],
   maxArgs: 0,
   async run(ctx, f) {
@@ -191,12 +191,15 @@ const dfCommand: Command = {
       { type: 'Images', total: images.images, active: images.active, size: images.size, reclaimable: images.reclaimable },
       containers,
       { type: 'Local Volumes', total: 0, active: 0, size: 0, reclaimable: 0 },
+      // Blobs, snapshots and partial downloads no image references (killed pulls and loads); the next pull or load sweeps them.
+      { type: 'Leftovers', total: images.leftovers.items, active: images.leftovers.active, size: images.leftovers.size, reclaimable: images.leftovers.reclaimable },
     ];
     printList(
       rows,
       f.format as string | undefined,
       (items) => table(['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], items.map((r) => [r.type, String(r.total), String(r.active), humanSize(r.size), reclaimableText(r)])),
       dfView,
+      'disk usage',
     );
   },
 };
@@ -215,6 +218,7 @@ const systemPruneCommand: Command = {
       'WARNING! This will remove:',
       '  - all stopped containers',
       f.all ? '  - all images without at least one container associated to them' : '  - all dangling images',
+      '  - network attachments whose teardown failed',
     ].join('\n');
     if (!f.force && !(await confirm(`${warning}\n\nAre you sure you want to continue?`))) return 0;
     const manager = await ctx.containers();
@@ -234,7 +238,12 @@ const systemPruneCommand: Command = {
       }
     }
     const { removed, report } = await (await ctx.images()).prune({ all: f.all === true });
+    const dropped = await (await ctx.network()).prune();
     let out = removedContainers.length ? `Deleted Containers:\n${removedContainers.map((id) => id + '\n').join('')}\n` : '';
+    if (dropped.length) {
+      const line = (d: (typeof dropped)[number]) => `${d.containerId} ${d.network} ${d.ifName}${d.error ? ` (DEL failed again: ${d.error})` : ''}\n`;
+      out += `Deleted Network Attachments:\n${dropped.map(line).join('')}\n`;
+    }
     out += prunedImagesText(removed);
     process.stdout.write(`${out}Total reclaimed space: ${humanSize(report.reclaimed + containerBytes)}\n`);
     return failed ? 1 : 0;

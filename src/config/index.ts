@@ -1,6 +1,6 @@
 // Paths and settings. Every directory is configurable by flag and environment so tests
 // run many isolated instances side by side.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromSystemError, invalidArgument, unavailable } from '../errors/index.js';
@@ -93,7 +93,9 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, file);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw invalidArgument(`the config dir ${paths.configDir} (--config-dir, $BERTH_CONFIG_DIR) is not a directory`);
+    if (code !== 'ENOENT') throw fromSystemError(e, file);
   }
   if (text !== undefined) {
     const { parse } = await import('smol-toml');
@@ -118,7 +120,7 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
     logSizeMax: num(monitor.log_size_max, 'monitor.log_size_max', file) ?? -1,
     initPath: str(containers.init_path, 'containers.init_path', file) ?? '/usr/bin/catatonit',
     network: {
-      confDir: str(network.cni_conf_dir, 'network.cni_conf_dir', file) ?? '/etc/cni/net.d',
+      confDir: dir(network.cni_conf_dir, 'network.cni_conf_dir', file) ?? '/etc/cni/net.d',
       pluginDirs: strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
       defaultBridge: str(network.default_bridge, 'network.default_bridge', file),
       defaultSubnet: str(network.default_subnet, 'network.default_subnet', file),
@@ -133,6 +135,19 @@ function str(v: unknown, key: string, file: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw invalidArgument(`${file}: ${key} must be a string`);
   return v;
+}
+/** A directory setting: a string naming a directory, or a path not made yet. */
+function dir(v: unknown, key: string, file: string): string | undefined {
+  const path = str(v, key, file);
+  if (path === undefined) return undefined;
+  let isDir: boolean | undefined;
+  try {
+    isDir = statSync(path, { throwIfNoEntry: false })?.isDirectory();
+  } catch (e) {
+    throw fromSystemError(e, `${file}: ${key}: ${path}`);
+  }
+  if (isDir === false) throw invalidArgument(`${file}: ${key}: ${path} is not a directory`);
+  return path;
 }
 function strArray(v: unknown, key: string, file: string): string[] | undefined {
   if (v === undefined) return undefined;

@@ -49,7 +49,7 @@ export async function createContainer(parts: Parts, spec: ContainerSpec, opts: C
   if (args.length === 0) throw invalidArgument('no command specified: the image has no CMD or ENTRYPOINT, give one after the image name');
   const id = randomHex(32);
   const name = spec.name ?? freeName(parts);
-  parts.records.insertCreating({
+  await parts.records.insertCreating({
     id,
     name,
     podId: opts.podId,
@@ -62,7 +62,7 @@ export async function createContainer(parts: Parts, spec: ContainerSpec, opts: C
   try {
     await instantiate(parts, parts.records.byId(id)!, image, opts);
   } catch (e) {
-    await destroy(parts, id);
+    await destroy(parts, id, true);
     throw e;
   }
   return parts.records.byId(id)!;
@@ -169,7 +169,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     exitDelay: opts.foreground ? FOREGROUND_EXIT_DELAY_S : undefined,
     signal,
   });
-  parts.records.setCreated(c.id, created.pid, created.conmonPid);
+  await parts.records.setCreated(c.id, created.pid, created.conmonPid);
   // Aborted while conmon created it: the caller's cleanup removes the new incarnation too.
   signal?.throwIfAborted();
 }
@@ -197,7 +197,7 @@ async function attachNetwork(parts: Parts, c: Container, networks: string[], hos
   // pod) is its own to release (it may be doing so right now).
   await net.sweep((id) => parts.records.exists(id) || parts.networkOwners.some((owns) => owns(id)));
   const status = await net.setup(c.id, { networks, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']] });
-  parts.records.setNetwork(c.id, status);
+  await parts.records.setNetwork(c.id, status);
   const first = status.attachments[0];
   const { writeContainerFiles } = await import('../network/index.js');
   await writeContainerFiles(containerPaths(parts, c).dir, {

@@ -134,14 +134,14 @@ export class ContainerManager {
   async recreate(ref: string, opts: { signal?: AbortSignal } = {}): Promise<Container> {
     const c = await this.get(ref);
     if (c.state !== 'stopped') return c;
-    if (!this.records.claimForRecreate(c.id, process.pid)) return this.get(c.id);
+    if (!(await this.records.claimForRecreate(c.id, process.pid))) return this.get(c.id);
     try {
       // What a release that never finished (its process died) left behind goes first.
       if (releaseUnfinished(this.parts, c.id)) await release(this.parts, c.id);
       await instantiate(this.parts, c, (await this.parts.images()).resolve(c.imageId ?? c.config.image), opts);
     } catch (e) {
       await release(this.parts, c.id);
-      this.records.backToStopped(c.id);
+      await this.records.backToStopped(c.id);
       throw e;
     }
     return this.records.byId(c.id)!;
@@ -160,7 +160,7 @@ export class ContainerManager {
       if (code !== undefined) await recordExit(this.parts, c, code);
       throw e;
     }
-    this.records.setRunning(c.id, Date.now());
+    await this.records.setRunning(c.id, Date.now());
     return (await reconcile(this.parts, this.records.byId(c.id)!))!;
   }
 
@@ -241,7 +241,7 @@ export class ContainerManager {
   async rename(ref: string, newName: string): Promise<void> {
     if (!isValidName(newName)) throw invalidArgument(`invalid container name "${newName}"`);
     const c = await this.get(ref);
-    this.records.rename(c.id, newName, { ...c.config, name: newName });
+    await this.records.rename(c.id, newName, { ...c.config, name: newName });
   }
 
   /** Removes a container; a running one only with force (it is killed first). */

@@ -21,7 +21,7 @@ export async function reconcile(parts: Parts, c: Container): Promise<Container |
     }
     log.info('a restart was interrupted: the container goes back to stopped', { id: c.id });
     await release(parts, c.id);
-    parts.records.backToStopped(c.id, true);
+    await parts.records.backToStopped(c.id, true);
     return parts.records.byId(c.id);
   }
   if (c.state !== 'running' && c.state !== 'created') return c;

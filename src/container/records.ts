@@ -103,9 +103,9 @@ export class ContainerRecords {
   }
 
   /** A 'creating' row whose pid is the creator's, so an interrupted creation can be told from one in progress. */
-  insertCreating(c: NewContainer): void {
+  async insertCreating(c: NewContainer): Promise<void> {
     try {
-      this.store.tx(() =>
+      await this.store.write(() =>
         this.store.db
           .prepare(
             `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, created_at)
@@ -125,29 +125,29 @@ export class ContainerRecords {
   }
 
   /** stopped → creating, owned by creatorPid (a restart); false when someone else got there first. */
-  claimForRecreate(id: string, creatorPid: number): boolean {
-    return this.store.tx(
+  async claimForRecreate(id: string, creatorPid: number): Promise<boolean> {
+    return this.store.write(
       () => this.store.db.prepare("UPDATE containers SET state = 'creating', pid = ? WHERE id = ? AND state = 'stopped'").run(creatorPid, id).changes > 0,
     );
   }
 
   /** Back to stopped after a restart that failed or whose creator died. */
-  backToStopped(id: string, onlyIfCreating = false): void {
+  async backToStopped(id: string, onlyIfCreating = false): Promise<void> {
     const sql = `UPDATE containers SET state = 'stopped', pid = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
-    this.store.tx(() => this.store.db.prepare(sql).run(id));
+    await this.store.write(() => this.store.db.prepare(sql).run(id));
   }
 
   /** The monitor reported the container's pid: a new incarnation. */
-  setCreated(id: string, pid: number, conmonPid: number): void {
-    this.store.tx(() =>
+  async setCreated(id: string, pid: number, conmonPid: number): Promise<void> {
+    await this.store.write(() =>
       this.store.db
         .prepare("UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, exit_code = NULL, error = NULL WHERE id = ?")
         .run(pid, conmonPid, id),
     );
   }
 
-  setRunning(id: string, startedAt: number): void {
-    this.store.tx(() =>
+  async setRunning(id: string, startedAt: number): Promise<void> {
+    await this.store.write(() =>
       this.store.db.prepare("UPDATE containers SET state = 'running', started_at = ?, finished_at = NULL WHERE id = ? AND state = 'created'").run(startedAt, id),
     );
   }
@@ -156,8 +156,8 @@ export class ContainerRecords {
    * Records an exit for the incarnation whose monitor reported it: false when the row is
    * not that incarnation's any more (a restart made a new monitor) or already stopped.
    */
-  recordExit(id: string, e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number }): boolean {
-    return this.store.tx(
+  async recordExit(id: string, e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number }): Promise<boolean> {
+    return this.store.write(
       () =>
         this.store.db
           .prepare(
@@ -168,13 +168,13 @@ export class ContainerRecords {
     );
   }
 
-  setNetwork(id: string, status: NetworkStatus | null): void {
-    this.store.tx(() => this.store.db.prepare('UPDATE containers SET network = ? WHERE id = ?').run(status ? JSON.stringify(status) : null, id));
+  async setNetwork(id: string, status: NetworkStatus | null): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE containers SET network = ? WHERE id = ?').run(status ? JSON.stringify(status) : null, id));
   }
 
-  rename(id: string, name: string, config: ContainerSpec): void {
+  async rename(id: string, name: string, config: ContainerSpec): Promise<void> {
     try {
-      this.store.tx(() => this.store.db.prepare('UPDATE containers SET name = ?, config = ? WHERE id = ?').run(name, JSON.stringify(config), id));
+      await this.store.write(() => this.store.db.prepare('UPDATE containers SET name = ?, config = ? WHERE id = ?').run(name, JSON.stringify(config), id));
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw alreadyExists(`the container name "${name}" is already in use`);
       throw e;
@@ -182,8 +182,8 @@ export class ContainerRecords {
   }
 
   /** Marks the row 'removing', keeping a stopped container's exit code for late waiters. */
-  markRemoving(id: string, now = Date.now()): void {
-    this.store.tx(() => {
+  async markRemoving(id: string, now = Date.now()): Promise<void> {
+    await this.store.write(() => {
       const db = this.store.db;
       const row = db.prepare("SELECT exit_code FROM containers WHERE id = ? AND state = 'stopped'").get(id) as { exit_code: number | null } | undefined;
       if (row?.exit_code != null) {
@@ -194,8 +194,8 @@ export class ContainerRecords {
     });
   }
 
-  delete(id: string): void {
-    this.store.tx(() => this.store.db.prepare('DELETE FROM containers WHERE id = ?').run(id));
+  async delete(id: string): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('DELETE FROM containers WHERE id = ?').run(id));
   }
 
   /** The exit code of a container removed recently. */

@@ -16,14 +16,17 @@ import type { Container } from './types.js';
  * waiting `run` and any state query may all get here for the same exit.
  */
 export async function recordExit(parts: Parts, c: Container, code: number, error?: string, monitorPid: number | null = c.conmonPid): Promise<void> {
-  const changed = parts.records.recordExit(c.id, { code, oomKilled: parts.runtime.oomKilled(c.id), error, monitorPid, at: Date.now() });
+  const changed = await parts.records.recordExit(c.id, { code, oomKilled: parts.runtime.oomKilled(c.id), error, monitorPid, at: Date.now() });
   if (!changed) return;
   if (c.config.removeOnExit) await destroy(parts, c.id);
   else await release(parts, c.id);
 }
 
-/** The process is gone: the runtime's state, the rootfs and the network come down side by side. */
-export async function release(parts: Parts, id: string): Promise<void> {
+/**
+ * The process is gone: the runtime's state, the rootfs and the network come down side by side.
+ * afterFailure: the caller reports an error of its own; failures here are its detail (logged at debug).
+ */
+export async function release(parts: Parts, id: string, afterFailure = false): Promise<void> {
   const deleted = parts.runtime
     .delete(id, { force: true })
     .catch((e) => (isBerthError(e, 'Unavailable') ? log.debug : log.warn)('runtime delete failed', { id, error: String(e) }));
@@ -33,11 +36,11 @@ export async function release(parts: Parts, id: string): Promise<void> {
   if (detached) {
     try {
       await detached;
-      if (parts.records.exists(id)) parts.records.setNetwork(id, null);
+      if (parts.records.exists(id)) await parts.records.setNetwork(id, null);
     } catch (e) {
       // The container has exited all the same; its attachment records stay, and `rm`, the
       // next start or a sweep finishes the teardown.
-      log.warn('network teardown failed', { id, error: (e as Error).message });
+      (afterFailure ? log.debug : log.warn)('network teardown failed', { id, error: (e as Error).message });
     }
   }
 }
@@ -55,10 +58,10 @@ export function releaseUnfinished(parts: Parts, id: string): boolean {
 }
 
 /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
-export async function destroy(parts: Parts, id: string): Promise<void> {
-  parts.records.markRemoving(id);
-  await release(parts, id);
+export async function destroy(parts: Parts, id: string, afterFailure = false): Promise<void> {
+  await parts.records.markRemoving(id);
+  await release(parts, id, afterFailure);
   // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
   await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);
-  parts.records.delete(id);
+  await parts.records.delete(id);
 }

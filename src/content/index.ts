@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
-import { nodeCrypto, processAlive } from '../sys/index.js';
+import { nodeCrypto, processAlive, processStartTime } from '../sys/index.js';
 
 export { Sha256Stream } from './hash-worker.js';
 
@@ -81,6 +81,19 @@ function checkExpected(digest: string, size: number, expected?: Partial<Descript
   if (expected?.size !== undefined && expected.size >= 0 && expected.size !== size)
     throw dataLoss(`size mismatch for ${digest}: expected ${expected.size} bytes got ${size}`);
 }
+
+/** A file in the ingest dir, and whether the process that made it still lives (undefined: unknown). */
+export interface IngestEntry {
+  name: string;
+  size: number;
+  mtimeMs: number;
+  live: boolean | undefined;
+}
+
+/** This process as staging files name it, '<pid>-<start time>': a sweep tells a writer that died. */
+let ownerTag: string | undefined;
+const OWNED_RE = /^(\d+)-(\d+)-[0-9a-f-]{36}$/;
+const CLAIM_RE = /^[0-9a-f]{64}\.pulling$/;
 
 /** How often a waiter looks whether another process's download finished. */
 const CLAIM_POLL_MS = 50;
@@ -198,23 +211,58 @@ export class ContentStore {
     return out;
   }
 
-  /** Removes ingest leftovers older than maxAgeMs (a writer that crashed). */
-  sweepIngest(maxAgeMs = 24 * 3600_000): void {
+  /** The ingest dir's files: staging files and download claims, with their owners' liveness. */
+  ingestEntries(): IngestEntry[] {
     let names: string[];
     try {
       names = readdirSync(this.ingestDir);
     } catch {
-      return;
+      return [];
     }
-    const cutoff = Date.now() - maxAgeMs;
-    for (const n of names) {
-      const p = join(this.ingestDir, n);
+    const alive = new Map<string, boolean>();
+    const out: IngestEntry[] = [];
+    for (const name of names) {
+      const p = join(this.ingestDir, name);
       try {
-        if (statSync(p).mtimeMs < cutoff) rmSync(p, { recursive: true, force: true });
+        const st = statSync(p);
+        let live: boolean | undefined;
+        const owned = OWNED_RE.exec(name);
+        if (owned) {
+          const key = `${owned[1]}-${owned[2]}`;
+          if (!alive.has(key)) alive.set(key, processStartTime(Number(owned[1])) === Number(owned[2]));
+          live = alive.get(key);
+        } else if (CLAIM_RE.test(name)) {
+          const holder = Number(readFileSync(p, 'utf8') || 0);
+          live = holder ? processAlive(holder) : undefined;
+        }
+        out.push({ name, size: st.size, mtimeMs: st.mtimeMs, live });
       } catch {
         // gone meanwhile
       }
     }
+    return out;
+  }
+
+  /** Whether a process that died left files here (or files of no known owner are older than graceMs). */
+  hasAbandonedIngest(graceMs: number): boolean {
+    const cutoff = Date.now() - graceMs;
+    return this.ingestEntries().some((e) => e.live === false || (e.live === undefined && e.mtimeMs < cutoff));
+  }
+
+  /**
+   * Removes ingest files whose process is gone, and those of no known owner older than
+   * maxAgeMs; a living writer's are never touched. Returns what it removed.
+   */
+  sweepIngest(maxAgeMs = 24 * 3600_000): { files: number; bytes: number } {
+    const cutoff = Date.now() - maxAgeMs;
+    const swept = { files: 0, bytes: 0 };
+    for (const e of this.ingestEntries()) {
+      if (e.live === true || (e.live === undefined && e.mtimeMs >= cutoff)) continue;
+      rmSync(join(this.ingestDir, e.name), { recursive: true, force: true });
+      swept.files++;
+      swept.bytes += e.size;
+    }
+    return swept;
   }
 
   /** Renames a fully written, fsynced and verified temp file to its digest's name (the
@@ -234,10 +282,11 @@ export class ContentStore {
     }
   }
 
-  /** A fresh path in the ingest dir, for staging files. */
+  /** A fresh path in the ingest dir, for staging files; its name says which process writes it. */
   tempPath(): string {
     mkdirSync(this.ingestDir, { recursive: true });
-    return join(this.ingestDir, nodeCrypto().randomUUID());
+    ownerTag ??= `${process.pid}-${processStartTime(process.pid) ?? 0}`;
+    return join(this.ingestDir, `${ownerTag}-${nodeCrypto().randomUUID()}`);
   }
 
   /**

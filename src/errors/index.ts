@@ -50,6 +50,14 @@ export function fromSystemError(e: unknown, what: string): BerthError {
       return new BerthError('PermissionDenied', `${what}: permission denied`, { cause: e });
     case 'ENOSPC':
       return new BerthError('ResourceExhausted', `${what}: no space left on device`, { cause: e });
+    case 'EDQUOT':
+      return new BerthError('ResourceExhausted', `${what}: disk quota exceeded`, { cause: e });
+    case 'EROFS':
+      return new BerthError('PermissionDenied', `${what}: read-only file system`, { cause: e });
+    case 'ENOTDIR':
+      return new BerthError('InvalidArgument', `${what}: not a directory`, { cause: e });
+    case 'EISDIR':
+      return new BerthError('InvalidArgument', `${what}: is a directory`, { cause: e });
     default:
       return new BerthError('Internal', `${what}: ${err?.message ?? String(e)}`, { cause: e });
   }

@@ -11,8 +11,7 @@
 // snapshot present after writing its lease keeps it, because a collection either finished
 // before the lease or sees it. Snapshot trees are removed after the commit, off the main
 // thread; a crash before that leaves orphan dirs, which the next collection's sweep removes.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import type { ContentStore } from '../content/index.js';
 import { internal, isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
@@ -35,8 +34,8 @@ export interface LeaseResources {
 export interface Lease {
   readonly id: string;
   /** Adds blobs and snapshots the operation is about to rely on. */
-  add(resources: LeaseResources): void;
-  release(): void;
+  add(resources: LeaseResources): Promise<void>;
+  release(): Promise<void>;
 }
 
 interface LeaseRow {
@@ -57,9 +56,9 @@ export interface Protected {
 export class Leases {
   constructor(private readonly store: Store) {}
 
-  acquire(): Lease {
+  async acquire(): Promise<Lease> {
     const id = nodeCrypto().randomUUID();
-    this.store.tx(() => this.insert(id));
+    await this.store.write(() => this.insert(id));
     return this.handle(id);
   }
 
@@ -72,8 +71,8 @@ export class Leases {
     let released = false;
     return {
       id,
-      add: (r) => {
-        this.store.tx(() => {
+      add: async (r) => {
+        await this.store.write(() => {
           const row = db.prepare('SELECT blobs, chain_ids FROM leases WHERE id = ?').get(id) as Pick<LeaseRow, 'blobs' | 'chain_ids'> | undefined;
           if (!row) throw internal(`lease ${id} vanished`);
           const blobs = [...new Set([...(JSON.parse(row.blobs) as string[]), ...(r.blobs ?? [])])];
@@ -81,31 +80,35 @@ export class Leases {
           db.prepare('UPDATE leases SET blobs = ?, chain_ids = ? WHERE id = ?').run(JSON.stringify(blobs), JSON.stringify(chainIds), id);
         });
       },
-      release: () => {
+      release: async () => {
         if (released) return;
         released = true;
-        db.prepare('DELETE FROM leases WHERE id = ?').run(id);
+        await this.store.write(() => db.prepare('DELETE FROM leases WHERE id = ?').run(id));
       },
     };
   }
 
+  /** Whether an operation died holding its lease (a killed pull, load, import or rmi). */
+  anyAbandoned(): boolean {
+    return (this.store.db.prepare('SELECT pid FROM leases').all() as { pid: number }[]).some((r) => !processAlive(r.pid));
+  }
+
   /** Runs fn under a fresh lease, released when fn settles. */
   async with<T>(fn: (lease: Lease) => Promise<T>): Promise<T> {
-    const id = nodeCrypto().randomUUID();
-    await this.store.write(() => this.insert(id));
-    const lease = this.handle(id);
+    const lease = await this.acquire();
     try {
       return await fn(lease);
     } finally {
-      lease.release();
+      await lease.release();
     }
   }
 
-  /** What live leases protect; the leases of dead processes are deleted (returns how many). */
-  live(): Protected & { dropped: number } {
+  /** What live leases protect; the leases of dead processes are deleted (returns how many) unless readOnly. */
+  live(o: { readOnly?: boolean } = {}): Protected & { dropped: number } {
     const out: Protected & { dropped: number } = { blobs: new Set(), chainIds: new Set(), since: Infinity, dropped: 0 };
     for (const row of this.store.db.prepare('SELECT * FROM leases').all() as LeaseRow[]) {
       if (!processAlive(row.pid)) {
+        if (o.readOnly) continue;
         this.store.db.prepare('DELETE FROM leases WHERE id = ?').run(row.id);
         out.dropped++;
         continue;
@@ -196,15 +199,11 @@ export async function collectGarbage(store: Store, records: ImageRecords, conten
 
   // Leftovers of dead processes; both check liveness themselves.
   await snapshots.sweep();
-  const grace = opts.ingestGraceMs ?? DEFAULT_INGEST_GRACE_MS;
-  const cutoff = Math.min(since, Date.now() - grace);
-  for (const f of listFiles(join(content.dir, 'ingest'))) {
-    if (f.mtimeMs < cutoff) {
-      report.ingestFiles++;
-      report.ingestBytes += f.size;
-    }
-  }
-  content.sweepIngest(Math.max(0, Date.now() - cutoff));
+  // Files of a dead writer go now; those of no known owner once older than the grace and every live lease.
+  const cutoff = Math.min(since, Date.now() - (opts.ingestGraceMs ?? DEFAULT_INGEST_GRACE_MS));
+  const swept = content.sweepIngest(Math.max(0, Date.now() - cutoff));
+  report.ingestFiles = swept.files;
+  report.ingestBytes = swept.bytes;
   report.reclaimed = report.blobBytes + report.snapshotBytes + report.ingestBytes;
   if (report.reclaimed > 0 || report.leases > 0) log.debug('garbage collected', { ...report });
   return report;
@@ -215,13 +214,19 @@ export interface ImageDiskUsage {
   images: number;
   /** Images a container uses. */
   active: number;
-  /** Blobs plus unpacked snapshots. */
+  /** Blobs plus unpacked snapshots of the images. */
   size: number;
   /** What `image prune -a` and a collection would free. */
   reclaimable: number;
+  /**
+   * What no image references: blobs and snapshots of operations that never finished, and
+   * ingest files (partial downloads). `active`: those a live operation holds.
+   */
+  leftovers: { items: number; active: number; size: number; reclaimable: number };
 }
 
-export function imageDiskUsage(records: ImageRecords, usedIds: Set<string>, content: ContentStore, snapshots: LayerSnapshots): ImageDiskUsage {
+/** Reads only (a full disk must not stop it): dead leases are ignored, not deleted. */
+export function imageDiskUsage(store: Store, records: ImageRecords, usedIds: Set<string>, content: ContentStore, snapshots: LayerSnapshots): ImageDiskUsage {
   const images = records.all();
   const needBlobs = new Set<string>();
   const needChains = new Set<string>();
@@ -232,17 +237,35 @@ export function imageDiskUsage(records: ImageRecords, usedIds: Set<string>, cont
     for (const d of [img.digest, `sha256:${img.id}`, ...img.layers.map((l) => l.digest)]) needBlobs.add(d);
     for (const l of img.layers) needChains.add(l.chainId);
   }
+  const refs = records.references();
+  const leased = new Leases(store).live({ readOnly: true });
+  const leftovers = { items: 0, active: 0, size: 0, reclaimable: 0 };
+  const leftover = (bytes: number, held: boolean) => {
+    leftovers.items++;
+    leftovers.size += bytes;
+    if (held) leftovers.active++;
+    else leftovers.reclaimable += bytes;
+  };
   let size = 0;
   let needed = 0;
   for (const b of content.list()) {
-    size += b.size;
-    if (needBlobs.has(b.digest)) needed += b.size;
+    if (!refs.blobs.has(b.digest)) leftover(b.size, leased.blobs.has(b.digest) || madeSince(content.path(b.digest), leased.since));
+    else {
+      size += b.size;
+      if (needBlobs.has(b.digest)) needed += b.size;
+    }
   }
+  const createdAt = snapshotTimes(store);
   for (const s of snapshots.list()) {
-    size += s.size;
-    if (needChains.has(s.chainId)) needed += s.size;
+    if (!refs.chainIds.has(s.chainId)) leftover(s.size, leased.chainIds.has(s.chainId) || (createdAt.get(s.chainId) ?? 0) >= leased.since);
+    else {
+      size += s.size;
+      if (needChains.has(s.chainId)) needed += s.size;
+    }
   }
-  return { images: images.length, active, size, reclaimable: size - needed };
+  const cutoff = Math.min(leased.since, Date.now() - DEFAULT_INGEST_GRACE_MS);
+  for (const e of content.ingestEntries()) leftover(e.size, e.live === true || (e.live === undefined && e.mtimeMs >= cutoff));
+  return { images: images.length, active, size, reclaimable: size - needed, leftovers };
 }
 
 function madeSince(path: string, since: number): boolean {
@@ -257,23 +280,4 @@ function madeSince(path: string, since: number): boolean {
 function snapshotTimes(store: Store): Map<string, number> {
   const rows = store.db.prepare('SELECT chain_id, created_at FROM snapshots').all() as { chain_id: string; created_at: number }[];
   return new Map(rows.map((r) => [r.chain_id, r.created_at]));
-}
-
-function listFiles(dir: string): { mtimeMs: number; size: number }[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const out: { mtimeMs: number; size: number }[] = [];
-  for (const n of names) {
-    try {
-      const st = statSync(join(dir, n));
-      out.push({ mtimeMs: st.mtimeMs, size: st.size });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
 }

@@ -68,7 +68,7 @@ export async function importRootfs(
       size: chainSize(snapshots, [chainId]),
       names: opts.names,
     };
-    records.insert([image]);
+    await records.insert([image]);
     return image;
   } catch (e) {
     await leftovers.cleanup();

@@ -23,6 +23,9 @@ export { applyChanges } from './changes.js';
 export type { PullOptions, PullProgress, RegistryAccess } from './pull.js';
 export type { PushOptions, PushProgress } from './push.js';
 
+/** Ingest files of no known owner (older berth versions) count as abandoned after this long. */
+const INGEST_GRACE_MS = 60_000;
+
 export class ImageStore {
   private readonly records: ImageRecords;
   private readonly leases: Leases;
@@ -61,12 +64,14 @@ export class ImageStore {
   async importRootfs(input: Readable, name: string | undefined, opts: { message?: string; changes?: string[]; signal?: AbortSignal } = {}): Promise<Image> {
     const names = name ? [this.newName(name)] : [];
     const { importRootfs } = await import('./import.js');
+    await this.sweepAbandoned();
     const made = await this.leases.with(() => importRootfs(this.content, this.snapshots, this.records, input, { ...opts, names }));
     return this.mustGet(made.id);
   }
 
   async load(input: Readable, opts: { signal?: AbortSignal } = {}): Promise<{ image: Image; names: string[] }[]> {
     const { loadArchive } = await import('./load.js');
+    await this.sweepAbandoned();
     const loaded = await this.leases.with(() => loadArchive(this.content, this.snapshots, this.records, input, opts));
     return loaded.map(({ image, names }) => ({ image: this.mustGet(image.id), names }));
   }
@@ -75,6 +80,7 @@ export class ImageStore {
   async pull(ref: string, registry: RegistryAccess, opts: PullOptions = {}): Promise<{ image: Image; name?: string }> {
     // The lease keeps a concurrent garbage collection off what this pull relies on.
     const { pullImage } = await import('./pull.js');
+    await this.sweepAbandoned();
     const { image, name } = await this.leases.with((lease) => pullImage(this.content, this.snapshots, this.records, registry, ref, { ...opts, lease }));
     return { image: this.mustGet(image.id), name };
   }
@@ -105,9 +111,9 @@ export class ImageStore {
   }
 
   /** Gives the image a new name (domain-less names go under localhost/, like podman). */
-  tag(ref: string, newName: string): void {
+  async tag(ref: string, newName: string): Promise<void> {
     const image = this.resolve(ref);
-    this.records.setName(this.newName(newName), image.id);
+    await this.records.setName(this.newName(newName), image.id);
   }
 
   /**
@@ -117,7 +123,17 @@ export class ImageStore {
    */
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string | null }> {
     const { image, name } = this.lookup(ref);
-    const result = this.records.tx(() => {
+    // The lease outlives an rmi killed between the row's removal and its blobs': the next pull or load sweeps them.
+    const lease = await this.leases.acquire();
+    try {
+      return await this.removeImage(image, name, opts);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  private async removeImage(image: Image, name: string | undefined, opts: { force?: boolean }): Promise<{ untagged: string[]; deleted: string | null }> {
+    const result = await this.records.write(() => {
       const names = this.records.namesOf(image.id);
       if (name && names.length > 1) {
         this.records.removeName(name);
@@ -141,7 +157,7 @@ export class ImageStore {
    * collects garbage; returns the removed images and the bytes freed.
    */
   async prune(opts: { all?: boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
-    const removed = this.records.tx(() => {
+    const removed = await this.records.write(() => {
       const out: { id: string; untagged: string[] }[] = [];
       const inUse = this.users.imagesInUse();
       for (const image of this.records.all()) {
@@ -160,15 +176,25 @@ export class ImageStore {
     return collectGarbage(this.store, this.records, this.content, this.snapshots, opts);
   }
 
+  /**
+   * Collects what operations killed part-way left (their lease, or ingest files of a process
+   * that is gone). Looking costs a query and a listing of the ingest dir; collecting
+   * happens only after such a crash.
+   */
+  private async sweepAbandoned(): Promise<void> {
+    if (this.leases.anyAbandoned() || this.content.hasAbandonedIngest(INGEST_GRACE_MS)) await this.gc();
+  }
+
   /** What the image store holds on disk and what unused images hold of it. */
   diskUsage(): ImageDiskUsage {
-    return imageDiskUsage(this.records, this.users.imagesInUse(), this.content, this.snapshots);
+    return imageDiskUsage(this.store, this.records, this.users.imagesInUse(), this.content, this.snapshots);
   }
 
   /** Removes the blobs and snapshots of a deleted image that no other image (nor a live lease) uses. */
   private async collect(image: Image): Promise<void> {
     const refs = this.records.references();
-    const leased = this.leases.live();
+    // Read only: a dead lease stays, the sign for the next pull or load to sweep.
+    const leased = this.leases.live({ readOnly: true });
     for (const b of leased.blobs) refs.blobs.add(b);
     for (const c of leased.chainIds) refs.chainIds.add(c);
     for (const layer of [...image.layers].reverse()) {

@@ -137,7 +137,7 @@ export async function loadArchive(
       else images.set(image.id, { image, names: [...image.names] });
     }
     const result = [...images.values()].map(({ image, names }) => ({ image: { ...image, names }, names }));
-    records.insert(result.map((r) => r.image));
+    await records.insert(result.map((r) => r.image));
     return result;
   } catch (e) {
     await leftovers.cleanup();

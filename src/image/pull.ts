@@ -11,7 +11,7 @@ import { finished } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { isDigest, Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
-import { BerthError, dataLoss, invalidArgument, isBerthError, notFound } from '../errors/index.js';
+import { BerthError, dataLoss, fromSystemError, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
 import { awaitingReader, decompressed, Digester } from './compression.js';
 import type { ImageRecords, NewImage } from './records.js';
@@ -81,7 +81,7 @@ export async function pullImage(
   if (configType && configType !== 'application/vnd.oci.image.config.v1+json' && configType !== 'application/vnd.docker.container.image.v1+json')
     throw invalidArgument(`${refText} is not a container image (its config is ${configType})`);
 
-  opts.lease?.add({ blobs: [manifest.digest, m.config.digest, ...m.layers.map((l) => l.digest)] });
+  await opts.lease?.add({ blobs: [manifest.digest, m.config.digest, ...m.layers.map((l) => l.digest)] });
   const leftovers = new Leftovers(content, snapshots, records);
   try {
     const configText = await fetchConfig(content, repo, m.config, leftovers, progress, opts.signal);
@@ -97,7 +97,7 @@ export async function pullImage(
     if (diffIds.length !== m.layers.length) throw invalidArgument(`${refText}: ${m.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
 
     const chains = chainIds(diffIds);
-    opts.lease?.add({ chainIds: chains });
+    await opts.lease?.add({ chainIds: chains });
     await runPool(m.layers.length, opts.concurrency ?? 3, opts.signal, (i, signal) =>
       pullLayer({ content, snapshots, repo, leftovers, progress, signal }, m.layers[i], diffIds[i], chains[i], i === 0 ? null : chains[i - 1]),
     );
@@ -113,7 +113,7 @@ export async function pullImage(
       size: chainSize(snapshots, chains),
       names: name ? [name] : [],
     };
-    records.insert([image]);
+    await records.insert([image]);
     return { image, name };
   } catch (e) {
     await leftovers.cleanup();
@@ -266,7 +266,8 @@ async function downloadLayer(
     check.destroy();
     file.destroy();
     rmSync(temp, { force: true });
-    throw e;
+    // A failed write (a full disk) says what it was writing.
+    throw (e as NodeJS.ErrnoException)?.syscall ? fromSystemError(e, `writing layer ${layer.digest} to ${content.dir}`) : e;
   }
   event('done', layer.size);
 }

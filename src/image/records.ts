@@ -114,13 +114,13 @@ export class ImageRecords {
   }
 
   /** Records images; names move to their new image (the old one keeps its other names). */
-  insert(images: NewImage[], now = Date.now()): void {
+  async insert(images: NewImage[], now = Date.now()): Promise<void> {
     const db = this.store.db;
     const addImage = db.prepare(
       'INSERT OR IGNORE INTO images (id, manifest_digest, manifest_media_type, config, layers, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     const addName = db.prepare('INSERT OR REPLACE INTO image_names (name, image_id) VALUES (?, ?)');
-    this.store.tx(() => {
+    await this.store.write(() => {
       for (const img of images) {
         addImage.run(img.id, img.manifestDigest, img.manifestMediaType, img.configText, JSON.stringify(img.layers), img.size, now);
         for (const n of img.names) addName.run(n, img.id);
@@ -128,8 +128,8 @@ export class ImageRecords {
     });
   }
 
-  setName(name: string, id: string): void {
-    this.store.tx(() => {
+  async setName(name: string, id: string): Promise<void> {
+    await this.store.write(() => {
       if (!this.store.db.prepare('SELECT 1 FROM images WHERE id = ?').get(id)) throw notFound(`no such image: ${id}`);
       this.store.db.prepare('INSERT OR REPLACE INTO image_names (name, image_id) VALUES (?, ?)').run(name, id);
     });
@@ -159,7 +159,8 @@ export class ImageRecords {
     return { blobs, chainIds };
   }
 
-  tx<T>(fn: () => T): T {
-    return this.store.tx(fn);
+  /** fn in one write transaction, waiting for the lock without blocking. */
+  write<T>(fn: () => T): Promise<T> {
+    return this.store.write(fn);
   }
 }

@@ -62,19 +62,3 @@ export function overlaps(a: Subnet, b: Subnet): boolean {
 export function firstHost(s: Subnet): string {
   return fromBig(s.base + 1n, s.family);
 }
-
-/** IPv4 routes of the host (destination subnets from /proc/net/route), default route excluded. */
-export function hostRoutes(text: string): Subnet[] {
-  const out: Subnet[] = [];
-  for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 8) continue;
-    const le = (hex: string) => [0, 2, 4, 6].map((i) => parseInt(hex.slice(6 - i, 8 - i), 16)).join('.');
-    const dst = le(f[1]!);
-    const mask = le(f[7]!);
-    if (dst === '0.0.0.0') continue;
-    const bits = mask.split('.').reduce((n, o) => n + (Number(o).toString(2).match(/1/g)?.length ?? 0), 0);
-    out.push(parseSubnet(`${dst}/${bits || 32}`));
-  }
-  return out;
-}

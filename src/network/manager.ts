@@ -4,11 +4,15 @@
 import { existsSync } from 'node:fs';
 import { BerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
+import type { CachedAttachment } from './cni/cache.js';
 import { CniRunner, type CallOptions } from './cni/runner.js';
 import { summarize, type AttachmentSummary, type CniDns } from './cni/result.js';
 import { createNetns, listNetns, netnsPath, removeNetns } from './netns.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, type DefaultNetworkOptions } from './networks.js';
-import { assignHostPorts, checkConflicts, toCniPortMappings, type PortMapping } from './ports.js';
+import { assignHostPorts, checkAllocated, checkConflicts, hostListeners, toCniPortMappings, type PortMapping, type TakenPort } from './ports.js';
+
+/** Sweeps retry a failed DEL this often in all (quietly: the first failure was reported). */
+const SWEEP_ATTEMPTS = 3;
 
 export interface NetworkManagerOptions {
   /** CNI conf dir (default /etc/cni/net.d). */
@@ -79,7 +83,12 @@ export class NetworkManager {
     }
     const requested = req.portMappings ?? [];
     checkConflicts(requested);
-    const portMappings = await assignHostPorts(requested);
+    let portMappings: PortMapping[] = [];
+    if (requested.length > 0) {
+      const taken = [...this.publishedPorts(await this.runner.cache.list(), containerId), ...(await hostListeners())];
+      checkAllocated(requested, taken);
+      portMappings = await assignHostPorts(requested, taken);
+    }
 
     const netns = await createNetns(this.netnsDir, containerId);
     const status: NetworkStatus = { netns, attachments: [], portMappings };
@@ -93,25 +102,41 @@ export class NetworkManager {
         if (req.bandwidth) capabilityArgs.bandwidth = req.bandwidth;
         const result = await this.runner.add(list, { containerId, netns, ifName, args: req.cniArgs, capabilityArgs }, o);
         status.attachments.push({ network: list.name, ...summarize(result, ifName), dns: result.dns });
+        // Two setups that checked the same port at once: the one whose record came later yields.
+        if (i === 0 && portMappings.length > 0) {
+          const records = await this.runner.cache.list();
+          const mine = records.find((r) => r.containerId === containerId && r.ifName === ifName);
+          const earlier = records.filter((r) => mine && (r.created < mine.created || (r.created === mine.created && r.containerId < containerId)));
+          checkAllocated(portMappings, this.publishedPorts(earlier, containerId));
+        }
       }
     } catch (e) {
       await this.teardown(containerId).catch((e2) => {
-        log.warn('cleanup after a failed network setup failed; a later sweep retries', { container: containerId, error: (e2 as Error).message });
+        log.debug('cleanup after a failed network setup failed; a later sweep retries', { container: containerId, error: (e2 as Error).message });
       });
       throw e;
     }
     return status;
   }
 
+  /** Host ports the records of other containers publish (a failed teardown may still hold its DNAT rules). */
+  private publishedPorts(records: CachedAttachment[], self: string): TakenPort[] {
+    return records.filter((r) => r.containerId !== self && r.ifName === 'eth0').flatMap((r) => {
+      const maps = (r.capabilityArgs.portMappings ?? []) as { hostIP?: string; hostPort: number; protocol: PortMapping['protocol'] }[];
+      const holder = r.failed ? `the failed network teardown of container ${r.containerId.slice(0, 12)}; \`berth system prune\` clears it` : `container ${r.containerId.slice(0, 12)}`;
+      return maps.map((m) => ({ hostIP: m.hostIP ?? '', hostPort: m.hostPort, protocol: m.protocol, holder }));
+    });
+  }
+
   /** Containers attached to a network, from the records (for `network rm`'s in-use check). */
   async containersOn(network: string): Promise<string[]> {
-    const ids = (await this.runner.cache.list()).filter((e) => e.networkName === network).map((e) => e.containerId);
+    const ids = (await this.runner.cache.list()).filter((e) => e.networkName === network && !e.failed).map((e) => e.containerId);
     return [...new Set(ids)].sort();
   }
 
   /** What the container got, from the attachment records (undefined when it has no netns). */
   async status(containerId: string): Promise<NetworkStatus | undefined> {
-    const entries = (await this.runner.cache.list()).filter((e) => e.containerId === containerId && e.ifName !== 'lo');
+    const entries = (await this.runner.cache.list()).filter((e) => e.containerId === containerId && e.ifName !== 'lo' && !e.failed);
     const netns = netnsPath(this.netnsDir, containerId);
     if (entries.length === 0 && !existsSync(netns)) return undefined;
     entries.sort((a, b) => a.ifName.localeCompare(b.ifName, undefined, { numeric: true }));
@@ -124,41 +149,64 @@ export class NetworkManager {
 
   /**
    * Detaches from every network (DEL with the recorded config, newest first) and removes
-   * the netns. Safe to repeat. When a DEL fails the netns and that record are kept, so a
-   * later teardown or sweep can finish the job; the error says what failed.
+   * the netns. Safe to repeat. The netns is berth's own and goes even when a DEL fails (the
+   * interfaces in it go with it); a failed record is marked as such and left to the sweep's
+   * few quiet retries and to `prune`, so a DEL that can never succeed does not stick to
+   * every later command. The error says what failed.
    */
   async teardown(containerId: string, o: CallOptions = {}): Promise<void> {
-    const entries = (await this.runner.cache.list()).filter((e) => e.containerId === containerId);
+    const failures = await this.detach(containerId, (e) => !e.failed, o);
+    if (failures.length > 0) throw new BerthError('Internal', `network teardown of ${containerId}: ${failures.map((f) => f.error).join('; ')}`);
+  }
+
+  /** DELs the selected records of containerId, removes its netns; returns what failed. */
+  private async detach(containerId: string, select: (e: CachedAttachment) => boolean, o: CallOptions): Promise<{ error: string; first: boolean }[]> {
+    const entries = (await this.runner.cache.list()).filter((e) => e.containerId === containerId && select(e));
     entries.sort((a, b) => (a.ifName === 'lo' ? 1 : 0) - (b.ifName === 'lo' ? 1 : 0) || b.ifName.localeCompare(a.ifName, undefined, { numeric: true }));
     const netns = netnsPath(this.netnsDir, containerId);
-    const errors: string[] = [];
+    const failures: { error: string; first: boolean }[] = [];
     for (const e of entries) {
       try {
         await this.runner.del(e.networkName, { containerId, ifName: e.ifName, netns: existsSync(netns) ? netns : '' }, o);
       } catch (err) {
-        errors.push((err as Error).message);
+        failures.push({ error: (err as Error).message, first: !e.failed });
+        await this.runner.markFailed(e, err as Error).catch(() => undefined);
       }
     }
-    if (errors.length > 0) throw new BerthError('Internal', `network teardown of ${containerId}: ${errors.join('; ')}`);
     await removeNetns(netns);
+    return failures;
   }
 
   /**
    * Tears down the networking of every owner that is gone: records and netns files whose
-   * id `isAlive` denies. Returns the ids cleaned; failures are logged and retried next time.
+   * id `isAlive` denies. Returns the ids cleaned. A failure is reported once; the record is
+   * retried quietly by the next few sweeps, then left to `prune`.
    */
   async sweep(isAlive: (id: string) => boolean | Promise<boolean>, o: CallOptions = {}): Promise<string[]> {
-    const ids = new Set([...(await this.runner.cache.list()).map((e) => e.containerId), ...(await listNetns(this.netnsDir))]);
+    const retry = (e: CachedAttachment) => !e.failed || (e.failed.attempts ?? 1) < SWEEP_ATTEMPTS;
+    const records = (await this.runner.cache.list()).filter(retry);
+    const ids = new Set([...records.map((e) => e.containerId), ...(await listNetns(this.netnsDir))]);
     const swept: string[] = [];
     for (const id of [...ids].sort()) {
       if (await isAlive(id)) continue;
-      try {
-        await this.teardown(id, o);
-        swept.push(id);
-      } catch (e) {
-        log.warn('network sweep: teardown failed', { container: id, error: (e as Error).message });
-      }
+      const failures = await this.detach(id, retry, o).catch((e: Error) => [{ error: e.message, first: true }]);
+      if (failures.length === 0) swept.push(id);
+      else (failures.some((f) => f.first) ? log.warn : log.debug)('network sweep: teardown failed; `berth system prune` clears it', { container: id, error: failures.map((f) => f.error).join('; ') });
     }
     return swept;
+  }
+
+  /**
+   * Ends the attachments whose DEL failed: one more DEL with the recorded configuration,
+   * and with the network's current one when it differs (a fixed conflist); the record goes
+   * either way. Returns what was dropped, with the error when no DEL succeeded.
+   */
+  async prune(o: CallOptions = {}): Promise<{ network: string; containerId: string; ifName: string; error?: string }[]> {
+    const out = [];
+    for (const e of (await this.runner.cache.list()).filter((e) => e.failed)) {
+      const error = await this.runner.dropFailed(e, o);
+      out.push({ network: e.networkName, containerId: e.containerId, ifName: e.ifName, ...(error ? { error } : {}) });
+    }
+    return out;
   }
 }

@@ -1,12 +1,13 @@
 // Networks as conflists in the conf dir: the default bridge network and what
 // `network ls|create|inspect|rm` need.
 import { execFile } from 'node:child_process';
-import { readFile, rm, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isValidName } from '../config/index.js';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
-import { contains, firstHost, hostRoutes, overlaps, parseSubnet, type Subnet } from './cidr.js';
+import { contains, firstHost, overlaps, parseSubnet, type Subnet } from './cidr.js';
 import { loadNetworks, serializeConfList, type NetworkConfigList, type PluginConf } from './cni/config.js';
 import { writeFileAtomic } from '../sys/index.js';
 
@@ -111,37 +112,80 @@ export interface CreateNetworkOptions {
   subnet?: string;
   gateway?: string;
   internal?: boolean;
-  /** Bridge device; default berth<N>, the first not used by another network. */
+  /** Bridge device; default berth<N>, the first that is neither a host interface nor another network's. */
   bridge?: string;
   ipamDataDir?: string;
-  /** Host routes to avoid when choosing a subnet (default: read /proc/net/route). */
-  routesText?: string;
 }
 
-/** `network create`: writes <confDir>/<name>.conflist. */
+/** Where a network's conflist records the bridge device berth made for it (deleted by `network rm`). */
+interface BerthLabels {
+  bridge?: string;
+}
+
+/** The host's interfaces, and the subnets its addresses and routes (main table, both families) use. */
+async function hostNetworks(): Promise<{ links: Set<string>; used: { subnet: Subnet; what: string }[] }> {
+  const links = new Set(await readdir('/sys/class/net').catch(() => [] as string[]));
+  const used: { subnet: Subnet; what: string }[] = [];
+  const ipJson = async (args: string[]) => JSON.parse((await execFileP('ip', ['-j', ...args], { timeout: 10_000 })).stdout || '[]') as unknown[];
+  const add = (cidr: string, what: string) => {
+    try {
+      used.push({ subnet: parseSubnet(cidr), what });
+    } catch {
+      // Not an address range (e.g. a multicast or unreachable keyword).
+    }
+  };
+  for (const l of (await ipJson(['address', 'show'])) as { ifname: string; addr_info?: { local: string; prefixlen: number; scope?: string }[] }[]) {
+    for (const a of l.addr_info ?? []) if (a.scope !== 'link') add(`${a.local}/${a.prefixlen}`, `address ${a.local}/${a.prefixlen} on ${l.ifname}`);
+  }
+  for (const family of ['-4', '-6']) {
+    for (const r of (await ipJson([family, 'route', 'show'])) as { dst: string; dev?: string }[]) {
+      if (r.dst === 'default' || r.dst.startsWith('fe80:')) continue;
+      const cidr = r.dst.includes('/') ? r.dst : `${r.dst}/${r.dst.includes(':') ? 128 : 32}`;
+      add(cidr, `route ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}`);
+    }
+  }
+  return { links, used };
+}
+
+/**
+ * `network create`: writes <confDir>/<name>.conflist. The subnet must not overlap another
+ * network's, nor an address or route of the host (another manager's bridge, a VPN); the
+ * bridge is one berth makes, unless it is named and already exists.
+ */
 export async function createNetwork(confDir: string, o: CreateNetworkOptions): Promise<NetworkInfo> {
   if (!isValidName(o.name, 64)) throw invalidArgument(`invalid network name "${o.name}"`);
   const { networks } = await loadNetworks(confDir);
   if (networks.has(o.name)) throw alreadyExists(`network ${o.name} already exists`);
   const infos = [...networks.values()].map(describeNetwork);
-  const taken = infos.flatMap((i) => i.subnets.map((s) => parseSubnet(s.subnet)));
+  const host = await hostNetworks();
+  const taken = [
+    ...infos.flatMap((i) => i.subnets.map((s) => ({ subnet: parseSubnet(s.subnet), what: `network ${i.name}` }))),
+    ...host.used,
+  ];
   let subnet: Subnet;
   if (o.subnet) {
     subnet = parseSubnet(o.subnet);
-    const clash = infos.find((i) => i.subnets.some((s) => overlaps(parseSubnet(s.subnet), subnet)));
-    if (clash) throw alreadyExists(`subnet ${subnet.cidr} overlaps network ${clash.name}`);
+    const clash = taken.find((t) => overlaps(t.subnet, subnet));
+    if (clash) throw alreadyExists(`subnet ${subnet.cidr} is already used on the host or by another config (${clash.what})`);
   } else {
     if (o.gateway) throw invalidArgument('--gateway needs --subnet');
-    const routesText = o.routesText ?? (await readFile('/proc/net/route', 'utf8').catch(() => ''));
-    subnet = pickSubnet([...taken, ...hostRoutes(routesText)]);
+    subnet = pickSubnet(taken.map((t) => t.subnet));
   }
+  const labels: BerthLabels = {};
   let bridge = o.bridge;
-  if (!bridge) {
+  if (bridge) {
+    if (host.links.has(bridge) && !existsSync(`/sys/class/net/${bridge}/bridge`)) throw invalidArgument(`${bridge} is a host interface, not a bridge`);
+    if (!host.links.has(bridge)) labels.bridge = bridge;
+  } else {
     const used = new Set(infos.map((i) => i.bridge));
-    for (let n = 1; !bridge; n++) if (!used.has(`berth${n}`)) bridge = `berth${n}`;
+    for (let n = 1; !bridge; n++) if (!used.has(`berth${n}`) && !host.links.has(`berth${n}`)) bridge = `berth${n}`;
+    labels.bridge = bridge;
   }
   if (bridge.length > 15) throw invalidArgument(`bridge name "${bridge}" is longer than 15 characters`);
-  const list = bridgeNetwork({ name: o.name, bridge, subnet: subnet.cidr, gateway: o.gateway, internal: o.internal, ipamDataDir: o.ipamDataDir });
+  const list: NetworkConfigList = {
+    ...bridgeNetwork({ name: o.name, bridge, subnet: subnet.cidr, gateway: o.gateway, internal: o.internal, ipamDataDir: o.ipamDataDir }),
+    berth: labels,
+  };
   await mkdir(confDir, { recursive: true });
   const file = join(confDir, `${o.name}.conflist`);
   await writeFileAtomic(file, serializeConfList(list));
@@ -172,8 +216,8 @@ export async function inspectNetwork(confDir: string, name: string): Promise<{ i
 }
 
 /**
- * `network rm`: removes the conflist and the bridge device (when no other network uses
- * it). `inUse` lists the containers attached (the caller knows; the CNI cache knows too):
+ * `network rm`: removes the conflist and the bridge device when berth made it for this
+ * network (its label says so) and no other network uses it. `inUse` lists the containers attached (the caller knows; the CNI cache knows too):
  * a network in use is not removed.
  */
 export async function removeNetwork(confDir: string, name: string, inUse: string[] = []): Promise<void> {
@@ -185,7 +229,8 @@ export async function removeNetwork(confDir: string, name: string, inUse: string
   await rm(config.file, { force: true });
   const info = describeNetwork(config);
   const shared = [...networks.values()].some((n) => n.name !== name && describeNetwork(n).bridge === info.bridge);
-  if (info.driver === 'bridge' && info.bridge && !shared) {
+  const made = (config.berth as BerthLabels | undefined)?.bridge;
+  if (info.driver === 'bridge' && info.bridge && made === info.bridge && !shared) {
     await execFileP('ip', ['link', 'del', info.bridge]).catch(() => undefined); // absent until first use
   }
 }

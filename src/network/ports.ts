@@ -2,8 +2,9 @@
 // in the shape the portmap plugin's `portMappings` capability takes.
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
+import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { invalidArgument } from '../errors/index.js';
+import { alreadyExists, invalidArgument } from '../errors/index.js';
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 
@@ -86,10 +87,86 @@ export function checkConflicts(mappings: PortMapping[]): void {
   });
 }
 
-/** Replaces hostPort 0 with a port the kernel says is free now (bind to port 0, close). */
-export async function assignHostPorts(mappings: PortMapping[]): Promise<PortMapping[]> {
+/** A host port taken by someone else: another container's mapping or a host socket. */
+export interface TakenPort {
+  hostIP: string;
+  hostPort: number;
+  protocol: Protocol;
+  /** Who holds it, for the message: "container <id>" or "a process on the host". */
+  holder: string;
+}
+
+const WILDCARDS = new Set(['', '0.0.0.0', '::']);
+
+/** One spelling per IPv6 address (the URL parser's compressed form). */
+function canonical(ip: string): string {
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
+}
+
+/** Whether two host addresses overlap: equal, or either is a wildcard. */
+function sameAddress(a: string, b: string): boolean {
+  return WILDCARDS.has(canonical(a)) || WILDCARDS.has(canonical(b)) || canonical(a) === canonical(b);
+}
+
+/** Refuses a fixed host port that `taken` already holds (docker's and podman's "port is already allocated"). */
+export function checkAllocated(mappings: PortMapping[], taken: TakenPort[]): void {
+  for (const m of mappings) {
+    if (m.hostPort === 0) continue;
+    const t = taken.find((t) => t.hostPort === m.hostPort && t.protocol === m.protocol && sameAddress(t.hostIP, m.hostIP));
+    if (t) {
+      const host = m.hostIP.includes(':') ? `[${m.hostIP}]` : m.hostIP || '0.0.0.0';
+      throw alreadyExists(`Bind for ${host}:${m.hostPort}/${m.protocol} failed: port is already allocated (by ${t.holder})`);
+    }
+  }
+}
+
+/** /proc/net/{tcp,udp}{,6} address: IPv4 as one little-endian word, IPv6 as four. */
+function procAddress(hex: string): string {
+  const word = (w: string) => [6, 4, 2, 0].map((i) => parseInt(w.slice(i, i + 2), 16));
+  if (hex.length === 8) return word(hex).join('.');
+  const bytes = [0, 8, 16, 24].flatMap((i) => word(hex.slice(i, i + 8)));
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255) return bytes.slice(12).join('.'); // v4-mapped
+  const groups = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return canonical(groups.join(':'));
+}
+
+/** Sockets listening on the host: TCP in LISTEN, UDP bound and unconnected. */
+export async function hostListeners(): Promise<TakenPort[]> {
+  const out: TakenPort[] = [];
+  const files: [string, Protocol, string][] = [['tcp', 'tcp', '0A'], ['tcp6', 'tcp', '0A'], ['udp', 'udp', '07'], ['udp6', 'udp', '07']];
+  for (const [file, protocol, listening] of files) {
+    const text = await readFile(`/proc/net/${file}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4 || f[3] !== listening) continue;
+      const [addr, port] = f[1]!.split(':');
+      out.push({ hostIP: procAddress(addr!), hostPort: parseInt(port!, 16), protocol, holder: 'a process on the host' });
+    }
+  }
+  return out;
+}
+
+/**
+ * Replaces hostPort 0 with a port the kernel says is free now (bind to port 0, close) and
+ * that no one in `taken` holds (a container's published port has no socket on the host).
+ */
+export async function assignHostPorts(mappings: PortMapping[], taken: TakenPort[] = []): Promise<PortMapping[]> {
   const out: PortMapping[] = [];
-  for (const m of mappings) out.push(m.hostPort !== 0 ? m : { ...m, hostPort: await freePort(m.hostIP, m.protocol) });
+  for (const m of mappings) {
+    if (m.hostPort !== 0) {
+      out.push(m);
+      continue;
+    }
+    for (let tries = 0; ; tries++) {
+      const picked = { ...m, hostPort: await freePort(m.hostIP, m.protocol) };
+      const clash = [...taken, ...out].some((t) => t.hostPort === picked.hostPort && t.protocol === m.protocol && sameAddress(t.hostIP, m.hostIP));
+      if (!clash || tries >= 20) {
+        out.push(picked);
+        break;
+      }
+    }
+  }
   return out;
 }
 

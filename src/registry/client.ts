@@ -165,14 +165,21 @@ export class RegistryClient {
   private async fetchToken(host: string, challenge: Challenge, scope: string | undefined, creds: Credentials | undefined, signal?: AbortSignal): Promise<string> {
     const key = tokenKey(host, scope);
     if (!challenge.realm) throw unavailable(`registry ${host}: bearer challenge without a realm`);
-    const url = new URL(challenge.realm);
+    let url: URL;
+    try {
+      url = new URL(challenge.realm);
+    } catch {
+      throw unavailable(`registry ${host}: the token server's address in its WWW-Authenticate header is not a URL: "${challenge.realm}"`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw unavailable(`registry ${host}: the token server's address in its WWW-Authenticate header is not http(s): "${challenge.realm}"`);
     if (challenge.service) url.searchParams.set('service', challenge.service);
     // Several scopes (e.g. push here, pull from a mount's source) are separate parameters.
     for (const one of scope?.split(' ') ?? []) if (one) url.searchParams.append('scope', one);
     const headers: Record<string, string> = { 'User-Agent': this.userAgent };
     if (creds) headers.Authorization = basic(creds);
     const res = await this.transport.request(url, { headers, signal });
-    const text = await readText(res.body, 1 << 20);
+    const text = await readText(res.body, 1 << 20, url.host);
     if (res.status === 401 || res.status === 403) throw unauthorized(host, creds);
     if (res.status !== 200) throw unavailable(`registry ${host}: token server ${url.host} answered ${res.status}`);
     let body: { token?: string; access_token?: string; expires_in?: number };
@@ -242,7 +249,7 @@ export class Repository {
       }
       throw await this.client.statusError(res, `fetching manifest ${reference}`);
     }
-    const bytes = await readBytes(res.body, MAX_MANIFEST, `manifest ${reference}`);
+    const bytes = await readBytes(res.body, MAX_MANIFEST, `manifest ${reference}`, this.source.host);
     const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
     if (reference.startsWith('sha256:') && reference !== digest) throw dataLoss(`manifest ${reference}: digest mismatch: expected ${reference} got ${digest}`);
     const header = res.headers['docker-content-digest'];
@@ -255,6 +262,8 @@ export class Repository {
     } catch {
       throw invalidArgument(`manifest ${this.name}:${reference} is not valid JSON`);
     }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw invalidArgument(`manifest ${this.name}:${reference} is not a manifest or index (the registry sent ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`})`);
     if (parsed.schemaVersion === 1 || mediaType === ManifestTypes.dockerSchema1 || mediaType === ManifestTypes.dockerSchema1Signed)
       throw invalidArgument(`${this.name}:${reference} uses the Docker schema 1 manifest format, which is deprecated and not supported: push the image again with a current client`);
     if (typeof parsed.mediaType === 'string') mediaType = parsed.mediaType;
@@ -315,7 +324,7 @@ export class Repository {
           const resumable = res.headers['accept-ranges'] === 'bytes' || res.status === 206;
           if (!(e instanceof BerthError && e.code === 'DataLoss') && isTransient(e) && resumable && ++failures <= RETRIES && !signal?.aborted) continue;
           if (e instanceof BerthError) throw e;
-          throw unavailable(`blob ${digest}: download failed after ${offset} bytes: ${(e as Error).message}`);
+          throw unavailable(`blob ${digest}: download failed after ${offset} bytes: ${describeNetworkFailure(e)}`);
         }
       }
     }
@@ -587,16 +596,29 @@ function isTransient(e: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ECONNREFUSED' || (e as Error)?.message === 'aborted';
 }
 
-async function readBytes(body: Readable, max: number, what: string): Promise<Buffer> {
+/** Node's words for a response that broke off ('aborted', ECONNRESET …) as a reader would put them. */
+function describeNetworkFailure(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err?.message === 'aborted' || err?.code === 'ECONNRESET' || err?.code === 'ERR_STREAM_PREMATURE_CLOSE') return 'the connection closed before the response was complete';
+  if (err?.code === 'ETIMEDOUT') return 'the connection timed out';
+  return err?.message ?? String(e);
+}
+
+async function readBytes(body: Readable, max: number, what: string, host?: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > max) {
-      body.destroy();
-      throw invalidArgument(`${what} is larger than ${max} bytes`);
+  try {
+    for await (const c of body as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > max) {
+        body.destroy();
+        throw invalidArgument(`${what} is larger than ${max} bytes`);
+      }
+      chunks.push(c);
     }
-    chunks.push(c);
+  } catch (e) {
+    if (e instanceof BerthError || (e as Error)?.name === 'AbortError') throw e;
+    throw unavailable(`${host ? `registry ${host}: ` : ''}reading ${what}: ${describeNetworkFailure(e)} (${n} bytes received)`);
   }
   return Buffer.concat(chunks);
 }
@@ -623,6 +645,6 @@ async function* chunksOf(stream: Readable, size: number): AsyncGenerator<Buffer>
   if (held) yield Buffer.concat(parts);
 }
 
-async function readText(body: Readable, max: number): Promise<string> {
-  return (await readBytes(body, max, 'response')).toString('utf8');
+async function readText(body: Readable, max: number, host?: string): Promise<string> {
+  return (await readBytes(body, max, 'the response', host)).toString('utf8');
 }

@@ -56,10 +56,21 @@ export function openStore(root: string, opts: StoreOptions = {}): Store {
   const db = new Sqlite(join(root, 'berth.db'), { timeout: busyTimeoutMs, nativeBinding });
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  const tx = <T>(fn: () => T): T => db.transaction(fn).immediate();
+  // A full disk names the database, not just SQLite's "database or disk is full".
+  const full = (e: unknown) =>
+    (e as { code?: string }).code === 'SQLITE_FULL' ? new BerthError('ResourceExhausted', `writing the store's database ${join(root, 'berth.db')}: no space left on device`, { cause: e }) : e;
+  const tx = <T>(fn: () => T): T => {
+    try {
+      return db.transaction(fn).immediate();
+    } catch (e) {
+      throw full(e);
+    }
+  };
   migrate(db, tx);
   const write = <T>(fn: () => T, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> =>
-    writeWithoutBlocking(db, fn, busyTimeoutMs, o.timeoutMs ?? busyTimeoutMs, o.signal);
+    writeWithoutBlocking(db, fn, busyTimeoutMs, o.timeoutMs ?? busyTimeoutMs, o.signal).catch((e) => {
+      throw full(e);
+    });
   return { db, tx, write, close: () => db.close() };
 }
 

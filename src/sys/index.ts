@@ -165,6 +165,24 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
+ * A process's start time (field 22 of /proc/PID/stat, clock ticks after boot): with the pid
+ * it names one process for good, where a pid alone may be reused. Undefined when the
+ * process is gone or a zombie (it holds nothing any more).
+ */
+export function processStartTime(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the command name (which may hold spaces and parentheses): state is field 3.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (f[0] === 'Z' || f[0] === 'X') return undefined;
+  return Number(f[19]);
+}
+
+/**
  * Makes a new network namespace with lo up and pins it by bind-mounting it on path (an
  * existing empty file). The calling process's own namespaces do not change.
  */

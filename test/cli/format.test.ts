@@ -2,22 +2,39 @@
 // sizes and relative times as docker prints them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { humanDuration, humanSize, printList, renderTemplate, shortId, table, timeAgo } from '../../src/cli/format.js';
+import { humanDuration, humanSize, printList, renderAll, shortId, table, Template, templateMap, timeAgo } from '../../src/cli/format.js';
 
-test('templates: fields, nested fields, json, escapes, missing fields', () => {
-  const obj = { ID: 'abc', Names: ['a', 'b'], Config: { Labels: { x: '1' }, Cmd: null }, Count: 0, Ok: false };
-  assert.equal(renderTemplate('{{.ID}}', obj), 'abc');
-  assert.equal(renderTemplate('{{ .ID }}: {{.Count}} {{.Ok}}', obj), 'abc: 0 false');
-  assert.equal(renderTemplate('{{.Config.Labels.x}}', obj), '1');
-  assert.equal(renderTemplate('{{.Names}}', obj), '[a b]');
-  assert.equal(renderTemplate('{{.Config.Labels}}', obj), '{"x":"1"}');
-  assert.equal(renderTemplate('{{json .Names}}', obj), '["a","b"]');
-  assert.equal(renderTemplate('{{json .}}', { a: 1 }), '{"a":1}');
-  assert.equal(renderTemplate('{{json .Missing}}', obj), 'null');
-  assert.equal(renderTemplate('{{.Missing}}|{{.Config.Nope.Deeper}}', obj), '<no value>|<no value>');
-  assert.equal(renderTemplate('{{.Config.Cmd}}', obj), 'null');
-  assert.equal(renderTemplate('{{.ID}}\\t{{.Count}}\\n', obj), 'abc\t0\n');
-  assert.equal(renderTemplate('plain text, {{not a field}}', obj), 'plain text, {{not a field}}');
+test('templates: fields, nested fields, functions, trimming, escapes', () => {
+  const r = (tpl: string, obj: unknown) => Template.parse(tpl).render(obj);
+  const obj = { ID: 'abc', Names: ['a', 'b'], Config: { Labels: templateMap({ x: '1' }), Cmd: null }, Count: 0, Ok: false };
+  assert.equal(r('{{.ID}}', obj), 'abc');
+  assert.equal(r('{{ .ID }}: {{.Count}} {{.Ok}}', obj), 'abc: 0 false');
+  assert.equal(r('{{.Config.Labels.x}}', obj), '1');
+  assert.equal(r('{{.Names}}', obj), '[a b]');
+  assert.equal(r('{{.Config.Labels}}', obj), '{"x":"1"}');
+  assert.equal(r('{{json .Names}}', obj), '["a","b"]');
+  assert.equal(r('{{json .}}', { a: 1 }), '{"a":1}');
+  assert.equal(r('{{len .Names}} {{join .Names ", "}} {{upper .ID}} {{lower "XY"}}', obj), '2 a, b ABC xy');
+  assert.equal(r('{{.Config.Cmd}}', obj), 'null');
+  assert.equal(r('{{.ID}}\\t{{.Count}}\\n', obj), 'abc\t0\n');
+  assert.equal(r('a  {{- .ID -}}  b', obj), 'aabcb');
+  // A key missing from a map is "<no value>" (and so is any field below it), as in Go.
+  assert.equal(r('{{.Config.Labels.nope}}|{{.Config.Labels.nope.deeper}}|{{json .Config.Labels.nope}}', obj), '<no value>|<no value>|null');
+  assert.equal(renderAll('{{.ID}}', [{ ID: 1 }, { ID: 2 }]), '1\n2\n');
+});
+
+test('templates: mistakes fail as docker\'s do', () => {
+  const fails = (tpl: string, obj: unknown, message: RegExp) => assert.throws(() => Template.parse(tpl).render(obj, 'container'), { code: 'InvalidArgument', message }, tpl);
+  fails('{{.ID', {}, /^template parsing error: template: :1: unclosed action$/);
+  fails('x\n{{}}', {}, /^template parsing error: template: :2: missing value for command$/);
+  fails('{{range .Names}}x{{end}}', {}, /berth templates do not support \{\{range\}\}/);
+  fails('{{nope .ID}}', {}, /function "nope" not defined/);
+  fails('{{join .Names}}', {}, /wrong number of args for join: want 2 got 1/);
+  fails('{{.Nope}}', { ID: 'x' }, /^template: :1:2: executing "" at <\.Nope>: can't evaluate field Nope in type container$/);
+  fails('{{.ID.X}}', { ID: 'x' }, /can't evaluate field X in type string/);
+  fails('{{len .Count}}', { Count: 3 }, /error calling len: len of int/);
+  // All objects are rendered before anything is returned: a mistake in the second prints nothing.
+  assert.throws(() => renderAll('{{.ID}}', [{ ID: 1 }, {}]), /can't evaluate field ID/);
 });
 
 test('printList: table, json, a template per item, "table" prefix', (t) => {

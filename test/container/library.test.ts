@@ -151,19 +151,19 @@ test('reconciliation: interrupted creations are removed, an interrupted restart 
   const m = e.containers;
   const image = e.images.resolve(img);
   // A creator that died right after writing its row.
-  m.records.insertCreating({ id: 'f'.repeat(64), name: 'orphaned', imageId: image.id, imageName: null, config: { image: img }, creatorPid: deadPid(), createdAt: Date.now() });
+  await m.records.insertCreating({ id: 'f'.repeat(64), name: 'orphaned', imageId: image.id, imageName: null, config: { image: img }, creatorPid: deadPid(), createdAt: Date.now() });
   // A creation in progress (its creator lives: this process) is left alone.
-  m.records.insertCreating({ id: 'e'.repeat(64), name: 'in-progress', imageId: image.id, imageName: null, config: { image: img }, creatorPid: process.pid, createdAt: Date.now() });
+  await m.records.insertCreating({ id: 'e'.repeat(64), name: 'in-progress', imageId: image.id, imageName: null, config: { image: img }, creatorPid: process.pid, createdAt: Date.now() });
   const listed = await m.list({ all: true });
   assert.deepEqual(listed.map((c) => c.name), ['in-progress']);
   assert.equal(m.records.byId('f'.repeat(64)), undefined);
-  m.records.delete('e'.repeat(64));
+  await m.records.delete('e'.repeat(64));
 
   const c = await m.create({ image: img, command: ['sh', '-c', 'exit 0'], network: { mode: 'none' } });
   await m.start(c.id);
   assert.equal(await m.wait(c.id), 0);
   // A restart whose process died after claiming the row.
-  assert.ok(m.records.claimForRecreate(c.id, deadPid()));
+  assert.ok(await m.records.claimForRecreate(c.id, deadPid()));
   const back = await m.get(c.id);
   assert.deepEqual([back.state, back.exitCode], ['stopped', 0]);
   const restarted = await m.start(c.id);
@@ -194,7 +194,7 @@ test('incarnation guard: exits reported by an earlier monitor do not stop the cu
   assert.equal(now.state, 'running');
   // The old monitor's report, late: its exit command, and the table's own guard.
   await m.recordMonitorExit(c.id, first);
-  assert.equal(m.records.recordExit(c.id, { code: 0, oomKilled: false, monitorPid: first, at: Date.now() }), false);
+  assert.equal(await m.records.recordExit(c.id, { code: 0, oomKilled: false, monitorPid: first, at: Date.now() }), false);
   assert.equal((await m.get(c.id)).state, 'running');
   await m.remove(c.id, { force: true });
 
@@ -304,5 +304,5 @@ test('rows stored before ContainerSpec read as the spec they meant', async (t) =
   assert.deepEqual(c.config.network?.networks, ['a', 'b']);
   assert.equal(c.config.removeOnExit, true);
   assert.equal(c.config.hostname, id.slice(0, 12));
-  e.containers.records.delete(id);
+  await e.containers.records.delete(id);
 });

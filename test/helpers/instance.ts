@@ -9,6 +9,7 @@ import type { TestContext } from 'node:test';
 import { busyboxTarball } from './busybox.js';
 import { killAndWait, processesUsing, unmountUnder } from './host.js';
 import { TEST_DIR_PREFIX } from './leaks.js';
+import { instanceNetwork } from './netspace.js';
 
 /** The repository root: the first directory above this module holding package.json. */
 function repoRoot(): string {
@@ -173,9 +174,7 @@ async function destroy(inst: Instance): Promise<void> {
 }
 
 let networks = 0;
-/** A bridge name (≤ 15 chars) and a /24 no other instance of this or a parallel run uses. */
+/** A bridge name and a /24 no other instance of this or a parallel run uses (see netspace.ts). */
 function uniqueNetwork(): { bridge: string; subnet: string } {
-  const n = networks++;
-  const slot = (process.pid * 7 + n) % (200 * 256);
-  return { bridge: `bt${process.pid % 100000}x${n}`, subnet: `10.${40 + (slot >> 8)}.${slot & 255}.0/24` };
+  return instanceNetwork(networks++);
 }

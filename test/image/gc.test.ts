@@ -83,8 +83,8 @@ test('a live lease protects what it names and whatever was made after it began',
   orphan(env, old);
   age(env, old);
 
-  const lease = new Leases(env.store).acquire();
-  lease.add({ blobs: [old.layers[0].digest], chainIds: [old.layers[0].chainId] });
+  const lease = await new Leases(env.store).acquire();
+  await lease.add({ blobs: [old.layers[0].digest], chainIds: [old.layers[0].chainId] });
   const later = await env.images.importRootfs(createReadStream(smallTar(env, 'later', 'later\n')), 'later');
   orphan(env, later);
 
@@ -100,7 +100,7 @@ test('a live lease protects what it names and whatever was made after it began',
   const sleeper = spawn('/bin/sleep', ['60'], { stdio: 'ignore' });
   t.after(() => sleeper.kill('SIGKILL'));
   env.store.db.prepare('INSERT INTO leases (id, pid, created_at, chain_ids) VALUES (?, ?, ?, ?)').run('other', sleeper.pid, Date.now(), JSON.stringify([old.layers[0].chainId]));
-  lease.release();
+  await lease.release();
   const r2 = await env.images.gc();
   assert.ok(gone(env, later), 'the lease that covered it was released');
   assert.ok(env.snapshots.has(old.layers[0].chainId), 'the other process still holds it');
@@ -146,7 +146,7 @@ test('prune removes dangling images, with all every image no container uses; dis
   assert.ok(gone(env, named) && intact(env, used));
   assert.deepEqual(env.images.list().map((i) => i.id), [used.id]);
   const usageAfter = env.images.diskUsage();
-  assert.deepEqual(usageAfter, { images: 1, active: 1, size: bytesOf(used), reclaimable: 0 });
+  assert.deepEqual(usageAfter, { images: 1, active: 1, size: bytesOf(used), reclaimable: 0, leftovers: { items: 0, active: 0, size: 0, reclaimable: 0 } });
 });
 
 test('cli: image prune and system df', async (t) => {
@@ -166,7 +166,7 @@ test('cli: image prune and system df', async (t) => {
   assert.match(lines[3], /^Local Volumes\s+0\s+0\s+0B\s+0B$/);
   const json = await inst.run(['system', 'df', '--format', 'json']);
   const rows = JSON.parse(json.stdout) as { Type: string; Total: number; RawSize: number; RawReclaimable: number }[];
-  assert.deepEqual(rows.map((r) => [r.Type, r.Total]), [['Images', 2], ['Containers', 0], ['Local Volumes', 0]]);
+  assert.deepEqual(rows.map((r) => [r.Type, r.Total]), [['Images', 2], ['Containers', 0], ['Local Volumes', 0], ['Leftovers', 0]]);
   assert.ok(rows[0].RawSize > 1_000_000 && rows[0].RawReclaimable === rows[0].RawSize);
 
   // No answer, no removal.

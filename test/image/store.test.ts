@@ -123,12 +123,12 @@ test('resolve by name, short name, ID, ID prefix, sha256:ID and name@digest; tag
     assert.throws(() => env.images.resolve(ref), (e: unknown) => isBerthError(e, 'NotFound') && e.message === `no such image: ${ref}`, ref);
   assert.throws(() => env.images.resolve('Bad'), (e: unknown) => isBerthError(e, 'InvalidArgument'));
 
-  env.images.tag('bb:1', 'bb');
-  env.images.tag(img.id.slice(0, 6), 'docker.io/library/busybox:x');
+  await env.images.tag('bb:1', 'bb');
+  await env.images.tag(img.id.slice(0, 6), 'docker.io/library/busybox:x');
   assert.deepEqual(env.images.resolve('bb').names, ['docker.io/library/busybox:x', 'localhost/bb:1', 'localhost/bb:latest']);
   assert.equal(env.images.resolve('busybox:x').id, img.id);
-  assert.throws(() => env.images.tag('bb', img.id), (e: unknown) => isBerthError(e, 'InvalidArgument'));
-  assert.throws(() => env.images.tag('nope', 'x'), (e: unknown) => isBerthError(e, 'NotFound'));
+  await assert.rejects(env.images.tag('bb', img.id), (e: unknown) => isBerthError(e, 'InvalidArgument'));
+  await assert.rejects(env.images.tag('nope', 'x'), (e: unknown) => isBerthError(e, 'NotFound'));
   // A tag moves: the old image keeps its other names.
   const img2 = await env.images.importRootfs(createReadStream(busyboxTarball()), 'bb:1');
   assert.equal(env.images.resolve('bb:1').id, img2.id);
@@ -181,7 +181,7 @@ test('save and load round trip; skopeo reads what berth writes', async (t) => {
   const env = setup(t);
   const a = await env.images.importRootfs(createReadStream(busyboxTarball()), 'a', { changes: ['CMD sh'] });
   const b = await env.images.importRootfs(createReadStream(busyboxTarball()), 'quay.io/b/c:2');
-  env.images.tag('a', 'a:also');
+  await env.images.tag('a', 'a:also');
   for (const format of ['docker-archive', 'oci-archive'] as const) {
     const file = join(env.dir, `${format}.tar`);
     await saveToFile(env, ['a', 'a:also', 'quay.io/b/c:2'], file, format);
@@ -307,7 +307,7 @@ test('remove untags, deletes, keeps shared layers and refuses images in use', as
   const empty = counts(env);
   const a = await env.images.importRootfs(createReadStream(busyboxTarball()), 'a');
   const b = await env.images.importRootfs(createReadStream(busyboxTarball()), 'b');
-  env.images.tag('a', 'a:2');
+  await env.images.tag('a', 'a:2');
 
   assert.deepEqual(await env.images.remove('a:2'), { untagged: ['localhost/a:2'], deleted: null });
   assert.deepEqual(await env.images.remove('a'), { untagged: ['localhost/a:latest'], deleted: a.id });
@@ -326,8 +326,8 @@ test('remove untags, deletes, keeps shared layers and refuses images in use', as
   assert.equal(env.images.resolve(b.id).names.length, 0);
   env.store.db.prepare('DELETE FROM containers').run();
 
-  env.images.tag(b.id, 'b:x');
-  env.images.tag(b.id, 'b:y');
+  await env.images.tag(b.id, 'b:x');
+  await env.images.tag(b.id, 'b:y');
   // By ID: every name goes, and the image with it.
   assert.deepEqual(await env.images.remove(b.id.slice(0, 10)), { untagged: ['localhost/b:x', 'localhost/b:y'], deleted: b.id });
   assert.deepEqual(counts(env), empty);

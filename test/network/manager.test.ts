@@ -2,12 +2,13 @@
 // setup/status/teardown, sweep of gone owners, create/inspect/rm, container files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  NetworkManager, createNetwork, inspectNetwork, listNetworks, parsePublish, removeNetwork, writeContainerFiles,
+  NetworkManager, createNetwork, inspectNetwork, listNetworks, overlaps, parsePublish, parseSubnet, removeNetwork, writeContainerFiles,
 } from '../../src/network/index.js';
-import { attachmentChains, fetchTcp, inNetns, listNetnsFiles, newWorld, randomBridge, randomPrefix, reservations, stopProcess, tcpServerIn, vethsOn, type World } from './fixture.js';
+import { attachmentChains, deleteLink, fetchTcp, linkExists, inNetns, listNetnsFiles, newWorld, randomBridge, randomPrefix, reservations, stopProcess, tcpServerIn, vethsOn, type World } from './fixture.js';
 
 function managerFor(w: World): NetworkManager {
   return new NetworkManager({
@@ -115,11 +116,11 @@ test('a failing second network undoes the first; sweep cleans owners that are go
 }));
 
 test('network create / ls / inspect / rm', () => withWorld(async (w) => {
-  const routes = 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\neth0\t0000640A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n';
-  // 10.100.0.0/24 is a host route here, so the first free /24 is 10.100.1.0/24.
-  const a = await createNetwork(w.confDir, { name: 'alpha', routesText: routes, ipamDataDir: w.ipamDir });
-  assert.deepEqual(a.subnets, [{ subnet: '10.100.1.0/24', gateway: '10.100.1.1' }]);
-  assert.equal(a.bridge, 'berth1');
+  const a = await createNetwork(w.confDir, { name: 'alpha', ipamDataDir: w.ipamDir });
+  assert.match(a.subnets[0]!.subnet, /^10\.100\.\d+\.0\/24$/);
+  assert.equal(a.subnets[0]!.gateway, a.subnets[0]!.subnet.replace(/0\/24$/, '1'));
+  assert.match(a.bridge!, /^berth\d+$/);
+  assert.ok(!linkExists(a.bridge!), `${a.bridge} was free on the host`);
   assert.equal(a.internal, false);
   const b = await createNetwork(w.confDir, { name: 'beta', subnet: '10.250.9.0/24', gateway: '10.250.9.254', internal: true, bridge: w.bridge });
   assert.deepEqual(b.subnets, [{ subnet: '10.250.9.0/24', gateway: '10.250.9.254' }]);
@@ -128,7 +129,8 @@ test('network create / ls / inspect / rm', () => withWorld(async (w) => {
   assert.equal(ib.config.plugins[0]!.isGateway, false);
   assert.equal(ib.config.plugins[0]!.ipMasq, false);
   await assert.rejects(createNetwork(w.confDir, { name: 'alpha' }), /network alpha already exists/);
-  await assert.rejects(createNetwork(w.confDir, { name: 'gamma', subnet: '10.250.0.0/16' }), /subnet 10.250.0.0\/16 overlaps network beta/);
+  await assert.rejects(createNetwork(w.confDir, { name: 'gamma', subnet: '10.250.0.0/16' }),
+    /^AlreadyExists: subnet 10.250.0.0\/16 is already used on the host or by another config \(network beta\)$/);
   await assert.rejects(createNetwork(w.confDir, { name: 'delta', subnet: '10.251.0.0/24', gateway: '10.9.9.9' }), /gateway 10.9.9.9 is not inside subnet 10.251.0.0\/24/);
   await assert.rejects(createNetwork(w.confDir, { name: 'bad name' }), /invalid network name "bad name"/);
   const { networks } = await listNetworks(w.confDir);
@@ -138,5 +140,55 @@ test('network create / ls / inspect / rm', () => withWorld(async (w) => {
   // alpha's bridge name is a real-looking host name (berth1): drop only its file here.
   rmSync(join(w.confDir, 'alpha.conflist'));
   await assert.rejects(removeNetwork(w.confDir, 'alpha'), /no such network: alpha/);
+  assert.deepEqual(readdirSync(w.confDir), []);
+}));
+
+test('network create keeps off the host: its interfaces, addresses and routes; rm deletes only bridges berth made', () => withWorld(async (w) => {
+  // Another system's bridge with an address and a route, as another network manager or a VPN leaves them.
+  const other = randomBridge();
+  w.bridges.add(other);
+  execFileSync('ip', ['link', 'add', other, 'type', 'bridge']);
+  const first = await createNetwork(w.confDir, { name: 'probe' });
+  rmSync(join(w.confDir, 'probe.conflist'));
+  const [a, b, c] = first.subnets[0]!.subnet.split('.');
+  const next = `${a}.${b}.${(Number(c) + 1) % 256}`;
+  execFileSync('ip', ['address', 'add', `${a}.${b}.${c}.1/24`, 'dev', other]);
+  execFileSync('ip', ['link', 'set', other, 'up']);
+  execFileSync('ip', ['route', 'add', `${next}.0/24`, 'dev', other]);
+  try {
+    await assert.rejects(createNetwork(w.confDir, { name: 'clash', subnet: `${a}.${b}.${c}.0/25` }),
+      new RegExp(`^AlreadyExists: subnet ${a}\\.${b}\\.${c}\\.0/25 is already used on the host or by another config \\(address ${a}\\.${b}\\.${c}\\.1/24 on ${other}\\)$`));
+    await assert.rejects(createNetwork(w.confDir, { name: 'clash', subnet: `${next}.128/25` }),
+      new RegExp(`already used on the host or by another config \\(route ${next.replace(/\./g, '\\.')}\\.0/24 dev ${other}\\)`));
+    // Inside a wider route, as 10.88.0.0/24 inside another manager's 10.88.0.0/16.
+    await assert.rejects(createNetwork(w.confDir, { name: 'clash', subnet: `${a}.${b}.${c}.64/26` }), /already used on the host/);
+    const picked = await createNetwork(w.confDir, { name: 'picked' });
+    const s = parseSubnet(picked.subnets[0]!.subnet);
+    assert.ok(!overlaps(s, parseSubnet(`${a}.${b}.${c}.0/24`)) && !overlaps(s, parseSubnet(`${next}.0/24`)), `picked ${s.cidr}`);
+    rmSync(join(w.confDir, 'picked.conflist'));
+
+    // A host interface with the name berth would pick is skipped.
+    const taken = first.bridge!;
+    w.bridges.add(taken);
+    execFileSync('ip', ['link', 'add', taken, 'type', 'bridge']);
+    const skipped = await createNetwork(w.confDir, { name: 'skipped' });
+    assert.notEqual(skipped.bridge, taken);
+    assert.ok(!linkExists(skipped.bridge!));
+    await removeNetwork(w.confDir, 'skipped');
+    assert.ok(linkExists(taken), 'a device berth did not make stays');
+    deleteLink(taken);
+
+    // Named bridges: an existing one is used but never deleted; a new one is berth's to delete.
+    await createNetwork(w.confDir, { name: 'theirs', subnet: `${w.prefix}.0/25`, bridge: other });
+    await removeNetwork(w.confDir, 'theirs');
+    assert.ok(linkExists(other), `${other} is still there`);
+    await assert.rejects(createNetwork(w.confDir, { name: 'lo-net', subnet: `${w.prefix}.0/25`, bridge: 'lo' }), /lo is a host interface, not a bridge/);
+    await createNetwork(w.confDir, { name: 'ours', subnet: `${w.prefix}.0/25`, bridge: w.bridge });
+    execFileSync('ip', ['link', 'add', w.bridge, 'type', 'bridge']); // what the bridge plugin does on first use
+    await removeNetwork(w.confDir, 'ours');
+    assert.ok(!linkExists(w.bridge), `${w.bridge} was removed`);
+  } finally {
+    deleteLink(other); // takes its address and route along
+  }
   assert.deepEqual(readdirSync(w.confDir), []);
 }));

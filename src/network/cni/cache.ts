@@ -1,12 +1,14 @@
 // On-disk record of each attachment (network × container × interface): the configuration
 // and arguments ADD used and the result it returned, so DEL repeats them exactly after a
-// restart or a configuration change. Written before ADD starts (so a crash mid-ADD is
-// still cleaned up) and again with the result.
+// restart or a configuration change. Written as each plugin of the chain starts (with the
+// result so far and the plugin's process, so a teardown after a crash mid-ADD knows what
+// to undo and what to wait for) and again with the final result; removed once DEL succeeds.
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromSystemError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../sys/index.js';
 import type { NetworkConfigList } from './config.js';
+import type { PluginProcess } from './exec.js';
 import type { CniResult } from './result.js';
 
 export interface CachedAttachment {
@@ -21,7 +23,15 @@ export interface CachedAttachment {
   capabilityArgs: Record<string, unknown>;
   /** 'adding' until the whole chain succeeded. */
   state: 'adding' | 'added';
+  /** While adding: the result of the plugins done so far; then the chain's result. */
   result?: CniResult;
+  /** While adding: the plugin process running ADD now. */
+  running?: PluginProcess & { plugin: string };
+  /**
+   * A DEL that failed: the netns is released and the record is retried only by a few
+   * sweeps (attempts counts the DELs tried) and by `system prune`, which then drops it.
+   */
+  failed?: { error: string; at: string; attempts: number };
   created: string;
 }
 

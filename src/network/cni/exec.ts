@@ -1,6 +1,7 @@
 // Runs one CNI plugin binary: the CNI_* environment, config on stdin, result or error on
 // stdout. The spec's error object ({code, msg, details}) and timeouts become BerthErrors.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, type ErrorCode } from '../../errors/index.js';
@@ -73,6 +74,34 @@ export interface ExecRequest {
   signal?: AbortSignal;
   /** Prefix for error messages, e.g. `network "x"`. */
   context: string;
+  /**
+   * Called once the plugin process exists, before it gets its stdin (so before it can act):
+   * the place to record that it runs.
+   */
+  onSpawn?: (proc: PluginProcess) => Promise<void>;
+}
+
+/** A plugin process, named so that a reused pid is not mistaken for it. */
+export interface PluginProcess {
+  pid: number;
+  /** Field 22 of /proc/PID/stat: start time in clock ticks since boot. */
+  startTime: string;
+}
+
+function procStat(pid: number): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold anything.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether this process (same pid, same start time) still runs; a zombie has finished. */
+export function pluginRunning(p: PluginProcess): boolean {
+  const f = procStat(p.pid);
+  return f !== undefined && f[0] !== 'Z' && f[0] !== 'X' && f[19] === p.startTime;
 }
 
 /** Runs the plugin and returns its parsed stdout (undefined when it printed nothing). */
@@ -92,7 +121,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   if (req.args && req.args.length > 0) env.CNI_ARGS = req.args.map(([k, v]) => `${k}=${v}`).join(';');
 
   const what = `${req.context}: plugin ${req.type} ${req.command}`;
-  const { code, stdout, stderr, timedOut, aborted } = await run(binary, env, JSON.stringify(req.stdin), req.timeoutMs, req.signal);
+  const { code, stdout, stderr, timedOut, aborted } = await run(binary, env, JSON.stringify(req.stdin), req.timeoutMs, req.signal, req.onSpawn);
   if (timedOut) throw new CniPluginError('DeadlineExceeded', `${what} timed out after ${req.timeoutMs} ms`, req.type, req.command, 0);
   if (aborted) throw new CniPluginError('Cancelled', `${what} was cancelled`, req.type, req.command, 0);
 
@@ -136,20 +165,32 @@ interface RunOutcome {
   aborted: boolean;
 }
 
-function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number, signal?: AbortSignal): Promise<RunOutcome> {
+function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number, signal?: AbortSignal,
+  onSpawn?: ExecRequest['onSpawn']): Promise<RunOutcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A session of its own: a kill of berth's process group (^C, a supervisor) does not
+    // cut the plugin in half (iptables rules or an IPAM reservation half made); it finishes
+    // and the attachment record tells the next teardown what to undo.
+    const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
     let aborted = false;
+    // The plugin leads its own process group: the kill takes what it started along.
+    const kill = () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      kill();
     }, timeoutMs);
     const onAbort = () => {
       aborted = true;
-      child.kill('SIGKILL');
+      kill();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
@@ -172,6 +213,15 @@ function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: n
         aborted,
       });
     });
-    child.stdin.end(stdin);
+    const stat = child.pid !== undefined ? procStat(child.pid) : undefined;
+    if (!onSpawn || child.pid === undefined || !stat) return void child.stdin.end(stdin);
+    // Until it has its stdin the plugin waits; if berth dies first it reads EOF and does nothing.
+    onSpawn({ pid: child.pid, startTime: stat[19]! }).then(
+      () => child.stdin.end(stdin),
+      (e) => {
+        kill();
+        reject(e);
+      },
+    );
   });
 }

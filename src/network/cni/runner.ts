@@ -1,10 +1,12 @@
 // The caller side of CNI: runs a network's plugin chain for ADD (in order, each getting
 // the previous result), DEL (in reverse), CHECK, GC and STATUS, with the attachment cache.
+import { existsSync } from 'node:fs';
 import { BerthError, notFound } from '../../errors/index.js';
 import { log } from '../../log/index.js';
 import { AttachmentCache, type CachedAttachment } from './cache.js';
 import { loadNetworks, pluginStdin, versionAtLeast, type LoadedNetworks, type NetworkConfigList } from './config.js';
-import { CniPluginError, execPlugin, type CniCommand } from './exec.js';
+import { CniPluginError, execPlugin, pluginRunning, type CniCommand, type PluginProcess } from './exec.js';
+import { rebuildResult } from './rebuild.js';
 import { isResult, type CniResult } from './result.js';
 
 /** Default plugin search path: the upstream location, then Debian's. */
@@ -70,9 +72,10 @@ export class CniRunner {
   }
 
   /**
-   * Attaches the container to the network. On failure the chain is undone with DEL so
-   * nothing stays half-attached; the record stays only if that cleanup failed too (the
-   * sweep retries it).
+   * Attaches the container to the network. The record is written as each plugin starts,
+   * with the result so far, so a teardown after a crash at any point has the prevResult
+   * DEL needs. On failure the chain is undone with DEL so nothing stays half-attached; if
+   * that cleanup fails too, the record is marked failed (see `CachedAttachment.failed`).
    */
   async add(list: NetworkConfigList, rt: RuntimeConf, o: CallOptions = {}): Promise<CniResult> {
     const entry: CachedAttachment = {
@@ -87,14 +90,17 @@ export class CniRunner {
       state: 'adding',
       created: new Date().toISOString(),
     };
-    await this.cache.write(entry);
     let prevResult: CniResult | undefined;
     let reached = 0;
     try {
       for (const plugin of list.plugins) {
         reached++;
         const stdin = this.stdinFor(list, plugin, entry.capabilityArgs, prevResult);
-        const out = await this.exec(list, plugin.type, 'ADD', stdin, entry, o);
+        const out = await this.exec(list, plugin.type, 'ADD', stdin, entry, o, async (proc) => {
+          entry.running = { plugin: plugin.type, ...proc };
+          entry.result = prevResult;
+          await this.cache.write(entry);
+        });
         if (out !== undefined) {
           if (!isResult(out)) throw new BerthError('Internal', `network "${list.name}": plugin ${plugin.type} ADD returned no valid result`);
           prevResult = out;
@@ -104,24 +110,59 @@ export class CniRunner {
     } catch (e) {
       // A plugin that could not even be found did nothing to undo.
       const ran = e instanceof CniPluginError || !(e instanceof BerthError && e.code === 'NotFound') ? reached : reached - 1;
+      delete entry.running;
       await this.rollback(entry, prevResult, ran, e as Error);
       throw e;
     }
     entry.state = 'added';
     entry.result = prevResult;
+    delete entry.running;
     await this.cache.write(entry);
     return prevResult;
   }
 
+  /** Undoes a failed ADD; when that fails too, the record is marked and the error says so. */
   private async rollback(entry: CachedAttachment, partial: CniResult | undefined, ran: number, cause: Error): Promise<void> {
     try {
       await this.runDel({ ...entry, result: partial }, {}, ran);
       await this.cache.remove(entry.networkName, entry.containerId, entry.ifName);
     } catch (e) {
-      log.warn('cleanup after a failed network attach failed; the attachment is kept for a later sweep', {
-        network: entry.networkName, container: entry.containerId, error: (e as Error).message, cause: cause.message,
-      });
+      log.debug('undoing a failed network attach failed', { network: entry.networkName, container: entry.containerId, error: (e as Error).message });
+      if (ran > 0) await this.markFailed(entry, e as Error);
+      else await this.cache.remove(entry.networkName, entry.containerId, entry.ifName);
+      cause.message += ' (undoing it failed too; `berth system prune` retries that)';
     }
+  }
+
+  /** Records that DEL failed: the record stays, but teardowns pass it by (see `CachedAttachment.failed`). */
+  async markFailed(entry: CachedAttachment, error: Error): Promise<void> {
+    delete entry.running;
+    entry.failed = { error: error.message, at: new Date().toISOString(), attempts: (entry.failed?.attempts ?? 0) + 1 };
+    await this.cache.write(entry);
+  }
+
+  /**
+   * Ends a failed attachment: DEL once more with its recorded configuration, then with the
+   * network's current one when that differs (the conflist was fixed); the record goes
+   * either way. Returns the error when no DEL succeeded.
+   */
+  async dropFailed(entry: CachedAttachment, o: CallOptions = {}): Promise<string | undefined> {
+    const current = await this.getNetwork(entry.networkName).then(stripFile, () => undefined);
+    const configs = [entry.config];
+    if (current && JSON.stringify(current) !== JSON.stringify(entry.config)) configs.push(current);
+    const netns = entry.netns && existsSync(entry.netns) ? entry.netns : '';
+    const errors: string[] = [];
+    for (const config of configs) {
+      try {
+        await this.runDel({ ...entry, config, netns }, o);
+        errors.length = 0;
+        break;
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+    await this.cache.remove(entry.networkName, entry.containerId, entry.ifName);
+    return errors.length > 0 ? errors.join('; ') : undefined;
   }
 
   /**
@@ -142,8 +183,29 @@ export class CniRunner {
       };
     }
     if (key.netns !== undefined) entry.netns = key.netns;
+    // An ADD cut short by a crash of berth may still be running (plugins outlive berth):
+    // DEL only after it, or it would undo less than the ADD then does.
+    if (entry.running) await this.waitForPlugin(entry.running, networkName);
     await this.runDel(entry, o);
     await this.cache.remove(networkName, key.containerId, key.ifName);
+  }
+
+  private async waitForPlugin(p: PluginProcess & { plugin: string }, networkName: string): Promise<void> {
+    if (!pluginRunning(p)) return;
+    log.info(`network "${networkName}": waiting for plugin ${p.plugin} (pid ${p.pid}) of an interrupted attach`);
+    const deadline = Date.now() + this.timeoutMs;
+    while (pluginRunning(p)) {
+      if (Date.now() > deadline) {
+        // Its own timeout died with the berth process that started it.
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // Gone meanwhile.
+        }
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /**
@@ -152,8 +214,9 @@ export class CniRunner {
    */
   private async runDel(entry: CachedAttachment, o: CallOptions, count = entry.config.plugins.length): Promise<void> {
     const list = entry.config;
-    // prevResult on DEL came with spec 0.4.0.
-    const prev = versionAtLeast(list.cniVersion, '0.4.0') ? entry.result : undefined;
+    // prevResult on DEL came with spec 0.4.0. Without a recorded one (berth died before it
+    // could write it), one is rebuilt: plugins such as firewall undo only what it names.
+    const prev = versionAtLeast(list.cniVersion, '0.4.0') ? entry.result ?? (await rebuildResult(entry)) : undefined;
     const errors: BerthError[] = [];
     for (const plugin of list.plugins.slice(0, count).reverse()) {
       const stdin = this.stdinFor(list, plugin, entry.capabilityArgs, prev);
@@ -236,7 +299,7 @@ export class CniRunner {
   }
 
   private exec(list: NetworkConfigList, type: string, command: CniCommand, stdin: unknown,
-    entry: CachedAttachment | undefined, o: CallOptions): Promise<unknown> {
+    entry: CachedAttachment | undefined, o: CallOptions, onSpawn?: (p: PluginProcess) => Promise<void>): Promise<unknown> {
     return execPlugin({
       type, command, stdin,
       pluginDirs: this.pluginDirs,
@@ -247,6 +310,7 @@ export class CniRunner {
       timeoutMs: this.timeoutMs,
       signal: o.signal,
       context: `network "${list.name}"`,
+      onSpawn,
     });
   }
 }

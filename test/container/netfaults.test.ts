@@ -1,0 +1,179 @@
+// Network faults through the CLI: a SIGKILL of berth in the middle of network setup, a
+// network whose plugins fail both ADD and DEL, and a host port published twice. Each
+// asserts what is left on the host afterwards: iptables rules, IPAM files, netns, records.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BERTH, newInstance, type Instance } from '../helpers/index.js';
+
+async function ok(inst: Instance, args: string[]): Promise<string> {
+  const r = await inst.run(args);
+  assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** iptables rules (filter and nat, IPv4) that name this address. */
+function rulesFor(ip: string): string[] {
+  return execFileSync('iptables-save', [], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('-A') && l.includes(`${ip}/`));
+}
+
+function ls(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** host-local's reservations (files named after addresses) of one network of the instance. */
+function reservations(inst: Instance, network: string): string[] {
+  return ls(join(inst.root, 'cni', 'networks', network)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+}
+
+function records(inst: Instance): string[] {
+  return ls(join(inst.root, 'cni', 'results')).filter((f) => f.endsWith('.json'));
+}
+
+function bridgeConf(inst: Instance, name: string, subnet: string, extra: Record<string, unknown>[] = [], bridge = inst.bridge) {
+  return {
+    cniVersion: '1.0.0',
+    name,
+    plugins: [
+      { type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet }]], dataDir: join(inst.root, 'cni', 'networks') } },
+      { type: 'portmap', capabilities: { portMappings: true } },
+      { type: 'firewall' },
+      ...extra,
+    ],
+  };
+}
+
+test('a SIGKILL of berth (and its process group) while a plugin after firewall runs leaks no rule and no address', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const pluginDir = join(inst.base, 'plugins');
+  mkdirSync(pluginDir);
+  const started = join(inst.base, 'slow.started');
+  const finished = join(inst.base, 'slow.finished');
+  // A pass-through plugin: ADD waits 3 s, then prints its prevResult; other commands do nothing.
+  const passThrough = `let s='';process.stdin.on('data',(d)=>(s+=d)).on('end',()=>{require('fs').writeFileSync(${JSON.stringify(finished)},'');process.stdout.write(JSON.stringify(JSON.parse(s).prevResult))})`;
+  writeFileSync(
+    join(pluginDir, 'slowpass'),
+    `#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] || exit 0\n: > ${started}\nsleep 3\nexec ${process.execPath} -e "${passThrough.replace(/"/g, '\\"')}"\n`,
+    { mode: 0o755 },
+  );
+  appendFileSync(join(inst.configDir, 'berth.toml'), `cni_plugin_dirs = ["${pluginDir}", "/opt/cni/bin", "/usr/lib/cni"]\n`);
+  mkdirSync(join(inst.base, 'cni'), { recursive: true });
+  writeFileSync(join(inst.base, 'cni', '60-slow.conflist'), JSON.stringify(bridgeConf(inst, 'slow', inst.subnet, [{ type: 'slowpass' }])));
+
+  const child = spawn(BERTH, ['run', '-d', '--network', 'slow', img, 'sleep', '100'], { env: inst.env, stdio: 'ignore', detached: true });
+  const exited = new Promise((r) => child.once('exit', r));
+  await until('the slow plugin to start', () => existsSync(started));
+  const [ip] = reservations(inst, 'slow');
+  assert.ok(ip, 'host-local reserved an address');
+  assert.ok(rulesFor(ip).length >= 2, `firewall's rules for ${ip} are in place`);
+  process.kill(-child.pid!, 'SIGKILL'); // the whole group, as a terminal or a supervisor would
+  await exited;
+  assert.ok(!existsSync(finished), 'the kill came while the plugin slept');
+
+  // The removal waits for the plugin that outlived berth, then DELs with the recorded prevResult.
+  await ok(inst, ['rm', '-f', '-a']);
+  assert.ok(existsSync(finished), 'the plugin was not cut short by the group kill');
+  assert.deepEqual(rulesFor(ip), [], `no rule names ${ip}`);
+  assert.deepEqual(reservations(inst, 'slow'), [], 'the reservation is released');
+  assert.deepEqual(ls(join(inst.runRoot, 'netns')), []);
+  assert.deepEqual(records(inst), []);
+  assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '');
+});
+
+test('a network whose plugins fail ADD and DEL: reported once, netns released, cleared by system prune', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const file = join(inst.base, 'cni', '61-badipam.conflist');
+  mkdirSync(join(inst.base, 'cni'), { recursive: true });
+  // A bridge of its own: the failed ADD leaves it behind (the plugin makes it before asking IPAM).
+  const bridge = `${inst.bridge}b`.slice(0, 15);
+  t.after(() => {
+    try {
+      execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+    } catch {
+      // never made
+    }
+  });
+  writeFileSync(file, JSON.stringify(bridgeConf(inst, 'badipam', 'notacidr', [], bridge)));
+
+  const r = await inst.run(['run', '--rm', '--network', 'badipam', img, 'true']);
+  assert.equal(r.code, 125, r.stderr);
+  assert.match(r.stderr, /^berth: network "badipam": plugin bridge ADD failed: .*notacidr.*undoing it failed too; `berth system prune` retries that\)\n$/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+  assert.deepEqual(ls(join(inst.runRoot, 'netns')), [], 'the netns is released');
+  assert.equal(records(inst).length, 1, 'the failed attachment is kept for prune');
+
+  // Later networked runs neither warn nor replay it for ever.
+  for (let i = 0; i < 4; i++) {
+    const again = await inst.run(['run', '--rm', img, 'true']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stderr, '', `run ${i}: nothing on stderr`);
+  }
+  assert.equal(records(inst).length, 1);
+  const failed = JSON.parse(readFileSync(join(inst.root, 'cni', 'results', records(inst)[0]!), 'utf8'));
+  assert.equal(failed.failed.attempts, 3, 'the sweeps retried it twice, then left it');
+
+  // The conflist fixed: prune's DEL with the current configuration succeeds, and the record goes.
+  writeFileSync(file, JSON.stringify(bridgeConf(inst, 'badipam', inst.subnet, [], bridge)));
+  const pruned = await ok(inst, ['system', 'prune', '-f']);
+  assert.match(pruned, new RegExp(`^Deleted Network Attachments:\\n${failed.containerId} badipam eth0\\n`, 'm'));
+  assert.deepEqual(records(inst), []);
+  assert.doesNotMatch(await ok(inst, ['system', 'prune', '-f']), /Network Attachments/);
+});
+
+async function listen(port: number, host: string): Promise<Server> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(port, host, resolve));
+  return srv;
+}
+
+test('a host port published twice is refused: by a running container or by a host socket', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  // A port free now on the host (the kernel picks it).
+  const probe = await listen(0, '127.0.0.1');
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+
+  await ok(inst, ['run', '-d', '--name', 'first', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100']);
+  for (const spec of [`127.0.0.1:${port}:80`, `${port}:81`]) {
+    const r = await inst.run(['run', '-d', '--name', 'second', '-p', spec, img, 'sleep', '100']);
+    assert.equal(r.code, 125, `${spec}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^berth: Bind for (127\\.0\\.0\\.1|0\\.0\\.0\\.0):${port}/tcp failed: port is already allocated \\(by container [0-9a-f]{12}\\)\\n$`));
+  }
+  // Another address, or the other protocol, is not the same port.
+  await ok(inst, ['run', '-d', '--name', 'udp', '-p', `127.0.0.1:${port}:80/udp`, img, 'sleep', '100']);
+  await ok(inst, ['rm', '-f', 'first', 'udp']);
+  await ok(inst, ['run', '-d', '--name', 'second', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100']);
+  await ok(inst, ['rm', '-f', 'second']);
+
+  // Sockets of the host: a TCP listener on the wildcard address, a bound UDP socket.
+  const srv = await listen(port, '0.0.0.0');
+  t.after(() => srv.close());
+  const r = await inst.run(['run', '-d', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100']);
+  assert.equal(r.code, 125, r.stderr);
+  assert.equal(r.stderr, `berth: Bind for 127.0.0.1:${port}/tcp failed: port is already allocated (by a process on the host)\n`);
+  const udp = createSocket('udp6');
+  await new Promise<void>((resolve) => udp.bind(port, '::1', resolve));
+  t.after(() => udp.close());
+  const u = await inst.run(['run', '-d', '-p', `[::1]:${port}:53/udp`, img, 'sleep', '100']);
+  assert.equal(u.code, 125, u.stderr);
+  assert.match(u.stderr, /port is already allocated \(by a process on the host\)/);
+  assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '', 'refused runs leave no container');
+  assert.deepEqual(ls(join(inst.runRoot, 'netns')), []);
+});
