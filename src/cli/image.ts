@@ -1,6 +1,5 @@
 // import, load, save, images, rmi, tag, and the `image` command group.
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Command } from './command.js';
@@ -8,6 +7,7 @@ import { formatFlag } from './command.js';
 import { humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { printError } from './errors.js';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
+import { tempPathFor } from '../sys/index.js';
 import type { ArchiveFormat, Image } from '../image/index.js';
 import { created, imageInspectView, prunedImagesText, repoDigests } from './image-views.js';
 import { confirm } from './prompt.js';
@@ -87,7 +87,7 @@ const saveCommand: Command = {
       return;
     }
     // Written beside the target and renamed: a failed save leaves no half archive behind.
-    const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+    const temp = tempPathFor(file);
     const out = createWriteStream(temp, { mode: 0o644 });
     try {
       await images.save(refs, out, format);

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
 import type { BindMount, TmpfsMount } from '../container/index.js';
+import { checkMemoryLimit } from '../oci/index.js';
 
 /** "512m", "1g", "1.5GiB", "100000" → bytes (binary units, like docker). */
 export function parseBytes(v: string, flag: string): number {
@@ -14,9 +15,7 @@ export function parseBytes(v: string, flag: string): number {
 }
 
 export function parseMemory(v: string): number {
-  const bytes = parseBytes(v, '--memory');
-  if (bytes < 6 * 1024 * 1024) throw invalidArgument('minimum memory limit allowed is 6MB');
-  return bytes;
+  return checkMemoryLimit(parseBytes(v, '--memory'));
 }
 
 export function parseCpus(v: string): number {

@@ -171,10 +171,9 @@ const pushCommand: Command = {
 };
 
 /** 'host[:port][/repo]' from a login argument (a URL or a reference's registry part). */
-function loginKey(arg: string): string {
-  const s = arg.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-  if (!s.includes('/')) return s === 'index.docker.io' || s === 'registry-1.docker.io' ? 'docker.io' : s;
-  return repositoryOf(normalizeReference(s));
+async function loginKey(arg: string): Promise<string> {
+  const s = (await registryLib()).canonicalRegistry(arg);
+  return s.includes('/') ? repositoryOf(normalizeReference(s)) : s;
 }
 
 const loginCommand: Command = {
@@ -193,7 +192,7 @@ const loginCommand: Command = {
   maxArgs: 1,
   async run(ctx, f, [registryArg]) {
     const { defaultAuthFile, findCredentials, isInsecureHost, saveCredentials } = await registryLib();
-    const key = loginKey(registryArg);
+    const key = await loginKey(registryArg);
     const host = key.split('/')[0];
     const authFile = (f.authfile as string | undefined) ?? defaultAuthFile();
     if (f['get-login']) {
@@ -212,7 +211,7 @@ const loginCommand: Command = {
     if (!username || password === undefined) throw invalidArgument('login needs --username and --password (or --password-stdin)');
     const access = await ctx.registry(registryOptions(f));
     try {
-      await access.client.checkLogin(host === 'docker.io' ? 'registry-1.docker.io' : host, isInsecureHost(access.conf, host), { username, password });
+      await access.client.checkLogin(host, isInsecureHost(access.conf, host), { username, password });
     } finally {
       access.close();
     }
@@ -236,7 +235,7 @@ const logoutCommand: Command = {
       return;
     }
     if (!registryArg) throw invalidArgument('logout needs a REGISTRY or --all');
-    const key = loginKey(registryArg);
+    const key = await loginKey(registryArg);
     if (!removeCredentials(key, authFile)) throw invalidArgument(`not logged in to ${key}`);
     process.stdout.write(`Removed login credentials for ${key}\n`);
   },

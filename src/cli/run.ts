@@ -2,6 +2,7 @@
 import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
 import type { ContainerSpec, ContainerManager } from '../container/index.js';
+import { isValidName } from '../config/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlag } from './pull-policy.js';
@@ -61,14 +62,15 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   const strings = (k: string) => (f[k] as string[] | undefined) ?? [];
   let network = (f.network ?? f.net) as string | undefined;
   if (network === 'bridge' || network === 'default') network = undefined;
-  if (network !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*(,[a-zA-Z0-9][a-zA-Z0-9_.-]*)*$/.test(network))
+  if (network !== undefined && !network.split(',').every((n) => isValidName(n)))
     throw invalidArgument(`invalid --network "${network}": NAME[,NAME...], none or host`);
   const publishing = strings('publish').length > 0 || !!f['publish-all'];
   if (publishing && (network === 'none' || network === 'host'))
     throw invalidArgument(`ports cannot be published with --network ${network}`);
-  const { parsePublish } = publishing ? await import('../network/index.js') : { parsePublish: () => [] };
-  for (const h of strings('add-host'))
-    if (!/^[^:\s]+:[^\s]+$/.test(h)) throw invalidArgument(`invalid --add-host "${h}": expected HOST:IP`);
+  const net = publishing || strings('add-host').length > 0 ? await import('../network/index.js') : undefined;
+  const parsePublish = net?.parsePublish ?? (() => []);
+  // Checked now, before anything is made; "host-gateway" is resolved once the network is up.
+  for (const h of strings('add-host')) net!.parseAddHost(h);
   let noNewPrivileges = false;
   let seccomp: 'default' | 'unconfined' = 'default';
   for (const o of strings('security-opt')) {

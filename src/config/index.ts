@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromSystemError, invalidArgument, unavailable } from '../errors/index.js';
 
+export { isValidName } from './names.js';
+
 export interface Paths {
   /** Persistent state: database, blobs, snapshots, container dirs. */
   root: string;

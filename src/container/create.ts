@@ -2,13 +2,15 @@
 // /etc files, the OCI spec and `runtime create` under conmon. A restart instantiates the
 // same container again (same upper dir, fresh monitor).
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Image } from '../image/index.js';
 import { buildSpec, processArgs, type Mount, type SpecInput } from '../oci/index.js';
+import { isValidName } from '../config/index.js';
 import { internal, invalidArgument } from '../errors/index.js';
+import { writeFileAtomic } from '../sys/index.js';
 import { ETC_FILES, etcBindMounts, writeEtcFiles } from './etc-files.js';
-import { isValidName, randomHex, randomName } from './names.js';
+import { randomHex, randomName } from './names.js';
 import { containerHostname, networkPlan, type ContainerSpec } from './spec.js';
 import { containerPaths, type Parts } from './parts.js';
 import { destroy } from './release.js';
@@ -106,7 +108,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     // A joined namespace belongs to someone else (a pod), who gives its files as mounts.
     mounts = [];
   } else {
-    mounts = writeEtcFiles(p.dir, hostsName, plan.kind, spec.network?.addHosts);
+    mounts = await writeEtcFiles(p.dir, hostsName, plan.kind, spec.network?.addHosts);
   }
   mounts.push(...ociMounts(spec));
 
@@ -150,7 +152,8 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     annotations: { ...(spec.labels ?? {}), ...(spec.annotations ?? {}) },
   };
   const ociSpec = await buildSpec(input);
-  await writeFile(join(p.dir, 'config.json'), JSON.stringify(ociSpec));
+  // Whole or absent after a crash; rewritten at every start, so not worth an fsync.
+  await writeFileAtomic(join(p.dir, 'config.json'), JSON.stringify(ociSpec), { fsync: false });
   if (networkReady && (await networkReady) !== netns) throw internal(`network namespace of ${c.id} is not at ${netns}`);
   signal?.throwIfAborted();
 

@@ -31,4 +31,3 @@ export type {
 export { containerHostname, networkPlan } from './spec.js';
 export { statusWord } from './types.js';
 export { CommandExitError } from './exit-codes.js';
-export { isValidName } from './names.js';

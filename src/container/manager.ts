@@ -3,7 +3,7 @@
 // berth process ran is picked up from conmon's exit file by the next look (reconcile) or
 // by conmon's exit command (recordMonitorExit). The pieces live beside it: records.ts (the
 // table), runtime.ts (runc + conmon), create.ts, exec.ts, reconcile.ts, release.ts.
-import type { Config } from '../config/index.js';
+import { isValidName, type Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
 import type { ImageStore, ImageUsers } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
@@ -14,7 +14,6 @@ import { failedPrecondition, invalidArgument, notFound } from '../errors/index.j
 import { log } from '../log/index.js';
 import { ContainerRecords } from './records.js';
 import { ContainerRuntime } from './runtime.js';
-import { isValidName } from './names.js';
 import { containerPaths, type ContainerPaths, type Parts } from './parts.js';
 import { reconcile } from './reconcile.js';
 import { destroy, recordExit, release, releaseUnfinished } from './release.js';

@@ -21,8 +21,3 @@ export function randomName(): string {
   const { randomInt } = nodeCrypto();
   return `${adjectives[randomInt(adjectives.length)]}_${nouns[randomInt(nouns.length)]}`;
 }
-
-const validName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-export function isValidName(name: string): boolean {
-  return validName.test(name) && name.length <= 253;
-}

@@ -19,12 +19,13 @@ export interface Descriptor {
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 
-export function isDigest(s: string): boolean {
-  return DIGEST_RE.test(s);
+/** 'sha256:<64 hex digits>', the only digest berth accepts. */
+export function isDigest(s: unknown): s is string {
+  return typeof s === 'string' && DIGEST_RE.test(s);
 }
 
 /** Validates a 'sha256:<hex>' digest and returns its hex part. */
-export function digestHex(digest: string): string {
+function digestHex(digest: string): string {
   const m = DIGEST_RE.exec(digest);
   if (!m) throw invalidArgument(`invalid digest "${digest}": expected sha256:<64 hex digits>`);
   return m[1];

@@ -17,7 +17,7 @@ export function detectCompression(head: Buffer): Compression {
 }
 
 /** Reads the first n bytes (fewer at end of stream) and returns a stream that still yields them. */
-export async function peek(input: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+async function peek(input: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const chunks: Buffer[] = [];
   let len = 0;

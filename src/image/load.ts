@@ -6,16 +6,16 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { posix } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import type { ContentStore, Descriptor, StagedBlob } from '../content/index.js';
+import { isDigest, type ContentStore, type Descriptor, type StagedBlob } from '../content/index.js';
 import { dataLoss, invalidArgument, isBerthError } from '../errors/index.js';
 import { readTar } from '../snapshot/index.js';
 import { decompressed, detectCompression, type Compression } from './compression.js';
+import { formatPlatform, parsePlatform, selectPlatform } from './platform.js';
 import { formatReference, normalizeReference } from './reference.js';
 import type { ImageRecords, NewImage } from './records.js';
 import {
   ANNOTATION_CONTAINERD_NAME,
   ANNOTATION_REF_NAME,
-  hostArchitecture,
   isIndexMediaType,
   isManifestMediaType,
   MediaType,
@@ -159,7 +159,7 @@ async function record(f: Found, archive: StagedArchive, content: ContentStore, s
     throw bad(`${f.where}: the image config is not valid JSON`);
   }
   const diffIds = config?.rootfs?.diff_ids;
-  if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d)))
+  if (!Array.isArray(diffIds) || !diffIds.every(isDigest))
     throw bad(`${f.where}: the image config has no valid rootfs.diff_ids`);
   if (diffIds.length !== f.layers.length)
     throw bad(`${f.where}: ${f.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
@@ -266,17 +266,17 @@ function pickManifest(archive: StagedArchive, desc: OciDescriptor, depth: number
   ociBlob(archive, desc);
   const index = archive.json<Index>(blobPath(desc.digest), 'index');
   const children = Array.isArray(index?.manifests) ? index.manifests : [];
-  const arch = hostArchitecture();
-  const pick =
-    children.find((c) => c.platform?.os === 'linux' && c.platform?.architecture === arch) ??
-    (children.length === 1 || children.every((c) => !c.platform) ? children[0] : undefined);
-  if (!pick) throw bad(`no image for linux/${arch} in index ${desc.digest}`);
+  const host = parsePlatform(undefined);
+  // An archive holds what was saved: its only entry, or the first of entries that name no
+  // platform, is taken whatever its platform.
+  const pick = selectPlatform(children, host) ?? (children.length === 1 || children.every((c) => !c.platform) ? children[0] : undefined);
+  if (!pick) throw bad(`no image for ${formatPlatform(host)} in index ${desc.digest}`);
   return pickManifest(archive, pick, depth + 1);
 }
 
 /** The staged blob a descriptor points at, checked against its digest and size. */
 function ociBlob(archive: StagedArchive, desc: OciDescriptor): StagedBlob {
-  if (!desc || typeof desc.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(desc.digest)) throw bad(`unsupported or missing digest ${desc?.digest}`);
+  if (!desc || !isDigest(desc.digest)) throw bad(`unsupported or missing digest ${desc?.digest}`);
   const blob = archive.need(blobPath(desc.digest), 'blob');
   if (blob.digest !== desc.digest) throw dataLoss(`${blobPath(desc.digest)}: digest mismatch: expected ${desc.digest} got ${blob.digest}`);
   if (typeof desc.size === 'number' && desc.size !== blob.size) throw dataLoss(`${blobPath(desc.digest)}: size mismatch: expected ${desc.size} bytes got ${blob.size}`);

@@ -10,13 +10,14 @@ import { PassThrough, pipeline, Transform, type Readable, type TransformCallback
 import { finished } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
+import { isDigest, Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
 import { awaitingReader, decompressed, Digester } from './compression.js';
 import type { ImageRecords, NewImage } from './records.js';
 import { DEFAULT_DOMAIN, formatReference, normalizeReference, parseReference, repositoryOf, type Reference } from './reference.js';
-import { hostArchitecture, isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor, type Platform } from './types.js';
+import { formatPlatform, parsePlatform, selectPlatform } from './platform.js';
+import { isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor } from './types.js';
 import { chainIds, chainSize, Leftovers, verifyDiffId, type LayerSnapshots } from './unpack.js';
 
 export interface PullOptions {
@@ -73,7 +74,7 @@ export async function pullImage(
   const m = manifest.json as Manifest;
   if (!m?.config?.digest || !Array.isArray(m.layers)) throw invalidArgument(`${refText}: manifest ${manifest.digest} lacks config or layers`);
   for (const d of [m.config, ...m.layers]) {
-    if (typeof d?.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(d.digest) || typeof d.size !== 'number' || d.size < 0)
+    if (!isDigest(d?.digest) || typeof d.size !== 'number' || d.size < 0)
       throw invalidArgument(`${refText}: manifest ${manifest.digest} has an invalid or unsupported descriptor ${d?.digest}`);
   }
   const configType = m.config.mediaType;
@@ -91,7 +92,7 @@ export async function pullImage(
       throw invalidArgument(`${refText}: the image config is not valid JSON`);
     }
     const diffIds = config?.rootfs?.diff_ids;
-    if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d)))
+    if (!Array.isArray(diffIds) || !diffIds.every(isDigest))
       throw invalidArgument(`${refText}: the image config has no valid rootfs.diff_ids`);
     if (diffIds.length !== m.layers.length) throw invalidArgument(`${refText}: ${m.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
 
@@ -387,23 +388,3 @@ function parseJson(bytes: Buffer, what: string): unknown {
   }
 }
 
-export function parsePlatform(s: string | undefined): Platform {
-  if (!s) return { os: 'linux', architecture: hostArchitecture() };
-  const parts = s.split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === ''))
-    throw invalidArgument(`invalid platform "${s}": expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
-  return { os: parts[0], architecture: parts[1] === 'x86_64' ? 'amd64' : parts[1] === 'aarch64' ? 'arm64' : parts[1], variant: parts[2] };
-}
-
-function formatPlatform(p: Platform): string {
-  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
-}
-
-/** The index entry for platform: os and architecture equal; the variant too when asked for. */
-export function selectPlatform(entries: OciDescriptor[] | undefined, want: Platform): OciDescriptor | undefined {
-  if (!Array.isArray(entries)) return undefined;
-  const variantOf = (p: Platform) => p.variant ?? (p.architecture === 'arm64' ? 'v8' : undefined);
-  const matching = entries.filter((e) => e?.platform?.os === want.os && e.platform.architecture === want.architecture);
-  if (want.variant) return matching.find((e) => variantOf(e.platform!) === want.variant);
-  return matching.find((e) => !e.platform!.variant || variantOf(e.platform!) === variantOf(want)) ?? matching[0];
-}

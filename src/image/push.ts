@@ -12,7 +12,7 @@ import { formatReference, normalizeReference, repositoryOf } from './reference.j
 import type { Manifest, OciDescriptor } from './types.js';
 
 /** Blobs above this size are uploaded in chunks of this size by default. */
-export const DEFAULT_CHUNK_SIZE = 64 << 20;
+const DEFAULT_CHUNK_SIZE = 64 << 20;
 
 export interface PushOptions {
   concurrency?: number;

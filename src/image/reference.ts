@@ -4,8 +4,8 @@
 import { invalidArgument } from '../errors/index.js';
 
 export const DEFAULT_DOMAIN = 'docker.io';
-export const LOCAL_DOMAIN = 'localhost';
-export const DEFAULT_TAG = 'latest';
+const LOCAL_DOMAIN = 'localhost';
+const DEFAULT_TAG = 'latest';
 
 export interface Reference {
   /** '' when the reference names no domain. */

@@ -12,10 +12,6 @@ export function setLogLevel(level: string): void {
   threshold = rank[level as Level];
 }
 
-export function logLevelEnabled(level: Level): boolean {
-  return rank[level] >= threshold;
-}
-
 function write(level: Level, msg: string, fields?: Record<string, unknown>): void {
   if (rank[level] < threshold) return;
   const line = JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, msg, ...fields });

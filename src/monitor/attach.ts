@@ -15,8 +15,8 @@ import type { Writable } from 'node:stream';
 import { BerthError, invalidArgument } from '../errors/index.js';
 import { PacketSocket, POLL_READABLE, POLL_WRITABLE, seqpacketConnect } from '../sys/index.js';
 
-export const STDOUT_STREAM = 2;
-export const STDERR_STREAM = 3;
+/** The stream byte of conmon's output packets (2 is stdout). */
+const STDERR_STREAM = 3;
 /** Larger than conmon's biggest packet (8192 + 1), so a recv never truncates one. */
 const READ_BUFFER = 16384;
 /** Packets taken per readiness callback, so one busy session cannot starve the loop. */

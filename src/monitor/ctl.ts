@@ -14,7 +14,7 @@ export interface TerminalSize {
 }
 
 /** The ctl fifo for a directory given to conmon as -b; a path to the fifo itself is kept. */
-export function ctlPath(dirOrFifo: string): string {
+function ctlPath(dirOrFifo: string): string {
   try {
     if (statSync(dirOrFifo).isFIFO()) return dirOrFifo;
   } catch {

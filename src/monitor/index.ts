@@ -4,7 +4,7 @@ export { createContainer, execInContainer, RuntimeError } from './conmon.js';
 export type { ConmonCreateOptions, ExecOptions, ExecResult } from './conmon.js';
 export { attach, attachSocketPath, parseDetachKeys } from './attach.js';
 export type { AttachStreams, AttachResult } from './attach.js';
-export { resize, reopenLog, ctlPath } from './ctl.js';
+export { resize, reopenLog } from './ctl.js';
 export type { TerminalSize } from './ctl.js';
 export { readExitCode, readExitCodeAsync, waitExitCode, wasOomKilled } from './exit.js';
 export { readLog, parseLogRecord } from './log.js';

@@ -61,7 +61,7 @@ export function parseLogRecord(line: Buffer): Record | undefined {
 }
 
 /** RFC3339Nano → milliseconds (Date keeps milliseconds; finer digits are dropped). */
-export function logTimeMs(time: string): number {
+function logTimeMs(time: string): number {
   return Date.parse(time.replace(/(\.\d{3})\d+/, '$1'));
 }
 

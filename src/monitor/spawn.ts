@@ -1,9 +1,7 @@
 // Starting conmon: it double-forks (the process we spawn exits at once, its child is the
 // monitor) and reports through pipes passed as extra fds, named in _OCI_* variables.
 import type { ChildProcess } from 'node:child_process';
-import { childProcess } from '../sys/index.js';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { childProcess, findExecutable } from '../sys/index.js';
 import type { Readable, Writable } from 'node:stream';
 import { BerthError } from '../errors/index.js';
 
@@ -85,17 +83,7 @@ function cleanStderr(s: string): string {
 
 /** conmon execs the exit command with execv (no PATH lookup), so resolve it here. */
 export function resolveExecutable(name: string): string {
-  if (isAbsolute(name)) return name;
-  if (name.includes('/')) return join(process.cwd(), name);
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
+  const file = findExecutable(name);
+  if (file) return file;
   throw new BerthError('NotFound', `exit command not found: ${name}`);
 }

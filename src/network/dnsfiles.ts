@@ -3,21 +3,22 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { isValidName } from '../config/index.js';
 import { invalidArgument } from '../errors/index.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '../sys/index.js';
 import type { CniDns } from './cni/result.js';
 
 /** Docker's fallback when the host has no usable nameserver. */
-export const FALLBACK_NAMESERVERS = ['8.8.8.8', '8.8.4.4'];
-export const FALLBACK_NAMESERVERS_V6 = ['2001:4860:4860::8888', '2001:4860:4860::8844'];
+const FALLBACK_NAMESERVERS = ['8.8.8.8', '8.8.4.4'];
+const FALLBACK_NAMESERVERS_V6 = ['2001:4860:4860::8888', '2001:4860:4860::8844'];
 
-export interface ResolvConf {
+interface ResolvConf {
   nameservers: string[];
   search: string[];
   options: string[];
 }
 
-export function parseResolvConf(text: string): ResolvConf {
+function parseResolvConf(text: string): ResolvConf {
   const out: ResolvConf = { nameservers: [], search: [], options: [] };
   for (const raw of text.split('\n')) {
     const line = raw.replace(/[#;].*$/, '').trim();
@@ -74,18 +75,25 @@ export interface HostEntry {
   ip: string;
 }
 
-/** --add-host NAME:IP (NAME=IP too; IPv6 addresses may be bracketed); "host-gateway" resolves to gateway. */
+/** The --add-host address that stands for the host as the container reaches it. */
+const HOST_GATEWAY = 'host-gateway';
+
+/**
+ * --add-host NAME:IP (NAME=IP too; IPv6 addresses may be bracketed). IP "host-gateway" is
+ * replaced by gateway when one is given and kept as it is otherwise (a syntax check
+ * before the network exists).
+ */
 export function parseAddHost(spec: string, gateway?: string): HostEntry {
   const m = /^([^:=]+)[:=](.+)$/.exec(spec);
   if (!m) throw invalidArgument(`invalid --add-host "${spec}" (want NAME:IP)`);
   const host = m[1]!.trim();
   let ip = m[2]!.trim().replace(/^\[(.*)\]$/, '$1');
-  if (ip === 'host-gateway') {
-    if (!gateway) throw invalidArgument(`--add-host ${spec}: the network has no gateway`);
+  if (!isValidName(host)) throw invalidArgument(`invalid host name "${host}" in --add-host ${spec}`);
+  if (ip === HOST_GATEWAY) {
+    if (gateway === undefined) return { host, ip };
     ip = gateway;
   }
   if (isIP(ip) === 0) throw invalidArgument(`invalid IP "${ip}" in --add-host ${spec}`);
-  if (!/^[a-zA-Z0-9]([a-zA-Z0-9._-]*)$/.test(host)) throw invalidArgument(`invalid host name "${host}" in --add-host ${spec}`);
   return { host, ip };
 }
 
@@ -93,20 +101,42 @@ export interface HostsOptions {
   hostname: string;
   /** The container's name, as an alias of its own addresses. */
   name?: string;
-  /** The container's own addresses (none for --network none/host-less setups). */
+  /** The container's own addresses (none: the names go on 127.0.1.1). */
   ips: string[];
+  /** --add-host entries, host-gateway resolved. */
   extra?: HostEntry[];
+  /** A hosts file to start from (the host's, for host networking). */
+  base?: string;
 }
 
+/**
+ * The container's /etc/hosts, as podman builds it: the base file's entries, then
+ * "localhost" on 127.0.0.1 and ::1, then the container's own names on its addresses,
+ * then the --add-host entries. A name that --add-host maps is left out of every line
+ * before it (the user's mapping wins), and a default line is only added for names that
+ * no earlier line has.
+ */
 export function buildHosts(o: HostsOptions): string {
-  const names = [o.hostname, ...(o.name && o.name !== o.hostname ? [o.name] : [])].join(' ');
-  const lines = [
-    '127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4',
-    '::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6 ip6-localhost ip6-loopback',
-  ];
-  if (o.ips.length === 0) lines.push(`127.0.1.1\t${names}`);
-  for (const ip of o.ips) lines.push(`${ip}\t${names}`);
-  for (const e of o.extra ?? []) lines.push(`${e.ip}\t${e.host}`);
+  const extra = o.extra ?? [];
+  for (const e of extra) if (e.ip === HOST_GATEWAY) throw invalidArgument(`--add-host ${e.host}:${HOST_GATEWAY}: the container has no network gateway`);
+  const taken = new Set(extra.map((e) => e.host));
+  const lines: string[] = [];
+  const base: [string, string[]][] = [];
+  for (const line of (o.base ?? '').split('\n')) {
+    const [ip, ...names] = line.replace(/#.*$/, '').trim().split(/\s+/);
+    if (ip && names.length > 0) base.push([ip, names.filter((n) => !taken.has(n))]);
+  }
+  for (const [, names] of base) for (const n of names) taken.add(n);
+  const add = (ip: string, names: string[]) => {
+    const free = names.filter((n) => !taken.has(n));
+    if (free.length > 0) lines.push(`${ip}\t${free.join(' ')}`);
+  };
+  for (const [ip, names] of base) if (names.length > 0) lines.push(`${ip}\t${names.join(' ')}`);
+  add('127.0.0.1', ['localhost']);
+  add('::1', ['localhost']);
+  const own = [o.hostname, ...(o.name && o.name !== o.hostname ? [o.name] : [])];
+  for (const ip of o.ips.length > 0 ? o.ips : ['127.0.1.1']) add(ip, own);
+  for (const e of extra) lines.push(`${e.ip}\t${e.host}`);
   return lines.join('\n') + '\n';
 }
 
@@ -116,23 +146,37 @@ export interface ContainerFiles {
   hostname: string;
 }
 
-export interface ContainerFilesOptions extends Omit<ResolvOptions, 'host'>, Omit<HostsOptions, 'extra'> {
+export interface ContainerFilesOptions extends Omit<ResolvOptions, 'host'>, Omit<HostsOptions, 'extra' | 'base'> {
+  /**
+   * The container's network: its own namespace (default), the host's (the host's hosts
+   * and resolv.conf, whose loopback nameservers are reachable there), or none (no
+   * nameservers).
+   */
+  network?: 'private' | 'host' | 'none';
   /** --add-host values. */
   addHosts?: string[];
-  /** Gateway for "host-gateway" in --add-host. */
+  /** Gateway for "host-gateway" in --add-host (host networking: the host's loopback). */
   gateway?: string;
   /** Host resolv.conf path (default /etc/resolv.conf). */
   hostResolvConf?: string;
+  /** Host hosts path, the base for host networking (default /etc/hosts). */
+  hostHosts?: string;
 }
 
 /** Writes resolv.conf, hosts and hostname into dir and returns their paths. */
 export async function writeContainerFiles(dir: string, o: ContainerFilesOptions): Promise<ContainerFiles> {
   await mkdir(dir, { recursive: true });
-  const hostText = await readFile(o.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
-  const extra = (o.addHosts ?? []).map((h) => parseAddHost(h, o.gateway));
+  const network = o.network ?? 'private';
+  const readHost = (path: string) => readFile(path, 'utf8').catch(() => '');
+  const hostResolv = network === 'none' ? '' : await readHost(o.hostResolvConf ?? '/etc/resolv.conf');
+  const gateway = network === 'host' ? '127.0.0.1' : o.gateway;
+  const extra = (o.addHosts ?? []).map((h) => parseAddHost(h, gateway));
+  const base = network === 'host' ? await readHost(o.hostHosts ?? '/etc/hosts') : undefined;
   const files: ContainerFiles = { resolvConf: join(dir, 'resolv.conf'), hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname') };
-  await writeFileAtomic(files.resolvConf, buildResolvConf({ ...o, host: hostText }));
-  await writeFileAtomic(files.hosts, buildHosts({ hostname: o.hostname, name: o.name, ips: o.ips, extra }));
-  await writeFileAtomic(files.hostname, `${o.hostname}\n`);
+  // Not fsynced: these files live as long as the container's run, not across a reboot.
+  const write = (path: string, text: string) => writeFileAtomic(path, text, { fsync: false });
+  await write(files.resolvConf, network === 'private' ? buildResolvConf({ ...o, host: hostResolv }) : hostResolv);
+  await write(files.hosts, buildHosts({ hostname: o.hostname, name: o.name, ips: o.ips, extra, base }));
+  await write(files.hostname, `${o.hostname}\n`);
   return files;
 }

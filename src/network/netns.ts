@@ -3,13 +3,12 @@
 // makes it (with lo up) on a short-lived thread: no process to start, no loopback plugin.
 import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isValidName } from '../config/index.js';
 import { alreadyExists, fromSystemError, invalidArgument, BerthError } from '../errors/index.js';
 import { MNT_DETACH, MS_BIND, MS_PRIVATE, createPinnedNetns, isMountPoint, mount, onSharedMount, unmount } from '../sys/index.js';
 
-const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 function nsPath(dir: string, id: string): string {
-  if (!ID_RE.test(id)) throw invalidArgument(`invalid network namespace name: ${id}`);
+  if (!isValidName(id)) throw invalidArgument(`invalid network namespace name: ${id}`);
   return join(dir, id);
 }
 
@@ -58,7 +57,7 @@ export async function removeNetns(path: string): Promise<void> {
 /** Names of the namespaces under dir. */
 export async function listNetns(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir)).filter((n) => ID_RE.test(n) && !n.includes('.tmp-')).sort();
+    return (await readdir(dir)).filter((n) => isValidName(n) && !n.includes('.tmp-')).sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw fromSystemError(e, dir);

@@ -5,18 +5,19 @@ import { existsSync } from 'node:fs';
 import { readdir, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { isValidName } from '../config/index.js';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { contains, firstHost, overlaps, parseSubnet, type Subnet } from './cidr.js';
 import { loadNetworks, serializeConfList, type NetworkConfigList, type PluginConf } from './cni/config.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '../sys/index.js';
 
 const execFileP = promisify(execFile);
 
 export const DEFAULT_NETWORK = 'berth';
-export const DEFAULT_BRIDGE = 'berth0';
-export const DEFAULT_SUBNET = '10.99.0.0/16';
+const DEFAULT_BRIDGE = 'berth0';
+const DEFAULT_SUBNET = '10.99.0.0/16';
 /** Subnets for `network create` without --subnet are /24s taken from here. */
-export const CREATE_POOL = '10.100.0.0/16';
+const CREATE_POOL = '10.100.0.0/16';
 const DEFAULT_FILE = '87-berth.conflist';
 const CNI_VERSION = '1.0.0';
 
@@ -32,7 +33,7 @@ export interface BridgeNetworkOptions {
 }
 
 /** A bridge network: bridge + host-local, then portmap, firewall and tuning (loopback is set up by the caller). */
-export function bridgeNetwork(o: BridgeNetworkOptions): NetworkConfigList {
+function bridgeNetwork(o: BridgeNetworkOptions): NetworkConfigList {
   const subnet = parseSubnet(o.subnet);
   const gateway = o.gateway ?? firstHost(subnet);
   if (!contains(subnet, gateway)) throw invalidArgument(`gateway ${gateway} is not inside subnet ${subnet.cidr}`);
@@ -51,11 +52,6 @@ export function bridgeNetwork(o: BridgeNetworkOptions): NetworkConfigList {
   return { cniVersion: CNI_VERSION, name: o.name, plugins };
 }
 
-/** The loopback plugin brings up `lo` in the container's namespace (a list of its own). */
-export function loopbackNetwork(): NetworkConfigList {
-  return { cniVersion: CNI_VERSION, name: 'berth-loopback', plugins: [{ type: 'loopback' }] };
-}
-
 export interface NetworkInfo {
   name: string;
   file?: string;
@@ -68,7 +64,7 @@ export interface NetworkInfo {
   plugins: string[];
 }
 
-export function describeNetwork(list: NetworkConfigList): NetworkInfo {
+function describeNetwork(list: NetworkConfigList): NetworkInfo {
   const main = list.plugins[0]!;
   const ipam = (main.ipam ?? {}) as Record<string, unknown>;
   const subnets: NetworkInfo['subnets'] = [];
@@ -121,8 +117,6 @@ export interface CreateNetworkOptions {
   ipamDataDir?: string;
 }
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 /** Where a network's conflist records the bridge device berth made for it (deleted by `network rm`). */
 interface BerthLabels {
   bridge?: string;
@@ -159,7 +153,7 @@ async function hostNetworks(): Promise<{ links: Set<string>; used: { subnet: Sub
  * bridge is one berth makes, unless it is named and already exists.
  */
 export async function createNetwork(confDir: string, o: CreateNetworkOptions): Promise<NetworkInfo> {
-  if (!NAME_RE.test(o.name) || o.name.length > 64) throw invalidArgument(`invalid network name "${o.name}"`);
+  if (!isValidName(o.name, 64)) throw invalidArgument(`invalid network name "${o.name}"`);
   const { networks } = await loadNetworks(confDir);
   if (networks.has(o.name)) throw alreadyExists(`network ${o.name} already exists`);
   const infos = [...networks.values()].map(describeNetwork);

@@ -23,7 +23,7 @@ export const DEFAULT_CAPABILITIES = [
 ];
 
 /** 'net_admin', 'NET_ADMIN' or 'CAP_NET_ADMIN' → 'CAP_NET_ADMIN'; 'ALL' stays 'ALL'. */
-export function normalizeCapability(name: string): string {
+function normalizeCapability(name: string): string {
   const upper = name.trim().toUpperCase();
   if (upper === 'ALL') return 'ALL';
   const full = upper.startsWith('CAP_') ? upper : `CAP_${upper}`;

@@ -1,5 +1,6 @@
 // OCI runtime layer: the runtime-spec builder (config.json) and the runtime CLI driver.
 export { buildSpec } from './spec.js';
+export { checkMemoryLimit } from './limits.js';
 export type { SpecInput, ResourceLimits, DeviceRequest } from './spec.js';
 export { processArgs, processEnv, mergeEnv, DEFAULT_PATH } from './process.js';
 export { resolveUser } from './user.js';
@@ -7,8 +8,7 @@ export type { ResolvedUser } from './user.js';
 export { OciRuntime, errorMessage as runtimeErrorMessage } from './runtime.js';
 export type { ContainerStatus, RuntimeState } from './runtime.js';
 export { parseSignal } from './signals.js';
-export { normalizeCapability, hostCapabilities, refreshHostCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
-export { defaultSeccompProfile } from './seccomp.js';
+export { hostCapabilities, refreshHostCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
 export type {
   Mount, RuntimeSpec, ImageRuntimeConfig, Process, Linux, Namespace, Device, DeviceRule, Resources,
   Rlimit, Seccomp, SeccompRule, Capabilities, User,

@@ -1,6 +1,6 @@
-// --ulimit and --sysctl validation. Raising a hard rlimit needs CAP_SYS_RESOURCE, which the
-// runtime may not have (it inherits berth's limits), so asked values above this process's
-// hard limits are refused here with a clear message instead of a runtime failure.
+// Memory, --ulimit and --sysctl validation. Raising a hard rlimit needs CAP_SYS_RESOURCE,
+// which the runtime may not have (it inherits berth's limits), so asked values above this
+// process's hard limits are refused here with a clear message instead of a runtime failure.
 import { readFileSync } from 'node:fs';
 import { invalidArgument } from '../errors/index.js';
 import type { Rlimit } from './types.js';
@@ -25,11 +25,20 @@ const LIMIT_ROWS: Record<string, string> = {
   'Max realtime timeout': 'RLIMIT_RTTIME',
 };
 
+/** Below this a container cannot even start (docker's limit). */
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+/** A memory limit in bytes, checked as the CLI and the spec builder both need it. */
+export function checkMemoryLimit(bytes: number): number {
+  if (!Number.isSafeInteger(bytes) || bytes < MIN_MEMORY) throw invalidArgument(`invalid memory limit ${bytes}: the minimum is 6MB`);
+  return bytes;
+}
+
 /** Stands in for "unlimited": exact 2^64-1 does not survive a JS number in JSON. */
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
 /** This process's hard limits (Infinity = unlimited), keyed by RLIMIT_* name. */
-export function hostHardLimits(): Map<string, number> {
+function hostHardLimits(): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of readFileSync('/proc/self/limits', 'utf8').split('\n')) {
     const row = Object.keys(LIMIT_ROWS).find((title) => line.startsWith(title));
@@ -42,7 +51,7 @@ export function hostHardLimits(): Map<string, number> {
 }
 
 /** 'nofile' / 'NOFILE' / 'RLIMIT_NOFILE' → 'RLIMIT_NOFILE'. */
-export function normalizeRlimitType(type: string): string {
+function normalizeRlimitType(type: string): string {
   const upper = type.trim().toUpperCase();
   const full = upper.startsWith('RLIMIT_') ? upper : `RLIMIT_${upper}`;
   if (!Object.values(LIMIT_ROWS).includes(full)) throw invalidArgument(`invalid ulimit type: "${type}"`);

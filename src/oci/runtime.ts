@@ -2,9 +2,8 @@
 // started with an argument vector (no shell); its error message, which runc prints as a
 // logrus line (`time=… level=error msg="…"`, or JSON with --log-format json), becomes the
 // BerthError message.
-import { childProcess } from '../sys/index.js';
-import { accessSync, constants } from 'node:fs';
-import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
+import { childProcess, findExecutable } from '../sys/index.js';
+import { basename } from 'node:path';
 import { BerthError, unavailable } from '../errors/index.js';
 import { parseSignal } from './signals.js';
 
@@ -18,7 +17,6 @@ export interface RuntimeState {
 const STATUSES: ContainerStatus[] = ['creating', 'created', 'running', 'paused', 'stopped'];
 /** A runtime call that takes this long is stuck (e.g. on a frozen cgroup). */
 const CALL_TIMEOUT_MS = 60_000;
-const FALLBACK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export class OciRuntime {
   private resolved?: string;
@@ -29,18 +27,8 @@ export class OciRuntime {
   binary(): string {
     if (this.resolved) return this.resolved;
     const name = this.cfg.path;
-    const candidates = name.includes('/')
-      ? [resolve(name)]
-      : (process.env.PATH || FALLBACK_PATH).split(delimiter).filter(isAbsolute).map((dir) => join(dir, name));
-    for (const file of candidates) {
-      try {
-        accessSync(file, constants.X_OK);
-        this.resolved = file;
-        return file;
-      } catch {
-        // keep looking
-      }
-    }
+    const file = findExecutable(name);
+    if (file) return (this.resolved = file);
     throw unavailable(
       `OCI runtime "${name}" not found: install it (apt-get install ${basename(name)}) or set [runtime] path in berth.toml`,
     );

@@ -5,7 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
 import { containerCapabilities, hostCapabilities } from './capabilities.js';
 import { defaultDeviceRules, deviceNode, hostDevices } from './devices.js';
-import { buildRlimits, validateSysctls } from './limits.js';
+import { buildRlimits, checkMemoryLimit, validateSysctls } from './limits.js';
 import { defaultSeccompProfile } from './seccomp.js';
 import type { ImageRuntimeConfig, Mount, Namespace, Resources, RuntimeSpec } from './types.js';
 import { resolveUser } from './user.js';
@@ -88,7 +88,6 @@ export interface SpecInput {
 }
 
 const NAMESPACE_TYPES = ['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup'];
-const MIN_MEMORY = 6 * 1024 * 1024; // below this the container cannot even start (docker's limit)
 
 const MASKED_PATHS = [
   '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
@@ -237,10 +236,7 @@ function resources(input: SpecInput, privileged: boolean): Resources {
   };
   const l = input.resources ?? {};
   if (l.memory !== undefined) {
-    if (!Number.isSafeInteger(l.memory) || l.memory < MIN_MEMORY) {
-      throw invalidArgument(`invalid memory limit ${l.memory}: the minimum is 6MB`);
-    }
-    r.memory = { limit: l.memory };
+    r.memory = { limit: checkMemoryLimit(l.memory) };
   }
   if (l.memorySwap !== undefined) r.memory = { ...r.memory, swap: l.memorySwap };
   const cpu: NonNullable<Resources['cpu']> = {};

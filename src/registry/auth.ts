@@ -4,10 +4,12 @@
 // XDG_RUNTIME_DIR: /run/containers/0/auth.json), $XDG_CONFIG_HOME/containers/auth.json and
 // ~/.docker/config.json, first match wins; the most specific key (longest repository
 // prefix) wins within a file. Written to $REGISTRY_AUTH_FILE or the runtime file.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { invalidArgument, fromSystemError } from '../errors/index.js';
+import { writeFileAtomicSync } from '../sys/index.js';
+import { canonicalRegistry } from './endpoint.js';
 
 export interface Credentials {
   username: string;
@@ -27,7 +29,7 @@ export function defaultAuthFile(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** Files read for credentials, in order. */
-export function authFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+function authFiles(env: NodeJS.ProcessEnv = process.env): string[] {
   if (env.REGISTRY_AUTH_FILE) return [env.REGISTRY_AUTH_FILE];
   const home = env.HOME ?? homedir();
   const configHome = env.XDG_CONFIG_HOME ?? join(home, '.config');
@@ -52,13 +54,6 @@ function readAuthFile(file: string): AuthFile | undefined {
   return doc as AuthFile;
 }
 
-/** Docker keys may be URLs ('https://index.docker.io/v1/'); compare them as 'host[/path]'. */
-function normalizeKey(key: string): string {
-  let k = key.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-  if (k === 'index.docker.io/v1' || k === 'index.docker.io' || k === 'registry-1.docker.io') k = 'docker.io';
-  return k;
-}
-
 function decode(entry: { auth?: string; username?: string; password?: string }, where: string): Credentials | undefined {
   if (entry.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password };
   if (!entry.auth) return undefined;
@@ -78,7 +73,7 @@ export function findCredentials(repository: string, files: string[] = authFiles(
     if (!doc?.auths) continue;
     let best: { len: number; creds: Credentials } | undefined;
     for (const [key, entry] of Object.entries(doc.auths)) {
-      const k = normalizeKey(key);
+      const k = canonicalRegistry(key);
       if (repository !== k && !repository.startsWith(k + '/')) continue;
       const creds = decode(entry ?? {}, file);
       if (creds && (!best || k.length > best.len)) best = { len: k.length, creds };
@@ -91,9 +86,7 @@ export function findCredentials(repository: string, files: string[] = authFiles(
 function writeAuthFile(file: string, doc: AuthFile): void {
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const temp = `${file}.tmp-${process.pid}`;
-    writeFileSync(temp, JSON.stringify(doc, null, '\t') + '\n', { mode: 0o600 });
-    renameSync(temp, file);
+    writeFileAtomicSync(file, JSON.stringify(doc, null, '\t') + '\n', { mode: 0o600 });
   } catch (e) {
     throw fromSystemError(e, `writing ${file}`);
   }
@@ -110,7 +103,7 @@ export function saveCredentials(key: string, creds: Credentials, file = defaultA
 export function removeCredentials(key: string, file = defaultAuthFile()): boolean {
   const doc = readAuthFile(file);
   if (!doc?.auths) return false;
-  const match = Object.keys(doc.auths).filter((k) => normalizeKey(k) === normalizeKey(key));
+  const match = Object.keys(doc.auths).filter((k) => canonicalRegistry(k) === canonicalRegistry(key));
   if (match.length === 0) return false;
   for (const k of match) delete doc.auths[k];
   writeAuthFile(file, doc);

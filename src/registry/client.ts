@@ -8,7 +8,7 @@ import { findCredentials, type Credentials } from './auth.js';
 import type { Source } from './conf.js';
 import { Transport, type HttpResponse, type TransportOptions } from './transport.js';
 
-export const ManifestTypes = {
+const ManifestTypes = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
@@ -126,7 +126,7 @@ export class RegistryClient {
   ): Promise<HttpResponse> {
     const base = await this.transport.base(source.host, source.insecure);
     const url = o.absolute ?? new URL(path, base);
-    const sameHost = url.host === source.host;
+    const sameHost = url.host === new URL(base).host;
     for (let round = 0; ; round++) {
       const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...o.headers };
       const authz = sameHost ? await this.authorization(source.host, o.scope, creds, o.signal) : undefined;

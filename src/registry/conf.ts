@@ -43,7 +43,7 @@ export interface Source {
   mirror: boolean;
 }
 
-export const DEFAULT_REGISTRIES_CONF = '/etc/containers/registries.conf';
+const DEFAULT_REGISTRIES_CONF = '/etc/containers/registries.conf';
 
 /**
  * Loads registries.conf: path (or $CONTAINERS_REGISTRIES_CONF, or the system file) and the
@@ -173,7 +173,7 @@ function prefixMatches(prefix: string, repository: string): boolean {
 }
 
 /** The entry for a repository: the longest matching prefix (wildcards count as shortest). */
-export function findRegistry(conf: RegistriesConf, repository: string): RegistryEntry | undefined {
+function findRegistry(conf: RegistriesConf, repository: string): RegistryEntry | undefined {
   let best: RegistryEntry | undefined;
   const weight = (e: RegistryEntry) => (e.prefix.startsWith('*.') ? e.prefix.length - 1e6 : e.prefix.length);
   for (const e of conf.registries) if (prefixMatches(e.prefix, repository) && (!best || weight(e) > weight(best))) best = e;

@@ -4,17 +4,16 @@
 export {
   loadRegistriesConf,
   parseRegistriesConf,
-  findRegistry,
   pullSources,
   pushSource,
   isInsecureHost,
-  DEFAULT_REGISTRIES_CONF,
   type RegistriesConf,
   type RegistryEntry,
   type Mirror,
   type PullFromMirror,
   type Source,
 } from './conf.js';
-export { authFiles, defaultAuthFile, findCredentials, saveCredentials, removeCredentials, removeAllCredentials, type Credentials } from './auth.js';
-export { Transport, refreshTransports, DEFAULT_CERTS_DIR, type TransportOptions } from './transport.js';
-export { RegistryClient, Repository, ManifestTypes, parseChallenge, type ClientOptions, type FetchedManifest, type BlobPushOptions } from './client.js';
+export { defaultAuthFile, findCredentials, saveCredentials, removeCredentials, removeAllCredentials, type Credentials } from './auth.js';
+export { Transport, refreshTransports } from './transport.js';
+export { registryEndpoint, canonicalRegistry } from './endpoint.js';
+export { RegistryClient, Repository, parseChallenge, type ClientOptions, type FetchedManifest, type BlobPushOptions } from './client.js';

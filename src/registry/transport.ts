@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { BerthError, unavailable } from '../errors/index.js';
+import { registryEndpoint } from './endpoint.js';
 
-export const DEFAULT_CERTS_DIR = '/etc/containers/certs.d';
+const DEFAULT_CERTS_DIR = '/etc/containers/certs.d';
 const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 export interface TransportOptions {
@@ -76,7 +77,7 @@ export class Transport {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
   }
 
-  /** 'https://host' or, for an insecure host that does not speak TLS, 'http://host'. */
+  /** The base URL of a registry's API: https://, or http:// for an insecure one that does not speak TLS (Docker Hub: its API host). */
   base(host: string, insecure: boolean): Promise<string> {
     this.refreshIfStale();
     const key = `${host} ${insecure}`;
@@ -89,7 +90,8 @@ export class Transport {
     return p;
   }
 
-  private async probe(host: string, insecure: boolean): Promise<string> {
+  private async probe(name: string, insecure: boolean): Promise<string> {
+    const host = registryEndpoint(name);
     if (!insecure) return `https://${host}`;
     try {
       const res = await this.request(new URL(`https://${host}/v2/`), { insecure: true });

@@ -20,7 +20,7 @@ const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
 /** Splits an archive name into clean components: no leading `/` or `./`, `..` applied
  *  lexically; a `..` that would climb above the root is rejected. */
-export function cleanName(name: string): string[] {
+function cleanName(name: string): string[] {
   const out: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;

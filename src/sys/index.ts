@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { findInstalled } from '../config/index.js';
 
+export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
+export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
 export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, type MountInfo } from './mountinfo.js';
 
 /** The addon's poller: an opaque handle. */
@@ -41,13 +43,7 @@ function load(): Native {
   return native;
 }
 
-export const MS_RDONLY = 0x1;
-export const MS_NOSUID = 0x2;
-export const MS_NODEV = 0x4;
-export const MS_NOEXEC = 0x8;
-export const MS_REMOUNT = 0x20;
 export const MS_BIND = 0x1000;
-export const MS_REC = 0x4000;
 export const MS_PRIVATE = 1 << 18;
 export const MNT_DETACH = 0x2;
 const SHUT_WR = 1;

@@ -1,9 +1,12 @@
 // Port mappings, resolv.conf, hosts, subnets and conflist parsing: no host state involved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   buildHosts, buildResolvConf, checkConflicts, formatPorts, parseAddHost, parseConfList, parsePublish, parseSingleConf,
-  parseSubnet, overlaps, publishAll, assignHostPorts,
+  parseSubnet, overlaps, publishAll, assignHostPorts, writeContainerFiles,
 } from '../../src/network/index.js';
 
 test('-p forms', () => {
@@ -53,6 +56,58 @@ test('hosts: localhost, own name and IP, --add-host', () => {
   assert.deepEqual(parseAddHost('v6:[fd00::1]'), { host: 'v6', ip: 'fd00::1' });
   assert.throws(() => parseAddHost('nocolon'), /invalid --add-host "nocolon"/);
   assert.throws(() => parseAddHost('x:1.2.3'), /invalid IP "1.2.3"/);
+});
+
+test('hosts: podman localhost lines, --add-host wins over the default names, host-gateway', () => {
+  // Only "localhost" on the loopback addresses, as podman writes them.
+  assert.deepEqual(buildHosts({ hostname: 'h', ips: [] }).split('\n').slice(0, 2), ['127.0.0.1\tlocalhost', '::1\tlocalhost']);
+  // A name the user maps is left out of the lines berth would add for it.
+  assert.equal(
+    buildHosts({ hostname: 'abc', name: 'web', ips: ['10.99.0.5'], extra: [parseAddHost('localhost:10.0.0.1'), parseAddHost('web=10.0.0.2')] }),
+    '10.99.0.5\tabc\n10.0.0.1\tlocalhost\n10.0.0.2\tweb\n',
+  );
+  // Every address of the container carries its names.
+  assert.equal(buildHosts({ hostname: 'abc', ips: ['10.99.0.5', 'fd00::5'] }).split('\n').slice(2, 4).join('|'), '10.99.0.5\tabc|fd00::5\tabc');
+  // A base file (the host's, for host networking): its entries first, comments dropped, no
+  // second localhost or hostname line.
+  const base = '# host file\n127.0.0.1 localhost\n127.0.1.1 myhost myhost.lan\n::1 localhost ip6-localhost # v6\n10.1.1.1 db\n';
+  assert.equal(
+    buildHosts({ hostname: 'myhost', ips: [], base, extra: [parseAddHost('db:10.2.2.2')] }),
+    '127.0.0.1\tlocalhost\n127.0.1.1\tmyhost myhost.lan\n::1\tlocalhost ip6-localhost\n10.2.2.2\tdb\n',
+  );
+  // host-gateway: kept as it is without a gateway (a syntax check), refused when written.
+  assert.deepEqual(parseAddHost('gw:host-gateway'), { host: 'gw', ip: 'host-gateway' });
+  assert.deepEqual(parseAddHost('gw:host-gateway', 'fd00::1'), { host: 'gw', ip: 'fd00::1' });
+  assert.throws(() => buildHosts({ hostname: 'h', ips: [], extra: [parseAddHost('gw:host-gateway')] }), /has no network gateway/);
+  assert.deepEqual(parseAddHost('v6:fd00::1'), { host: 'v6', ip: 'fd00::1' });
+  assert.throws(() => parseAddHost('-bad:1.2.3.4'), /invalid host name "-bad"/);
+  assert.throws(() => parseAddHost('a b:1.2.3.4'), /invalid host name "a b"/);
+  assert.throws(() => parseAddHost('x:'), /invalid --add-host/);
+});
+
+test('container files for --network none and host', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-files-'));
+  try {
+    const hostResolvConf = join(dir, 'host-resolv.conf');
+    const hostHosts = join(dir, 'host-hosts');
+    await writeFile(hostResolvConf, 'nameserver 127.0.0.53\n');
+    await writeFile(hostHosts, '127.0.0.1 localhost\n127.0.1.1 box\n');
+    const none = await writeContainerFiles(join(dir, 'none'), { network: 'none', hostname: 'c1', ips: [], addHosts: ['db:10.0.0.9'], hostResolvConf, hostHosts });
+    assert.equal(await readFile(none.hosts, 'utf8'), '127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\tc1\n10.0.0.9\tdb\n');
+    assert.equal(await readFile(none.resolvConf, 'utf8'), '');
+    assert.equal(await readFile(none.hostname, 'utf8'), 'c1\n');
+    await assert.rejects(writeContainerFiles(join(dir, 'none2'), { network: 'none', hostname: 'c1', ips: [], addHosts: ['gw:host-gateway'] }), /has no network gateway/);
+    await assert.rejects(writeContainerFiles(join(dir, 'none3'), { network: 'none', hostname: 'c1', ips: [], addHosts: ['db:10.0.0'] }), /invalid IP "10.0.0"/);
+    // Host networking: the host's files (it names localhost already), its loopback resolver
+    // kept (reachable there);
+    // host-gateway is the host itself.
+    const host = await writeContainerFiles(join(dir, 'host'), { network: 'host', hostname: 'box', ips: [], addHosts: ['gw:host-gateway'], hostResolvConf, hostHosts });
+    assert.equal(await readFile(host.hosts, 'utf8'), '127.0.0.1\tlocalhost\n127.0.1.1\tbox\n127.0.0.1\tgw\n');
+    assert.equal(await readFile(host.resolvConf, 'utf8'), 'nameserver 127.0.0.53\n');
+    assert.deepEqual((await readdir(join(dir, 'host'))).sort(), ['hostname', 'hosts', 'resolv.conf'], 'no temp files left');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('subnets', () => {

@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findCredentials, loadRegistriesConf, parseChallenge, parseRegistriesConf, pullSources, pushSource, removeCredentials, saveCredentials } from '../../src/registry/index.js';
+import {
+  canonicalRegistry, findCredentials, loadRegistriesConf, parseChallenge, parseRegistriesConf, pullSources, pushSource, registryEndpoint, removeCredentials,
+  saveCredentials, Transport,
+} from '../../src/registry/index.js';
 import { tempDir } from './fixture.js';
 
 test('registries.conf: prefixes, locations, mirrors by tag or digest, blocked, wildcards', async () => {
@@ -94,6 +97,27 @@ test('auth.json: most specific entry of the first file that has one; docker URL 
   assert.equal(removeCredentials('docker.io', docker), false);
   writeFileSync(first, '{not json');
   assert.throws(() => findCredentials('r.io/x', files), /auth\.json: not a valid auth file/);
+});
+
+test('Docker Hub: pull, push and login resolve one API endpoint (nothing is sent anywhere)', async () => {
+  const conf = await parseRegistriesConf('');
+  const pull = pullSources(conf, 'docker.io/library/busybox', false);
+  const push = pushSource(conf, 'docker.io/someone/app');
+  // What login checks: the registry part of its argument, in any spelling docker users write.
+  const logins = ['docker.io', 'index.docker.io', 'https://index.docker.io/v1/', 'registry-1.docker.io'].map((a) => canonicalRegistry(a));
+  assert.deepEqual(logins, ['docker.io', 'docker.io', 'docker.io', 'docker.io']);
+  assert.deepEqual([pull.map((s) => s.host), push.host], [['docker.io'], 'docker.io']);
+  // The transport turns a registry into the base URL its requests go to; for a registry
+  // that is not insecure it sends no probe, so this resolves without traffic.
+  const transport = new Transport();
+  try {
+    for (const host of [pull[0]!.host, push.host, ...logins]) assert.equal(await transport.base(host, false), 'https://registry-1.docker.io');
+    assert.equal(await transport.base('127.0.0.1:5000', false), 'https://127.0.0.1:5000');
+  } finally {
+    transport.close();
+  }
+  assert.equal(registryEndpoint('registry.example.com:5000'), 'registry.example.com:5000');
+  assert.equal(canonicalRegistry('https://registry.example.com/'), 'registry.example.com');
 });
 
 test('WWW-Authenticate challenges', () => {

@@ -6,7 +6,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromSystemError } from '../../errors/index.js';
-import { writeFileAtomic } from '../fsutil.js';
+import { writeFileAtomic } from '../../sys/index.js';
 import type { NetworkConfigList } from './config.js';
 import type { PluginProcess } from './exec.js';
 import type { CniResult } from './result.js';
@@ -51,7 +51,7 @@ export class AttachmentCache {
   async write(entry: CachedAttachment): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const path = this.path(entry.networkName, entry.containerId, entry.ifName);
-    await writeFileAtomic(path, JSON.stringify(entry, null, 1), 0o600).catch((e) => {
+    await writeFileAtomic(path, JSON.stringify(entry, null, 1), { mode: 0o600, fsync: false }).catch((e) => {
       throw fromSystemError(e, path);
     });
   }

@@ -2,6 +2,7 @@
 // single-plugin files (*.conf, *.json), loaded from a conf dir in lexical order.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isValidName } from '../../config/index.js';
 import { invalidArgument, fromSystemError } from '../../errors/index.js';
 
 /** One plugin's configuration: `type` plus whatever the plugin understands. */
@@ -27,10 +28,10 @@ export interface NetworkConfigList {
 }
 
 /** Spec versions berth can drive. 0.1.0/0.2.0 results have another shape and are refused. */
-export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
+const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
 /** Compares dotted versions numerically: -1, 0 or 1. */
-export function compareVersions(a: string, b: string): number {
+function compareVersions(a: string, b: string): number {
   const pa = a.split('.').map(Number);
   const pb = b.split('.').map(Number);
   for (let i = 0; i < 3; i++) {
@@ -43,8 +44,6 @@ export function compareVersions(a: string, b: string): number {
 export function versionAtLeast(v: string, min: string): boolean {
   return compareVersions(v, min) >= 0;
 }
-
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -75,7 +74,7 @@ function checkPlugin(p: unknown, where: string): PluginConf {
 }
 
 function checkName(name: unknown, where: string): string {
-  if (typeof name !== 'string' || !NAME_RE.test(name)) throw invalidArgument(`${where}: missing or invalid network name`);
+  if (!isValidName(name)) throw invalidArgument(`${where}: missing or invalid network name`);
   return name;
 }
 

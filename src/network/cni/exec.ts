@@ -5,11 +5,12 @@ import { readFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, type ErrorCode } from '../../errors/index.js';
+import { DEFAULT_SEARCH_PATH } from '../../sys/index.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
 /** The spec's well-known error codes (1–99 are reserved for the spec). */
-export const CNI_ERRORS: Record<number, string> = {
+const CNI_ERRORS: Record<number, string> = {
   1: 'incompatible CNI version',
   2: 'unsupported field in network configuration',
   3: 'container unknown or does not exist',
@@ -45,7 +46,7 @@ function errorCodeFor(cniCode: number): ErrorCode {
 }
 
 /** Finds the plugin binary for `type` in the search path (first match wins). */
-export async function findPlugin(type: string, pluginDirs: string[]): Promise<string> {
+async function findPlugin(type: string, pluginDirs: string[]): Promise<string> {
   for (const dir of pluginDirs) {
     const path = join(dir, type);
     try {
@@ -110,7 +111,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   });
   const env: NodeJS.ProcessEnv = {
     // Plugins run iptables, ip and friends through PATH.
-    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    PATH: process.env.PATH || DEFAULT_SEARCH_PATH,
     CNI_COMMAND: req.command,
     CNI_PATH: req.pluginDirs.join(':'),
   };

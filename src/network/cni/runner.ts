@@ -10,9 +10,9 @@ import { rebuildResult } from './rebuild.js';
 import { isResult, type CniResult } from './result.js';
 
 /** Default plugin search path: the upstream location, then Debian's. */
-export const DEFAULT_PLUGIN_DIRS = ['/opt/cni/bin', '/usr/lib/cni'];
-export const DEFAULT_CONF_DIR = '/etc/cni/net.d';
-export const DEFAULT_PLUGIN_TIMEOUT_MS = 60_000;
+const DEFAULT_PLUGIN_DIRS = ['/opt/cni/bin', '/usr/lib/cni'];
+const DEFAULT_CONF_DIR = '/etc/cni/net.d';
+const DEFAULT_PLUGIN_TIMEOUT_MS = 60_000;
 
 export interface CniRunnerOptions {
   confDir?: string;

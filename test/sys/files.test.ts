@@ -1,0 +1,63 @@
+// The one atomic-write helper (replace, mode, unique temp names, nothing left on failure)
+// and the one PATH lookup.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_SEARCH_PATH, findExecutable, tempPathFor, writeFileAtomic, writeFileAtomicSync } from '../../src/sys/index.js';
+
+test('atomic writes replace the file whole and leave no temp file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-atomic-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'f.json');
+  await writeFileAtomic(file, 'one');
+  writeFileAtomicSync(file, 'two', { mode: 0o600 });
+  assert.equal(await readFile(file, 'utf8'), 'two');
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  await writeFileAtomic(file, Buffer.from('three'), { fsync: false });
+  assert.equal(await readFile(file, 'utf8'), 'three');
+
+  // Concurrent writers of one file each use their own temp file: one of them wins whole.
+  const values = Array.from({ length: 20 }, (_, i) => `value-${i}-`.repeat(1000));
+  await Promise.all(values.map((v) => writeFileAtomic(file, v)));
+  assert.ok(values.includes(await readFile(file, 'utf8')));
+  assert.notEqual(tempPathFor(file), tempPathFor(file));
+  assert.deepEqual(await readdir(dir), ['f.json']);
+
+  // A rename that fails (the target is a directory) removes the temp file, sync and async.
+  await mkdir(join(dir, 'sub'));
+  await assert.rejects(writeFileAtomic(join(dir, 'sub'), 'x'), { code: 'EISDIR' });
+  assert.throws(() => writeFileAtomicSync(join(dir, 'sub'), 'x'), { code: 'EISDIR' });
+  assert.deepEqual((await readdir(dir)).sort(), ['f.json', 'sub']);
+  await assert.rejects(writeFileAtomic(join(dir, 'missing', 'f'), 'x'), { code: 'ENOENT' });
+});
+
+test('findExecutable: one PATH lookup for the runtime and the exit command', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-path-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'a'));
+  await mkdir(join(dir, 'b'));
+  await writeFile(join(dir, 'a', 'tool'), '#!/bin/sh\n', { mode: 0o644 }); // not executable
+  await writeFile(join(dir, 'b', 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+  await mkdir(join(dir, 'a', 'dir-tool'));
+  const env = { PATH: `${join(dir, 'a')}:${join(dir, 'b')}` };
+  assert.equal(findExecutable('tool', env), join(dir, 'b', 'tool'));
+  assert.equal(findExecutable('dir-tool', env), undefined);
+  assert.equal(findExecutable('missing', env), undefined);
+  // A name with a slash is that file; relative PATH entries are never searched.
+  assert.equal(findExecutable(join(dir, 'b', 'tool'), { PATH: '' }), join(dir, 'b', 'tool'));
+  assert.equal(findExecutable(join(dir, 'a', 'tool'), env), undefined);
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    assert.equal(findExecutable('./b/tool', {}), join(dir, 'b', 'tool'));
+    assert.equal(findExecutable('tool', { PATH: 'b' }), undefined);
+  } finally {
+    process.chdir(cwd);
+  }
+  // Unset or empty PATH: the default search path.
+  assert.match(findExecutable('sh', {}) ?? '', /^\/(usr\/)?(s)?bin\/sh$/);
+  assert.equal(findExecutable('sh', { PATH: '' }), findExecutable('sh', {}));
+  assert.ok(DEFAULT_SEARCH_PATH.split(':').every((d) => d.startsWith('/')));
+});
