@@ -41,7 +41,7 @@ export class ProcessSpecs {
 }
 
 /** The exec'd process: the container's, with the request's command, env, user, cwd and TTY. */
-export async function execProcess(parts: Parts, c: Container, base: Process, req: ExecRequest): Promise<Process> {
+async function execProcess(parts: Parts, c: Container, base: Process, req: ExecRequest): Promise<Process> {
   const env = mergeEnv({ env: base.env ?? [], from: 'container environment' }, { env: req.env ?? [], from: 'exec environment' });
   if (req.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
   const proc: Process & { consoleSize?: unknown } = { ...base, args: req.command, env, terminal: !!req.tty, cwd: req.workdir ?? base.cwd };

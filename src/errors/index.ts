@@ -31,7 +31,6 @@ export const failedPrecondition = (msg: string) => new BerthError('FailedPrecond
 export const unavailable = (msg: string) => new BerthError('Unavailable', msg);
 export const dataLoss = (msg: string) => new BerthError('DataLoss', msg);
 export const cancelled = (msg: string) => new BerthError('Cancelled', msg);
-export const unimplemented = (msg: string) => new BerthError('Unimplemented', msg);
 export const internal = (msg: string, cause?: unknown) => new BerthError('Internal', msg, { cause });
 
 export function isBerthError(e: unknown, code?: ErrorCode): e is BerthError {
@@ -82,7 +81,7 @@ export const GrpcStatus = {
 } as const;
 
 /** docker's exit status when the manager itself fails (126/127: the container's command cannot be invoked / is not found). */
-export const EXIT_BERTH_ERROR = 125;
+const EXIT_BERTH_ERROR = 125;
 
 /**
  * Each code's CLI exit status and gRPC status, the one place they are decided. Every code

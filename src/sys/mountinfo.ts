@@ -55,7 +55,7 @@ export async function isMountPoint(path: string): Promise<boolean> {
 }
 
 /** The mount that holds path: the last-mounted one with the longest matching mount point. */
-export function mountHolding(mounts: MountInfo[], path: string): MountInfo | undefined {
+function mountHolding(mounts: MountInfo[], path: string): MountInfo | undefined {
   let best: MountInfo | undefined;
   for (const m of mounts) {
     const p = m.mountPoint;
