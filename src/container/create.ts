@@ -8,7 +8,7 @@ import type { Image } from '../image/index.js';
 import { buildSpec, processArgs, type Mount, type SpecInput } from '../oci/index.js';
 import { isValidName } from '../config/index.js';
 import { internal, invalidArgument } from '../errors/index.js';
-import { writeFileAtomic } from '../sys/index.js';
+import { writeFileAtomicSync } from '../sys/index.js';
 import { ETC_FILES, etcBindMounts, writeEtcFiles } from './etc-files.js';
 import { randomHex, randomName } from './names.js';
 import { containerHostname, networkPlan, type ContainerSpec } from './spec.js';
@@ -152,8 +152,9 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     annotations: { ...(spec.labels ?? {}), ...(spec.annotations ?? {}) },
   };
   const ociSpec = await buildSpec(input);
-  // Whole or absent after a crash; rewritten at every start, so not worth an fsync.
-  await writeFileAtomic(join(p.dir, 'config.json'), JSON.stringify(ociSpec), { fsync: false });
+  // Whole or absent after a crash; rewritten at every start, so not worth an fsync (and
+  // without one, a synchronous write of a few KB is cheaper than thread-pool round trips).
+  writeFileAtomicSync(join(p.dir, 'config.json'), JSON.stringify(ociSpec), { fsync: false });
   if (networkReady && (await networkReady) !== netns) throw internal(`network namespace of ${c.id} is not at ${netns}`);
   signal?.throwIfAborted();
 

@@ -1,5 +1,5 @@
 // IPv4/IPv6 address and subnet helpers for validating and choosing subnets.
-import { isIP } from 'node:net';
+import { isIP } from '../sys/index.js';
 import { invalidArgument } from '../errors/index.js';
 
 export interface Subnet {

@@ -1,6 +1,5 @@
 // Networks as conflists in the conf dir: the default bridge network and what
 // `network ls|create|inspect|rm` need.
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,9 +8,10 @@ import { isValidName } from '../config/index.js';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { contains, firstHost, overlaps, parseSubnet, type Subnet } from './cidr.js';
 import { loadNetworks, serializeConfList, type NetworkConfigList, type PluginConf } from './cni/config.js';
-import { writeFileAtomic } from '../sys/index.js';
+import { childProcess, writeFileAtomic } from '../sys/index.js';
 
-const execFileP = promisify(execFile);
+// child_process loads on first use (start-up time).
+const execFileP = (file: string, args: string[], opts: { timeout?: number } = {}) => promisify(childProcess().execFile)(file, args, opts);
 
 export const DEFAULT_NETWORK = 'berth';
 const DEFAULT_BRIDGE = 'berth0';

@@ -1,10 +1,8 @@
 // Published ports: `-p [IP:][HOSTPORT:]CTRPORT[/tcp|/udp|/sctp]` (ranges allowed) and -P,
 // in the shape the portmap plugin's `portMappings` capability takes.
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { alreadyExists, invalidArgument } from '../errors/index.js';
+import { isIP, nodeDgram, nodeNet } from '../sys/index.js';
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 
@@ -173,7 +171,7 @@ export async function assignHostPorts(mappings: PortMapping[], taken: TakenPort[
 function freePort(hostIP: string, protocol: Protocol): Promise<number> {
   return new Promise((resolve, reject) => {
     if (protocol === 'udp') {
-      const sock = createSocket(hostIP.includes(':') ? 'udp6' : 'udp4');
+      const sock = nodeDgram().createSocket(hostIP.includes(':') ? 'udp6' : 'udp4');
       sock.on('error', reject);
       sock.bind(0, hostIP || undefined, () => {
         const { port } = sock.address();
@@ -181,7 +179,7 @@ function freePort(hostIP: string, protocol: Protocol): Promise<number> {
       });
       return;
     }
-    const srv = createServer();
+    const srv = nodeNet().createServer();
     srv.on('error', reject);
     srv.listen(0, hostIP || undefined, () => {
       const addr = srv.address();

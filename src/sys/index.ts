@@ -196,6 +196,18 @@ let childProcessModule: typeof import('node:child_process') | undefined;
 export function childProcess(): typeof import('node:child_process') {
   return (childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
 }
+let netModule: typeof import('node:net') | undefined;
+export function nodeNet(): typeof import('node:net') {
+  return (netModule ??= createRequire(import.meta.url)('node:net') as typeof import('node:net'));
+}
+let dgramModule: typeof import('node:dgram') | undefined;
+export function nodeDgram(): typeof import('node:dgram') {
+  return (dgramModule ??= createRequire(import.meta.url)('node:dgram') as typeof import('node:dgram'));
+}
+/** 4, 6, or 0 for a string that is no IP address (node:net's isIP, loaded on first use). */
+export function isIP(s: string): number {
+  return nodeNet().isIP(s);
+}
 let cryptoModule: typeof import('node:crypto') | undefined;
 export function nodeCrypto(): typeof import('node:crypto') {
   return (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));

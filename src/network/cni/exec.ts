@@ -1,11 +1,10 @@
 // Runs one CNI plugin binary: the CNI_* environment, config on stdin, result or error on
 // stdout. The spec's error object ({code, msg, details}) and timeouts become BerthErrors.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, type ErrorCode } from '../../errors/index.js';
-import { DEFAULT_SEARCH_PATH } from '../../sys/index.js';
+import { DEFAULT_SEARCH_PATH, childProcess } from '../../sys/index.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
@@ -171,7 +170,7 @@ function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: n
     // A session of its own: a kill of berth's process group (^C, a supervisor) does not
     // cut the plugin in half (iptables rules or an IPAM reservation half made); it finishes
     // and the attachment record tells the next teardown what to undo.
-    const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = childProcess().spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;

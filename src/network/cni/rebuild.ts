@@ -2,17 +2,18 @@
 // success and the record's write): the addresses the interface has in the netns, else the
 // reservations host-local holds for the attachment. Plugins such as firewall undo only the
 // addresses prevResult names, so without one their rules would stay.
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { childProcess } from '../../sys/index.js';
 import { contains, parseSubnet } from '../cidr.js';
 import type { CachedAttachment } from './cache.js';
 import { versionAtLeast } from './config.js';
 import type { CniResult } from './result.js';
 
-const execFileP = promisify(execFile);
+// child_process loads on first use (start-up time).
+const execFileP = (file: string, args: string[], opts: { timeout?: number } = {}) => promisify(childProcess().execFile)(file, args, opts);
 const HOST_LOCAL_DIR = '/var/lib/cni/networks';
 
 export async function rebuildResult(entry: CachedAttachment): Promise<CniResult | undefined> {
