@@ -1,10 +1,9 @@
 // Runs one CNI plugin binary: the CNI_* environment, config on stdin, result or error on
 // stdout. The spec's error object ({code, msg, details}) and timeouts become BerthErrors.
-import { readFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, type ErrorCode } from '../../errors/index.js';
-import { DEFAULT_SEARCH_PATH, childProcess } from '../../sys/index.js';
+import { DEFAULT_SEARCH_PATH, childProcess, processStartTime } from '../../sys/index.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
@@ -87,20 +86,9 @@ export interface PluginProcess {
   startTime: string;
 }
 
-function procStat(pid: number): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may hold anything.
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
 /** Whether this process (same pid, same start time) still runs; a zombie has finished. */
 export function pluginRunning(p: PluginProcess): boolean {
-  const f = procStat(p.pid);
-  return f !== undefined && f[0] !== 'Z' && f[0] !== 'X' && f[19] === p.startTime;
+  return processStartTime(p.pid) === Number(p.startTime);
 }
 
 /** Runs the plugin and returns its parsed stdout (undefined when it printed nothing). */
@@ -212,10 +200,10 @@ function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: n
         aborted,
       });
     });
-    const stat = child.pid !== undefined ? procStat(child.pid) : undefined;
-    if (!onSpawn || child.pid === undefined || !stat) return void child.stdin.end(stdin);
+    const startTime = onSpawn && child.pid !== undefined ? processStartTime(child.pid) : undefined;
+    if (!onSpawn || startTime === undefined) return void child.stdin.end(stdin);
     // Until it has its stdin the plugin waits; if berth dies first it reads EOF and does nothing.
-    onSpawn({ pid: child.pid, startTime: stat[19]! }).then(
+    onSpawn({ pid: child.pid!, startTime: String(startTime) }).then(
       () => child.stdin.end(stdin),
       (e) => {
         kill();
