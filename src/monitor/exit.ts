@@ -10,28 +10,27 @@ import { BerthError, fromSystemError } from '../errors/index.js';
 
 /** The exit code conmon recorded, or undefined while there is none. */
 export function readExitCode(exitDir: string, id: string): number | undefined {
-  let text: string;
   try {
-    text = readFileSync(join(exitDir, id), 'utf8');
+    return parseExitCode(readFileSync(join(exitDir, id), 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromSystemError(e, `exit file of ${id}`);
+    return noExitFile(e, id);
   }
+}
+
+/** readExitCode without blocking the event loop (for listings of many containers). */
+export function readExitCodeAsync(exitDir: string, id: string): Promise<number | undefined> {
+  return readFile(join(exitDir, id), 'utf8').then(parseExitCode, (e) => noExitFile(e, id));
+}
+
+function parseExitCode(text: string): number | undefined {
   const code = Number.parseInt(text.trim(), 10);
   return Number.isNaN(code) ? undefined : code;
 }
 
-/** readExitCode without blocking the event loop (for listings of many containers). */
-export async function readExitCodeAsync(exitDir: string, id: string): Promise<number | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(exitDir, id), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromSystemError(e, `exit file of ${id}`);
-  }
-  const code = Number.parseInt(text.trim(), 10);
-  return Number.isNaN(code) ? undefined : code;
+/** A missing exit file means no exit yet; any other failure is an error. */
+function noExitFile(e: unknown, id: string): undefined {
+  if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  throw fromSystemError(e, `exit file of ${id}`);
 }
 
 /** True when conmon saw the container's cgroup kill a process for lack of memory. */
