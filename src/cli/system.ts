@@ -1,8 +1,7 @@
 // version, info, and the `system` group: df, prune.
-import { promisify } from 'node:util';
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { childProcess } from '../sys/index.js';
+import { execFileAsync } from '../sys/index.js';
 import { arch, release } from 'node:os';
 import { existsSync } from 'node:fs';
 import { formatFlag, type Command } from './command.js';
@@ -19,7 +18,7 @@ const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm
 
 async function firstLine(cmd: string, args: string[]): Promise<string> {
   try {
-    const { stdout } = await promisify(childProcess().execFile)(cmd, args, { timeout: 5000 });
+    const { stdout } = await execFileAsync(cmd, args, { timeout: 5000 });
     return stdout.split('\n')[0].trim();
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT' ? `not found (install ${cmd.split('/').pop()})` : `unknown (${(e as Error).message.split('\n')[0]})`;

@@ -1,8 +1,8 @@
 // Creation: a row owned by its creator, then instantiate(): the rootfs, the network, the
 // /etc files, the OCI spec and `runtime create` under conmon. A restart instantiates the
 // same container again (same upper dir, fresh monitor).
-import { existsSync } from 'node:fs';
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFileSync, existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Image } from '../image/index.js';
 import { buildSpec, processArgs, type Mount, type SpecInput } from '../oci/index.js';
@@ -102,7 +102,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
   let mounts: Mount[];
   if (plan.kind === 'networks') {
     // The network writes these once it knows the addresses; the spec needs them to exist.
-    await Promise.all(ETC_FILES.map((f) => appendFile(join(p.dir, f), '')));
+    for (const f of ETC_FILES) appendFileSync(join(p.dir, f), '');
     mounts = etcBindMounts(p.dir);
   } else if (plan.kind === 'join') {
     // A joined namespace belongs to someone else (a pod), who gives its files as mounts.

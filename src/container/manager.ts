@@ -5,7 +5,7 @@
 // table), runtime.ts (runc + conmon), create.ts, exec.ts, reconcile.ts, release.ts.
 import { isValidName, type Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
-import type { ImageStore, ImageUsers } from '../image/index.js';
+import type { ImageStore } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
 import type { OciRuntime } from '../oci/index.js';
@@ -100,10 +100,6 @@ export class ContainerManager {
     return containerPaths(this.parts, c);
   }
 
-  /** What the image store may know about containers (which images they use). */
-  imageUsers(): ImageUsers {
-    return this.records.imageUsers();
-  }
 
   // ---- queries ------------------------------------------------------------------------
 

@@ -155,13 +155,13 @@ export class NetworkManager {
    * every later command. The error says what failed.
    */
   async teardown(containerId: string, o: CallOptions = {}): Promise<void> {
-    const failures = await this.detach(containerId, (e) => !e.failed, o);
+    const entries = (await this.runner.cache.list()).filter((e) => e.containerId === containerId && !e.failed);
+    const failures = await this.detach(containerId, entries, o);
     if (failures.length > 0) throw new BerthError('Internal', `network teardown of ${containerId}: ${failures.map((f) => f.error).join('; ')}`);
   }
 
-  /** DELs the selected records of containerId, removes its netns; returns what failed. */
-  private async detach(containerId: string, select: (e: CachedAttachment) => boolean, o: CallOptions): Promise<{ error: string; first: boolean }[]> {
-    const entries = (await this.runner.cache.list()).filter((e) => e.containerId === containerId && select(e));
+  /** DELs the given records of containerId, removes its netns; returns what failed. */
+  private async detach(containerId: string, entries: CachedAttachment[], o: CallOptions): Promise<{ error: string; first: boolean }[]> {
     entries.sort((a, b) => (a.ifName === 'lo' ? 1 : 0) - (b.ifName === 'lo' ? 1 : 0) || b.ifName.localeCompare(a.ifName, undefined, { numeric: true }));
     const netns = netnsPath(this.netnsDir, containerId);
     const failures: { error: string; first: boolean }[] = [];
@@ -189,7 +189,7 @@ export class NetworkManager {
     const swept: string[] = [];
     for (const id of [...ids].sort()) {
       if (await isAlive(id)) continue;
-      const failures = await this.detach(id, retry, o).catch((e: Error) => [{ error: e.message, first: true }]);
+      const failures = await this.detach(id, records.filter((e) => e.containerId === id), o).catch((e: Error) => [{ error: e.message, first: true }]);
       if (failures.length === 0) swept.push(id);
       else (failures.some((f) => f.first) ? log.warn : log.debug)('network sweep: teardown failed; `berth system prune` clears it', { container: id, error: failures.map((f) => f.error).join('; ') });
     }

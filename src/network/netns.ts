@@ -57,7 +57,7 @@ export async function removeNetns(path: string): Promise<void> {
 /** Names of the namespaces under dir. */
 export async function listNetns(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir)).filter((n) => isValidName(n) && !n.includes('.tmp-')).sort();
+    return (await readdir(dir)).filter(isValidName).sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw fromSystemError(e, dir);

@@ -3,15 +3,12 @@
 import { existsSync } from 'node:fs';
 import { readdir, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { isValidName } from '../config/index.js';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { contains, firstHost, overlaps, parseSubnet, type Subnet } from './cidr.js';
 import { loadNetworks, serializeConfList, type NetworkConfigList, type PluginConf } from './cni/config.js';
-import { childProcess, writeFileAtomic } from '../sys/index.js';
+import { execFileAsync, writeFileAtomic } from '../sys/index.js';
 
-// child_process loads on first use (start-up time).
-const execFileP = (file: string, args: string[], opts: { timeout?: number } = {}) => promisify(childProcess().execFile)(file, args, opts);
 
 export const DEFAULT_NETWORK = 'berth';
 const DEFAULT_BRIDGE = 'berth0';
@@ -126,7 +123,7 @@ interface BerthLabels {
 async function hostNetworks(): Promise<{ links: Set<string>; used: { subnet: Subnet; what: string }[] }> {
   const links = new Set(await readdir('/sys/class/net').catch(() => [] as string[]));
   const used: { subnet: Subnet; what: string }[] = [];
-  const ipJson = async (args: string[]) => JSON.parse((await execFileP('ip', ['-j', ...args], { timeout: 10_000 })).stdout || '[]') as unknown[];
+  const ipJson = async (args: string[]) => JSON.parse((await execFileAsync('ip', ['-j', ...args], { timeout: 10_000 })).stdout || '[]') as unknown[];
   const add = (cidr: string, what: string) => {
     try {
       used.push({ subnet: parseSubnet(cidr), what });
@@ -231,6 +228,6 @@ export async function removeNetwork(confDir: string, name: string, inUse: string
   const shared = [...networks.values()].some((n) => n.name !== name && describeNetwork(n).bridge === info.bridge);
   const made = (config.berth as BerthLabels | undefined)?.bridge;
   if (info.driver === 'bridge' && info.bridge && made === info.bridge && !shared) {
-    await execFileP('ip', ['link', 'del', info.bridge]).catch(() => undefined); // absent until first use
+    await execFileAsync('ip', ['link', 'del', info.bridge]).catch(() => undefined); // absent until first use
   }
 }

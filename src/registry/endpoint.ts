@@ -8,7 +8,7 @@ const HUB_ALIASES = new Set(['index.docker.io', 'index.docker.io/v1', HUB_API]);
 
 /** The host that serves the API of registry `host` ('host[:port]'): itself, but for Docker Hub. */
 export function registryEndpoint(host: string): string {
-  return host === HUB || host === 'index.docker.io' ? HUB_API : host;
+  return canonicalRegistry(host) === HUB ? HUB_API : host;
 }
 
 /** A registry key ('host[:port][/path]', or a URL) as berth names it: Docker Hub's aliases become docker.io. */

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorName, promisify } from 'node:util';
 import { findInstalled } from '../config/index.js';
 
 export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
@@ -156,12 +156,7 @@ export function processAlive(pid: number): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
+  return processStartTime(pid) !== undefined;
 }
 
 /**
@@ -195,6 +190,13 @@ export function createPinnedNetns(path: string): Promise<void> {
 let childProcessModule: typeof import('node:child_process') | undefined;
 export function childProcess(): typeof import('node:child_process') {
   return (childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
+}
+type ExecFileAsync = (file: string, args: string[], opts: { timeout?: number }) => Promise<{ stdout: string; stderr: string }>;
+let execFileP: ExecFileAsync | undefined;
+/** execFile as a promise of its output (child_process loads on first use). */
+export function execFileAsync(file: string, args: string[], opts: { timeout?: number } = {}): Promise<{ stdout: string; stderr: string }> {
+  execFileP ??= promisify(childProcess().execFile) as unknown as ExecFileAsync;
+  return execFileP(file, args, opts);
 }
 let netModule: typeof import('node:net') | undefined;
 export function nodeNet(): typeof import('node:net') {

@@ -5,15 +5,12 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { childProcess } from '../../sys/index.js';
+import { execFileAsync } from '../../sys/index.js';
 import { contains, parseSubnet } from '../cidr.js';
 import type { CachedAttachment } from './cache.js';
 import { versionAtLeast } from './config.js';
 import type { CniResult } from './result.js';
 
-// child_process loads on first use (start-up time).
-const execFileP = (file: string, args: string[], opts: { timeout?: number } = {}) => promisify(childProcess().execFile)(file, args, opts);
 const HOST_LOCAL_DIR = '/var/lib/cni/networks';
 
 export async function rebuildResult(entry: CachedAttachment): Promise<CniResult | undefined> {
@@ -30,7 +27,7 @@ export async function rebuildResult(entry: CachedAttachment): Promise<CniResult 
 
 async function addressesInNetns(netns: string, ifName: string): Promise<string[]> {
   try {
-    const { stdout } = await execFileP('nsenter', [`--net=${netns}`, 'ip', '-j', 'address', 'show', 'dev', ifName], { timeout: 10_000 });
+    const { stdout } = await execFileAsync('nsenter', [`--net=${netns}`, 'ip', '-j', 'address', 'show', 'dev', ifName], { timeout: 10_000 });
     const links = JSON.parse(stdout) as { addr_info?: { local?: string; prefixlen?: number; scope?: string }[] }[];
     return links.flatMap((l) => l.addr_info ?? []).filter((a) => a.local && a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
   } catch {
