@@ -87,4 +87,10 @@ export const migrations: string[] = [
   ALTER TABLE containers ADD COLUMN released INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE containers ADD COLUMN cleanup_owner TEXT;
   `,
+  `
+  -- Pod sandboxes: what networking gave them, and the process creating or removing one
+  -- ("<pid>-<start time>"): a pod whose owner died half-way is finished by the next look.
+  ALTER TABLE pods ADD COLUMN network TEXT;
+  ALTER TABLE pods ADD COLUMN owner TEXT;
+  `,
 ];
