@@ -30,6 +30,8 @@ export interface PodDirs {
 
 export interface PodManagerDeps {
   store: Store;
+  /** The namespace whose pods this manager lists and makes (default 'default'). */
+  namespace?: string;
   dirs: PodDirs;
   network: () => Promise<NetworkManager>;
   containers: () => Promise<ContainerManager>;
@@ -54,7 +56,7 @@ export class PodManager {
   readonly records: PodRecords;
 
   constructor(private readonly deps: PodManagerDeps) {
-    this.records = new PodRecords(deps.store);
+    this.records = new PodRecords(deps.store, deps.namespace);
   }
 
   paths(pod: Pick<Pod, 'id' | 'spec'>): PodPaths {

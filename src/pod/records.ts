@@ -32,12 +32,16 @@ const fromRow = (r: Row): Pod => {
   };
 };
 
+/** One namespace's pods (see ContainerRecords): by full id and existence across all. */
 export class PodRecords {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    readonly namespace = 'default',
+  ) {}
 
   /** Newest first. */
   all(): Pod[] {
-    return (this.store.db.prepare('SELECT * FROM pods ORDER BY created_at DESC').all() as Row[]).map(fromRow);
+    return (this.store.db.prepare('SELECT * FROM pods WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace) as Row[]).map(fromRow);
   }
 
   byId(id: string): Pod | undefined {
@@ -52,9 +56,9 @@ export class PodRecords {
   /** By full id, name, or unique id prefix. */
   lookup(ref: string): Pod {
     const db = this.store.db;
-    let row = db.prepare('SELECT * FROM pods WHERE id = ? OR name = ?').get(ref, ref) as Row | undefined;
+    let row = db.prepare('SELECT * FROM pods WHERE namespace = ? AND (id = ? OR name = ?)').get(this.namespace, ref, ref) as Row | undefined;
     if (!row && /^[0-9a-f]{1,63}$/.test(ref)) {
-      const rows = db.prepare("SELECT * FROM pods WHERE id LIKE ? || '%' LIMIT 2").all(ref) as Row[];
+      const rows = db.prepare("SELECT * FROM pods WHERE namespace = ? AND id LIKE ? || '%' LIMIT 2").all(this.namespace, ref) as Row[];
       if (rows.length > 1) throw invalidArgument(`multiple pods found with ID prefix "${ref}"`);
       row = rows[0];
     }
@@ -67,8 +71,8 @@ export class PodRecords {
     try {
       await this.store.write(() =>
         this.store.db
-          .prepare("INSERT INTO pods (id, name, state, config, owner, created_at) VALUES (?, ?, 'creating', ?, ?, ?)")
-          .run(p.id, p.name, JSON.stringify(p.spec), p.owner, p.createdAt),
+          .prepare("INSERT INTO pods (id, name, state, config, owner, created_at, namespace) VALUES (?, ?, 'creating', ?, ?, ?, ?)")
+          .run(p.id, p.name, JSON.stringify(p.spec), p.owner, p.createdAt, this.namespace),
       );
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
