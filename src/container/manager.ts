@@ -12,6 +12,7 @@ import type { OciRuntime } from '../oci/index.js';
 import { readLog, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
+import { thisProcess } from '../sys/index.js';
 import { ContainerRecords } from './records.js';
 import { ContainerRuntime } from './runtime.js';
 import { containerPaths, type ContainerPaths, type Parts } from './parts.js';
@@ -130,7 +131,7 @@ export class ContainerManager {
   async recreate(ref: string, opts: { signal?: AbortSignal } = {}): Promise<Container> {
     const c = await this.get(ref);
     if (c.state !== 'stopped') return c;
-    if (!(await this.records.claimForRecreate(c.id, process.pid))) return this.get(c.id);
+    if (!(await this.records.claimForRecreate(c.id, thisProcess()))) return this.get(c.id);
     try {
       // What a release that never finished (its process died) left behind goes first.
       if (releaseUnfinished(this.parts, c.id)) await release(this.parts, c.id);

@@ -2,10 +2,11 @@
 // table say, for a container nobody may have watched. Three cases:
 //  - an exit conmon recorded in its exit file (also while no berth process ran);
 //  - a monitor that vanished without recording one (the container is released, code -1);
-//  - a creation or restart whose creator died (its 'creating' row names the creator's pid):
+//  - a creation or restart whose creator died (its 'creating' row names the creator's pid
+//    and start time, so a reused pid is not taken for it):
 //    a new container is removed, a restarted one goes back to stopped.
 import { log } from '../log/index.js';
-import { processAlive } from '../sys/index.js';
+import { processRunning } from '../sys/index.js';
 import { destroy, recordExit, release } from './release.js';
 import type { Parts } from './parts.js';
 import type { Container } from './types.js';
@@ -13,7 +14,7 @@ import type { Container } from './types.js';
 /** The container as it really is now; undefined when it turned out to be gone. */
 export async function reconcile(parts: Parts, c: Container): Promise<Container | undefined> {
   if (c.state === 'creating') {
-    if (c.pid === null || processAlive(c.pid)) return c;
+    if (c.pid === null || processRunning({ pid: c.pid, startTime: c.creatorStart ?? undefined })) return c;
     if (c.startedAt === null) {
       log.info('removing a container whose creation was interrupted', { id: c.id });
       await destroy(parts, c.id);
@@ -27,7 +28,7 @@ export async function reconcile(parts: Parts, c: Container): Promise<Container |
   if (c.state !== 'running' && c.state !== 'created') return c;
   let code = await parts.runtime.exitCode(c.id);
   if (code === undefined) {
-    if (c.conmonPid === null || processAlive(c.conmonPid)) return c;
+    if (c.conmonPid === null || processRunning({ pid: c.conmonPid, startTime: c.conmonStart ?? undefined })) return c;
     // The monitor is gone without recording an exit: re-check, it may have written the
     // file just before exiting.
     code = await parts.runtime.exitCode(c.id);

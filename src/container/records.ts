@@ -3,6 +3,7 @@
 // need (which images containers use) through imageUsers(), which the composition root
 // hands them.
 import type { Store } from '../store/index.js';
+import type { ProcessRef } from '../sys/index.js';
 import { alreadyExists, invalidArgument, notFound } from '../errors/index.js';
 import type { NetworkStatus } from '../network/index.js';
 import type { ImageUsers } from '../image/index.js';
@@ -22,7 +23,9 @@ interface Row {
   config: string;
   state: ContainerState;
   pid: number | null;
+  creator_start: number | null;
   conmon_pid: number | null;
+  conmon_start: number | null;
   exit_code: number | null;
   oom_killed: number;
   error: string | null;
@@ -46,7 +49,9 @@ const fromRow = (r: Row): Container => ({
   config: specOf(r),
   state: r.state,
   pid: r.pid,
+  creatorStart: r.creator_start,
   conmonPid: r.conmon_pid,
+  conmonStart: r.conmon_start,
   exitCode: r.exit_code,
   oomKilled: r.oom_killed === 1,
   error: r.error,
@@ -64,7 +69,7 @@ export interface NewContainer {
   imageName: string | null;
   config: ContainerSpec;
   /** The creating process: owns the 'creating' row until it is 'created'. */
-  creatorPid: number;
+  creator: Required<ProcessRef>;
   createdAt: number;
 }
 
@@ -108,10 +113,10 @@ export class ContainerRecords {
       await this.store.write(() =>
         this.store.db
           .prepare(
-            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?)`,
+            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, creator_start, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)`,
           )
-          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), c.creatorPid, c.createdAt),
+          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), c.creator.pid, c.creator.startTime, c.createdAt),
       );
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -124,25 +129,31 @@ export class ContainerRecords {
     }
   }
 
-  /** stopped → creating, owned by creatorPid (a restart); false when someone else got there first. */
-  async claimForRecreate(id: string, creatorPid: number): Promise<boolean> {
+  /** stopped → creating, owned by creator (a restart); false when someone else got there first. */
+  async claimForRecreate(id: string, creator: Required<ProcessRef>): Promise<boolean> {
     return this.store.write(
-      () => this.store.db.prepare("UPDATE containers SET state = 'creating', pid = ? WHERE id = ? AND state = 'stopped'").run(creatorPid, id).changes > 0,
+      () =>
+        this.store.db
+          .prepare("UPDATE containers SET state = 'creating', pid = ?, creator_start = ? WHERE id = ? AND state = 'stopped'")
+          .run(creator.pid, creator.startTime, id).changes > 0,
     );
   }
 
   /** Back to stopped after a restart that failed or whose creator died. */
   async backToStopped(id: string, onlyIfCreating = false): Promise<void> {
-    const sql = `UPDATE containers SET state = 'stopped', pid = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
+    const sql = `UPDATE containers SET state = 'stopped', pid = NULL, creator_start = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
     await this.store.write(() => this.store.db.prepare(sql).run(id));
   }
 
   /** The monitor reported the container's pid: a new incarnation. */
-  async setCreated(id: string, pid: number, conmonPid: number): Promise<void> {
+  async setCreated(id: string, pid: number, conmon: ProcessRef): Promise<void> {
     await this.store.write(() =>
       this.store.db
-        .prepare("UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, exit_code = NULL, error = NULL WHERE id = ?")
-        .run(pid, conmonPid, id),
+        .prepare(
+          `UPDATE containers SET state = 'created', pid = ?, creator_start = NULL, conmon_pid = ?, conmon_start = ?, exit_code = NULL, error = NULL
+           WHERE id = ?`,
+        )
+        .run(pid, conmon.pid, conmon.startTime ?? null, id),
     );
   }
 

@@ -15,8 +15,12 @@ export interface Container {
   state: ContainerState;
   /** The container's process; while 'creating', the pid of the process creating it. */
   pid: number | null;
+  /** While 'creating', the creator's start time (see sys ProcessRef); null in older rows. */
+  creatorStart: number | null;
   /** The monitor of the current incarnation; only its reports count. */
   conmonPid: number | null;
+  /** The monitor's start time; null when unknown (older rows). */
+  conmonStart: number | null;
   exitCode: number | null;
   oomKilled: boolean;
   error: string | null;

@@ -34,6 +34,8 @@ export interface PullOptions {
 export type PullProgress =
   | { type: 'trying'; reference: string; source: string }
   | { type: 'manifest'; digest: string }
+  /** Another process downloads this blob; this pull waits for it (bounded: it gives up when that download stalls). */
+  | { type: 'waiting'; digest: string; pid: number }
   | { type: 'blob'; kind: 'config' | 'layer'; digest: string; size: number; bytes: number; status: 'exists' | 'downloading' | 'done' };
 
 /** What a pull needs from the registry side. */
@@ -203,7 +205,9 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
   const event = (status: 'exists' | 'downloading' | 'done', bytes: number) =>
     progress({ type: 'blob', kind: 'layer', digest: layer.digest, size: layer.size, bytes, status });
   // A concurrent pull of the same blob (another process) downloads it once; this one waits.
-  const release = content.has(layer.digest) ? undefined : await content.claimDownload(layer.digest, ctx.signal);
+  const release = content.has(layer.digest)
+    ? undefined
+    : await content.claimDownload(layer.digest, { signal: ctx.signal, onWait: (holder) => progress({ type: 'waiting', digest: layer.digest, pid: holder.pid }) });
   try {
     const haveBlob = content.has(layer.digest);
     const haveSnapshot = snapshots.has(chainId);

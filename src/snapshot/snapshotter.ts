@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { failedPrecondition, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { isMountPoint, mountAt, unmount, processAlive, MNT_DETACH } from '../sys/index.js';
+import { isMountPoint, mountAt, unmount, ownerTag, processRunning, MNT_DETACH, type ProcessRef } from '../sys/index.js';
 import { applyLayer } from './apply.js';
 import { removeTree } from './worker.js';
 
@@ -35,10 +35,16 @@ function hexOf(chainId: string): string {
   return m[1];
 }
 
-/** Parses ".tmp-<hex>-<pid>-<rand>" / ".rm-<hex>-<pid>-<rand>" names. */
-function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; pid: number } | null {
-  const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+)-[0-9a-z]+$/.exec(name);
-  return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], pid: Number(m[3]) } : null;
+/** A work dir's name: ".tmp-<hex>-<pid>-<start time>-<rand>" (".rm-…"); the owner names its process for good. */
+function workDirName(prefix: string, hex: string): string {
+  return `${prefix}${hex}-${ownerTag()}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Parses workDirName's names, and older ones without the start time. */
+function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; owner: ProcessRef } | null {
+  const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+)(?:-([0-9]+))?-[0-9a-z]+$/.exec(name);
+  if (!m) return null;
+  return { kind: m[1] as 'tmp' | 'rm', hex: m[2], owner: { pid: Number(m[3]), ...(m[4] === undefined ? {} : { startTime: Number(m[4]) }) } };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -96,7 +102,7 @@ export class Snapshotter {
                   VALUES (?, ?, ?, 0, 'extracting', ?) ON CONFLICT (chain_id) DO NOTHING`)
         .run(chainId, parent, diffId, Date.now()),
     );
-    const tmp = join(this.dir, `${TMP_PREFIX}${hex}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    const tmp = join(this.dir, workDirName(TMP_PREFIX, hex));
     fs.mkdirSync(tmp);
     try {
       const staging = join(tmp, 'fs');
@@ -140,7 +146,7 @@ export class Snapshotter {
   private async liveExtractor(hex: string): Promise<boolean> {
     for (const name of await readdir(this.dir)) {
       const w = parseWorkDir(name);
-      if (w?.kind === 'tmp' && w.hex === hex && processAlive(w.pid)) return true;
+      if (w?.kind === 'tmp' && w.hex === hex && processRunning(w.owner)) return true;
     }
     return false;
   }
@@ -229,7 +235,7 @@ export class Snapshotter {
 
   /** Renames the dir out of the way, so a half-removed tree is never mistaken for a snapshot. */
   private moveAside(hex: string): string | null {
-    const doomed = join(this.dir, `${REMOVING_PREFIX}${hex}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    const doomed = join(this.dir, workDirName(REMOVING_PREFIX, hex));
     try {
       fs.renameSync(join(this.dir, hex), doomed);
     } catch (e) {
@@ -255,7 +261,7 @@ export class Snapshotter {
     for (const name of names) {
       const w = parseWorkDir(name);
       if (!w) continue;
-      if (processAlive(w.pid)) {
+      if (processRunning(w.owner)) {
         if (w.kind === 'tmp') busy.add(w.hex);
       } else {
         dead.push(join(this.dir, name));

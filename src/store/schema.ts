@@ -79,4 +79,11 @@ export const migrations: string[] = [
     chain_ids  TEXT NOT NULL DEFAULT '[]'   -- JSON ['sha256:…']
   );
   `,
+  `
+  -- Start times (field 22 of /proc/PID/stat) beside the pids that own something, so that a
+  -- reused pid is not taken for the owner. NULL in rows older than this: the pid alone decides.
+  ALTER TABLE leases ADD COLUMN start_time INTEGER;
+  ALTER TABLE containers ADD COLUMN creator_start INTEGER;  -- of the creator named by pid while 'creating'
+  ALTER TABLE containers ADD COLUMN conmon_start INTEGER;
+  `,
 ];

@@ -147,23 +147,43 @@ export class PacketSocket {
 }
 
 /**
- * Whether a process exists (signal 0; EPERM still means it exists). A zombie does not
- * count: a monitor that died under an init that does not reap is gone all the same.
+ * A process named for good: its pid and start time (field 22 of /proc/PID/stat, clock
+ * ticks after boot), where a pid alone may be reused. Records written before start times
+ * were recorded have none: then the pid alone decides.
  */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  return processStartTime(pid) !== undefined;
+export interface ProcessRef {
+  pid: number;
+  startTime?: number;
 }
 
 /**
- * A process's start time (field 22 of /proc/PID/stat, clock ticks after boot): with the pid
- * it names one process for good, where a pid alone may be reused. Undefined when the
- * process is gone or a zombie (it holds nothing any more).
+ * Whether the process a ref names still runs. A zombie does not count: it holds nothing
+ * any more, and a monitor that died under an init that does not reap is gone all the same.
  */
+export function processRunning(ref: ProcessRef): boolean {
+  const start = processStartTime(ref.pid);
+  return start !== undefined && (ref.startTime === undefined || start === ref.startTime);
+}
+
+let self: Required<ProcessRef> | undefined;
+/** This process as a ProcessRef. */
+export function thisProcess(): Required<ProcessRef> {
+  return (self ??= { pid: process.pid, startTime: processStartTime(process.pid) ?? 0 });
+}
+
+/** '<pid>-<start time>': a ProcessRef in a file name or a lock file. */
+export function ownerTag(ref: ProcessRef = thisProcess()): string {
+  return ref.startTime === undefined ? String(ref.pid) : `${ref.pid}-${ref.startTime}`;
+}
+
+/** Reads an ownerTag, or an older record's bare '<pid>'; undefined when s is neither. */
+export function parseOwnerTag(s: string): ProcessRef | undefined {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(s.trim());
+  if (!m || Number(m[1]) <= 0) return undefined;
+  return m[2] === undefined ? { pid: Number(m[1]) } : { pid: Number(m[1]), startTime: Number(m[2]) };
+}
+
+/** A process's start time (see ProcessRef); undefined when it is gone or a zombie. */
 export function processStartTime(pid: number): number | undefined {
   let stat: string;
   try {

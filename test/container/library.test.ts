@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { BERTH, isAlive, listMounts, listProcesses, newInstance, type Instance } from '../helpers/index.js';
+import { BERTH, isAlive, listMounts, listProcesses, newInstance, spawnSleeper, spawnZombie, startTimeOf, type Instance } from '../helpers/index.js';
 import { isBerthError } from '../../src/errors/index.js';
 import { openEngine, type TestEngine } from './engine.js';
 import { cgroupDirs } from '../oci/fixture.js';
@@ -147,23 +147,37 @@ test('an exit while no berth process runs: the creator is killed, the container 
 });
 
 test('reconciliation: interrupted creations are removed, an interrupted restart goes back to stopped', async (t) => {
-  const { e, img } = await setup(t);
+  const { inst, e, img } = await setup(t);
   const m = e.containers;
   const image = e.images.resolve(img);
+  const creating = (id: string, name: string, creator: { pid: number; startTime: number }) =>
+    m.records.insertCreating({ id: id.repeat(64), name, imageId: image.id, imageName: null, config: { image: img }, creator, createdAt: Date.now() });
   // A creator that died right after writing its row.
-  await m.records.insertCreating({ id: 'f'.repeat(64), name: 'orphaned', imageId: image.id, imageName: null, config: { image: img }, creatorPid: deadPid(), createdAt: Date.now() });
+  await creating('f', 'orphaned', { pid: deadPid(), startTime: 1 });
+  // One whose pid now names another process (a reused pid: same pid, another start time).
+  const other = spawnSleeper(t);
+  await creating('d', 'reused-pid', { pid: other.pid, startTime: other.startTime + 1 });
+  // One whose creator is a zombie: it exited, its parent has not reaped it.
+  await creating('c', 'zombie', await spawnZombie(t));
+  // A row from before start times were recorded names a pid only: a live pid keeps it.
+  await creating('b', 'old-row', { pid: other.pid, startTime: 0 });
+  e.store.db.prepare('UPDATE containers SET creator_start = NULL WHERE id = ?').run('b'.repeat(64));
   // A creation in progress (its creator lives: this process) is left alone.
-  await m.records.insertCreating({ id: 'e'.repeat(64), name: 'in-progress', imageId: image.id, imageName: null, config: { image: img }, creatorPid: process.pid, createdAt: Date.now() });
-  const listed = await m.list({ all: true });
-  assert.deepEqual(listed.map((c) => c.name), ['in-progress']);
-  assert.equal(m.records.byId('f'.repeat(64)), undefined);
+  await creating('e', 'in-progress', { pid: process.pid, startTime: startTimeOf(process.pid)! });
+  // The next command: `ps -a` in another process.
+  const ps = await inst.run(['ps', '-a', '--format', '{{.Names}}']);
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.deepEqual(ps.stdout.split('\n').filter(Boolean).sort(), ['in-progress', 'old-row']);
+  for (const id of ['f', 'd', 'c']) assert.equal(m.records.byId(id.repeat(64)), undefined, `${id}: removed`);
+  assert.deepEqual((await m.list({ all: true })).map((c) => c.name).sort(), ['in-progress', 'old-row']);
   await m.records.delete('e'.repeat(64));
+  await m.records.delete('b'.repeat(64));
 
   const c = await m.create({ image: img, command: ['sh', '-c', 'exit 0'], network: { mode: 'none' } });
   await m.start(c.id);
   assert.equal(await m.wait(c.id), 0);
   // A restart whose process died after claiming the row.
-  assert.ok(await m.records.claimForRecreate(c.id, deadPid()));
+  assert.ok(await m.records.claimForRecreate(c.id, { pid: deadPid(), startTime: 1 }));
   const back = await m.get(c.id);
   assert.deepEqual([back.state, back.exitCode], ['stopped', 0]);
   const restarted = await m.start(c.id);
