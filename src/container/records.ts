@@ -23,7 +23,7 @@ interface Row {
   config: string;
   state: ContainerState;
   pid: number | null;
-  creator_start: number | null;
+  owner_start: number | null;
   conmon_pid: number | null;
   conmon_start: number | null;
   exit_code: number | null;
@@ -49,7 +49,7 @@ const fromRow = (r: Row): Container => ({
   config: specOf(r),
   state: r.state,
   pid: r.pid,
-  creatorStart: r.creator_start,
+  ownerStart: r.owner_start,
   conmonPid: r.conmon_pid,
   conmonStart: r.conmon_start,
   exitCode: r.exit_code,
@@ -113,7 +113,7 @@ export class ContainerRecords {
       await this.store.write(() =>
         this.store.db
           .prepare(
-            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, creator_start, created_at)
+            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, owner_start, created_at)
              VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)`,
           )
           .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), c.creator.pid, c.creator.startTime, c.createdAt),
@@ -134,14 +134,14 @@ export class ContainerRecords {
     return this.store.write(
       () =>
         this.store.db
-          .prepare("UPDATE containers SET state = 'creating', pid = ?, creator_start = ? WHERE id = ? AND state = 'stopped'")
+          .prepare("UPDATE containers SET state = 'creating', pid = ?, owner_start = ? WHERE id = ? AND state = 'stopped'")
           .run(creator.pid, creator.startTime, id).changes > 0,
     );
   }
 
   /** Back to stopped after a restart that failed or whose creator died. */
   async backToStopped(id: string, onlyIfCreating = false): Promise<void> {
-    const sql = `UPDATE containers SET state = 'stopped', pid = NULL, creator_start = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
+    const sql = `UPDATE containers SET state = 'stopped', pid = NULL, owner_start = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
     await this.store.write(() => this.store.db.prepare(sql).run(id));
   }
 
@@ -150,7 +150,7 @@ export class ContainerRecords {
     await this.store.write(() =>
       this.store.db
         .prepare(
-          `UPDATE containers SET state = 'created', pid = ?, creator_start = NULL, conmon_pid = ?, conmon_start = ?, exit_code = NULL, error = NULL
+          `UPDATE containers SET state = 'created', pid = ?, owner_start = NULL, conmon_pid = ?, conmon_start = ?, exit_code = NULL, error = NULL
            WHERE id = ?`,
         )
         .run(pid, conmon.pid, conmon.startTime ?? null, id),
@@ -192,8 +192,11 @@ export class ContainerRecords {
     }
   }
 
-  /** Marks the row 'removing', keeping a stopped container's exit code for late waiters. */
-  async markRemoving(id: string, now = Date.now()): Promise<void> {
+  /**
+   * Marks the row 'removing', owned by remover (a later command finishes the removal once
+   * it is gone), keeping a stopped container's exit code for late waiters.
+   */
+  async markRemoving(id: string, remover: Required<ProcessRef>, now = Date.now()): Promise<void> {
     await this.store.write(() => {
       const db = this.store.db;
       const row = db.prepare("SELECT exit_code FROM containers WHERE id = ? AND state = 'stopped'").get(id) as { exit_code: number | null } | undefined;
@@ -201,7 +204,7 @@ export class ContainerRecords {
         db.prepare('DELETE FROM exit_codes WHERE recorded_at < ?').run(now - EXIT_CODE_RETENTION_MS);
         db.prepare('INSERT OR REPLACE INTO exit_codes (id, exit_code, recorded_at) VALUES (?, ?, ?)').run(id, row.exit_code, now);
       }
-      db.prepare("UPDATE containers SET state = 'removing' WHERE id = ?").run(id);
+      db.prepare("UPDATE containers SET state = 'removing', pid = ?, owner_start = ? WHERE id = ?").run(remover.pid, remover.startTime, id);
     });
   }
 

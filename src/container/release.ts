@@ -5,6 +5,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
+import { thisProcess } from '../sys/index.js';
 import { networkPlan } from './spec.js';
 import type { Parts } from './parts.js';
 import type { Container } from './types.js';
@@ -59,7 +60,7 @@ export function releaseUnfinished(parts: Parts, id: string): boolean {
 
 /** Deletes every trace of a container: runtime state, mounts, files, then its row. */
 export async function destroy(parts: Parts, id: string, afterFailure = false): Promise<void> {
-  await parts.records.markRemoving(id);
+  await parts.records.markRemoving(id, thisProcess());
   await release(parts, id, afterFailure);
   // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
   await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);

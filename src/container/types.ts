@@ -13,10 +13,10 @@ export interface Container {
   /** The create request, with what creation resolved (args, hostname) filled in. */
   config: ContainerSpec;
   state: ContainerState;
-  /** The container's process; while 'creating', the pid of the process creating it. */
+  /** The container's process; while 'creating' or 'removing', the process doing that (the row's owner). */
   pid: number | null;
-  /** While 'creating', the creator's start time (see sys ProcessRef); null in older rows. */
-  creatorStart: number | null;
+  /** While 'creating' or 'removing', the owner's start time (see sys ProcessRef); null in older rows. */
+  ownerStart: number | null;
   /** The monitor of the current incarnation; only its reports count. */
   conmonPid: number | null;
   /** The monitor's start time; null when unknown (older rows). */

@@ -83,7 +83,7 @@ export const migrations: string[] = [
   -- Start times (field 22 of /proc/PID/stat) beside the pids that own something, so that a
   -- reused pid is not taken for the owner. NULL in rows older than this: the pid alone decides.
   ALTER TABLE leases ADD COLUMN start_time INTEGER;
-  ALTER TABLE containers ADD COLUMN creator_start INTEGER;  -- of the creator named by pid while 'creating'
+  ALTER TABLE containers ADD COLUMN owner_start INTEGER;  -- of the row's owner, named by pid while 'creating' or 'removing'
   ALTER TABLE containers ADD COLUMN conmon_start INTEGER;
   `,
 ];

@@ -161,7 +161,7 @@ test('reconciliation: interrupted creations are removed, an interrupted restart 
   await creating('c', 'zombie', await spawnZombie(t));
   // A row from before start times were recorded names a pid only: a live pid keeps it.
   await creating('b', 'old-row', { pid: other.pid, startTime: 0 });
-  e.store.db.prepare('UPDATE containers SET creator_start = NULL WHERE id = ?').run('b'.repeat(64));
+  e.store.db.prepare('UPDATE containers SET owner_start = NULL WHERE id = ?').run('b'.repeat(64));
   // A creation in progress (its creator lives: this process) is left alone.
   await creating('e', 'in-progress', { pid: process.pid, startTime: startTimeOf(process.pid)! });
   // The next command: `ps -a` in another process.
@@ -183,6 +183,31 @@ test('reconciliation: interrupted creations are removed, an interrupted restart 
   const restarted = await m.start(c.id);
   assert.ok(['running', 'stopped'].includes(restarted.state));
   assert.equal(await m.wait(c.id), 0);
+});
+
+test('a removal whose process died is finished by the next command; a living remover is left alone', async (t) => {
+  const { inst, e, img } = await setup(t);
+  const m = e.containers;
+  const make = async (name: string) => (await m.create({ image: img, name, command: ['sleep', '1000'], network: { mode: 'none' } })).id;
+  const [reused, old, live] = [await make('reused'), await make('old'), await make('live')];
+  // Removers killed right after marking their rows: one whose pid now names another
+  // process, and a row from before owners were recorded (no pid).
+  const other = spawnSleeper(t);
+  await m.records.markRemoving(reused, { pid: other.pid, startTime: other.startTime + 1 });
+  await m.records.markRemoving(old, { pid: other.pid, startTime: 0 });
+  e.store.db.prepare('UPDATE containers SET pid = NULL, owner_start = NULL WHERE id = ?').run(old);
+  await m.records.markRemoving(live, { pid: process.pid, startTime: startTimeOf(process.pid)! });
+  const ps = await inst.run(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.equal(ps.stdout, 'live Removal In Progress\n');
+  for (const id of [reused, old]) {
+    assert.equal(m.records.byId(id), undefined);
+    assert.equal(existsSync(e.containers.runtime.stateDir(id)), false, 'runtime state released');
+    assert.equal(mountsUnder(inst).some((mt) => mt.mountPoint.includes(id)), false, 'rootfs unmounted');
+  }
+  assert.equal((await m.get(live)).state, 'removing');
+  await m.remove(live, { force: true });
+  assert.deepEqual(mountsUnder(inst), []);
 });
 
 test('a monitor that vanished: the container is stopped with -1 and the reason, and released', async (t) => {
