@@ -12,6 +12,7 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { isBerthError } from '../../src/errors/index.js';
 import { unmount } from '../../src/sys/index.js';
 import { makeTar, streamOf, type Spec } from './helpers.js';
+import { spawnSleeper, spawnZombie, startTimeOf } from '../helpers/index.js';
 
 const sha = (s: string | Buffer) => 'sha256:' + createHash('sha256').update(s).digest('hex');
 const chainOf = (parent: string | null, diffId: string) => (parent === null ? diffId : sha(`${parent} ${diffId}`));
@@ -202,8 +203,18 @@ test('sweep removes crash leftovers and keeps live work', async (t) => {
   insert.run(`sha256:${hex(5)}`, `sha256:${hex(5)}`, 'extracting');
   mkdirSync(join(dir, `.tmp-${hex(5)}-${process.pid}-live/fs`), { recursive: true });
 
+  // 6: a temp dir whose owner tag names a pid that another process has now (start time
+  // differs), and 7: one of a zombie; 8: a live one of this process, tagged as today.
+  const sleeper = spawnSleeper(t);
+  const zombie = await spawnZombie(t);
+  mkdirSync(join(dir, `.tmp-${hex(6)}-${sleeper.pid}-${sleeper.startTime + 1}-abc/fs`), { recursive: true });
+  mkdirSync(join(dir, `.rm-${hex(7)}-${zombie.pid}-${zombie.startTime}-abc/fs`), { recursive: true });
+  const own = `.tmp-${hex(8)}-${process.pid}-${startTimeOf(process.pid)}-live`;
+  mkdirSync(join(dir, own, 'fs'), { recursive: true });
+
   await snap.sweep();
-  assert.deepEqual(readdirSync(dir).sort(), [`.tmp-${hex(5)}-${process.pid}-live`, kept.slice(7)].sort());
+  assert.deepEqual(readdirSync(dir).sort(), [`.tmp-${hex(5)}-${process.pid}-live`, own, kept.slice(7)].sort());
+  rmSync(join(dir, own), { recursive: true });
   const rows = store.db.prepare('SELECT chain_id, state FROM snapshots ORDER BY chain_id').all();
   assert.deepEqual(rows, [{ chain_id: kept, state: 'committed' }, { chain_id: `sha256:${hex(5)}`, state: 'extracting' }].sort((a, b) => a.chain_id.localeCompare(b.chain_id)));
   assert.equal(snap.has(kept), true);
