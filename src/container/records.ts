@@ -3,7 +3,6 @@
 // need (which images containers use) through imageUsers(), which the composition root
 // hands them.
 import type { Store } from '../store/index.js';
-import type { ProcessRef } from '../sys/index.js';
 import { alreadyExists, invalidArgument, notFound } from '../errors/index.js';
 import type { NetworkStatus } from '../network/index.js';
 import type { ImageUsers } from '../image/index.js';
@@ -23,9 +22,8 @@ interface Row {
   config: string;
   state: ContainerState;
   pid: number | null;
-  owner_start: number | null;
   conmon_pid: number | null;
-  conmon_start: number | null;
+  conmon_token: string | null;
   exit_code: number | null;
   oom_killed: number;
   error: string | null;
@@ -33,6 +31,8 @@ interface Row {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  released: number;
+  cleanup_owner: string | null;
 }
 
 function specOf(r: Row): ContainerSpec {
@@ -49,9 +49,8 @@ const fromRow = (r: Row): Container => ({
   config: specOf(r),
   state: r.state,
   pid: r.pid,
-  ownerStart: r.owner_start,
   conmonPid: r.conmon_pid,
-  conmonStart: r.conmon_start,
+  conmonToken: r.conmon_token,
   exitCode: r.exit_code,
   oomKilled: r.oom_killed === 1,
   error: r.error,
@@ -59,6 +58,8 @@ const fromRow = (r: Row): Container => ({
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
+  released: r.released !== 0,
+  cleanupOwner: r.cleanup_owner,
 });
 
 export interface NewContainer {
@@ -69,9 +70,12 @@ export interface NewContainer {
   imageName: string | null;
   config: ContainerSpec;
   /** The creating process: owns the 'creating' row until it is 'created'. */
-  creator: Required<ProcessRef>;
+  creator: string; // its processToken
   createdAt: number;
 }
+
+/** The pid a processToken names. */
+const pidOf = (token: string) => Number.parseInt(token, 10);
 
 export class ContainerRecords {
   constructor(private readonly store: Store) {}
@@ -113,10 +117,10 @@ export class ContainerRecords {
       await this.store.write(() =>
         this.store.db
           .prepare(
-            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, owner_start, created_at)
+            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, cleanup_owner, created_at)
              VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)`,
           )
-          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), c.creator.pid, c.creator.startTime, c.createdAt),
+          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), pidOf(c.creator), c.creator, c.createdAt),
       );
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -129,31 +133,31 @@ export class ContainerRecords {
     }
   }
 
-  /** stopped → creating, owned by creator (a restart); false when someone else got there first. */
-  async claimForRecreate(id: string, creator: Required<ProcessRef>): Promise<boolean> {
+  /** stopped (and released) → creating, owned by creator (a processToken: a restart); false when someone else got there first. */
+  async claimForRecreate(id: string, creator: string): Promise<boolean> {
     return this.store.write(
       () =>
         this.store.db
-          .prepare("UPDATE containers SET state = 'creating', pid = ?, owner_start = ? WHERE id = ? AND state = 'stopped'")
-          .run(creator.pid, creator.startTime, id).changes > 0,
+          .prepare("UPDATE containers SET state = 'creating', pid = ?, cleanup_owner = ? WHERE id = ? AND state = 'stopped' AND released = 1")
+          .run(pidOf(creator), creator, id).changes > 0,
     );
   }
 
   /** Back to stopped after a restart that failed or whose creator died. */
   async backToStopped(id: string, onlyIfCreating = false): Promise<void> {
-    const sql = `UPDATE containers SET state = 'stopped', pid = NULL, owner_start = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
+    const sql = `UPDATE containers SET state = 'stopped', pid = NULL, cleanup_owner = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
     await this.store.write(() => this.store.db.prepare(sql).run(id));
   }
 
-  /** The monitor reported the container's pid: a new incarnation. */
-  async setCreated(id: string, pid: number, conmon: ProcessRef): Promise<void> {
+  /** The monitor (conmon, and its processToken) reported the container's pid: a new incarnation. */
+  async setCreated(id: string, pid: number, conmon: { pid: number; token: string }): Promise<void> {
     await this.store.write(() =>
       this.store.db
         .prepare(
-          `UPDATE containers SET state = 'created', pid = ?, owner_start = NULL, conmon_pid = ?, conmon_start = ?, exit_code = NULL, error = NULL
+          `UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, conmon_token = ?, cleanup_owner = NULL, exit_code = NULL, error = NULL
            WHERE id = ?`,
         )
-        .run(pid, conmon.pid, conmon.startTime ?? null, id),
+        .run(pid, conmon.pid, conmon.token, id),
     );
   }
 
@@ -164,18 +168,45 @@ export class ContainerRecords {
   }
 
   /**
-   * Records an exit for the incarnation whose monitor reported it: false when the row is
-   * not that incarnation's any more (a restart made a new monitor) or already stopped.
+   * Records an exit for the incarnation whose monitor reported it, with the release still
+   * to do and owner (a processToken) doing it: false when the row is not that
+   * incarnation's any more (a restart made a new monitor) or already stopped.
    */
-  async recordExit(id: string, e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number }): Promise<boolean> {
+  async recordExit(
+    id: string,
+    e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number; owner: string },
+  ): Promise<boolean> {
     return this.store.write(
       () =>
         this.store.db
           .prepare(
-            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?
+            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?, released = 0, cleanup_owner = ?
              WHERE id = ? AND state IN ('created', 'running') AND conmon_pid IS ?`,
           )
-          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, id, e.monitorPid).changes > 0,
+          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, e.owner, id, e.monitorPid).changes > 0,
+    );
+  }
+
+  /** The release after an exit is done. */
+  async setReleased(id: string): Promise<void> {
+    await this.store.write(() =>
+      this.store.db.prepare("UPDATE containers SET released = 1, cleanup_owner = NULL WHERE id = ? AND state = 'stopped'").run(id),
+    );
+  }
+
+  /**
+   * Takes over an unfinished release or removal whose owner died (compare and swap on the
+   * owner seen): false when another process got there first.
+   */
+  async claimCleanup(c: Pick<Container, 'id' | 'state' | 'cleanupOwner'>, owner: string): Promise<boolean> {
+    return this.store.write(
+      () =>
+        this.store.db
+          .prepare(
+            `UPDATE containers SET cleanup_owner = ?
+             WHERE id = ? AND state = ? AND cleanup_owner IS ? AND (state = 'removing' OR released = 0)`,
+          )
+          .run(owner, c.id, c.state, c.cleanupOwner).changes > 0,
     );
   }
 
@@ -192,11 +223,8 @@ export class ContainerRecords {
     }
   }
 
-  /**
-   * Marks the row 'removing', owned by remover (a later command finishes the removal once
-   * it is gone), keeping a stopped container's exit code for late waiters.
-   */
-  async markRemoving(id: string, remover: Required<ProcessRef>, now = Date.now()): Promise<void> {
+  /** Marks the row 'removing' by owner (a processToken), keeping a stopped container's exit code for late waiters. */
+  async markRemoving(id: string, owner: string, now = Date.now()): Promise<void> {
     await this.store.write(() => {
       const db = this.store.db;
       const row = db.prepare("SELECT exit_code FROM containers WHERE id = ? AND state = 'stopped'").get(id) as { exit_code: number | null } | undefined;
@@ -204,7 +232,7 @@ export class ContainerRecords {
         db.prepare('DELETE FROM exit_codes WHERE recorded_at < ?').run(now - EXIT_CODE_RETENTION_MS);
         db.prepare('INSERT OR REPLACE INTO exit_codes (id, exit_code, recorded_at) VALUES (?, ?, ?)').run(id, row.exit_code, now);
       }
-      db.prepare("UPDATE containers SET state = 'removing', pid = ?, owner_start = ? WHERE id = ?").run(remover.pid, remover.startTime, id);
+      db.prepare("UPDATE containers SET state = 'removing', cleanup_owner = ? WHERE id = ?").run(owner, id);
     });
   }
 

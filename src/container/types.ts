@@ -13,14 +13,12 @@ export interface Container {
   /** The create request, with what creation resolved (args, hostname) filled in. */
   config: ContainerSpec;
   state: ContainerState;
-  /** The container's process; while 'creating' or 'removing', the process doing that (the row's owner). */
+  /** The container's process; while 'creating', the pid of the process creating it. */
   pid: number | null;
-  /** While 'creating' or 'removing', the owner's start time (see sys ProcessRef); null in older rows. */
-  ownerStart: number | null;
   /** The monitor of the current incarnation; only its reports count. */
   conmonPid: number | null;
-  /** The monitor's start time; null when unknown (older rows). */
-  conmonStart: number | null;
+  /** The monitor as a processToken (a reused pid is not taken for it); null in older rows. */
+  conmonToken: string | null;
   exitCode: number | null;
   oomKilled: boolean;
   error: string | null;
@@ -29,6 +27,14 @@ export interface Container {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** False from an exit until the run's resources (runtime state, mounts, network) are given back. */
+  released: boolean;
+  /**
+   * The process ("<pid>-<start time>") doing work on the row that others finish once it is
+   * gone: the creator while 'creating', the releaser of an exit, the remover; null when none
+   * is under way (or in rows older than owners).
+   */
+  cleanupOwner: string | null;
 }
 
 /** docker's names for states in `ps`/`inspect`. */

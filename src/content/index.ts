@@ -8,7 +8,7 @@ import { open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, notFound, unavailable } from '../errors/index.js';
-import { nodeCrypto, ownerTag, parseOwnerTag, processRunning, type ProcessRef } from '../sys/index.js';
+import { isProcessToken, nodeCrypto, processToken, tokenAlive } from '../sys/index.js';
 
 export { Sha256Stream } from './hash-worker.js';
 
@@ -90,9 +90,9 @@ export interface IngestEntry {
   live: boolean | undefined;
 }
 
-/** Staging files are named '<owner tag>-<uuid>' (sys ownerTag): a sweep tells a writer that died. */
+/** Staging files are named '<processToken>-<uuid>': a sweep tells a writer that died. */
 const OWNED_RE = /^(\d+)-(\d+)-[0-9a-f-]{36}$/;
-/** A download claim: '<hex>.pulling', holding its process's owner tag (or, from older versions, its pid). */
+/** A download claim: '<hex>.pulling', holding its process's processToken (from older versions: its pid). */
 const CLAIM_RE = /^[0-9a-f]{64}\.pulling$/;
 
 /** How often a waiter looks whether another process's download finished. */
@@ -103,15 +103,16 @@ const CLAIM_STALL_MS = 60_000;
 export interface ClaimOptions {
   signal?: AbortSignal;
   /** Called once when another living process holds the claim and this one starts waiting. */
-  onWait?: (holder: ProcessRef) => void;
+  onWait?: (holderPid: number) => void;
   /** How long the holder's ingest files may stay the same size before the waiter gives up. */
   stallMs?: number;
 }
 
-/** The holder a claim file names: null when the file is gone, undefined when it names none. */
-function readClaim(lock: string): ProcessRef | undefined | null {
+/** The holder's token a claim file holds: null when the file is gone, undefined when it names none. */
+function readClaim(lock: string): string | undefined | null {
   try {
-    return parseOwnerTag(readFileSync(lock, 'utf8'));
+    const token = readFileSync(lock, 'utf8').trim();
+    return isProcessToken(token) ? token : undefined;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fromSystemError(e, `reading ${lock}`);
@@ -281,11 +282,11 @@ export class ContentStore {
         const owned = OWNED_RE.exec(name);
         if (owned) {
           const key = `${owned[1]}-${owned[2]}`;
-          if (!alive.has(key)) alive.set(key, processRunning({ pid: Number(owned[1]), startTime: Number(owned[2]) }));
+          if (!alive.has(key)) alive.set(key, tokenAlive(key));
           live = alive.get(key);
         } else if (CLAIM_RE.test(name)) {
           const holder = readClaim(p);
-          live = holder ? processRunning(holder) : undefined;
+          live = holder ? tokenAlive(holder) : undefined;
         }
         out.push({ name, size: st.size, mtimeMs: st.mtimeMs, live });
       } catch {
@@ -337,7 +338,7 @@ export class ContentStore {
   /** A fresh path in the ingest dir, for staging files; its name says which process writes it. */
   tempPath(): string {
     mkdirSync(this.ingestDir, { recursive: true });
-    return join(this.ingestDir, `${ownerTag()}-${nodeCrypto().randomUUID()}`);
+    return join(this.ingestDir, `${processToken()}-${nodeCrypto().randomUUID()}`);
   }
 
   /**
@@ -351,29 +352,27 @@ export class ContentStore {
   async claimDownload(digest: string, o: ClaimOptions = {}): Promise<(() => void) | undefined> {
     const lock = join(this.ingestDir, `${digestHex(digest)}.pulling`);
     const stallMs = o.stallMs ?? CLAIM_STALL_MS;
-    let watched: { tag: string; bytes: number; since: number } | undefined;
+    let watched: { holder: string; bytes: number; since: number } | undefined;
     for (;;) {
       if (this.has(digest)) return undefined;
       if (!existsSync(lock) && this.lock(lock)) return () => rmSync(lock, { force: true });
       const holder = readClaim(lock);
       if (holder === null) continue; // released meanwhile
-      if (!holder || !processRunning(holder)) {
+      if (!holder || !tokenAlive(holder)) {
         // Two waiters may both take over; then both download, which the store allows.
         rmSync(lock, { force: true });
         continue;
       }
-      const tag = ownerTag(holder);
-      const bytes = this.ingestBytesOf(tag);
+      const pid = Number.parseInt(holder, 10);
+      const bytes = this.ingestBytesOf(holder);
       const now = Date.now();
-      if (watched?.tag !== tag) {
-        if (!watched) o.onWait?.(holder);
-        watched = { tag, bytes, since: now };
+      if (watched?.holder !== holder) {
+        if (!watched) o.onWait?.(pid);
+        watched = { holder, bytes, since: now };
       } else if (bytes !== watched.bytes) {
-        watched = { tag, bytes, since: now };
+        watched = { holder, bytes, since: now };
       } else if (now - watched.since >= stallMs) {
-        throw unavailable(
-          `gave up waiting for another pull of ${digest} (pid ${holder.pid}): its download made no progress for ${Math.round(stallMs / 1000)} s`,
-        );
+        throw unavailable(`gave up waiting for another pull of ${digest} (pid ${pid}): its download made no progress for ${Math.round(stallMs / 1000)} s`);
       }
       o.signal?.throwIfAborted();
       await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
@@ -383,7 +382,7 @@ export class ContentStore {
   /** Creates the claim file with this process's tag in it, whole (a link of a written file): false when it exists. */
   private lock(lock: string): boolean {
     const temp = this.tempPath();
-    writeFileSync(temp, ownerTag(), { flag: 'wx', mode: 0o600 });
+    writeFileSync(temp, processToken(), { flag: 'wx', mode: 0o600 });
     try {
       linkSync(temp, lock);
       return true;
@@ -395,11 +394,11 @@ export class ContentStore {
     }
   }
 
-  /** The bytes in the staging files of the process with this owner tag (a bare pid: any of its). */
-  private ingestBytesOf(tag: string): number {
+  /** The bytes in the staging files of the process with this token (a bare pid: any of its). */
+  private ingestBytesOf(token: string): number {
     let bytes = 0;
     for (const name of readdirSync(this.ingestDir)) {
-      if (!name.startsWith(`${tag}-`)) continue;
+      if (!name.startsWith(`${token}-`)) continue;
       try {
         bytes += statSync(join(this.ingestDir, name)).size;
       } catch {

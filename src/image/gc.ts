@@ -16,7 +16,7 @@ import type { ContentStore } from '../content/index.js';
 import { internal, isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { Store } from '../store/index.js';
-import { nodeCrypto, processRunning, thisProcess } from '../sys/index.js';
+import { nodeCrypto, processToken, tokenAlive } from '../sys/index.js';
 import type { ImageRecords } from './records.js';
 import type { LayerSnapshots } from './unpack.js';
 
@@ -41,7 +41,7 @@ export interface Lease {
 interface LeaseRow {
   id: string;
   pid: number;
-  start_time: number | null; // null in leases older than start times
+  owner: string | null; // its processToken; null in leases older than tokens
   created_at: number;
   blobs: string;
   chain_ids: string;
@@ -54,7 +54,7 @@ export interface Protected {
   since: number;
 }
 
-const holderRunning = (r: Pick<LeaseRow, 'pid' | 'start_time'>) => processRunning({ pid: r.pid, startTime: r.start_time ?? undefined });
+const holderAlive = (r: Pick<LeaseRow, 'pid' | 'owner'>) => tokenAlive(r.owner ?? String(r.pid));
 
 export class Leases {
   constructor(private readonly store: Store) {}
@@ -66,8 +66,7 @@ export class Leases {
   }
 
   private insert(id: string): void {
-    const self = thisProcess();
-    this.store.db.prepare('INSERT INTO leases (id, pid, start_time, created_at) VALUES (?, ?, ?, ?)').run(id, self.pid, self.startTime, Date.now());
+    this.store.db.prepare('INSERT INTO leases (id, pid, owner, created_at) VALUES (?, ?, ?, ?)').run(id, process.pid, processToken(), Date.now());
   }
 
   private handle(id: string): Lease {
@@ -94,7 +93,7 @@ export class Leases {
 
   /** Whether an operation died holding its lease (a killed pull, load, import or rmi). */
   anyAbandoned(): boolean {
-    return (this.store.db.prepare('SELECT pid, start_time FROM leases').all() as Pick<LeaseRow, 'pid' | 'start_time'>[]).some((r) => !holderRunning(r));
+    return (this.store.db.prepare('SELECT pid, owner FROM leases').all() as Pick<LeaseRow, 'pid' | 'owner'>[]).some((r) => !holderAlive(r));
   }
 
   /** Runs fn under a fresh lease, released when fn settles. */
@@ -111,7 +110,7 @@ export class Leases {
   live(o: { readOnly?: boolean } = {}): Protected & { dropped: number } {
     const out: Protected & { dropped: number } = { blobs: new Set(), chainIds: new Set(), since: Infinity, dropped: 0 };
     for (const row of this.store.db.prepare('SELECT * FROM leases').all() as LeaseRow[]) {
-      if (!holderRunning(row)) {
+      if (!holderAlive(row)) {
         if (o.readOnly) continue;
         this.store.db.prepare('DELETE FROM leases WHERE id = ?').run(row.id);
         out.dropped++;

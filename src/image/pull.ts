@@ -207,7 +207,7 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
   // A concurrent pull of the same blob (another process) downloads it once; this one waits.
   const release = content.has(layer.digest)
     ? undefined
-    : await content.claimDownload(layer.digest, { signal: ctx.signal, onWait: (holder) => progress({ type: 'waiting', digest: layer.digest, pid: holder.pid }) });
+    : await content.claimDownload(layer.digest, { signal: ctx.signal, onWait: (pid) => progress({ type: 'waiting', digest: layer.digest, pid }) });
   try {
     const haveBlob = content.has(layer.digest);
     const haveSnapshot = snapshots.has(chainId);

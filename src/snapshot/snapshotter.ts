@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { failedPrecondition, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { isMountPoint, mountAt, unmount, ownerTag, processRunning, MNT_DETACH, type ProcessRef } from '../sys/index.js';
+import { isMountPoint, mountAt, unmount, processToken, tokenAlive, MNT_DETACH } from '../sys/index.js';
 import { applyLayer } from './apply.js';
 import { removeTree } from './worker.js';
 
@@ -35,16 +35,15 @@ function hexOf(chainId: string): string {
   return m[1];
 }
 
-/** A work dir's name: ".tmp-<hex>-<pid>-<start time>-<rand>" (".rm-…"); the owner names its process for good. */
+/** A work dir's name: ".tmp-<hex>-<processToken>-<rand>" (".rm-…"), so a reused pid is not taken for its owner. */
 function workDirName(prefix: string, hex: string): string {
-  return `${prefix}${hex}-${ownerTag()}-${Math.random().toString(36).slice(2, 10)}`;
+  return `${prefix}${hex}-${processToken()}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
-/** Parses workDirName's names, and older ones without the start time. */
-function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; owner: ProcessRef } | null {
-  const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+)(?:-([0-9]+))?-[0-9a-z]+$/.exec(name);
-  if (!m) return null;
-  return { kind: m[1] as 'tmp' | 'rm', hex: m[2], owner: { pid: Number(m[3]), ...(m[4] === undefined ? {} : { startTime: Number(m[4]) }) } };
+/** Parses workDirName's names, and older ones with a bare pid. */
+function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; owner: string } | null {
+  const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+(?:-[0-9]+)?)-[0-9a-z]+$/.exec(name);
+  return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], owner: m[3] } : null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -146,7 +145,7 @@ export class Snapshotter {
   private async liveExtractor(hex: string): Promise<boolean> {
     for (const name of await readdir(this.dir)) {
       const w = parseWorkDir(name);
-      if (w?.kind === 'tmp' && w.hex === hex && processRunning(w.owner)) return true;
+      if (w?.kind === 'tmp' && w.hex === hex && tokenAlive(w.owner)) return true;
     }
     return false;
   }
@@ -261,7 +260,7 @@ export class Snapshotter {
     for (const name of names) {
       const w = parseWorkDir(name);
       if (!w) continue;
-      if (processRunning(w.owner)) {
+      if (tokenAlive(w.owner)) {
         if (w.kind === 'tmp') busy.add(w.hex);
       } else {
         dead.push(join(this.dir, name));

@@ -80,10 +80,18 @@ export const migrations: string[] = [
   );
   `,
   `
-  -- Start times (field 22 of /proc/PID/stat) beside the pids that own something, so that a
-  -- reused pid is not taken for the owner. NULL in rows older than this: the pid alone decides.
-  ALTER TABLE leases ADD COLUMN start_time INTEGER;
-  ALTER TABLE containers ADD COLUMN owner_start INTEGER;  -- of the row's owner, named by pid while 'creating' or 'removing'
-  ALTER TABLE containers ADD COLUMN conmon_start INTEGER;
+  -- After an exit, the run's resources (runtime state, mounts, network) are released; a
+  -- row with released = 0 still holds them, and whoever looks next finishes the release
+  -- unless cleanup_owner (the process doing it, "<pid>-<start time>") still runs. A
+  -- 'removing' row's cleanup_owner is its remover, likewise.
+  ALTER TABLE containers ADD COLUMN released INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE containers ADD COLUMN cleanup_owner TEXT;
+  `,
+  `
+  -- processTokens beside the pids that own or monitor something, so that a reused pid is
+  -- not taken for them; NULL in older rows, where the pid alone decides. A 'creating' row's
+  -- creator is its cleanup_owner.
+  ALTER TABLE leases ADD COLUMN owner TEXT;
+  ALTER TABLE containers ADD COLUMN conmon_token TEXT;
   `,
 ];

@@ -10,6 +10,7 @@ import { findInstalled } from '../config/index.js';
 
 export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
+export { parkPoint } from './park.js';
 export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, type MountInfo } from './mountinfo.js';
 
 /** The addon's poller: an opaque handle. */
@@ -147,43 +148,10 @@ export class PacketSocket {
 }
 
 /**
- * A process named for good: its pid and start time (field 22 of /proc/PID/stat, clock
- * ticks after boot), where a pid alone may be reused. Records written before start times
- * were recorded have none: then the pid alone decides.
+ * A process's start time (field 22 of /proc/PID/stat, clock ticks after boot): with the pid
+ * it names one process for good, where a pid alone may be reused. Undefined when the
+ * process is gone or a zombie (it holds nothing any more).
  */
-export interface ProcessRef {
-  pid: number;
-  startTime?: number;
-}
-
-/**
- * Whether the process a ref names still runs. A zombie does not count: it holds nothing
- * any more, and a monitor that died under an init that does not reap is gone all the same.
- */
-export function processRunning(ref: ProcessRef): boolean {
-  const start = processStartTime(ref.pid);
-  return start !== undefined && (ref.startTime === undefined || start === ref.startTime);
-}
-
-let self: Required<ProcessRef> | undefined;
-/** This process as a ProcessRef. */
-export function thisProcess(): Required<ProcessRef> {
-  return (self ??= { pid: process.pid, startTime: processStartTime(process.pid) ?? 0 });
-}
-
-/** '<pid>-<start time>': a ProcessRef in a file name or a lock file. */
-export function ownerTag(ref: ProcessRef = thisProcess()): string {
-  return ref.startTime === undefined ? String(ref.pid) : `${ref.pid}-${ref.startTime}`;
-}
-
-/** Reads an ownerTag, or an older record's bare '<pid>'; undefined when s is neither. */
-export function parseOwnerTag(s: string): ProcessRef | undefined {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(s.trim());
-  if (!m || Number(m[1]) <= 0) return undefined;
-  return m[2] === undefined ? { pid: Number(m[1]) } : { pid: Number(m[1]), startTime: Number(m[2]) };
-}
-
-/** A process's start time (see ProcessRef); undefined when it is gone or a zombie. */
 export function processStartTime(pid: number): number | undefined {
   let stat: string;
   try {
@@ -195,6 +163,36 @@ export function processStartTime(pid: number): number | undefined {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   if (f[0] === 'Z' || f[0] === 'X') return undefined;
   return Number(f[19]);
+}
+
+let ownToken: string | undefined;
+
+/**
+ * A process named for good, as "<pid>-<start time>": what berth records as the owner of
+ * work in progress (rows, claim files, names of work files), so that a reused pid never
+ * looks like the owner.
+ */
+export function processToken(pid = process.pid): string {
+  if (pid === process.pid) return (ownToken ??= `${pid}-${processStartTime(pid) ?? 0}`);
+  return `${pid}-${processStartTime(pid) ?? 0}`;
+}
+
+const TOKEN_RE = /^([1-9]\d*)(?:-(\d+))?$/;
+
+/** Whether s is a processToken, or a bare "<pid>" as records older than tokens hold. */
+export function isProcessToken(s: string): boolean {
+  return TOKEN_RE.test(s);
+}
+
+/**
+ * Whether the process a processToken() names still runs; a zombie does not. A bare pid
+ * (an older record) trusts the pid alone.
+ */
+export function tokenAlive(token: string): boolean {
+  const m = TOKEN_RE.exec(token);
+  if (!m) return false;
+  const start = processStartTime(Number(m[1]));
+  return start !== undefined && (m[2] === undefined || start === Number(m[2]));
 }
 
 /**

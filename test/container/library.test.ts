@@ -150,20 +150,21 @@ test('reconciliation: interrupted creations are removed, an interrupted restart 
   const { inst, e, img } = await setup(t);
   const m = e.containers;
   const image = e.images.resolve(img);
-  const creating = (id: string, name: string, creator: { pid: number; startTime: number }) =>
+  const creating = (id: string, name: string, creator: string) =>
     m.records.insertCreating({ id: id.repeat(64), name, imageId: image.id, imageName: null, config: { image: img }, creator, createdAt: Date.now() });
   // A creator that died right after writing its row.
-  await creating('f', 'orphaned', { pid: deadPid(), startTime: 1 });
+  await creating('f', 'orphaned', `${deadPid()}-1`);
   // One whose pid now names another process (a reused pid: same pid, another start time).
   const other = spawnSleeper(t);
-  await creating('d', 'reused-pid', { pid: other.pid, startTime: other.startTime + 1 });
+  await creating('d', 'reused-pid', `${other.pid}-${other.startTime + 1}`);
   // One whose creator is a zombie: it exited, its parent has not reaped it.
-  await creating('c', 'zombie', await spawnZombie(t));
+  const zombie = await spawnZombie(t);
+  await creating('c', 'zombie', `${zombie.pid}-${zombie.startTime}`);
   // A row from before start times were recorded names a pid only: a live pid keeps it.
-  await creating('b', 'old-row', { pid: other.pid, startTime: 0 });
-  e.store.db.prepare('UPDATE containers SET owner_start = NULL WHERE id = ?').run('b'.repeat(64));
+  await creating('b', 'old-row', `${other.pid}-0`);
+  e.store.db.prepare('UPDATE containers SET cleanup_owner = NULL WHERE id = ?').run('b'.repeat(64));
   // A creation in progress (its creator lives: this process) is left alone.
-  await creating('e', 'in-progress', { pid: process.pid, startTime: startTimeOf(process.pid)! });
+  await creating('e', 'in-progress', `${process.pid}-${startTimeOf(process.pid)}`);
   // The next command: `ps -a` in another process.
   const ps = await inst.run(['ps', '-a', '--format', '{{.Names}}']);
   assert.equal(ps.code, 0, ps.stderr);
@@ -177,7 +178,7 @@ test('reconciliation: interrupted creations are removed, an interrupted restart 
   await m.start(c.id);
   assert.equal(await m.wait(c.id), 0);
   // A restart whose process died after claiming the row.
-  assert.ok(await m.records.claimForRecreate(c.id, { pid: deadPid(), startTime: 1 }));
+  assert.ok(await m.records.claimForRecreate(c.id, `${deadPid()}-1`));
   const back = await m.get(c.id);
   assert.deepEqual([back.state, back.exitCode], ['stopped', 0]);
   const restarted = await m.start(c.id);
@@ -191,12 +192,12 @@ test('a removal whose process died is finished by the next command; a living rem
   const make = async (name: string) => (await m.create({ image: img, name, command: ['sleep', '1000'], network: { mode: 'none' } })).id;
   const [reused, old, live] = [await make('reused'), await make('old'), await make('live')];
   // Removers killed right after marking their rows: one whose pid now names another
-  // process, and a row from before owners were recorded (no pid).
+  // process, and a row from before owners were recorded.
   const other = spawnSleeper(t);
-  await m.records.markRemoving(reused, { pid: other.pid, startTime: other.startTime + 1 });
-  await m.records.markRemoving(old, { pid: other.pid, startTime: 0 });
-  e.store.db.prepare('UPDATE containers SET pid = NULL, owner_start = NULL WHERE id = ?').run(old);
-  await m.records.markRemoving(live, { pid: process.pid, startTime: startTimeOf(process.pid)! });
+  await m.records.markRemoving(reused, `${other.pid}-${other.startTime + 1}`);
+  await m.records.markRemoving(old, 'none');
+  e.store.db.prepare('UPDATE containers SET cleanup_owner = NULL WHERE id = ?').run(old);
+  await m.records.markRemoving(live, `${process.pid}-${startTimeOf(process.pid)}`);
   const ps = await inst.run(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
   assert.equal(ps.code, 0, ps.stderr);
   assert.equal(ps.stdout, 'live Removal In Progress\n');
@@ -206,7 +207,9 @@ test('a removal whose process died is finished by the next command; a living rem
     assert.equal(mountsUnder(inst).some((mt) => mt.mountPoint.includes(id)), false, 'rootfs unmounted');
   }
   assert.equal((await m.get(live)).state, 'removing');
-  await m.remove(live, { force: true });
+  // Now its remover dies too.
+  await m.records.markRemoving(live, `${deadPid()}-1`);
+  assert.deepEqual(await m.list({ all: true }), []);
   assert.deepEqual(mountsUnder(inst), []);
 });
 
@@ -233,7 +236,7 @@ test('incarnation guard: exits reported by an earlier monitor do not stop the cu
   assert.equal(now.state, 'running');
   // The old monitor's report, late: its exit command, and the table's own guard.
   await m.recordMonitorExit(c.id, first);
-  assert.equal(await m.records.recordExit(c.id, { code: 0, oomKilled: false, monitorPid: first, at: Date.now() }), false);
+  assert.equal(await m.records.recordExit(c.id, { code: 0, oomKilled: false, monitorPid: first, at: Date.now(), owner: 'test' }), false);
   assert.equal((await m.get(c.id)).state, 'running');
   await m.remove(c.id, { force: true });
 

@@ -103,8 +103,8 @@ test('a live lease protects what it names and whatever was made after it began',
   env.store.db.prepare('INSERT INTO leases (id, pid, created_at, chain_ids) VALUES (?, ?, ?, ?)').run('other', sleeper.pid, Date.now(), JSON.stringify([old.layers[0].chainId]));
   // A lease whose pid now names another process (same pid, another start time) is dead.
   env.store.db
-    .prepare('INSERT INTO leases (id, pid, start_time, created_at, chain_ids) VALUES (?, ?, ?, ?, ?)')
-    .run('reused', sleeper.pid, startTimeOf(sleeper.pid!)! + 1, Date.now(), JSON.stringify([old.layers[0].chainId]));
+    .prepare('INSERT INTO leases (id, pid, owner, created_at, chain_ids) VALUES (?, ?, ?, ?, ?)')
+    .run('reused', sleeper.pid, `${sleeper.pid}-${startTimeOf(sleeper.pid!)! + 1}`, Date.now(), JSON.stringify([old.layers[0].chainId]));
   await lease.release();
   const r2 = await env.images.gc();
   assert.ok(gone(env, later), 'the lease that covered it was released');

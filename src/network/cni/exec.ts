@@ -3,7 +3,7 @@
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, type ErrorCode } from '../../errors/index.js';
-import { DEFAULT_SEARCH_PATH, childProcess, processRunning, processStartTime } from '../../sys/index.js';
+import { DEFAULT_SEARCH_PATH, childProcess, processStartTime } from '../../sys/index.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
@@ -88,7 +88,7 @@ export interface PluginProcess {
 
 /** Whether this process (same pid, same start time) still runs; a zombie has finished. */
 export function pluginRunning(p: PluginProcess): boolean {
-  return processRunning({ pid: p.pid, startTime: Number(p.startTime) });
+  return processStartTime(p.pid) === Number(p.startTime);
 }
 
 /** Runs the plugin and returns its parsed stdout (undefined when it printed nothing). */
