@@ -8,8 +8,9 @@ import { registryOptions } from './registry-flags.js';
 
 export const pullFlag: FlagDef = { name: 'pull', type: 'string', value: 'POLICY', default: 'missing', desc: 'Pull the image before running: missing (default), always or never' };
 
-/** The one line a pull prints when it waits for another process's download of a blob. */
+/** The one line a pull prints when it waits for another process's download or unpacking of a layer. */
 export function waitingLine(e: Extract<PullProgress, { type: 'waiting' }>): string {
+  if (e.work === 'unpack') return `Waiting for another process (pid ${e.pid}) unpacking layer ${e.digest}`;
   return `Waiting for another pull of blob ${e.digest} (pid ${e.pid})`;
 }
 

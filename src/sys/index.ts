@@ -195,6 +195,18 @@ export function tokenAlive(token: string): boolean {
   return start !== undefined && (m[2] === undefined || start === Number(m[2]));
 }
 
+/** Bytes a process has read and written so far (/proc/PID/io), to tell one at work from one stuck; undefined when unknown. */
+export function processIoBytes(pid: number): number | undefined {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
+    const n = field('rchar') + field('wchar');
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Makes a new network namespace with lo up and pins it by bind-mounting it on path (an
  * existing empty file). The calling process's own namespaces do not change.

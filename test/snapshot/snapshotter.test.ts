@@ -259,3 +259,37 @@ test('concurrent ensure of one chain: parallel calls, two instances, child proce
   assert.equal(readdirSync(fsDir).length, 30);
   assert.equal(lstatSync(join(fsDir, 'd7/f1237')).size, 200);
 });
+
+test("waiting for another process's extraction: not for a reused pid or a zombie, said once, and bounded", async (t) => {
+  const { root, snap } = setup(t);
+  const dir = join(root, 'snapshots');
+  const tar = await makeTar([{ name: 'hello', type: 'file', body: 'world' }]);
+  const id = sha(tar);
+  mkdirSync(dir, { recursive: true });
+  const sleeper = spawnSleeper(t);
+  const zombie = await spawnZombie(t);
+  // Temp dirs whose owners are not extracting: the pid names another process now, a zombie.
+  const stale = [`.tmp-${id.slice(7)}-${sleeper.pid}-${sleeper.startTime + 1}-a`, `.tmp-${id.slice(7)}-${zombie.pid}-${zombie.startTime}-b`];
+  for (const name of stale) mkdirSync(join(dir, name, 'fs'), { recursive: true });
+  const waits: number[] = [];
+  const t0 = Date.now();
+  await snap.ensure(id, null, id, async () => streamOf(tar), { onWait: (pid) => waits.push(pid), stallMs: 60_000 });
+  assert.ok(Date.now() - t0 < 5000 && snap.has(id), 'unpacked at once');
+  assert.equal(waits.length, 0, 'no wait');
+  await snap.remove(id);
+  for (const name of stale) rmSync(join(dir, name), { recursive: true });
+
+  // A living owner that does no I/O (it is stuck): the waiter says so once, then gives up.
+  const stuck = `.tmp-${id.slice(7)}-${sleeper.pid}-${sleeper.startTime}-c`;
+  mkdirSync(join(dir, stuck, 'fs'), { recursive: true });
+  const t1 = Date.now();
+  await assert.rejects(snap.ensure(id, null, id, async () => streamOf(tar), { onWait: (pid) => waits.push(pid), stallMs: 500 }), (e: Error) => {
+    assert.ok(isBerthError(e, 'Unavailable'), String(e));
+    assert.equal(e.message, `gave up waiting for another process (pid ${sleeper.pid}) unpacking layer ${id}: it made no progress for 1 s`);
+    return true;
+  });
+  assert.ok(Date.now() - t1 >= 500 && Date.now() - t1 < 3000, `${Date.now() - t1} ms`);
+  assert.deepEqual(waits, [sleeper.pid]);
+  assert.equal(snap.has(id), false);
+  rmSync(join(dir, stuck), { recursive: true });
+});
