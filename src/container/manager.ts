@@ -52,7 +52,7 @@ export interface ManagerDeps {
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
   /** Owners of network namespaces other than containers (e.g. pods, by id): a sweep keeps theirs. */
-  networkOwners?: ((id: string) => boolean)[];
+  networkOwners?: ((id: string) => boolean | Promise<boolean>)[];
 }
 
 /** How long a restart waits for another process to finish releasing the last run. */

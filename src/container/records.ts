@@ -223,6 +223,11 @@ export class ContainerRecords {
     }
   }
 
+  /** A release or removal that failed: the next look tries again, in any process. */
+  async dropCleanupOwner(id: string): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE containers SET cleanup_owner = NULL WHERE id = ?').run(id));
+  }
+
   /** Marks the row 'removing' by owner (a processToken), keeping a stopped container's exit code for late waiters. */
   async markRemoving(id: string, owner: string, now = Date.now()): Promise<void> {
     await this.store.write(() => {

@@ -88,6 +88,12 @@ export const migrations: string[] = [
   ALTER TABLE containers ADD COLUMN cleanup_owner TEXT;
   `,
   `
+  -- Pod sandboxes: what networking gave them, and the process creating or removing one
+  -- ("<pid>-<start time>"): a pod whose owner died half-way is finished by the next look.
+  ALTER TABLE pods ADD COLUMN network TEXT;
+  ALTER TABLE pods ADD COLUMN owner TEXT;
+  `,
+  `
   -- processTokens beside the pids that own or monitor something, so that a reused pid is
   -- not taken for them; NULL in older rows, where the pid alone decides. A 'creating' row's
   -- creator is its cleanup_owner.
