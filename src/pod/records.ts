@@ -12,6 +12,7 @@ interface Row {
   state: PodState;
   config: string;
   network: string | null;
+  infra: string | null;
   owner: string | null;
   created_at: number;
 }
@@ -25,6 +26,7 @@ const fromRow = (r: Row): Pod => {
     state: r.state,
     hostname: spec.hostname ?? '',
     network: r.network ? JSON.parse(r.network) : null,
+    infra: r.infra ? JSON.parse(r.infra) : null,
     owner: r.owner,
     createdAt: r.created_at,
   };
@@ -77,14 +79,21 @@ export class PodRecords {
     }
   }
 
-  async setReady(id: string, network: NetworkStatus | null): Promise<void> {
+  async setReady(id: string, network: NetworkStatus | null, infra: Pod['infra']): Promise<void> {
     await this.store.write(() =>
-      this.store.db.prepare("UPDATE pods SET state = 'ready', network = ?, owner = NULL WHERE id = ? AND state = 'creating'").run(network && JSON.stringify(network), id),
+      this.store.db
+        .prepare("UPDATE pods SET state = 'ready', network = ?, infra = ?, owner = NULL WHERE id = ? AND state = 'creating'")
+        .run(network && JSON.stringify(network), infra && JSON.stringify(infra), id),
     );
   }
 
+  /** The infra process, recorded as soon as it runs (a crash before 'ready' must still end it). */
+  async setInfra(id: string, infra: Pod['infra']): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE pods SET infra = ? WHERE id = ?').run(infra && JSON.stringify(infra), id));
+  }
+
   async setNotReady(id: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare("UPDATE pods SET state = 'notready', network = NULL WHERE id = ? AND state = 'ready'").run(id));
+    await this.store.write(() => this.store.db.prepare("UPDATE pods SET state = 'notready', network = NULL, infra = NULL WHERE id = ? AND state = 'ready'").run(id));
   }
 
   /** 'removing' by owner; from 'creating' or 'removing' only when expectedOwner still holds it (compare and swap). */

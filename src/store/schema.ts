@@ -88,9 +88,11 @@ export const migrations: string[] = [
   ALTER TABLE containers ADD COLUMN cleanup_owner TEXT;
   `,
   `
-  -- Pod sandboxes: what networking gave them, and the process creating or removing one
+  -- Pod sandboxes: what networking gave them, the infra process holding a shared PID
+  -- namespace (JSON {pid, conmonPid, token}), and the process creating or removing one
   -- ("<pid>-<start time>"): a pod whose owner died half-way is finished by the next look.
   ALTER TABLE pods ADD COLUMN network TEXT;
+  ALTER TABLE pods ADD COLUMN infra TEXT;
   ALTER TABLE pods ADD COLUMN owner TEXT;
   `,
   `
