@@ -6,6 +6,7 @@ import { imageCommands } from './image.js';
 import { networkCommands } from './network.js';
 import { registryCommands } from './registry.js';
 import { stdioCommands } from './run.js';
+import { eventsCommand } from './events.js';
 import { statsCommand } from './stats.js';
 import { systemCommands } from './system.js';
 
@@ -19,5 +20,5 @@ const containerGroup: Command = {
 
 export const commands: Command[] = [
   ...stdioCommands, ...lifecycleCommands, statsCommand, containerGroup, cleanupCommand,
-  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands,
+  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands, eventsCommand,
 ];

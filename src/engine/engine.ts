@@ -12,6 +12,7 @@ import type { NetworkManager } from '../network/index.js';
 import type { OciRuntime } from '../oci/index.js';
 import type { ContainerManager } from '../container/index.js';
 import type { PodManager } from '../pod/index.js';
+import type { EventLog } from '../events/index.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 
 /** containerd's rule for namespace names. */
@@ -137,6 +138,11 @@ export class Engine {
         networkOwners: [...(this.opts.networkOwners ?? []), async (id) => (await this.pods()).records.exists(id)],
       });
     });
+  }
+
+  /** The store's event log (every namespace's; readers filter by this.namespace as they need). */
+  events(): Promise<EventLog> {
+    return this.once('events', async () => new (await import('../events/index.js')).EventLog(await this.store()));
   }
 
   pods(): Promise<PodManager> {
