@@ -2,6 +2,7 @@
 // several command files.
 import type { Command } from './command.js';
 import { cleanupCommand, lifecycleCommands } from './container.js';
+import { daemonCommand } from './daemon.js';
 import { imageCommands } from './image.js';
 import { networkCommands } from './network.js';
 import { registryCommands } from './registry.js';
@@ -18,5 +19,5 @@ const containerGroup: Command = {
 
 export const commands: Command[] = [
   ...stdioCommands, ...lifecycleCommands, containerGroup, cleanupCommand,
-  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands,
+  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands, daemonCommand,
 ];
