@@ -18,6 +18,9 @@ import { status } from './status.js';
 import { updateRuntimeConfig } from './update-runtime-config.js';
 import { versionRpc } from './version.js';
 
+/** A cancellation this close to the call's deadline counts as the deadline passing. */
+const DEADLINE_SLACK_MS = 1000;
+
 type Handler = (ctx: CallContext, req: any) => Promise<unknown>;
 
 const runtimeRpcs: Record<string, Handler> = {
@@ -91,10 +94,14 @@ function unary(method: string, rpc: Handler, makeCtx: (signal: AbortSignal) => C
   return (call, callback) => {
     const abort = new AbortController();
     const deadline = deadlineMs(call.getDeadline());
-    // grpc-js ends a call whose deadline passed with DEADLINE_EXCEEDED and emits 'cancelled'.
+    const expire = () => abort.abort(new BerthError('DeadlineExceeded', `${method}: deadline exceeded`));
+    const timer = deadline === undefined ? undefined : setTimeout(expire, Math.max(0, deadline - Date.now()));
+    // The client's own deadline timer usually fires first (the server's deadline is the
+    // timeout counted from the request's arrival) and cancels the call: near the
+    // deadline, that cancellation is the deadline.
     call.on('cancelled', () => {
-      const expired = deadline !== undefined && Date.now() >= deadline - 5;
-      abort.abort(expired ? new BerthError('DeadlineExceeded', `${method}: deadline exceeded`) : cancelled(`${method}: cancelled by the client`));
+      if (deadline !== undefined && deadline - Date.now() < DEADLINE_SLACK_MS) expire();
+      else abort.abort(cancelled(`${method}: cancelled by the client`));
     });
     const started = Date.now();
     const done = (async () => rpc(makeCtx(abort.signal), call.request))().then(
@@ -112,7 +119,10 @@ function unary(method: string, rpc: Handler, makeCtx: (signal: AbortSignal) => C
       },
     );
     calls.add(done);
-    done.finally(() => calls.delete(done));
+    done.finally(() => {
+      clearTimeout(timer);
+      calls.delete(done);
+    });
   };
 }
 

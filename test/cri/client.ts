@@ -24,7 +24,7 @@ function criPackage(): any {
   return pkg.v1;
 }
 
-export type Call = (method: string, request?: object, o?: { timeoutMs?: number }) => Promise<any>;
+export type Call = (method: string, request?: object, o?: { timeoutMs?: number; signal?: AbortSignal }) => Promise<any>;
 
 export interface CriClient {
   runtime: Call;
@@ -39,7 +39,8 @@ export function criClient(socket: string): CriClient {
   const caller = (client: any): Call => (method, request = {}, o = {}) =>
     new Promise((resolve, reject) => {
       const options = o.timeoutMs !== undefined ? { deadline: new Date(Date.now() + o.timeoutMs) } : {};
-      client[method](request, options, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
+      const call = client[method](request, options, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
+      o.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });
   return {
     runtime: caller(runtimeClient),
