@@ -1,6 +1,7 @@
 // A PullImage whose deadline passes mid-download (or that its client cancels): the caller
 // gets DEADLINE_EXCEEDED (CANCELLED), and berthd's pull is aborted through its AbortSignal
-// and leaves no lease and no ingest file.
+// and leaves no lease and no ingest file. And SIGTERM while a pull is in flight: the pull
+// finishes, new calls are refused, berthd exits 0.
 // The registry sits behind a proxy that trickles blobs, so the deadline lands while
 // layers are still downloading.
 import { test, type TestContext } from 'node:test';
@@ -9,9 +10,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { openStore } from '../../src/store/index.js';
-import { bigImage, insecureConf, skopeoPush, startFaultProxy, startRegistry, tempDir, type Fault } from '../registry/fixture.js';
+import { bigImage, insecureConf, makeLayout, skopeoPush, startFaultProxy, startRegistry, tempDir, type Fault } from '../registry/fixture.js';
 import { startBerthd } from './berthd.js';
-import { grpcError, Status } from './client.js';
+import { criClient, grpcError, Status } from './client.js';
 
 /** Blob bodies at about 640 KiB/s. */
 const trickle: Fault = async (req, upstream, res) => {
@@ -33,10 +34,10 @@ const trickle: Fault = async (req, upstream, res) => {
   return true;
 };
 
-async function slowPull(t: TestContext) {
+async function slowPull(t: TestContext, small = false) {
   const reg = await startRegistry(t);
-  const { layout } = bigImage(tempDir(t, 'deadline-layout'), 8 << 20, 3);
-  await skopeoPush(layout, 'big', `${reg.host}/slow/big:1`);
+  if (small) await skopeoPush(makeLayout(tempDir(t, 'small-layout')), 'single', `${reg.host}/slow/big:1`);
+  else await skopeoPush(bigImage(tempDir(t, 'deadline-layout'), 8 << 20, 3).layout, 'big', `${reg.host}/slow/big:1`);
   const proxy = await startFaultProxy(t, reg.host, trickle);
   const inst = await newInstance(t);
   const d = await startBerthd(t, inst, { env: { CONTAINERS_REGISTRIES_CONF: insecureConf(t, proxy.host), REGISTRY_AUTH_FILE: join(inst.base, 'none.json') } });
@@ -71,7 +72,7 @@ async function slowPull(t: TestContext) {
     assert.equal(count('leases'), 0);
     assert.equal((await d.cri.runtime('Version')).runtime_name, 'berth', 'still serving');
   };
-  return { d, pull, assertCleanedUp };
+  return { d, ref, count, pull, assertCleanedUp };
 }
 
 test('a pull past its deadline ends with DEADLINE_EXCEEDED and leaves no lease or ingest file', async (t) => {
@@ -95,4 +96,26 @@ test('a pull its client cancels ends with CANCELLED and leaves no lease or inges
   assert.ok(sawLease && sawIngest, 'cancelled while the pull held a lease and was writing blobs');
   await assertCleanedUp();
   assert.match(d.logs(), /"msg":"rpc failed","method":"ImageService\/PullImage","code":1,"error":"ImageService\/PullImage: cancelled by the client"/);
+});
+
+test('SIGTERM: the pull in flight finishes, new calls are refused, berthd exits 0', async (t) => {
+  const { d, ref, count } = await slowPull(t, true);
+  const started = Date.now();
+  const pulling = d.cri.image('PullImage', { image: ref });
+  for (let i = 0; i < 400 && count('leases') === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(count('leases'), 1, 'the pull is under way');
+  d.child.kill('SIGTERM');
+  for (let i = 0; i < 200 && !/"msg":"shutting down"/.test(d.logs()); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(d.logs(), /"msg":"shutting down","signal":"SIGTERM","inFlight":1/);
+  const late = criClient(d.socket);
+  t.after(() => late.close());
+  const refused = await grpcError(late.runtime('Version', {}, { timeoutMs: 5000 }));
+  assert.equal(refused.code, Status.UNAVAILABLE, refused.details);
+  const { image_ref } = await pulling;
+  assert.match(image_ref, /^sha256:/);
+  assert.ok(Date.now() - started > 500, 'the trickle made the pull take a while');
+  assert.equal(await d.exited, 0);
+  assert.equal(existsSync(d.socket), false);
+  assert.equal(count('images'), 1, 'the pull was recorded');
+  assert.equal(count('leases'), 0);
 });

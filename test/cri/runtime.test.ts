@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { newInstance } from '../helpers/index.js';
+import { BERTH, newInstance } from '../helpers/index.js';
 import { openStore } from '../../src/store/index.js';
 import { BERTHD, startBerthd } from './berthd.js';
 import { criClient, grpcError, Status } from './client.js';
@@ -151,4 +151,36 @@ test('a request that fails inside answers UNKNOWN and the daemon keeps serving',
   assert.equal((await d.cri.runtime('Version')).runtime_name, 'berth');
   assert.equal(d.child.exitCode, null);
   assert.equal(await d.stop(), 0);
+});
+
+test('berth daemon runs berthd; the CLI bundle itself carries no gRPC', async (t) => {
+  const inst = await newInstance(t);
+  const socket = join(inst.base, 'cli.sock');
+  const child = spawn(BERTH, ['--root', inst.root, '--runroot', inst.runRoot, '--config-dir', inst.configDir, 'daemon', '--socket', socket, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.after(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  const c = criClient(socket);
+  t.after(() => c.close());
+  let v;
+  for (let i = 0; i < 300 && !v; i++) {
+    v = await c.runtime('Version', {}, { timeoutMs: 1000 }).catch(() => undefined);
+    if (!v) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(v?.runtime_name, 'berth', stderr);
+  assert.match(stderr, new RegExp(`"msg":"berthd serving".*"root":"${inst.root}"`), 'the global flags reach the daemon');
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+
+  const help = await inst.run(['daemon', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: berthd \[OPTIONS\]/);
+  assert.match((await inst.run(['--help'])).stdout, /\n  daemon +Run berthd/);
+  // Every other command starts without loading gRPC: it is not even in their bundle.
+  const cli = readFileSync(join(BERTH, '..', '..', 'build', 'berth.cjs'), 'utf8');
+  assert.equal(/@grpc|grpc-js|protobufjs/.test(cli), false);
 });
