@@ -78,7 +78,8 @@ test: deps node_modules build
 
 install: build
 	ln -sfn $(BERTH) /usr/local/bin/berth
-	@echo "berth -> $(BERTH)"
+	ln -sfn $(CURDIR)/bin/berthd /usr/local/bin/berthd
+	@echo "berth -> $(BERTH), berthd -> $(CURDIR)/bin/berthd"
 
 bench: deps node_modules build
 	bench/run-latency

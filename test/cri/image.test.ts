@@ -84,7 +84,8 @@ test('pull, list, status by tag, digest and ID, remove, status empty', async (t)
   assert.equal(byDigest.image_ref, id);
   assert.equal((await img('ImageStatus', spec(`${reg.host}/cri/bb@${digest}`))).image?.id, id);
 
-  // A missing image: NOT_FOUND, as containerd answers (its errors wrap errdefs.ErrNotFound).
+  // A missing image: NOT_FOUND, as containerd answers for a manifest 404 (its pull error
+  // wraps errdefs.ErrNotFound; crictl shows "code = NotFound desc = failed to pull and unpack image").
   const missing = await grpcError(img('PullImage', spec(`${reg.host}/cri/nothing:1`), { timeoutMs: 60_000 }));
   assert.equal(missing.code, Status.NOT_FOUND);
   assert.match(missing.details, /manifest unknown/);
@@ -130,6 +131,8 @@ test("PullImage with the kubelet's AuthConfig: username/password, auth, registry
   const pull = (auth?: object) => d.cri.image('PullImage', { image: ref, auth }, { timeoutMs: 120_000 });
   const remove = () => d.cri.image('RemoveImage', { image: ref });
 
+  // containerd answers UNKNOWN here (its authorization errors carry no errdefs type); berth's
+  // are typed PermissionDenied, which its one table maps to PERMISSION_DENIED.
   const anonymous = await grpcError(pull());
   assert.equal(anonymous.code, Status.PERMISSION_DENIED);
   const wrong = await grpcError(pull({ username: 'alice', password: 'nope' }));
