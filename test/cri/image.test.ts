@@ -119,7 +119,7 @@ test('uid and username come from the image config user', async (t) => {
   assert.deepEqual((await status('uid')).repo_tags, ['localhost/user/uid:latest']);
 });
 
-test("PullImage with the kubelet's AuthConfig: username/password, auth, registry token", async (t) => {
+test("PullImage with the kubelet's AuthConfig: username/password, auth, registry token, identity token", async (t) => {
   const dir = tempDir(t, 'cri-auth');
   const reg = await startRegistry(t, { htpasswd: htpasswd(dir, 'alice', 's3cret') });
   const layout = makeLayout(tempDir(t, 'layout'));
@@ -146,7 +146,7 @@ test("PullImage with the kubelet's AuthConfig: username/password, auth, registry
   assert.equal((await grpcError(pull({ auth: 'bm8gY29sb24=' }))).code, Status.INVALID_ARGUMENT, 'auth without a colon');
 
   // A registry token is sent as it is: one from a token server the registry trusts.
-  const tokens = await startTokenServer(t, 'bob', 'hunter2');
+  const tokens = await startTokenServer(t, 'bob', 'hunter2', { refreshToken: 'bob-refresh' });
   const treg = await startRegistry(t, { token: tokens });
   await skopeoPush(layout, 'single', `${treg.host}/team/bb:1`, ['--dest-creds', 'bob:hunter2']);
   const td = await startBerthd(t, await newInstance(t), { env: { CONTAINERS_REGISTRIES_CONF: insecureConf(t, treg.host), REGISTRY_AUTH_FILE: join(dir, 'none.json') } });
@@ -163,4 +163,12 @@ test("PullImage with the kubelet's AuthConfig: username/password, auth, registry
   tokens.requests.length = 0;
   assert.match((await td.cri.image('PullImage', { image: tref, auth: { registry_token: token } }, { timeoutMs: 120_000 })).image_ref, /^sha256:/);
   assert.deepEqual(tokens.requests, [], 'the given token is used, none fetched');
+
+  // An identity token is exchanged at the token server (the OAuth2 refresh-token form).
+  await td.cri.image('RemoveImage', { image: tref });
+  const wrongRefresh = await grpcError(td.cri.image('PullImage', { image: tref, auth: { identity_token: 'stale' } }, { timeoutMs: 60_000 }));
+  assert.equal(wrongRefresh.code, Status.PERMISSION_DENIED);
+  tokens.requests.length = 0;
+  assert.match((await td.cri.image('PullImage', { image: tref, auth: { identity_token: 'bob-refresh' } }, { timeoutMs: 120_000 })).image_ref, /^sha256:/);
+  assert.deepEqual(tokens.requests, [{ scope: 'repository:team/bb:pull', user: 'bob' }]);
 });
