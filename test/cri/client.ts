@@ -29,6 +29,8 @@ export type Call = (method: string, request?: object, o?: { timeoutMs?: number; 
 export interface CriClient {
   runtime: Call;
   image: Call;
+  /** A server-streaming RuntimeService RPC: every message until the stream ends. */
+  runtimeStream(method: string, request?: object): Promise<any[]>;
   close(): void;
 }
 
@@ -45,6 +47,14 @@ export function criClient(socket: string): CriClient {
   return {
     runtime: caller(runtimeClient),
     image: caller(imageClient),
+    runtimeStream: (method, request = {}) =>
+      new Promise((resolve, reject) => {
+        const items: any[] = [];
+        const stream = runtimeClient[method](request);
+        stream.on('data', (d: unknown) => items.push(d));
+        stream.on('error', reject);
+        stream.on('end', () => resolve(items));
+      }),
     close() {
       runtimeClient.close();
       imageClient.close();

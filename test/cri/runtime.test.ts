@@ -31,6 +31,11 @@ test('Version, RuntimeConfig, UpdateRuntimeConfig and the RPCs not served yet', 
     assert.equal(e.code, Status.UNIMPLEMENTED, method);
     assert.match(e.details, new RegExp(`RuntimeService/${method} is not implemented by berth yet`));
   }
+  for (const method of ['GetContainerEvents', 'StreamContainers']) {
+    const e = await grpcError(d.cri.runtimeStream(method));
+    assert.equal(e.code, Status.UNIMPLEMENTED, method);
+    assert.match(e.details, new RegExp(`RuntimeService/${method} is not implemented by berth yet`));
+  }
   const ck = await grpcError(d.cri.runtime('CheckpointContainer', { container_id: 'x' }));
   assert.equal(ck.code, Status.UNIMPLEMENTED);
   assert.match(ck.details, /does not checkpoint/);
