@@ -108,7 +108,7 @@ export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = p
  *   socket = "/run/berth/berth.sock"   # default: berth.sock in the run dir
  *   log_level = "info"
  *   [cri]
- *   stream_address = "127.0.0.1:10010"
+ *   stream_address = "127.0.0.1:0"    # host:port; port 0 picks one
  *   cgroup_driver = "cgroupfs"        # or "systemd"
  *   sandbox_image = ""                # optional
  *   cni_conf_dir = "/etc/cni/net.d"   # default: [network]'s

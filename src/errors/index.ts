@@ -31,7 +31,6 @@ export const failedPrecondition = (msg: string) => new BerthError('FailedPrecond
 export const unavailable = (msg: string) => new BerthError('Unavailable', msg);
 export const dataLoss = (msg: string) => new BerthError('DataLoss', msg);
 export const cancelled = (msg: string) => new BerthError('Cancelled', msg);
-export const unimplemented = (msg: string) => new BerthError('Unimplemented', msg);
 export const internal = (msg: string, cause?: unknown) => new BerthError('Internal', msg, { cause });
 
 export function isBerthError(e: unknown, code?: ErrorCode): e is BerthError {
