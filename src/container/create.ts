@@ -143,9 +143,10 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     networkMode: plan.kind === 'host' ? 'host' : netns ? 'private' : 'none',
     namespaces: [
       ...(netns ? [{ type: 'network', path: netns }] : []),
-      ...(ns.ipc ? [{ type: 'ipc', path: ns.ipc }] : []),
-      ...(ns.uts ? [{ type: 'uts', path: ns.uts }] : []),
-      ...(ns.pid ? [{ type: 'pid', path: ns.pid }] : []),
+      ...(['ipc', 'uts', 'pid'] as const).flatMap((type) => {
+        const v = ns[type];
+        return v === undefined ? [] : [v === 'host' ? { type, host: true } : { type, path: v }];
+      }),
     ],
     cgroupsPath: cgroupPathOf(spec, c.id),
     init: spec.init ? parts.config.initPath : undefined,

@@ -43,6 +43,8 @@ export interface ContainerDirs {
 export interface ManagerDeps {
   config: Config;
   store: Store;
+  /** The namespace whose containers this manager lists and makes (default 'default'). */
+  namespace?: string;
   /** The one OCI runtime driver of the engine. */
   runtime: OciRuntime;
   /** The directories of the engine's layout this manager works in. */
@@ -83,7 +85,7 @@ export class ContainerManager {
 
   constructor(deps: ManagerDeps) {
     const { dirs } = deps;
-    this.records = new ContainerRecords(deps.store);
+    this.records = new ContainerRecords(deps.store, deps.namespace);
     this.runtime = new ContainerRuntime({
       oci: deps.runtime,
       conmon: deps.config.conmon,
