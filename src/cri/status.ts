@@ -18,7 +18,7 @@ export async function status(ctx: CallContext, req: StatusRequest): Promise<Stat
   const info: Record<string, string> = {};
   if (req.verbose) {
     const { paths, daemon, network: net, runtime } = ctx.config;
-    info.config = JSON.stringify({ root: paths.root, runRoot: paths.runRoot, configDir: paths.configDir, runtime, daemon, podCidr: ctx.state.podCidr ?? '' });
+    info.config = JSON.stringify({ namespace: ctx.engine.namespace, root: paths.root, runRoot: paths.runRoot, configDir: paths.configDir, runtime, daemon, podCidr: ctx.state.podCidr ?? '' });
     info.cniconfig = JSON.stringify({ confDir: cni.confDir, pluginDirs: net.pluginDirs, networks: cni.networks, invalid: cni.invalid });
     info.lastCNILoadStatus = ready ? 'OK' : conditions[1].message;
   }

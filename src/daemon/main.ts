@@ -11,6 +11,9 @@ import { exitStatusOf, invalidArgument } from '../errors/index.js';
 import { log, setLogLevel } from '../log/index.js';
 import { claimSocketPath } from './socket.js';
 
+/** The store namespace of what the CRI makes: containerd's name for the kubelet's. */
+const CRI_NAMESPACE = 'k8s.io';
+
 /** How long SIGTERM waits for calls in flight before ending them. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -82,6 +85,8 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   // Logs go out from the first line; the configured level applies once the config is read.
   setLogLevel(str('log-level') ?? 'info');
   const engine = createEngine({
+    // CRI pods and containers live apart from the CLI's (`berth --namespace k8s.io ps` shows them).
+    namespace: CRI_NAMESPACE,
     root: str('root'),
     runRoot: str('runroot'),
     configDir: str('config-dir'),
@@ -111,7 +116,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   chownSync(socket, 0, 0);
   chmodSync(socket, 0o660);
   const ino = statSync(socket).ino;
-  log.info('berthd serving', { version, socket, root: config.paths.root, runRoot: config.paths.runRoot, cgroupDriver: config.daemon.cgroupDriver });
+  log.info('berthd serving', { version, socket, namespace: engine.namespace, root: config.paths.root, runRoot: config.paths.runRoot, cgroupDriver: config.daemon.cgroupDriver });
 
   process.on('SIGHUP', () => {
     log.info('SIGHUP: reloading');

@@ -63,6 +63,7 @@ test('Status: NetworkReady follows the CNI conf dir', async (t) => {
   assert.deepEqual(JSON.parse(after.info.cniconfig).networks, ['pods']);
   assert.equal(after.info.lastCNILoadStatus, 'OK');
   assert.equal(JSON.parse(after.info.config).root, inst.root);
+  assert.equal(JSON.parse(after.info.config).namespace, 'k8s.io', 'CRI objects live in their own namespace');
 });
 
 test('the socket: mode 0660, root-owned; SIGHUP reloads; SIGTERM exits 0 and removes it', async (t) => {
