@@ -2,10 +2,9 @@
 // CPU % is the share of one CPU over the last interval (with --no-stream: since the
 // container started, as podman does); memory is the working set against the limit (or the
 // host's memory).
-import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Container, ContainerManager, ContainerStats } from '../container/index.js';
+import { networkInterfaces, type Container, type ContainerManager, type ContainerStats } from '../container/index.js';
 import { formatFlag, type Command } from './command.js';
 import { printList, shortId, table } from './format.js';
 import { isBerthError } from '../errors/index.js';
@@ -36,19 +35,10 @@ function decimalSize(bytes: number): string {
   return `${i === 0 ? v : Number(v.toPrecision(3))}${units[i]}`;
 }
 
-/** Bytes received and sent on the interfaces of the namespace pid is in (loopback aside). */
+/** Bytes received and sent on the container's interfaces (loopback aside). */
 async function netIo(pid: number | null): Promise<{ rx: number; tx: number }> {
-  const text = pid ? await readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '') : '';
-  let rx = 0;
-  let tx = 0;
-  for (const line of text.split('\n').slice(2)) {
-    const [name, rest] = line.split(':');
-    if (!rest || name!.trim() === 'lo') continue;
-    const f = rest.trim().split(/\s+/).map(Number);
-    rx += f[0] ?? 0;
-    tx += f[8] ?? 0;
-  }
-  return { rx, tx };
+  const ifs = pid ? await networkInterfaces(pid) : [];
+  return { rx: ifs.reduce((n, i) => n + i.rxBytes, 0), tx: ifs.reduce((n, i) => n + i.txBytes, 0) };
 }
 
 interface Sample {
