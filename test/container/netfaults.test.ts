@@ -177,3 +177,34 @@ test('a host port published twice is refused: by a running container or by a hos
   assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '', 'refused runs leave no container');
   assert.deepEqual(ls(join(inst.runRoot, 'netns')), []);
 });
+
+/** nat rules (IPv4 and IPv6) naming a container, and the chains they jump to or are in. */
+function natFor(id: string): { rules: string[]; chains: string[] } {
+  const saved = ['iptables-save', 'ip6tables-save'].flatMap((tool) => execFileSync(tool, ['-t', 'nat'], { encoding: 'utf8' }).split('\n'));
+  const rules = saved.filter((l) => l.startsWith('-A') && l.includes(id));
+  const chains = [...new Set(rules.flatMap((l) => [/ -j (CNI-[0-9a-f]+)\b/.exec(l)?.[1], /^-A (CNI-[0-9a-f]+) /.exec(l)?.[1]]).filter((c): c is string => !!c))];
+  return { rules, chains };
+}
+
+function natChains(): string[] {
+  return ['iptables-save', 'ip6tables-save'].flatMap((tool) => execFileSync(tool, ['-t', 'nat'], { encoding: 'utf8' }).split('\n'))
+    .filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!);
+}
+
+test('a netns removed by hand: rm -f still removes the bridge plugin\'s masquerade rule and chain', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const id = (await ok(inst, ['run', '-d', img, 'sleep', '100'])).trim();
+  const before = natFor(id);
+  assert.ok(before.rules.some((l) => l.startsWith('-A POSTROUTING ')), `a POSTROUTING rule for ${id}: ${before.rules.join('\n')}`);
+  assert.equal(before.chains.length, 1, 'one masquerade chain');
+  const pin = join(inst.runRoot, 'netns', id);
+  execFileSync('umount', [pin]);
+  execFileSync('rm', [pin]);
+
+  await ok(inst, ['rm', '-f', id]);
+  assert.deepEqual(natFor(id).rules, [], 'no nat rule names the container');
+  assert.ok(!natChains().includes(before.chains[0]!), `chain ${before.chains[0]} is gone`);
+  assert.deepEqual(reservations(inst, 'berth'), [], 'the reservation is released');
+  assert.deepEqual(records(inst), []);
+});
