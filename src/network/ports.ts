@@ -1,8 +1,9 @@
 // Published ports: `-p [IP:][HOSTPORT:]CTRPORT[/tcp|/udp|/sctp]` (ranges allowed) and -P,
 // in the shape the portmap plugin's `portMappings` capability takes.
 import { readFile } from 'node:fs/promises';
-import { alreadyExists, invalidArgument } from '../errors/index.js';
-import { isIP, nodeDgram, nodeNet } from '../sys/index.js';
+import { BerthError, alreadyExists, invalidArgument } from '../errors/index.js';
+import { log } from '../log/index.js';
+import { isIP, nodeCrypto, nodeDgram, nodeNet } from '../sys/index.js';
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 
@@ -187,6 +188,42 @@ function freePort(hostIP: string, protocol: Protocol): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+const LOCK_WAIT_MS = 60_000;
+
+/**
+ * Serializes checking and claiming host ports among berth processes of one store (scope):
+ * an abstract unix socket bound by the holder. The kernel frees it when the holder exits,
+ * however it dies, so no lock outlives its process. Returns the release function.
+ */
+export async function lockHostPorts(scope: string): Promise<() => void> {
+  const name = `\0berth-host-ports-${nodeCrypto().createHash('sha256').update(scope).digest('hex').slice(0, 32)}`;
+  const started = Date.now();
+  let told = false;
+  for (;;) {
+    const srv = nodeNet().createServer();
+    const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      srv.once('error', resolve);
+      srv.listen({ path: name }, () => resolve(undefined));
+    });
+    if (!err) {
+      srv.unref();
+      let released = false;
+      return () => {
+        if (!released) srv.close();
+        released = true;
+      };
+    }
+    if (err.code !== 'EADDRINUSE') throw new BerthError('Internal', `cannot take the host-port lock: ${err.message}`);
+    const waited = Date.now() - started;
+    if (waited > LOCK_WAIT_MS) throw new BerthError('Unavailable', `timed out after ${LOCK_WAIT_MS / 1000} s waiting for another berth process to publish its ports`);
+    if (waited > 2_000 && !told) {
+      log.info('waiting for another berth process to publish its ports');
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+  }
 }
 
 /** The portmap plugin's runtimeConfig entry. */

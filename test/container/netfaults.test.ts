@@ -208,3 +208,49 @@ test('a netns removed by hand: rm -f still removes the bridge plugin\'s masquera
   assert.deepEqual(reservations(inst, 'berth'), [], 'the reservation is released');
   assert.deepEqual(records(inst), []);
 });
+
+test('concurrent runs publishing one host port: exactly one gets it, the others are refused', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  for (let round = 0; round < 3; round++) {
+    const probe = await listen(0, '127.0.0.1');
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const runs = await Promise.all(Array.from({ length: 5 }, (_, i) =>
+      inst.run(['run', '-d', '--name', `c${round}-${i}`, '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100'], { timeoutMs: 180_000 })));
+    const won = runs.filter((r) => r.code === 0);
+    assert.equal(won.length, 1, `round ${round}: ${runs.map((r) => `${r.code} ${r.stderr.trim()}`).join(' | ')}`);
+    for (const r of runs.filter((r) => r.code !== 0)) {
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, new RegExp(`^berth: Bind for 127\\.0\\.0\\.1:${port}/tcp failed: port is already allocated \\(by container [0-9a-f]{12}\\)\\n$`));
+    }
+    assert.equal((await ok(inst, ['ps', '-q'])).trim(), won[0]!.stdout.trim().slice(0, 12), 'only the winner runs');
+    await ok(inst, ['rm', '-f', '-a']);
+    assert.deepEqual(records(inst), []);
+    assert.deepEqual(ls(join(inst.runRoot, 'netns')), []);
+  }
+});
+
+test('a run between checking and claiming its host port holds off the next; killed there, its lock dies with it', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const probe = await listen(0, '127.0.0.1');
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  const parkFile = join(inst.base, 'parked');
+  const first = spawn(BERTH, ['run', '-d', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100'],
+    { env: { ...inst.env, BERTH_PARK_AT: 'host-ports-checked', BERTH_PARK_FILE: parkFile }, stdio: 'ignore', detached: true });
+  const firstExited = new Promise((r) => first.once('exit', r));
+  await until('the first run to park after its port check', () => existsSync(parkFile));
+
+  let done = false;
+  const second = inst.run(['run', '-d', '--name', 'second', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100'], { timeoutMs: 120_000 })
+    .finally(() => (done = true));
+  await sleep(3_000);
+  assert.equal(done, false, 'the second run waits while the first has checked but not claimed the port');
+  process.kill(-first.pid!, 'SIGKILL');
+  await firstExited;
+  const r = await second;
+  assert.equal(r.code, 0, `the first never claimed the port: ${r.stderr}`);
+  assert.equal((await ok(inst, ['ps', '--format', '{{.Names}} {{.Ports}}'])).trim(), `second 127.0.0.1:${port}->80/tcp`);
+});

@@ -38,6 +38,8 @@ export interface RuntimeConf {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** ADD: called once the attachment's record is first written (or ADD failed before it was). */
+  onRecorded?: () => void;
 }
 
 export interface AttachmentKey {
@@ -101,6 +103,7 @@ export class CniRunner {
           entry.running = { plugin: plugin.type, ...proc };
           entry.result = prevResult;
           await this.cache.write(entry);
+          o.onRecorded?.();
         });
         if (out !== undefined) {
           if (!isResult(out)) throw new BerthError('Internal', `network "${list.name}": plugin ${plugin.type} ADD returned no valid result`);
@@ -112,6 +115,7 @@ export class CniRunner {
       // A plugin that could not even be found did nothing to undo.
       const ran = e instanceof CniPluginError || !(e instanceof BerthError && e.code === 'NotFound') ? reached : reached - 1;
       delete entry.running;
+      o.onRecorded?.();
       await this.rollback(entry, prevResult, ran, e as Error);
       throw e;
     }
