@@ -130,9 +130,31 @@ function procAddress(hex: string): string {
   return canonical(groups.join(':'));
 }
 
-/** Sockets listening on the host: TCP in LISTEN, UDP bound and unconnected. */
+/**
+ * /proc/net/sctp/eps: one line per SCTP endpoint (a bound socket), its port in decimal and
+ * its local addresses (0.0.0.0 or :: when bound to all) from the LADDRS column on.
+ */
+export function parseSctpEndpoints(text: string): TakenPort[] {
+  const [header, ...lines] = text.split('\n');
+  const columns = (header ?? '').trim().split(/\s+/);
+  const port = columns.indexOf('LPORT');
+  const addrs = columns.indexOf('LADDRS');
+  if (port < 0 || addrs < 0) return [];
+  return lines.flatMap((line) => {
+    const f = line.trim().split(/\s+/);
+    const hostPort = Number(f[port]);
+    if (f.length <= addrs || !Number.isInteger(hostPort)) return [];
+    return f.slice(addrs).map((a) => a.replace(/^\*/, '')).filter((a) => isIP(a) !== 0)
+      .map((a) => ({ hostIP: canonical(a), hostPort, protocol: 'sctp' as const, holder: 'a process on the host' }));
+  });
+}
+
+/**
+ * Sockets listening on the host: TCP in LISTEN, UDP bound and unconnected, SCTP endpoints
+ * (no /proc/net/sctp: the module is not loaded, so no SCTP socket exists).
+ */
 export async function hostListeners(): Promise<TakenPort[]> {
-  const out: TakenPort[] = [];
+  const out: TakenPort[] = parseSctpEndpoints(await readFile('/proc/net/sctp/eps', 'utf8').catch(() => ''));
   const files: [string, Protocol, string][] = [['tcp', 'tcp', '0A'], ['tcp6', 'tcp', '0A'], ['udp', 'udp', '07'], ['udp6', 'udp', '07']];
   for (const [file, protocol, listening] of files) {
     const text = await readFile(`/proc/net/${file}`, 'utf8').catch(() => '');

@@ -254,3 +254,22 @@ test('a run between checking and claiming its host port holds off the next; kill
   assert.equal(r.code, 0, `the first never claimed the port: ${r.stderr}`);
   assert.equal((await ok(inst, ['ps', '--format', '{{.Names}} {{.Ports}}'])).trim(), `second 127.0.0.1:${port}->80/tcp`);
 });
+
+test('an SCTP host port is published once: a second container on it is refused, TCP on the same number is not', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const probe = await listen(0, '127.0.0.1');
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  await ok(inst, ['run', '-d', '--name', 'first', '-p', `127.0.0.1:${port}:80/sctp`, img, 'sleep', '100']);
+  const dnat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('-p sctp') && l.includes(String(port)));
+  assert.ok(dnat.length > 0, 'portmap made an SCTP DNAT rule');
+  for (const spec of [`127.0.0.1:${port}:80/sctp`, `${port}:81/sctp`]) {
+    const r = await inst.run(['run', '-d', '--name', 'second', '-p', spec, img, 'sleep', '100']);
+    assert.equal(r.code, 125, `${spec}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^berth: Bind for (127\\.0\\.0\\.1|0\\.0\\.0\\.0):${port}/sctp failed: port is already allocated \\(by container [0-9a-f]{12}\\)\\n$`));
+  }
+  await ok(inst, ['run', '-d', '--name', 'tcp', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100']);
+  await ok(inst, ['rm', '-f', 'first', 'tcp']);
+  await ok(inst, ['run', '-d', '--name', 'second', '-p', `127.0.0.1:${port}:80/sctp`, img, 'sleep', '100']);
+});
