@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, newInstance, type Instance } from '../helpers/index.js';
+import { contains, overlaps, parseSubnet } from '../../src/network/index.js';
 
 async function ok(inst: Instance, args: string[]): Promise<string> {
   const r = await inst.run(args);
@@ -272,4 +273,45 @@ test('an SCTP host port is published once: a second container on it is refused, 
   await ok(inst, ['run', '-d', '--name', 'tcp', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100']);
   await ok(inst, ['rm', '-f', 'first', 'tcp']);
   await ok(inst, ['run', '-d', '--name', 'second', '-p', `127.0.0.1:${port}:80/sctp`, img, 'sleep', '100']);
+});
+
+test('the default network keeps off the host: the built-in subnet gives way, a configured one fails', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  // A host interface with an address inside the built-in default subnet 10.99.0.0/16 (one
+  // end of a veth pair: this kernel has no dummy driver).
+  const dummy = `bt${process.pid % 100000}dm`;
+  execFileSync('ip', ['link', 'add', dummy, 'type', 'veth', 'peer', 'name', `bt${process.pid % 100000}dp`]);
+  t.after(() => execFileSync('ip', ['link', 'del', dummy]));
+  execFileSync('ip', ['addr', 'add', '10.99.213.1/24', 'dev', dummy]);
+  const conf = (extra: string) => writeFileSync(join(inst.configDir, 'berth.toml'),
+    `[network]\ncni_conf_dir = "${join(inst.base, 'cni')}"\ndefault_bridge = "${inst.bridge}"\n${extra}`);
+  const defaultFile = join(inst.base, 'cni', '87-berth.conflist');
+
+  // Not configured: berth's built-in subnet moves to the next free one, and says so.
+  conf('');
+  const r = await inst.run(['--log-level', 'info', 'run', '--rm', img, 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
+  assert.equal(r.code, 0, r.stderr);
+  const moved = /subnet 10\.99\.0\.0\/16 is already used on the host or by another config \((.*)\); using ([0-9a-f.:]+\/\d+)/.exec(r.stderr);
+  assert.ok(moved, `said at info level: ${r.stderr}`);
+  const picked = parseSubnet(moved[2]!);
+  assert.ok(!overlaps(picked, parseSubnet('10.99.0.0/16')) && !overlaps(picked, parseSubnet('10.100.0.0/16')), `${picked.cidr} is off the default and the create pool`);
+  const written = JSON.parse(readFileSync(defaultFile, 'utf8'));
+  assert.equal(written.plugins[0].ipam.ranges[0][0].subnet, picked.cidr);
+  const ip = /inet (\S+)\//.exec(r.stdout)?.[1];
+  assert.ok(ip && contains(picked, ip), `the container's address ${ip} is in ${picked.cidr}`);
+
+  // Configured explicitly: refused with docker's and podman's words, and nothing is written.
+  rmSync(defaultFile);
+  conf('default_subnet = "10.99.0.0/16"\n');
+  const e = await inst.run(['run', '--rm', img, 'true']);
+  assert.equal(e.code, 125, e.stderr);
+  assert.match(e.stderr, /^berth: subnet 10\.99\.0\.0\/16 is already used on the host or by another config \(.*\)\n$/);
+  assert.ok(!existsSync(defaultFile));
+  // A configured bridge name that is a host interface but no bridge.
+  writeFileSync(join(inst.configDir, 'berth.toml'), `[network]\ncni_conf_dir = "${join(inst.base, 'cni')}"\ndefault_bridge = "${dummy}"\ndefault_subnet = "${inst.subnet}"\n`);
+  const b = await inst.run(['run', '--rm', img, 'true']);
+  assert.equal(b.code, 125, b.stderr);
+  assert.equal(b.stderr, `berth: ${dummy} is a host interface, not a bridge\n`);
+  assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '');
 });
