@@ -3,6 +3,7 @@
 // berth process ran is picked up from conmon's exit file by the next look (reconcile) or
 // by conmon's exit command (recordMonitorExit). The pieces live beside it: records.ts (the
 // table), runtime.ts (runc + conmon), create.ts, exec.ts, reconcile.ts, release.ts.
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isValidName, type Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
@@ -21,7 +22,8 @@ import { reconcile } from './reconcile.js';
 import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
-import type { ContainerSpec } from './spec.js';
+import { cgroupPathOf, type ContainerSpec } from './spec.js';
+import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
 
 /** The engine's directories containers use (see engine/paths.ts). */
@@ -41,6 +43,8 @@ export interface ContainerDirs {
 export interface ManagerDeps {
   config: Config;
   store: Store;
+  /** The namespace whose containers this manager lists and makes (default 'default'). */
+  namespace?: string;
   /** The one OCI runtime driver of the engine. */
   runtime: OciRuntime;
   /** The directories of the engine's layout this manager works in. */
@@ -52,7 +56,7 @@ export interface ManagerDeps {
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
   /** Owners of network namespaces other than containers (e.g. pods, by id): a sweep keeps theirs. */
-  networkOwners?: ((id: string) => boolean)[];
+  networkOwners?: ((id: string) => boolean | Promise<boolean>)[];
 }
 
 /** How long a restart waits for another process to finish releasing the last run. */
@@ -81,7 +85,7 @@ export class ContainerManager {
 
   constructor(deps: ManagerDeps) {
     const { dirs } = deps;
-    this.records = new ContainerRecords(deps.store);
+    this.records = new ContainerRecords(deps.store, deps.namespace);
     this.runtime = new ContainerRuntime({
       oci: deps.runtime,
       conmon: deps.config.conmon,
@@ -310,6 +314,17 @@ export class ContainerManager {
     if (c.state !== 'running') throw failedPrecondition(`container ${c.name} is not running`);
     if (req.command.length === 0) throw invalidArgument('exec needs a command to run');
     return execIn(this.parts, this.specs, c, req, streams, opts.signal);
+  }
+
+  /**
+   * Resource usage of a running (or created) container from its cgroup, and the size of its
+   * writable layer (walked only when asked: it reads every file's metadata).
+   */
+  async stats(ref: string, o: { writableLayer?: boolean } = {}): Promise<ContainerStats> {
+    const c = await this.get(ref);
+    if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`container ${c.name} is not running`);
+    const [usage, layer] = await Promise.all([cgroupStats(cgroupPathOf(c.config, c.id)), o.writableLayer ? diskUsage(join(this.paths(c).dir, 'upper')) : undefined]);
+    return { ...usage, writableLayer: layer };
   }
 
   /** Counts for `berth info`. */

@@ -72,12 +72,20 @@ export interface NewContainer {
   createdAt: number;
 }
 
+/**
+ * One namespace's view of the table: listings, name lookups, counts and inserts are the
+ * namespace's; lookups by full id, existence and image use span all (ids are unique, and
+ * a network sweep or rmi must see every namespace's containers).
+ */
 export class ContainerRecords {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    readonly namespace = 'default',
+  ) {}
 
   /** Newest first. */
   all(): Container[] {
-    return (this.store.db.prepare('SELECT * FROM containers ORDER BY created_at DESC').all() as Row[]).map(fromRow);
+    return (this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace) as Row[]).map(fromRow);
   }
 
   byId(id: string): Container | undefined {
@@ -92,9 +100,9 @@ export class ContainerRecords {
   /** By full id, name, or unique id prefix. */
   lookup(ref: string): Container {
     const db = this.store.db;
-    let row = db.prepare('SELECT * FROM containers WHERE id = ? OR name = ?').get(ref, ref) as Row | undefined;
+    let row = db.prepare('SELECT * FROM containers WHERE namespace = ? AND (id = ? OR name = ?)').get(this.namespace, ref, ref) as Row | undefined;
     if (!row && /^[0-9a-f]{1,63}$/.test(ref)) {
-      const rows = db.prepare("SELECT * FROM containers WHERE id LIKE ? || '%' LIMIT 2").all(ref) as Row[];
+      const rows = db.prepare("SELECT * FROM containers WHERE namespace = ? AND id LIKE ? || '%' LIMIT 2").all(this.namespace, ref) as Row[];
       if (rows.length > 1) throw invalidArgument(`multiple containers found with ID prefix "${ref}"`);
       row = rows[0];
     }
@@ -112,10 +120,10 @@ export class ContainerRecords {
       await this.store.write(() =>
         this.store.db
           .prepare(
-            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?)`,
+            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, created_at, namespace)
+             VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)`,
           )
-          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), c.creatorPid, c.createdAt),
+          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), c.creatorPid, c.createdAt, this.namespace),
       );
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -214,6 +222,11 @@ export class ContainerRecords {
     }
   }
 
+  /** A release or removal that failed: the next look tries again, in any process. */
+  async dropCleanupOwner(id: string): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE containers SET cleanup_owner = NULL WHERE id = ?').run(id));
+  }
+
   /** Marks the row 'removing' by owner (a processToken), keeping a stopped container's exit code for late waiters. */
   async markRemoving(id: string, owner: string, now = Date.now()): Promise<void> {
     await this.store.write(() => {
@@ -238,7 +251,7 @@ export class ContainerRecords {
   }
 
   counts(): { total: number; running: number; stopped: number } {
-    const rows = this.store.db.prepare('SELECT state, count(*) AS n FROM containers GROUP BY state').all() as { state: string; n: number }[];
+    const rows = this.store.db.prepare('SELECT state, count(*) AS n FROM containers WHERE namespace = ? GROUP BY state').all(this.namespace) as { state: string; n: number }[];
     const n = (s: string) => rows.find((r) => r.state === s)?.n ?? 0;
     return { total: rows.reduce((a, r) => a + r.n, 0), running: n('running'), stopped: n('stopped') };
   }

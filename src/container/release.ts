@@ -41,8 +41,20 @@ export async function recordExit(parts: Parts, c: Container, code: number, error
 /** Release (or removal, for remove-on-exit) after an exit is recorded, by the row's cleanup owner. */
 async function finishAfterExit(parts: Parts, c: Container): Promise<void> {
   if (c.config.removeOnExit) return destroy(parts, c.id);
-  await release(parts, c.id);
-  await parts.records.setReleased(c.id);
+  await retriedOnFailure(parts, c.id, async () => {
+    await release(parts, c.id);
+    await parts.records.setReleased(c.id);
+  });
+}
+
+/** Cleanup work that, when it fails, is left for the next look (of any process) to retry. */
+async function retriedOnFailure(parts: Parts, id: string, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (e) {
+    await parts.records.dropCleanupOwner(id).catch(() => undefined);
+    throw e;
+  }
 }
 
 /**
@@ -106,8 +118,10 @@ export async function destroy(parts: Parts, id: string, afterFailure = false): P
     log.debug('removing before recording the removal: the store cannot be written', { id });
   }
   await parkPoint('removing');
-  await release(parts, id, afterFailure);
-  // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
-  await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);
-  await parts.records.delete(id);
+  await retriedOnFailure(parts, id, async () => {
+    await release(parts, id, afterFailure);
+    // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
+    await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);
+    await parts.records.delete(id);
+  });
 }

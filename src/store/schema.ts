@@ -87,4 +87,16 @@ export const migrations: string[] = [
   ALTER TABLE containers ADD COLUMN released INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE containers ADD COLUMN cleanup_owner TEXT;
   `,
+  `
+  -- Pod sandboxes: what networking gave them, the infra process holding a shared PID
+  -- namespace (JSON {pid, conmonPid, token}), and the process creating or removing one
+  -- ("<pid>-<start time>"): a pod whose owner died half-way is finished by the next look.
+  -- The namespace a container or pod belongs to: the CLI's are 'default', the CRI's
+  -- 'k8s.io'; listings and name lookups stay in one (ids are unique across all).
+  ALTER TABLE containers ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+  ALTER TABLE pods ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+  ALTER TABLE pods ADD COLUMN network TEXT;
+  ALTER TABLE pods ADD COLUMN infra TEXT;
+  ALTER TABLE pods ADD COLUMN owner TEXT;
+  `,
 ];

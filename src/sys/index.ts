@@ -26,6 +26,7 @@ interface Native {
   llistxattr(path: string): string[];
   seqpacketConnect(path: string): number;
   netnsCreate(path: string): Promise<void>;
+  podNsCreate(ipcPath: string | null, utsPath: string | null, hostname: string | null): Promise<void>;
   pollOpen(fd: number, onReady: (events: number, status: number) => void): PollHandle;
   pollWatch(h: PollHandle, events: number): void;
   pollClose(h: PollHandle, onClosed: () => void): void;
@@ -193,6 +194,15 @@ export function processToken(pid = process.pid): string {
 export function tokenAlive(token: string): boolean {
   const [pid, start] = token.split('-').map(Number);
   return Number.isInteger(pid) && pid > 0 && processStartTime(pid) === start;
+}
+
+/**
+ * Makes a new IPC and a new UTS namespace (the latter named hostname) and pins each by
+ * bind-mounting it on its path (an existing empty file); null skips one. The calling
+ * process's own namespaces do not change.
+ */
+export function createPinnedPodNamespaces(paths: { ipc?: string; uts?: string }, hostname?: string): Promise<void> {
+  return load().podNsCreate(paths.ipc ?? null, paths.uts ?? null, hostname ?? null);
 }
 
 /**
