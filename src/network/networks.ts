@@ -202,10 +202,17 @@ export async function createNetwork(confDir: string, o: CreateNetworkOptions): P
 
 type HostNetworks = Awaited<ReturnType<typeof hostNetworks>>;
 
-/** The subnets other networks of the conf dir and the host's addresses and routes use. */
+/** The subnets other networks of the conf dir (the valid ones) and the host's addresses and routes use. */
 function takenSubnets(networks: Map<string, NetworkConfigList>, host: HostNetworks): { subnet: Subnet; what: string }[] {
   const infos = [...networks.values()].map(describeNetwork);
-  return [...infos.flatMap((i) => i.subnets.map((s) => ({ subnet: parseSubnet(s.subnet), what: `network ${i.name}` }))), ...host.used];
+  const valid = (cidr: string) => {
+    try {
+      return [parseSubnet(cidr)];
+    } catch {
+      return []; // a broken network takes no addresses
+    }
+  };
+  return [...infos.flatMap((i) => i.subnets.flatMap((s) => valid(s.subnet).map((subnet) => ({ subnet, what: `network ${i.name}` })))), ...host.used];
 }
 
 /** Returns subnet when nothing in taken overlaps it (docker's and podman's wording otherwise). */
