@@ -315,3 +315,29 @@ test('the default network keeps off the host: the built-in subnet gives way, a c
   assert.equal(b.stderr, `berth: ${dummy} is a host interface, not a bridge\n`);
   assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '');
 });
+
+test('a bridge DEL that fails with the netns present: its masquerade rule goes before the netns is released', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const id = (await ok(inst, ['run', '-d', img, 'sleep', '100'])).trim();
+  const before = natFor(id);
+  assert.equal(before.chains.length, 1, before.rules.join('\n'));
+  // The record's IPAM made unrunnable: the bridge plugin's DEL fails before it touches the netns.
+  const [file] = records(inst);
+  const path = join(inst.root, 'cni', 'results', file!);
+  const rec = JSON.parse(readFileSync(path, 'utf8'));
+  const ip = rec.result.ips[0].address.split('/')[0];
+  rec.config.plugins[0].ipam.type = 'nosuchipam';
+  writeFileSync(path, JSON.stringify(rec));
+
+  const r = await inst.run(['rm', '-f', id]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /network teardown failed.*nosuchipam/);
+  assert.deepEqual(ls(join(inst.runRoot, 'netns')), [], 'the netns is released');
+  assert.deepEqual(natFor(id).rules, [], 'no nat rule names the container');
+  assert.ok(!natChains().includes(before.chains[0]!), `chain ${before.chains[0]} is gone`);
+  assert.deepEqual(rulesFor(ip).filter((l) => !l.includes('CNI-FORWARD')), [], `only firewall's rules for ${ip} wait for prune`);
+  await ok(inst, ['system', 'prune', '-f']);
+  assert.deepEqual(records(inst), []);
+  assert.deepEqual(rulesFor(ip), []);
+});
