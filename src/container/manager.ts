@@ -14,7 +14,7 @@ import type { OciRuntime } from '../oci/index.js';
 import { readLog, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
-import { parkPoint } from '../sys/index.js';
+import { parkPoint, processToken } from '../sys/index.js';
 import { ContainerRecords } from './records.js';
 import { ContainerRuntime } from './runtime.js';
 import { containerPaths, type ContainerPaths, type Parts } from './parts.js';
@@ -139,7 +139,7 @@ export class ContainerManager {
   async recreate(ref: string, opts: { signal?: AbortSignal } = {}): Promise<Container> {
     const c = await this.releasedOrNot(await this.get(ref), opts.signal);
     if (c.state !== 'stopped') return c;
-    if (!(await this.records.claimForRecreate(c.id, process.pid))) return this.get(c.id);
+    if (!(await this.records.claimForRecreate(c.id, processToken()))) return this.get(c.id);
     try {
       await instantiate(this.parts, c, (await this.parts.images()).resolve(c.imageId ?? c.config.image), opts);
     } catch (e) {

@@ -23,6 +23,7 @@ interface Row {
   state: ContainerState;
   pid: number | null;
   conmon_pid: number | null;
+  conmon_token: string | null;
   exit_code: number | null;
   oom_killed: number;
   error: string | null;
@@ -49,6 +50,7 @@ const fromRow = (r: Row): Container => ({
   state: r.state,
   pid: r.pid,
   conmonPid: r.conmon_pid,
+  conmonToken: r.conmon_token,
   exitCode: r.exit_code,
   oomKilled: r.oom_killed === 1,
   error: r.error,
@@ -68,9 +70,12 @@ export interface NewContainer {
   imageName: string | null;
   config: ContainerSpec;
   /** The creating process: owns the 'creating' row until it is 'created'. */
-  creatorPid: number;
+  creator: string; // its processToken
   createdAt: number;
 }
+
+/** The pid a processToken names. */
+const pidOf = (token: string) => Number.parseInt(token, 10);
 
 /**
  * One namespace's view of the table: listings, name lookups, counts and inserts are the
@@ -120,10 +125,10 @@ export class ContainerRecords {
       await this.store.write(() =>
         this.store.db
           .prepare(
-            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, created_at, namespace)
-             VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)`,
+            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, cleanup_owner, created_at, namespace)
+             VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?, ?)`,
           )
-          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), c.creatorPid, c.createdAt, this.namespace),
+          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), pidOf(c.creator), c.creator, c.createdAt, this.namespace),
       );
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -136,27 +141,31 @@ export class ContainerRecords {
     }
   }
 
-  /** stopped (and released) → creating, owned by creatorPid (a restart); false when someone else got there first. */
-  async claimForRecreate(id: string, creatorPid: number): Promise<boolean> {
+  /** stopped (and released) → creating, owned by creator (a processToken: a restart); false when someone else got there first. */
+  async claimForRecreate(id: string, creator: string): Promise<boolean> {
     return this.store.write(
       () =>
-        this.store.db.prepare("UPDATE containers SET state = 'creating', pid = ? WHERE id = ? AND state = 'stopped' AND released = 1").run(creatorPid, id)
-          .changes > 0,
+        this.store.db
+          .prepare("UPDATE containers SET state = 'creating', pid = ?, cleanup_owner = ? WHERE id = ? AND state = 'stopped' AND released = 1")
+          .run(pidOf(creator), creator, id).changes > 0,
     );
   }
 
   /** Back to stopped after a restart that failed or whose creator died. */
   async backToStopped(id: string, onlyIfCreating = false): Promise<void> {
-    const sql = `UPDATE containers SET state = 'stopped', pid = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
+    const sql = `UPDATE containers SET state = 'stopped', pid = NULL, cleanup_owner = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
     await this.store.write(() => this.store.db.prepare(sql).run(id));
   }
 
-  /** The monitor reported the container's pid: a new incarnation. */
-  async setCreated(id: string, pid: number, conmonPid: number): Promise<void> {
+  /** The monitor (conmon, and its processToken) reported the container's pid: a new incarnation. */
+  async setCreated(id: string, pid: number, conmon: { pid: number; token: string }): Promise<void> {
     await this.store.write(() =>
       this.store.db
-        .prepare("UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, exit_code = NULL, error = NULL WHERE id = ?")
-        .run(pid, conmonPid, id),
+        .prepare(
+          `UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, conmon_token = ?, cleanup_owner = NULL, exit_code = NULL, error = NULL
+           WHERE id = ?`,
+        )
+        .run(pid, conmon.pid, conmon.token, id),
     );
   }
 
