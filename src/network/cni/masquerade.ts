@@ -1,4 +1,4 @@
-// What a masquerading plugin (bridge or ptp with ipMasq) removes on DEL, for when it cannot:
+// What a masquerading plugin (ipMasq, as the bridge plugin has it) removes on DEL, for when it cannot:
 // it learns the addresses to un-masquerade from the interface inside the netns, so a DEL
 // without the netns leaves its nat rules. They carry the comment
 // `name: "<network>" id: "<container id>"`: a POSTROUTING rule per address, jumping to a
@@ -10,7 +10,7 @@ import type { NetworkConfigList } from './config.js';
 const BUILTIN = new Set(['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING']);
 
 /** Splits one iptables-save line into arguments ("..." quoted, with \" and \\ escaped). */
-export function saveArgs(line: string): string[] {
+function saveArgs(line: string): string[] {
   const out: string[] = [];
   let i = 0;
   while (i < line.length) {
@@ -41,7 +41,7 @@ export async function removeMasquerade(list: NetworkConfigList, containerId: str
   const comment = `name: "${list.name}" id: "${containerId}"`;
   for (const tool of ['iptables', 'ip6tables']) {
     const before = await natRules(tool, comment);
-    if (!before) continue; // no such tool, or no nat table for this family
+    if (!before || (before.mine.length === 0 && before.chains.size === 0)) continue; // none, or no such tool or table
     for (const { chain, spec } of before.mine) {
       if (chain === 'POSTROUTING') await iptables(tool, ['-D', chain, ...spec]);
     }
