@@ -3,6 +3,7 @@
 // need (which images containers use) through imageUsers(), which the composition root
 // hands them.
 import type { Store } from '../store/index.js';
+import { recordEvent } from '../events/index.js';
 import { alreadyExists, invalidArgument, notFound } from '../errors/index.js';
 import type { NetworkStatus } from '../network/index.js';
 import type { ImageUsers } from '../image/index.js';
@@ -93,6 +94,17 @@ export class ContainerRecords {
     return (this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace) as Row[]).map(fromRow);
   }
 
+  /** Records a container event, inside the write that made the change (the row still exists). */
+  private event(id: string, action: string, extra: Record<string, string> = {}): void {
+    const r = this.store.db.prepare('SELECT name, image_name, image_id, pod_id, namespace FROM containers WHERE id = ?').get(id) as
+      | { name: string; image_name: string | null; image_id: string | null; pod_id: string | null; namespace: string }
+      | undefined;
+    if (!r) return;
+    const attributes: Record<string, string> = { name: r.name, image: r.image_name ?? r.image_id ?? '', ...extra };
+    if (r.pod_id) attributes.pod = r.pod_id;
+    recordEvent(this.store.db, { namespace: r.namespace, type: 'container', action, id, attributes });
+  }
+
   byId(id: string): Container | undefined {
     const row = this.store.db.prepare('SELECT * FROM containers WHERE id = ?').get(id) as Row | undefined;
     return row && fromRow(row);
@@ -159,20 +171,24 @@ export class ContainerRecords {
 
   /** The monitor (conmon, and its processToken) reported the container's pid: a new incarnation. */
   async setCreated(id: string, pid: number, conmon: { pid: number; token: string }): Promise<void> {
-    await this.store.write(() =>
+    await this.store.write(() => {
+      // A container's first incarnation is its creation; later ones are restarts.
+      const first = (this.store.db.prepare('SELECT started_at FROM containers WHERE id = ?').get(id) as { started_at: number | null } | undefined)?.started_at === null;
       this.store.db
         .prepare(
           `UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, conmon_token = ?, cleanup_owner = NULL, exit_code = NULL, error = NULL
            WHERE id = ?`,
         )
-        .run(pid, conmon.pid, conmon.token, id),
-    );
+        .run(pid, conmon.pid, conmon.token, id);
+      if (first) this.event(id, 'create');
+    });
   }
 
   async setRunning(id: string, startedAt: number): Promise<void> {
-    await this.store.write(() =>
-      this.store.db.prepare("UPDATE containers SET state = 'running', started_at = ?, finished_at = NULL WHERE id = ? AND state = 'created'").run(startedAt, id),
-    );
+    await this.store.write(() => {
+      const changed = this.store.db.prepare("UPDATE containers SET state = 'running', started_at = ?, finished_at = NULL WHERE id = ? AND state = 'created'").run(startedAt, id).changes;
+      if (changed) this.event(id, 'start');
+    });
   }
 
   /**
@@ -184,15 +200,20 @@ export class ContainerRecords {
     id: string,
     e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number; owner: string },
   ): Promise<boolean> {
-    return this.store.write(
-      () =>
+    return this.store.write(() => {
+      const changed =
         this.store.db
           .prepare(
             `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?, released = 0, cleanup_owner = ?
              WHERE id = ? AND state IN ('created', 'running') AND conmon_pid IS ?`,
           )
-          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, e.owner, id, e.monitorPid).changes > 0,
-    );
+          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, e.owner, id, e.monitorPid).changes > 0;
+      if (changed) {
+        if (e.oomKilled) this.event(id, 'oom');
+        this.event(id, 'die', { exitCode: String(e.code) });
+      }
+      return changed;
+    });
   }
 
   /** The release after an exit is done. */
@@ -224,7 +245,11 @@ export class ContainerRecords {
 
   async rename(id: string, name: string, config: ContainerSpec): Promise<void> {
     try {
-      await this.store.write(() => this.store.db.prepare('UPDATE containers SET name = ?, config = ? WHERE id = ?').run(name, JSON.stringify(config), id));
+      await this.store.write(() => {
+        const old = this.store.db.prepare('SELECT name FROM containers WHERE id = ?').get(id) as { name: string } | undefined;
+        this.store.db.prepare('UPDATE containers SET name = ?, config = ? WHERE id = ?').run(name, JSON.stringify(config), id);
+        if (old) this.event(id, 'rename', { oldName: old.name });
+      });
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw alreadyExists(`the container name "${name}" is already in use`);
       throw e;
@@ -250,7 +275,10 @@ export class ContainerRecords {
   }
 
   async delete(id: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare('DELETE FROM containers WHERE id = ?').run(id));
+    await this.store.write(() => {
+      this.event(id, 'destroy');
+      this.store.db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+    });
   }
 
   /** The exit code of a container removed recently. */

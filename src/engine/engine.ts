@@ -9,9 +9,11 @@ import type { ContentStore } from '../content/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { ImageStore, RegistryAccess } from '../image/index.js';
 import type { NetworkManager } from '../network/index.js';
+import type { Credentials } from '../registry/index.js';
 import type { OciRuntime } from '../oci/index.js';
 import type { ContainerManager } from '../container/index.js';
 import type { PodManager } from '../pod/index.js';
+import type { EventLog } from '../events/index.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 
 /** containerd's rule for namespace names. */
@@ -46,6 +48,8 @@ export interface RegistryOptions {
   tlsVerify?: boolean;
   /** Credentials file instead of the default search. */
   authFile?: string;
+  /** Credentials for this operation only (a CRI pull's AuthConfig), instead of any file. */
+  credentials?: Credentials;
 }
 
 export type RegistrySession = RegistryAccess & { close(): void };
@@ -139,6 +143,11 @@ export class Engine {
     });
   }
 
+  /** The store's event log (every namespace's; readers filter by this.namespace as they need). */
+  events(): Promise<EventLog> {
+    return this.once('events', async () => new (await import('../events/index.js')).EventLog(await this.store()));
+  }
+
   pods(): Promise<PodManager> {
     return this.once('pods', async () => {
       const { PodManager } = await import('../pod/index.js');
@@ -165,9 +174,21 @@ export class Engine {
     const client = new RegistryClient({
       certsDir: o.certsDir,
       tlsVerify: o.tlsVerify !== false,
-      credentials: (repo) => findCredentials(repo, authFiles),
+      credentials: o.credentials ? () => o.credentials : (repo) => findCredentials(repo, authFiles),
     });
     return { client, conf, close: () => client.close() };
+  }
+
+  /**
+   * The image store's filesystem use: blobs plus unpacked layers, on disk (du's count), and
+   * the directory that names the filesystem (the snapshots dir, as containerd names its
+   * snapshotter's).
+   */
+  async imageFsUsage(opts: { signal?: AbortSignal } = {}): Promise<{ mountpoint: string; bytes: number; inodes: number }> {
+    this.open();
+    const { treeUsage } = await import('../sys/index.js');
+    const { bytes, inodes } = await treeUsage([this.paths.content, this.paths.snapshots], opts.signal);
+    return { mountpoint: this.paths.snapshots, bytes, inodes };
   }
 
   /**

@@ -1,6 +1,7 @@
 // The pods table: rows ↔ Pod objects. Every statement on it lives here; each write is one
 // short transaction.
 import type { Store } from '../store/index.js';
+import { recordEvent } from '../events/index.js';
 import { alreadyExists, invalidArgument, notFound } from '../errors/index.js';
 import type { NetworkStatus } from '../network/index.js';
 import type { PodSpec } from './spec.js';
@@ -44,6 +45,12 @@ export class PodRecords {
     return (this.store.db.prepare('SELECT * FROM pods WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace) as Row[]).map(fromRow);
   }
 
+  /** Records a pod event inside the write that made the change. */
+  private event(id: string, action: string): void {
+    const r = this.store.db.prepare('SELECT name, namespace FROM pods WHERE id = ?').get(id) as { name: string; namespace: string } | undefined;
+    if (r) recordEvent(this.store.db, { namespace: r.namespace, type: 'pod', action, id, attributes: { name: r.name } });
+  }
+
   byId(id: string): Pod | undefined {
     const row = this.store.db.prepare('SELECT * FROM pods WHERE id = ?').get(id) as Row | undefined;
     return row && fromRow(row);
@@ -84,11 +91,12 @@ export class PodRecords {
   }
 
   async setReady(id: string, network: NetworkStatus | null, infra: Pod['infra']): Promise<void> {
-    await this.store.write(() =>
-      this.store.db
+    await this.store.write(() => {
+      const changed = this.store.db
         .prepare("UPDATE pods SET state = 'ready', network = ?, infra = ?, owner = NULL WHERE id = ? AND state = 'creating'")
-        .run(network && JSON.stringify(network), infra && JSON.stringify(infra), id),
-    );
+        .run(network && JSON.stringify(network), infra && JSON.stringify(infra), id).changes;
+      if (changed) this.event(id, 'create');
+    });
   }
 
   /** The infra process, recorded as soon as it runs (a crash before 'ready' must still end it). */
@@ -97,7 +105,10 @@ export class PodRecords {
   }
 
   async setNotReady(id: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare("UPDATE pods SET state = 'notready', network = NULL, infra = NULL WHERE id = ? AND state = 'ready'").run(id));
+    await this.store.write(() => {
+      const changed = this.store.db.prepare("UPDATE pods SET state = 'notready', network = NULL, infra = NULL WHERE id = ? AND state = 'ready'").run(id).changes;
+      if (changed) this.event(id, 'stop');
+    });
   }
 
   /** 'removing' by owner; from 'creating' or 'removing' only when expectedOwner still holds it (compare and swap). */
@@ -116,6 +127,11 @@ export class PodRecords {
   }
 
   async delete(id: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare('DELETE FROM pods WHERE id = ?').run(id));
+    await this.store.write(() => {
+      // Only a pod that was ever ready had a 'create' (a failed creation leaves no trace).
+      const created = this.store.db.prepare("SELECT 1 FROM events WHERE type = 'pod' AND action = 'create' AND id = ?").get(id) !== undefined;
+      if (created) this.event(id, 'remove');
+      this.store.db.prepare('DELETE FROM pods WHERE id = ?').run(id);
+    });
   }
 }

@@ -106,4 +106,18 @@ export const migrations: string[] = [
   ALTER TABLE leases ADD COLUMN owner TEXT;
   ALTER TABLE containers ADD COLUMN conmon_token TEXT;
   `,
+  `
+  -- What happened to containers and pods, in order (src/events): written in the same
+  -- transaction as the change it reports; seq is never reused.
+  CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    time       INTEGER NOT NULL,           -- ms since the epoch
+    namespace  TEXT NOT NULL,
+    type       TEXT NOT NULL,              -- 'container' | 'pod'
+    action     TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}'  -- JSON {name, image, exitCode, …}
+  );
+  CREATE INDEX events_by_id ON events(id);
+  `,
 ];

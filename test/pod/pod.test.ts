@@ -87,6 +87,11 @@ test('a pod without a process: containers share its network, IPC and hostname; s
   assert.deepEqual(readdirSync(join(inst.root, 'pods')), []);
   assert.deepEqual(readdirSync(join(inst.runRoot, 'pods')), []);
   assert.deepEqual(readdirSync(join(inst.root, 'cni', 'results')).filter((f) => f.endsWith('.json')), []);
+  const events = (await e.engine.events()).list().filter((ev) => ev.id === pod.id || ev.attributes.pod === pod.id);
+  assert.deepEqual(
+    events.map((ev) => `${ev.type} ${ev.action}`),
+    ['pod create', 'container create', 'container start', 'container create', 'container start', 'container die', 'container die', 'pod stop', 'container destroy', 'container destroy', 'pod remove'],
+  );
 });
 
 test('host network and IPC: no namespaces of its own; names are unique; bad names refused', async (t) => {
