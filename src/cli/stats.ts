@@ -6,7 +6,7 @@ import { totalmem } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { networkInterfaces, type Container, type ContainerManager, type ContainerStats } from '../container/index.js';
 import { formatFlag, type Command } from './command.js';
-import { printList, shortId, table } from './format.js';
+import { humanSize, printList, shortId, table } from './format.js';
 import { isBerthError } from '../errors/index.js';
 
 const INTERVAL_MS = 1000;
@@ -21,18 +21,6 @@ export function binarySize(bytes: number): string {
     i++;
   }
   return `${i === 0 ? v : v.toFixed(2).replace(/\.?0+$/, '') || '0'}${units[i]}`;
-}
-
-/** Decimal sizes as docker prints network and block I/O: 1.2kB, 3.4MB, 0B. */
-function decimalSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : Number(v.toPrecision(3))}${units[i]}`;
 }
 
 /** Bytes received and sent on the container's interfaces (loopback aside). */
@@ -63,8 +51,8 @@ function view(s: Sample, prev: Sample | undefined) {
     CPUPerc: `${cpu.toFixed(2)}%`,
     MemUsage: `${binarySize(used)} / ${binarySize(limit)}`,
     MemPerc: `${((100 * used) / limit).toFixed(2)}%`,
-    NetIO: `${decimalSize(s.net.rx)} / ${decimalSize(s.net.tx)}`,
-    BlockIO: `${decimalSize(s.stats.blockIo.readBytes)} / ${decimalSize(s.stats.blockIo.writeBytes)}`,
+    NetIO: `${humanSize(s.net.rx)} / ${humanSize(s.net.tx)}`,
+    BlockIO: `${humanSize(s.stats.blockIo.readBytes)} / ${humanSize(s.stats.blockIo.writeBytes)}`,
     PIDs: String(s.stats.pids.current),
   };
 }
