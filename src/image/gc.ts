@@ -232,16 +232,23 @@ export interface ImageDiskUsage {
 /** Reads only (a full disk must not stop it): dead leases are ignored, not deleted. */
 export function imageDiskUsage(store: Store, records: ImageRecords, usedIds: Set<string>, content: ContentStore, snapshots: LayerSnapshots): ImageDiskUsage {
   const images = records.all();
+  // What every image references, and what the images in use need: one read of the table.
+  const refs = { blobs: new Set<string>(), chainIds: new Set<string>() };
   const needBlobs = new Set<string>();
   const needChains = new Set<string>();
   let active = 0;
   for (const img of images) {
-    if (!usedIds.has(img.id)) continue;
-    active++;
-    for (const d of [img.digest, `sha256:${img.id}`, ...img.layers.map((l) => l.digest)]) needBlobs.add(d);
-    for (const l of img.layers) needChains.add(l.chainId);
+    const used = usedIds.has(img.id);
+    if (used) active++;
+    for (const d of [img.digest, `sha256:${img.id}`, ...img.layers.map((l) => l.digest)]) {
+      refs.blobs.add(d);
+      if (used) needBlobs.add(d);
+    }
+    for (const l of img.layers) {
+      refs.chainIds.add(l.chainId);
+      if (used) needChains.add(l.chainId);
+    }
   }
-  const refs = records.references();
   const leased = new Leases(store).live({ readOnly: true });
   const leftovers = { items: 0, active: 0, size: 0, reclaimable: 0 };
   const leftover = (bytes: number, held: boolean) => {
