@@ -1,7 +1,8 @@
 // The host's missing system calls, behind one small module: thin wrappers over the native
 // addon in ./native (built into build/berth_sys.node); errors are Node-style
 // (err.code = 'ENOENT' …, err.syscall, err.path). Nothing here blocks on a thread of
-// libuv's pool: sockets are polled on the event loop, chdir+mount runs on its own thread.
+// libuv's pool: sockets are polled on the event loop, chdir+mount runs on its own thread,
+// and small file work (removePaths, readSmallFile) takes one short step on the pool.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +26,8 @@ interface Native {
   llistxattr(path: string): string[];
   seqpacketConnect(path: string): number;
   netnsCreate(path: string): Promise<void>;
+  removePaths(paths: string[]): Promise<void>;
+  readSmallFile(path: string, max: number): Promise<Buffer | null>;
   pollOpen(fd: number, onReady: (events: number, status: number) => void): PollHandle;
   pollWatch(h: PollHandle, events: number): void;
   pollClose(h: PollHandle, onClosed: () => void): void;
@@ -63,6 +66,20 @@ export function mount(source: string | null, target: string, fstype: string | nu
  */
 export function mountAt(dir: string, source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): Promise<void> {
   return load().mountAt(dir, source, target, fstype, flags, data);
+}
+
+/**
+ * Removes each path like `rm -rf` (a symlink itself, never its target; a missing path is
+ * fine), all in one step on libuv's threadpool: for the few files of a container's monitor
+ * and run dirs, where fs.promises.rm would make a round trip per system call.
+ */
+export async function removePaths(paths: string[]): Promise<void> {
+  if (paths.length > 0) await load().removePaths(paths);
+}
+
+/** Up to max bytes of a small file, read in one threadpool step; undefined when it does not exist. */
+export async function readSmallFile(path: string, max = 4096): Promise<Buffer | undefined> {
+  return (await load().readSmallFile(path, max)) ?? undefined;
 }
 
 /** Unmounts target; a path that is not mounted (EINVAL) or gone (ENOENT) is not an error. */
