@@ -42,8 +42,10 @@ export interface RegistriesSettings {
 }
 
 export interface NetworkConfig {
-  /** CNI network configuration lists. */
+  /** CNI network configuration lists; read it through networkConfDir(), which checks it. */
   confDir: string;
+  /** The berth.toml that set confDir, if one did. */
+  confDirFrom?: string;
   /** Where CNI plugins are looked for, in order. */
   pluginDirs: string[];
   /** The default network's bridge and subnet, used when berth writes its conflist. */
@@ -120,7 +122,8 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
     logSizeMax: num(monitor.log_size_max, 'monitor.log_size_max', file) ?? -1,
     initPath: str(containers.init_path, 'containers.init_path', file) ?? '/usr/bin/catatonit',
     network: {
-      confDir: dir(network.cni_conf_dir, 'network.cni_conf_dir', file) ?? '/etc/cni/net.d',
+      confDir: str(network.cni_conf_dir, 'network.cni_conf_dir', file) ?? '/etc/cni/net.d',
+      confDirFrom: network.cni_conf_dir === undefined ? undefined : file,
       pluginDirs: strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
       defaultBridge: str(network.default_bridge, 'network.default_bridge', file),
       defaultSubnet: str(network.default_subnet, 'network.default_subnet', file),
@@ -136,18 +139,25 @@ function str(v: unknown, key: string, file: string): string | undefined {
   if (typeof v !== 'string') throw invalidArgument(`${file}: ${key} must be a string`);
   return v;
 }
-/** A directory setting: a string naming a directory, or a path not made yet. */
-function dir(v: unknown, key: string, file: string): string | undefined {
-  const path = str(v, key, file);
-  if (path === undefined) return undefined;
+
+const checkedConfDirs = new WeakSet<NetworkConfig>();
+
+/**
+ * The CNI conf dir, checked once where the network is used (most commands never touch it):
+ * berth.toml's cni_conf_dir must name a directory, or a path not made yet.
+ */
+export function networkConfDir(n: NetworkConfig): string {
+  if (n.confDirFrom === undefined || checkedConfDirs.has(n)) return n.confDir;
+  const where = `${n.confDirFrom}: network.cni_conf_dir: ${n.confDir}`;
   let isDir: boolean | undefined;
   try {
-    isDir = statSync(path, { throwIfNoEntry: false })?.isDirectory();
+    isDir = statSync(n.confDir, { throwIfNoEntry: false })?.isDirectory();
   } catch (e) {
-    throw fromSystemError(e, `${file}: ${key}: ${path}`);
+    throw fromSystemError(e, where);
   }
-  if (isDir === false) throw invalidArgument(`${file}: ${key}: ${path} is not a directory`);
-  return path;
+  if (isDir === false) throw invalidArgument(`${where} is not a directory`);
+  checkedConfDirs.add(n);
+  return n.confDir;
 }
 function strArray(v: unknown, key: string, file: string): string[] | undefined {
   if (v === undefined) return undefined;

@@ -2,7 +2,7 @@
 // path layout. The CLI and a long-running daemon are its users. Modules load lazily, so a
 // user pays only for what it touches (`berth version` opens no database, `ps` loads no
 // image store).
-import { loadConfig, resolvePaths, type Config, type ConfigOverrides } from '../config/index.js';
+import { loadConfig, networkConfDir, resolvePaths, type Config, type ConfigOverrides } from '../config/index.js';
 import { failedPrecondition } from '../errors/index.js';
 import { openStore, type Store } from '../store/index.js';
 import type { ContentStore } from '../content/index.js';
@@ -88,7 +88,7 @@ export class Engine {
       const { NetworkManager } = await import('../network/index.js');
       const { network } = await this.config();
       return new NetworkManager({
-        confDir: network.confDir,
+        confDir: networkConfDir(network),
         pluginDirs: network.pluginDirs,
         cacheDir: this.paths.cniResults,
         netnsDir: this.paths.netns,
