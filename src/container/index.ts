@@ -29,5 +29,4 @@ export type {
   ContainerSpec, ContainerMount, BindMount, TmpfsMount, DeviceMapping, SecurityContext, ContainerResources, JoinedNamespaces, NetworkSpec, Propagation,
 } from './spec.js';
 export { containerHostname, networkPlan } from './spec.js';
-export { statusWord } from './types.js';
 export { CommandExitError } from './exit-codes.js';

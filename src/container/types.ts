@@ -26,15 +26,3 @@ export interface Container {
   startedAt: number | null;
   finishedAt: number | null;
 }
-
-/** docker's names for states in `ps`/`inspect`. */
-export function statusWord(state: ContainerState): string {
-  switch (state) {
-    case 'stopped':
-      return 'exited';
-    case 'creating':
-      return 'created';
-    default:
-      return state;
-  }
-}

@@ -76,10 +76,11 @@ export class Engine {
 
   images(): Promise<ImageStore> {
     return this.once('images', async () => {
-      const [{ ImageStore }, { ContainerRecords }] = await Promise.all([import('../image/index.js'), import('../container/index.js')]);
+      const { ImageStore } = await import('../image/index.js');
       const store = await this.store();
       // Which images are in use, the containers' own records say.
-      return new ImageStore(store, await this.content(), await this.snapshots(), new ContainerRecords(store).imageUsers());
+      const users = async () => new (await import('../container/index.js')).ContainerRecords(store).imageUsers();
+      return new ImageStore(store, await this.content(), await this.snapshots(), users);
     });
   }
 
