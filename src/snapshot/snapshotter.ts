@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { failedPrecondition, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import { isMountPoint, mountAt, unmount, processAlive, MNT_DETACH } from '../sys/index.js';
@@ -40,8 +41,6 @@ function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; pid: num
   const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+)-[0-9a-z]+$/.exec(name);
   return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], pid: Number(m[3]) } : null;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Snapshotter {
   private readonly dir: string;
