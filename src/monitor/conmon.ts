@@ -262,7 +262,7 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
       c.start.write('0');
       const ready = await firstMessage(c, new SyncPipeReader(c.attach), what);
       if (ready.data < 0) throw failure(ready, what);
-      const fd = connectAttachSocket(attachSocketPath(o.socketDir, o.execId));
+      const fd = await connectAttachSocket(attachSocketPath(o.socketDir, o.execId));
       const streams = o.attach as AttachStreams;
       const outer = streams.signal;
       const signal = outer ? AbortSignal.any([outer, cutSession.signal]) : cutSession.signal;

@@ -24,7 +24,7 @@ interface Native {
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
-  seqpacketConnect(path: string): number;
+  seqpacketConnect(path: string): Promise<number>;
   netnsCreate(path: string): Promise<void>;
   removePaths(paths: string[]): Promise<void>;
   readSmallFile(path: string, max: number): Promise<Buffer | null>;
@@ -108,8 +108,12 @@ export function llistxattr(path: string): string[] {
   return load().llistxattr(path);
 }
 
-/** Connects to a SOCK_SEQPACKET unix socket (conmon's attach socket); returns its fd. */
-export function seqpacketConnect(path: string): number {
+/**
+ * Connects to a SOCK_SEQPACKET unix socket (conmon's attach socket); resolves with its fd.
+ * The connect runs on libuv's pool (it waits while the listener's backlog is full); a path
+ * too long for a socket address is reached through its directory's fd.
+ */
+export async function seqpacketConnect(path: string): Promise<number> {
   return load().seqpacketConnect(path);
 }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_SEARCH_PATH, findExecutable, readSmallFile, removePaths, tempPathFor, writeFileAtomic, writeFileAtomicSync } from '../../src/sys/index.js';
+import { DEFAULT_SEARCH_PATH, findExecutable, readSmallFile, removePaths, seqpacketConnect, tempPathFor, writeFileAtomic, writeFileAtomicSync } from '../../src/sys/index.js';
 
 test('atomic writes replace the file whole and leave no temp file', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'berth-atomic-'));
@@ -93,4 +93,18 @@ test('removePaths removes trees, files and links (never a link target) in one st
   assert.equal((await readSmallFile(join(keep, 'inner', 'f'), 2))?.toString(), 'ke');
   assert.equal(await readSmallFile(join(dir, 'missing')), undefined);
   await assert.rejects(readSmallFile(keep), { code: 'EISDIR', syscall: 'read', path: keep });
+});
+
+test('seqpacketConnect reaches paths longer than a socket address through their directory, and names the failing call', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-connect-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const deep = join(dir, 'd'.repeat(100));
+  await mkdir(deep);
+  const long = join(deep, 'attach');
+  assert.ok(Buffer.byteLength(long) > 108);
+  // Through /proc/self/fd/N/attach: the directory opened, the socket itself missing.
+  await assert.rejects(seqpacketConnect(long), { code: 'ENOENT', syscall: 'connect', path: long });
+  await assert.rejects(seqpacketConnect(join(dir, 'e'.repeat(100), 'attach')), { code: 'ENOENT', syscall: 'open' });
+  await writeFile(join(dir, 'plain'), '');
+  await assert.rejects(seqpacketConnect(join(dir, 'plain')), { code: 'ECONNREFUSED', syscall: 'connect' });
 });

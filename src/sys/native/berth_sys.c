@@ -244,27 +244,6 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* seqpacketConnect(path) → fd of a connected AF_UNIX SOCK_SEQPACKET socket (pollOpen makes it non-blocking) */
-static napi_value js_seqpacket_connect(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[MAX_STR];
-  const char *p = arg_str(env, argv[0], path);
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  if (!p || strlen(p) >= sizeof addr.sun_path) return throw_errno(env, ENAMETOOLONG, "connect", p);
-  strcpy(addr.sun_path, p);
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, errno, "socket", p);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, err, "connect", p);
-  }
-  napi_create_int32(env, fd, &result);
-  return result;
-}
-
 /* Readiness of a non-blocking fd, reported on the event loop by a uv_poll_t: no thread
  * waits on the fd, so any number of sockets cost no threadpool threads. */
 struct env_state { int gone; };
@@ -495,7 +474,7 @@ static void pool_fail(struct pool_job *j, int err, const char *call, const char 
   if (j->err) return;
   j->err = err;
   j->call = call;
-  snprintf(j->where, sizeof j->where, "%s", where);
+  if (where != j->where) snprintf(j->where, sizeof j->where, "%s", where);
 }
 
 /* Queues j (heap-allocated, its first member a pool_job; freed by complete) and returns its promise. */
@@ -646,6 +625,59 @@ static napi_value js_read_small_file(napi_env env, napi_callback_info info) {
   j->max = (size_t)max;
   j->buf = buf;
   return pool_start(env, &j->job, "berth:read", read_execute, read_complete);
+}
+
+/* seqpacketConnect(path) → Promise<fd> of a connected AF_UNIX SOCK_SEQPACKET socket
+ * (pollOpen makes it non-blocking). The connect runs on the pool: it waits while the
+ * listener's backlog is full. A path longer than sun_path is reached through its
+ * directory's fd (/proc/self/fd/N/name). */
+struct connect_job {
+  struct pool_job job;
+  int fd;
+};
+
+static void connect_execute(napi_env env, void *data) {
+  struct connect_job *j = data;
+  const char *path = j->job.where;
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int dirfd = -1;
+  if (strlen(path) < sizeof addr.sun_path) strcpy(addr.sun_path, path);
+  else {
+    char dir[MAX_STR];
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) { pool_fail(&j->job, ENAMETOOLONG, "connect", path); return; }
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) { pool_fail(&j->job, errno, "open", dir); return; }
+    int n = snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dirfd, slash + 1);
+    if (n < 0 || (size_t)n >= sizeof addr.sun_path) { close(dirfd); pool_fail(&j->job, ENAMETOOLONG, "connect", path); return; }
+  }
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) pool_fail(&j->job, errno, "socket", path);
+  else if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    pool_fail(&j->job, errno, "connect", path);
+    close(fd);
+  } else j->fd = fd;
+  if (dirfd >= 0) close(dirfd);
+}
+
+static void connect_complete(napi_env env, napi_status status, void *data) {
+  struct connect_job *j = data;
+  napi_value value = NULL;
+  if (env && !j->job.err) napi_create_int32(env, j->fd, &value);
+  else if (!env && !j->job.err) close(j->fd);
+  pool_settle(env, &j->job, value);
+  free(j);
+}
+
+static napi_value js_seqpacket_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct connect_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "seqpacketConnect", NULL);
+  if (!arg_str(env, argv[0], j->job.where)) { free(j); return throw_errno(env, EINVAL, "seqpacketConnect", NULL); }
+  return pool_start(env, &j->job, "berth:connect", connect_execute, connect_complete);
 }
 
 #define EXPORT(name, fn)                                              \
