@@ -197,7 +197,7 @@ async function attachNetwork(parts: Parts, c: Container, networks: string[], hos
   // Attachments whose owner is gone (a crash between setup and the row's removal) are
   // released before new ones are made. An owner that still has a row (a container, a
   // pod) is its own to release (it may be doing so right now).
-  await net.sweep((id) => parts.records.exists(id) || parts.networkOwners.some((owns) => owns(id)));
+  await net.sweep(async (id) => parts.records.exists(id) || (await Promise.all(parts.networkOwners.map((owns) => owns(id)))).some(Boolean));
   const status = await net.setup(c.id, { networks, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']] });
   await parts.records.setNetwork(c.id, status);
   const first = status.attachments[0];

@@ -30,6 +30,8 @@ interface Row {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  released: number;
+  cleanup_owner: string | null;
 }
 
 function specOf(r: Row): ContainerSpec {
@@ -54,6 +56,8 @@ const fromRow = (r: Row): Container => ({
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
+  released: r.released !== 0,
+  cleanupOwner: r.cleanup_owner,
 });
 
 export interface NewContainer {
@@ -124,10 +128,12 @@ export class ContainerRecords {
     }
   }
 
-  /** stopped → creating, owned by creatorPid (a restart); false when someone else got there first. */
+  /** stopped (and released) → creating, owned by creatorPid (a restart); false when someone else got there first. */
   async claimForRecreate(id: string, creatorPid: number): Promise<boolean> {
     return this.store.write(
-      () => this.store.db.prepare("UPDATE containers SET state = 'creating', pid = ? WHERE id = ? AND state = 'stopped'").run(creatorPid, id).changes > 0,
+      () =>
+        this.store.db.prepare("UPDATE containers SET state = 'creating', pid = ? WHERE id = ? AND state = 'stopped' AND released = 1").run(creatorPid, id)
+          .changes > 0,
     );
   }
 
@@ -153,18 +159,45 @@ export class ContainerRecords {
   }
 
   /**
-   * Records an exit for the incarnation whose monitor reported it: false when the row is
-   * not that incarnation's any more (a restart made a new monitor) or already stopped.
+   * Records an exit for the incarnation whose monitor reported it, with the release still
+   * to do and owner (a processToken) doing it: false when the row is not that
+   * incarnation's any more (a restart made a new monitor) or already stopped.
    */
-  async recordExit(id: string, e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number }): Promise<boolean> {
+  async recordExit(
+    id: string,
+    e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number; owner: string },
+  ): Promise<boolean> {
     return this.store.write(
       () =>
         this.store.db
           .prepare(
-            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?
+            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?, released = 0, cleanup_owner = ?
              WHERE id = ? AND state IN ('created', 'running') AND conmon_pid IS ?`,
           )
-          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, id, e.monitorPid).changes > 0,
+          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, e.owner, id, e.monitorPid).changes > 0,
+    );
+  }
+
+  /** The release after an exit is done. */
+  async setReleased(id: string): Promise<void> {
+    await this.store.write(() =>
+      this.store.db.prepare("UPDATE containers SET released = 1, cleanup_owner = NULL WHERE id = ? AND state = 'stopped'").run(id),
+    );
+  }
+
+  /**
+   * Takes over an unfinished release or removal whose owner died (compare and swap on the
+   * owner seen): false when another process got there first.
+   */
+  async claimCleanup(c: Pick<Container, 'id' | 'state' | 'cleanupOwner'>, owner: string): Promise<boolean> {
+    return this.store.write(
+      () =>
+        this.store.db
+          .prepare(
+            `UPDATE containers SET cleanup_owner = ?
+             WHERE id = ? AND state = ? AND cleanup_owner IS ? AND (state = 'removing' OR released = 0)`,
+          )
+          .run(owner, c.id, c.state, c.cleanupOwner).changes > 0,
     );
   }
 
@@ -181,8 +214,13 @@ export class ContainerRecords {
     }
   }
 
-  /** Marks the row 'removing', keeping a stopped container's exit code for late waiters. */
-  async markRemoving(id: string, now = Date.now()): Promise<void> {
+  /** A release or removal that failed: the next look tries again, in any process. */
+  async dropCleanupOwner(id: string): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE containers SET cleanup_owner = NULL WHERE id = ?').run(id));
+  }
+
+  /** Marks the row 'removing' by owner (a processToken), keeping a stopped container's exit code for late waiters. */
+  async markRemoving(id: string, owner: string, now = Date.now()): Promise<void> {
     await this.store.write(() => {
       const db = this.store.db;
       const row = db.prepare("SELECT exit_code FROM containers WHERE id = ? AND state = 'stopped'").get(id) as { exit_code: number | null } | undefined;
@@ -190,7 +228,7 @@ export class ContainerRecords {
         db.prepare('DELETE FROM exit_codes WHERE recorded_at < ?').run(now - EXIT_CODE_RETENTION_MS);
         db.prepare('INSERT OR REPLACE INTO exit_codes (id, exit_code, recorded_at) VALUES (?, ?, ?)').run(id, row.exit_code, now);
       }
-      db.prepare("UPDATE containers SET state = 'removing' WHERE id = ?").run(id);
+      db.prepare("UPDATE containers SET state = 'removing', cleanup_owner = ? WHERE id = ?").run(owner, id);
     });
   }
 

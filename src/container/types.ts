@@ -25,4 +25,8 @@ export interface Container {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** False from an exit until the run's resources (runtime state, mounts, network) are given back. */
+  released: boolean;
+  /** The process ("<pid>-<start time>") finishing a release or a removal; null when none is under way. */
+  cleanupOwner: string | null;
 }

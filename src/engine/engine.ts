@@ -11,6 +11,7 @@ import type { ImageStore, RegistryAccess } from '../image/index.js';
 import type { NetworkManager } from '../network/index.js';
 import type { OciRuntime } from '../oci/index.js';
 import type { ContainerManager } from '../container/index.js';
+import type { PodManager } from '../pod/index.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 
 export interface EngineOptions extends ConfigOverrides {
@@ -26,7 +27,7 @@ export interface EngineOptions extends ConfigOverrides {
    * Owners of network namespaces besides containers (e.g. a pod store: is this pod ID
    * alive?). The sweep before a container's network setup leaves their namespaces alone.
    */
-  networkOwners?: ((id: string) => boolean)[];
+  networkOwners?: ((id: string) => boolean | Promise<boolean>)[];
 }
 
 /** Per-call registry options (a command's --cert-dir, --tls-verify, --authfile). */
@@ -120,7 +121,21 @@ export class Engine {
         snapshots: () => this.snapshots(),
         network: () => this.network(),
         cleanupCommand: this.opts.cleanupCommand?.(config),
-        networkOwners: this.opts.networkOwners,
+        // Pods own network namespaces too; their table is asked only when a sweep finds an orphan.
+        networkOwners: [...(this.opts.networkOwners ?? []), async (id) => (await this.pods()).records.exists(id)],
+      });
+    });
+  }
+
+  pods(): Promise<PodManager> {
+    return this.once('pods', async () => {
+      const { PodManager } = await import('../pod/index.js');
+      const p = this.paths;
+      return new PodManager({
+        store: await this.store(),
+        dirs: { pods: p.pods, podRuntime: p.podRuntime, netns: p.netns },
+        network: () => this.network(),
+        containers: () => this.containers(),
       });
     });
   }

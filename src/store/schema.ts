@@ -79,4 +79,18 @@ export const migrations: string[] = [
     chain_ids  TEXT NOT NULL DEFAULT '[]'   -- JSON ['sha256:…']
   );
   `,
+  `
+  -- After an exit, the run's resources (runtime state, mounts, network) are released; a
+  -- row with released = 0 still holds them, and whoever looks next finishes the release
+  -- unless cleanup_owner (the process doing it, "<pid>-<start time>") still runs. A
+  -- 'removing' row's cleanup_owner is its remover, likewise.
+  ALTER TABLE containers ADD COLUMN released INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE containers ADD COLUMN cleanup_owner TEXT;
+  `,
+  `
+  -- Pod sandboxes: what networking gave them, and the process creating or removing one
+  -- ("<pid>-<start time>"): a pod whose owner died half-way is finished by the next look.
+  ALTER TABLE pods ADD COLUMN network TEXT;
+  ALTER TABLE pods ADD COLUMN owner TEXT;
+  `,
 ];

@@ -11,6 +11,7 @@ import { findInstalled } from '../config/index.js';
 
 export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
+export { parkPoint } from './park.js';
 export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, type MountInfo } from './mountinfo.js';
 
 /** The addon's poller: an opaque handle. */
@@ -28,6 +29,7 @@ interface Native {
   netnsCreate(path: string): Promise<void>;
   removePaths(paths: string[]): Promise<void>;
   readSmallFile(path: string, max: number): Promise<Buffer | null>;
+  podNsCreate(ipcPath: string | null, utsPath: string | null, hostname: string | null): Promise<void>;
   pollOpen(fd: number, onReady: (events: number, status: number) => void): PollHandle;
   pollWatch(h: PollHandle, events: number): void;
   pollClose(h: PollHandle, onClosed: () => void): void;
@@ -196,6 +198,32 @@ export function processStartTime(pid: number): number | undefined {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   if (f[0] === 'Z' || f[0] === 'X') return undefined;
   return Number(f[19]);
+}
+
+let ownToken: string | undefined;
+
+/**
+ * A process named for good, as "<pid>-<start time>": what berth records as the owner of
+ * work in progress, so that a reused pid never looks like the owner.
+ */
+export function processToken(pid = process.pid): string {
+  if (pid === process.pid) return (ownToken ??= `${pid}-${processStartTime(pid) ?? 0}`);
+  return `${pid}-${processStartTime(pid) ?? 0}`;
+}
+
+/** Whether the process a processToken() names still runs (a zombie does not). */
+export function tokenAlive(token: string): boolean {
+  const [pid, start] = token.split('-').map(Number);
+  return Number.isInteger(pid) && pid > 0 && processStartTime(pid) === start;
+}
+
+/**
+ * Makes a new IPC and a new UTS namespace (the latter named hostname) and pins each by
+ * bind-mounting it on its path (an existing empty file); null skips one. The calling
+ * process's own namespaces do not change.
+ */
+export function createPinnedPodNamespaces(paths: { ipc?: string; uts?: string }, hostname?: string): Promise<void> {
+  return load().podNsCreate(paths.ipc ?? null, paths.uts ?? null, hostname ?? null);
 }
 
 /**

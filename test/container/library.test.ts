@@ -194,7 +194,7 @@ test('incarnation guard: exits reported by an earlier monitor do not stop the cu
   assert.equal(now.state, 'running');
   // The old monitor's report, late: its exit command, and the table's own guard.
   await m.recordMonitorExit(c.id, first);
-  assert.equal(await m.records.recordExit(c.id, { code: 0, oomKilled: false, monitorPid: first, at: Date.now() }), false);
+  assert.equal(await m.records.recordExit(c.id, { code: 0, oomKilled: false, monitorPid: first, at: Date.now(), owner: 'test' }), false);
   assert.equal((await m.get(c.id)).state, 'running');
   await m.remove(c.id, { force: true });
 
