@@ -11,7 +11,7 @@ import { internal, invalidArgument } from '../errors/index.js';
 import { writeFileAtomicSync } from '../sys/index.js';
 import { ETC_FILES, etcBindMounts, writeEtcFiles } from './etc-files.js';
 import { randomHex, randomName } from './names.js';
-import { containerHostname, networkPlan, type ContainerSpec } from './spec.js';
+import { cgroupPathOf, containerHostname, networkPlan, type ContainerSpec } from './spec.js';
 import { containerPaths, type Parts } from './parts.js';
 import { destroy } from './release.js';
 import type { Container } from './types.js';
@@ -148,7 +148,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
       ...(ns.uts ? [{ type: 'uts', path: ns.uts }] : []),
       ...(ns.pid ? [{ type: 'pid', path: ns.pid }] : []),
     ],
-    cgroupsPath: spec.cgroupParent ? `${spec.cgroupParent.replace(/\/+$/, '')}/${c.id}` : undefined,
+    cgroupsPath: cgroupPathOf(spec, c.id),
     init: spec.init ? parts.config.initPath : undefined,
     annotations: { ...(spec.labels ?? {}), ...(spec.annotations ?? {}) },
   };

@@ -3,6 +3,7 @@
 // berth process ran is picked up from conmon's exit file by the next look (reconcile) or
 // by conmon's exit command (recordMonitorExit). The pieces live beside it: records.ts (the
 // table), runtime.ts (runc + conmon), create.ts, exec.ts, reconcile.ts, release.ts.
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isValidName, type Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
@@ -21,7 +22,8 @@ import { reconcile } from './reconcile.js';
 import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
-import type { ContainerSpec } from './spec.js';
+import { cgroupPathOf, type ContainerSpec } from './spec.js';
+import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
 
 /** The engine's directories containers use (see engine/paths.ts). */
@@ -310,6 +312,17 @@ export class ContainerManager {
     if (c.state !== 'running') throw failedPrecondition(`container ${c.name} is not running`);
     if (req.command.length === 0) throw invalidArgument('exec needs a command to run');
     return execIn(this.parts, this.specs, c, req, streams, opts.signal);
+  }
+
+  /**
+   * Resource usage of a running (or created) container from its cgroup, and the size of its
+   * writable layer (walked only when asked: it reads every file's metadata).
+   */
+  async stats(ref: string, o: { writableLayer?: boolean } = {}): Promise<ContainerStats> {
+    const c = await this.get(ref);
+    if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`container ${c.name} is not running`);
+    const [usage, layer] = await Promise.all([cgroupStats(cgroupPathOf(c.config, c.id)), o.writableLayer ? diskUsage(join(this.paths(c).dir, 'upper')) : undefined]);
+    return { ...usage, writableLayer: layer };
   }
 
   /** Counts for `berth info`. */

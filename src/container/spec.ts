@@ -134,3 +134,8 @@ export function containerHostname(spec: ContainerSpec, id: string): string | und
   if (spec.namespaces?.uts) return undefined;
   return networkPlan(spec).kind === 'host' ? hostHostname() : id.slice(0, 12);
 }
+
+/** The container's cgroup, as the OCI spec names it: under cgroupParent, or /berth. */
+export function cgroupPathOf(spec: Pick<ContainerSpec, 'cgroupParent'>, id: string): string {
+  return `${(spec.cgroupParent ?? '/berth').replace(/\/+$/, '')}/${id}`;
+}
