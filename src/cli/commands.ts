@@ -2,10 +2,12 @@
 // several command files.
 import type { Command } from './command.js';
 import { cleanupCommand, lifecycleCommands } from './container.js';
+import { daemonCommand } from './daemon.js';
 import { imageCommands } from './image.js';
 import { networkCommands } from './network.js';
 import { registryCommands } from './registry.js';
 import { stdioCommands } from './run.js';
+import { eventsCommand } from './events.js';
 import { statsCommand } from './stats.js';
 import { systemCommands } from './system.js';
 
@@ -19,5 +21,5 @@ const containerGroup: Command = {
 
 export const commands: Command[] = [
   ...stdioCommands, ...lifecycleCommands, statsCommand, containerGroup, cleanupCommand,
-  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands,
+  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
 ];

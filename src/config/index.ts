@@ -34,6 +34,21 @@ export interface Config {
   initPath: string;
   network: NetworkConfig;
   registries: RegistriesSettings;
+  daemon: DaemonSettings;
+}
+
+export type CgroupDriver = 'cgroupfs' | 'systemd';
+
+/** berthd's own settings ([daemon] and [cri] in berth.toml; flags override them). */
+export interface DaemonSettings {
+  /** The CRI socket (default /run/berth/berth.sock). */
+  socket: string;
+  /** host:port of the streaming server for exec/attach/port-forward URLs. */
+  streamAddress: string;
+  cgroupDriver: CgroupDriver;
+  logLevel: string;
+  /** Run a pod's infra container from this image instead of pinning namespaces without a process. */
+  sandboxImage?: string;
 }
 
 export interface RegistriesSettings {
@@ -44,8 +59,8 @@ export interface RegistriesSettings {
 export interface NetworkConfig {
   /** CNI network configuration lists; read it through networkConfDir(), which checks it. */
   confDir: string;
-  /** The berth.toml that set confDir, if one did. */
-  confDirFrom?: string;
+  /** The berth.toml setting that named confDir ("<file>: <key>"), if one did. */
+  confDirSetting?: string;
   /** Where CNI plugins are looked for, in order. */
   pluginDirs: string[];
   /** The default network's bridge and subnet, used when berth writes its conflist. */
@@ -58,6 +73,11 @@ export interface ConfigOverrides {
   runRoot?: string;
   configDir?: string;
   runtime?: string;
+  /** The daemon's flags: --cni-conf-dir, --cni-plugin-dir. */
+  cniConfDir?: string;
+  cniPluginDirs?: string[];
+  /** The daemon's flags over [daemon] and [cri]. */
+  daemon?: Partial<DaemonSettings>;
 }
 
 export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Paths {
@@ -86,6 +106,15 @@ export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = p
  *   default_subnet = "10.99.0.0/16"
  *   [registries]
  *   config = "/etc/containers/registries.conf"
+ *   [daemon]                          # berthd
+ *   socket = "/run/berth/berth.sock"   # default: berth.sock in the run dir
+ *   log_level = "info"
+ *   [cri]
+ *   stream_address = "127.0.0.1:0"    # host:port; port 0 picks one
+ *   cgroup_driver = "cgroupfs"        # or "systemd"
+ *   sandbox_image = ""                # optional
+ *   cni_conf_dir = "/etc/cni/net.d"   # default: [network]'s
+ *   cni_plugin_dirs = ["/opt/cni/bin"]
  */
 export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   const paths = resolvePaths(o, env);
@@ -112,6 +141,11 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
   const containers = doc.containers ?? {};
   const network = doc.network ?? {};
   const registries = doc.registries ?? {};
+  const daemon = doc.daemon ?? {};
+  const cri = doc.cri ?? {};
+  const d = o.daemon ?? {};
+  const cgroupDriver = d.cgroupDriver ?? str(cri.cgroup_driver, 'cri.cgroup_driver', file) ?? 'cgroupfs';
+  if (cgroupDriver !== 'cgroupfs' && cgroupDriver !== 'systemd') throw invalidArgument(`${file}: cri.cgroup_driver must be "cgroupfs" or "systemd", not "${cgroupDriver}"`);
   return {
     paths,
     runtime: {
@@ -122,14 +156,21 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
     logSizeMax: num(monitor.log_size_max, 'monitor.log_size_max', file) ?? -1,
     initPath: str(containers.init_path, 'containers.init_path', file) ?? '/usr/bin/catatonit',
     network: {
-      confDir: str(network.cni_conf_dir, 'network.cni_conf_dir', file) ?? '/etc/cni/net.d',
-      confDirFrom: network.cni_conf_dir === undefined ? undefined : file,
-      pluginDirs: strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
+      ...confDirOf(o.cniConfDir, cri.cni_conf_dir, network.cni_conf_dir, file),
+      pluginDirs:
+        o.cniPluginDirs ?? strArray(cri.cni_plugin_dirs, 'cri.cni_plugin_dirs', file) ?? strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
       defaultBridge: str(network.default_bridge, 'network.default_bridge', file),
       defaultSubnet: str(network.default_subnet, 'network.default_subnet', file),
     },
     registries: {
       config: str(registries.config, 'registries.config', file),
+    },
+    daemon: {
+      socket: d.socket ?? str(daemon.socket, 'daemon.socket', file) ?? join(paths.runRoot, 'berth.sock'),
+      streamAddress: d.streamAddress ?? str(cri.stream_address, 'cri.stream_address', file) ?? '127.0.0.1:0',
+      cgroupDriver,
+      logLevel: d.logLevel ?? str(daemon.log_level, 'daemon.log_level', file) ?? 'info',
+      sandboxImage: d.sandboxImage ?? (str(cri.sandbox_image, 'cri.sandbox_image', file) || undefined),
     },
   };
 }
@@ -140,6 +181,16 @@ function str(v: unknown, key: string, file: string): string | undefined {
   return v;
 }
 
+/** The CNI conf dir: the daemon's flag, else [cri], else [network], else the default. */
+function confDirOf(flag: string | undefined, cri: unknown, network: unknown, file: string): Pick<NetworkConfig, 'confDir' | 'confDirSetting'> {
+  if (flag !== undefined) return { confDir: flag };
+  for (const [v, key] of [[cri, 'cri.cni_conf_dir'], [network, 'network.cni_conf_dir']] as const) {
+    const path = str(v, key, file);
+    if (path !== undefined) return { confDir: path, confDirSetting: `${file}: ${key}` };
+  }
+  return { confDir: '/etc/cni/net.d' };
+}
+
 const checkedConfDirs = new WeakSet<NetworkConfig>();
 
 /**
@@ -147,8 +198,8 @@ const checkedConfDirs = new WeakSet<NetworkConfig>();
  * berth.toml's cni_conf_dir must name a directory, or a path not made yet.
  */
 export function networkConfDir(n: NetworkConfig): string {
-  if (n.confDirFrom === undefined || checkedConfDirs.has(n)) return n.confDir;
-  const where = `${n.confDirFrom}: network.cni_conf_dir: ${n.confDir}`;
+  if (n.confDirSetting === undefined || checkedConfDirs.has(n)) return n.confDir;
+  const where = `${n.confDirSetting}: ${n.confDir}`;
   let isDir: boolean | undefined;
   try {
     isDir = statSync(n.confDir, { throwIfNoEntry: false })?.isDirectory();

@@ -8,7 +8,7 @@ import type { Image } from '../image/index.js';
 import { buildSpec, processArgs, type Mount, type SpecInput } from '../oci/index.js';
 import { isValidName } from '../config/index.js';
 import { internal, invalidArgument } from '../errors/index.js';
-import { writeFileAtomicSync } from '../sys/index.js';
+import { processToken, writeFileAtomicSync } from '../sys/index.js';
 import { ETC_FILES, etcBindMounts, writeEtcFiles } from './etc-files.js';
 import { randomHex, randomName } from './names.js';
 import { cgroupPathOf, containerHostname, networkPlan, type ContainerSpec } from './spec.js';
@@ -57,7 +57,7 @@ export async function createContainer(parts: Parts, spec: ContainerSpec, opts: C
     imageId: image.id,
     imageName: image.names[0] ?? null,
     config: { ...spec, name, args, hostname: containerHostname(spec, id) },
-    creatorPid: process.pid,
+    creator: processToken(),
     createdAt: Date.now(),
   });
   try {
@@ -144,9 +144,10 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     networkMode: plan.kind === 'host' ? 'host' : netns ? 'private' : 'none',
     namespaces: [
       ...(netns ? [{ type: 'network', path: netns }] : []),
-      ...(ns.ipc ? [{ type: 'ipc', path: ns.ipc }] : []),
-      ...(ns.uts ? [{ type: 'uts', path: ns.uts }] : []),
-      ...(ns.pid ? [{ type: 'pid', path: ns.pid }] : []),
+      ...(['ipc', 'uts', 'pid'] as const).flatMap((type) => {
+        const v = ns[type];
+        return v === undefined ? [] : [v === 'host' ? { type, host: true } : { type, path: v }];
+      }),
     ],
     cgroupsPath: cgroupPathOf(spec, c.id),
     init: spec.init ? parts.config.initPath : undefined,
@@ -171,7 +172,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     exitDelay: opts.foreground ? FOREGROUND_EXIT_DELAY_S : undefined,
     signal,
   });
-  await parts.records.setCreated(c.id, created.pid, created.conmonPid);
+  await parts.records.setCreated(c.id, created.pid, { pid: created.conmonPid, token: processToken(created.conmonPid) });
   // Aborted while conmon created it: the caller's cleanup removes the new incarnation too.
   signal?.throwIfAborted();
 }

@@ -14,7 +14,7 @@ import type { OciRuntime } from '../oci/index.js';
 import { readLog, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
-import { parkPoint } from '../sys/index.js';
+import { parkPoint, processToken } from '../sys/index.js';
 import { ContainerRecords } from './records.js';
 import { ContainerRuntime } from './runtime.js';
 import { containerPaths, type ContainerPaths, type Parts } from './parts.js';
@@ -43,6 +43,8 @@ export interface ContainerDirs {
 export interface ManagerDeps {
   config: Config;
   store: Store;
+  /** The namespace whose containers this manager lists and makes (default 'default'). */
+  namespace?: string;
   /** The one OCI runtime driver of the engine. */
   runtime: OciRuntime;
   /** The directories of the engine's layout this manager works in. */
@@ -83,7 +85,7 @@ export class ContainerManager {
 
   constructor(deps: ManagerDeps) {
     const { dirs } = deps;
-    this.records = new ContainerRecords(deps.store);
+    this.records = new ContainerRecords(deps.store, deps.namespace);
     this.runtime = new ContainerRuntime({
       oci: deps.runtime,
       conmon: deps.config.conmon,
@@ -137,7 +139,7 @@ export class ContainerManager {
   async recreate(ref: string, opts: { signal?: AbortSignal } = {}): Promise<Container> {
     const c = await this.releasedOrNot(await this.get(ref), opts.signal);
     if (c.state !== 'stopped') return c;
-    if (!(await this.records.claimForRecreate(c.id, process.pid))) return this.get(c.id);
+    if (!(await this.records.claimForRecreate(c.id, processToken()))) return this.get(c.id);
     try {
       await instantiate(this.parts, c, (await this.parts.images()).resolve(c.imageId ?? c.config.image), opts);
     } catch (e) {

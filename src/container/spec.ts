@@ -53,12 +53,12 @@ export interface ContainerResources extends ResourceLimits {
   oomScoreAdj?: number;
 }
 
-/** Namespaces to join (paths such as a pod's /proc/<pid>/ns/ipc or a netns file). */
+/** Namespaces to join (paths such as a pod's /proc/<pid>/ns/ipc or a netns file), or 'host' to share the host's. */
 export interface JoinedNamespaces {
   network?: string;
-  ipc?: string;
-  uts?: string;
-  pid?: string;
+  ipc?: string | 'host';
+  uts?: string | 'host';
+  pid?: string | 'host';
 }
 
 /** Networking berth sets up itself (ignored when namespaces.network is given). */

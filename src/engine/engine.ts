@@ -3,18 +3,28 @@
 // user pays only for what it touches (`berth version` opens no database, `ps` loads no
 // image store).
 import { loadConfig, networkConfDir, resolvePaths, type Config, type ConfigOverrides } from '../config/index.js';
-import { failedPrecondition } from '../errors/index.js';
+import { failedPrecondition, invalidArgument } from '../errors/index.js';
 import { openStore, type Store } from '../store/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { ImageStore, RegistryAccess } from '../image/index.js';
 import type { NetworkManager } from '../network/index.js';
+import type { Credentials } from '../registry/index.js';
 import type { OciRuntime } from '../oci/index.js';
 import type { ContainerManager } from '../container/index.js';
 import type { PodManager } from '../pod/index.js';
+import type { EventLog } from '../events/index.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 
+/** containerd's rule for namespace names. */
+const NAMESPACE = /^[a-z0-9]([a-z0-9._-]{0,74}[a-z0-9])?$/;
+
 export interface EngineOptions extends ConfigOverrides {
+  /**
+   * The namespace of containers and pods this engine lists and makes: the CLI's default is
+   * 'default' (env BERTH_NAMESPACE), the CRI's 'k8s.io'. Images are shared by all.
+   */
+  namespace?: string;
   /** Environment for defaults (BERTH_ROOT …, CONTAINERS_REGISTRIES_CONF); default process.env. */
   env?: NodeJS.ProcessEnv;
   /**
@@ -38,6 +48,8 @@ export interface RegistryOptions {
   tlsVerify?: boolean;
   /** Credentials file instead of the default search. */
   authFile?: string;
+  /** Credentials for this operation only (a CRI pull's AuthConfig), instead of any file. */
+  credentials?: Credentials;
 }
 
 export type RegistrySession = RegistryAccess & { close(): void };
@@ -50,9 +62,13 @@ export class Engine {
   private readonly services = new Map<string, Promise<unknown>>();
   private closed = false;
 
+  readonly namespace: string;
+
   constructor(private readonly opts: EngineOptions = {}) {
     this.env = opts.env ?? process.env;
     this.paths = enginePaths(resolvePaths(opts, this.env));
+    this.namespace = opts.namespace ?? (this.env.BERTH_NAMESPACE || 'default');
+    if (!NAMESPACE.test(this.namespace)) throw invalidArgument(`invalid namespace "${this.namespace}": lower-case letters, digits, '.', '_' and '-'`);
   }
 
   config(): Promise<Config> {
@@ -115,6 +131,7 @@ export class Engine {
       return new ContainerManager({
         config,
         store: await this.store(),
+        namespace: this.namespace,
         runtime: await this.runtime(),
         dirs: { containers: p.containers, exits: p.exits, sockets: p.sockets, containerRuntime: p.containerRuntime, netns: p.netns },
         images: () => this.images(),
@@ -127,12 +144,18 @@ export class Engine {
     });
   }
 
+  /** The store's event log (every namespace's; readers filter by this.namespace as they need). */
+  events(): Promise<EventLog> {
+    return this.once('events', async () => new (await import('../events/index.js')).EventLog(await this.store()));
+  }
+
   pods(): Promise<PodManager> {
     return this.once('pods', async () => {
       const { PodManager } = await import('../pod/index.js');
       const p = this.paths;
       return new PodManager({
         store: await this.store(),
+        namespace: this.namespace,
         dirs: { pods: p.pods, podRuntime: p.podRuntime, netns: p.netns },
         network: () => this.network(),
         containers: () => this.containers(),
@@ -152,9 +175,21 @@ export class Engine {
     const client = new RegistryClient({
       certsDir: o.certsDir,
       tlsVerify: o.tlsVerify !== false,
-      credentials: (repo) => findCredentials(repo, authFiles),
+      credentials: o.credentials ? () => o.credentials : (repo) => findCredentials(repo, authFiles),
     });
     return { client, conf, close: () => client.close() };
+  }
+
+  /**
+   * The image store's filesystem use: blobs plus unpacked layers, on disk (du's count), and
+   * the directory that names the filesystem (the snapshots dir, as containerd names its
+   * snapshotter's).
+   */
+  async imageFsUsage(opts: { signal?: AbortSignal } = {}): Promise<{ mountpoint: string; bytes: number; inodes: number }> {
+    this.open();
+    const { treeUsage } = await import('../sys/index.js');
+    const { bytes, inodes } = await treeUsage([this.paths.content, this.paths.snapshots], opts.signal);
+    return { mountpoint: this.paths.snapshots, bytes, inodes };
   }
 
   /**

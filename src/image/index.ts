@@ -18,7 +18,7 @@ export type { ArchiveFormat } from './save.js';
 export type { LayerSnapshots } from './unpack.js';
 export { Leases, type Lease, type LeaseResources, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
 export type { Platform, OciDescriptor } from './types.js';
-export { candidateNames, formatReference, normalizeLocalName, normalizeReference, parseReference, splitName } from './reference.js';
+export { candidateNames, formatReference, normalizeLocalName, normalizeReference, parseReference, repositoryOf, splitName } from './reference.js';
 export { applyChanges } from './changes.js';
 export type { PullOptions, PullProgress, RegistryAccess } from './pull.js';
 export type { PushOptions, PushProgress } from './push.js';
@@ -250,10 +250,12 @@ export class ImageStore {
     }
     for (const c of candidates) {
       if (c.digest) {
-        for (const id of this.records.idsByManifestDigest(c.digest)) {
+        const ids = this.records.idsByManifestDigest(c.digest);
+        for (const id of ids) {
           const image = this.records.byId(id)!;
           const repo = repositoryOf(c);
-          if (image.names.some((n) => repositoryOf(parseReference(n)) === repo)) return { image };
+          // An image pulled by digest has no name: the digest alone says which it is.
+          if (image.names.length === 0 || image.names.some((n) => repositoryOf(parseReference(n)) === repo)) return { image };
         }
         continue;
       }

@@ -34,6 +34,8 @@ export interface PullOptions {
 export type PullProgress =
   | { type: 'trying'; reference: string; source: string }
   | { type: 'manifest'; digest: string }
+  /** Another process downloads (or unpacks) this layer; this pull waits for it (bounded: it gives up when that process stalls). */
+  | { type: 'waiting'; digest: string; pid: number; work: 'download' | 'unpack' }
   | { type: 'blob'; kind: 'config' | 'layer'; digest: string; size: number; bytes: number; status: 'exists' | 'downloading' | 'done' };
 
 /** What a pull needs from the registry side. */
@@ -203,7 +205,9 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
   const event = (status: 'exists' | 'downloading' | 'done', bytes: number) =>
     progress({ type: 'blob', kind: 'layer', digest: layer.digest, size: layer.size, bytes, status });
   // A concurrent pull of the same blob (another process) downloads it once; this one waits.
-  const release = content.has(layer.digest) ? undefined : await content.claimDownload(layer.digest, ctx.signal);
+  const release = content.has(layer.digest)
+    ? undefined
+    : await content.claimDownload(layer.digest, { signal: ctx.signal, onWait: (pid) => progress({ type: 'waiting', digest: layer.digest, pid, work: 'download' }) });
   try {
     const haveBlob = content.has(layer.digest);
     const haveSnapshot = snapshots.has(chainId);
@@ -286,7 +290,7 @@ async function unpack(ctx: LayerContext, chainId: string, parent: string | null,
       const { stream } = await decompressed(await source());
       digester = new Digester(diffId, `layer ${diffId}`);
       return pipeline(stream, digester, () => {}) as Readable;
-    }, { signal: ctx.signal });
+    }, { signal: ctx.signal, onWait: (pid) => ctx.progress({ type: 'waiting', digest: diffId, pid, work: 'unpack' }) });
   } catch (e) {
     if (digester?.errored && isBerthError(digester.errored, 'DataLoss')) throw digester.errored;
     throw e;

@@ -11,7 +11,14 @@ import type { ImageRecords } from './records.js';
 /** The part of the snapshotter (src/snapshot) the image store uses. */
 export interface LayerSnapshots {
   has(chainId: string): boolean;
-  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** onWait: another process unpacks it, and this call waits (bounded: it gives up when that process stalls). */
+  ensure(
+    chainId: string,
+    parent: string | null,
+    diffId: string,
+    open: () => Promise<Readable>,
+    opts?: { signal?: AbortSignal; onWait?: (pid: number) => void },
+  ): Promise<void>;
   remove(chainId: string): Promise<void>;
   list(): { chainId: string; parent: string | null; size: number }[];
 }

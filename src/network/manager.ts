@@ -64,6 +64,12 @@ export class NetworkManager {
     this.defaults = o.defaultNetwork ?? {};
   }
 
+  /** The networks configured in the conf dir, and the files there that do not parse. */
+  async configured(): Promise<{ confDir: string; networks: string[]; invalid: { file: string; error: string }[] }> {
+    const { networks, invalid } = await this.runner.loadNetworks();
+    return { confDir: this.runner.confDir, networks: [...networks.keys()], invalid };
+  }
+
   get defaultNetworkName(): string {
     return this.defaults.name ?? DEFAULT_NETWORK;
   }

@@ -2,7 +2,8 @@
 // (network, IPC, UTS), its network attachments, and the hosts/resolv.conf/hostname files
 // its containers share; its containers join those (joinSpec). Nothing has to be pulled or
 // run to start one. Every step is recorded before it is taken: a pod whose creator or
-// remover died is removed by the next look.
+// remover died is removed by the next look. Only a pod whose containers share a PID
+// namespace runs a process (infra.ts).
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
@@ -13,6 +14,7 @@ import type { ContainerManager, ContainerSpec } from '../container/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
 import { MNT_DETACH, createPinnedPodNamespaces, nodeCrypto, parkPoint, processToken, tokenAlive, unmount } from '../sys/index.js';
+import { startInfra, stopInfra } from './infra.js';
 import { PodRecords } from './records.js';
 import type { PodSpec } from './spec.js';
 import type { Pod } from './types.js';
@@ -28,6 +30,8 @@ export interface PodDirs {
 
 export interface PodManagerDeps {
   store: Store;
+  /** The namespace whose pods this manager lists and makes (default 'default'). */
+  namespace?: string;
   dirs: PodDirs;
   network: () => Promise<NetworkManager>;
   containers: () => Promise<ContainerManager>;
@@ -52,7 +56,7 @@ export class PodManager {
   readonly records: PodRecords;
 
   constructor(private readonly deps: PodManagerDeps) {
-    this.records = new PodRecords(deps.store);
+    this.records = new PodRecords(deps.store, deps.namespace);
   }
 
   paths(pod: Pick<Pod, 'id' | 'spec'>): PodPaths {
@@ -73,8 +77,9 @@ export class PodManager {
   joinSpec(pod: Pod): Pick<ContainerSpec, 'namespaces' | 'mounts' | 'cgroupParent' | 'network'> {
     const p = this.paths(pod);
     const file = (source: string, destination: string) => ({ type: 'bind' as const, source, destination });
+    const pid = pod.spec.pid === 'pod' && pod.infra ? `/proc/${pod.infra.pid}/ns/pid` : pod.spec.pid === 'host' ? 'host' : undefined;
     return {
-      namespaces: { network: p.netns, ipc: p.ipc, uts: p.uts },
+      namespaces: { network: p.netns, ipc: p.ipc ?? 'host', uts: p.uts ?? 'host', pid },
       network: pod.spec.network === 'host' ? { mode: 'host' } : undefined,
       mounts: [file(p.hosts, '/etc/hosts'), file(p.resolvConf, '/etc/resolv.conf'), file(p.hostname, '/etc/hostname')],
       cgroupParent: pod.spec.cgroupParent,
@@ -113,7 +118,8 @@ export class PodManager {
     const pod = this.records.byId(id)!;
     try {
       const status = await this.instantiate(pod, o.signal);
-      await this.records.setReady(id, status);
+      const infra = resolved.pid === 'pod' ? await this.startInfra(pod, o.signal) : null;
+      await this.records.setReady(id, status, infra);
     } catch (e) {
       await this.destroy(pod).catch((e2) => log.warn('undoing a failed pod creation', { id, error: String(e2) }));
       throw e;
@@ -156,6 +162,28 @@ export class PodManager {
     return status;
   }
 
+  /** Starts the process holding the pod's shared PID namespace, recorded before it runs. */
+  private async startInfra(pod: Pod, signal?: AbortSignal): Promise<NonNullable<Pod['infra']>> {
+    const p = this.paths(pod);
+    const runtime = (await this.deps.containers()).runtime;
+    // Recorded first (no pid yet): a crash from here on still has the removal end it.
+    await this.records.setInfra(pod.id, { pid: 0, conmonPid: 0, token: '' });
+    const started = await startInfra(
+      runtime,
+      {
+        id: pod.id,
+        name: `${pod.name}-infra`,
+        bundle: join(this.deps.dirs.podRuntime, pod.id, 'infra'),
+        namespaces: { network: p.netns, ipc: p.ipc, uts: p.uts },
+        cgroupsPath: `${(pod.spec.cgroupParent ?? '/berth').replace(/\/+$/, '')}/${pod.id}`,
+      },
+      signal,
+    );
+    const infra = { ...started, token: processToken(started.pid) };
+    await this.records.setInfra(pod.id, infra);
+    return infra;
+  }
+
   /**
    * Stops the pod's containers (SIGKILL after timeout seconds, default 0) and takes its
    * network down; its namespaces stay until removal. Stopping a stopped pod is a no-op.
@@ -164,7 +192,9 @@ export class PodManager {
     const pod = await this.get(ref);
     const containers = await this.deps.containers();
     for (const c of await this.containersOf(pod.id)) await containers.stop(c.id, { timeout: o.timeout ?? 0 });
-    if (pod.state === 'ready') {
+    // As recorded: a pod whose infra died looks not ready, but its network is still up.
+    if (this.records.byId(pod.id)?.state === 'ready') {
+      if (pod.infra) await stopInfra(containers.runtime, pod.id);
       if (this.paths(pod).netns) await (await this.deps.network()).teardown(pod.id);
       await this.records.setNotReady(pod.id);
     }
@@ -186,6 +216,7 @@ export class PodManager {
     try {
       const containers = await this.deps.containers();
       for (const c of await this.containersOf(pod.id)) await containers.remove(c.id, { force: true });
+      if (pod.infra) await stopInfra(containers.runtime, pod.id);
       const p = this.paths(pod);
       // The network first: its DEL needs the namespace it set up.
       if (p.netns) await (await this.deps.network()).teardown(pod.id);
@@ -200,8 +231,12 @@ export class PodManager {
     return true;
   }
 
-  /** The pod as it is now: one whose creator or remover died is removed (undefined). */
+  /**
+   * The pod as it is now: one whose creator or remover died is removed (undefined); a ready
+   * pod whose infra process died is not ready (its PID namespace is gone; stop tears down).
+   */
   private async reconcile(pod: Pod): Promise<Pod | undefined> {
+    if (pod.state === 'ready' && pod.infra && !tokenAlive(pod.infra.token)) return { ...pod, state: 'notready' };
     if ((pod.state !== 'creating' && pod.state !== 'removing') || pod.owner === null || tokenAlive(pod.owner)) return pod;
     log.info(pod.state === 'creating' ? 'removing a pod whose creation was interrupted' : 'finishing the removal of a pod whose remover died', { id: pod.id });
     if (!(await this.destroy(pod))) return this.records.byId(pod.id);

@@ -1,6 +1,7 @@
 // The pods table: rows ↔ Pod objects. Every statement on it lives here; each write is one
 // short transaction.
 import type { Store } from '../store/index.js';
+import { recordEvent } from '../events/index.js';
 import { alreadyExists, invalidArgument, notFound } from '../errors/index.js';
 import type { NetworkStatus } from '../network/index.js';
 import type { PodSpec } from './spec.js';
@@ -12,6 +13,7 @@ interface Row {
   state: PodState;
   config: string;
   network: string | null;
+  infra: string | null;
   owner: string | null;
   created_at: number;
 }
@@ -25,17 +27,28 @@ const fromRow = (r: Row): Pod => {
     state: r.state,
     hostname: spec.hostname ?? '',
     network: r.network ? JSON.parse(r.network) : null,
+    infra: r.infra ? JSON.parse(r.infra) : null,
     owner: r.owner,
     createdAt: r.created_at,
   };
 };
 
+/** One namespace's pods (see ContainerRecords): by full id and existence across all. */
 export class PodRecords {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    readonly namespace = 'default',
+  ) {}
 
   /** Newest first. */
   all(): Pod[] {
-    return (this.store.db.prepare('SELECT * FROM pods ORDER BY created_at DESC').all() as Row[]).map(fromRow);
+    return (this.store.db.prepare('SELECT * FROM pods WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace) as Row[]).map(fromRow);
+  }
+
+  /** Records a pod event inside the write that made the change. */
+  private event(id: string, action: string): void {
+    const r = this.store.db.prepare('SELECT name, namespace FROM pods WHERE id = ?').get(id) as { name: string; namespace: string } | undefined;
+    if (r) recordEvent(this.store.db, { namespace: r.namespace, type: 'pod', action, id, attributes: { name: r.name } });
   }
 
   byId(id: string): Pod | undefined {
@@ -50,9 +63,9 @@ export class PodRecords {
   /** By full id, name, or unique id prefix. */
   lookup(ref: string): Pod {
     const db = this.store.db;
-    let row = db.prepare('SELECT * FROM pods WHERE id = ? OR name = ?').get(ref, ref) as Row | undefined;
+    let row = db.prepare('SELECT * FROM pods WHERE namespace = ? AND (id = ? OR name = ?)').get(this.namespace, ref, ref) as Row | undefined;
     if (!row && /^[0-9a-f]{1,63}$/.test(ref)) {
-      const rows = db.prepare("SELECT * FROM pods WHERE id LIKE ? || '%' LIMIT 2").all(ref) as Row[];
+      const rows = db.prepare("SELECT * FROM pods WHERE namespace = ? AND id LIKE ? || '%' LIMIT 2").all(this.namespace, ref) as Row[];
       if (rows.length > 1) throw invalidArgument(`multiple pods found with ID prefix "${ref}"`);
       row = rows[0];
     }
@@ -65,8 +78,8 @@ export class PodRecords {
     try {
       await this.store.write(() =>
         this.store.db
-          .prepare("INSERT INTO pods (id, name, state, config, owner, created_at) VALUES (?, ?, 'creating', ?, ?, ?)")
-          .run(p.id, p.name, JSON.stringify(p.spec), p.owner, p.createdAt),
+          .prepare("INSERT INTO pods (id, name, state, config, owner, created_at, namespace) VALUES (?, ?, 'creating', ?, ?, ?, ?)")
+          .run(p.id, p.name, JSON.stringify(p.spec), p.owner, p.createdAt, this.namespace),
       );
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -77,14 +90,25 @@ export class PodRecords {
     }
   }
 
-  async setReady(id: string, network: NetworkStatus | null): Promise<void> {
-    await this.store.write(() =>
-      this.store.db.prepare("UPDATE pods SET state = 'ready', network = ?, owner = NULL WHERE id = ? AND state = 'creating'").run(network && JSON.stringify(network), id),
-    );
+  async setReady(id: string, network: NetworkStatus | null, infra: Pod['infra']): Promise<void> {
+    await this.store.write(() => {
+      const changed = this.store.db
+        .prepare("UPDATE pods SET state = 'ready', network = ?, infra = ?, owner = NULL WHERE id = ? AND state = 'creating'")
+        .run(network && JSON.stringify(network), infra && JSON.stringify(infra), id).changes;
+      if (changed) this.event(id, 'create');
+    });
+  }
+
+  /** The infra process, recorded as soon as it runs (a crash before 'ready' must still end it). */
+  async setInfra(id: string, infra: Pod['infra']): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE pods SET infra = ? WHERE id = ?').run(infra && JSON.stringify(infra), id));
   }
 
   async setNotReady(id: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare("UPDATE pods SET state = 'notready', network = NULL WHERE id = ? AND state = 'ready'").run(id));
+    await this.store.write(() => {
+      const changed = this.store.db.prepare("UPDATE pods SET state = 'notready', network = NULL, infra = NULL WHERE id = ? AND state = 'ready'").run(id).changes;
+      if (changed) this.event(id, 'stop');
+    });
   }
 
   /** 'removing' by owner; from 'creating' or 'removing' only when expectedOwner still holds it (compare and swap). */
@@ -103,6 +127,11 @@ export class PodRecords {
   }
 
   async delete(id: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare('DELETE FROM pods WHERE id = ?').run(id));
+    await this.store.write(() => {
+      // Only a pod that was ever ready had a 'create' (a failed creation leaves no trace).
+      const created = this.store.db.prepare("SELECT 1 FROM events WHERE type = 'pod' AND action = 'create' AND id = ?").get(id) !== undefined;
+      if (created) this.event(id, 'remove');
+      this.store.db.prepare('DELETE FROM pods WHERE id = ?').run(id);
+    });
   }
 }

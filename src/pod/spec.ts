@@ -11,10 +11,10 @@ export interface PodSpec {
   /** 'pod' (default): an IPC namespace of the pod's own; 'host'. */
   ipc?: 'pod' | 'host';
   /**
-   * 'container' (default): each container has its own; 'host'. A PID namespace shared by
-   * the pod needs a process to hold it and is not offered yet.
+   * 'container' (default): each container has its own; 'pod': one for the pod, held by an
+   * infra process (the host's catatonit); 'host'.
    */
-  pid?: 'container' | 'host';
+  pid?: 'container' | 'pod' | 'host';
   /** Networks to join (eth0, eth1 …); none listed: the default network. */
   networks?: string[];
   ports?: PortMapping[];

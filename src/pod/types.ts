@@ -18,6 +18,8 @@ export interface Pod {
   /** The hostname its UTS namespace has (or the host's). */
   hostname: string;
   network: NetworkStatus | null;
+  /** The process holding the pod's shared PID namespace (only pods with pid: 'pod' have one). */
+  infra: { pid: number; conmonPid: number; token: string } | null;
   /** The process ("<pid>-<start time>") creating or removing it. */
   owner: string | null;
   createdAt: number;

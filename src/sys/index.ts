@@ -11,6 +11,7 @@ import { findInstalled } from '../config/index.js';
 
 export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
+export { treeUsage, type TreeUsage } from './usage.js';
 export { parkPoint } from './park.js';
 export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, type MountInfo } from './mountinfo.js';
 
@@ -170,19 +171,6 @@ export class PacketSocket {
 }
 
 /**
- * Whether a process exists (signal 0; EPERM still means it exists). A zombie does not
- * count: a monitor that died under an init that does not reap is gone all the same.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  return processStartTime(pid) !== undefined;
-}
-
-/**
  * A process's start time (field 22 of /proc/PID/stat, clock ticks after boot): with the pid
  * it names one process for good, where a pid alone may be reused. Undefined when the
  * process is gone or a zombie (it holds nothing any more).
@@ -204,17 +192,42 @@ let ownToken: string | undefined;
 
 /**
  * A process named for good, as "<pid>-<start time>": what berth records as the owner of
- * work in progress, so that a reused pid never looks like the owner.
+ * work in progress (rows, claim files, names of work files), so that a reused pid never
+ * looks like the owner.
  */
 export function processToken(pid = process.pid): string {
   if (pid === process.pid) return (ownToken ??= `${pid}-${processStartTime(pid) ?? 0}`);
   return `${pid}-${processStartTime(pid) ?? 0}`;
 }
 
-/** Whether the process a processToken() names still runs (a zombie does not). */
+const TOKEN_RE = /^([1-9]\d*)(?:-(\d+))?$/;
+
+/** Whether s is a processToken, or a bare "<pid>" as records older than tokens hold. */
+export function isProcessToken(s: string): boolean {
+  return TOKEN_RE.test(s);
+}
+
+/**
+ * Whether the process a processToken() names still runs; a zombie does not. A bare pid
+ * (an older record) trusts the pid alone.
+ */
 export function tokenAlive(token: string): boolean {
-  const [pid, start] = token.split('-').map(Number);
-  return Number.isInteger(pid) && pid > 0 && processStartTime(pid) === start;
+  const m = TOKEN_RE.exec(token);
+  if (!m) return false;
+  const start = processStartTime(Number(m[1]));
+  return start !== undefined && (m[2] === undefined || start === Number(m[2]));
+}
+
+/** Bytes a process has read and written so far (/proc/PID/io), to tell one at work from one stuck; undefined when unknown. */
+export function processIoBytes(pid: number): number | undefined {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
+    const n = field('rchar') + field('wchar');
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

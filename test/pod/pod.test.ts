@@ -87,6 +87,11 @@ test('a pod without a process: containers share its network, IPC and hostname; s
   assert.deepEqual(readdirSync(join(inst.root, 'pods')), []);
   assert.deepEqual(readdirSync(join(inst.runRoot, 'pods')), []);
   assert.deepEqual(readdirSync(join(inst.root, 'cni', 'results')).filter((f) => f.endsWith('.json')), []);
+  const events = (await e.engine.events()).list().filter((ev) => ev.id === pod.id || ev.attributes.pod === pod.id);
+  assert.deepEqual(
+    events.map((ev) => `${ev.type} ${ev.action}`),
+    ['pod create', 'container create', 'container start', 'container create', 'container start', 'container die', 'container die', 'pod stop', 'container destroy', 'container destroy', 'pod remove'],
+  );
 });
 
 test('host network and IPC: no namespaces of its own; names are unique; bad names refused', async (t) => {
@@ -122,4 +127,34 @@ test('a creator SIGKILLed after pinning the namespaces: the next look removes th
   assert.deepEqual(await pods.list(), [], 'the next look removed it');
   assert.deepEqual(mountsUnder(inst), []);
   assert.deepEqual(readdirSync(join(inst.root, 'pods')), []);
+});
+
+test('a shared PID namespace: one infra process (catatonit) as PID 1, containers see each other; host PID and IPC share the host\'s', async (t) => {
+  const { inst, e, pods, img } = await setup(t);
+  const pod = await pods.run({ name: 'sharedpid', pid: 'pod', network: 'host' });
+  assert.ok(pod.infra && pod.infra.pid > 0, 'an infra process runs');
+  // runc start returns once the process was told to exec: it may still be runc's init for a moment.
+  const cmdline = () => readFileSync(`/proc/${pod.infra!.pid}/cmdline`, 'utf8');
+  for (let i = 0; i < 100 && cmdline().includes('runc'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.match(cmdline(), /^\/catatonit\0-P\0$/);
+  const a = await e.containers.start((await e.containers.create({ image: img, command: ['sleep', '1001'], ...pods.joinSpec(pod) }, { podId: pod.id })).id);
+  const b = await e.containers.start((await e.containers.create({ image: img, command: ['sleep', '1002'], ...pods.joinSpec(pod) }, { podId: pod.id })).id);
+  const ps = await output(e, b.id, ['ps', '-o', 'pid,args']);
+  assert.match(ps, /^\s*1 \/catatonit -P$/m, `PID 1 is the infra process: ${ps}`);
+  assert.match(ps, /sleep 1001/, "the other container's process is visible");
+  assert.equal(await output(e, a.id, ['hostname']), execFileSync('hostname', { encoding: 'utf8' }).trim(), 'host network: the host UTS namespace');
+  const infraPid = pod.infra.pid;
+  await pods.stop(pod.id);
+  assert.equal(existsSync(`/proc/${infraPid}`), false, 'stop ends the infra process');
+  await pods.remove(pod.id);
+  assert.deepEqual(mountsUnder(inst), []);
+  assert.deepEqual(readdirSync(join(inst.runRoot, 'runtime')).filter((f) => f === pod.id), []);
+
+  const host = await pods.run({ name: 'hostns', pid: 'host', ipc: 'host', network: 'host' });
+  const c = await e.containers.start((await e.containers.create({ image: img, command: ['sleep', '1003'], ...pods.joinSpec(host) }, { podId: host.id })).id);
+  const nsOf = (pid: number | string, type: string) => statSync(`/proc/${pid}/ns/${type}`).ino;
+  assert.equal(nsOf(c.pid!, 'pid'), nsOf('self', 'pid'), "the host's PID namespace");
+  assert.equal(nsOf(c.pid!, 'ipc'), nsOf('self', 'ipc'), "the host's IPC namespace");
+  await pods.remove(host.id);
+  assert.deepEqual(await e.containers.list({ all: true }), []);
 });
