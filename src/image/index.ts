@@ -23,8 +23,6 @@ export { applyChanges } from './changes.js';
 export type { PullOptions, PullProgress, RegistryAccess } from './pull.js';
 export type { PushOptions, PushProgress } from './push.js';
 
-/** Ingest files of no known owner (older berth versions) count as abandoned after this long. */
-const INGEST_GRACE_MS = 60_000;
 
 export class ImageStore {
   private readonly records: ImageRecords;
@@ -185,7 +183,7 @@ export class ImageStore {
    * happens only after such a crash.
    */
   private async sweepAbandoned(): Promise<void> {
-    if (this.leases.anyAbandoned() || this.content.hasAbandonedIngest(INGEST_GRACE_MS)) await this.gc();
+    if (this.leases.anyAbandoned() || this.content.hasAbandonedIngest()) await this.gc();
   }
 
   /** What the image store holds on disk and what unused images hold of it. */
