@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { failedPrecondition, fromSystemError, invalidArgument, isBerthError, notFound, unavailable } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import { isMountPoint, mountAt, unmount, processIoBytes, processToken, tokenAlive, MNT_DETACH } from '../sys/index.js';
@@ -55,8 +56,6 @@ function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; owner: s
   const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+(?:-[0-9]+)?)-[0-9a-z]+$/.exec(name);
   return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], owner: m[3] } : null;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Snapshotter {
   private readonly dir: string;
