@@ -69,18 +69,22 @@ export class Snapshotter {
     return row?.state === 'committed' && fs.existsSync(this.fsDir(hexOf(chainId)));
   }
 
-  /** Makes sure snapshot chainId exists, unpacking the tar that open() yields when it does not. */
-  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * Makes sure snapshot chainId exists, unpacking the layer that open() yields (a tar,
+   * plain or compressed) when it does not; with verify, the tar must hash to diffId.
+   */
+  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts: { signal?: AbortSignal; verify?: boolean } = {}): Promise<void> {
     hexOf(chainId);
     if (parent !== null) hexOf(parent);
     const running = this.inflight.get(chainId);
     if (running) return running;
-    const p = this.ensureOnce(chainId, parent, diffId, open, opts.signal).finally(() => this.inflight.delete(chainId));
+    const p = this.ensureOnce(chainId, parent, diffId, open, opts).finally(() => this.inflight.delete(chainId));
     this.inflight.set(chainId, p);
     return p;
   }
 
-  private async ensureOnce(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, signal?: AbortSignal): Promise<void> {
+  private async ensureOnce(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts: { signal?: AbortSignal; verify?: boolean }): Promise<void> {
+    const { signal } = opts;
     const hex = hexOf(chainId);
     for (;;) {
       if (this.has(chainId)) return;
@@ -101,12 +105,12 @@ export class Snapshotter {
     try {
       const staging = join(tmp, 'fs');
       fs.mkdirSync(staging, 0o755);
-      const tar = await open();
+      const layer = await open();
       let size: number;
       try {
-        ({ size } = await applyLayer(tar, staging, { signal }));
+        ({ size } = await applyLayer(layer, staging, { signal, diffId: opts.verify ? diffId : undefined }));
       } finally {
-        tar.destroy();
+        layer.destroy();
       }
       const final = this.fsDir(hex);
       fs.mkdirSync(join(this.dir, hex), { recursive: true, mode: 0o700 });
