@@ -33,20 +33,21 @@ export interface SerializedError {
 }
 
 /** Layer bytes one extraction may have sent and the worker not yet taken. */
-const MAX_IN_FLIGHT = 16 << 20;
+const MAX_IN_FLIGHT = 8 << 20;
 /** Bytes per message: the layer is copied into shared buffers of this size. */
 const BATCH = 1 << 20;
 /** Shared buffers a worker has given back, for the next batches (allocating and zeroing
- *  a fresh one per batch cost more than the copy into it). */
+ *  a fresh one per batch cost more than the copy into it); freed when no extraction runs. */
 const spare: SharedArrayBuffer[] = [];
-const MAX_SPARE = 2 * (MAX_IN_FLIGHT / BATCH);
+const MAX_SPARE = 4 * (MAX_IN_FLIGHT / BATCH);
+let extracting = 0;
 
 function takeBatch(): Buffer {
   return Buffer.from(spare.pop() ?? new SharedArrayBuffer(BATCH));
 }
 
 function giveBack(batches: Buffer[]): void {
-  for (const b of batches) if (spare.length < MAX_SPARE) spare.push(b.buffer as SharedArrayBuffer);
+  for (const b of batches) if (extracting > 0 && spare.length < MAX_SPARE) spare.push(b.buffer as SharedArrayBuffer);
 }
 const WORKER_URL = new URL('./extract-worker.js', import.meta.url);
 
@@ -140,6 +141,7 @@ export async function applyLayerOffThread(layer: Readable, dir: string, opts: { 
   signal?.throwIfAborted();
   const id = nextId++;
   const thread = pickThread();
+  extracting++;
   let inFlight = 0;
   let resume: (() => void) | undefined;
   let settled = false;
@@ -164,6 +166,7 @@ export async function applyLayerOffThread(layer: Readable, dir: string, opts: { 
         settle(r, e) {
           // The worker no longer reads this job's batches (nor those still on their way).
           settled = true;
+          if (--extracting === 0) spare.length = 0;
           giveBack(sent.splice(0));
           wake();
           if (e) reject(e);
