@@ -5,8 +5,9 @@
 // overlaps the download and its per-byte work stays off this thread.
 // A blob gets its name only when its digest matched; the image rows are written in one
 // transaction at the end; on any failure whatever this pull created is removed again.
-import { open as openFile, type FileHandle } from 'node:fs/promises';
-import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -233,7 +234,7 @@ async function downloadLayer(
   const body = ctx.repo.fetchBlob(layer.digest, layer.size, ctx.signal, layer.urls);
   const check = new BlobCheck(layer.digest, layer.size, (bytes) => event('downloading', bytes));
   const temp = content.tempPath();
-  const file = new StagingFile(temp);
+  const file = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
   // Read only once the snapshotter decides to unpack (maybe never: another process may).
   const toUnpack = haveSnapshot ? undefined : awaitingReader(new PassThrough());
   body.on('error', (e) => check.destroy(e));
@@ -257,12 +258,13 @@ async function downloadLayer(
     const [w, u] = await Promise.allSettled([written, unpacked]);
     if (w.status === 'rejected') throw check.errored ?? w.reason;
     if (u.status === 'rejected') throw check.errored ?? u.reason;
+    await fsyncFile(temp);
     await leftovers.commit(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
   } catch (e) {
     body.destroy();
     check.destroy();
     file.destroy();
-    await new Promise((r) => (file.closed ? r(undefined) : file.once('close', r))); // not created after the removal
+    await new Promise<void>((r) => (file.closed ? r() : file.once('close', () => r()))); // its open() may be under way
     rmSync(temp, { force: true });
     // A failed write (a full disk) says what it was writing.
     throw (e as NodeJS.ErrnoException)?.syscall ? fromSystemError(e, `writing layer ${layer.digest} to ${content.dir}`) : e;
@@ -280,14 +282,22 @@ async function unpack(ctx: LayerContext, chainId: string, parent: string | null,
   if (opened) ctx.leftovers.createdSnapshot(chainId);
 }
 
+/** Bytes BlobCheck gathers before it passes them on. */
+const BATCH = 1 << 20;
+
 /**
  * Hashes and counts the compressed bytes on the way through (SHA-256 here is cheaper than
  * handing the bytes to another thread); fails on a size overrun or a digest mismatch.
+ * Passes the bytes on in 1 MiB batches, copied out of the network's chunks at once: fewer
+ * writes and messages downstream, and no network buffer outlives its arrival (buffers
+ * held across collections of the young generation make for full ones).
  */
 class BlobCheck extends Transform {
   private readonly hash = createHash('sha256');
   private bytes = 0;
   private lastReport = 0;
+  private batch: Buffer | undefined;
+  private filled = 0;
   constructor(
     private readonly digest: string,
     private readonly size: number,
@@ -299,66 +309,40 @@ class BlobCheck extends Transform {
     this.bytes += chunk.length;
     if (this.bytes > this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: more than the expected ${this.size} bytes`));
     this.hash.update(chunk);
+    for (let off = 0; off < chunk.length; ) {
+      this.batch ??= Buffer.allocUnsafeSlow(Math.min(BATCH, this.size - this.bytes + chunk.length - off));
+      const n = chunk.copy(this.batch, this.filled, off);
+      this.filled += n;
+      off += n;
+      if (this.filled === this.batch.length) this.passOn();
+    }
     const now = Date.now();
     if (now - this.lastReport > 100) {
       this.lastReport = now;
       this.report(this.bytes);
     }
-    cb(null, chunk);
+    cb();
   }
   override _flush(cb: TransformCallback): void {
     if (this.bytes !== this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: expected ${this.size} bytes got ${this.bytes}`));
     const got = 'sha256:' + this.hash.digest('hex');
-    if (got !== this.digest) cb(dataLoss(`blob ${this.digest}: digest mismatch: expected ${this.digest} got ${got}`));
-    else cb();
+    if (got !== this.digest) return cb(dataLoss(`blob ${this.digest}: digest mismatch: expected ${this.digest} got ${got}`));
+    this.passOn();
+    cb();
+  }
+  private passOn(): void {
+    if (this.batch && this.filled > 0) this.push(this.filled === this.batch.length ? this.batch : this.batch.subarray(0, this.filled));
+    this.batch = undefined;
+    this.filled = 0;
   }
 }
 
-/** Bytes a staging file gathers before it writes them. */
-const WRITE_BATCH = 1 << 20;
-
-/**
- * A blob's staging file, written in batches of about 1 MiB (one writev of the chunks as
- * they came, not copied): a write request per network chunk costs this thread more than
- * hashing the chunk. Fsynced before it finishes.
- */
-class StagingFile extends Writable {
-  private fh: FileHandle | undefined;
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
-  constructor(private readonly path: string) {
-    super();
-  }
-  override _construct(cb: (e?: Error | null) => void): void {
-    openFile(this.path, 'wx', 0o600).then((fh) => {
-      this.fh = fh;
-      cb();
-    }, cb);
-  }
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.batch.push(chunk);
-    this.batchBytes += chunk.length;
-    if (this.batchBytes < WRITE_BATCH && this.batch.length < 1024) return cb(); // 1024: IOV_MAX
-    this.flush().then(() => cb(), cb);
-  }
-  override _final(cb: (e?: Error | null) => void): void {
-    this.flush().then(() => this.fh!.sync()).then(() => cb(), cb);
-  }
-  override _destroy(e: Error | null, cb: (e: Error | null) => void): void {
-    const fh = this.fh;
-    this.fh = undefined;
-    if (!fh) return cb(e);
-    fh.close().then(() => cb(e), () => cb(e));
-  }
-  private async flush(): Promise<void> {
-    let bufs = this.batch;
-    this.batch = [];
-    this.batchBytes = 0;
-    while (bufs.length > 0) {
-      let n = (await this.fh!.writev(bufs)).bytesWritten;
-      while (bufs.length > 0 && n >= bufs[0].length) n -= bufs.shift()!.length;
-      if (n > 0) bufs = [bufs[0].subarray(n), ...bufs.slice(1)]; // a short write
-    }
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await openFile(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
