@@ -6,6 +6,8 @@ import { imageCommands } from './image.js';
 import { networkCommands } from './network.js';
 import { registryCommands } from './registry.js';
 import { stdioCommands } from './run.js';
+import { eventsCommand } from './events.js';
+import { statsCommand } from './stats.js';
 import { systemCommands } from './system.js';
 
 const containerGroup: Command = {
@@ -13,10 +15,10 @@ const containerGroup: Command = {
   usage: 'container COMMAND',
   summary: 'Manage containers',
   flags: [],
-  subcommands: [...stdioCommands, ...lifecycleCommands, { ...cleanupCommand, name: 'cleanup' }],
+  subcommands: [...stdioCommands, ...lifecycleCommands, statsCommand, { ...cleanupCommand, name: 'cleanup' }],
 };
 
 export const commands: Command[] = [
-  ...stdioCommands, ...lifecycleCommands, containerGroup, cleanupCommand,
-  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands,
+  ...stdioCommands, ...lifecycleCommands, statsCommand, containerGroup, cleanupCommand,
+  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands, eventsCommand,
 ];

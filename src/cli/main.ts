@@ -13,6 +13,7 @@ const globalFlags: FlagDef[] = [
   { name: 'root', type: 'string', value: 'DIR', desc: 'Persistent state directory (default /var/lib/berth, env BERTH_ROOT)' },
   { name: 'runroot', type: 'string', value: 'DIR', desc: 'Runtime state directory (default /run/berth, env BERTH_RUNROOT)' },
   { name: 'config-dir', type: 'string', value: 'DIR', desc: 'Directory of berth.toml (default /etc/berth, env BERTH_CONFIG_DIR)' },
+  { name: 'namespace', type: 'string', value: 'NAME', desc: "Namespace of the containers and pods to work with (default \"default\"; the CRI's is k8s.io; env BERTH_NAMESPACE)" },
   { name: 'runtime', type: 'string', value: 'PATH', desc: 'OCI runtime binary (default runc, or [runtime] path in berth.toml)' },
   { name: 'log-level', type: 'string', value: 'LEVEL', desc: 'Log level: debug, info, warn, error (default warn)' },
   { name: 'help', short: 'h', type: 'bool', desc: 'Show help' },
@@ -107,6 +108,7 @@ export async function main(argv: string[], entry: string): Promise<number> {
       runRoot: global.flags.runroot as string | undefined,
       configDir: global.flags['config-dir'] as string | undefined,
       runtime: global.flags.runtime as string | undefined,
+      namespace: global.flags.namespace as string | undefined,
       cleanupCommand: cleanupCommand(entry),
     });
     // The engine is not closed: closing the last database connection checkpoints the WAL

@@ -8,6 +8,12 @@ import { registryOptions } from './registry-flags.js';
 
 export const pullFlag: FlagDef = { name: 'pull', type: 'string', value: 'POLICY', default: 'missing', desc: 'Pull the image before running: missing (default), always or never' };
 
+/** The one line a pull prints when it waits for another process's download or unpacking of a layer. */
+export function waitingLine(e: Extract<PullProgress, { type: 'waiting' }>): string {
+  if (e.work === 'unpack') return `Waiting for another process (pid ${e.pid}) unpacking layer ${e.digest}`;
+  return `Waiting for another pull of blob ${e.digest} (pid ${e.pid})`;
+}
+
 /** Pulls ref unless the policy and the local store say it is not needed. */
 export async function ensureImage(ctx: Engine, ref: string, f: FlagValues): Promise<void> {
   const policy = f.pull as string;
@@ -26,6 +32,7 @@ export async function ensureImage(ctx: Engine, ref: string, f: FlagValues): Prom
   const registry = await ctx.registry(registryOptions(f));
   const onProgress = (e: PullProgress) => {
     if (e.type === 'trying') process.stderr.write(`Trying to pull ${e.reference}...\n`);
+    else if (e.type === 'waiting') process.stderr.write(`${waitingLine(e)}\n`);
     else if (e.type === 'blob' && e.kind !== 'config' && e.status === 'done') process.stderr.write(`Copying blob ${e.digest.slice(7, 19)} done\n`);
   };
   try {

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from './command.js';
 import { humanSize } from './format.js';
 import { authFileFlag, registryOptions, tlsFlags } from './registry-flags.js';
+import { waitingLine } from './pull-policy.js';
 import { invalidArgument } from '../errors/index.js';
 import type { PullProgress, PushProgress } from '../image/index.js';
 // The reference helpers directly, and the registry client on demand: loading the image
@@ -115,6 +116,8 @@ const pullCommand: Command = {
     const out = f.quiet ? undefined : new ProgressPrinter();
     let announced = false;
     const onProgress = (e: PullProgress) => {
+      // Said even with -q: the wait may be long, and it ends with an error if that download stalls.
+      if (e.type === 'waiting') return out ? out.line(waitingLine(e)) : void process.stderr.write(`${waitingLine(e)}\n`);
       if (!out) return;
       if (e.type === 'trying') out.line(`Trying to pull ${e.reference}...`);
       else if (e.type === 'manifest' && !announced) {

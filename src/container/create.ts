@@ -8,10 +8,10 @@ import type { Image } from '../image/index.js';
 import { buildSpec, processArgs, type Mount, type SpecInput } from '../oci/index.js';
 import { isValidName } from '../config/index.js';
 import { internal, invalidArgument } from '../errors/index.js';
-import { writeFileAtomicSync } from '../sys/index.js';
+import { processToken, writeFileAtomicSync } from '../sys/index.js';
 import { ETC_FILES, etcBindMounts, writeEtcFiles } from './etc-files.js';
 import { randomHex, randomName } from './names.js';
-import { containerHostname, networkPlan, type ContainerSpec } from './spec.js';
+import { cgroupPathOf, containerHostname, networkPlan, type ContainerSpec } from './spec.js';
 import { containerPaths, type Parts } from './parts.js';
 import { destroy } from './release.js';
 import type { Container } from './types.js';
@@ -56,7 +56,7 @@ export async function createContainer(parts: Parts, spec: ContainerSpec, opts: C
     imageId: image.id,
     imageName: image.names[0] ?? null,
     config: { ...spec, name, args, hostname: containerHostname(spec, id) },
-    creatorPid: process.pid,
+    creator: processToken(),
     createdAt: Date.now(),
   });
   try {
@@ -143,11 +143,12 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     networkMode: plan.kind === 'host' ? 'host' : netns ? 'private' : 'none',
     namespaces: [
       ...(netns ? [{ type: 'network', path: netns }] : []),
-      ...(ns.ipc ? [{ type: 'ipc', path: ns.ipc }] : []),
-      ...(ns.uts ? [{ type: 'uts', path: ns.uts }] : []),
-      ...(ns.pid ? [{ type: 'pid', path: ns.pid }] : []),
+      ...(['ipc', 'uts', 'pid'] as const).flatMap((type) => {
+        const v = ns[type];
+        return v === undefined ? [] : [v === 'host' ? { type, host: true } : { type, path: v }];
+      }),
     ],
-    cgroupsPath: spec.cgroupParent ? `${spec.cgroupParent.replace(/\/+$/, '')}/${c.id}` : undefined,
+    cgroupsPath: cgroupPathOf(spec, c.id),
     init: spec.init ? parts.config.initPath : undefined,
     annotations: { ...(spec.labels ?? {}), ...(spec.annotations ?? {}) },
   };
@@ -170,7 +171,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     exitDelay: opts.foreground ? FOREGROUND_EXIT_DELAY_S : undefined,
     signal,
   });
-  await parts.records.setCreated(c.id, created.pid, created.conmonPid);
+  await parts.records.setCreated(c.id, created.pid, { pid: created.conmonPid, token: processToken(created.conmonPid) });
   // Aborted while conmon created it: the caller's cleanup removes the new incarnation too.
   signal?.throwIfAborted();
 }
@@ -196,7 +197,7 @@ async function attachNetwork(parts: Parts, c: Container, networks: string[], hos
   // Attachments whose owner is gone (a crash between setup and the row's removal) are
   // released before new ones are made. An owner that still has a row (a container, a
   // pod) is its own to release (it may be doing so right now).
-  await net.sweep((id) => parts.records.exists(id) || parts.networkOwners.some((owns) => owns(id)));
+  await net.sweep(async (id) => parts.records.exists(id) || (await Promise.all(parts.networkOwners.map((owns) => owns(id)))).some(Boolean));
   const status = await net.setup(c.id, { networks, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']] });
   await parts.records.setNetwork(c.id, status);
   const first = status.attachments[0];

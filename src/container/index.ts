@@ -28,6 +28,7 @@ export type { Container, ContainerState } from './types.js';
 export type {
   ContainerSpec, ContainerMount, BindMount, TmpfsMount, DeviceMapping, SecurityContext, ContainerResources, JoinedNamespaces, NetworkSpec, Propagation,
 } from './spec.js';
-export { containerHostname, networkPlan } from './spec.js';
+export { cgroupPathOf, containerHostname, networkPlan } from './spec.js';
+export { cgroupV2, type ContainerStats } from './stats.js';
 export { statusWord } from './types.js';
 export { CommandExitError } from './exit-codes.js';

@@ -3,6 +3,8 @@
 // berth process ran is picked up from conmon's exit file by the next look (reconcile) or
 // by conmon's exit command (recordMonitorExit). The pieces live beside it: records.ts (the
 // table), runtime.ts (runc + conmon), create.ts, exec.ts, reconcile.ts, release.ts.
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { isValidName, type Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
 import type { ImageStore } from '../image/index.js';
@@ -12,14 +14,16 @@ import type { OciRuntime } from '../oci/index.js';
 import { readLog, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
+import { parkPoint, processToken } from '../sys/index.js';
 import { ContainerRecords } from './records.js';
 import { ContainerRuntime } from './runtime.js';
 import { containerPaths, type ContainerPaths, type Parts } from './parts.js';
 import { reconcile } from './reconcile.js';
-import { destroy, recordExit, release, releaseUnfinished } from './release.js';
+import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
-import type { ContainerSpec } from './spec.js';
+import { cgroupPathOf, type ContainerSpec } from './spec.js';
+import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
 
 /** The engine's directories containers use (see engine/paths.ts). */
@@ -39,6 +43,8 @@ export interface ContainerDirs {
 export interface ManagerDeps {
   config: Config;
   store: Store;
+  /** The namespace whose containers this manager lists and makes (default 'default'). */
+  namespace?: string;
   /** The one OCI runtime driver of the engine. */
   runtime: OciRuntime;
   /** The directories of the engine's layout this manager works in. */
@@ -50,8 +56,11 @@ export interface ManagerDeps {
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
   /** Owners of network namespaces other than containers (e.g. pods, by id): a sweep keeps theirs. */
-  networkOwners?: ((id: string) => boolean)[];
+  networkOwners?: ((id: string) => boolean | Promise<boolean>)[];
 }
+
+/** How long a restart waits for another process to finish releasing the last run. */
+const RELEASE_WAIT_MS = 30_000;
 
 export interface LogOptions {
   tail?: number;
@@ -76,7 +85,7 @@ export class ContainerManager {
 
   constructor(deps: ManagerDeps) {
     const { dirs } = deps;
-    this.records = new ContainerRecords(deps.store);
+    this.records = new ContainerRecords(deps.store, deps.namespace);
     this.runtime = new ContainerRuntime({
       oci: deps.runtime,
       conmon: deps.config.conmon,
@@ -128,12 +137,10 @@ export class ContainerManager {
    * caller can attach before it starts. Other states: returned as they are.
    */
   async recreate(ref: string, opts: { signal?: AbortSignal } = {}): Promise<Container> {
-    const c = await this.get(ref);
+    const c = await this.releasedOrNot(await this.get(ref), opts.signal);
     if (c.state !== 'stopped') return c;
-    if (!(await this.records.claimForRecreate(c.id, process.pid))) return this.get(c.id);
+    if (!(await this.records.claimForRecreate(c.id, processToken()))) return this.get(c.id);
     try {
-      // What a release that never finished (its process died) left behind goes first.
-      if (releaseUnfinished(this.parts, c.id)) await release(this.parts, c.id);
       await instantiate(this.parts, c, (await this.parts.images()).resolve(c.imageId ?? c.config.image), opts);
     } catch (e) {
       await release(this.parts, c.id);
@@ -141,6 +148,17 @@ export class ContainerManager {
       throw e;
     }
     return this.records.byId(c.id)!;
+  }
+
+  /** A stopped container once another process's release of its last run is done. */
+  private async releasedOrNot(c: Container, signal?: AbortSignal): Promise<Container> {
+    const deadline = Date.now() + RELEASE_WAIT_MS;
+    while (c.state === 'stopped' && !c.released) {
+      if (Date.now() > deadline) throw failedPrecondition(`container ${c.name} is still being cleaned up after its exit; try again`);
+      await delay(50, undefined, { signal });
+      c = await this.get(c.id);
+    }
+    return c;
   }
 
   /** Starts a created container, or a stopped one again. */
@@ -174,8 +192,7 @@ export class ContainerManager {
     if (c.state !== 'running' && c.state !== 'created') return c;
     const secs = opts.timeout ?? c.config.stopTimeout ?? 10;
     const signal = c.state === 'created' ? 'KILL' : c.config.stopSignal ?? (await this.imageStopSignal(c)) ?? 'TERM';
-    await this.signalAndWait(c, signal, secs, opts.signal);
-    return this.records.byId(c.id)!;
+    return (await this.signalAndWait(c, signal, secs, opts.signal)) ?? c;
   }
 
   private async imageStopSignal(c: Container): Promise<string | undefined> {
@@ -186,7 +203,8 @@ export class ContainerManager {
     }
   }
 
-  private async signalAndWait(c: Container, signal: string, secs: number, abort?: AbortSignal): Promise<number> {
+  /** The container after its exit is recorded (undefined when that removed it). */
+  private async signalAndWait(c: Container, signal: string, secs: number, abort?: AbortSignal): Promise<Container | undefined> {
     await this.runtime.kill(c.id, signal, { all: signal === 'KILL' }).catch((e) => log.debug('kill', { error: String(e) }));
     const within = (ms: number) => (abort ? AbortSignal.any([abort, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms));
     let code: number;
@@ -197,8 +215,7 @@ export class ContainerManager {
       await this.runtime.kill(c.id, 'KILL', { all: true }).catch((e2) => log.debug('kill', { error: String(e2) }));
       code = await this.waitExit(c, within(30_000));
     }
-    await recordExit(this.parts, c, code);
-    return code;
+    return recordExit(this.parts, c, code);
   }
 
   async restart(ref: string, opts: StopOptions = {}): Promise<Container> {
@@ -243,6 +260,7 @@ export class ContainerManager {
   /** Removes a container; a running one only with force (it is killed first). */
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<Container> {
     const c = await this.get(ref);
+    if (c.state === 'removing') throw failedPrecondition(`removal of container ${c.name} is already in progress`);
     if (c.state === 'running' || c.state === 'created') {
       if (!opts.force)
         throw failedPrecondition(`cannot remove container ${c.name}: container is ${c.state}: stop the container before removing or force remove`);
@@ -259,6 +277,7 @@ export class ContainerManager {
    * for the container: a restart may already have made a new one.
    */
   async recordMonitorExit(id: string, monitorPid = process.ppid): Promise<void> {
+    await parkPoint('monitor-exit');
     const c = this.records.byId(id);
     if (!c || c.conmonPid !== monitorPid) return;
     const code = await this.runtime.exitCode(id);
@@ -295,6 +314,17 @@ export class ContainerManager {
     if (c.state !== 'running') throw failedPrecondition(`container ${c.name} is not running`);
     if (req.command.length === 0) throw invalidArgument('exec needs a command to run');
     return execIn(this.parts, this.specs, c, req, streams, opts.signal);
+  }
+
+  /**
+   * Resource usage of a running (or created) container from its cgroup, and the size of its
+   * writable layer (walked only when asked: it reads every file's metadata).
+   */
+  async stats(ref: string, o: { writableLayer?: boolean } = {}): Promise<ContainerStats> {
+    const c = await this.get(ref);
+    if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`container ${c.name} is not running`);
+    const [usage, layer] = await Promise.all([cgroupStats(cgroupPathOf(c.config, c.id)), o.writableLayer ? diskUsage(join(this.paths(c).dir, 'upper')) : undefined]);
+    return { ...usage, writableLayer: layer };
   }
 
   /** Counts for `berth info`. */

@@ -32,7 +32,7 @@ export interface Parts {
   /** Where network namespaces are made (<netnsDir>/<owner id>). */
   netnsDir: string;
   /** Other owners of network namespaces and attachments (pods): the sweep leaves theirs alone. */
-  networkOwners: ((id: string) => boolean)[];
+  networkOwners: ((id: string) => boolean | Promise<boolean>)[];
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
 }

@@ -3,6 +3,7 @@
 // need (which images containers use) through imageUsers(), which the composition root
 // hands them.
 import type { Store } from '../store/index.js';
+import { recordEvent } from '../events/index.js';
 import { alreadyExists, invalidArgument, notFound } from '../errors/index.js';
 import type { NetworkStatus } from '../network/index.js';
 import type { ImageUsers } from '../image/index.js';
@@ -23,6 +24,7 @@ interface Row {
   state: ContainerState;
   pid: number | null;
   conmon_pid: number | null;
+  conmon_token: string | null;
   exit_code: number | null;
   oom_killed: number;
   error: string | null;
@@ -30,6 +32,8 @@ interface Row {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  released: number;
+  cleanup_owner: string | null;
 }
 
 function specOf(r: Row): ContainerSpec {
@@ -47,6 +51,7 @@ const fromRow = (r: Row): Container => ({
   state: r.state,
   pid: r.pid,
   conmonPid: r.conmon_pid,
+  conmonToken: r.conmon_token,
   exitCode: r.exit_code,
   oomKilled: r.oom_killed === 1,
   error: r.error,
@@ -54,6 +59,8 @@ const fromRow = (r: Row): Container => ({
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
+  released: r.released !== 0,
+  cleanupOwner: r.cleanup_owner,
 });
 
 export interface NewContainer {
@@ -64,16 +71,38 @@ export interface NewContainer {
   imageName: string | null;
   config: ContainerSpec;
   /** The creating process: owns the 'creating' row until it is 'created'. */
-  creatorPid: number;
+  creator: string; // its processToken
   createdAt: number;
 }
 
+/** The pid a processToken names. */
+const pidOf = (token: string) => Number.parseInt(token, 10);
+
+/**
+ * One namespace's view of the table: listings, name lookups, counts and inserts are the
+ * namespace's; lookups by full id, existence and image use span all (ids are unique, and
+ * a network sweep or rmi must see every namespace's containers).
+ */
 export class ContainerRecords {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    readonly namespace = 'default',
+  ) {}
 
   /** Newest first. */
   all(): Container[] {
-    return (this.store.db.prepare('SELECT * FROM containers ORDER BY created_at DESC').all() as Row[]).map(fromRow);
+    return (this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace) as Row[]).map(fromRow);
+  }
+
+  /** Records a container event, inside the write that made the change (the row still exists). */
+  private event(id: string, action: string, extra: Record<string, string> = {}): void {
+    const r = this.store.db.prepare('SELECT name, image_name, image_id, pod_id, namespace FROM containers WHERE id = ?').get(id) as
+      | { name: string; image_name: string | null; image_id: string | null; pod_id: string | null; namespace: string }
+      | undefined;
+    if (!r) return;
+    const attributes: Record<string, string> = { name: r.name, image: r.image_name ?? r.image_id ?? '', ...extra };
+    if (r.pod_id) attributes.pod = r.pod_id;
+    recordEvent(this.store.db, { namespace: r.namespace, type: 'container', action, id, attributes });
   }
 
   byId(id: string): Container | undefined {
@@ -88,9 +117,9 @@ export class ContainerRecords {
   /** By full id, name, or unique id prefix. */
   lookup(ref: string): Container {
     const db = this.store.db;
-    let row = db.prepare('SELECT * FROM containers WHERE id = ? OR name = ?').get(ref, ref) as Row | undefined;
+    let row = db.prepare('SELECT * FROM containers WHERE namespace = ? AND (id = ? OR name = ?)').get(this.namespace, ref, ref) as Row | undefined;
     if (!row && /^[0-9a-f]{1,63}$/.test(ref)) {
-      const rows = db.prepare("SELECT * FROM containers WHERE id LIKE ? || '%' LIMIT 2").all(ref) as Row[];
+      const rows = db.prepare("SELECT * FROM containers WHERE namespace = ? AND id LIKE ? || '%' LIMIT 2").all(this.namespace, ref) as Row[];
       if (rows.length > 1) throw invalidArgument(`multiple containers found with ID prefix "${ref}"`);
       row = rows[0];
     }
@@ -108,10 +137,10 @@ export class ContainerRecords {
       await this.store.write(() =>
         this.store.db
           .prepare(
-            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?)`,
+            `INSERT INTO containers (id, name, pod_id, image_id, image_name, config, state, pid, cleanup_owner, created_at, namespace)
+             VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?, ?)`,
           )
-          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), c.creatorPid, c.createdAt),
+          .run(c.id, c.name, c.podId ?? null, c.imageId, c.imageName, JSON.stringify(c.config), pidOf(c.creator), c.creator, c.createdAt, this.namespace),
       );
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -124,47 +153,89 @@ export class ContainerRecords {
     }
   }
 
-  /** stopped → creating, owned by creatorPid (a restart); false when someone else got there first. */
-  async claimForRecreate(id: string, creatorPid: number): Promise<boolean> {
+  /** stopped (and released) → creating, owned by creator (a processToken: a restart); false when someone else got there first. */
+  async claimForRecreate(id: string, creator: string): Promise<boolean> {
     return this.store.write(
-      () => this.store.db.prepare("UPDATE containers SET state = 'creating', pid = ? WHERE id = ? AND state = 'stopped'").run(creatorPid, id).changes > 0,
+      () =>
+        this.store.db
+          .prepare("UPDATE containers SET state = 'creating', pid = ?, cleanup_owner = ? WHERE id = ? AND state = 'stopped' AND released = 1")
+          .run(pidOf(creator), creator, id).changes > 0,
     );
   }
 
   /** Back to stopped after a restart that failed or whose creator died. */
   async backToStopped(id: string, onlyIfCreating = false): Promise<void> {
-    const sql = `UPDATE containers SET state = 'stopped', pid = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
+    const sql = `UPDATE containers SET state = 'stopped', pid = NULL, cleanup_owner = NULL WHERE id = ?${onlyIfCreating ? " AND state = 'creating'" : ''}`;
     await this.store.write(() => this.store.db.prepare(sql).run(id));
   }
 
-  /** The monitor reported the container's pid: a new incarnation. */
-  async setCreated(id: string, pid: number, conmonPid: number): Promise<void> {
-    await this.store.write(() =>
+  /** The monitor (conmon, and its processToken) reported the container's pid: a new incarnation. */
+  async setCreated(id: string, pid: number, conmon: { pid: number; token: string }): Promise<void> {
+    await this.store.write(() => {
+      // A container's first incarnation is its creation; later ones are restarts.
+      const first = (this.store.db.prepare('SELECT started_at FROM containers WHERE id = ?').get(id) as { started_at: number | null } | undefined)?.started_at === null;
       this.store.db
-        .prepare("UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, exit_code = NULL, error = NULL WHERE id = ?")
-        .run(pid, conmonPid, id),
-    );
+        .prepare(
+          `UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, conmon_token = ?, cleanup_owner = NULL, exit_code = NULL, error = NULL
+           WHERE id = ?`,
+        )
+        .run(pid, conmon.pid, conmon.token, id);
+      if (first) this.event(id, 'create');
+    });
   }
 
   async setRunning(id: string, startedAt: number): Promise<void> {
+    await this.store.write(() => {
+      const changed = this.store.db.prepare("UPDATE containers SET state = 'running', started_at = ?, finished_at = NULL WHERE id = ? AND state = 'created'").run(startedAt, id).changes;
+      if (changed) this.event(id, 'start');
+    });
+  }
+
+  /**
+   * Records an exit for the incarnation whose monitor reported it, with the release still
+   * to do and owner (a processToken) doing it: false when the row is not that
+   * incarnation's any more (a restart made a new monitor) or already stopped.
+   */
+  async recordExit(
+    id: string,
+    e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number; owner: string },
+  ): Promise<boolean> {
+    return this.store.write(() => {
+      const changed =
+        this.store.db
+          .prepare(
+            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?, released = 0, cleanup_owner = ?
+             WHERE id = ? AND state IN ('created', 'running') AND conmon_pid IS ?`,
+          )
+          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, e.owner, id, e.monitorPid).changes > 0;
+      if (changed) {
+        if (e.oomKilled) this.event(id, 'oom');
+        this.event(id, 'die', { exitCode: String(e.code) });
+      }
+      return changed;
+    });
+  }
+
+  /** The release after an exit is done. */
+  async setReleased(id: string): Promise<void> {
     await this.store.write(() =>
-      this.store.db.prepare("UPDATE containers SET state = 'running', started_at = ?, finished_at = NULL WHERE id = ? AND state = 'created'").run(startedAt, id),
+      this.store.db.prepare("UPDATE containers SET released = 1, cleanup_owner = NULL WHERE id = ? AND state = 'stopped'").run(id),
     );
   }
 
   /**
-   * Records an exit for the incarnation whose monitor reported it: false when the row is
-   * not that incarnation's any more (a restart made a new monitor) or already stopped.
+   * Takes over an unfinished release or removal whose owner died (compare and swap on the
+   * owner seen): false when another process got there first.
    */
-  async recordExit(id: string, e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number }): Promise<boolean> {
+  async claimCleanup(c: Pick<Container, 'id' | 'state' | 'cleanupOwner'>, owner: string): Promise<boolean> {
     return this.store.write(
       () =>
         this.store.db
           .prepare(
-            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?
-             WHERE id = ? AND state IN ('created', 'running') AND conmon_pid IS ?`,
+            `UPDATE containers SET cleanup_owner = ?
+             WHERE id = ? AND state = ? AND cleanup_owner IS ? AND (state = 'removing' OR released = 0)`,
           )
-          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, id, e.monitorPid).changes > 0,
+          .run(owner, c.id, c.state, c.cleanupOwner).changes > 0,
     );
   }
 
@@ -174,15 +245,24 @@ export class ContainerRecords {
 
   async rename(id: string, name: string, config: ContainerSpec): Promise<void> {
     try {
-      await this.store.write(() => this.store.db.prepare('UPDATE containers SET name = ?, config = ? WHERE id = ?').run(name, JSON.stringify(config), id));
+      await this.store.write(() => {
+        const old = this.store.db.prepare('SELECT name FROM containers WHERE id = ?').get(id) as { name: string } | undefined;
+        this.store.db.prepare('UPDATE containers SET name = ?, config = ? WHERE id = ?').run(name, JSON.stringify(config), id);
+        if (old) this.event(id, 'rename', { oldName: old.name });
+      });
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw alreadyExists(`the container name "${name}" is already in use`);
       throw e;
     }
   }
 
-  /** Marks the row 'removing', keeping a stopped container's exit code for late waiters. */
-  async markRemoving(id: string, now = Date.now()): Promise<void> {
+  /** A release or removal that failed: the next look tries again, in any process. */
+  async dropCleanupOwner(id: string): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE containers SET cleanup_owner = NULL WHERE id = ?').run(id));
+  }
+
+  /** Marks the row 'removing' by owner (a processToken), keeping a stopped container's exit code for late waiters. */
+  async markRemoving(id: string, owner: string, now = Date.now()): Promise<void> {
     await this.store.write(() => {
       const db = this.store.db;
       const row = db.prepare("SELECT exit_code FROM containers WHERE id = ? AND state = 'stopped'").get(id) as { exit_code: number | null } | undefined;
@@ -190,12 +270,15 @@ export class ContainerRecords {
         db.prepare('DELETE FROM exit_codes WHERE recorded_at < ?').run(now - EXIT_CODE_RETENTION_MS);
         db.prepare('INSERT OR REPLACE INTO exit_codes (id, exit_code, recorded_at) VALUES (?, ?, ?)').run(id, row.exit_code, now);
       }
-      db.prepare("UPDATE containers SET state = 'removing' WHERE id = ?").run(id);
+      db.prepare("UPDATE containers SET state = 'removing', cleanup_owner = ? WHERE id = ?").run(owner, id);
     });
   }
 
   async delete(id: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare('DELETE FROM containers WHERE id = ?').run(id));
+    await this.store.write(() => {
+      this.event(id, 'destroy');
+      this.store.db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+    });
   }
 
   /** The exit code of a container removed recently. */
@@ -205,7 +288,7 @@ export class ContainerRecords {
   }
 
   counts(): { total: number; running: number; stopped: number } {
-    const rows = this.store.db.prepare('SELECT state, count(*) AS n FROM containers GROUP BY state').all() as { state: string; n: number }[];
+    const rows = this.store.db.prepare('SELECT state, count(*) AS n FROM containers WHERE namespace = ? GROUP BY state').all(this.namespace) as { state: string; n: number }[];
     const n = (s: string) => rows.find((r) => r.state === s)?.n ?? 0;
     return { total: rows.reduce((a, r) => a + r.n, 0), running: n('running'), stopped: n('stopped') };
   }

@@ -5,21 +5,74 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
+import { parkPoint, processToken, tokenAlive } from '../sys/index.js';
 import { networkPlan } from './spec.js';
 import type { Parts } from './parts.js';
 import type { Container } from './types.js';
 
 /**
- * Records an exit and releases the runtime resources. The exit belongs to the incarnation
- * whose monitor reported it (monitorPid): a restart in between has a new monitor, and an
- * exit seen late must not stop the new process. Idempotent: conmon's exit command, a
- * waiting `run` and any state query may all get here for the same exit.
+ * Records an exit and releases the runtime resources; returns the container as it is now
+ * (undefined once removed). The exit belongs to the incarnation whose monitor reported it
+ * (monitorPid): a restart in between has a new monitor, and an exit seen late must not stop
+ * the new process. Idempotent: conmon's exit command, a waiting `run` and any state query
+ * may all get here for the same exit. The row says 'stopped, not released' until the
+ * release is done, so a process that dies in between leaves work the next look finishes.
+ * When the store cannot be written (a full disk), the exit is reported from the exit file
+ * and recorded by a later look.
  */
-export async function recordExit(parts: Parts, c: Container, code: number, error?: string, monitorPid: number | null = c.conmonPid): Promise<void> {
-  const changed = await parts.records.recordExit(c.id, { code, oomKilled: parts.runtime.oomKilled(c.id), error, monitorPid, at: Date.now() });
-  if (!changed) return;
-  if (c.config.removeOnExit) await destroy(parts, c.id);
-  else await release(parts, c.id);
+export async function recordExit(parts: Parts, c: Container, code: number, error?: string, monitorPid: number | null = c.conmonPid): Promise<Container | undefined> {
+  const at = (await parts.runtime.exitTime(c.id)) ?? Date.now();
+  const oomKilled = parts.runtime.oomKilled(c.id);
+  let changed: boolean;
+  try {
+    changed = await parts.records.recordExit(c.id, { code, oomKilled, error, monitorPid, at, owner: processToken() });
+  } catch (e) {
+    if (!isBerthError(e, 'ResourceExhausted')) throw e;
+    log.warn('the exit is not recorded yet: the store cannot be written', { id: c.id, error: (e as Error).message });
+    return { ...c, state: 'stopped', exitCode: code, finishedAt: at, oomKilled, error: error ?? null, released: false };
+  }
+  if (changed) {
+    await parkPoint('exit-recorded');
+    await finishAfterExit(parts, c);
+  }
+  return parts.records.byId(c.id);
+}
+
+/** Release (or removal, for remove-on-exit) after an exit is recorded, by the row's cleanup owner. */
+async function finishAfterExit(parts: Parts, c: Container): Promise<void> {
+  if (c.config.removeOnExit) return destroy(parts, c.id);
+  await retriedOnFailure(parts, c.id, async () => {
+    await release(parts, c.id);
+    await parts.records.setReleased(c.id);
+  });
+}
+
+/** Cleanup work that, when it fails, is left for the next look (of any process) to retry. */
+async function retriedOnFailure(parts: Parts, id: string, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (e) {
+    await parts.records.dropCleanupOwner(id).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Finishes a release or removal whose process died ('stopped' but not released, or
+ * 'removing', with a cleanup owner that no longer runs). Returns the container as it is
+ * now (undefined once removed); one whose cleanup runs elsewhere is returned as it is.
+ */
+export async function finishCleanup(parts: Parts, c: Container): Promise<Container | undefined> {
+  if (c.cleanupOwner !== null && tokenAlive(c.cleanupOwner)) return c;
+  if (!(await parts.records.claimCleanup(c, processToken()))) return parts.records.byId(c.id);
+  if (c.state === 'removing') {
+    log.info('finishing the removal of a container whose remover died', { id: c.id });
+    await destroy(parts, c.id);
+    return undefined;
+  }
+  log.info('finishing the release of an exited container whose releaser died', { id: c.id });
+  await finishAfterExit(parts, c);
+  return parts.records.byId(c.id);
 }
 
 /**
@@ -52,16 +105,23 @@ function hasNetwork(parts: Parts, id: string): boolean {
   return c.network !== null || networkPlan(c.config).kind === 'networks';
 }
 
-/** Whether a release that never finished (its process died) left something behind. */
-export function releaseUnfinished(parts: Parts, id: string): boolean {
-  return existsSync(parts.runtime.stateDir(id)) || existsSync(join(parts.netnsDir, id));
-}
-
-/** Deletes every trace of a container: runtime state, mounts, files, then its row. */
+/**
+ * Deletes every trace of a container: runtime state, mounts, files, then its row. With the
+ * store's disk full, the intent cannot be recorded: the files go first (freeing the space)
+ * and the row after.
+ */
 export async function destroy(parts: Parts, id: string, afterFailure = false): Promise<void> {
-  await parts.records.markRemoving(id);
-  await release(parts, id, afterFailure);
-  // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
-  await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);
-  await parts.records.delete(id);
+  try {
+    await parts.records.markRemoving(id, processToken());
+  } catch (e) {
+    if (!isBerthError(e, 'ResourceExhausted')) throw e;
+    log.debug('removing before recording the removal: the store cannot be written', { id });
+  }
+  await parkPoint('removing');
+  await retriedOnFailure(parts, id, async () => {
+    await release(parts, id, afterFailure);
+    // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
+    await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);
+    await parts.records.delete(id);
+  });
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { OciRuntime, Process, Resources, RuntimeState } from '../oci/index.js';
 import {
-  attach, attachSocketPath, createContainer, execInContainer, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
+  attach, attachSocketPath, createContainer, execInContainer, exitTime, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
   type AttachResult, type AttachStreams, type ExecResult,
 } from '../monitor/index.js';
 import { nodeCrypto } from '../sys/index.js';
@@ -201,6 +201,11 @@ export class ContainerRuntime {
   /** The exit code conmon recorded, if any (async: listings read many). */
   exitCode(id: string): Promise<number | undefined> {
     return readExitCodeAsync(this.o.dirs.exitDir, id);
+  }
+
+  /** When conmon saw the process exit (its exit file's time), if it recorded one. */
+  exitTime(id: string): Promise<number | undefined> {
+    return exitTime(this.o.dirs.exitDir, id);
   }
 
   exitCodeNow(id: string): number | undefined {

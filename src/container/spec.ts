@@ -53,12 +53,12 @@ export interface ContainerResources extends ResourceLimits {
   oomScoreAdj?: number;
 }
 
-/** Namespaces to join (paths such as a pod's /proc/<pid>/ns/ipc or a netns file). */
+/** Namespaces to join (paths such as a pod's /proc/<pid>/ns/ipc or a netns file), or 'host' to share the host's. */
 export interface JoinedNamespaces {
   network?: string;
-  ipc?: string;
-  uts?: string;
-  pid?: string;
+  ipc?: string | 'host';
+  uts?: string | 'host';
+  pid?: string | 'host';
 }
 
 /** Networking berth sets up itself (ignored when namespaces.network is given). */
@@ -133,4 +133,9 @@ export function containerHostname(spec: ContainerSpec, id: string): string | und
   if (spec.hostname) return spec.hostname;
   if (spec.namespaces?.uts) return undefined;
   return networkPlan(spec).kind === 'host' ? hostHostname() : id.slice(0, 12);
+}
+
+/** The container's cgroup, as the OCI spec names it: under cgroupParent, or /berth. */
+export function cgroupPathOf(spec: Pick<ContainerSpec, 'cgroupParent'>, id: string): string {
+  return `${(spec.cgroupParent ?? '/berth').replace(/\/+$/, '')}/${id}`;
 }

@@ -17,6 +17,8 @@ export interface Container {
   pid: number | null;
   /** The monitor of the current incarnation; only its reports count. */
   conmonPid: number | null;
+  /** The monitor as a processToken (a reused pid is not taken for it); null in older rows. */
+  conmonToken: string | null;
   exitCode: number | null;
   oomKilled: boolean;
   error: string | null;
@@ -25,6 +27,14 @@ export interface Container {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** False from an exit until the run's resources (runtime state, mounts, network) are given back. */
+  released: boolean;
+  /**
+   * The process ("<pid>-<start time>") doing work on the row that others finish once it is
+   * gone: the creator while 'creating', the releaser of an exit, the remover; null when none
+   * is under way (or in rows older than owners).
+   */
+  cleanupOwner: string | null;
 }
 
 /** docker's names for states in `ps`/`inspect`. */

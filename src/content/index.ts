@@ -3,12 +3,12 @@
 // into place, so a name always means complete, verified content. Writers stage into
 // <dir>/ingest/ first; two writers of the same digest both succeed (the rename is atomic
 // and the bytes are identical).
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BerthError, dataLoss, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
-import { nodeCrypto, processAlive, processStartTime } from '../sys/index.js';
+import { BerthError, dataLoss, fromSystemError, invalidArgument, notFound, unavailable } from '../errors/index.js';
+import { isProcessToken, nodeCrypto, processToken, tokenAlive } from '../sys/index.js';
 
 export interface Descriptor {
   digest: string; // 'sha256:<hex>'
@@ -88,13 +88,34 @@ export interface IngestEntry {
   live: boolean | undefined;
 }
 
-/** This process as staging files name it, '<pid>-<start time>': a sweep tells a writer that died. */
-let ownerTag: string | undefined;
+/** Staging files are named '<processToken>-<uuid>': a sweep tells a writer that died. */
 const OWNED_RE = /^(\d+)-(\d+)-[0-9a-f-]{36}$/;
+/** A download claim: '<hex>.pulling', holding its process's processToken (from older versions: its pid). */
 const CLAIM_RE = /^[0-9a-f]{64}\.pulling$/;
 
 /** How often a waiter looks whether another process's download finished. */
 const CLAIM_POLL_MS = 50;
+/** A waiter gives up once the holder's download has not grown for this long. */
+const CLAIM_STALL_MS = 60_000;
+
+export interface ClaimOptions {
+  signal?: AbortSignal;
+  /** Called once when another living process holds the claim and this one starts waiting. */
+  onWait?: (holderPid: number) => void;
+  /** How long the holder's ingest files may stay the same size before the waiter gives up. */
+  stallMs?: number;
+}
+
+/** The holder's token a claim file holds: null when the file is gone, undefined when it names none. */
+function readClaim(lock: string): string | undefined | null {
+  try {
+    const token = readFileSync(lock, 'utf8').trim();
+    return isProcessToken(token) ? token : undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fromSystemError(e, `reading ${lock}`);
+  }
+}
 
 export class ContentStore {
   private readonly blobDir: string;
@@ -259,11 +280,11 @@ export class ContentStore {
         const owned = OWNED_RE.exec(name);
         if (owned) {
           const key = `${owned[1]}-${owned[2]}`;
-          if (!alive.has(key)) alive.set(key, processStartTime(Number(owned[1])) === Number(owned[2]));
+          if (!alive.has(key)) alive.set(key, tokenAlive(key));
           live = alive.get(key);
         } else if (CLAIM_RE.test(name)) {
-          const holder = Number(readFileSync(p, 'utf8') || 0);
-          live = holder ? processAlive(holder) : undefined;
+          const holder = readClaim(p);
+          live = holder ? tokenAlive(holder) : undefined;
         }
         out.push({ name, size: st.size, mtimeMs: st.mtimeMs, live });
       } catch {
@@ -315,35 +336,74 @@ export class ContentStore {
   /** A fresh path in the ingest dir, for staging files; its name says which process writes it. */
   tempPath(): string {
     mkdirSync(this.ingestDir, { recursive: true });
-    ownerTag ??= `${process.pid}-${processStartTime(process.pid) ?? 0}`;
-    return join(this.ingestDir, `${ownerTag}-${nodeCrypto().randomUUID()}`);
+    return join(this.ingestDir, `${processToken()}-${nodeCrypto().randomUUID()}`);
   }
 
   /**
    * Claims the download of a blob across processes, so that concurrent pulls fetch each
    * blob once: resolves with a release function for the caller to download, or with
-   * undefined once the blob is in the store (another process fetched it). A claim whose
-   * process is gone, or that is released without the blob, passes on to a waiter.
+   * undefined once the blob is in the store (another process fetched it). A claim names
+   * its process by pid and start time: one whose process is gone (or a zombie, or whose
+   * pid now names another process), or that is released without the blob, passes on to
+   * a waiter. A waiter gives up (Unavailable) when the holder's download stops growing.
    */
-  async claimDownload(digest: string, signal?: AbortSignal): Promise<(() => void) | undefined> {
-    mkdirSync(this.ingestDir, { recursive: true });
+  async claimDownload(digest: string, o: ClaimOptions = {}): Promise<(() => void) | undefined> {
     const lock = join(this.ingestDir, `${digestHex(digest)}.pulling`);
+    const stallMs = o.stallMs ?? CLAIM_STALL_MS;
+    let watched: { holder: string; bytes: number; since: number } | undefined;
     for (;;) {
       if (this.has(digest)) return undefined;
-      try {
-        writeFileSync(lock, String(process.pid), { flag: 'wx' });
-        return () => rmSync(lock, { force: true });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, lock);
-      }
-      const holder = Number(readFileSync(lock, { encoding: 'utf8', flag: 'r' }) || 0);
-      if (holder && !processAlive(holder)) {
+      if (!existsSync(lock) && this.lock(lock)) return () => rmSync(lock, { force: true });
+      const holder = readClaim(lock);
+      if (holder === null) continue; // released meanwhile
+      if (!holder || !tokenAlive(holder)) {
+        // Two waiters may both take over; then both download, which the store allows.
         rmSync(lock, { force: true });
         continue;
       }
-      signal?.throwIfAborted();
+      const pid = Number.parseInt(holder, 10);
+      const bytes = this.ingestBytesOf(holder);
+      const now = Date.now();
+      if (watched?.holder !== holder) {
+        if (!watched) o.onWait?.(pid);
+        watched = { holder, bytes, since: now };
+      } else if (bytes !== watched.bytes) {
+        watched = { holder, bytes, since: now };
+      } else if (now - watched.since >= stallMs) {
+        throw unavailable(`gave up waiting for another pull of ${digest} (pid ${pid}): its download made no progress for ${Math.round(stallMs / 1000)} s`);
+      }
+      o.signal?.throwIfAborted();
       await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
     }
+  }
+
+  /** Creates the claim file with this process's tag in it, whole (a link of a written file): false when it exists. */
+  private lock(lock: string): boolean {
+    const temp = this.tempPath();
+    writeFileSync(temp, processToken(), { flag: 'wx', mode: 0o600 });
+    try {
+      linkSync(temp, lock);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, lock);
+      return false;
+    } finally {
+      rmSync(temp, { force: true });
+    }
+  }
+
+  /** The bytes in the staging files of the process with this token (a bare pid: any of its). */
+  private ingestBytesOf(token: string): number {
+    let bytes = 0;
+    for (const name of readdirSync(this.ingestDir)) {
+      if (!name.startsWith(`${token}-`)) continue;
+      try {
+        bytes += statSync(join(this.ingestDir, name)).size;
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return bytes;
   }
 
   private missing(e: unknown, digest: string): BerthError {

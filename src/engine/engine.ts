@@ -3,7 +3,7 @@
 // user pays only for what it touches (`berth version` opens no database, `ps` loads no
 // image store).
 import { loadConfig, resolvePaths, type Config, type ConfigOverrides } from '../config/index.js';
-import { failedPrecondition } from '../errors/index.js';
+import { failedPrecondition, invalidArgument } from '../errors/index.js';
 import { openStore, type Store } from '../store/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
@@ -11,9 +11,19 @@ import type { ImageStore, RegistryAccess } from '../image/index.js';
 import type { NetworkManager } from '../network/index.js';
 import type { OciRuntime } from '../oci/index.js';
 import type { ContainerManager } from '../container/index.js';
+import type { PodManager } from '../pod/index.js';
+import type { EventLog } from '../events/index.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 
+/** containerd's rule for namespace names. */
+const NAMESPACE = /^[a-z0-9]([a-z0-9._-]{0,74}[a-z0-9])?$/;
+
 export interface EngineOptions extends ConfigOverrides {
+  /**
+   * The namespace of containers and pods this engine lists and makes: the CLI's default is
+   * 'default' (env BERTH_NAMESPACE), the CRI's 'k8s.io'. Images are shared by all.
+   */
+  namespace?: string;
   /** Environment for defaults (BERTH_ROOT …, CONTAINERS_REGISTRIES_CONF); default process.env. */
   env?: NodeJS.ProcessEnv;
   /**
@@ -26,7 +36,7 @@ export interface EngineOptions extends ConfigOverrides {
    * Owners of network namespaces besides containers (e.g. a pod store: is this pod ID
    * alive?). The sweep before a container's network setup leaves their namespaces alone.
    */
-  networkOwners?: ((id: string) => boolean)[];
+  networkOwners?: ((id: string) => boolean | Promise<boolean>)[];
 }
 
 /** Per-call registry options (a command's --cert-dir, --tls-verify, --authfile). */
@@ -49,9 +59,13 @@ export class Engine {
   private readonly services = new Map<string, Promise<unknown>>();
   private closed = false;
 
+  readonly namespace: string;
+
   constructor(private readonly opts: EngineOptions = {}) {
     this.env = opts.env ?? process.env;
     this.paths = enginePaths(resolvePaths(opts, this.env));
+    this.namespace = opts.namespace ?? (this.env.BERTH_NAMESPACE || 'default');
+    if (!NAMESPACE.test(this.namespace)) throw invalidArgument(`invalid namespace "${this.namespace}": lower-case letters, digits, '.', '_' and '-'`);
   }
 
   config(): Promise<Config> {
@@ -113,13 +127,34 @@ export class Engine {
       return new ContainerManager({
         config,
         store: await this.store(),
+        namespace: this.namespace,
         runtime: await this.runtime(),
         dirs: { containers: p.containers, exits: p.exits, sockets: p.sockets, containerRuntime: p.containerRuntime, netns: p.netns },
         images: () => this.images(),
         snapshots: () => this.snapshots(),
         network: () => this.network(),
         cleanupCommand: this.opts.cleanupCommand?.(config),
-        networkOwners: this.opts.networkOwners,
+        // Pods own network namespaces too; their table is asked only when a sweep finds an orphan.
+        networkOwners: [...(this.opts.networkOwners ?? []), async (id) => (await this.pods()).records.exists(id)],
+      });
+    });
+  }
+
+  /** The store's event log (every namespace's; readers filter by this.namespace as they need). */
+  events(): Promise<EventLog> {
+    return this.once('events', async () => new (await import('../events/index.js')).EventLog(await this.store()));
+  }
+
+  pods(): Promise<PodManager> {
+    return this.once('pods', async () => {
+      const { PodManager } = await import('../pod/index.js');
+      const p = this.paths;
+      return new PodManager({
+        store: await this.store(),
+        namespace: this.namespace,
+        dirs: { pods: p.pods, podRuntime: p.podRuntime, netns: p.netns },
+        network: () => this.network(),
+        containers: () => this.containers(),
       });
     });
   }

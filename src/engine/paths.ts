@@ -24,6 +24,10 @@ export interface EnginePaths extends Paths {
   runtimeState: string;
   /** Per container at runtime: conmon's pid files and control fifo: <runRoot>/containers. */
   containerRuntime: string;
+  /** Per pod: the files its containers share: <root>/pods. */
+  pods: string;
+  /** Per pod at runtime: its pinned IPC and UTS namespaces: <runRoot>/pods. */
+  podRuntime: string;
 }
 
 export function enginePaths(p: Paths): EnginePaths {
@@ -41,5 +45,7 @@ export function enginePaths(p: Paths): EnginePaths {
     sockets: join(p.runRoot, 's'),
     runtimeState: join(p.runRoot, 'runtime'),
     containerRuntime: join(p.runRoot, 'containers'),
+    pods: join(p.root, 'pods'),
+    podRuntime: join(p.runRoot, 'pods'),
   };
 }

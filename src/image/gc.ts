@@ -16,7 +16,7 @@ import type { ContentStore } from '../content/index.js';
 import { internal, isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { Store } from '../store/index.js';
-import { nodeCrypto, processAlive } from '../sys/index.js';
+import { nodeCrypto, processToken, tokenAlive } from '../sys/index.js';
 import type { ImageRecords } from './records.js';
 import type { LayerSnapshots } from './unpack.js';
 
@@ -41,6 +41,7 @@ export interface Lease {
 interface LeaseRow {
   id: string;
   pid: number;
+  owner: string | null; // its processToken; null in leases older than tokens
   created_at: number;
   blobs: string;
   chain_ids: string;
@@ -53,6 +54,8 @@ export interface Protected {
   since: number;
 }
 
+const holderAlive = (r: Pick<LeaseRow, 'pid' | 'owner'>) => tokenAlive(r.owner ?? String(r.pid));
+
 export class Leases {
   constructor(private readonly store: Store) {}
 
@@ -63,7 +66,7 @@ export class Leases {
   }
 
   private insert(id: string): void {
-    this.store.db.prepare('INSERT INTO leases (id, pid, created_at) VALUES (?, ?, ?)').run(id, process.pid, Date.now());
+    this.store.db.prepare('INSERT INTO leases (id, pid, owner, created_at) VALUES (?, ?, ?, ?)').run(id, process.pid, processToken(), Date.now());
   }
 
   private handle(id: string): Lease {
@@ -90,7 +93,7 @@ export class Leases {
 
   /** Whether an operation died holding its lease (a killed pull, load, import or rmi). */
   anyAbandoned(): boolean {
-    return (this.store.db.prepare('SELECT pid FROM leases').all() as { pid: number }[]).some((r) => !processAlive(r.pid));
+    return (this.store.db.prepare('SELECT pid, owner FROM leases').all() as Pick<LeaseRow, 'pid' | 'owner'>[]).some((r) => !holderAlive(r));
   }
 
   /** Runs fn under a fresh lease, released when fn settles. */
@@ -107,7 +110,7 @@ export class Leases {
   live(o: { readOnly?: boolean } = {}): Protected & { dropped: number } {
     const out: Protected & { dropped: number } = { blobs: new Set(), chainIds: new Set(), since: Infinity, dropped: 0 };
     for (const row of this.store.db.prepare('SELECT * FROM leases').all() as LeaseRow[]) {
-      if (!processAlive(row.pid)) {
+      if (!holderAlive(row)) {
         if (o.readOnly) continue;
         this.store.db.prepare('DELETE FROM leases WHERE id = ?').run(row.id);
         out.dropped++;

@@ -35,6 +35,8 @@ export interface PullOptions {
 export type PullProgress =
   | { type: 'trying'; reference: string; source: string }
   | { type: 'manifest'; digest: string }
+  /** Another process downloads (or unpacks) this layer; this pull waits for it (bounded: it gives up when that process stalls). */
+  | { type: 'waiting'; digest: string; pid: number; work: 'download' | 'unpack' }
   | { type: 'blob'; kind: 'config' | 'layer'; digest: string; size: number; bytes: number; status: 'exists' | 'downloading' | 'done' };
 
 /** What a pull needs from the registry side. */
@@ -204,7 +206,9 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
   const event = (status: 'exists' | 'downloading' | 'done', bytes: number) =>
     progress({ type: 'blob', kind: 'layer', digest: layer.digest, size: layer.size, bytes, status });
   // A concurrent pull of the same blob (another process) downloads it once; this one waits.
-  const release = content.has(layer.digest) ? undefined : await content.claimDownload(layer.digest, ctx.signal);
+  const release = content.has(layer.digest)
+    ? undefined
+    : await content.claimDownload(layer.digest, { signal: ctx.signal, onWait: (pid) => progress({ type: 'waiting', digest: layer.digest, pid, work: 'download' }) });
   try {
     const haveBlob = content.has(layer.digest);
     const haveSnapshot = snapshots.has(chainId);
@@ -278,7 +282,7 @@ async function unpack(ctx: LayerContext, chainId: string, parent: string | null,
   await ctx.snapshots.ensure(chainId, parent, diffId, async () => {
     opened = true;
     return source();
-  }, { signal: ctx.signal, verify: true });
+  }, { signal: ctx.signal, verify: true, onWait: (pid) => ctx.progress({ type: 'waiting', digest: diffId, pid, work: 'unpack' }) });
   if (opened) ctx.leftovers.createdSnapshot(chainId);
 }
 

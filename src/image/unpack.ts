@@ -8,8 +8,18 @@ import type { ImageRecords } from './records.js';
 /** The part of the snapshotter (src/snapshot) the image store uses. */
 export interface LayerSnapshots {
   has(chainId: string): boolean;
-  /** open() yields the layer as stored (plain or compressed); verify: it must unpack to diffId. */
-  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts?: { signal?: AbortSignal; verify?: boolean }): Promise<void>;
+  /**
+   * open() yields the layer as stored (plain or compressed); verify: it must unpack to
+   * diffId. onWait: another process unpacks it, and this call waits (bounded: it gives up
+   * when that process stalls).
+   */
+  ensure(
+    chainId: string,
+    parent: string | null,
+    diffId: string,
+    open: () => Promise<Readable>,
+    opts?: { signal?: AbortSignal; verify?: boolean; onWait?: (pid: number) => void },
+  ): Promise<void>;
   remove(chainId: string): Promise<void>;
   list(): { chainId: string; parent: string | null; size: number }[];
 }

@@ -4,7 +4,7 @@
 // status, 128+signal when killed by a signal, or -1 when conmon's timeout killed it.
 // An OOM kill creates an empty <persistDir>/oom.
 import { existsSync, readFileSync, watch } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, fromSystemError } from '../errors/index.js';
 
@@ -31,6 +31,17 @@ function parseExitCode(text: string): number | undefined {
 function noExitFile(e: unknown, id: string): undefined {
   if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
   throw fromSystemError(e, `exit file of ${id}`);
+}
+
+/**
+ * When the process exited, as ms since the epoch: the exit file's time (conmon writes it
+ * as soon as the process is gone), also when berth notices the exit much later.
+ */
+export function exitTime(exitDir: string, id: string): Promise<number | undefined> {
+  return stat(join(exitDir, id)).then(
+    (st) => Math.floor(st.mtimeMs),
+    () => undefined,
+  );
 }
 
 /** True when conmon saw the container's cgroup kill a process for lack of memory. */

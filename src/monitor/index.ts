@@ -6,6 +6,6 @@ export { attach, attachSocketPath, parseDetachKeys } from './attach.js';
 export type { AttachStreams, AttachResult } from './attach.js';
 export { resize, reopenLog } from './ctl.js';
 export type { TerminalSize } from './ctl.js';
-export { readExitCode, readExitCodeAsync, waitExitCode, wasOomKilled } from './exit.js';
+export { exitTime, readExitCode, readExitCodeAsync, waitExitCode, wasOomKilled } from './exit.js';
 export { readLog, parseLogRecord } from './log.js';
 export type { LogLine, ReadLogOptions } from './log.js';

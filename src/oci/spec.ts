@@ -76,8 +76,11 @@ export interface SpecInput {
   readonlyPaths?: string[];
   ulimits?: { type: string; soft: number; hard: number }[];
   sysctls?: Record<string, string>;
-  /** Replace the default namespace of the same type, e.g. { type: 'network', path: '/run/netns/x' }. */
-  namespaces?: { type: string; path?: string }[];
+  /**
+   * Replace the default namespace of the same type, e.g. { type: 'network', path: '/run/netns/x' };
+   * host: none of that type, the host's is shared (pid, ipc, uts).
+   */
+  namespaces?: { type: string; path?: string; host?: boolean }[];
   /** 'host' shares the host's network namespace; 'none' and 'private' both get a new one. */
   networkMode?: 'none' | 'host' | 'private';
   /** Default '/berth/<id>'. */
@@ -222,8 +225,12 @@ function namespaces(overrides: SpecInput['namespaces'], networkMode: SpecInput['
   for (const o of overrides ?? []) {
     if (!NAMESPACE_TYPES.includes(o.type)) throw invalidArgument(`unknown namespace type: "${o.type}"`);
     if (o.path !== undefined && !isAbsolute(o.path)) throw invalidArgument(`namespace path must be absolute: ${o.path}`);
-    const ns: Namespace = o.path === undefined ? { type: o.type } : { type: o.type, path: o.path };
     const at = list.findIndex((n) => n.type === o.type);
+    if (o.host) {
+      if (at >= 0) list.splice(at, 1);
+      continue;
+    }
+    const ns: Namespace = o.path === undefined ? { type: o.type } : { type: o.type, path: o.path };
     if (at >= 0) list[at] = ns;
     else list.push(ns);
   }

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { failedPrecondition, fromSystemError, invalidArgument, notFound } from '../errors/index.js';
+import { failedPrecondition, fromSystemError, invalidArgument, notFound, unavailable } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { isMountPoint, mountAt, unmount, processAlive, MNT_DETACH } from '../sys/index.js';
+import { isMountPoint, mountAt, unmount, processIoBytes, processToken, tokenAlive, MNT_DETACH } from '../sys/index.js';
 import { applyLayer } from './apply.js';
 import { removeTree } from './worker.js';
 
@@ -19,6 +19,18 @@ const REMOVING_PREFIX = '.rm-';
 const EMPTY_LOWER = 'empty';
 /** How often a process waiting for another one's extraction looks again. */
 const WAIT_POLL_MS = 50;
+/** A waiter gives up once the extracting process has done no I/O for this long. */
+const WAIT_STALL_MS = 60_000;
+
+export interface EnsureOptions {
+  signal?: AbortSignal;
+  /** Called once when another living process unpacks the snapshot and this one waits. */
+  onWait?: (extractorPid: number) => void;
+  /** How long that process may do no I/O before the waiter gives up. */
+  stallMs?: number;
+  /** The layer's uncompressed tar must hash to its diffId (else DataLoss). */
+  verify?: boolean;
+}
 
 interface SnapshotRow {
   chain_id: string;
@@ -35,10 +47,15 @@ function hexOf(chainId: string): string {
   return m[1];
 }
 
-/** Parses ".tmp-<hex>-<pid>-<rand>" / ".rm-<hex>-<pid>-<rand>" names. */
-function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; pid: number } | null {
-  const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+)-[0-9a-z]+$/.exec(name);
-  return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], pid: Number(m[3]) } : null;
+/** A work dir's name: ".tmp-<hex>-<processToken>-<rand>" (".rm-…"), so a reused pid is not taken for its owner. */
+function workDirName(prefix: string, hex: string): string {
+  return `${prefix}${hex}-${processToken()}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Parses workDirName's names, and older ones with a bare pid. */
+function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; owner: string } | null {
+  const m = /^\.(tmp|rm)-([0-9a-f]{64})-([0-9]+(?:-[0-9]+)?)-[0-9a-z]+$/.exec(name);
+  return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], owner: m[3] } : null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,7 +90,7 @@ export class Snapshotter {
    * Makes sure snapshot chainId exists, unpacking the layer that open() yields (a tar,
    * plain or compressed) when it does not; with verify, the tar must hash to diffId.
    */
-  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts: { signal?: AbortSignal; verify?: boolean } = {}): Promise<void> {
+  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts: EnsureOptions = {}): Promise<void> {
     hexOf(chainId);
     if (parent !== null) hexOf(parent);
     const running = this.inflight.get(chainId);
@@ -83,14 +100,27 @@ export class Snapshotter {
     return p;
   }
 
-  private async ensureOnce(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts: { signal?: AbortSignal; verify?: boolean }): Promise<void> {
-    const { signal } = opts;
+  private async ensureOnce(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, o: EnsureOptions): Promise<void> {
+    const { signal } = o;
     const hex = hexOf(chainId);
+    const stallMs = o.stallMs ?? WAIT_STALL_MS;
+    let watched: { owner: string; io: number | undefined; since: number } | undefined;
     for (;;) {
       if (this.has(chainId)) return;
-      if (!(await this.liveExtractor(hex))) break;
+      // Another process is unpacking it: wait for its result while it makes progress.
+      const owner = await this.liveExtractor(hex);
+      if (owner === undefined) break;
+      const pid = Number.parseInt(owner, 10);
+      const io = processIoBytes(pid);
+      const now = Date.now();
+      if (watched?.owner !== owner || io !== watched.io) {
+        if (!watched) o.onWait?.(pid);
+        watched = { owner, io, since: now };
+      } else if (now - watched.since >= stallMs) {
+        throw unavailable(`gave up waiting for another process (pid ${pid}) unpacking layer ${diffId}: it made no progress for ${Math.round(stallMs / 1000)} s`);
+      }
       signal?.throwIfAborted();
-      await sleep(WAIT_POLL_MS); // another process is unpacking it: wait for its result
+      await sleep(WAIT_POLL_MS);
     }
 
     // The row comes first, so a crash at any later point leaves something sweep() finds.
@@ -100,7 +130,7 @@ export class Snapshotter {
                   VALUES (?, ?, ?, 0, 'extracting', ?) ON CONFLICT (chain_id) DO NOTHING`)
         .run(chainId, parent, diffId, Date.now()),
     );
-    const tmp = join(this.dir, `${TMP_PREFIX}${hex}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    const tmp = join(this.dir, workDirName(TMP_PREFIX, hex));
     fs.mkdirSync(tmp);
     try {
       const staging = join(tmp, 'fs');
@@ -108,7 +138,7 @@ export class Snapshotter {
       const layer = await open();
       let size: number;
       try {
-        ({ size } = await applyLayer(layer, staging, { signal, diffId: opts.verify ? diffId : undefined }));
+        ({ size } = await applyLayer(layer, staging, { signal, diffId: o.verify ? diffId : undefined }));
       } finally {
         layer.destroy();
       }
@@ -140,13 +170,13 @@ export class Snapshotter {
     }
   }
 
-  /** True while a living process (this one included) holds a temp dir for hex. */
-  private async liveExtractor(hex: string): Promise<boolean> {
+  /** The token of a living process (this one included) that holds a temp dir for hex. */
+  private async liveExtractor(hex: string): Promise<string | undefined> {
     for (const name of await readdir(this.dir)) {
       const w = parseWorkDir(name);
-      if (w?.kind === 'tmp' && w.hex === hex && processAlive(w.pid)) return true;
+      if (w?.kind === 'tmp' && w.hex === hex && tokenAlive(w.owner)) return w.owner;
     }
-    return false;
+    return undefined;
   }
 
   /** Overlay-mounts a container rootfs at containerDir/rootfs with upper/work dirs beside it;
@@ -233,7 +263,7 @@ export class Snapshotter {
 
   /** Renames the dir out of the way, so a half-removed tree is never mistaken for a snapshot. */
   private moveAside(hex: string): string | null {
-    const doomed = join(this.dir, `${REMOVING_PREFIX}${hex}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    const doomed = join(this.dir, workDirName(REMOVING_PREFIX, hex));
     try {
       fs.renameSync(join(this.dir, hex), doomed);
     } catch (e) {
@@ -259,7 +289,7 @@ export class Snapshotter {
     for (const name of names) {
       const w = parseWorkDir(name);
       if (!w) continue;
-      if (processAlive(w.pid)) {
+      if (tokenAlive(w.owner)) {
         if (w.kind === 'tmp') busy.add(w.hex);
       } else {
         dead.push(join(this.dir, name));

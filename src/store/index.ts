@@ -66,7 +66,12 @@ export function openStore(root: string, opts: StoreOptions = {}): Store {
       throw full(e);
     }
   };
-  migrate(db, tx);
+  try {
+    migrate(db, tx, root);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
   const write = <T>(fn: () => T, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> =>
     writeWithoutBlocking(db, fn, busyTimeoutMs, o.timeoutMs ?? busyTimeoutMs, o.signal).catch((e) => {
       throw full(e);
@@ -113,8 +118,10 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function migrate(db: Database, tx: <T>(fn: () => T) => T): void {
-  if ((db.pragma('user_version', { simple: true }) as number) === migrations.length) return;
+function migrate(db: Database, tx: <T>(fn: () => T) => T, root: string): void {
+  const found = db.pragma('user_version', { simple: true }) as number;
+  if (found === migrations.length) return;
+  if (found > migrations.length) throw newerStore(root, found);
   // WAL mode is a property of the database file: set once, when it is created or migrated,
   // not on every open (that costs a lock and I/O per command). Switching needs the
   // database to itself and SQLite does not wait for that (no busy handler): when several
@@ -131,7 +138,13 @@ function migrate(db: Database, tx: <T>(fn: () => T) => T): void {
   // Re-read inside the write lock: another process may have migrated meanwhile.
   tx(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > migrations.length) throw newerStore(root, version);
     for (let v = version; v < migrations.length; v++) db.exec(migrations[v]);
     db.pragma(`user_version = ${migrations.length}`);
   });
+}
+
+/** An older berth must not write a store a newer one made: it would undo the schema version. */
+function newerStore(root: string, version: number): BerthError {
+  return new BerthError('FailedPrecondition', `the store in ${root} has schema version ${version}, newer than this berth knows (${migrations.length}): use a newer berth`);
 }

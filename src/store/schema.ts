@@ -79,4 +79,45 @@ export const migrations: string[] = [
     chain_ids  TEXT NOT NULL DEFAULT '[]'   -- JSON ['sha256:…']
   );
   `,
+  `
+  -- After an exit, the run's resources (runtime state, mounts, network) are released; a
+  -- row with released = 0 still holds them, and whoever looks next finishes the release
+  -- unless cleanup_owner (the process doing it, "<pid>-<start time>") still runs. A
+  -- 'removing' row's cleanup_owner is its remover, likewise.
+  ALTER TABLE containers ADD COLUMN released INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE containers ADD COLUMN cleanup_owner TEXT;
+  `,
+  `
+  -- The namespace a container or pod belongs to: the CLI's are 'default', the CRI's
+  -- 'k8s.io'; listings and name lookups stay in one (ids are unique across all).
+  ALTER TABLE containers ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+  ALTER TABLE pods ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default';
+  -- Pod sandboxes: what networking gave them, the infra process holding a shared PID
+  -- namespace (JSON {pid, conmonPid, token}), and the process creating or removing one
+  -- ("<pid>-<start time>"): a pod whose owner died half-way is finished by the next look.
+  ALTER TABLE pods ADD COLUMN network TEXT;
+  ALTER TABLE pods ADD COLUMN infra TEXT;
+  ALTER TABLE pods ADD COLUMN owner TEXT;
+  `,
+  `
+  -- processTokens beside the pids that own or monitor something, so that a reused pid is
+  -- not taken for them; NULL in older rows, where the pid alone decides. A 'creating' row's
+  -- creator is its cleanup_owner.
+  ALTER TABLE leases ADD COLUMN owner TEXT;
+  ALTER TABLE containers ADD COLUMN conmon_token TEXT;
+  `,
+  `
+  -- What happened to containers and pods, in order (src/events): written in the same
+  -- transaction as the change it reports; seq is never reused.
+  CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    time       INTEGER NOT NULL,           -- ms since the epoch
+    namespace  TEXT NOT NULL,
+    type       TEXT NOT NULL,              -- 'container' | 'pod'
+    action     TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}'  -- JSON {name, image, exitCode, …}
+  );
+  CREATE INDEX events_by_id ON events(id);
+  `,
 ];

@@ -10,6 +10,7 @@ import { findInstalled } from '../config/index.js';
 
 export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
+export { parkPoint } from './park.js';
 export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, type MountInfo } from './mountinfo.js';
 
 /** The addon's poller: an opaque handle. */
@@ -25,6 +26,7 @@ interface Native {
   llistxattr(path: string): string[];
   seqpacketConnect(path: string): number;
   netnsCreate(path: string): Promise<void>;
+  podNsCreate(ipcPath: string | null, utsPath: string | null, hostname: string | null): Promise<void>;
   pollOpen(fd: number, onReady: (events: number, status: number) => void): PollHandle;
   pollWatch(h: PollHandle, events: number): void;
   pollClose(h: PollHandle, onClosed: () => void): void;
@@ -147,19 +149,6 @@ export class PacketSocket {
 }
 
 /**
- * Whether a process exists (signal 0; EPERM still means it exists). A zombie does not
- * count: a monitor that died under an init that does not reap is gone all the same.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  return processStartTime(pid) !== undefined;
-}
-
-/**
  * A process's start time (field 22 of /proc/PID/stat, clock ticks after boot): with the pid
  * it names one process for good, where a pid alone may be reused. Undefined when the
  * process is gone or a zombie (it holds nothing any more).
@@ -175,6 +164,57 @@ export function processStartTime(pid: number): number | undefined {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   if (f[0] === 'Z' || f[0] === 'X') return undefined;
   return Number(f[19]);
+}
+
+let ownToken: string | undefined;
+
+/**
+ * A process named for good, as "<pid>-<start time>": what berth records as the owner of
+ * work in progress (rows, claim files, names of work files), so that a reused pid never
+ * looks like the owner.
+ */
+export function processToken(pid = process.pid): string {
+  if (pid === process.pid) return (ownToken ??= `${pid}-${processStartTime(pid) ?? 0}`);
+  return `${pid}-${processStartTime(pid) ?? 0}`;
+}
+
+const TOKEN_RE = /^([1-9]\d*)(?:-(\d+))?$/;
+
+/** Whether s is a processToken, or a bare "<pid>" as records older than tokens hold. */
+export function isProcessToken(s: string): boolean {
+  return TOKEN_RE.test(s);
+}
+
+/**
+ * Whether the process a processToken() names still runs; a zombie does not. A bare pid
+ * (an older record) trusts the pid alone.
+ */
+export function tokenAlive(token: string): boolean {
+  const m = TOKEN_RE.exec(token);
+  if (!m) return false;
+  const start = processStartTime(Number(m[1]));
+  return start !== undefined && (m[2] === undefined || start === Number(m[2]));
+}
+
+/** Bytes a process has read and written so far (/proc/PID/io), to tell one at work from one stuck; undefined when unknown. */
+export function processIoBytes(pid: number): number | undefined {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
+    const n = field('rchar') + field('wchar');
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Makes a new IPC and a new UTS namespace (the latter named hostname) and pins each by
+ * bind-mounting it on its path (an existing empty file); null skips one. The calling
+ * process's own namespaces do not change.
+ */
+export function createPinnedPodNamespaces(paths: { ipc?: string; uts?: string }, hostname?: string): Promise<void> {
+  return load().podNsCreate(paths.ipc ?? null, paths.uts ?? null, hostname ?? null);
 }
 
 /**

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { BERTH, isAlive, listMounts, listProcesses, newInstance, type Instance } from '../helpers/index.js';
+import { BERTH, isAlive, listMounts, listProcesses, newInstance, spawnSleeper, spawnZombie, startTimeOf, type Instance } from '../helpers/index.js';
 import { isBerthError } from '../../src/errors/index.js';
 import { openEngine, type TestEngine } from './engine.js';
 import { cgroupDirs } from '../oci/fixture.js';
@@ -147,28 +147,70 @@ test('an exit while no berth process runs: the creator is killed, the container 
 });
 
 test('reconciliation: interrupted creations are removed, an interrupted restart goes back to stopped', async (t) => {
-  const { e, img } = await setup(t);
+  const { inst, e, img } = await setup(t);
   const m = e.containers;
   const image = e.images.resolve(img);
+  const creating = (id: string, name: string, creator: string) =>
+    m.records.insertCreating({ id: id.repeat(64), name, imageId: image.id, imageName: null, config: { image: img }, creator, createdAt: Date.now() });
   // A creator that died right after writing its row.
-  await m.records.insertCreating({ id: 'f'.repeat(64), name: 'orphaned', imageId: image.id, imageName: null, config: { image: img }, creatorPid: deadPid(), createdAt: Date.now() });
+  await creating('f', 'orphaned', `${deadPid()}-1`);
+  // One whose pid now names another process (a reused pid: same pid, another start time).
+  const other = spawnSleeper(t);
+  await creating('d', 'reused-pid', `${other.pid}-${other.startTime + 1}`);
+  // One whose creator is a zombie: it exited, its parent has not reaped it.
+  const zombie = await spawnZombie(t);
+  await creating('c', 'zombie', `${zombie.pid}-${zombie.startTime}`);
+  // A row from before start times were recorded names a pid only: a live pid keeps it.
+  await creating('b', 'old-row', `${other.pid}-0`);
+  e.store.db.prepare('UPDATE containers SET cleanup_owner = NULL WHERE id = ?').run('b'.repeat(64));
   // A creation in progress (its creator lives: this process) is left alone.
-  await m.records.insertCreating({ id: 'e'.repeat(64), name: 'in-progress', imageId: image.id, imageName: null, config: { image: img }, creatorPid: process.pid, createdAt: Date.now() });
-  const listed = await m.list({ all: true });
-  assert.deepEqual(listed.map((c) => c.name), ['in-progress']);
-  assert.equal(m.records.byId('f'.repeat(64)), undefined);
+  await creating('e', 'in-progress', `${process.pid}-${startTimeOf(process.pid)}`);
+  // The next command: `ps -a` in another process.
+  const ps = await inst.run(['ps', '-a', '--format', '{{.Names}}']);
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.deepEqual(ps.stdout.split('\n').filter(Boolean).sort(), ['in-progress', 'old-row']);
+  for (const id of ['f', 'd', 'c']) assert.equal(m.records.byId(id.repeat(64)), undefined, `${id}: removed`);
+  assert.deepEqual((await m.list({ all: true })).map((c) => c.name).sort(), ['in-progress', 'old-row']);
   await m.records.delete('e'.repeat(64));
+  await m.records.delete('b'.repeat(64));
 
   const c = await m.create({ image: img, command: ['sh', '-c', 'exit 0'], network: { mode: 'none' } });
   await m.start(c.id);
   assert.equal(await m.wait(c.id), 0);
   // A restart whose process died after claiming the row.
-  assert.ok(await m.records.claimForRecreate(c.id, deadPid()));
+  assert.ok(await m.records.claimForRecreate(c.id, `${deadPid()}-1`));
   const back = await m.get(c.id);
   assert.deepEqual([back.state, back.exitCode], ['stopped', 0]);
   const restarted = await m.start(c.id);
   assert.ok(['running', 'stopped'].includes(restarted.state));
   assert.equal(await m.wait(c.id), 0);
+});
+
+test('a removal whose process died is finished by the next command; a living remover is left alone', async (t) => {
+  const { inst, e, img } = await setup(t);
+  const m = e.containers;
+  const make = async (name: string) => (await m.create({ image: img, name, command: ['sleep', '1000'], network: { mode: 'none' } })).id;
+  const [reused, old, live] = [await make('reused'), await make('old'), await make('live')];
+  // Removers killed right after marking their rows: one whose pid now names another
+  // process, and a row from before owners were recorded.
+  const other = spawnSleeper(t);
+  await m.records.markRemoving(reused, `${other.pid}-${other.startTime + 1}`);
+  await m.records.markRemoving(old, 'none');
+  e.store.db.prepare('UPDATE containers SET cleanup_owner = NULL WHERE id = ?').run(old);
+  await m.records.markRemoving(live, `${process.pid}-${startTimeOf(process.pid)}`);
+  const ps = await inst.run(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.equal(ps.stdout, 'live Removal In Progress\n');
+  for (const id of [reused, old]) {
+    assert.equal(m.records.byId(id), undefined);
+    assert.equal(existsSync(e.containers.runtime.stateDir(id)), false, 'runtime state released');
+    assert.equal(mountsUnder(inst).some((mt) => mt.mountPoint.includes(id)), false, 'rootfs unmounted');
+  }
+  assert.equal((await m.get(live)).state, 'removing');
+  // Now its remover dies too.
+  await m.records.markRemoving(live, `${deadPid()}-1`);
+  assert.deepEqual(await m.list({ all: true }), []);
+  assert.deepEqual(mountsUnder(inst), []);
 });
 
 test('a monitor that vanished: the container is stopped with -1 and the reason, and released', async (t) => {
@@ -194,7 +236,7 @@ test('incarnation guard: exits reported by an earlier monitor do not stop the cu
   assert.equal(now.state, 'running');
   // The old monitor's report, late: its exit command, and the table's own guard.
   await m.recordMonitorExit(c.id, first);
-  assert.equal(await m.records.recordExit(c.id, { code: 0, oomKilled: false, monitorPid: first, at: Date.now() }), false);
+  assert.equal(await m.records.recordExit(c.id, { code: 0, oomKilled: false, monitorPid: first, at: Date.now(), owner: 'test' }), false);
   assert.equal((await m.get(c.id)).state, 'running');
   await m.remove(c.id, { force: true });
 

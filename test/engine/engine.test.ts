@@ -36,6 +36,8 @@ test('path layout: every derived directory, from flags or from the environment',
     sockets: join(runRoot, 's'),
     runtimeState: join(runRoot, 'runtime'),
     containerRuntime: join(runRoot, 'containers'),
+    pods: join(root, 'pods'),
+    podRuntime: join(runRoot, 'pods'),
   };
   assert.deepEqual(enginePaths({ root, runRoot, configDir }), expected);
   assert.deepEqual(createEngine({ root, runRoot, configDir, env: {} }).paths, expected);

@@ -1,6 +1,6 @@
 // Reading and tidying the host's state (mounts, processes) for test clean-up and the leak
 // check. Uses /proc directly and the system `umount`, nothing from src/.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 export interface MountInfo {
@@ -106,4 +106,46 @@ export async function killAndWait(pids: number[], timeoutMs = 5000): Promise<voi
   }
   const deadline = Date.now() + timeoutMs;
   while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** Field 22 of /proc/PID/stat (start time, clock ticks after boot); undefined when pid is gone. */
+export function startTimeOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+interface Cleanup {
+  after(fn: () => unknown): void;
+}
+
+/** A live process unrelated to berth (`sleep`), killed after the test. */
+export function spawnSleeper(t: Cleanup): { pid: number; startTime: number } {
+  const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  t.after(() => killAndWait([child.pid!]));
+  return { pid: child.pid!, startTime: startTimeOf(child.pid!)! };
+}
+
+/**
+ * A zombie: a child of `sleep` (which never reaps) that exited. Its /proc entry stays,
+ * start time included, until the parent is killed after the test.
+ */
+export async function spawnZombie(t: Cleanup): Promise<{ pid: number; startTime: number }> {
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.after(() => killAndWait([parent.pid!]));
+  let out = '';
+  for await (const chunk of parent.stdout) {
+    out += chunk;
+    if (out.includes('\n')) break;
+  }
+  const pid = Number(out.trim());
+  const deadline = Date.now() + 5000;
+  while (!readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not become a zombie`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { pid, startTime: startTimeOf(pid)! };
 }

@@ -2,5 +2,5 @@
 // and the leak finder used after the suite.
 export { makeBusyboxRootfs, busyboxTarball, PASSWD, GROUP } from './busybox.js';
 export { BERTH, newInstance, runCommand, type Instance, type RunOptions, type RunResult } from './instance.js';
-export { listMounts, listProcesses, processesUsing, unmountUnder, killAndWait, isAlive, type MountInfo, type ProcessInfo } from './host.js';
+export { listMounts, listProcesses, processesUsing, unmountUnder, killAndWait, isAlive, startTimeOf, spawnSleeper, spawnZombie, type MountInfo, type ProcessInfo } from './host.js';
 export { findLeaks, TEST_DIR_PREFIX } from './leaks.js';

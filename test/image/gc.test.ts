@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { busyboxTarball, newInstance } from '../helpers/index.js';
+import { busyboxTarball, newInstance, startTimeOf } from '../helpers/index.js';
 import { setup, type Env } from './fixture.js';
 import { Leases, type Image } from '../../src/image/index.js';
 
@@ -99,13 +99,18 @@ test('a live lease protects what it names and whatever was made after it began',
   age(env, later);
   const sleeper = spawn('/bin/sleep', ['60'], { stdio: 'ignore' });
   t.after(() => sleeper.kill('SIGKILL'));
+  // (A lease from before start times were recorded: its pid alone decides.)
   env.store.db.prepare('INSERT INTO leases (id, pid, created_at, chain_ids) VALUES (?, ?, ?, ?)').run('other', sleeper.pid, Date.now(), JSON.stringify([old.layers[0].chainId]));
+  // A lease whose pid now names another process (same pid, another start time) is dead.
+  env.store.db
+    .prepare('INSERT INTO leases (id, pid, owner, created_at, chain_ids) VALUES (?, ?, ?, ?, ?)')
+    .run('reused', sleeper.pid, `${sleeper.pid}-${startTimeOf(sleeper.pid!)! + 1}`, Date.now(), JSON.stringify([old.layers[0].chainId]));
   await lease.release();
   const r2 = await env.images.gc();
   assert.ok(gone(env, later), 'the lease that covered it was released');
   assert.ok(env.snapshots.has(old.layers[0].chainId), 'the other process still holds it');
   assert.ok(!env.content.has(old.layers[0].digest));
-  assert.equal(r2.leases, 0);
+  assert.equal(r2.leases, 1, 'the reused pid\'s lease was dropped');
 
   await new Promise((r) => {
     sleeper.once('exit', r);

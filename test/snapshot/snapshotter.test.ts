@@ -12,6 +12,7 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { isBerthError } from '../../src/errors/index.js';
 import { unmount } from '../../src/sys/index.js';
 import { makeTar, streamOf, type Spec } from './helpers.js';
+import { spawnSleeper, spawnZombie, startTimeOf } from '../helpers/index.js';
 
 const sha = (s: string | Buffer) => 'sha256:' + createHash('sha256').update(s).digest('hex');
 const chainOf = (parent: string | null, diffId: string) => (parent === null ? diffId : sha(`${parent} ${diffId}`));
@@ -202,8 +203,18 @@ test('sweep removes crash leftovers and keeps live work', async (t) => {
   insert.run(`sha256:${hex(5)}`, `sha256:${hex(5)}`, 'extracting');
   mkdirSync(join(dir, `.tmp-${hex(5)}-${process.pid}-live/fs`), { recursive: true });
 
+  // 6: a temp dir whose owner tag names a pid that another process has now (start time
+  // differs), and 7: one of a zombie; 8: a live one of this process, tagged as today.
+  const sleeper = spawnSleeper(t);
+  const zombie = await spawnZombie(t);
+  mkdirSync(join(dir, `.tmp-${hex(6)}-${sleeper.pid}-${sleeper.startTime + 1}-abc/fs`), { recursive: true });
+  mkdirSync(join(dir, `.rm-${hex(7)}-${zombie.pid}-${zombie.startTime}-abc/fs`), { recursive: true });
+  const own = `.tmp-${hex(8)}-${process.pid}-${startTimeOf(process.pid)}-live`;
+  mkdirSync(join(dir, own, 'fs'), { recursive: true });
+
   await snap.sweep();
-  assert.deepEqual(readdirSync(dir).sort(), [`.tmp-${hex(5)}-${process.pid}-live`, kept.slice(7)].sort());
+  assert.deepEqual(readdirSync(dir).sort(), [`.tmp-${hex(5)}-${process.pid}-live`, own, kept.slice(7)].sort());
+  rmSync(join(dir, own), { recursive: true });
   const rows = store.db.prepare('SELECT chain_id, state FROM snapshots ORDER BY chain_id').all();
   assert.deepEqual(rows, [{ chain_id: kept, state: 'committed' }, { chain_id: `sha256:${hex(5)}`, state: 'extracting' }].sort((a, b) => a.chain_id.localeCompare(b.chain_id)));
   assert.equal(snap.has(kept), true);
@@ -247,4 +258,38 @@ test('concurrent ensure of one chain: parallel calls, two instances, child proce
   const fsDir = join(root, 'snapshots', id.slice(7), 'fs');
   assert.equal(readdirSync(fsDir).length, 30);
   assert.equal(lstatSync(join(fsDir, 'd7/f1237')).size, 200);
+});
+
+test("waiting for another process's extraction: not for a reused pid or a zombie, said once, and bounded", async (t) => {
+  const { root, snap } = setup(t);
+  const dir = join(root, 'snapshots');
+  const tar = await makeTar([{ name: 'hello', type: 'file', body: 'world' }]);
+  const id = sha(tar);
+  mkdirSync(dir, { recursive: true });
+  const sleeper = spawnSleeper(t);
+  const zombie = await spawnZombie(t);
+  // Temp dirs whose owners are not extracting: the pid names another process now, a zombie.
+  const stale = [`.tmp-${id.slice(7)}-${sleeper.pid}-${sleeper.startTime + 1}-a`, `.tmp-${id.slice(7)}-${zombie.pid}-${zombie.startTime}-b`];
+  for (const name of stale) mkdirSync(join(dir, name, 'fs'), { recursive: true });
+  const waits: number[] = [];
+  const t0 = Date.now();
+  await snap.ensure(id, null, id, async () => streamOf(tar), { onWait: (pid) => waits.push(pid), stallMs: 60_000 });
+  assert.ok(Date.now() - t0 < 5000 && snap.has(id), 'unpacked at once');
+  assert.equal(waits.length, 0, 'no wait');
+  await snap.remove(id);
+  for (const name of stale) rmSync(join(dir, name), { recursive: true });
+
+  // A living owner that does no I/O (it is stuck): the waiter says so once, then gives up.
+  const stuck = `.tmp-${id.slice(7)}-${sleeper.pid}-${sleeper.startTime}-c`;
+  mkdirSync(join(dir, stuck, 'fs'), { recursive: true });
+  const t1 = Date.now();
+  await assert.rejects(snap.ensure(id, null, id, async () => streamOf(tar), { onWait: (pid) => waits.push(pid), stallMs: 500 }), (e: Error) => {
+    assert.ok(isBerthError(e, 'Unavailable'), String(e));
+    assert.equal(e.message, `gave up waiting for another process (pid ${sleeper.pid}) unpacking layer ${id}: it made no progress for 1 s`);
+    return true;
+  });
+  assert.ok(Date.now() - t1 >= 500 && Date.now() - t1 < 3000, `${Date.now() - t1} ms`);
+  assert.deepEqual(waits, [sleeper.pid]);
+  assert.equal(snap.has(id), false);
+  rmSync(join(dir, stuck), { recursive: true });
 });

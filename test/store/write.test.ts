@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isBerthError } from '../../src/errors/index.js';
 import { openStore } from '../../src/store/index.js';
+import Sqlite from 'better-sqlite3';
 
 const storeModule = pathToFileURL(join(fileURLToPath(import.meta.url), '..', '..', '..', 'src', 'store', 'index.js')).href;
 
@@ -74,4 +75,17 @@ test('write() gives up at its timeout or its signal, writing nothing', async (t)
   // Inside a transaction of our own the lock is ours: no wait, and it joins that transaction.
   store.tx(() => void store.write(insertLease(store, 'nested')));
   assert.equal(leaseCount(store), 1);
+});
+
+test('a store made by a newer berth is refused, not downgraded', (t) => {
+  const root = mkdtempSync('/tmp/berth-test-store-');
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const s = openStore(root);
+  const current = s.db.pragma('user_version', { simple: true }) as number;
+  s.db.pragma(`user_version = ${current + 1}`);
+  s.close();
+  assert.throws(() => openStore(root), (e: unknown) => isBerthError(e, 'FailedPrecondition') && /newer than this berth knows/.test((e as Error).message));
+  const again = new Sqlite(join(root, 'berth.db'));
+  assert.equal(again.pragma('user_version', { simple: true }), current + 1, 'the version was left alone');
+  again.close();
 });

@@ -479,6 +479,47 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   return job_start(env, &j->job, "berth:netns");
 }
 
+/* podNsCreate(ipcPath, utsPath, hostname) → Promise: a new IPC and a new UTS namespace
+ * (either path may be null), each pinned by a bind mount on its path (an existing empty
+ * file); the UTS namespace gets hostname. Done on a thread of the job's own, which ends
+ * with the job, so no thread of Node's changes namespace. */
+struct podns_job {
+  struct thread_job job;
+  char ipc[MAX_STR], uts[MAX_STR], host[MAX_STR];
+  int has_ipc, has_uts, has_host;
+};
+
+static int pin_own_ns(struct thread_job *job, const char *kind, const char *path) {
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/%s", (long)gettid(), kind);
+  job->where = path;
+  if (mount(self, path, NULL, MS_BIND, NULL) != 0) { job->err = errno; job->call = "mount"; return -1; }
+  return 0;
+}
+
+static void podns_work(struct thread_job *job) {
+  struct podns_job *j = (struct podns_job *)job;
+  int flags = (j->has_ipc ? CLONE_NEWIPC : 0) | (j->has_uts ? CLONE_NEWUTS : 0);
+  if (flags == 0) return;
+  if (unshare(flags) != 0) { job->err = errno; job->call = "unshare"; return; }
+  if (j->has_uts && j->has_host && sethostname(j->host, strlen(j->host)) != 0) { job->err = errno; job->call = "sethostname"; return; }
+  if (j->has_ipc && pin_own_ns(job, "ipc", j->ipc) != 0) return;
+  if (j->has_uts) pin_own_ns(job, "uts", j->uts);
+}
+
+static napi_value js_podns_create(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct podns_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "podNsCreate", NULL);
+  j->has_ipc = arg_str(env, argv[0], j->ipc) != NULL;
+  j->has_uts = arg_str(env, argv[1], j->uts) != NULL;
+  j->has_host = arg_str(env, argv[2], j->host) != NULL;
+  j->job.work = podns_work;
+  return job_start(env, &j->job, "berth:podns");
+}
+
 #define EXPORT(name, fn)                                              \
   do {                                                                \
     napi_value f;                                                     \
@@ -504,6 +545,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("llistxattr", js_llistxattr);
   EXPORT("seqpacketConnect", js_seqpacket_connect);
   EXPORT("netnsCreate", js_netns_create);
+  EXPORT("podNsCreate", js_podns_create);
   EXPORT("pollOpen", js_poll_open);
   EXPORT("pollWatch", js_poll_watch);
   EXPORT("pollClose", js_poll_close);

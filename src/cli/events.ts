@@ -1,0 +1,106 @@
+// `berth events`: what happened to containers and pods, from the store's event log, as
+// docker prints it. Past events from --since, then new ones as they happen, until --until
+// or an interrupt. --since also takes a sequence number (below 10^9, where Unix times
+// start): a reader that saw event N resumes with --since N and misses nothing.
+import type { BerthEvent } from '../events/index.js';
+import { invalidArgument } from '../errors/index.js';
+import { formatFlag, type Command } from './command.js';
+import { renderAll } from './format.js';
+
+const SEQ_LIMIT = 1e9;
+
+/** docker's time arguments: RFC 3339 dates, Unix seconds, or durations before now (10m, 1h30m). */
+export function parseTime(s: string, now = Date.now()): number {
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  const d = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(s);
+  if (d && s !== '') return now - ((Number(d[1] ?? 0) * 60 + Number(d[2] ?? 0)) * 60 + Number(d[3] ?? 0)) * 1000;
+  const t = Date.parse(s);
+  if (Number.isNaN(t)) throw invalidArgument(`invalid time "${s}": use an RFC 3339 date, Unix seconds, or a duration such as 10m`);
+  return t;
+}
+
+function isoNano(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
+}
+
+/** docker's JSON shape for an event, plus berth's sequence number. */
+function view(e: BerthEvent) {
+  return {
+    Seq: e.seq,
+    status: e.action,
+    id: e.id,
+    from: e.attributes.image ?? '',
+    Type: e.type,
+    Action: e.action,
+    Actor: { ID: e.id, Attributes: e.attributes },
+    scope: 'local',
+    time: Math.floor(e.time / 1000),
+    timeNano: e.time * 1e6,
+  };
+}
+
+function line(e: BerthEvent): string {
+  const attrs = Object.entries(e.attributes)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+  return `${isoNano(e.time)} ${e.type} ${e.action} ${e.id}${attrs ? ` (${attrs})` : ''}\n`;
+}
+
+function matcher(filters: string[]): (e: BerthEvent) => boolean {
+  const by = new Map<string, string[]>();
+  for (const f of filters) {
+    const at = f.indexOf('=');
+    if (at <= 0) throw invalidArgument(`bad format of filter (expected name=value): ${f}`);
+    const k = f.slice(0, at);
+    if (!['type', 'event', 'container', 'pod', 'image'].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
+    by.set(k, [...(by.get(k) ?? []), f.slice(at + 1)]);
+  }
+  const any = (k: string, test: (v: string) => boolean) => !by.has(k) || by.get(k)!.some(test);
+  return (e) =>
+    any('type', (v) => v === e.type) &&
+    any('event', (v) => v === e.action) &&
+    any('container', (v) => e.type === 'container' && (e.id.startsWith(v) || e.attributes.name === v)) &&
+    any('pod', (v) => (e.type === 'pod' && (e.id.startsWith(v) || e.attributes.name === v)) || e.attributes.pod?.startsWith(v)) &&
+    any('image', (v) => e.attributes.image === v);
+}
+
+export const eventsCommand: Command = {
+  name: 'events',
+  usage: 'events [OPTIONS]',
+  summary: 'Get real time events from the server',
+  flags: [
+    { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (type, event, container, pod, image)' },
+    { name: 'since', type: 'string', value: 'TIME|SEQ', desc: 'Show events created since this time, or after this sequence number' },
+    { name: 'until', type: 'string', value: 'TIME', desc: 'Stream events until this time (without it, new events are followed)' },
+    formatFlag,
+  ],
+  maxArgs: 0,
+  async run(ctx, f) {
+    const log = await ctx.events();
+    const since = f.since as string | undefined;
+    const until = f.until === undefined ? undefined : parseTime(f.until as string);
+    const bySeq = since !== undefined && /^\d+$/.test(since) && Number(since) < SEQ_LIMIT;
+    // Without --since, only what happens from now on.
+    const query = {
+      namespace: ctx.namespace,
+      afterSeq: bySeq ? Number(since) : since === undefined ? log.lastSeq() : 0,
+      since: since !== undefined && !bySeq ? parseTime(since) : undefined,
+      until,
+    };
+    const keep = matcher((f.filter as string[] | undefined) ?? []);
+    const format = f.format as string | undefined;
+    const print = (e: BerthEvent) =>
+      process.stdout.write(format === undefined || format === '' ? line(e) : format === 'json' ? JSON.stringify(view(e)) + '\n' : renderAll(format, [view(e)]));
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    const timer = until !== undefined ? setTimeout(onSignal, Math.max(0, until - Date.now() + 250)) : undefined;
+    try {
+      for await (const e of log.follow(query, stop.signal)) if (keep(e)) print(e);
+    } finally {
+      clearTimeout(timer);
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    }
+  },
+};

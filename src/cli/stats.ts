@@ -1,0 +1,135 @@
+// `berth stats`: live resource usage of running containers, as docker and podman show it.
+// CPU % is the share of one CPU over the last interval (with --no-stream: since the
+// container started, as podman does); memory is the working set against the limit (or the
+// host's memory).
+import { readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Container, ContainerManager, ContainerStats } from '../container/index.js';
+import { formatFlag, type Command } from './command.js';
+import { printList, shortId, table } from './format.js';
+import { isBerthError } from '../errors/index.js';
+
+const INTERVAL_MS = 1000;
+
+/** Binary sizes as docker prints memory: 1.5MiB, 23.4GiB, 512B. */
+export function binarySize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(2).replace(/\.?0+$/, '') || '0'}${units[i]}`;
+}
+
+/** Decimal sizes as docker prints network and block I/O: 1.2kB, 3.4MB, 0B. */
+function decimalSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : Number(v.toPrecision(3))}${units[i]}`;
+}
+
+/** Bytes received and sent on the interfaces of the namespace pid is in (loopback aside). */
+async function netIo(pid: number | null): Promise<{ rx: number; tx: number }> {
+  const text = pid ? await readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '') : '';
+  let rx = 0;
+  let tx = 0;
+  for (const line of text.split('\n').slice(2)) {
+    const [name, rest] = line.split(':');
+    if (!rest || name!.trim() === 'lo') continue;
+    const f = rest.trim().split(/\s+/).map(Number);
+    rx += f[0] ?? 0;
+    tx += f[8] ?? 0;
+  }
+  return { rx, tx };
+}
+
+interface Sample {
+  c: Container;
+  stats: ContainerStats;
+  net: { rx: number; tx: number };
+}
+
+/** docker's `stats --format` fields. */
+function view(s: Sample, prev: Sample | undefined) {
+  const hostMem = totalmem();
+  const cpuSince = prev ? prev.stats.cpuNanos : 0;
+  const wallSince = prev ? prev.stats.timestamp : (s.c.startedAt ?? s.c.createdAt);
+  const wallNanos = Math.max(1, (s.stats.timestamp - wallSince) * 1e6);
+  const cpu = (100 * Math.max(0, s.stats.cpuNanos - cpuSince)) / wallNanos;
+  const limit = s.stats.memory.limitBytes !== undefined && s.stats.memory.limitBytes < hostMem ? s.stats.memory.limitBytes : hostMem;
+  const used = s.stats.memory.workingSetBytes;
+  return {
+    ID: shortId(s.c.id),
+    Container: shortId(s.c.id),
+    Name: s.c.name,
+    CPUPerc: `${cpu.toFixed(2)}%`,
+    MemUsage: `${binarySize(used)} / ${binarySize(limit)}`,
+    MemPerc: `${((100 * used) / limit).toFixed(2)}%`,
+    NetIO: `${decimalSize(s.net.rx)} / ${decimalSize(s.net.tx)}`,
+    BlockIO: `${decimalSize(s.stats.blockIo.readBytes)} / ${decimalSize(s.stats.blockIo.writeBytes)}`,
+    PIDs: String(s.stats.pids.current),
+  };
+}
+
+async function sample(mgr: ContainerManager, c: Container): Promise<Sample | undefined> {
+  try {
+    const [stats, net] = await Promise.all([mgr.stats(c.id), netIo(c.pid)]);
+    return { c, stats, net };
+  } catch (e) {
+    // It stopped between the listing and the read.
+    if (isBerthError(e, 'FailedPrecondition') || isBerthError(e, 'NotFound')) return undefined;
+    throw e;
+  }
+}
+
+export const statsCommand: Command = {
+  name: 'stats',
+  usage: 'stats [OPTIONS] [CONTAINER...]',
+  summary: 'Display a live stream of container resource usage statistics',
+  flags: [
+    { name: 'all', short: 'a', type: 'bool', desc: 'Show all containers (default shows just running)' },
+    { name: 'no-stream', type: 'bool', desc: 'Disable streaming stats and only pull the first result' },
+    { name: 'no-trunc', type: 'bool', desc: 'Do not truncate output' },
+    formatFlag,
+  ],
+  async run(ctx, f, args) {
+    const mgr = await ctx.containers();
+    const pick = async () => {
+      if (args.length === 0) return mgr.list({ all: !!f.all });
+      return Promise.all(args.map((ref) => mgr.get(ref)));
+    };
+    // Named containers must exist (a missing one is an error, as in docker); they are followed by id.
+    const ids = (await pick()).map((c) => c.id);
+    const tty = process.stdout.isTTY && !f['no-stream'];
+    let prev = new Map<string, Sample>();
+    for (;;) {
+      const now = args.length > 0 ? await Promise.all(ids.map((id) => mgr.get(id).catch(() => undefined))) : await pick();
+      const live = now.filter((c): c is Container => !!c && (c.state === 'running' || c.state === 'created'));
+      const samples = (await Promise.all(live.map((c) => sample(mgr, c)))).filter((s): s is Sample => !!s);
+      const rows = samples.map((s) => ({ ...view(s, prev.get(s.c.id)), ...(f['no-trunc'] ? { ID: s.c.id, Container: s.c.id } : {}) }));
+      if (tty) process.stdout.write('\x1b[2J\x1b[H');
+      printList(
+        rows,
+        f.format as string | undefined,
+        (items) =>
+          table(
+            ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'],
+            items.map((r) => [r.ID, r.Name, r.CPUPerc, r.MemUsage, r.MemPerc, r.NetIO, r.BlockIO, r.PIDs]),
+          ),
+        (r) => r,
+        'stats',
+      );
+      if (f['no-stream']) return;
+      prev = new Map(samples.map((s) => [s.c.id, s]));
+      await delay(INTERVAL_MS);
+    }
+  },
+};

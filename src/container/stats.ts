@@ -1,0 +1,147 @@
+// Resource usage of a container, read from its cgroup (v1 controllers, or the unified v2
+// hierarchy when the host mounts one with controllers at /sys/fs/cgroup) and its upper
+// dir. Reads are asynchronous and small; the upper dir is walked without blocking.
+import { existsSync } from 'node:fs';
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+/** v1 reports "no limit" as a huge page-aligned number. */
+const UNLIMITED = 2 ** 62;
+
+export interface ContainerStats {
+  /** When the sample was read, ms since the epoch. */
+  timestamp: number;
+  /** Cumulative CPU time of all its processes. */
+  cpuNanos: number;
+  memory: {
+    usageBytes: number;
+    /** usage less inactive file cache: what the kubelet evicts by. */
+    workingSetBytes: number;
+    rssBytes: number;
+    /** undefined: no limit. */
+    limitBytes?: number;
+    pageFaults: number;
+    majorPageFaults: number;
+  };
+  pids: { current: number; limit?: number };
+  blockIo: { readBytes: number; writeBytes: number };
+  /** The container's writable layer (its overlay upper dir). */
+  writableLayer?: { usedBytes: number; inodesUsed: number };
+}
+
+/** Whether the host runs the unified hierarchy with controllers at the cgroup root. */
+export const cgroupV2 = (): boolean => existsSync(join(CGROUP_ROOT, 'cgroup.controllers'));
+
+const readText = (path: string) => readFile(path, 'utf8').catch(() => '');
+const readNumber = async (path: string) => {
+  const t = (await readText(path)).trim();
+  return t === '' || t === 'max' ? undefined : Number(t);
+};
+
+/** "key value" lines (memory.stat, cpu.stat) as a map. */
+function keyValues(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [k, v] = line.split(' ');
+    if (k && v !== undefined) m.set(k, Number(v));
+  }
+  return m;
+}
+
+/** Sums the Read and Write bytes of every device: v1 "MAJ:MIN Read N" lines, v2 "MAJ:MIN rbytes=N wbytes=N …". */
+function blockBytes(text: string, v2: boolean): { readBytes: number; writeBytes: number } {
+  let readBytes = 0;
+  let writeBytes = 0;
+  for (const line of text.split('\n')) {
+    if (v2) {
+      readBytes += Number(/\brbytes=(\d+)/.exec(line)?.[1] ?? 0);
+      writeBytes += Number(/\bwbytes=(\d+)/.exec(line)?.[1] ?? 0);
+    } else {
+      const [, op, n] = line.split(' ');
+      if (op === 'Read') readBytes += Number(n);
+      else if (op === 'Write') writeBytes += Number(n);
+    }
+  }
+  return { readBytes, writeBytes };
+}
+
+/** A cgroup's usage; cgroupPath as in the OCI spec (e.g. /berth/<id>). */
+export async function cgroupStats(cgroupPath: string): Promise<Omit<ContainerStats, 'writableLayer'>> {
+  const timestamp = Date.now();
+  if (cgroupV2()) {
+    const dir = join(CGROUP_ROOT, cgroupPath);
+    const [cpu, mem, memStat, memMax, pids, pidsMax, io] = await Promise.all([
+      readText(join(dir, 'cpu.stat')), readNumber(join(dir, 'memory.current')), readText(join(dir, 'memory.stat')), readNumber(join(dir, 'memory.max')),
+      readNumber(join(dir, 'pids.current')), readNumber(join(dir, 'pids.max')), readText(join(dir, 'io.stat')),
+    ]);
+    const ms = keyValues(memStat);
+    const usage = mem ?? 0;
+    return {
+      timestamp,
+      cpuNanos: (keyValues(cpu).get('usage_usec') ?? 0) * 1000,
+      memory: {
+        usageBytes: usage,
+        workingSetBytes: Math.max(0, usage - (ms.get('inactive_file') ?? 0)),
+        rssBytes: ms.get('anon') ?? 0,
+        limitBytes: memMax,
+        pageFaults: ms.get('pgfault') ?? 0,
+        majorPageFaults: ms.get('pgmajfault') ?? 0,
+      },
+      pids: { current: pids ?? 0, limit: pidsMax },
+      blockIo: blockBytes(io, true),
+    };
+  }
+  const at = (controller: string, file: string) => join(CGROUP_ROOT, controller, cgroupPath, file);
+  const [cpu, mem, memStat, memLimit, pids, pidsMax, io] = await Promise.all([
+    readNumber(at('cpuacct', 'cpuacct.usage')), readNumber(at('memory', 'memory.usage_in_bytes')), readText(at('memory', 'memory.stat')),
+    readNumber(at('memory', 'memory.limit_in_bytes')), readNumber(at('pids', 'pids.current')), readNumber(at('pids', 'pids.max')),
+    readText(at('blkio', 'blkio.throttle.io_service_bytes')),
+  ]);
+  const ms = keyValues(memStat);
+  const usage = mem ?? 0;
+  return {
+    timestamp,
+    cpuNanos: cpu ?? 0,
+    memory: {
+      usageBytes: usage,
+      workingSetBytes: Math.max(0, usage - (ms.get('total_inactive_file') ?? 0)),
+      rssBytes: ms.get('total_rss') ?? 0,
+      limitBytes: memLimit !== undefined && memLimit < UNLIMITED ? memLimit : undefined,
+      pageFaults: ms.get('total_pgfault') ?? 0,
+      majorPageFaults: ms.get('total_pgmajfault') ?? 0,
+    },
+    pids: { current: pids ?? 0, limit: pidsMax },
+    blockIo: blockBytes(io, false),
+  };
+}
+
+/** Bytes and inodes under dir (not following links; a file that vanishes meanwhile is skipped). */
+export async function diskUsage(dir: string): Promise<{ usedBytes: number; inodesUsed: number }> {
+  let usedBytes = 0;
+  let inodesUsed = 0;
+  const seen = new Set<number>();
+  const walk = async (d: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(d);
+    } catch {
+      return;
+    }
+    await Promise.all(
+      names.map(async (n) => {
+        const p = join(d, n);
+        const st = await lstat(p).catch(() => undefined);
+        if (!st) return;
+        if (!seen.has(st.ino)) {
+          seen.add(st.ino);
+          inodesUsed++;
+          usedBytes += st.blocks * 512;
+        }
+        if (st.isDirectory()) await walk(p);
+      }),
+    );
+  };
+  await walk(dir);
+  return { usedBytes, inodesUsed };
+}
