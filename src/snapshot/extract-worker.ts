@@ -4,13 +4,17 @@
 // shared buffers; each job reports what it took (and copied out), so the sender can keep
 // a bounded amount in flight and reuse the buffers.
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readlinkSync, rmSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { BerthError, dataLoss } from '../errors/index.js';
 import { applyLayerHere } from './apply.js';
 import { decompressed } from './compression.js';
 import type { SerializedError, ToWorker } from './worker.js';
+
+/** The nice value of this thread (the caller's stays 0). */
+const WORKER_NICE = 5;
 
 interface Feed {
   chunks: Uint8Array[];
@@ -22,6 +26,14 @@ interface Feed {
 
 const port = parentPort!;
 const feeds = new Map<number, Feed>();
+
+// Bulk work: on a busy machine the caller's event loop, which serves requests, goes first.
+// Linux's nice is per thread; /proc/thread-self names this thread's id.
+try {
+  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), WORKER_NICE);
+} catch {
+  // not Linux, or not allowed: the default priority
+}
 
 function serialize(e: unknown): SerializedError {
   const err = e as NodeJS.ErrnoException;
