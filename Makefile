@@ -27,11 +27,12 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci
 	touch $@
 
-# The native addon (build/berth_sys.node) and the CLI bundle (bin/berth).
-build: bin/berth
-bin/berth build/berth_sys.node &: $(SOURCES) $(NPM_STAMP)
+# The native addon (build/berth_sys.node), the CLI bundle (bin/berth) and berthd's
+# (bin/berthd, build/berthd.cjs; it reads proto/api.proto at start).
+build: bin/berth bin/berthd
+bin/berth bin/berthd build/berth_sys.node &: $(SOURCES) $(NPM_STAMP)
 	node scripts/build.mjs
-	touch bin/berth build/berth_sys.node
+	touch bin/berth bin/berthd build/berth_sys.node
 
 typecheck: $(NPM_STAMP)
 	npx tsc -p . --noEmit
@@ -77,7 +78,8 @@ test: deps node_modules build
 
 install: build
 	ln -sfn $(BERTH) /usr/local/bin/berth
-	@echo "berth -> $(BERTH)"
+	ln -sfn $(CURDIR)/bin/berthd /usr/local/bin/berthd
+	@echo "berth -> $(BERTH), berthd -> $(CURDIR)/bin/berthd"
 
 bench: deps node_modules build
 	bench/run-latency
@@ -86,7 +88,7 @@ bench: deps node_modules build
 	bench/loop-lag
 
 clean:
-	rm -rf build bin/berth out out-bench
+	rm -rf build bin/berth bin/berthd out out-bench
 
 distclean: clean
 	rm -rf node_modules

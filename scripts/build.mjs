@@ -23,6 +23,20 @@ await build({
   logLevel: 'warning',
 });
 
+// berthd (and `berth daemon`, which require()s it): its own bundle, so the CLI's carries no
+// gRPC. proto/api.proto is read at start, found above the bundle (findInstalled).
+await build({
+  entryPoints: ['src/daemon/index.ts'],
+  outfile: 'build/berthd.cjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  banner: { js: 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+  define: { 'import.meta.url': '__importMetaUrl' },
+  logLevel: 'warning',
+});
+
 // Snapshot work runs on worker threads started from a file beside the bundle (see
 // src/snapshot/worker.ts): an ES module, like the package.
 await build({
@@ -60,6 +74,19 @@ script.runInThisContext()(module.exports, require, module, file, join(__dirname,
 `;
 writeFileSync('bin/berth', launcher);
 chmodSync('bin/berth', 0o755);
+
+writeFileSync('bin/berthd', `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}
+'use strict';
+// berthd, the CRI daemon: build/berthd.cjs.
+require('../build/berthd.cjs').runDaemon(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write('berthd: ' + (e && e.stack || e) + '\\n');
+    process.exit(125);
+  },
+);
+`);
+chmodSync('bin/berthd', 0o755);
 
 // The cache holds what a command compiles as it runs: make it with a command that touches
 // the start-up path of every command.

@@ -2,6 +2,7 @@
 // several command files.
 import type { Command } from './command.js';
 import { cleanupCommand, lifecycleCommands } from './container.js';
+import { daemonCommand } from './daemon.js';
 import { imageCommands } from './image.js';
 import { networkCommands } from './network.js';
 import { registryCommands } from './registry.js';
@@ -20,5 +21,5 @@ const containerGroup: Command = {
 
 export const commands: Command[] = [
   ...stdioCommands, ...lifecycleCommands, statsCommand, containerGroup, cleanupCommand,
-  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands, eventsCommand,
+  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
 ];

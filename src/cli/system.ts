@@ -11,8 +11,7 @@ import { prunedImagesText } from './image-views.js';
 import { confirm } from './prompt.js';
 import { printError } from './errors.js';
 
-declare const BERTH_VERSION: string | undefined;
-export const version = typeof BERTH_VERSION === 'string' ? BERTH_VERSION : '0.1.0';
+import { version } from '../engine/index.js';
 
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', ia32: '386' };
 

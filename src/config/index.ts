@@ -34,6 +34,21 @@ export interface Config {
   initPath: string;
   network: NetworkConfig;
   registries: RegistriesSettings;
+  daemon: DaemonSettings;
+}
+
+export type CgroupDriver = 'cgroupfs' | 'systemd';
+
+/** berthd's own settings ([daemon] and [cri] in berth.toml; flags override them). */
+export interface DaemonSettings {
+  /** The CRI socket (default /run/berth/berth.sock). */
+  socket: string;
+  /** host:port of the streaming server for exec/attach/port-forward URLs. */
+  streamAddress: string;
+  cgroupDriver: CgroupDriver;
+  logLevel: string;
+  /** Run a pod's infra container from this image instead of pinning namespaces without a process. */
+  sandboxImage?: string;
 }
 
 export interface RegistriesSettings {
@@ -56,6 +71,11 @@ export interface ConfigOverrides {
   runRoot?: string;
   configDir?: string;
   runtime?: string;
+  /** The daemon's flags: --cni-conf-dir, --cni-plugin-dir. */
+  cniConfDir?: string;
+  cniPluginDirs?: string[];
+  /** The daemon's flags over [daemon] and [cri]. */
+  daemon?: Partial<DaemonSettings>;
 }
 
 export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Paths {
@@ -84,6 +104,15 @@ export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = p
  *   default_subnet = "10.99.0.0/16"
  *   [registries]
  *   config = "/etc/containers/registries.conf"
+ *   [daemon]                          # berthd
+ *   socket = "/run/berth/berth.sock"   # default: berth.sock in the run dir
+ *   log_level = "info"
+ *   [cri]
+ *   stream_address = "127.0.0.1:0"    # host:port; port 0 picks one
+ *   cgroup_driver = "cgroupfs"        # or "systemd"
+ *   sandbox_image = ""                # optional
+ *   cni_conf_dir = "/etc/cni/net.d"   # default: [network]'s
+ *   cni_plugin_dirs = ["/opt/cni/bin"]
  */
 export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   const paths = resolvePaths(o, env);
@@ -110,6 +139,11 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
   const containers = doc.containers ?? {};
   const network = doc.network ?? {};
   const registries = doc.registries ?? {};
+  const daemon = doc.daemon ?? {};
+  const cri = doc.cri ?? {};
+  const d = o.daemon ?? {};
+  const cgroupDriver = d.cgroupDriver ?? str(cri.cgroup_driver, 'cri.cgroup_driver', file) ?? 'cgroupfs';
+  if (cgroupDriver !== 'cgroupfs' && cgroupDriver !== 'systemd') throw invalidArgument(`${file}: cri.cgroup_driver must be "cgroupfs" or "systemd", not "${cgroupDriver}"`);
   return {
     paths,
     runtime: {
@@ -120,13 +154,21 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
     logSizeMax: num(monitor.log_size_max, 'monitor.log_size_max', file) ?? -1,
     initPath: str(containers.init_path, 'containers.init_path', file) ?? '/usr/bin/catatonit',
     network: {
-      confDir: dir(network.cni_conf_dir, 'network.cni_conf_dir', file) ?? '/etc/cni/net.d',
-      pluginDirs: strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
+      confDir: o.cniConfDir ?? dir(cri.cni_conf_dir, 'cri.cni_conf_dir', file) ?? dir(network.cni_conf_dir, 'network.cni_conf_dir', file) ?? '/etc/cni/net.d',
+      pluginDirs:
+        o.cniPluginDirs ?? strArray(cri.cni_plugin_dirs, 'cri.cni_plugin_dirs', file) ?? strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
       defaultBridge: str(network.default_bridge, 'network.default_bridge', file),
       defaultSubnet: str(network.default_subnet, 'network.default_subnet', file),
     },
     registries: {
       config: str(registries.config, 'registries.config', file),
+    },
+    daemon: {
+      socket: d.socket ?? str(daemon.socket, 'daemon.socket', file) ?? join(paths.runRoot, 'berth.sock'),
+      streamAddress: d.streamAddress ?? str(cri.stream_address, 'cri.stream_address', file) ?? '127.0.0.1:0',
+      cgroupDriver,
+      logLevel: d.logLevel ?? str(daemon.log_level, 'daemon.log_level', file) ?? 'info',
+      sandboxImage: d.sandboxImage ?? (str(cri.sandbox_image, 'cri.sandbox_image', file) || undefined),
     },
   };
 }

@@ -9,6 +9,7 @@ import type { ContentStore } from '../content/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { ImageStore, RegistryAccess } from '../image/index.js';
 import type { NetworkManager } from '../network/index.js';
+import type { Credentials } from '../registry/index.js';
 import type { OciRuntime } from '../oci/index.js';
 import type { ContainerManager } from '../container/index.js';
 import type { PodManager } from '../pod/index.js';
@@ -47,6 +48,8 @@ export interface RegistryOptions {
   tlsVerify?: boolean;
   /** Credentials file instead of the default search. */
   authFile?: string;
+  /** Credentials for this operation only (a CRI pull's AuthConfig), instead of any file. */
+  credentials?: Credentials;
 }
 
 export type RegistrySession = RegistryAccess & { close(): void };
@@ -171,9 +174,21 @@ export class Engine {
     const client = new RegistryClient({
       certsDir: o.certsDir,
       tlsVerify: o.tlsVerify !== false,
-      credentials: (repo) => findCredentials(repo, authFiles),
+      credentials: o.credentials ? () => o.credentials : (repo) => findCredentials(repo, authFiles),
     });
     return { client, conf, close: () => client.close() };
+  }
+
+  /**
+   * The image store's filesystem use: blobs plus unpacked layers, on disk (du's count), and
+   * the directory that names the filesystem (the snapshots dir, as containerd names its
+   * snapshotter's).
+   */
+  async imageFsUsage(opts: { signal?: AbortSignal } = {}): Promise<{ mountpoint: string; bytes: number; inodes: number }> {
+    this.open();
+    const { treeUsage } = await import('../sys/index.js');
+    const { bytes, inodes } = await treeUsage([this.paths.content, this.paths.snapshots], opts.signal);
+    return { mountpoint: this.paths.snapshots, bytes, inodes };
   }
 
   /**

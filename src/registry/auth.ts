@@ -14,6 +14,10 @@ import { canonicalRegistry } from './endpoint.js';
 export interface Credentials {
   username: string;
   password: string;
+  /** An OAuth2 refresh token for the registry's token server (docker's identitytoken). */
+  identityToken?: string;
+  /** A bearer token sent to the registry as it is. */
+  registryToken?: string;
 }
 
 interface AuthFile {

@@ -147,6 +147,7 @@ export class RegistryClient {
 
   /** The Authorization header for a request, fetching a token when the registry wants one. */
   private async authorization(host: string, scope: string | undefined, creds: Credentials | undefined, signal?: AbortSignal): Promise<string | undefined> {
+    if (creds?.registryToken) return `Bearer ${creds.registryToken}`;
     const challenge = this.challenges.get(host);
     if (!challenge) return undefined;
     if (challenge.scheme === 'basic') return creds ? basic(creds) : undefined;
@@ -177,21 +178,30 @@ export class RegistryClient {
     // Several scopes (e.g. push here, pull from a mount's source) are separate parameters.
     for (const one of scope?.split(' ') ?? []) if (one) url.searchParams.append('scope', one);
     const headers: Record<string, string> = { 'User-Agent': this.userAgent };
-    if (creds) headers.Authorization = basic(creds);
-    const res = await this.transport.request(url, { headers, signal });
+    let body: Buffer | undefined;
+    if (creds?.identityToken) {
+      // The token spec's OAuth2 form: the refresh token is exchanged for an access token.
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'berth' });
+      if (challenge.service) form.set('service', challenge.service);
+      if (scope) form.set('scope', scope);
+      body = Buffer.from(form.toString());
+      headers['Content-Type'] = 'application/x-www-form-urlencoded';
+      url.search = '';
+    } else if (creds) headers.Authorization = basic(creds);
+    const res = await this.transport.request(url, { method: body ? 'POST' : 'GET', headers, body, signal });
     const text = await readText(res.body, 1 << 20, url.host);
     if (res.status === 401 || res.status === 403) throw unauthorized(host, creds);
     if (res.status !== 200) throw unavailable(`registry ${host}: token server ${url.host} answered ${res.status}`);
-    let body: { token?: string; access_token?: string; expires_in?: number };
+    let answer: { token?: string; access_token?: string; expires_in?: number };
     try {
-      body = JSON.parse(text);
+      answer = JSON.parse(text);
     } catch {
       throw unavailable(`registry ${host}: token server ${url.host} sent no JSON`);
     }
-    const token = body.token ?? body.access_token;
+    const token = answer.token ?? answer.access_token;
     if (!token) throw unavailable(`registry ${host}: token server ${url.host} sent no token`);
     // Renew a little before the server's expiry (default lifetime 60 s per the token spec).
-    const lifetime = Math.max(10, body.expires_in ?? 60) * 1000;
+    const lifetime = Math.max(10, answer.expires_in ?? 60) * 1000;
     this.tokens.set(key, { token, expires: Date.now() + lifetime - 5000 });
     return token;
   }

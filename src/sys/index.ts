@@ -10,6 +10,7 @@ import { findInstalled } from '../config/index.js';
 
 export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
+export { treeUsage, type TreeUsage } from './usage.js';
 export { parkPoint } from './park.js';
 export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, type MountInfo } from './mountinfo.js';
 

@@ -209,7 +209,7 @@ export interface TokenServer {
  * the scopes ask for (anonymous: pull of public/* only; nobody: secret/*), signs an RS256 JWT with a self-signed
  * certificate the registry trusts (x5c header).
  */
-export async function startTokenServer(t: After, user: string, password: string): Promise<TokenServer> {
+export async function startTokenServer(t: After, user: string, password: string, o: { refreshToken?: string } = {}): Promise<TokenServer> {
   const dir = tempDir(t, 'token');
   const keyFile = join(dir, 'key.pem');
   const certFile = join(dir, 'cert.pem');
@@ -220,14 +220,28 @@ export async function startTokenServer(t: After, user: string, password: string)
   const issuer = 'berth-test-issuer';
   const requests: TokenServer['requests'] = [];
   const b64 = (x: Buffer | string) => Buffer.from(x).toString('base64url');
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    // Several scopes come as repeated parameters; recorded joined by spaces.
-    const scopes = url.searchParams.getAll('scope');
+    // The OAuth2 form (POST): a refresh token (o.refreshToken stands for user) instead of a password.
+    let form: URLSearchParams | undefined;
+    if (req.method === 'POST') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      form = new URLSearchParams(body);
+    }
+    // Several scopes come as repeated parameters (GET) or space-separated (POST); recorded joined by spaces.
+    const scopes = form ? (form.get('scope') ?? '').split(' ').filter(Boolean) : url.searchParams.getAll('scope');
     const scope = scopes.length ? scopes.join(' ') : null;
     let who: string | null = null;
     const authz = req.headers.authorization;
-    if (authz?.startsWith('Basic ')) {
+    if (form) {
+      if (form.get('grant_type') !== 'refresh_token' || !o.refreshToken || form.get('refresh_token') !== o.refreshToken) {
+        res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"invalid_grant"}');
+        requests.push({ scope, user: null });
+        return;
+      }
+      who = user;
+    } else if (authz?.startsWith('Basic ')) {
       const [u, p] = Buffer.from(authz.slice(6), 'base64').toString().split(':');
       if (u !== user || p !== password) {
         res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}');
@@ -250,7 +264,8 @@ export async function startTokenServer(t: After, user: string, password: string)
     const claims = { iss: issuer, sub: who ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access };
     const signingInput = `${b64(JSON.stringify(header))}.${b64(JSON.stringify(claims))}`;
     const signature = createSign('RSA-SHA256').update(signingInput).sign(key);
-    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token: `${signingInput}.${b64(signature)}`, expires_in: 300 }));
+    const token = `${signingInput}.${b64(signature)}`;
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(form ? { access_token: token, expires_in: 300 } : { token, expires_in: 300 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const { port } = server.address() as AddressInfo;

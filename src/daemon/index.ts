@@ -1,0 +1,2 @@
+// berthd, the process: configuration, the socket, signals, shutdown.
+export { runDaemon } from './main.js';
