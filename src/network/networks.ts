@@ -1,14 +1,14 @@
 // Networks as conflists in the conf dir: the default bridge network and what
 // `network ls|create|inspect|rm` need.
 import { existsSync } from 'node:fs';
-import { readdir, rm, mkdir } from 'node:fs/promises';
+import { link, readdir, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isValidName } from '../config/index.js';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
 import { contains, firstHost, nextSubnet, overlaps, parseSubnet, type Subnet } from './cidr.js';
 import { loadNetworks, serializeConfList, type NetworkConfigList, type PluginConf } from './cni/config.js';
-import { execFileAsync, writeFileAtomic } from '../sys/index.js';
+import { execFileAsync, tempPathFor, writeFileAtomic } from '../sys/index.js';
 
 
 export const DEFAULT_NETWORK = 'berth';
@@ -99,10 +99,25 @@ export interface DefaultNetworkOptions {
  */
 export async function ensureDefaultNetwork(confDir: string, o: DefaultNetworkOptions = {}): Promise<NetworkConfigList> {
   const name = o.name ?? DEFAULT_NETWORK;
-  const { networks } = await loadNetworks(confDir);
-  const existing = networks.get(name);
+  const existing = (await loadNetworks(confDir)).networks.get(name);
   if (existing) return existing;
+  try {
+    return await writeDefaultNetwork(confDir, name, o);
+  } catch (e) {
+    // Another process wrote it first (and its bridge may already be up, looking like a
+    // host network that takes the subnet): the first one written is the network.
+    const written = (await loadNetworks(confDir)).networks.get(name);
+    if (written) return written;
+    throw e;
+  }
+}
+
+async function writeDefaultNetwork(confDir: string, name: string, o: DefaultNetworkOptions): Promise<NetworkConfigList> {
+  const { networks } = await loadNetworks(confDir);
   const host = await hostNetworks();
+  // The configured bridge's own addresses and routes are the network's (its conflist was
+  // removed, or a concurrent first use is bringing it up), not another system's.
+  if (o.bridge) host.used = host.used.filter((u) => u.dev !== o.bridge);
   const taken = takenSubnets(networks, host);
   let subnet: Subnet;
   if (o.subnet) {
@@ -119,7 +134,14 @@ export async function ensureDefaultNetwork(confDir: string, o: DefaultNetworkOpt
   const list = bridgeNetwork({ name, bridge, subnet: subnet.cidr, ipamDataDir: o.ipamDataDir });
   await mkdir(confDir, { recursive: true });
   const file = join(confDir, name === DEFAULT_NETWORK ? DEFAULT_FILE : `${name}.conflist`);
-  await writeFileAtomic(file, serializeConfList(list));
+  // Whole and exclusive: of two first uses at once, one writes it and the other reads it.
+  const temp = tempPathFor(file);
+  await writeFileAtomic(temp, serializeConfList(list));
+  try {
+    await link(temp, file);
+  } finally {
+    await rm(temp, { force: true });
+  }
   return { ...list, file };
 }
 
@@ -145,25 +167,25 @@ interface BerthLabels {
 }
 
 /** The host's interfaces, and the subnets its addresses and routes (main table, both families) use. */
-async function hostNetworks(): Promise<{ links: Set<string>; used: { subnet: Subnet; what: string }[] }> {
+async function hostNetworks(): Promise<{ links: Set<string>; used: { subnet: Subnet; what: string; dev?: string }[] }> {
   const links = new Set(await readdir('/sys/class/net').catch(() => [] as string[]));
-  const used: { subnet: Subnet; what: string }[] = [];
+  const used: { subnet: Subnet; what: string; dev?: string }[] = [];
   const ipJson = async (args: string[]) => JSON.parse((await execFileAsync('ip', ['-j', ...args], { timeout: 10_000 })).stdout || '[]') as unknown[];
-  const add = (cidr: string, what: string) => {
+  const add = (cidr: string, what: string, dev?: string) => {
     try {
-      used.push({ subnet: parseSubnet(cidr), what });
+      used.push({ subnet: parseSubnet(cidr), what, dev });
     } catch {
       // Not an address range (e.g. a multicast or unreachable keyword).
     }
   };
   for (const l of (await ipJson(['address', 'show'])) as { ifname: string; addr_info?: { local: string; prefixlen: number; scope?: string }[] }[]) {
-    for (const a of l.addr_info ?? []) if (a.scope !== 'link') add(`${a.local}/${a.prefixlen}`, `address ${a.local}/${a.prefixlen} on ${l.ifname}`);
+    for (const a of l.addr_info ?? []) if (a.scope !== 'link') add(`${a.local}/${a.prefixlen}`, `address ${a.local}/${a.prefixlen} on ${l.ifname}`, l.ifname);
   }
   for (const family of ['-4', '-6']) {
     for (const r of (await ipJson([family, 'route', 'show'])) as { dst: string; dev?: string }[]) {
       if (r.dst === 'default' || r.dst.startsWith('fe80:')) continue;
       const cidr = r.dst.includes('/') ? r.dst : `${r.dst}/${r.dst.includes(':') ? 128 : 32}`;
-      add(cidr, `route ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}`);
+      add(cidr, `route ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}`, r.dev);
     }
   }
   return { links, used };

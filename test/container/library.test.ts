@@ -353,7 +353,8 @@ test('watchExits: exits are recorded as conmon writes them, also those from befo
   const { e, img } = await setup(t, { cleanupCommand: undefined });
   const m = e.containers;
   // One that exits before the watch starts: nobody records it (no exit command here).
-  const early = await m.start((await m.create({ image: img, command: ['sh', '-c', 'exit 7'], network: { mode: 'none' } })).id);
+  // (It outlives start, whose own last look would record an exit it sees.)
+  const early = await m.start((await m.create({ image: img, command: ['sh', '-c', 'sleep 0.3; exit 7'], network: { mode: 'none' } })).id);
   await until('the early one exited', () => m.runtime.exitCodeNow(early.id) !== undefined);
   assert.equal(m.records.byId(early.id)!.state, 'running', 'nothing recorded it yet');
   const seen: { id: string; code: number | null; at: number }[] = [];
