@@ -11,10 +11,15 @@ import type { CallContext } from './context.js';
 import { imageFsInfo } from './image-fs-info.js';
 import { imageStatus } from './image-status.js';
 import { listImages } from './list-images.js';
+import { listPodSandbox } from './list-pod-sandbox.js';
+import { podSandboxStatus } from './pod-sandbox-status.js';
 import { pullImage } from './pull-image.js';
 import { removeImage } from './remove-image.js';
+import { removePodSandbox } from './remove-pod-sandbox.js';
+import { runPodSandbox } from './run-pod-sandbox.js';
 import { runtimeConfig } from './runtime-config.js';
 import { status } from './status.js';
+import { stopPodSandbox } from './stop-pod-sandbox.js';
 import { updateRuntimeConfig } from './update-runtime-config.js';
 import { versionRpc } from './version.js';
 
@@ -28,6 +33,11 @@ const runtimeRpcs: Record<string, Handler> = {
   Status: status,
   RuntimeConfig: runtimeConfig,
   UpdateRuntimeConfig: updateRuntimeConfig,
+  RunPodSandbox: runPodSandbox,
+  StopPodSandbox: stopPodSandbox,
+  RemovePodSandbox: removePodSandbox,
+  PodSandboxStatus: podSandboxStatus,
+  ListPodSandbox: listPodSandbox,
 };
 
 const imageRpcs: Record<string, Handler> = {

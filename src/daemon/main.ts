@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { createCriServer, type DaemonState } from '../cri/index.js';
 import { createEngine, version } from '../engine/index.js';
+import { findInstalled, type Config } from '../config/index.js';
 import { exitStatusOf, invalidArgument } from '../errors/index.js';
 import { log, setLogLevel } from '../log/index.js';
 import { claimSocketPath } from './socket.js';
@@ -100,6 +101,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
       logLevel: str('log-level'),
       sandboxImage: str('sandbox-image'),
     },
+    cleanupCommand,
   });
   const config = await engine.config();
   setLogLevel(config.daemon.logLevel);
@@ -148,6 +150,18 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   }
   log.info('stopped');
   return 0;
+}
+
+/**
+ * conmon's exit hook: the CLI bundle beside this one, with the same dirs, records an exit
+ * the moment it happens, whether or not a request is looking.
+ */
+function cleanupCommand({ paths, runtime }: Config): string[] {
+  return [
+    process.execPath, findInstalled('build/berth.cjs'),
+    '--root', paths.root, '--runroot', paths.runRoot, '--config-dir', paths.configDir, '--runtime', runtime.path,
+    '--namespace', CRI_NAMESPACE, 'container-cleanup',
+  ];
 }
 
 /** One failed request never takes the daemon down: log what escaped and keep serving. */
