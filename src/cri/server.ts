@@ -8,17 +8,23 @@ import { findInstalled } from '../config/index.js';
 import { BerthError, cancelled, grpcStatusOf, GrpcStatus, isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { CallContext } from './context.js';
+import { containerStatus } from './container-status.js';
+import { createContainer } from './create-container.js';
 import { imageFsInfo } from './image-fs-info.js';
 import { imageStatus } from './image-status.js';
+import { listContainers } from './list-containers.js';
 import { listImages } from './list-images.js';
 import { listPodSandbox } from './list-pod-sandbox.js';
 import { podSandboxStatus } from './pod-sandbox-status.js';
 import { pullImage } from './pull-image.js';
+import { removeContainer } from './remove-container.js';
 import { removeImage } from './remove-image.js';
 import { removePodSandbox } from './remove-pod-sandbox.js';
 import { runPodSandbox } from './run-pod-sandbox.js';
 import { runtimeConfig } from './runtime-config.js';
+import { startContainer } from './start-container.js';
 import { status } from './status.js';
+import { stopContainer } from './stop-container.js';
 import { stopPodSandbox } from './stop-pod-sandbox.js';
 import { updateRuntimeConfig } from './update-runtime-config.js';
 import { versionRpc } from './version.js';
@@ -38,6 +44,12 @@ const runtimeRpcs: Record<string, Handler> = {
   RemovePodSandbox: removePodSandbox,
   PodSandboxStatus: podSandboxStatus,
   ListPodSandbox: listPodSandbox,
+  CreateContainer: createContainer,
+  StartContainer: startContainer,
+  StopContainer: stopContainer,
+  RemoveContainer: removeContainer,
+  ListContainers: listContainers,
+  ContainerStatus: containerStatus,
 };
 
 const imageRpcs: Record<string, Handler> = {

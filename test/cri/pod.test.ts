@@ -8,18 +8,7 @@ import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { startBerthd } from './berthd.js';
 import { grpcError, Status } from './client.js';
-
-export function sandboxConfig(name: string, extra: object = {}): any {
-  return {
-    metadata: { name, uid: `uid-${name}`, namespace: 'testns', attempt: 1 },
-    hostname: `${name}-host`,
-    labels: { app: name, tier: 'test' },
-    annotations: { 'example.com/note': `pod ${name}` },
-    dns_config: { servers: ['10.96.0.10'], searches: ['testns.svc.cluster.local'], options: ['ndots:5'] },
-    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
-    ...extra,
-  };
-}
+import { sandboxConfig } from './sandbox.js';
 
 function inSubnet(ip: string, subnet: string): boolean {
   const toInt = (a: string) => a.split('.').reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
