@@ -1,7 +1,7 @@
 // RuntimeService/ContainerStatus: state, times in ns, exit code and reason, image, mounts,
 // log path, labels and annotations; with verbose, the container's record as JSON under "info".
 import type { CallContext } from './context.js';
-import { containerMetadata, containerState, exitReason, imageRefs } from './container-view.js';
+import { containerMetadata, containerState, criResourcesOf, exitReason, imageRefs } from './container-view.js';
 import { nanos, required, userAnnotations } from './pod-view.js';
 
 export async function containerStatus(ctx: CallContext, req: { container_id: string; verbose: boolean }): Promise<object> {
@@ -30,6 +30,7 @@ export async function containerStatus(ctx: CallContext, req: { container_id: str
       annotations: userAnnotations(c.config.annotations),
       mounts: m.mounts,
       log_path: c.config.logPath ?? '',
+      resources: criResourcesOf(c.config.resources),
     },
     info,
   };

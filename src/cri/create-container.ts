@@ -4,13 +4,13 @@
 // pod's log directory.
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BindMount, ContainerResources, ContainerSpec, SecurityContext } from '../container/index.js';
+import type { BindMount, ContainerSpec, SecurityContext } from '../container/index.js';
 import { BerthError, failedPrecondition, invalidArgument } from '../errors/index.js';
 import type { Pod } from '../pod/index.js';
 import { imageRef, type CallContext } from './context.js';
-import type { CriContainerMetadata } from './container-view.js';
+import { resourcesOf, type CriContainerMetadata } from './container-view.js';
 import { CRI_METADATA, podMetadata, required } from './pod-view.js';
-import type { ContainerConfig, CreateContainerRequest, LinuxContainerResources, LinuxContainerSecurityContext, Mount } from './types.js';
+import type { ContainerConfig, CreateContainerRequest, LinuxContainerSecurityContext, Mount } from './types.js';
 
 export async function createContainer(ctx: CallContext, req: CreateContainerRequest): Promise<{ container_id: string }> {
   const config = req.config;
@@ -98,22 +98,4 @@ function seccompOf(s: LinuxContainerSecurityContext): SecurityContext['seccomp']
   if (path.startsWith('localhost/')) throw new BerthError('Unimplemented', 'seccomp Localhost profiles are not supported by berth yet');
   // '' (as a kubelet sends when nothing is asked for), 'runtime/default', 'docker/default'.
   return 'default';
-}
-
-/** 0 means unset in the CRI's int64 fields. */
-export function resourcesOf(r: LinuxContainerResources): ContainerResources {
-  const n = (v: string | number | undefined) => (v === undefined || Number(v) === 0 ? undefined : Number(v));
-  return {
-    cpuShares: n(r.cpu_shares),
-    cpuQuota: n(r.cpu_quota),
-    cpuPeriod: n(r.cpu_period),
-    cpusetCpus: r.cpuset_cpus || undefined,
-    cpusetMems: r.cpuset_mems || undefined,
-    memory: n(r.memory_limit_in_bytes),
-    memorySwap: n(r.memory_swap_limit_in_bytes),
-    hugepages: r.hugepage_limits?.length ? r.hugepage_limits.map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) })) : undefined,
-    unified: r.unified && Object.keys(r.unified).length ? r.unified : undefined,
-    // Never negative: lowering it needs CAP_SYS_RESOURCE, which a host may lack (containerd's restrict_oom_score_adj).
-    oomScoreAdj: n(r.oom_score_adj) === undefined ? undefined : Math.max(Number(r.oom_score_adj), 0),
-  };
 }

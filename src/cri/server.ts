@@ -8,16 +8,20 @@ import { findInstalled } from '../config/index.js';
 import { BerthError, cancelled, grpcStatusOf, GrpcStatus, isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { CallContext } from './context.js';
+import { containerStats } from './container-stats.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
+import { execSync } from './exec-sync.js';
 import { imageFsInfo } from './image-fs-info.js';
 import { imageStatus } from './image-status.js';
+import { listContainerStats } from './list-container-stats.js';
 import { listContainers } from './list-containers.js';
 import { listImages } from './list-images.js';
 import { listPodSandbox } from './list-pod-sandbox.js';
 import { podSandboxStatus } from './pod-sandbox-status.js';
 import { pullImage } from './pull-image.js';
 import { removeContainer } from './remove-container.js';
+import { reopenContainerLog } from './reopen-container-log.js';
 import { removeImage } from './remove-image.js';
 import { removePodSandbox } from './remove-pod-sandbox.js';
 import { runPodSandbox } from './run-pod-sandbox.js';
@@ -26,6 +30,7 @@ import { startContainer } from './start-container.js';
 import { status } from './status.js';
 import { stopContainer } from './stop-container.js';
 import { stopPodSandbox } from './stop-pod-sandbox.js';
+import { updateContainerResources } from './update-container-resources.js';
 import { updateRuntimeConfig } from './update-runtime-config.js';
 import { versionRpc } from './version.js';
 
@@ -50,6 +55,11 @@ const runtimeRpcs: Record<string, Handler> = {
   RemoveContainer: removeContainer,
   ListContainers: listContainers,
   ContainerStatus: containerStatus,
+  ExecSync: execSync,
+  ContainerStats: containerStats,
+  ListContainerStats: listContainerStats,
+  ReopenContainerLog: reopenContainerLog,
+  UpdateContainerResources: updateContainerResources,
 };
 
 const imageRpcs: Record<string, Handler> = {

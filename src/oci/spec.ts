@@ -238,10 +238,15 @@ function namespaces(overrides: SpecInput['namespaces'], networkMode: SpecInput['
 }
 
 function resources(input: SpecInput, privileged: boolean): Resources {
-  const r: Resources = {
+  return {
     devices: privileged ? [{ allow: true, access: 'rwm' }] : [...defaultDeviceRules(), ...(input.devices ?? []).map(deviceRule)],
+    ...cgroupLimits(input.resources ?? {}),
   };
-  const l = input.resources ?? {};
+}
+
+/** The limits as runtime-spec linux.resources (devices aside): for create, and for `runtime update`. */
+export function cgroupLimits(l: ResourceLimits): Omit<Resources, 'devices'> {
+  const r: Omit<Resources, 'devices'> = {};
   if (l.memory !== undefined) {
     r.memory = { limit: checkMemoryLimit(l.memory) };
   }
