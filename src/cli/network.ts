@@ -12,6 +12,12 @@ async function networkLib(ctx: Engine) {
   return { lib, confDir: network.confDir, defaults };
 }
 
+/** The object with each field also under its capitalized name, left out of JSON (non-enumerable). */
+function withTemplateNames<T extends object>(o: T): T {
+  for (const [k, v] of Object.entries(o)) Object.defineProperty(o, k[0]!.toUpperCase() + k.slice(1), { value: v, enumerable: false });
+  return o;
+}
+
 const lsCommand: Command = {
   name: 'ls',
   aliases: ['list'],
@@ -33,8 +39,9 @@ const lsCommand: Command = {
           ['NAME', 'DRIVER', 'BRIDGE', 'SUBNET', 'GATEWAY', 'INTERNAL'],
           items.map((n) => [n.name, n.driver, n.bridge ?? '', n.subnets.map((x) => x.subnet).join(','), n.subnets.map((x) => x.gateway ?? '').join(','), String(n.internal)]),
         ),
-      // Optional fields stay fields (undefined, left out of JSON) so templates can name them.
-      (n) => ({ ...n, file: n.file, bridge: n.bridge }),
+      // Optional fields stay fields (undefined, left out of JSON) so templates can name them;
+      // templates also get the capitalized names podman's and docker's take ({{.Name}}).
+      (n) => withTemplateNames({ ...n, file: n.file, bridge: n.bridge }),
       'network',
     );
   },

@@ -2,12 +2,11 @@
 // CPU % is the share of one CPU over the last interval (with --no-stream: since the
 // container started, as podman does); memory is the working set against the limit (or the
 // host's memory).
-import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Container, ContainerManager, ContainerStats } from '../container/index.js';
+import { networkInterfaces, type Container, type ContainerManager, type ContainerStats } from '../container/index.js';
 import { formatFlag, type Command } from './command.js';
-import { printList, shortId, table } from './format.js';
+import { humanSize, printList, shortId, table } from './format.js';
 import { isBerthError } from '../errors/index.js';
 
 const INTERVAL_MS = 1000;
@@ -24,31 +23,10 @@ export function binarySize(bytes: number): string {
   return `${i === 0 ? v : v.toFixed(2).replace(/\.?0+$/, '') || '0'}${units[i]}`;
 }
 
-/** Decimal sizes as docker prints network and block I/O: 1.2kB, 3.4MB, 0B. */
-function decimalSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : Number(v.toPrecision(3))}${units[i]}`;
-}
-
-/** Bytes received and sent on the interfaces of the namespace pid is in (loopback aside). */
+/** Bytes received and sent on the container's interfaces (loopback aside). */
 async function netIo(pid: number | null): Promise<{ rx: number; tx: number }> {
-  const text = pid ? await readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '') : '';
-  let rx = 0;
-  let tx = 0;
-  for (const line of text.split('\n').slice(2)) {
-    const [name, rest] = line.split(':');
-    if (!rest || name!.trim() === 'lo') continue;
-    const f = rest.trim().split(/\s+/).map(Number);
-    rx += f[0] ?? 0;
-    tx += f[8] ?? 0;
-  }
-  return { rx, tx };
+  const ifs = pid ? await networkInterfaces(pid) : [];
+  return { rx: ifs.reduce((n, i) => n + i.rxBytes, 0), tx: ifs.reduce((n, i) => n + i.txBytes, 0) };
 }
 
 interface Sample {
@@ -73,8 +51,8 @@ function view(s: Sample, prev: Sample | undefined) {
     CPUPerc: `${cpu.toFixed(2)}%`,
     MemUsage: `${binarySize(used)} / ${binarySize(limit)}`,
     MemPerc: `${((100 * used) / limit).toFixed(2)}%`,
-    NetIO: `${decimalSize(s.net.rx)} / ${decimalSize(s.net.tx)}`,
-    BlockIO: `${decimalSize(s.stats.blockIo.readBytes)} / ${decimalSize(s.stats.blockIo.writeBytes)}`,
+    NetIO: `${humanSize(s.net.rx)} / ${humanSize(s.net.tx)}`,
+    BlockIO: `${humanSize(s.stats.blockIo.readBytes)} / ${humanSize(s.stats.blockIo.writeBytes)}`,
     PIDs: String(s.stats.pids.current),
   };
 }

@@ -29,6 +29,6 @@ export type {
   ContainerSpec, ContainerMount, BindMount, TmpfsMount, DeviceMapping, SecurityContext, ContainerResources, JoinedNamespaces, NetworkSpec, Propagation,
 } from './spec.js';
 export { cgroupPathOf, containerHostname, networkPlan } from './spec.js';
-export { cgroupV2, type ContainerStats } from './stats.js';
+export { cgroupV2, networkInterfaces, type ContainerStats, type InterfaceStats } from './stats.js';
 export { statusWord } from './types.js';
 export { CommandExitError } from './exit-codes.js';

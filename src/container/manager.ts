@@ -3,6 +3,7 @@
 // berth process ran is picked up from conmon's exit file by the next look (reconcile) or
 // by conmon's exit command (recordMonitorExit). The pieces live beside it: records.ts (the
 // table), runtime.ts (runc + conmon), create.ts, exec.ts, reconcile.ts, release.ts.
+import { mkdirSync, readdirSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isValidName, type Config } from '../config/index.js';
@@ -339,6 +340,37 @@ export class ContainerManager {
     await this.runtime.updateResources(c.id, cgroupLimits(given));
     await this.records.setConfig(c.id, { ...c.config, resources: { ...c.config.resources, ...given } });
     return this.records.byId(c.id) ?? c;
+  }
+
+  /**
+   * For a long-running process: records each exit the moment conmon writes its exit file
+   * (one watcher of the exit dir), and those that happened before it started. onExit gets
+   * the container as recorded (not for one removed on exit). close() ends the watch.
+   */
+  watchExits(onExit: (c: Container) => void = () => {}): { close(): void } {
+    const dir = this.runtime.dirs.exitDir;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const pending = new Set<string>();
+    const look = (id: string) => {
+      if (pending.has(id) || !/^[0-9a-f]{64}$/.test(id)) return;
+      pending.add(id);
+      // The next turn: a burst of events for one file makes one look.
+      setImmediate(async () => {
+        pending.delete(id);
+        const row = this.records.byId(id);
+        if (!row || (row.state !== 'running' && row.state !== 'created')) return;
+        try {
+          const now = await reconcile(this.parts, row);
+          if (now && now.state !== row.state) onExit(now);
+        } catch (e) {
+          log.warn('recording an exit failed; the next look retries', { id, error: (e as Error).message });
+        }
+      });
+    };
+    const watcher = watch(dir, (_event, name) => name && look(name.toString()));
+    watcher.on('error', (e) => log.warn('the exit dir watch failed', { dir, error: e.message }));
+    for (const name of readdirSync(dir)) look(name);
+    return { close: () => watcher.close() };
   }
 
   /** Counts for `berth info`. */

@@ -145,3 +145,27 @@ export async function diskUsage(dir: string): Promise<{ usedBytes: number; inode
   await walk(dir);
   return { usedBytes, inodesUsed };
 }
+
+export interface InterfaceStats {
+  name: string;
+  rxBytes: number;
+  rxErrors: number;
+  txBytes: number;
+  txErrors: number;
+}
+
+/** The interfaces (loopback aside) of the network namespace process pid is in, from /proc/PID/net/dev. */
+export async function networkInterfaces(pid: number): Promise<InterfaceStats[]> {
+  const text = await readText(`/proc/${pid}/net/dev`);
+  const out: InterfaceStats[] = [];
+  // Two header lines, then "name: rx_bytes rx_packets rx_errs … tx_bytes tx_packets tx_errs …".
+  for (const line of text.split('\n').slice(2)) {
+    const at = line.indexOf(':');
+    if (at < 0) continue;
+    const name = line.slice(0, at).trim();
+    if (name === 'lo') continue;
+    const f = line.slice(at + 1).trim().split(/\s+/).map(Number);
+    out.push({ name, rxBytes: f[0] ?? 0, rxErrors: f[2] ?? 0, txBytes: f[8] ?? 0, txErrors: f[10] ?? 0 });
+  }
+  return out;
+}

@@ -118,6 +118,8 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   chownSync(socket, 0, 0);
   chmodSync(socket, 0o660);
   const ino = statSync(socket).ino;
+  // Exits are recorded as conmon writes them, not on the next query that looks.
+  const exits = (await engine.containers()).watchExits((c) => log.debug('container exited', { id: c.id, exitCode: c.exitCode }));
   log.info('berthd serving', { version, socket, namespace: engine.namespace, root: config.paths.root, runRoot: config.paths.runRoot, cgroupDriver: config.daemon.cgroupDriver });
 
   process.on('SIGHUP', () => {
@@ -141,6 +143,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   await new Promise<void>((resolve) => cri.server.tryShutdown(() => resolve()));
   await cri.drain();
   clearTimeout(forced);
+  exits.close();
   engine.close();
   // Remove the socket only if it is still the one this process made.
   try {

@@ -62,3 +62,10 @@ export function overlaps(a: Subnet, b: Subnet): boolean {
 export function firstHost(s: Subnet): string {
   return fromBig(s.base + 1n, s.family);
 }
+
+/** The subnet of the same size right after s; undefined past the end of the address space. */
+export function nextSubnet(s: Subnet): Subnet | undefined {
+  const base = s.base + size(s);
+  if (base >= 1n << BigInt(s.family === 4 ? 32 : 128)) return undefined;
+  return { cidr: `${fromBig(base, s.family)}/${s.bits}`, family: s.family, base, bits: s.bits };
+}

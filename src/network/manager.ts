@@ -4,12 +4,13 @@
 import { existsSync } from 'node:fs';
 import { BerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
+import { parkPoint } from '../sys/index.js';
 import type { CachedAttachment } from './cni/cache.js';
 import { CniRunner, type CallOptions } from './cni/runner.js';
 import { summarize, type AttachmentSummary, type CniDns } from './cni/result.js';
 import { createNetns, listNetns, netnsPath, removeNetns } from './netns.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, type DefaultNetworkOptions } from './networks.js';
-import { assignHostPorts, checkAllocated, checkConflicts, hostListeners, toCniPortMappings, type PortMapping, type TakenPort } from './ports.js';
+import { assignHostPorts, checkAllocated, checkConflicts, hostListeners, lockHostPorts, toCniPortMappings, type PortMapping, type TakenPort } from './ports.js';
 
 /** Sweeps retry a failed DEL this often in all (quietly: the first failure was reported). */
 const SWEEP_ATTEMPTS = 3;
@@ -90,13 +91,22 @@ export class NetworkManager {
     const requested = req.portMappings ?? [];
     checkConflicts(requested);
     let portMappings: PortMapping[] = [];
-    if (requested.length > 0) {
-      const taken = [...this.publishedPorts(await this.runner.cache.list(), containerId), ...(await hostListeners())];
-      checkAllocated(requested, taken);
-      portMappings = await assignHostPorts(requested, taken);
+    // Checked and claimed under one lock: the claim is the eth0 record, written as its first
+    // plugin starts; two setups never both see a port free.
+    const unlock = requested.length > 0 ? await lockHostPorts(this.runner.cache.dir) : () => undefined;
+    let netns: string;
+    try {
+      if (requested.length > 0) {
+        const taken = [...this.publishedPorts(await this.runner.cache.list(), containerId), ...(await hostListeners())];
+        checkAllocated(requested, taken);
+        portMappings = await assignHostPorts(requested, taken);
+        await parkPoint('host-ports-checked');
+      }
+      netns = await createNetns(this.netnsDir, containerId);
+    } catch (e) {
+      unlock();
+      throw e;
     }
-
-    const netns = await createNetns(this.netnsDir, containerId);
     const status: NetworkStatus = { netns, attachments: [], portMappings };
     try {
       for (const [i, list] of lists.entries()) {
@@ -106,17 +116,12 @@ export class NetworkManager {
         if (i === 0 && req.mac) capabilityArgs.mac = req.mac;
         if (i === 0 && req.ips?.length) capabilityArgs.ips = req.ips;
         if (req.bandwidth) capabilityArgs.bandwidth = req.bandwidth;
-        const result = await this.runner.add(list, { containerId, netns, ifName, args: req.cniArgs, capabilityArgs }, o);
+        const result = await this.runner.add(list, { containerId, netns, ifName, args: req.cniArgs, capabilityArgs }, { ...o, onRecorded: unlock });
         status.attachments.push({ network: list.name, ...summarize(result, ifName), dns: result.dns });
-        // Two setups that checked the same port at once: the one whose record came later yields.
-        if (i === 0 && portMappings.length > 0) {
-          const records = await this.runner.cache.list();
-          const mine = records.find((r) => r.containerId === containerId && r.ifName === ifName);
-          const earlier = records.filter((r) => mine && (r.created < mine.created || (r.created === mine.created && r.containerId < containerId)));
-          checkAllocated(portMappings, this.publishedPorts(earlier, containerId));
-        }
       }
+      unlock();
     } catch (e) {
+      unlock();
       await this.teardown(containerId).catch((e2) => {
         log.debug('cleanup after a failed network setup failed; a later sweep retries', { container: containerId, error: (e2 as Error).message });
       });

@@ -5,13 +5,13 @@ import { readdir, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isValidName } from '../config/index.js';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
-import { contains, firstHost, overlaps, parseSubnet, type Subnet } from './cidr.js';
+import { log } from '../log/index.js';
+import { contains, firstHost, nextSubnet, overlaps, parseSubnet, type Subnet } from './cidr.js';
 import { loadNetworks, serializeConfList, type NetworkConfigList, type PluginConf } from './cni/config.js';
 import { execFileAsync, writeFileAtomic } from '../sys/index.js';
 
 
 export const DEFAULT_NETWORK = 'berth';
-const DEFAULT_BRIDGE = 'berth0';
 const DEFAULT_SUBNET = '10.99.0.0/16';
 /** Subnets for `network create` without --subnet are /24s taken from here. */
 const CREATE_POOL = '10.100.0.0/16';
@@ -91,17 +91,42 @@ export interface DefaultNetworkOptions {
   ipamDataDir?: string;
 }
 
-/** Makes sure the default network exists in confDir, writing its conflist if it does not. */
+/**
+ * Makes sure the default network exists in confDir, writing its conflist if it does not,
+ * kept off the host as `network create` is: a subnet set in the config must be free; the
+ * built-in one gives way to the next free /16 (said at info level), the built-in bridge
+ * name (berth0) to the next free berth<N>.
+ */
 export async function ensureDefaultNetwork(confDir: string, o: DefaultNetworkOptions = {}): Promise<NetworkConfigList> {
   const name = o.name ?? DEFAULT_NETWORK;
   const { networks } = await loadNetworks(confDir);
   const existing = networks.get(name);
   if (existing) return existing;
-  const list = bridgeNetwork({ name, bridge: o.bridge ?? DEFAULT_BRIDGE, subnet: o.subnet ?? DEFAULT_SUBNET, ipamDataDir: o.ipamDataDir });
+  const host = await hostNetworks();
+  const taken = takenSubnets(networks, host);
+  let subnet: Subnet;
+  if (o.subnet) {
+    subnet = freeSubnet(parseSubnet(o.subnet), taken);
+  } else {
+    const builtin = parseSubnet(DEFAULT_SUBNET);
+    subnet = nextFreeSubnet(builtin, [...taken.map((t) => t.subnet), parseSubnet(CREATE_POOL)]);
+    if (subnet.cidr !== builtin.cidr) {
+      const clash = taken.find((t) => overlaps(t.subnet, builtin))!;
+      log.info(`default network "${name}": subnet ${builtin.cidr} is already used on the host or by another config (${clash.what}); using ${subnet.cidr}`);
+    }
+  }
+  const bridge = o.bridge ? checkBridge(o.bridge, host) : pickBridge(networks, host, 0);
+  const list = bridgeNetwork({ name, bridge, subnet: subnet.cidr, ipamDataDir: o.ipamDataDir });
   await mkdir(confDir, { recursive: true });
   const file = join(confDir, name === DEFAULT_NETWORK ? DEFAULT_FILE : `${name}.conflist`);
   await writeFileAtomic(file, serializeConfList(list));
   return { ...list, file };
+}
+
+/** `from` or the first subnet of its size after it that overlaps nothing in `taken`. */
+function nextFreeSubnet(from: Subnet, taken: Subnet[]): Subnet {
+  for (let s: Subnet | undefined = from; s; s = nextSubnet(s)) if (!taken.some((t) => overlaps(t, s!))) return s;
+  throw new BerthError('ResourceExhausted', `no free subnet after ${from.cidr}; set default_subnet in berth.toml`);
 }
 
 export interface CreateNetworkOptions {
@@ -153,32 +178,18 @@ export async function createNetwork(confDir: string, o: CreateNetworkOptions): P
   if (!isValidName(o.name, 64)) throw invalidArgument(`invalid network name "${o.name}"`);
   const { networks } = await loadNetworks(confDir);
   if (networks.has(o.name)) throw alreadyExists(`network ${o.name} already exists`);
-  const infos = [...networks.values()].map(describeNetwork);
   const host = await hostNetworks();
-  const taken = [
-    ...infos.flatMap((i) => i.subnets.map((s) => ({ subnet: parseSubnet(s.subnet), what: `network ${i.name}` }))),
-    ...host.used,
-  ];
+  const taken = takenSubnets(networks, host);
   let subnet: Subnet;
   if (o.subnet) {
-    subnet = parseSubnet(o.subnet);
-    const clash = taken.find((t) => overlaps(t.subnet, subnet));
-    if (clash) throw alreadyExists(`subnet ${subnet.cidr} is already used on the host or by another config (${clash.what})`);
+    subnet = freeSubnet(parseSubnet(o.subnet), taken);
   } else {
     if (o.gateway) throw invalidArgument('--gateway needs --subnet');
     subnet = pickSubnet(taken.map((t) => t.subnet));
   }
-  const labels: BerthLabels = {};
-  let bridge = o.bridge;
-  if (bridge) {
-    if (host.links.has(bridge) && !existsSync(`/sys/class/net/${bridge}/bridge`)) throw invalidArgument(`${bridge} is a host interface, not a bridge`);
-    if (!host.links.has(bridge)) labels.bridge = bridge;
-  } else {
-    const used = new Set(infos.map((i) => i.bridge));
-    for (let n = 1; !bridge; n++) if (!used.has(`berth${n}`) && !host.links.has(`berth${n}`)) bridge = `berth${n}`;
-    labels.bridge = bridge;
-  }
-  if (bridge.length > 15) throw invalidArgument(`bridge name "${bridge}" is longer than 15 characters`);
+  const bridge = o.bridge ? checkBridge(o.bridge, host) : pickBridge(networks, host, 1);
+  // A bridge that was not there is one berth makes (and `network rm` deletes).
+  const labels: BerthLabels = host.links.has(bridge) ? {} : { bridge };
   const list: NetworkConfigList = {
     ...bridgeNetwork({ name: o.name, bridge, subnet: subnet.cidr, gateway: o.gateway, internal: o.internal, ipamDataDir: o.ipamDataDir }),
     berth: labels,
@@ -187,6 +198,41 @@ export async function createNetwork(confDir: string, o: CreateNetworkOptions): P
   const file = join(confDir, `${o.name}.conflist`);
   await writeFileAtomic(file, serializeConfList(list));
   return describeNetwork({ ...list, file });
+}
+
+type HostNetworks = Awaited<ReturnType<typeof hostNetworks>>;
+
+/** The subnets other networks of the conf dir (the valid ones) and the host's addresses and routes use. */
+function takenSubnets(networks: Map<string, NetworkConfigList>, host: HostNetworks): { subnet: Subnet; what: string }[] {
+  const infos = [...networks.values()].map(describeNetwork);
+  const valid = (cidr: string) => {
+    try {
+      return [parseSubnet(cidr)];
+    } catch {
+      return []; // a broken network takes no addresses
+    }
+  };
+  return [...infos.flatMap((i) => i.subnets.flatMap((s) => valid(s.subnet).map((subnet) => ({ subnet, what: `network ${i.name}` })))), ...host.used];
+}
+
+/** Returns subnet when nothing in taken overlaps it (docker's and podman's wording otherwise). */
+function freeSubnet(subnet: Subnet, taken: { subnet: Subnet; what: string }[]): Subnet {
+  const clash = taken.find((t) => overlaps(t.subnet, subnet));
+  if (clash) throw alreadyExists(`subnet ${subnet.cidr} is already used on the host or by another config (${clash.what})`);
+  return subnet;
+}
+
+/** A bridge named by the user: a host interface by that name must be a bridge. */
+function checkBridge(bridge: string, host: HostNetworks): string {
+  if (host.links.has(bridge) && !existsSync(`/sys/class/net/${bridge}/bridge`)) throw invalidArgument(`${bridge} is a host interface, not a bridge`);
+  if (bridge.length > 15) throw invalidArgument(`bridge name "${bridge}" is longer than 15 characters`);
+  return bridge;
+}
+
+/** The first berth<N> from `from` on that is neither a host interface nor another network's bridge. */
+function pickBridge(networks: Map<string, NetworkConfigList>, host: HostNetworks, from: number): string {
+  const used = new Set([...networks.values()].map((n) => describeNetwork(n).bridge));
+  for (let n = from; ; n++) if (!used.has(`berth${n}`) && !host.links.has(`berth${n}`)) return `berth${n}`;
 }
 
 function pickSubnet(taken: Subnet[]): Subnet {

@@ -1,8 +1,9 @@
 // Published ports: `-p [IP:][HOSTPORT:]CTRPORT[/tcp|/udp|/sctp]` (ranges allowed) and -P,
 // in the shape the portmap plugin's `portMappings` capability takes.
 import { readFile } from 'node:fs/promises';
-import { alreadyExists, invalidArgument } from '../errors/index.js';
-import { isIP, nodeDgram, nodeNet } from '../sys/index.js';
+import { BerthError, alreadyExists, invalidArgument } from '../errors/index.js';
+import { log } from '../log/index.js';
+import { isIP, nodeCrypto, nodeDgram, nodeNet } from '../sys/index.js';
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 
@@ -129,9 +130,31 @@ function procAddress(hex: string): string {
   return canonical(groups.join(':'));
 }
 
-/** Sockets listening on the host: TCP in LISTEN, UDP bound and unconnected. */
+/**
+ * /proc/net/sctp/eps: one line per SCTP endpoint (a bound socket), its port in decimal and
+ * its local addresses (0.0.0.0 or :: when bound to all) from the LADDRS column on.
+ */
+export function parseSctpEndpoints(text: string): TakenPort[] {
+  const [header, ...lines] = text.split('\n');
+  const columns = (header ?? '').trim().split(/\s+/);
+  const port = columns.indexOf('LPORT');
+  const addrs = columns.indexOf('LADDRS');
+  if (port < 0 || addrs < 0) return [];
+  return lines.flatMap((line) => {
+    const f = line.trim().split(/\s+/);
+    const hostPort = Number(f[port]);
+    if (f.length <= addrs || !Number.isInteger(hostPort)) return [];
+    return f.slice(addrs).map((a) => a.replace(/^\*/, '')).filter((a) => isIP(a) !== 0)
+      .map((a) => ({ hostIP: canonical(a), hostPort, protocol: 'sctp' as const, holder: 'a process on the host' }));
+  });
+}
+
+/**
+ * Sockets listening on the host: TCP in LISTEN, UDP bound and unconnected, SCTP endpoints
+ * (no /proc/net/sctp: the module is not loaded, so no SCTP socket exists).
+ */
 export async function hostListeners(): Promise<TakenPort[]> {
-  const out: TakenPort[] = [];
+  const out: TakenPort[] = parseSctpEndpoints(await readFile('/proc/net/sctp/eps', 'utf8').catch(() => ''));
   const files: [string, Protocol, string][] = [['tcp', 'tcp', '0A'], ['tcp6', 'tcp', '0A'], ['udp', 'udp', '07'], ['udp6', 'udp', '07']];
   for (const [file, protocol, listening] of files) {
     const text = await readFile(`/proc/net/${file}`, 'utf8').catch(() => '');
@@ -187,6 +210,42 @@ function freePort(hostIP: string, protocol: Protocol): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+const LOCK_WAIT_MS = 60_000;
+
+/**
+ * Serializes checking and claiming host ports among berth processes of one store (scope):
+ * an abstract unix socket bound by the holder. The kernel frees it when the holder exits,
+ * however it dies, so no lock outlives its process. Returns the release function.
+ */
+export async function lockHostPorts(scope: string): Promise<() => void> {
+  const name = `\0berth-host-ports-${nodeCrypto().createHash('sha256').update(scope).digest('hex').slice(0, 32)}`;
+  const started = Date.now();
+  let told = false;
+  for (;;) {
+    const srv = nodeNet().createServer();
+    const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      srv.once('error', resolve);
+      srv.listen({ path: name }, () => resolve(undefined));
+    });
+    if (!err) {
+      srv.unref();
+      let released = false;
+      return () => {
+        if (!released) srv.close();
+        released = true;
+      };
+    }
+    if (err.code !== 'EADDRINUSE') throw new BerthError('Internal', `cannot take the host-port lock: ${err.message}`);
+    const waited = Date.now() - started;
+    if (waited > LOCK_WAIT_MS) throw new BerthError('Unavailable', `timed out after ${LOCK_WAIT_MS / 1000} s waiting for another berth process to publish its ports`);
+    if (waited > 2_000 && !told) {
+      log.info('waiting for another berth process to publish its ports');
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+  }
 }
 
 /** The portmap plugin's runtimeConfig entry. */

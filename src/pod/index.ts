@@ -11,7 +11,7 @@
 //   remove    'removing' (owned likewise) → containers removed → network → namespaces →
 //             files → row gone. A creation or removal whose process died is finished by
 //             the next look.
-export { PodManager, type PodManagerDeps, type PodDirs, type PodPaths } from './manager.js';
+export { PodManager, type PodManagerDeps, type PodDirs, type PodPaths, type PodStats } from './manager.js';
 export { PodRecords } from './records.js';
 export type { PodSpec } from './spec.js';
 export type { Pod, PodState } from './types.js';

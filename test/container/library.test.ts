@@ -348,3 +348,25 @@ test('rows stored before ContainerSpec read as the spec they meant', async (t) =
   assert.equal(c.config.hostname, id.slice(0, 12));
   await e.containers.records.delete(id);
 });
+
+test('watchExits: exits are recorded as conmon writes them, also those from before the watch, without any look', async (t) => {
+  const { e, img } = await setup(t, { cleanupCommand: undefined });
+  const m = e.containers;
+  // One that exits before the watch starts: nobody records it (no exit command here).
+  const early = await m.start((await m.create({ image: img, command: ['sh', '-c', 'exit 7'], network: { mode: 'none' } })).id);
+  await until('the early one exited', () => m.runtime.exitCodeNow(early.id) !== undefined);
+  assert.equal(m.records.byId(early.id)!.state, 'running', 'nothing recorded it yet');
+  const seen: { id: string; code: number | null; at: number }[] = [];
+  const watch = m.watchExits((c) => seen.push({ id: c.id, code: c.exitCode, at: Date.now() }));
+  t.after(() => watch.close());
+  await until('the early exit is recorded', () => seen.some((s) => s.id === early.id));
+  const late = await m.start((await m.create({ image: img, command: ['sh', '-c', 'sleep 0.5; exit 5'], network: { mode: 'none' } })).id);
+  await until('the late exit is recorded', () => seen.some((s) => s.id === late.id));
+  const row = m.records.byId(late.id)!;
+  assert.deepEqual([row.state, row.exitCode, row.released], ['stopped', 5, true]);
+  assert.ok(seen.find((s) => s.id === late.id)!.at - row.finishedAt! < 2000, 'recorded within moments of the exit');
+  assert.deepEqual(seen.map((s) => [s.id, s.code]), [[early.id, 7], [late.id, 5]]);
+  watch.close();
+  await m.remove(early.id);
+  await m.remove(late.id);
+});

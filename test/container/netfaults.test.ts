@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, newInstance, type Instance } from '../helpers/index.js';
+import { contains, overlaps, parseSubnet } from '../../src/network/index.js';
 
 async function ok(inst: Instance, args: string[]): Promise<string> {
   const r = await inst.run(args);
@@ -176,4 +177,167 @@ test('a host port published twice is refused: by a running container or by a hos
   assert.match(u.stderr, /port is already allocated \(by a process on the host\)/);
   assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '', 'refused runs leave no container');
   assert.deepEqual(ls(join(inst.runRoot, 'netns')), []);
+});
+
+/** nat rules (IPv4 and IPv6) naming a container, and the chains they jump to or are in. */
+function natFor(id: string): { rules: string[]; chains: string[] } {
+  const saved = ['iptables-save', 'ip6tables-save'].flatMap((tool) => execFileSync(tool, ['-t', 'nat'], { encoding: 'utf8' }).split('\n'));
+  const rules = saved.filter((l) => l.startsWith('-A') && l.includes(id));
+  const chains = [...new Set(rules.flatMap((l) => [/ -j (CNI-[0-9a-f]+)\b/.exec(l)?.[1], /^-A (CNI-[0-9a-f]+) /.exec(l)?.[1]]).filter((c): c is string => !!c))];
+  return { rules, chains };
+}
+
+function natChains(): string[] {
+  return ['iptables-save', 'ip6tables-save'].flatMap((tool) => execFileSync(tool, ['-t', 'nat'], { encoding: 'utf8' }).split('\n'))
+    .filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!);
+}
+
+test('a netns removed by hand: rm -f still removes the bridge plugin\'s masquerade rule and chain', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const id = (await ok(inst, ['run', '-d', img, 'sleep', '100'])).trim();
+  const before = natFor(id);
+  assert.ok(before.rules.some((l) => l.startsWith('-A POSTROUTING ')), `a POSTROUTING rule for ${id}: ${before.rules.join('\n')}`);
+  assert.equal(before.chains.length, 1, 'one masquerade chain');
+  const pin = join(inst.runRoot, 'netns', id);
+  execFileSync('umount', [pin]);
+  execFileSync('rm', [pin]);
+
+  await ok(inst, ['rm', '-f', id]);
+  assert.deepEqual(natFor(id).rules, [], 'no nat rule names the container');
+  assert.ok(!natChains().includes(before.chains[0]!), `chain ${before.chains[0]} is gone`);
+  assert.deepEqual(reservations(inst, 'berth'), [], 'the reservation is released');
+  assert.deepEqual(records(inst), []);
+});
+
+test('concurrent runs publishing one host port: exactly one gets it, the others are refused', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  for (let round = 0; round < 3; round++) {
+    const probe = await listen(0, '127.0.0.1');
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const runs = await Promise.all(Array.from({ length: 5 }, (_, i) =>
+      inst.run(['run', '-d', '--name', `c${round}-${i}`, '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100'], { timeoutMs: 180_000 })));
+    const won = runs.filter((r) => r.code === 0);
+    assert.equal(won.length, 1, `round ${round}: ${runs.map((r) => `${r.code} ${r.stderr.trim()}`).join(' | ')}`);
+    for (const r of runs.filter((r) => r.code !== 0)) {
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, new RegExp(`^berth: Bind for 127\\.0\\.0\\.1:${port}/tcp failed: port is already allocated \\(by container [0-9a-f]{12}\\)\\n$`));
+    }
+    assert.equal((await ok(inst, ['ps', '-q'])).trim(), won[0]!.stdout.trim().slice(0, 12), 'only the winner runs');
+    await ok(inst, ['rm', '-f', '-a']);
+    assert.deepEqual(records(inst), []);
+    assert.deepEqual(ls(join(inst.runRoot, 'netns')), []);
+  }
+});
+
+test('a run between checking and claiming its host port holds off the next; killed there, its lock dies with it', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const probe = await listen(0, '127.0.0.1');
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  const parkFile = join(inst.base, 'parked');
+  const first = spawn(BERTH, ['run', '-d', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100'],
+    { env: { ...inst.env, BERTH_PARK_AT: 'host-ports-checked', BERTH_PARK_FILE: parkFile }, stdio: 'ignore', detached: true });
+  const firstExited = new Promise((r) => first.once('exit', r));
+  await until('the first run to park after its port check', () => existsSync(parkFile));
+
+  let done = false;
+  const second = inst.run(['run', '-d', '--name', 'second', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100'], { timeoutMs: 120_000 })
+    .finally(() => (done = true));
+  await sleep(3_000);
+  assert.equal(done, false, 'the second run waits while the first has checked but not claimed the port');
+  process.kill(-first.pid!, 'SIGKILL');
+  await firstExited;
+  const r = await second;
+  assert.equal(r.code, 0, `the first never claimed the port: ${r.stderr}`);
+  assert.equal((await ok(inst, ['ps', '--format', '{{.Names}} {{.Ports}}'])).trim(), `second 127.0.0.1:${port}->80/tcp`);
+});
+
+test('an SCTP host port is published once: a second container on it is refused, TCP on the same number is not', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const probe = await listen(0, '127.0.0.1');
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  await ok(inst, ['run', '-d', '--name', 'first', '-p', `127.0.0.1:${port}:80/sctp`, img, 'sleep', '100']);
+  const dnat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('-p sctp') && l.includes(String(port)));
+  assert.ok(dnat.length > 0, 'portmap made an SCTP DNAT rule');
+  for (const spec of [`127.0.0.1:${port}:80/sctp`, `${port}:81/sctp`]) {
+    const r = await inst.run(['run', '-d', '--name', 'second', '-p', spec, img, 'sleep', '100']);
+    assert.equal(r.code, 125, `${spec}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^berth: Bind for (127\\.0\\.0\\.1|0\\.0\\.0\\.0):${port}/sctp failed: port is already allocated \\(by container [0-9a-f]{12}\\)\\n$`));
+  }
+  await ok(inst, ['run', '-d', '--name', 'tcp', '-p', `127.0.0.1:${port}:80`, img, 'sleep', '100']);
+  await ok(inst, ['rm', '-f', 'first', 'tcp']);
+  await ok(inst, ['run', '-d', '--name', 'second', '-p', `127.0.0.1:${port}:80/sctp`, img, 'sleep', '100']);
+});
+
+test('the default network keeps off the host: the built-in subnet gives way, a configured one fails', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  // A host interface with an address inside the built-in default subnet 10.99.0.0/16 (one
+  // end of a veth pair: this kernel has no dummy driver).
+  const dummy = `bt${process.pid % 100000}dm`;
+  execFileSync('ip', ['link', 'add', dummy, 'type', 'veth', 'peer', 'name', `bt${process.pid % 100000}dp`]);
+  t.after(() => execFileSync('ip', ['link', 'del', dummy]));
+  execFileSync('ip', ['addr', 'add', '10.99.213.1/24', 'dev', dummy]);
+  const conf = (extra: string) => writeFileSync(join(inst.configDir, 'berth.toml'),
+    `[network]\ncni_conf_dir = "${join(inst.base, 'cni')}"\ndefault_bridge = "${inst.bridge}"\n${extra}`);
+  const defaultFile = join(inst.base, 'cni', '87-berth.conflist');
+
+  // Not configured: berth's built-in subnet moves to the next free one, and says so.
+  conf('');
+  const r = await inst.run(['--log-level', 'info', 'run', '--rm', img, 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
+  assert.equal(r.code, 0, r.stderr);
+  const moved = /subnet 10\.99\.0\.0\/16 is already used on the host or by another config \((.*)\); using ([0-9a-f.:]+\/\d+)/.exec(r.stderr);
+  assert.ok(moved, `said at info level: ${r.stderr}`);
+  const picked = parseSubnet(moved[2]!);
+  assert.ok(!overlaps(picked, parseSubnet('10.99.0.0/16')) && !overlaps(picked, parseSubnet('10.100.0.0/16')), `${picked.cidr} is off the default and the create pool`);
+  const written = JSON.parse(readFileSync(defaultFile, 'utf8'));
+  assert.equal(written.plugins[0].ipam.ranges[0][0].subnet, picked.cidr);
+  const ip = /inet (\S+)\//.exec(r.stdout)?.[1];
+  assert.ok(ip && contains(picked, ip), `the container's address ${ip} is in ${picked.cidr}`);
+
+  // Configured explicitly: refused with docker's and podman's words, and nothing is written.
+  rmSync(defaultFile);
+  conf('default_subnet = "10.99.0.0/16"\n');
+  const e = await inst.run(['run', '--rm', img, 'true']);
+  assert.equal(e.code, 125, e.stderr);
+  assert.match(e.stderr, /^berth: subnet 10\.99\.0\.0\/16 is already used on the host or by another config \(.*\)\n$/);
+  assert.ok(!existsSync(defaultFile));
+  // A configured bridge name that is a host interface but no bridge.
+  writeFileSync(join(inst.configDir, 'berth.toml'), `[network]\ncni_conf_dir = "${join(inst.base, 'cni')}"\ndefault_bridge = "${dummy}"\ndefault_subnet = "${inst.subnet}"\n`);
+  const b = await inst.run(['run', '--rm', img, 'true']);
+  assert.equal(b.code, 125, b.stderr);
+  assert.equal(b.stderr, `berth: ${dummy} is a host interface, not a bridge\n`);
+  assert.equal((await ok(inst, ['ps', '-aq'])).trim(), '');
+});
+
+test('a bridge DEL that fails with the netns present: its masquerade rule goes before the netns is released', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const id = (await ok(inst, ['run', '-d', img, 'sleep', '100'])).trim();
+  const before = natFor(id);
+  assert.equal(before.chains.length, 1, before.rules.join('\n'));
+  // The record's IPAM made unrunnable: the bridge plugin's DEL fails before it touches the netns.
+  const [file] = records(inst);
+  const path = join(inst.root, 'cni', 'results', file!);
+  const rec = JSON.parse(readFileSync(path, 'utf8'));
+  const ip = rec.result.ips[0].address.split('/')[0];
+  rec.config.plugins[0].ipam.type = 'nosuchipam';
+  writeFileSync(path, JSON.stringify(rec));
+
+  const r = await inst.run(['rm', '-f', id]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /network teardown failed.*nosuchipam/);
+  assert.deepEqual(ls(join(inst.runRoot, 'netns')), [], 'the netns is released');
+  assert.deepEqual(natFor(id).rules, [], 'no nat rule names the container');
+  assert.ok(!natChains().includes(before.chains[0]!), `chain ${before.chains[0]} is gone`);
+  assert.deepEqual(rulesFor(ip).filter((l) => !l.includes('CNI-FORWARD')), [], `only firewall's rules for ${ip} wait for prune`);
+  await ok(inst, ['system', 'prune', '-f']);
+  assert.deepEqual(records(inst), []);
+  assert.deepEqual(rulesFor(ip), []);
 });

@@ -105,6 +105,7 @@ test('named networks, DNS files, --network none and host', async (t) => {
   conf.plugins[0].bridge = bridge;
   writeFileSync(file, JSON.stringify(conf));
   assert.match(await ok(inst, ['network', 'ls']), new RegExp(`backend\\s+bridge\\s+${bridge}\\s+${subnet.replace(/\./g, '\\.')}`));
+  assert.match(await ok(inst, ['network', 'ls', '--format', '{{.Name}}={{.Driver}}']), /^backend=bridge$/m, 'templates take the capitalized names');
   await ok(inst, ['run', '-d', '--name', 'b1', '--network', 'backend', '--dns', '192.0.2.53', '--dns-search', 'example.test', '--add-host', 'db.local:192.0.2.10', img, 'sleep', '100']);
   assert.match((await ok(inst, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'b1'])).trim(), new RegExp(`^${third.replace(/\./g, '\\.')}\\.`));
   const resolv = await ok(inst, ['exec', 'b1', 'cat', '/etc/resolv.conf']);

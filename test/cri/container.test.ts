@@ -1,7 +1,7 @@
 // Containers in pods through berthd as a kubelet drives them: create → start → RUNNING →
 // its effects seen from the host (its CRI log under the pod's log dir, a file in a volume
 // given through a symlink) → stop with a timeout (SIGKILL) → EXITED with code and reason →
-// remove; an exit recorded by conmon's hook while nobody asks; two containers sharing the
+// remove; an exit recorded while nobody asks; two containers sharing the
 // pod's network; bad requests and unknown IDs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -134,7 +134,7 @@ test('container lifecycle in a pod: create, start, RUNNING, log and volume, stop
   await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod });
 });
 
-test("an exit is recorded by conmon's hook while nobody asks; Completed for exit 0", async (t) => {
+test("an exit is recorded while nobody asks (conmon's hook, berthd's exit watch); Completed for exit 0", async (t) => {
   const { inst, d, pod, podConfig, image } = await setup(t, 'exits');
   const { container_id: id } = await d.cri.runtime('CreateContainer', {
     pod_sandbox_id: pod,

@@ -8,6 +8,7 @@ import {
   buildHosts, buildResolvConf, checkConflicts, formatPorts, parseAddHost, parseConfList, parsePublish, parseSingleConf,
   parseSubnet, overlaps, publishAll, assignHostPorts, writeContainerFiles,
 } from '../../src/network/index.js';
+import { checkAllocated, hostListeners, parseSctpEndpoints } from '../../src/network/ports.js';
 
 test('-p forms', () => {
   assert.deepEqual(parsePublish('8080:80'), [{ hostIP: '', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
@@ -26,6 +27,28 @@ test('-p forms', () => {
   assert.throws(() => checkConflicts([...parsePublish('8080:80'), ...parsePublish('127.0.0.1:8080:81')]), /host port 8080\/tcp is published twice/);
   checkConflicts([...parsePublish('8080:80'), ...parsePublish('8080:80/udp'), ...parsePublish('80'), ...parsePublish('81')]);
   assert.equal(formatPorts([...parsePublish('8080:80'), ...parsePublish('127.0.0.1:53:53/udp')]), '0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp');
+});
+
+test('SCTP endpoints of the host: /proc/net/sctp/eps as the kernel prints it', async () => {
+  // net/sctp/proc.c: "%8pK %8pK %-3d %-3d %-4d %-5d %5u %5lu " and each local address followed by a space.
+  const eps = [
+    ' ENDPT     SOCK   STY SST HBKT LPORT   UID INODE LADDRS',
+    '0000000000000000 0000000000000000 2   10  29   5001      0 41233 0.0.0.0 ',
+    '0000000000000000 0000000000000000 1   10  30   5002      0 41234 10.0.0.102 10.0.0.70 ',
+    '0000000000000000 0000000000000000 1   10  31   5003      0 41235 0000:0000:0000:0000:0000:0000:0000:0001 ',
+    '',
+  ].join('\n');
+  const taken = parseSctpEndpoints(eps);
+  assert.deepEqual(taken.map((t) => `${t.hostIP}:${t.hostPort}/${t.protocol}`), ['0.0.0.0:5001/sctp', '10.0.0.102:5002/sctp', '10.0.0.70:5002/sctp', '::1:5003/sctp']);
+  assert.throws(() => checkAllocated(parsePublish('127.0.0.1:5001:80/sctp'), taken), /^.*Bind for 127\.0\.0\.1:5001\/sctp failed: port is already allocated \(by a process on the host\)$/);
+  assert.throws(() => checkAllocated(parsePublish('5002:80/sctp'), taken), /port is already allocated/);
+  assert.throws(() => checkAllocated(parsePublish('[::1]:5003:80/sctp'), taken), /port is already allocated/);
+  checkAllocated([...parsePublish('10.0.0.1:5002:80/sctp'), ...parsePublish('5001:80'), ...parsePublish('5003:80/udp')], taken);
+  assert.deepEqual(parseSctpEndpoints(''), [], 'no sctp module: no file, no endpoint');
+  // This host's own list agrees with its /proc (an SCTP socket exists only with the module loaded).
+  const sctp = (await hostListeners()).filter((t) => t.protocol === 'sctp');
+  const file = await readFile('/proc/net/sctp/eps', 'utf8').catch(() => undefined);
+  assert.deepEqual(sctp, file === undefined ? [] : parseSctpEndpoints(file));
 });
 
 test('host port 0 becomes a free port', async () => {

@@ -72,6 +72,11 @@ test('a pod without a process: containers share its network, IPC and hostname; s
   assert.equal(ipcOf(server.pid!), ipcOf(client.pid!), 'one IPC namespace');
   assert.equal(ipcOf(server.pid!), statSync(p.ipc!).ino, "the pod's");
 
+  const usage = await pods.stats(pod.id);
+  assert.deepEqual(usage.interfaces.map((i) => i.name), ['eth0'], "the pod's interfaces, read through a container in its netns");
+  assert.equal(usage.containers.length, 2);
+  assert.ok(usage.processes >= 2 && usage.memoryWorkingSetBytes > 0 && usage.cpuNanos > 0, JSON.stringify(usage));
+
   // Stop: containers down, network down; stopping again is a no-op.
   const stopped = await pods.stop(pod.id);
   assert.equal(stopped.state, 'notready');

@@ -6,6 +6,7 @@ import { log } from '../../log/index.js';
 import { AttachmentCache, type CachedAttachment } from './cache.js';
 import { loadNetworks, pluginStdin, versionAtLeast, type LoadedNetworks, type NetworkConfigList } from './config.js';
 import { CniPluginError, execPlugin, pluginRunning, type CniCommand, type PluginProcess } from './exec.js';
+import { removeMasquerade } from './masquerade.js';
 import { rebuildResult } from './rebuild.js';
 import { isResult, type CniResult } from './result.js';
 
@@ -37,6 +38,8 @@ export interface RuntimeConf {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** ADD: called once the attachment's record is first written (or ADD failed before it was). */
+  onRecorded?: () => void;
 }
 
 export interface AttachmentKey {
@@ -100,6 +103,7 @@ export class CniRunner {
           entry.running = { plugin: plugin.type, ...proc };
           entry.result = prevResult;
           await this.cache.write(entry);
+          o.onRecorded?.();
         });
         if (out !== undefined) {
           if (!isResult(out)) throw new BerthError('Internal', `network "${list.name}": plugin ${plugin.type} ADD returned no valid result`);
@@ -111,6 +115,7 @@ export class CniRunner {
       // A plugin that could not even be found did nothing to undo.
       const ran = e instanceof CniPluginError || !(e instanceof BerthError && e.code === 'NotFound') ? reached : reached - 1;
       delete entry.running;
+      o.onRecorded?.();
       await this.rollback(entry, prevResult, ran, e as Error);
       throw e;
     }
@@ -134,8 +139,15 @@ export class CniRunner {
     }
   }
 
-  /** Records that DEL failed: the record stays, but teardowns pass it by (see `CachedAttachment.failed`). */
+  /**
+   * Records that DEL failed: the record stays, but teardowns pass it by (see `CachedAttachment.failed`).
+   * The netns is released next, and later DELs run without it: the nat rules a plugin
+   * would find through it go now.
+   */
   async markFailed(entry: CachedAttachment, error: Error): Promise<void> {
+    await removeMasquerade(entry.config, entry.containerId).catch((e: Error) => {
+      log.debug('removing the nat rules of a failed attachment failed', { network: entry.networkName, container: entry.containerId, error: e.message });
+    });
     delete entry.running;
     entry.failed = { error: error.message, at: new Date().toISOString(), attempts: (entry.failed?.attempts ?? 0) + 1 };
     await this.cache.write(entry);
@@ -225,6 +237,11 @@ export class CniRunner {
       } catch (e) {
         errors.push(e as BerthError);
       }
+    }
+    // Without the netns (removed by hand, or released after a failed DEL) a masquerading
+    // plugin cannot learn its addresses, and its nat rules would stay.
+    if (!entry.netns || !existsSync(entry.netns)) {
+      await removeMasquerade({ ...list, plugins: list.plugins.slice(0, count) }, entry.containerId).catch((e: BerthError) => errors.push(e));
     }
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new BerthError(errors[0]!.code, errors.map((e) => e.message).join('; '));
