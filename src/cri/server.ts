@@ -18,6 +18,8 @@ import { listContainerStats } from './list-container-stats.js';
 import { listContainers } from './list-containers.js';
 import { listImages } from './list-images.js';
 import { listPodSandbox } from './list-pod-sandbox.js';
+import { listPodSandboxStats } from './list-pod-sandbox-stats.js';
+import { podSandboxStats } from './pod-sandbox-stats.js';
 import { podSandboxStatus } from './pod-sandbox-status.js';
 import { pullImage } from './pull-image.js';
 import { removeContainer } from './remove-container.js';
@@ -60,6 +62,8 @@ const runtimeRpcs: Record<string, Handler> = {
   ListContainerStats: listContainerStats,
   ReopenContainerLog: reopenContainerLog,
   UpdateContainerResources: updateContainerResources,
+  PodSandboxStats: podSandboxStats,
+  ListPodSandboxStats: listPodSandboxStats,
 };
 
 const imageRpcs: Record<string, Handler> = {

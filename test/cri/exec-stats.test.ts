@@ -1,4 +1,5 @@
-// ExecSync (output, exit code, timeout), the security context seen from inside, stats,
+// ExecSync (output, exit code, timeout), the security context seen from inside, container
+// and pod stats,
 // UpdateContainerResources seen in the cgroup, and ReopenContainerLog after a rotation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,6 +92,20 @@ test('ExecSync, security contexts from inside, stats, resource updates and log r
   const listed = (await d.cri.runtime('ListContainerStats', { filter: {} })).stats.map((s: any) => s.attributes.id).sort();
   assert.deepEqual(listed, [user, caps, ticker].sort());
   assert.deepEqual((await d.cri.runtime('ListContainerStats', { filter: { label_selector: { name: 'user' } } })).stats.map((s: any) => s.attributes.id), [user]);
+
+  // The pod's: its containers summed, its interfaces, its processes.
+  const podStats = (await d.cri.runtime('PodSandboxStats', { pod_sandbox_id: pod })).stats;
+  assert.equal(podStats.attributes.id, pod);
+  assert.deepEqual(podStats.attributes.metadata, { name: 'execs', uid: 'uid-execs', namespace: 'testns', attempt: 1 });
+  assert.ok(Number(podStats.linux.cpu.usage_core_nano_seconds.value) >= Number(stats.cpu.usage_core_nano_seconds.value));
+  assert.ok(Number(podStats.linux.memory.working_set_bytes.value) >= Number(stats.memory.working_set_bytes.value));
+  assert.ok(Number(podStats.linux.process.process_count.value) >= 3, 'a process per container at least');
+  assert.equal(podStats.linux.network.default_interface.name, 'eth0');
+  assert.ok(Number(podStats.linux.network.default_interface.tx_bytes.value) > 0, 'eth0 sent something (its address announcements at least)');
+  assert.deepEqual(podStats.linux.containers.map((c: any) => c.attributes.id).sort(), [user, caps, ticker].sort());
+  assert.deepEqual((await d.cri.runtime('ListPodSandboxStats', { filter: {} })).stats.map((s: any) => s.attributes.id), [pod]);
+  assert.deepEqual((await d.cri.runtime('ListPodSandboxStats', { filter: { label_selector: { app: 'other' } } })).stats, []);
+  assert.equal((await grpcError(d.cri.runtime('PodSandboxStats', { pod_sandbox_id: 'e'.repeat(64) }))).code, Status.NOT_FOUND);
 
   // UpdateContainerResources: the cgroup's limit changes, and the status says so.
   const limit = () => exec(d, caps, ['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);

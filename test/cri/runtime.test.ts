@@ -26,7 +26,7 @@ test('Version, RuntimeConfig, UpdateRuntimeConfig and the RPCs not served yet', 
   const info = await d.cri.runtime('Status', { verbose: true });
   assert.equal(JSON.parse(info.info.config).podCidr, '10.244.1.0/24', 'the pod CIDR is remembered');
 
-  for (const method of ['Exec', 'Attach', 'PortForward', 'PodSandboxStats']) {
+  for (const method of ['Exec', 'Attach', 'PortForward', 'ListMetricDescriptors']) {
     const e = await grpcError(d.cri.runtime(method, {}));
     assert.equal(e.code, Status.UNIMPLEMENTED, method);
     assert.match(e.details, new RegExp(`RuntimeService/${method} is not implemented by berth yet`));
