@@ -1,8 +1,8 @@
 // RuntimeService/ContainerStatus: state, times in ns, exit code and reason, image, mounts,
 // log path, labels and annotations; with verbose, the container's record as JSON under "info".
-import type { CallContext } from './context.js';
+import { nanos, type CallContext } from './context.js';
 import { containerMetadata, containerState, criResourcesOf, exitReason, imageRefs } from './container-view.js';
-import { nanos, required, userAnnotations } from './pod-view.js';
+import { required, userAnnotations } from './pod-view.js';
 
 export async function containerStatus(ctx: CallContext, req: { container_id: string; verbose: boolean }): Promise<object> {
   const [containers, images] = await Promise.all([ctx.engine.containers(), ctx.engine.images()]);

@@ -4,7 +4,8 @@
 import type { Container, ContainerResources } from '../container/index.js';
 import type { ImageStore } from '../image/index.js';
 import { imageId, toCriImage } from './image-view.js';
-import { nanos, storedMetadata, userAnnotations } from './pod-view.js';
+import { nanos } from './context.js';
+import { storedMetadata, userAnnotations } from './pod-view.js';
 import type { ContainerMetadata, ContainerStateName, ImageSpec, LinuxContainerResources, Mount } from './types.js';
 
 /** What CreateContainer keeps of the request. */

@@ -1,7 +1,7 @@
 // RuntimeService/PodSandboxStatus: state, IPs, namespace modes, labels and annotations;
 // with verbose, the pod's record and paths as JSON under "info".
-import { nowNanos, type CallContext } from './context.js';
-import { nanos, podMetadata, podNamespaceModes, podState, required, userAnnotations } from './pod-view.js';
+import { nanos, nowNanos, type CallContext } from './context.js';
+import { podMetadata, podNamespaceModes, podState, required, userAnnotations } from './pod-view.js';
 
 export async function podSandboxStatus(ctx: CallContext, req: { pod_sandbox_id: string; verbose: boolean }): Promise<object> {
   const pods = await ctx.engine.pods();

@@ -3,15 +3,11 @@
 // out again on the way back, so status and list answer with exactly what was sent.
 import type { Pod } from '../pod/index.js';
 import { invalidArgument } from '../errors/index.js';
+import { nanos } from './context.js';
 import type { NamespaceMode, PodSandbox, PodSandboxMetadata } from './types.js';
 
 /** The annotation holding the CRI metadata of a pod or container (JSON). */
 export const CRI_METADATA = 'io.berth.cri.metadata';
-
-/** ms since the epoch as the CRI's int64 nanoseconds (a decimal string: it exceeds 2^53). */
-export function nanos(ms: number | null | undefined): string {
-  return ms ? (BigInt(ms) * 1_000_000n).toString() : '0';
-}
 
 /** The annotations as the caller gave them (the reserved key taken out). */
 export function userAnnotations(a: Record<string, string> | undefined): Record<string, string> {

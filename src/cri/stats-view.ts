@@ -5,7 +5,8 @@ import type { Container, ContainerManager, ContainerStats } from '../container/i
 import type { Engine } from '../engine/index.js';
 import type { Pod, PodStats } from '../pod/index.js';
 import { containerMetadata } from './container-view.js';
-import { nanos, podMetadata, userAnnotations } from './pod-view.js';
+import { nanos } from './context.js';
+import { podMetadata, userAnnotations } from './pod-view.js';
 
 const v = (n: number | undefined) => (n === undefined ? null : { value: n });
 

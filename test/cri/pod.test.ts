@@ -1,9 +1,11 @@
 // Pod sandboxes through berthd as a kubelet drives them: run → READY with an IP in the
 // instance's network → listed with filters → stop → NOTREADY → remove → NotFound; stops
-// and removes repeated (and of unknown pods) succeed; bad requests.
+// and removes repeated (and of unknown pods) succeed; bad requests; host networking with a
+// pod-wide PID namespace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { startBerthd } from './berthd.js';
@@ -99,4 +101,34 @@ test('stop and remove are idempotent, also for unknown pods; bad requests', asyn
   // The daemon is still serving.
   assert.equal((await d.cri.runtime('Version', {})).runtime_name, 'berth');
   assert.ok(!existsSync(join(inst.root, 'pods', id)));
+});
+
+test("host network and a pod-wide PID namespace: the host's name and interfaces, the pod's infra process seen by its containers", async (t) => {
+  const inst = await newInstance(t);
+  t.after(() => inst.cleanup());
+  const image = await inst.importBusybox();
+  const d = await startBerthd(t, inst);
+  const config = sandboxConfig('hostnet', { hostname: '', linux: { security_context: { namespace_options: { network: 'NODE', pid: 'POD', ipc: 'POD' } } } });
+  const { pod_sandbox_id: pod } = await d.cri.runtime('RunPodSandbox', { config });
+  const { status } = await d.cri.runtime('PodSandboxStatus', { pod_sandbox_id: pod });
+  assert.equal(status.state, 'SANDBOX_READY');
+  assert.equal(status.network.ip, '', 'no pod IP of its own: the node is the address');
+  assert.deepEqual(status.linux.namespaces.options, { network: 'NODE', pid: 'POD', ipc: 'POD', target_id: '', userns_options: null });
+  const { container_id: id } = await d.cri.runtime('CreateContainer', {
+    pod_sandbox_id: pod,
+    sandbox_config: config,
+    config: { metadata: { name: 'probe', attempt: 0 }, image: { image }, command: ['sleep', '1000'] },
+  });
+  await d.cri.runtime('StartContainer', { container_id: id });
+  const exec = async (cmd: string[]) => (await d.cri.runtime('ExecSync', { container_id: id, cmd, timeout: 30 })).stdout.toString().trim();
+  assert.equal(await exec(['hostname']), hostname(), "the host's name");
+  const hostIfaces = readdirSync('/sys/class/net').sort();
+  assert.deepEqual((await exec(['ls', '/sys/class/net'])).split(/\s+/).sort(), hostIfaces, "the host's interfaces");
+  const procs = await exec(['ps', '-o', 'pid,comm']);
+  assert.match(procs, /^\s*1\s+catatonit$/m, "PID 1 is the pod's infra process");
+  assert.match(procs, /\bsleep$/m);
+  await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod });
+  assert.equal((await d.cri.runtime('ContainerStatus', { container_id: id })).status.state, 'CONTAINER_EXITED');
+  await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod });
+  assert.deepEqual((await d.cri.runtime('ListPodSandbox', {})).items, []);
 });
