@@ -1,7 +1,7 @@
 // Creation: a row owned by its creator, then instantiate(): the rootfs, the network, the
 // /etc files, the OCI spec and `runtime create` under conmon. A restart instantiates the
 // same container again (same upper dir, fresh monitor).
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Image } from '../image/index.js';
@@ -176,7 +176,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
   signal?.throwIfAborted();
 }
 
-/** The spec's mounts as OCI mounts (bind sources must exist: they are not created). */
+/** The spec's mounts as OCI mounts (buildSpec checks that bind sources exist: they are not created). */
 function ociMounts(spec: ContainerSpec): Mount[] {
   const out: Mount[] = [];
   for (const m of spec.mounts ?? []) {
@@ -184,7 +184,6 @@ function ociMounts(spec: ContainerSpec): Mount[] {
       out.push({ destination: m.destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...m.options] });
       continue;
     }
-    if (!existsSync(m.source)) throw invalidArgument(`bind mount source path does not exist: ${m.source}`);
     out.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', m.readOnly ? 'ro' : 'rw', ...(m.propagation ? [m.propagation] : [])] });
   }
   return out;

@@ -82,6 +82,17 @@ function checkExpected(digest: string, size: number, expected?: Partial<Descript
     throw dataLoss(`size mismatch for ${digest}: expected ${expected.size} bytes got ${size}`);
 }
 
+/** Ingest files of no known owner (older berth versions) count as abandoned after this long. */
+export const INGEST_GRACE_MS = 60_000;
+
+/**
+ * The one rule for leftovers in the ingest dir: its process is gone, or it has no known
+ * owner and was last written before cutoffMs. A living writer's file never is.
+ */
+export function abandonedIngest(e: Pick<IngestEntry, 'live' | 'mtimeMs'>, cutoffMs: number): boolean {
+  return e.live === false || (e.live === undefined && e.mtimeMs < cutoffMs);
+}
+
 /** A file in the ingest dir, and whether the process that made it still lives (undefined: unknown). */
 export interface IngestEntry {
   name: string;
@@ -297,9 +308,9 @@ export class ContentStore {
   }
 
   /** Whether a process that died left files here (or files of no known owner are older than graceMs). */
-  hasAbandonedIngest(graceMs: number): boolean {
+  hasAbandonedIngest(graceMs = INGEST_GRACE_MS): boolean {
     const cutoff = Date.now() - graceMs;
-    return this.ingestEntries().some((e) => e.live === false || (e.live === undefined && e.mtimeMs < cutoff));
+    return this.ingestEntries().some((e) => abandonedIngest(e, cutoff));
   }
 
   /**
@@ -310,7 +321,7 @@ export class ContentStore {
     const cutoff = Date.now() - maxAgeMs;
     const swept = { files: 0, bytes: 0 };
     for (const e of this.ingestEntries()) {
-      if (e.live === true || (e.live === undefined && e.mtimeMs >= cutoff)) continue;
+      if (!abandonedIngest(e, cutoff)) continue;
       await rm(join(this.ingestDir, e.name), { recursive: true, force: true });
       swept.files++;
       swept.bytes += e.size;

@@ -12,7 +12,7 @@
 // before the lease or sees it. Snapshot trees are removed after the commit, off the main
 // thread; a crash before that leaves orphan dirs, which the next collection's sweep removes.
 import { statSync } from 'node:fs';
-import type { ContentStore } from '../content/index.js';
+import { abandonedIngest, INGEST_GRACE_MS, type ContentStore } from '../content/index.js';
 import { internal, isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { Store } from '../store/index.js';
@@ -22,8 +22,6 @@ import type { LayerSnapshots } from './unpack.js';
 
 /** Clock granularity and skew between a lease's start and the files made after it. */
 const LEASE_MARGIN_MS = 2_000;
-/** Ingest files of writers without a lease (none in this store today) are left alone this long. */
-const DEFAULT_INGEST_GRACE_MS = 60_000;
 
 export interface LeaseResources {
   blobs?: string[];
@@ -206,7 +204,7 @@ export async function collectGarbage(store: Store, records: ImageRecords, conten
   // Leftovers of dead processes; both check liveness themselves.
   await snapshots.sweep();
   // Files of a dead writer go now; those of no known owner once older than the grace and every live lease.
-  const cutoff = Math.min(since, Date.now() - (opts.ingestGraceMs ?? DEFAULT_INGEST_GRACE_MS));
+  const cutoff = Math.min(since, Date.now() - (opts.ingestGraceMs ?? INGEST_GRACE_MS));
   const swept = await content.sweepIngest(Math.max(0, Date.now() - cutoff));
   report.ingestFiles = swept.files;
   report.ingestBytes = swept.bytes;
@@ -234,16 +232,23 @@ export interface ImageDiskUsage {
 /** Reads only (a full disk must not stop it): dead leases are ignored, not deleted. */
 export function imageDiskUsage(store: Store, records: ImageRecords, usedIds: Set<string>, content: ContentStore, snapshots: LayerSnapshots): ImageDiskUsage {
   const images = records.all();
+  // What every image references, and what the images in use need: one read of the table.
+  const refs = { blobs: new Set<string>(), chainIds: new Set<string>() };
   const needBlobs = new Set<string>();
   const needChains = new Set<string>();
   let active = 0;
   for (const img of images) {
-    if (!usedIds.has(img.id)) continue;
-    active++;
-    for (const d of [img.digest, `sha256:${img.id}`, ...img.layers.map((l) => l.digest)]) needBlobs.add(d);
-    for (const l of img.layers) needChains.add(l.chainId);
+    const used = usedIds.has(img.id);
+    if (used) active++;
+    for (const d of [img.digest, `sha256:${img.id}`, ...img.layers.map((l) => l.digest)]) {
+      refs.blobs.add(d);
+      if (used) needBlobs.add(d);
+    }
+    for (const l of img.layers) {
+      refs.chainIds.add(l.chainId);
+      if (used) needChains.add(l.chainId);
+    }
   }
-  const refs = records.references();
   const leased = new Leases(store).live({ readOnly: true });
   const leftovers = { items: 0, active: 0, size: 0, reclaimable: 0 };
   const leftover = (bytes: number, held: boolean) => {
@@ -269,8 +274,8 @@ export function imageDiskUsage(store: Store, records: ImageRecords, usedIds: Set
       if (needChains.has(s.chainId)) needed += s.size;
     }
   }
-  const cutoff = Math.min(leased.since, Date.now() - DEFAULT_INGEST_GRACE_MS);
-  for (const e of content.ingestEntries()) leftover(e.size, e.live === true || (e.live === undefined && e.mtimeMs >= cutoff));
+  const cutoff = Math.min(leased.since, Date.now() - INGEST_GRACE_MS);
+  for (const e of content.ingestEntries()) leftover(e.size, !abandonedIngest(e, cutoff));
   return { images: images.length, active, size, reclaimable: size - needed, leftovers };
 }
 

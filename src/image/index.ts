@@ -23,8 +23,6 @@ export { applyChanges } from './changes.js';
 export type { PullOptions, PullProgress, RegistryAccess } from './pull.js';
 export type { PushOptions, PushProgress } from './push.js';
 
-/** Ingest files of no known owner (older berth versions) count as abandoned after this long. */
-const INGEST_GRACE_MS = 60_000;
 
 export class ImageStore {
   private readonly records: ImageRecords;
@@ -182,7 +180,7 @@ export class ImageStore {
    * happens only after such a crash.
    */
   private async sweepAbandoned(): Promise<void> {
-    if (this.leases.anyAbandoned() || this.content.hasAbandonedIngest(INGEST_GRACE_MS)) await this.gc();
+    if (this.leases.anyAbandoned() || this.content.hasAbandonedIngest()) await this.gc();
   }
 
   /** What the image store holds on disk and what unused images hold of it. */
@@ -197,16 +195,14 @@ export class ImageStore {
     const leased = this.leases.live({ readOnly: true });
     for (const b of leased.blobs) refs.blobs.add(b);
     for (const c of leased.chainIds) refs.chainIds.add(c);
+    const top: string[] = [];
     for (const layer of [...image.layers].reverse()) {
       if (refs.chainIds.has(layer.chainId)) break; // everything below is shared too
-      try {
-        await this.snapshots.remove(layer.chainId);
-      } catch (e) {
-        // A child snapshot (another image or a container's) still needs it, and its parents.
-        if (isBerthError(e, 'FailedPrecondition')) break;
-        throw e;
-      }
+      top.push(layer.chainId);
     }
+    // A snapshot a child still needs (another image's) stays, and so do its parents.
+    const kept = await this.snapshots.removeAll(top, 'blocked');
+    for (const e of kept.values()) if (!isBerthError(e, 'FailedPrecondition') && !isBerthError(e, 'NotFound')) throw e;
     const unused = [image.digest, `sha256:${image.id}`, ...image.layers.map((l) => l.digest)].filter((d) => !refs.blobs.has(d));
     await Promise.all(unused.map((d) => this.content.delete(d)));
   }

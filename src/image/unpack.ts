@@ -19,7 +19,8 @@ export interface LayerSnapshots {
     open: () => Promise<Readable>,
     opts?: { signal?: AbortSignal; onWait?: (pid: number) => void },
   ): Promise<void>;
-  remove(chainId: string): Promise<void>;
+  /** Removes snapshots in one write (see Snapshotter.removeAll); returns those that stayed, with why. */
+  removeAll(chainIds: string[], until: 'blocked' | 'done'): Promise<Map<string, unknown>>;
   list(): { chainId: string; parent: string | null; size: number }[];
 }
 
@@ -63,20 +64,7 @@ export class Leftovers {
     const refs = this.records.references();
     // Layers unpack in parallel, so a child may have been made before its parent: remove
     // in rounds until nothing more goes (a child blocks its parent's removal).
-    let pending = [...this.snapshots].reverse().filter((id) => !refs.chainIds.has(id));
-    let errors = new Map<string, unknown>();
-    while (pending.length > 0) {
-      errors = new Map();
-      for (const chainId of pending) {
-        try {
-          await this.snapshotter.remove(chainId);
-        } catch (e) {
-          errors.set(chainId, e);
-        }
-      }
-      if (errors.size === pending.length) break;
-      pending = [...errors.keys()];
-    }
+    const errors = await this.snapshotter.removeAll([...this.snapshots].reverse().filter((id) => !refs.chainIds.has(id)), 'done');
     for (const [chainId, e] of errors) log.warn('could not remove snapshot after a failed operation', { chainId, error: String(e) });
     await Promise.all([...this.blobs].filter((d) => !refs.blobs.has(d)).map((d) => this.content.delete(d)));
   }

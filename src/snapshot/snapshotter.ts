@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { failedPrecondition, fromSystemError, invalidArgument, notFound, unavailable } from '../errors/index.js';
+import { failedPrecondition, fromSystemError, invalidArgument, isBerthError, notFound, unavailable } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import { isMountPoint, mountAt, unmount, processIoBytes, processToken, tokenAlive, MNT_DETACH } from '../sys/index.js';
 import { applyLayer } from './apply.js';
@@ -235,6 +235,36 @@ export class Snapshotter {
   async remove(chainId: string): Promise<void> {
     await this.store.write(() => this.unlink(chainId));
     await this.removeDirs([chainId]);
+  }
+
+  /**
+   * Removes snapshots in one write, then their directories. A snapshot with a child stays
+   * (with its error); until: 'blocked' stops at the first such one (a chain from the top,
+   * whose lower layers are then shared too), 'done' retries the rest while any goes (a
+   * child may come later in the list). Returns what stayed.
+   */
+  async removeAll(chainIds: string[], until: 'blocked' | 'done'): Promise<Map<string, unknown>> {
+    const removed: string[] = [];
+    const kept = await this.store.write(() => {
+      let pending = chainIds;
+      for (;;) {
+        const left = new Map<string, unknown>();
+        for (const chainId of pending) {
+          if (until === 'blocked' && left.size > 0) break;
+          try {
+            this.unlink(chainId);
+            removed.push(chainId);
+          } catch (e) {
+            if (!isBerthError(e)) throw e;
+            left.set(chainId, e);
+          }
+        }
+        if (until === 'blocked' || left.size === 0 || left.size === pending.length) return left;
+        pending = [...left.keys()];
+      }
+    });
+    await this.removeDirs(removed);
+    return kept;
   }
 
   /**

@@ -182,6 +182,21 @@ test('remove refuses while a child exists', async (t) => {
   await assert.rejects(snap.mountRootfs(top, join(root, 'c')), (e: unknown) => isBerthError(e, 'NotFound'));
 });
 
+test('removeAll: one write for many; a parent listed first goes once its child has; blocked stops at the first kept', async (t) => {
+  const { root, snap } = setup(t);
+  const layer = (n: string) => [{ name: n, type: 'file' as const, body: n }];
+  const [a, b, c] = await addLayers(snap, [layer('a'), layer('b'), layer('c')]);
+  // 'blocked': from the top down, stops where a snapshot still has a child.
+  const kept = await snap.removeAll([b, a], 'blocked');
+  assert.deepEqual([...kept.keys()], [b]);
+  assert.ok(isBerthError(kept.get(b), 'FailedPrecondition'));
+  assert.deepEqual(snap.list().map((s) => s.chainId).sort(), [a, b, c].sort(), 'a stayed too: the walk stopped at b');
+  // 'done': parents before children in the list still all go, in rounds.
+  assert.deepEqual([...(await snap.removeAll([a, b, c], 'done')).keys()], []);
+  assert.deepEqual(snap.list(), []);
+  assert.deepEqual(readdirSync(join(root, 'snapshots')), []);
+});
+
 test('sweep removes crash leftovers and keeps live work', async (t) => {
   const { root, snap, store } = setup(t);
   const [kept] = await addLayers(snap, [[{ name: 'kept', type: 'file', body: 'k' }]]);
