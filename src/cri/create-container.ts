@@ -21,8 +21,11 @@ export async function createContainer(ctx: CallContext, req: CreateContainerRequ
   if (pod.state !== 'ready') throw failedPrecondition(`pod sandbox ${pod.id} is not ready`);
   const spec = containerSpecOf(config, pod);
   const joined = pods.joinSpec(pod);
+  // The kubelet mounts its own /etc/hosts (and may others): the pod's file gives way to it.
+  const given = new Set((spec.mounts ?? []).map((mt) => mt.destination));
+  const shared = (joined.mounts ?? []).filter((mt) => !given.has(mt.destination));
   const c = await (await ctx.engine.containers()).create(
-    { ...spec, ...joined, mounts: [...joined.mounts!, ...(spec.mounts ?? [])] },
+    { ...spec, ...joined, mounts: [...shared, ...(spec.mounts ?? [])] },
     { podId: pod.id, signal: ctx.signal },
   );
   return { container_id: c.id };

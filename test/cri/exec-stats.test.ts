@@ -3,7 +3,7 @@
 // UpdateContainerResources seen in the cgroup, and ReopenContainerLog after a rotation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { startBerthd, type Berthd } from './berthd.js';
@@ -44,8 +44,12 @@ test('ExecSync, security contexts from inside, stats, resource updates and log r
     return id;
   };
   const sleeper = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
+  // The kubelet's own /etc/hosts, mounted over the pod's.
+  const hostsFile = join(inst.base, 'etc-hosts');
+  writeFileSync(hostsFile, '127.0.0.1 localhost\n10.1.2.3 managed-by-the-kubelet\n');
   const user = await run('user', {
     command: sleeper,
+    mounts: [{ container_path: '/etc/hosts', host_path: hostsFile, readonly: true }],
     linux: { security_context: { run_as_user: { value: 1000 }, run_as_group: { value: 2000 }, supplemental_groups: [3000], readonly_rootfs: true, no_new_privs: true } },
   });
   const caps = await run('caps', {
@@ -60,6 +64,8 @@ test('ExecSync, security contexts from inside, stats, resource updates and log r
   // ExecSync: stdout, stderr and the exit code apart.
   assert.deepEqual(await exec(d, caps, ['sh', '-c', 'echo to-out; echo to-err >&2; exit 3']), { out: 'to-out\n', err: 'to-err\n', code: 3 });
   assert.equal((await exec(d, caps, ['hostname'])).out, 'execs-host\n', "the pod's hostname");
+  assert.match((await exec(d, user, ['cat', '/etc/hosts'])).out, /managed-by-the-kubelet/, "the kubelet's /etc/hosts");
+  assert.doesNotMatch((await exec(d, caps, ['cat', '/etc/hosts'])).out, /managed-by-the-kubelet/, "the pod's where none is given");
 
   // The security contexts, from inside.
   assert.equal((await exec(d, user, ['id', '-u'])).out.trim(), '1000');
