@@ -12,6 +12,7 @@ import { containerStats } from './container-stats.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
 import { execSync } from './exec-sync.js';
+import { getContainerEvents } from './get-container-events.js';
 import { imageFsInfo } from './image-fs-info.js';
 import { imageStatus } from './image-status.js';
 import { listContainerStats } from './list-container-stats.js';
@@ -40,6 +41,8 @@ import { versionRpc } from './version.js';
 const DEADLINE_SLACK_MS = 1000;
 
 type Handler = (ctx: CallContext, req: any) => Promise<unknown>;
+/** A server-streaming RPC: sends messages until it resolves (or the call's signal aborts it). */
+type StreamHandler = (ctx: CallContext, req: any, send: (msg: object) => void) => Promise<void>;
 
 const runtimeRpcs: Record<string, Handler> = {
   Version: versionRpc,
@@ -64,6 +67,10 @@ const runtimeRpcs: Record<string, Handler> = {
   UpdateContainerResources: updateContainerResources,
   PodSandboxStats: podSandboxStats,
   ListPodSandboxStats: listPodSandboxStats,
+};
+
+const runtimeStreams: Record<string, StreamHandler> = {
+  GetContainerEvents: getContainerEvents,
 };
 
 const imageRpcs: Record<string, Handler> = {
@@ -97,6 +104,8 @@ export interface CriServer {
   drain(): Promise<void>;
   /** Calls in flight now. */
   inFlight(): number;
+  /** Ends every open server stream (event watches): for shutdown. */
+  endStreams(): void;
 }
 
 /** A gRPC server with RuntimeService and ImageService; ctx(signal) makes each call's context. */
@@ -105,21 +114,27 @@ export function createCriServer(ctx: (signal: AbortSignal) => CallContext): CriS
   const runtimeService = proto.runtime.v1.RuntimeService.service as grpc.ServiceDefinition;
   const imageService = proto.runtime.v1.ImageService.service as grpc.ServiceDefinition;
   const calls = new Set<Promise<unknown>>();
+  const openStreams = new Set<AbortController>();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 << 20, 'grpc.max_send_message_length': 32 << 20 });
-  const wire = (serviceName: string, service: grpc.ServiceDefinition, rpcs: Record<string, Handler>) => {
+  const wire = (serviceName: string, service: grpc.ServiceDefinition, rpcs: Record<string, Handler>, streams: Record<string, StreamHandler> = {}) => {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, method] of Object.entries(service)) {
       const rpc = rpcs[name];
+      const stream = streams[name];
       if (rpc) impl[name] = unary(`${serviceName}/${name}`, rpc, ctx, calls);
+      else if (stream && method.responseStream) impl[name] = serverStream(`${serviceName}/${name}`, stream, ctx, openStreams);
       else impl[name] = unimplemented(`${serviceName}/${name}`, notPlanned[name], method.responseStream);
     }
     server.addService(service, impl);
   };
-  wire('RuntimeService', runtimeService, runtimeRpcs);
+  wire('RuntimeService', runtimeService, runtimeRpcs, runtimeStreams);
   wire('ImageService', imageService, imageRpcs);
   return {
     server,
     inFlight: () => calls.size,
+    endStreams: () => {
+      for (const a of openStreams) a.abort(cancelled('berthd is shutting down'));
+    },
     async drain() {
       while (calls.size > 0) await Promise.allSettled([...calls]);
     },
@@ -159,6 +174,30 @@ function unary(method: string, rpc: Handler, makeCtx: (signal: AbortSignal) => C
       clearTimeout(timer);
       calls.delete(done);
     });
+  };
+}
+
+/**
+ * A server stream: the handler sends until it returns or the client goes away (its signal
+ * aborts). Not counted as in flight: a watch never finishes by itself, so shutdown ends it.
+ */
+function serverStream(method: string, rpc: StreamHandler, makeCtx: (signal: AbortSignal) => CallContext, open: Set<AbortController>): grpc.handleServerStreamingCall<any, any> {
+  return (call) => {
+    const abort = new AbortController();
+    open.add(abort);
+    call.on('cancelled', () => abort.abort(cancelled(`${method}: cancelled by the client`)));
+    call.on('error', (e) => log.debug('stream error', { method, error: e.message }));
+    (async () => rpc(makeCtx(abort.signal), call.request, (msg) => call.write(msg)))()
+      .then(
+        () => call.end(),
+        (e: unknown) => {
+          if (abort.signal.aborted) return call.end();
+          const details = e instanceof Error ? e.message : String(e);
+          log.error('stream failed', { method, error: details });
+          call.destroy(Object.assign(new Error(details), { code: grpcStatusOf(e), details }));
+        },
+      )
+      .finally(() => open.delete(abort));
   };
 }
 

@@ -140,6 +140,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
     log.warn('calls still in flight after the grace period: ending them', { inFlight: cri.inFlight() });
     cri.server.forceShutdown();
   }, SHUTDOWN_GRACE_MS);
+  cri.endStreams();
   await new Promise<void>((resolve) => cri.server.tryShutdown(() => resolve()));
   await cri.drain();
   clearTimeout(forced);

@@ -1,7 +1,7 @@
 // Containers in pods through berthd as a kubelet drives them: create → start → RUNNING →
 // its effects seen from the host (its CRI log under the pod's log dir, a file in a volume
 // given through a symlink) → stop with a timeout (SIGKILL) → EXITED with code and reason →
-// remove; an exit recorded while nobody asks; two containers sharing the
+// remove; an exit recorded while nobody asks, and the events a watcher saw; two containers sharing the
 // pod's network; bad requests and unknown IDs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -141,6 +141,8 @@ test("an exit is recorded while nobody asks (conmon's hook, berthd's exit watch)
     sandbox_config: podConfig,
     config: containerConfig('oneshot', image, { command: ['true'] }),
   });
+  const watch = d.cri.runtimeWatch('GetContainerEvents', {});
+  t.after(() => watch.cancel());
   await d.cri.runtime('StartContainer', { container_id: id });
   // The row itself, read without any RPC that would look at the container.
   const store = openStore(inst.root);
@@ -157,6 +159,21 @@ test("an exit is recorded while nobody asks (conmon's hook, berthd's exit watch)
   // Removing the pod removes its containers.
   await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod });
   assert.equal((await grpcError(d.cri.runtime('ContainerStatus', { container_id: id }))).code, Status.NOT_FOUND);
+
+  // GetContainerEvents saw what happened after it was opened, in order, with statuses.
+  const types = ['CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT'];
+  await until('the events', () => (watch.items.length >= types.length ? true : undefined));
+  assert.deepEqual(watch.items.map((e: any) => e.container_event_type), types);
+  assert.ok(watch.items.every((e: any) => e.container_id === id && BigInt(e.created_at) > 0n));
+  // Statuses are read when the event is sent: a container removed by then has none.
+  const [started, stopped, deleted] = watch.items;
+  const states = (e: any) => e.containers_statuses.map((c: any) => c.state);
+  assert.ok(states(started).every((st: string) => st === 'CONTAINER_RUNNING' || st === 'CONTAINER_EXITED'), String(states(started)));
+  assert.ok(states(stopped).every((st: string) => st === 'CONTAINER_EXITED'), String(states(stopped)));
+  assert.deepEqual(states(deleted), [], 'nothing left to report of a deleted container');
+  assert.ok(watch.items.every((e: any) => e.pod_sandbox_status === null || e.pod_sandbox_status.id === pod), "the container's pod");
+  watch.cancel();
+  await watch.ended;
 });
 
 test("two containers in one pod share its network: one listens, the other connects to 127.0.0.1", async (t) => {
