@@ -2,11 +2,23 @@
 import type { Command } from './command.js';
 import { formatFlag } from './command.js';
 import type { Engine } from '../engine/index.js';
-import { statusWord, type Container, type ContainerManager } from '../container/index.js';
+import type { Container, ContainerManager, ContainerState } from '../container/index.js';
 import { humanDuration, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
+
+/** docker's names for states in `ps`/`inspect`. */
+function statusWord(state: ContainerState): string {
+  switch (state) {
+    case 'stopped':
+      return 'exited';
+    case 'creating':
+      return 'created';
+    default:
+      return state;
+  }
+}
 
 function statusText(c: Container, now = Date.now()): string {
   switch (c.state) {

@@ -12,8 +12,8 @@ export const daemonCommand: Command = {
   flags: [],
   stopAfter: 0, // every flag is berthd's
   async run(engine, _flags, args) {
-    const { runDaemon } = createRequire(import.meta.url)(findInstalled(join('build', 'berthd.cjs'))) as { runDaemon(argv: string[]): Promise<number> };
+    const { runDaemon } = createRequire(import.meta.url)(findInstalled(join('build', 'berthd.cjs'))) as { runDaemon(argv: string[], prog?: string): Promise<number> };
     const { paths, runtime } = await engine.config();
-    return runDaemon(['--root', paths.root, '--runroot', paths.runRoot, '--config-dir', paths.configDir, '--runtime', runtime.path, ...args]);
+    return runDaemon(['--root', paths.root, '--runroot', paths.runRoot, '--config-dir', paths.configDir, '--runtime', runtime.path, ...args], 'berth daemon');
   },
 };

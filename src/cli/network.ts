@@ -4,12 +4,13 @@ import type { Engine } from '../engine/index.js';
 import { formatFlag } from './command.js';
 import { printList, renderAll, table, templateMap } from './format.js';
 import { invalidArgument } from '../errors/index.js';
+import { networkConfDir } from '../config/index.js';
 
 async function networkLib(ctx: Engine) {
   const lib = await import('../network/index.js');
   const { network } = await ctx.config();
   const defaults = { bridge: network.defaultBridge, subnet: network.defaultSubnet, ipamDataDir: ctx.paths.cniNetworks };
-  return { lib, confDir: network.confDir, defaults };
+  return { lib, confDir: networkConfDir(network), defaults };
 }
 
 /** The object with each field also under its capitalized name, left out of JSON (non-enumerable). */

@@ -4,7 +4,7 @@
 // host's memory).
 import { totalmem } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { networkInterfaces, type Container, type ContainerManager, type ContainerStats } from '../container/index.js';
+import type { Container, ContainerManager, ContainerStats } from '../container/index.js';
 import { formatFlag, type Command } from './command.js';
 import { humanSize, printList, shortId, table } from './format.js';
 import { isBerthError } from '../errors/index.js';
@@ -25,7 +25,8 @@ export function binarySize(bytes: number): string {
 
 /** Bytes received and sent on the container's interfaces (loopback aside). */
 async function netIo(pid: number | null): Promise<{ rx: number; tx: number }> {
-  const ifs = pid ? await networkInterfaces(pid) : [];
+  // Loaded here: command modules are imported by every command at start-up.
+  const ifs = pid ? await (await import('../container/index.js')).networkInterfaces(pid) : [];
   return { rx: ifs.reduce((n, i) => n + i.rxBytes, 0), tx: ifs.reduce((n, i) => n + i.txBytes, 0) };
 }
 

@@ -174,7 +174,7 @@ const dfCommand: Command = {
   flags: [{ ...formatFlag, desc: 'Output format: table (default), json, or a Go-style template such as {{.Type}}' }],
   maxArgs: 0,
   async run(ctx, f) {
-    const images = (await ctx.images()).diskUsage();
+    const images = await (await ctx.images()).diskUsage();
     const manager = await ctx.containers();
     const containers: DfRow = { type: 'Containers', total: 0, active: 0, size: 0, reclaimable: 0 };
     for (const c of await manager.list({ all: true })) {

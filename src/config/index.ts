@@ -57,8 +57,10 @@ export interface RegistriesSettings {
 }
 
 export interface NetworkConfig {
-  /** CNI network configuration lists. */
+  /** CNI network configuration lists; read it through networkConfDir(), which checks it. */
   confDir: string;
+  /** The berth.toml setting that named confDir ("<file>: <key>"), if one did. */
+  confDirSetting?: string;
   /** Where CNI plugins are looked for, in order. */
   pluginDirs: string[];
   /** The default network's bridge and subnet, used when berth writes its conflist. */
@@ -154,7 +156,7 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
     logSizeMax: num(monitor.log_size_max, 'monitor.log_size_max', file) ?? -1,
     initPath: str(containers.init_path, 'containers.init_path', file) ?? '/usr/bin/catatonit',
     network: {
-      confDir: o.cniConfDir ?? dir(cri.cni_conf_dir, 'cri.cni_conf_dir', file) ?? dir(network.cni_conf_dir, 'network.cni_conf_dir', file) ?? '/etc/cni/net.d',
+      ...confDirOf(o.cniConfDir, cri.cni_conf_dir, network.cni_conf_dir, file),
       pluginDirs:
         o.cniPluginDirs ?? strArray(cri.cni_plugin_dirs, 'cri.cni_plugin_dirs', file) ?? strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
       defaultBridge: str(network.default_bridge, 'network.default_bridge', file),
@@ -178,18 +180,35 @@ function str(v: unknown, key: string, file: string): string | undefined {
   if (typeof v !== 'string') throw invalidArgument(`${file}: ${key} must be a string`);
   return v;
 }
-/** A directory setting: a string naming a directory, or a path not made yet. */
-function dir(v: unknown, key: string, file: string): string | undefined {
-  const path = str(v, key, file);
-  if (path === undefined) return undefined;
+
+/** The CNI conf dir: the daemon's flag, else [cri], else [network], else the default. */
+function confDirOf(flag: string | undefined, cri: unknown, network: unknown, file: string): Pick<NetworkConfig, 'confDir' | 'confDirSetting'> {
+  if (flag !== undefined) return { confDir: flag };
+  for (const [v, key] of [[cri, 'cri.cni_conf_dir'], [network, 'network.cni_conf_dir']] as const) {
+    const path = str(v, key, file);
+    if (path !== undefined) return { confDir: path, confDirSetting: `${file}: ${key}` };
+  }
+  return { confDir: '/etc/cni/net.d' };
+}
+
+const checkedConfDirs = new WeakSet<NetworkConfig>();
+
+/**
+ * The CNI conf dir, checked once where the network is used (most commands never touch it):
+ * berth.toml's cni_conf_dir must name a directory, or a path not made yet.
+ */
+export function networkConfDir(n: NetworkConfig): string {
+  if (n.confDirSetting === undefined || checkedConfDirs.has(n)) return n.confDir;
+  const where = `${n.confDirSetting}: ${n.confDir}`;
   let isDir: boolean | undefined;
   try {
-    isDir = statSync(path, { throwIfNoEntry: false })?.isDirectory();
+    isDir = statSync(n.confDir, { throwIfNoEntry: false })?.isDirectory();
   } catch (e) {
-    throw fromSystemError(e, `${file}: ${key}: ${path}`);
+    throw fromSystemError(e, where);
   }
-  if (isDir === false) throw invalidArgument(`${file}: ${key}: ${path} is not a directory`);
-  return path;
+  if (isDir === false) throw invalidArgument(`${where} is not a directory`);
+  checkedConfDirs.add(n);
+  return n.confDir;
 }
 function strArray(v: unknown, key: string, file: string): string[] | undefined {
   if (v === undefined) return undefined;

@@ -35,9 +35,10 @@ export interface InstantiateOptions {
 
 export async function createContainer(parts: Parts, spec: ContainerSpec, opts: CreateOptions = {}): Promise<Container> {
   opts.signal?.throwIfAborted();
-  // A missing runtime is reported before anything is made.
+  // A missing runtime or an unusable network setting is reported before anything is made.
   parts.runtime.check();
-  const image = (await parts.images()).resolve(spec.image);
+  const [images] = await Promise.all([parts.images(), networkPlan(spec).kind === 'networks' ? parts.network() : undefined]);
+  const image = images.resolve(spec.image);
   if (spec.name !== undefined && !isValidName(spec.name))
     throw invalidArgument(`invalid container name "${spec.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   const ic = image.config.config ?? {};

@@ -30,5 +30,4 @@ export type {
 } from './spec.js';
 export { cgroupPathOf, containerHostname, networkPlan } from './spec.js';
 export { cgroupV2, networkInterfaces, type ContainerStats, type InterfaceStats } from './stats.js';
-export { statusWord } from './types.js';
 export { CommandExitError } from './exit-codes.js';

@@ -1,11 +1,10 @@
 // The end of a container's run and of the container: record an exit (for the incarnation
 // that reported it), release what it held at runtime, destroy it.
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
-import { parkPoint, processToken, tokenAlive } from '../sys/index.js';
+import { parkPoint, processToken, removePaths, tokenAlive } from '../sys/index.js';
 import { networkPlan } from './spec.js';
 import type { Parts } from './parts.js';
 import type { Container } from './types.js';
@@ -83,18 +82,25 @@ export async function release(parts: Parts, id: string, afterFailure = false): P
   const deleted = parts.runtime
     .delete(id, { force: true })
     .catch((e) => (isBerthError(e, 'Unavailable') ? log.debug : log.warn)('runtime delete failed', { id, error: String(e) }));
-  const detached = hasNetwork(parts, id) ? parts.network().then((net) => net.teardown(id)) : undefined;
-  (await parts.snapshots()).unmountRootfs(join(parts.containersDir, id));
-  await deleted;
-  if (detached) {
-    try {
-      await detached;
-      if (parts.records.exists(id)) await parts.records.setNetwork(id, null);
-    } catch (e) {
-      // The container has exited all the same; its attachment records stay, and `rm`, the
-      // next start or a sweep finishes the teardown.
-      (afterFailure ? log.debug : log.warn)('network teardown failed', { id, error: (e as Error).message });
-    }
+  // Settled with its outcome at once: an unmount failure below must not leave it unhandled.
+  const detached = hasNetwork(parts, id)
+    ? parts
+        .network()
+        .then((net) => net.teardown(id))
+        .then(
+          () => undefined,
+          (e: Error) => e,
+        )
+    : undefined;
+  try {
+    (await parts.snapshots()).unmountRootfs(join(parts.containersDir, id));
+  } finally {
+    await deleted;
+    const failed = await detached;
+    if (detached && !failed && parts.records.exists(id)) await parts.records.setNetwork(id, null);
+    // The container has exited all the same; its attachment records stay, and `rm`, the
+    // next start or a sweep finishes the teardown.
+    if (failed) (afterFailure ? log.debug : log.warn)('network teardown failed', { id, error: failed.message });
   }
 }
 
@@ -121,7 +127,8 @@ export async function destroy(parts: Parts, id: string, afterFailure = false): P
   await retriedOnFailure(parts, id, async () => {
     await release(parts, id, afterFailure);
     // A caller-given log path outside the container dir stays: its caller (a kubelet) owns it.
-    await Promise.all([rm(join(parts.containersDir, id), { recursive: true, force: true }), parts.runtime.forget(id)]);
+    // One threadpool step for the whole dir (fs.promises.rm makes a round trip per call).
+    await Promise.all([removePaths([join(parts.containersDir, id)]), parts.runtime.forget(id)]);
     await parts.records.delete(id);
   });
 }

@@ -12,7 +12,7 @@ import {
   attach, attachSocketPath, createContainer, execInContainer, exitTime, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
   type AttachResult, type AttachStreams, type ExecResult,
 } from '../monitor/index.js';
-import { nodeCrypto } from '../sys/index.js';
+import { nodeCrypto, removePaths } from '../sys/index.js';
 import { commandExitError } from './exit-codes.js';
 
 export interface RuntimeDirs {
@@ -81,8 +81,12 @@ export class ContainerRuntime {
   async create(id: string, c: RuntimeCreateOptions): Promise<{ pid: number; conmonPid: number }> {
     c.signal?.throwIfAborted();
     const monitorDir = this.monitorDir(id);
-    await Promise.all([mkdir(monitorDir, { recursive: true, mode: 0o700 }), mkdir(this.o.dirs.exitDir, { recursive: true, mode: 0o700 })]);
-    await rm(join(this.o.dirs.exitDir, id), { force: true });
+    await Promise.all([
+      mkdir(monitorDir, { recursive: true, mode: 0o700 }),
+      mkdir(this.o.dirs.exitDir, { recursive: true, mode: 0o700 }),
+      // A previous incarnation's exit file (where the dir is new there is none to race with).
+      removePaths([join(this.o.dirs.exitDir, id)]),
+    ]);
     try {
       return await createContainer({
         conmon: this.o.conmon,
@@ -160,7 +164,7 @@ export class ContainerRuntime {
       throw commandExitError(e);
     } finally {
       // An exec detached with the detach keys still runs and needs its dir.
-      if (!x.detach && result?.exitCode !== undefined) await rm(execDir, { recursive: true, force: true });
+      if (!x.detach && result?.exitCode !== undefined) await removePaths([execDir]);
     }
   }
 
@@ -222,12 +226,8 @@ export class ContainerRuntime {
   }
 
   /** Removes the monitor's files of a container that is gone. */
-  async forget(id: string): Promise<void> {
-    await Promise.all([
-      rm(this.monitorDir(id), { recursive: true, force: true }),
-      rm(join(this.o.dirs.socketDir, id), { recursive: true, force: true }),
-      rm(join(this.o.dirs.exitDir, id), { force: true }),
-    ]);
+  forget(id: string): Promise<void> {
+    return removePaths([this.monitorDir(id), join(this.o.dirs.socketDir, id), join(this.o.dirs.exitDir, id)]);
   }
 
   version(): Promise<string> {

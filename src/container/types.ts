@@ -36,15 +36,3 @@ export interface Container {
    */
   cleanupOwner: string | null;
 }
-
-/** docker's names for states in `ps`/`inspect`. */
-export function statusWord(state: ContainerState): string {
-  switch (state) {
-    case 'stopped':
-      return 'exited';
-    case 'creating':
-      return 'created';
-    default:
-      return state;
-  }
-}

@@ -10,8 +10,6 @@ import type { Readable } from 'node:stream';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, notFound, unavailable } from '../errors/index.js';
 import { isProcessToken, nodeCrypto, processToken, tokenAlive } from '../sys/index.js';
 
-export { Sha256Stream } from './hash-worker.js';
-
 export interface Descriptor {
   digest: string; // 'sha256:<hex>'
   size: number;

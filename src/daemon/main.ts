@@ -6,6 +6,7 @@ import { chmodSync, chownSync, rmSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { createCriServer, type DaemonState } from '../cri/index.js';
+import { networkConfDir } from '../config/index.js';
 import { createEngine, version } from '../engine/index.js';
 import { findInstalled, type Config } from '../config/index.js';
 import { exitStatusOf, invalidArgument } from '../errors/index.js';
@@ -34,7 +35,7 @@ const options = {
   version: { type: 'boolean', short: 'v' },
 } as const;
 
-const usage = `Usage: berthd [OPTIONS]   (also: berth daemon [OPTIONS])
+const usageText = `Usage: berthd [OPTIONS]   (also: berth daemon [OPTIONS])
 
 The Kubernetes CRI (runtime.v1) daemon of berth, on a unix socket.
 
@@ -54,7 +55,9 @@ Options (each overrides berth.toml's [daemon] or [cri] setting):
   -v, --version            Show the version`;
 
 /** Runs berthd until SIGTERM/SIGINT; resolves with the exit status. */
-export async function runDaemon(argv: string[]): Promise<number> {
+/** prog: how the user started it ('berthd', or 'berth daemon' through the CLI). */
+export async function runDaemon(argv: string[], prog = 'berthd'): Promise<number> {
+  const usage = prog === 'berthd' ? usageText : usageText.replace(/^Usage: berthd \[OPTIONS\]   \(also: berth daemon \[OPTIONS\]\)/, `Usage: ${prog} [OPTIONS]   (also: berthd [OPTIONS])`);
   let flags;
   try {
     flags = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
@@ -104,6 +107,8 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
     cleanupCommand,
   });
   const config = await engine.config();
+  // The daemon serves pod networks from its start: a bad CNI conf dir is reported now.
+  networkConfDir(config.network);
   setLogLevel(config.daemon.logLevel);
   installProcessPolicy();
 

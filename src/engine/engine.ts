@@ -2,7 +2,7 @@
 // path layout. The CLI and a long-running daemon are its users. Modules load lazily, so a
 // user pays only for what it touches (`berth version` opens no database, `ps` loads no
 // image store).
-import { loadConfig, resolvePaths, type Config, type ConfigOverrides } from '../config/index.js';
+import { loadConfig, networkConfDir, resolvePaths, type Config, type ConfigOverrides } from '../config/index.js';
 import { failedPrecondition, invalidArgument } from '../errors/index.js';
 import { openStore, type Store } from '../store/index.js';
 import type { ContentStore } from '../content/index.js';
@@ -93,10 +93,11 @@ export class Engine {
 
   images(): Promise<ImageStore> {
     return this.once('images', async () => {
-      const [{ ImageStore }, { ContainerRecords }] = await Promise.all([import('../image/index.js'), import('../container/index.js')]);
+      const { ImageStore } = await import('../image/index.js');
       const store = await this.store();
       // Which images are in use, the containers' own records say.
-      return new ImageStore(store, await this.content(), await this.snapshots(), new ContainerRecords(store).imageUsers());
+      const users = async () => new (await import('../container/index.js')).ContainerRecords(store).imageUsers();
+      return new ImageStore(store, await this.content(), await this.snapshots(), users);
     });
   }
 
@@ -105,7 +106,7 @@ export class Engine {
       const { NetworkManager } = await import('../network/index.js');
       const { network } = await this.config();
       return new NetworkManager({
-        confDir: network.confDir,
+        confDir: networkConfDir(network),
         pluginDirs: network.pluginDirs,
         cacheDir: this.paths.cniResults,
         netnsDir: this.paths.netns,

@@ -4,7 +4,7 @@ import { addAbortSignal, type Readable } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { applyChanges } from './changes.js';
-import { decompressed } from './compression.js';
+import { decompressed } from '../snapshot/index.js';
 import type { ImageRecords, NewImage } from './records.js';
 import { hostArchitecture, MediaType, type ImageConfigFile, type Manifest } from './types.js';
 import { chainSize, Leftovers, unpackLayers, type LayerSnapshots } from './unpack.js';

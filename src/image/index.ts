@@ -32,8 +32,9 @@ export class ImageStore {
     private readonly store: Store,
     readonly content: ContentStore,
     private readonly snapshots: CollectableSnapshots,
-    /** Which images containers use (their owner answers; this store never reads their table). */
-    private readonly users: ImageUsers,
+    /** Which images containers use (their owner answers; this store never reads their table).
+     *  Loaded on first need: listing and pulling never load the containers' code. */
+    private readonly users: () => Promise<ImageUsers>,
   ) {
     this.records = new ImageRecords(store);
     this.leases = new Leases(store);
@@ -131,13 +132,14 @@ export class ImageStore {
   }
 
   private async removeImage(image: Image, name: string | undefined, opts: { force?: boolean }): Promise<{ untagged: string[]; deleted: string | null }> {
+    const containers = await this.users();
     const result = await this.records.write(() => {
       const names = this.records.namesOf(image.id);
       if (name && names.length > 1) {
         this.records.removeName(name);
         return { untagged: [name], deleted: null };
       }
-      const users = this.users.containersUsing(image.id);
+      const users = containers.containersUsing(image.id);
       if (users.length > 0) {
         if (!opts.force) throw failedPrecondition(`image is in use by container ${users[0].slice(0, 12)}`);
         for (const n of names) this.records.removeName(n);
@@ -155,9 +157,10 @@ export class ImageStore {
    * collects garbage; returns the removed images and the bytes freed.
    */
   async prune(opts: { all?: boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
+    const containers = await this.users();
     const removed = await this.records.write(() => {
       const out: { id: string; untagged: string[] }[] = [];
-      const inUse = this.users.imagesInUse();
+      const inUse = containers.imagesInUse();
       for (const image of this.records.all()) {
         if (!opts.all && image.names.length > 0) continue;
         if (inUse.has(image.id)) continue;
@@ -184,8 +187,8 @@ export class ImageStore {
   }
 
   /** What the image store holds on disk and what unused images hold of it. */
-  diskUsage(): ImageDiskUsage {
-    return imageDiskUsage(this.store, this.records, this.users.imagesInUse(), this.content, this.snapshots);
+  async diskUsage(): Promise<ImageDiskUsage> {
+    return imageDiskUsage(this.store, this.records, (await this.users()).imagesInUse(), this.content, this.snapshots);
   }
 
   /** Removes the blobs and snapshots of a deleted image that no other image (nor a live lease) uses. */

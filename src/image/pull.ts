@@ -1,24 +1,25 @@
 // `berth pull`: reference → registry (mirrors first, per registries.conf) → manifest (the
 // platform's, from an index) → config → layers. Layers download in parallel; each one
-// streams through a digest/size check into the ingest dir AND, at the same time, through
-// decompression and a diffID check into its snapshot, so unpacking overlaps the download.
+// streams through a digest/size check into the ingest dir AND, at the same time, to a
+// snapshot worker that decompresses, checks the diffID and unpacks it, so unpacking
+// overlaps the download and its per-byte work stays off this thread.
 // A blob gets its name only when its digest matched; the image rows are written in one
 // transaction at the end; on any failure whatever this pull created is removed again.
 import { createWriteStream } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
-import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { isDigest, Sha256Stream, StagedBlob, type ContentStore } from '../content/index.js';
+import { isDigest, StagedBlob, type ContentStore } from '../content/index.js';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
-import { awaitingReader, decompressed, Digester } from './compression.js';
+import { awaitingReader } from '../snapshot/index.js';
 import type { ImageRecords, NewImage } from './records.js';
 import { DEFAULT_DOMAIN, formatReference, normalizeReference, parseReference, repositoryOf, type Reference } from './reference.js';
 import { formatPlatform, parsePlatform, selectPlatform } from './platform.js';
 import { isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor } from './types.js';
-import { chainIds, chainSize, Leftovers, verifyDiffId, type LayerSnapshots } from './unpack.js';
+import { chainIds, chainSize, Leftovers, type LayerSnapshots } from './unpack.js';
 
 export interface PullOptions {
   /** 'os/arch[/variant]'; default this machine's. */
@@ -213,7 +214,7 @@ async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string
     const haveSnapshot = snapshots.has(chainId);
     if (haveBlob && haveSnapshot) return event('exists', layer.size);
     if (haveBlob) {
-      if (await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest))) await verifyDiffId(content, layer.digest, diffId, ctx.signal);
+      await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest));
       return event('done', layer.size);
     }
     await downloadLayer(ctx, layer, diffId, chainId, parent, haveSnapshot, event);
@@ -250,25 +251,24 @@ async function downloadLayer(
   if (toUnpack) check.pipe(toUnpack);
   try {
     const written = finished(file);
-    const unpacked: Promise<boolean> = toUnpack
+    const unpacked: Promise<void> = toUnpack
       ? unpack(ctx, chainId, parent, diffId, async () => toUnpack).finally(() => {
-          // Nothing read it (another pull unpacked it meanwhile) or the tar ended early.
+          // Nothing read it (another pull unpacked it meanwhile) or the unpacking failed.
           check.unpipe(toUnpack);
           toUnpack.resume();
         })
-      : Promise.resolve(false);
+      : Promise.resolve();
     // Wait for both sides to stop, so that no unpacking outlives a failure here.
     const [w, u] = await Promise.allSettled([written, unpacked]);
     if (w.status === 'rejected') throw check.errored ?? w.reason;
     if (u.status === 'rejected') throw check.errored ?? u.reason;
-    const diffUnchecked = u.value;
     await fsyncFile(temp);
     await leftovers.commit(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
-    if (diffUnchecked) await verifyDiffId(content, layer.digest, diffId, ctx.signal);
   } catch (e) {
     body.destroy();
     check.destroy();
     file.destroy();
+    await new Promise<void>((r) => (file.closed ? r() : file.once('close', () => r()))); // its open() may be under way
     rmSync(temp, { force: true });
     // A failed write (a full disk) says what it was writing.
     throw (e as NodeJS.ErrnoException)?.syscall ? fromSystemError(e, `writing layer ${layer.digest} to ${content.dir}`) : e;
@@ -276,40 +276,32 @@ async function downloadLayer(
   event('done', layer.size);
 }
 
-/**
- * Unpacks a (compressed) layer stream into snapshot chainId, checking its diffID. Returns
- * true when the diffID is still unchecked: the tar reader may stop at the end-of-archive
- * marker before the stream's end, and then the stored blob is hashed again.
- */
-async function unpack(ctx: LayerContext, chainId: string, parent: string | null, diffId: string, source: () => Promise<Readable>): Promise<boolean> {
-  let digester: Digester | undefined;
+/** Unpacks a layer stream (as stored: compressed or not) into snapshot chainId, checking its diffID on the way. */
+async function unpack(ctx: LayerContext, chainId: string, parent: string | null, diffId: string, source: () => Promise<Readable>): Promise<void> {
   let opened = false;
-  try {
-    await ctx.snapshots.ensure(chainId, parent, diffId, async () => {
-      opened = true;
-      const { stream } = await decompressed(await source());
-      digester = new Digester(diffId, `layer ${diffId}`);
-      return pipeline(stream, digester, () => {}) as Readable;
-    }, { signal: ctx.signal, onWait: (pid) => ctx.progress({ type: 'waiting', digest: diffId, pid, work: 'unpack' }) });
-  } catch (e) {
-    if (digester?.errored && isBerthError(digester.errored, 'DataLoss')) throw digester.errored;
-    throw e;
-  }
-  if (!opened) return false;
-  ctx.leftovers.createdSnapshot(chainId);
-  return digester?.digest === undefined;
+  await ctx.snapshots.ensure(chainId, parent, diffId, async () => {
+    opened = true;
+    return source();
+  }, { signal: ctx.signal, verify: true, onWait: (pid) => ctx.progress({ type: 'waiting', digest: diffId, pid, work: 'unpack' }) });
+  if (opened) ctx.leftovers.createdSnapshot(chainId);
 }
 
+/** Bytes BlobCheck gathers before it passes them on. */
+const BATCH = 1 << 20;
 
 /**
- * Hashes (off the main thread) and counts the compressed bytes; fails on a size overrun or
- * a digest mismatch. Passes the bytes on in the hash's 1 MiB batches: fewer, larger writes.
+ * Hashes and counts the compressed bytes on the way through (SHA-256 here is cheaper than
+ * handing the bytes to another thread); fails on a size overrun or a digest mismatch.
+ * Passes the bytes on in 1 MiB batches, copied out of the network's chunks at once: fewer
+ * writes and messages downstream, and no network buffer outlives its arrival (buffers
+ * held across collections of the young generation make for full ones).
  */
 class BlobCheck extends Transform {
-  private readonly hash = new Sha256Stream((batch) => this.push(batch));
+  private readonly hash = createHash('sha256');
   private bytes = 0;
   private lastReport = 0;
-  private checked = false;
+  private batch: Buffer | undefined;
+  private filled = 0;
   constructor(
     private readonly digest: string,
     private readonly size: number,
@@ -320,26 +312,32 @@ class BlobCheck extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: more than the expected ${this.size} bytes`));
-    const wait = this.hash.update(chunk);
+    this.hash.update(chunk);
+    for (let off = 0; off < chunk.length; ) {
+      this.batch ??= Buffer.allocUnsafeSlow(Math.min(BATCH, this.size - this.bytes + chunk.length - off));
+      const n = chunk.copy(this.batch, this.filled, off);
+      this.filled += n;
+      off += n;
+      if (this.filled === this.batch.length) this.passOn();
+    }
     const now = Date.now();
     if (now - this.lastReport > 100) {
       this.lastReport = now;
       this.report(this.bytes);
     }
-    if (wait) wait.then(() => cb(), cb);
-    else cb();
+    cb();
   }
   override _flush(cb: TransformCallback): void {
     if (this.bytes !== this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: expected ${this.size} bytes got ${this.bytes}`));
-    this.hash.digest().then((got) => {
-      this.checked = true;
-      if (got !== this.digest) cb(dataLoss(`blob ${this.digest}: digest mismatch: expected ${this.digest} got ${got}`));
-      else cb();
-    }, cb);
+    const got = 'sha256:' + this.hash.digest('hex');
+    if (got !== this.digest) return cb(dataLoss(`blob ${this.digest}: digest mismatch: expected ${this.digest} got ${got}`));
+    this.passOn();
+    cb();
   }
-  override _destroy(e: Error | null, cb: (e: Error | null) => void): void {
-    if (!this.checked) this.hash.abandon();
-    cb(e);
+  private passOn(): void {
+    if (this.batch && this.filled > 0) this.push(this.filled === this.batch.length ? this.batch : this.batch.subarray(0, this.filled));
+    this.batch = undefined;
+    this.filled = 0;
   }
 }
 

@@ -4,8 +4,7 @@
 import type { Writable } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
 import { dataLoss } from '../errors/index.js';
-import { TarWriter } from '../snapshot/index.js';
-import { decompressed } from './compression.js';
+import { decompressed, TarWriter } from '../snapshot/index.js';
 import { splitName } from './reference.js';
 import type { Image } from './records.js';
 import { ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, type Index, type OciDescriptor } from './types.js';

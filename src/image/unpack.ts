@@ -1,23 +1,24 @@
 // Layers → snapshots, and the bookkeeping that lets a failed import or load leave nothing
 // behind (the blobs and snapshots it created are removed unless an image references them).
-import { createHash } from 'node:crypto';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { sha256Digest, type ContentStore, type Descriptor, type StagedBlob } from '../content/index.js';
-import { dataLoss, isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
-import { Digester, decompressed } from './compression.js';
 import type { ImageRecords } from './records.js';
 
 /** The part of the snapshotter (src/snapshot) the image store uses. */
 export interface LayerSnapshots {
   has(chainId: string): boolean;
-  /** onWait: another process unpacks it, and this call waits (bounded: it gives up when that process stalls). */
+  /**
+   * open() yields the layer as stored (plain or compressed); verify: it must unpack to
+   * diffId. onWait: another process unpacks it, and this call waits (bounded: it gives up
+   * when that process stalls).
+   */
   ensure(
     chainId: string,
     parent: string | null,
     diffId: string,
     open: () => Promise<Readable>,
-    opts?: { signal?: AbortSignal; onWait?: (pid: number) => void },
+    opts?: { signal?: AbortSignal; verify?: boolean; onWait?: (pid: number) => void },
   ): Promise<void>;
   /** Removes snapshots in one write (see Snapshotter.removeAll); returns those that stayed, with why. */
   removeAll(chainIds: string[], until: 'blocked' | 'done'): Promise<Map<string, unknown>>;
@@ -86,41 +87,14 @@ export async function unpackLayers(
     const { digest, diffId } = layers[i];
     const chainId = chains[i];
     if (snapshots.has(chainId)) continue;
-    // An uncompressed blob's digest is its diffID and was verified when it was stored.
-    const verifyWhileReading = digest !== diffId;
-    let digester: Digester | undefined;
     let opened = false;
-    try {
-      await snapshots.ensure(chainId, i === 0 ? null : chains[i - 1], diffId, async () => {
-        opened = true;
-        const { stream } = await decompressed(content.read(digest));
-        if (!verifyWhileReading) return stream;
-        const d = new Digester(diffId, `layer ${digest}`);
-        digester = d;
-        return pipeline(stream, d, () => {}) as Readable;
-      }, { signal });
-    } catch (e) {
-      // A diffID mismatch surfaces as the stream's error; report it rather than a tar error.
-      if (digester?.errored && isBerthError(digester.errored, 'DataLoss')) throw digester.errored;
-      throw e;
-    }
-    if (!opened) continue; // another process unpacked it meanwhile
-    leftovers.createdSnapshot(chainId);
-    if (verifyWhileReading && digester?.digest === undefined) await verifyDiffId(content, digest, diffId, signal);
+    await snapshots.ensure(chainId, i === 0 ? null : chains[i - 1], diffId, async () => {
+      opened = true;
+      return content.read(digest);
+    }, { signal, verify: digest !== diffId }); // an uncompressed blob's digest is its diffID, verified when it was stored
+    if (opened) leftovers.createdSnapshot(chainId); // else another process unpacked it meanwhile
   }
   return chains;
-}
-
-/** Second pass for a layer whose unpacking stopped before the end of its stream. */
-export async function verifyDiffId(content: ContentStore, digest: string, diffId: string, signal?: AbortSignal): Promise<void> {
-  const { stream } = await decompressed(content.read(digest));
-  const hash = createHash('sha256');
-  for await (const chunk of stream) {
-    signal?.throwIfAborted();
-    hash.update(chunk as Buffer);
-  }
-  const got = 'sha256:' + hash.digest('hex');
-  if (got !== diffId) throw dataLoss(`layer ${digest}: digest mismatch: expected ${diffId} got ${got}`);
 }
 
 /** Unpacked bytes of a chain, from the snapshotter's records. */

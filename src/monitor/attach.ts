@@ -9,8 +9,8 @@
 // on the event loop: a session holds no thread (a blocking read on libuv's threadpool
 // would hold one of its four for as long as the session lasts, and stall every fs call
 // once four were open). Each recv returns exactly one packet.
-import { basename, dirname, join } from 'node:path';
-import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { closeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { BerthError, invalidArgument } from '../errors/index.js';
 import { PacketSocket, POLL_READABLE, POLL_WRITABLE, seqpacketConnect } from '../sys/index.js';
@@ -22,7 +22,6 @@ const READ_BUFFER = 16384;
 /** Packets taken per readiness callback, so one busy session cannot starve the loop. */
 const READ_BATCH = 16;
 const STDIN_PACKET = 8192;
-const SUN_PATH_MAX = 107;
 
 export interface AttachStreams {
   stdin?: NodeJS.ReadableStream;
@@ -41,16 +40,11 @@ export function attachSocketPath(socketDir: string, id: string): string {
   return join(socketDir, id, 'attach');
 }
 
-/** Connects to a SEQPACKET socket; paths longer than sun_path go through /proc/self/fd. */
-export function connectAttachSocket(socketPath: string): number {
+/** Connects to conmon's attach socket without blocking the event loop (sys: on the pool;
+ *  paths longer than sun_path go through the directory's fd). */
+export async function connectAttachSocket(socketPath: string): Promise<number> {
   try {
-    if (Buffer.byteLength(socketPath) <= SUN_PATH_MAX) return seqpacketConnect(socketPath);
-    const dirFd = openSync(dirname(socketPath), 'r');
-    try {
-      return seqpacketConnect(`/proc/self/fd/${dirFd}/${basename(socketPath)}`);
-    } finally {
-      closeSync(dirFd);
-    }
+    return await seqpacketConnect(socketPath);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
@@ -112,7 +106,7 @@ export class DetachMatcher {
  * client went away; the container keeps running).
  */
 export async function attach(socketPath: string, s: AttachStreams): Promise<AttachResult> {
-  const fd = connectAttachSocket(socketPath);
+  const fd = await connectAttachSocket(socketPath);
   return attachFd(fd, s);
 }
 

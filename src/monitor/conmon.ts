@@ -9,9 +9,10 @@
 //                                                   for an exec: give each exec its own exitDir)
 //   <persistDir>/oom                                created on an OOM kill
 //   <persistDir>/ctl → <bundle>/ctl                 our link, so resize(persistDir) works
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BerthError, invalidArgument } from '../errors/index.js';
+import { readSmallFile, removePaths } from '../sys/index.js';
 import { attachFd, attachSocketPath, connectAttachSocket, type AttachResult, type AttachStreams } from './attach.js';
 import { SyncPipeReader, runtimeErrorText, type SyncMessage } from './syncpipe.js';
 import { resolveExecutable, spawnConmon, type SpawnedConmon } from './spawn.js';
@@ -142,13 +143,13 @@ function failure(msg: SyncMessage, what: string): BerthError {
 async function linkCtl(persistDir: string, bundle: string): Promise<void> {
   if (resolve(persistDir) === resolve(bundle)) return;
   const link = join(persistDir, 'ctl');
-  await rm(link, { force: true });
+  await removePaths([link]);
   await symlink(join(resolve(bundle), 'ctl'), link);
 }
 
 async function readPid(path: string): Promise<number> {
   try {
-    const pid = Number.parseInt((await readFile(path, 'utf8')).trim(), 10);
+    const pid = Number.parseInt(((await readSmallFile(path, 64)) ?? '').toString().trim(), 10);
     if (pid > 0) return pid;
   } catch {
     // reported below
@@ -261,7 +262,7 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
       c.start.write('0');
       const ready = await firstMessage(c, new SyncPipeReader(c.attach), what);
       if (ready.data < 0) throw failure(ready, what);
-      const fd = connectAttachSocket(attachSocketPath(o.socketDir, o.execId));
+      const fd = await connectAttachSocket(attachSocketPath(o.socketDir, o.execId));
       const streams = o.attach as AttachStreams;
       const outer = streams.signal;
       const signal = outer ? AbortSignal.any([outer, cutSession.signal]) : cutSession.signal;

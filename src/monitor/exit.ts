@@ -4,9 +4,10 @@
 // status, 128+signal when killed by a signal, or -1 when conmon's timeout killed it.
 // An OOM kill creates an empty <persistDir>/oom.
 import { existsSync, readFileSync, watch } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, fromSystemError } from '../errors/index.js';
+import { readSmallFile } from '../sys/index.js';
 
 /** The exit code conmon recorded, or undefined while there is none. */
 export function readExitCode(exitDir: string, id: string): number | undefined {
@@ -17,9 +18,9 @@ export function readExitCode(exitDir: string, id: string): number | undefined {
   }
 }
 
-/** readExitCode without blocking the event loop (for listings of many containers). */
+/** readExitCode without blocking the event loop (for listings of many containers): one threadpool step. */
 export function readExitCodeAsync(exitDir: string, id: string): Promise<number | undefined> {
-  return readFile(join(exitDir, id), 'utf8').then(parseExitCode, (e) => noExitFile(e, id));
+  return readSmallFile(join(exitDir, id), 64).then((b) => (b ? parseExitCode(b.toString('utf8')) : undefined), (e) => noExitFile(e, id));
 }
 
 function parseExitCode(text: string): number | undefined {

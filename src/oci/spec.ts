@@ -7,7 +7,7 @@ import { containerCapabilities, hostCapabilities } from './capabilities.js';
 import { defaultDeviceRules, deviceNode, hostDevices } from './devices.js';
 import { buildRlimits, checkMemoryLimit, validateSysctls } from './limits.js';
 import { defaultSeccompProfile } from './seccomp.js';
-import type { ImageRuntimeConfig, Mount, Namespace, Resources, RuntimeSpec } from './types.js';
+import type { Device, ImageRuntimeConfig, Mount, Namespace, Resources, RuntimeSpec } from './types.js';
 import { resolveUser } from './user.js';
 import { processArgs, processEnv } from './process.js';
 
@@ -129,6 +129,9 @@ export async function buildSpec(input: SpecInput): Promise<RuntimeSpec> {
     mounts.push({ ...m, destination: cleanPath(m.destination), options: [...m.options] });
   }
 
+  // Each requested device is looked up once, for its node and for its cgroup rule.
+  const requested = privileged ? [] : (input.devices ?? []).map((d) => ({ request: d, node: deviceNode(d.hostPath, d.containerPath) }));
+
   const spec: RuntimeSpec = {
     ociVersion: '1.0.2',
     process: {
@@ -147,8 +150,8 @@ export async function buildSpec(input: SpecInput): Promise<RuntimeSpec> {
     mounts,
     linux: {
       namespaces: namespaces(input.namespaces, networkMode),
-      devices: privileged ? hostDevices() : (input.devices ?? []).map((d) => deviceNode(d.hostPath, d.containerPath)),
-      resources: resources(input, privileged),
+      devices: privileged ? hostDevices() : requested.map((d) => d.node),
+      resources: resources(input, privileged, requested),
       cgroupsPath: input.cgroupsPath ?? `/berth/${input.id}`,
     },
   };
@@ -237,9 +240,9 @@ function namespaces(overrides: SpecInput['namespaces'], networkMode: SpecInput['
   return list;
 }
 
-function resources(input: SpecInput, privileged: boolean): Resources {
+function resources(input: SpecInput, privileged: boolean, requested: { request: DeviceRequest; node: Device }[]): Resources {
   return {
-    devices: privileged ? [{ allow: true, access: 'rwm' }] : [...defaultDeviceRules(), ...(input.devices ?? []).map(deviceRule)],
+    devices: privileged ? [{ allow: true, access: 'rwm' }] : [...defaultDeviceRules(), ...requested.map((d) => deviceRule(d.request, d.node))],
     ...cgroupLimits(input.resources ?? {}),
   };
 }
@@ -275,8 +278,7 @@ export function cgroupLimits(l: ResourceLimits): Omit<Resources, 'devices'> {
   return r;
 }
 
-function deviceRule(d: DeviceRequest) {
-  const node = deviceNode(d.hostPath, d.containerPath);
+function deviceRule(d: DeviceRequest, node: Device) {
   const access = d.permissions ?? 'rwm';
   if (!/^[rwm]{1,3}$/.test(access)) throw invalidArgument(`invalid device permissions "${access}" for ${d.hostPath}: a subset of rwm`);
   return { allow: true, type: node.type === 'b' ? ('b' as const) : ('c' as const), major: node.major, minor: node.minor, access };

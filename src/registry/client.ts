@@ -3,6 +3,7 @@
 // with HTTP Range after a broken connection.
 import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, dataLoss, invalidArgument, notFound, unavailable } from '../errors/index.js';
 import { findCredentials, type Credentials } from './auth.js';
 import type { Source } from './conf.js';
@@ -50,8 +51,6 @@ interface Challenge {
   realm?: string;
   service?: string;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class RegistryClient {
   readonly transport: Transport;

@@ -104,11 +104,13 @@ class RootResolver {
   }
 }
 
-/** Applies an uncompressed OCI layer tar onto `dir` (which exists); returns bytes of file
- *  content written. Whiteouts become overlay whiteouts (char 0/0), opaque markers the
- *  trusted.overlay.opaque xattr. The work runs on a worker thread (worker.ts). */
-export function applyLayer(tar: Readable, dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ size: number }> {
-  return applyLayerOffThread(tar, dir, opts.signal);
+/** Applies an OCI layer (a tar, plain or gzip/zstd-compressed) onto `dir` (which exists);
+ *  returns bytes of file content written. Whiteouts become overlay whiteouts (char 0/0),
+ *  opaque markers the trusted.overlay.opaque xattr. With diffId, the uncompressed tar must
+ *  hash to it (else DataLoss). Decompression, hashing and extraction run on a worker
+ *  thread (worker.ts). */
+export function applyLayer(layer: Readable, dir: string, opts: { signal?: AbortSignal; diffId?: string } = {}): Promise<{ size: number }> {
+  return applyLayerOffThread(layer, dir, opts);
 }
 
 /** applyLayer() on this thread: what the worker runs. */

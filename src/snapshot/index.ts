@@ -1,4 +1,5 @@
-// Snapshots: tar reading/writing, safe layer application (on worker threads) and the overlay snapshotter.
+// Snapshots: tar reading/writing, layer decompression, safe layer application (on worker threads) and the overlay snapshotter.
 export { readTar, TarWriter, TarParser, type TarEntry, type TarEntryType } from './tar.js';
+export { awaitingReader, decompressed, detectCompression, type Compression } from './compression.js';
 export { applyLayer } from './apply.js';
 export { Snapshotter } from './snapshotter.js';

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { failedPrecondition, fromSystemError, invalidArgument, isBerthError, notFound, unavailable } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import { isMountPoint, mountAt, unmount, processIoBytes, processToken, tokenAlive, MNT_DETACH } from '../sys/index.js';
@@ -28,6 +29,8 @@ export interface EnsureOptions {
   onWait?: (extractorPid: number) => void;
   /** How long that process may do no I/O before the waiter gives up. */
   stallMs?: number;
+  /** The layer's uncompressed tar must hash to its diffId (else DataLoss). */
+  verify?: boolean;
 }
 
 interface SnapshotRow {
@@ -56,8 +59,6 @@ function parseWorkDir(name: string): { kind: 'tmp' | 'rm'; hex: string; owner: s
   return m ? { kind: m[1] as 'tmp' | 'rm', hex: m[2], owner: m[3] } : null;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export class Snapshotter {
   private readonly dir: string;
   private readonly store: Store;
@@ -84,7 +85,10 @@ export class Snapshotter {
     return row?.state === 'committed' && fs.existsSync(this.fsDir(hexOf(chainId)));
   }
 
-  /** Makes sure snapshot chainId exists, unpacking the tar that open() yields when it does not. */
+  /**
+   * Makes sure snapshot chainId exists, unpacking the layer that open() yields (a tar,
+   * plain or compressed) when it does not; with verify, the tar must hash to diffId.
+   */
   ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts: EnsureOptions = {}): Promise<void> {
     hexOf(chainId);
     if (parent !== null) hexOf(parent);
@@ -130,12 +134,12 @@ export class Snapshotter {
     try {
       const staging = join(tmp, 'fs');
       fs.mkdirSync(staging, 0o755);
-      const tar = await open();
+      const layer = await open();
       let size: number;
       try {
-        ({ size } = await applyLayer(tar, staging, { signal }));
+        ({ size } = await applyLayer(layer, staging, { signal, diffId: o.verify ? diffId : undefined }));
       } finally {
-        tar.destroy();
+        layer.destroy();
       }
       const final = this.fsDir(hex);
       fs.mkdirSync(join(this.dir, hex), { recursive: true, mode: 0o700 });

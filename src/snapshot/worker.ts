@@ -1,7 +1,9 @@
-// Snapshot work off the caller's event loop: layer extraction (tens of thousands of
-// synchronous open/write/chown/xattr calls per image) and recursive removal of snapshot
-// trees run on a few worker threads (extract-worker.ts). A daemon serving other requests
-// meanwhile sees its loop stay responsive; a CLI gets the same results.
+// Snapshot work off the caller's event loop: layer decompression, the diff ID's hash,
+// extraction (tens of thousands of synchronous open/write/chown/xattr calls per image) and
+// recursive removal of snapshot trees run on a few worker threads (extract-worker.ts). A
+// daemon serving other requests meanwhile sees its loop stay responsive; a CLI gets the
+// same results. The caller's only per-byte work is one copy of the (compressed) layer
+// into reused shared buffers.
 //
 // The worker is a file beside this module: out/src/snapshot/extract-worker.js for the
 // compiled tree, build/extract-worker.js (bundled by scripts/build.mjs) beside the CLI's
@@ -12,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { BerthError } from '../errors/index.js';
 
 export type ToWorker =
-  | { op: 'apply'; id: number; dir: string }
+  | { op: 'apply'; id: number; dir: string; diffId?: string }
   | { op: 'data'; id: number; chunk: Uint8Array }
   | { op: 'end'; id: number }
   | { op: 'abort'; id: number }
@@ -30,8 +32,23 @@ export interface SerializedError {
   path?: string;
 }
 
-/** Tar bytes one extraction may have sent and the worker not yet taken. */
-const MAX_IN_FLIGHT = 16 << 20;
+/** Layer bytes one extraction may have sent and the worker not yet taken. */
+const MAX_IN_FLIGHT = 8 << 20;
+/** Bytes per message: the layer is copied into shared buffers of this size. */
+const BATCH = 1 << 20;
+/** Shared buffers a worker has given back, for the next batches (allocating and zeroing
+ *  a fresh one per batch cost more than the copy into it); freed when no extraction runs. */
+const spare: SharedArrayBuffer[] = [];
+const MAX_SPARE = 4 * (MAX_IN_FLIGHT / BATCH);
+let extracting = 0;
+
+function takeBatch(): Buffer {
+  return Buffer.from(spare.pop() ?? new SharedArrayBuffer(BATCH));
+}
+
+function giveBack(batches: Buffer[]): void {
+  for (const b of batches) if (extracting > 0 && spare.length < MAX_SPARE) spare.push(b.buffer as SharedArrayBuffer);
+}
 const WORKER_URL = new URL('./extract-worker.js', import.meta.url);
 
 interface Job {
@@ -114,14 +131,24 @@ export function removeTree(path: string): Promise<void> {
   });
 }
 
-/** Streams an uncompressed layer tar to a worker that applies it onto dir (see apply.ts). */
-export async function applyLayerOffThread(tar: Readable, dir: string, signal?: AbortSignal): Promise<{ size: number }> {
+/**
+ * Streams a layer (plain or compressed tar) to a worker that decompresses it, checks its
+ * diff ID (when given) and applies it onto dir (see apply.ts). The bytes go in batches of
+ * shared memory that the worker copies out of as it reads them, and gives back.
+ */
+export async function applyLayerOffThread(layer: Readable, dir: string, opts: { signal?: AbortSignal; diffId?: string } = {}): Promise<{ size: number }> {
+  const { signal, diffId } = opts;
   signal?.throwIfAborted();
   const id = nextId++;
   const thread = pickThread();
+  extracting++;
   let inFlight = 0;
   let resume: (() => void) | undefined;
   let settled = false;
+  /** Batches sent and not yet taken, in order: the worker takes them in order. */
+  const sent: Buffer[] = [];
+  let batch: Buffer | undefined;
+  let filled = 0;
   const wake = () => {
     const r = resume;
     resume = undefined;
@@ -132,47 +159,61 @@ export async function applyLayerOffThread(tar: Readable, dir: string, signal?: A
       id,
       {
         took(n) {
+          giveBack(sent.splice(0, 1));
           inFlight -= n;
           if (inFlight <= MAX_IN_FLIGHT / 2) wake();
         },
         settle(r, e) {
+          // The worker no longer reads this job's batches (nor those still on their way).
           settled = true;
+          if (--extracting === 0) spare.length = 0;
+          giveBack(sent.splice(0));
           wake();
           if (e) reject(e);
           else resolve({ size: r?.size ?? 0 });
         },
       },
-      { op: 'apply', id, dir },
+      { op: 'apply', id, dir, diffId },
     );
   });
   result.catch(() => {}); // awaited below on every path
+  const flush = () => {
+    if (!batch || filled === 0 || settled) return;
+    const chunk = filled === BATCH ? batch : batch.subarray(0, filled);
+    sent.push(batch);
+    thread.send({ op: 'data', id, chunk });
+    inFlight += filled;
+    batch = undefined;
+    filled = 0;
+  };
   const onAbort = () => {
     thread.send({ op: 'abort', id });
-    tar.destroy(); // also when it waits for bytes that do not come
+    layer.destroy(); // also when it waits for bytes that do not come
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     try {
-      for await (const c of tar as AsyncIterable<Buffer | string>) {
+      for await (const c of layer as AsyncIterable<Buffer | string>) {
         if (settled) break; // the worker is done (end of archive) or failed: stop reading
         const chunk = typeof c === 'string' ? Buffer.from(c) : c;
-        if (chunk.buffer instanceof SharedArrayBuffer) {
-          // Batches of the hash worker, never written again: shared, not copied.
-          thread.send({ op: 'data', id, chunk });
-        } else {
-          const copy = new Uint8Array(chunk.length);
-          copy.set(chunk);
-          thread.send({ op: 'data', id, chunk: copy }, [copy.buffer]);
+        for (let off = 0; off < chunk.length; ) {
+          batch ??= takeBatch();
+          const n = chunk.copy(batch, filled, off);
+          filled += n;
+          off += n;
+          if (filled === BATCH) flush();
         }
-        inFlight += chunk.length;
         if (inFlight > MAX_IN_FLIGHT && !settled) await new Promise<void>((r) => (resume = r));
       }
+      flush();
     } catch (e) {
       // The source failed (a digest mismatch, a broken download): the worker stops, and
       // only once it no longer touches dir does the caller get the error.
       thread.send({ op: 'abort', id });
       await result.catch(() => {});
       throw signal?.aborted ? signal.reason : e;
+    } finally {
+      if (batch) giveBack([batch]);
     }
     thread.send({ op: 'end', id });
     try {

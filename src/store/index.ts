@@ -8,6 +8,7 @@
 // such a process also opens the store with a short busyTimeoutMs for everything else.
 import { createRequire } from 'node:module';
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, fromSystemError } from '../errors/index.js';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
@@ -100,22 +101,9 @@ async function writeWithoutBlocking<T>(db: Database, fn: () => T, busyTimeoutMs:
     } finally {
       db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     }
-    await sleep(Math.min(pause, Math.max(1, deadline - Date.now())), signal);
+    // An abort ends the pause early; the check at the top then throws its reason.
+    await sleep(Math.min(pause, Math.max(1, deadline - Date.now())), undefined, { signal }).catch(() => {});
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function migrate(db: Database, tx: <T>(fn: () => T) => T, root: string): void {

@@ -1,7 +1,8 @@
 // The host's missing system calls, behind one small module: thin wrappers over the native
 // addon in ./native (built into build/berth_sys.node); errors are Node-style
 // (err.code = 'ENOENT' …, err.syscall, err.path). Nothing here blocks on a thread of
-// libuv's pool: sockets are polled on the event loop, chdir+mount runs on its own thread.
+// libuv's pool: sockets are polled on the event loop, chdir+mount runs on its own thread,
+// and small file work (removePaths, readSmallFile) takes one short step on the pool.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,8 +26,10 @@ interface Native {
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
-  seqpacketConnect(path: string): number;
+  seqpacketConnect(path: string): Promise<number>;
   netnsCreate(path: string): Promise<void>;
+  removePaths(paths: string[]): Promise<void>;
+  readSmallFile(path: string, max: number): Promise<Buffer | null>;
   podNsCreate(ipcPath: string | null, utsPath: string | null, hostname: string | null): Promise<void>;
   pollOpen(fd: number, onReady: (events: number, status: number) => void): PollHandle;
   pollWatch(h: PollHandle, events: number): void;
@@ -68,6 +71,20 @@ export function mountAt(dir: string, source: string | null, target: string, fsty
   return load().mountAt(dir, source, target, fstype, flags, data);
 }
 
+/**
+ * Removes each path like `rm -rf` (a symlink itself, never its target; a missing path is
+ * fine), all in one step on libuv's threadpool: for the few files of a container's monitor
+ * and run dirs, where fs.promises.rm would make a round trip per system call.
+ */
+export async function removePaths(paths: string[]): Promise<void> {
+  if (paths.length > 0) await load().removePaths(paths);
+}
+
+/** Up to max bytes of a small file, read in one threadpool step; undefined when it does not exist. */
+export async function readSmallFile(path: string, max = 4096): Promise<Buffer | undefined> {
+  return (await load().readSmallFile(path, max)) ?? undefined;
+}
+
 /** Unmounts target; a path that is not mounted (EINVAL) or gone (ENOENT) is not an error. */
 export function unmount(target: string, flags = 0): void {
   try {
@@ -94,8 +111,12 @@ export function llistxattr(path: string): string[] {
   return load().llistxattr(path);
 }
 
-/** Connects to a SOCK_SEQPACKET unix socket (conmon's attach socket); returns its fd. */
-export function seqpacketConnect(path: string): number {
+/**
+ * Connects to a SOCK_SEQPACKET unix socket (conmon's attach socket); resolves with its fd.
+ * The connect runs on libuv's pool (it waits while the listener's backlog is full); a path
+ * too long for a socket address is reached through its directory's fd.
+ */
+export async function seqpacketConnect(path: string): Promise<number> {
   return load().seqpacketConnect(path);
 }
 

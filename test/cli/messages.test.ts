@@ -58,6 +58,13 @@ test('a conf dir that is a file names the setting', async (t) => {
   mkdirSync(conf);
   writeFileSync(join(conf, 'berth.toml'), `[network]\ncni_conf_dir = "${file}"\n`);
   oneLine(await inst.run(['--config-dir', conf, 'network', 'ls']), /^berth: .*berth\.toml: network\.cni_conf_dir: .*a-file is not a directory\n$/, 'cni_conf_dir');
+  // Checked where the network is used: a run with a network fails, commands without one do not.
+  const img = await inst.importBusybox();
+  oneLine(await inst.run(['--config-dir', conf, 'run', '--rm', img, 'true']), /^berth: .*berth\.toml: network\.cni_conf_dir: .*a-file is not a directory\n$/, 'run');
+  const ps = await inst.run(['--config-dir', conf, 'ps', '-a']);
+  assert.equal(ps.code, 0, ps.stderr);
+  const none = await inst.run(['--config-dir', conf, 'run', '--rm', '--network', 'none', img, 'true']);
+  assert.equal(none.code, 0, none.stderr);
 });
 
 test('a CNI plugin that fails (and fails its cleanup) is one line at the default log level', async (t) => {

@@ -191,7 +191,7 @@ test('berth daemon runs berthd; the CLI bundle itself carries no gRPC', async (t
 
   const help = await inst.run(['daemon', '--help']);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /^Usage: berthd \[OPTIONS\]/);
+  assert.match(help.stdout, /^Usage: berth daemon \[OPTIONS\]   \(also: berthd \[OPTIONS\]\)/);
   assert.match((await inst.run(['--help'])).stdout, /\n  daemon +Run berthd/);
   // Every other command starts without loading gRPC: it is not even in their bundle.
   const cli = readFileSync(join(BERTH, '..', '..', 'build', 'berth.cjs'), 'utf8');

@@ -26,7 +26,7 @@ export function setup(t: { after: (fn: () => void) => void }): Env {
     store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { dir, store, content, snapshots, images: new ImageStore(store, content, snapshots, new ContainerRecords(store).imageUsers()) };
+  return { dir, store, content, snapshots, images: new ImageStore(store, content, snapshots, async () => new ContainerRecords(store).imageUsers()) };
 }
 
 /** Everything an image operation can leave behind, counted. */

@@ -133,7 +133,7 @@ test('prune removes dangling images, with all every image no container uses; dis
   // Dangling, but a container uses it: it stays.
   env.store.db.prepare('DELETE FROM image_names WHERE image_id = ?').run(used.id);
 
-  const usageBefore = env.images.diskUsage();
+  const usageBefore = await env.images.diskUsage();
   const sizes = new Map([named, dangling, used].map((img) => [img.id, blobsOf(img).reduce((s, d) => s + env.content.size(d), 0) + img.size]));
   const bytesOf = (img: Image) => sizes.get(img.id)!;
   assert.equal(usageBefore.images, 3);
@@ -150,7 +150,7 @@ test('prune removes dangling images, with all every image no container uses; dis
   assert.deepEqual(second.removed, [{ id: named.id, untagged: ['localhost/named:latest'] }]);
   assert.ok(gone(env, named) && intact(env, used));
   assert.deepEqual(env.images.list().map((i) => i.id), [used.id]);
-  const usageAfter = env.images.diskUsage();
+  const usageAfter = await env.images.diskUsage();
   assert.deepEqual(usageAfter, { images: 1, active: 1, size: bytesOf(used), reclaimable: 0, leftovers: { items: 0, active: 0, size: 0, reclaimable: 0 } });
 });
 

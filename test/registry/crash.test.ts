@@ -78,7 +78,7 @@ function checkFiles(root: string, files: Map<string, string>): void {
 
 function storeOf(root: string) {
   const store = openStore(root);
-  const images = new ImageStore(store, new ContentStore(join(root, 'content')), new Snapshotter(join(root, 'snapshots'), store), new ContainerRecords(store).imageUsers());
+  const images = new ImageStore(store, new ContentStore(join(root, 'content')), new Snapshotter(join(root, 'snapshots'), store), async () => new ContainerRecords(store).imageUsers());
   return { store, images };
 }
 

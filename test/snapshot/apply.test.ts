@@ -1,8 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { lstatSync, readFileSync, readlinkSync, readdirSync, mkdirSync, writeFileSync, existsSync, rmSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { gzipSync } from 'node:zlib';
+import { sha256Digest } from '../../src/content/index.js';
 import { applyLayer } from '../../src/snapshot/index.js';
 import { isBerthError } from '../../src/errors/index.js';
 import { lgetxattr } from '../../src/sys/index.js';
@@ -135,6 +140,52 @@ test('applyLayer honours an abort signal', async (t) => {
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(applyLayer(streamOf(tar), dir, { signal: ac.signal }), { name: 'AbortError' });
+});
+
+/** buf in chunks of n bytes, the way a download arrives. */
+const chunked = (buf: Buffer, n: number) => Readable.from(Array.from({ length: Math.ceil(buf.length / n) }, (_, i) => buf.subarray(i * n, (i + 1) * n)));
+const zstdOf = (buf: Buffer) => execFileSync('zstd', ['-c', '-q'], { input: buf, maxBuffer: 64 << 20 });
+
+test('applyLayer decompresses gzip and zstd layers and checks the diff ID over the whole stream', async (t) => {
+  // Larger than one batch to the worker, in chunks that do not line up with batches; the
+  // archive is followed by padding that the diff ID covers too.
+  const big = randomBytes(3 * (1 << 20) + 12345);
+  const tar = Buffer.concat([await makeTar([{ name: 'big', type: 'file', body: big }, { name: 'd/small', type: 'file', body: 'small' }]), Buffer.alloc(20 << 10)]);
+  const diffId = sha256Digest(tar);
+  const layers = { plain: tar, gzip: gzipSync(tar), zstd: zstdOf(tar) };
+  // Twice, all at once: the shared buffers a finished extraction gave back carry the next ones.
+  for (let round = 0; round < 2; round++) {
+    await Promise.all(Object.entries(layers).map(async ([kind, blob]) => {
+      const dir = tempDir(t);
+      await applyLayer(chunked(blob, 65_000), dir, { diffId });
+      assert.ok(readFileSync(join(dir, 'big')).equals(big), `${kind}: content`);
+      assert.equal(readFileSync(join(dir, 'd/small'), 'utf8'), 'small');
+    }));
+  }
+  for (const [kind, blob] of Object.entries(layers)) {
+    const wrong = sha256Digest(tar.subarray(0, tar.length - 512)); // without the last padding block
+    await assert.rejects(applyLayer(chunked(blob, 65_000), tempDir(t), { diffId: wrong }), (e: unknown) =>
+      isBerthError(e, 'DataLoss') && (e as Error).message === `layer ${wrong}: digest mismatch: expected ${wrong} got ${diffId}`, kind);
+  }
+  const cut = layers.gzip.subarray(0, layers.gzip.length >> 1);
+  await assert.rejects(applyLayer(chunked(cut, 65_000), tempDir(t), { diffId }), (e: unknown) => isBerthError(e, 'InvalidArgument') && /gzip stream/.test((e as Error).message));
+});
+
+test('an abort stops the worker mid-layer: the source is destroyed and no zstd process is left', async (t) => {
+  const tar = await makeTar([{ name: 'big', type: 'file', body: randomBytes(4 << 20) }]);
+  const blob = zstdOf(tar);
+  const source = new PassThrough();
+  source.write(blob.subarray(0, blob.length >> 1)); // and then nothing more: the download stalls
+  const ac = new AbortController();
+  const applying = applyLayer(source, tempDir(t), { signal: ac.signal, diffId: sha256Digest(tar) });
+  const zstdChildren = () => spawnSync('pgrep', ['-P', String(process.pid), '-x', 'zstd']).stdout.toString().trim();
+  for (let i = 0; i < 100 && zstdChildren() === ''; i++) await delay(20);
+  assert.notEqual(zstdChildren(), '', 'zstd started on the worker');
+  ac.abort();
+  await assert.rejects(applying, { name: 'AbortError' });
+  assert.ok(source.destroyed, 'the source stream is destroyed');
+  for (let i = 0; i < 100 && zstdChildren() !== ''; i++) await delay(20);
+  assert.equal(zstdChildren(), '', 'no zstd process left');
 });
 
 // ---------------------------------------------------------------------------------------

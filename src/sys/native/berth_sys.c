@@ -1,6 +1,7 @@
 /* The few system calls Node lacks, as a tiny N-API addon: mounts, device nodes,
  * extended attributes and SOCK_SEQPACKET unix sockets (conmon's attach socket), polled
- * without blocking by libuv on Node's own event loop. */
+ * without blocking by libuv on Node's own event loop; plus small file work (a tree's
+ * removal, a small file's read) done in one threadpool step. */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
@@ -16,6 +17,7 @@
 #include <sys/xattr.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <sys/ioctl.h>
 #include <sched.h>
 #include <pthread.h>
@@ -242,27 +244,6 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* seqpacketConnect(path) → fd of a connected AF_UNIX SOCK_SEQPACKET socket (pollOpen makes it non-blocking) */
-static napi_value js_seqpacket_connect(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[MAX_STR];
-  const char *p = arg_str(env, argv[0], path);
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  if (!p || strlen(p) >= sizeof addr.sun_path) return throw_errno(env, ENAMETOOLONG, "connect", p);
-  strcpy(addr.sun_path, p);
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, errno, "socket", p);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, err, "connect", p);
-  }
-  napi_create_int32(env, fd, &result);
-  return result;
-}
-
 /* Readiness of a non-blocking fd, reported on the event loop by a uv_poll_t: no thread
  * waits on the fd, so any number of sockets cost no threadpool threads. */
 struct env_state { int gone; };
@@ -479,6 +460,226 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   return job_start(env, &j->job, "berth:netns");
 }
 
+/* File work a caller would otherwise do in many small steps, done in one step on libuv's
+ * threadpool: one round trip to a pool thread instead of one per system call. */
+struct pool_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  int err;
+  const char *call;
+  char where[MAX_STR];
+};
+
+static void pool_fail(struct pool_job *j, int err, const char *call, const char *where) {
+  if (j->err) return;
+  j->err = err;
+  j->call = call;
+  if (where != j->where) snprintf(j->where, sizeof j->where, "%s", where);
+}
+
+/* Queues j (heap-allocated, its first member a pool_job; freed by complete) and returns its promise. */
+static napi_value pool_start(napi_env env, struct pool_job *j, const char *what, napi_async_execute_callback execute, napi_async_complete_callback complete) {
+  napi_value promise, name;
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, execute, complete, j, &j->work) != napi_ok) {
+    free(j);
+    return throw_errno(env, EAGAIN, "napi_create_async_work", NULL);
+  }
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
+/* Settles j: rejected with its error, else resolved with value (undefined when NULL). */
+static void pool_settle(napi_env env, struct pool_job *j, napi_value value) {
+  if (env) {
+    if (j->err) napi_reject_deferred(env, j->deferred, errno_error(env, j->err, j->call, j->where));
+    else {
+      if (!value) napi_get_undefined(env, &value);
+      napi_resolve_deferred(env, j->deferred, value);
+    }
+    napi_delete_async_work(env, j->work);
+  }
+}
+
+/* removePaths(paths: string[]) → Promise: each path removed like `rm -rf` (symlinks are
+ * removed, never followed; a missing path is not an error). */
+struct remove_job {
+  struct pool_job job;
+  size_t count;
+  char *paths; /* count NUL-terminated strings, back to back */
+};
+
+/* Removes name (relative to dirfd), recursing into directories through their fds. */
+static void remove_at(struct remove_job *j, int dirfd, const char *name, const char *path) {
+  if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return;
+  if (errno != EISDIR && errno != EPERM) { pool_fail(&j->job, errno, "unlink", path); return; }
+  /* An empty directory goes at once (even one this process may not list). */
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) return;
+  if (errno != ENOTEMPTY && errno != EEXIST) { pool_fail(&j->job, errno, "rmdir", path); return; }
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) pool_fail(&j->job, errno, "open", path);
+    return;
+  }
+  DIR *d = fdopendir(fd);
+  if (!d) { pool_fail(&j->job, errno, "fdopendir", path); close(fd); return; }
+  struct dirent *e;
+  char sub[MAX_STR];
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+    remove_at(j, fd, e->d_name, sub);
+  }
+  closedir(d);
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) pool_fail(&j->job, errno, "rmdir", path);
+}
+
+static void remove_execute(napi_env env, void *data) {
+  struct remove_job *j = data;
+  const char *p = j->paths;
+  for (size_t i = 0; i < j->count; i++, p += strlen(p) + 1) remove_at(j, AT_FDCWD, p, p);
+}
+
+static void remove_complete(napi_env env, napi_status status, void *data) {
+  struct remove_job *j = data;
+  pool_settle(env, &j->job, NULL);
+  free(j->paths);
+  free(j);
+}
+
+static napi_value js_remove_paths(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t n = 0;
+  if (napi_get_array_length(env, argv[0], &n) != napi_ok) return throw_errno(env, EINVAL, "removePaths", NULL);
+  struct remove_job *j = calloc(1, sizeof *j);
+  char *paths = malloc((size_t)n * MAX_STR + 1);
+  if (!j || !paths) { free(j); free(paths); return throw_errno(env, ENOMEM, "removePaths", NULL); }
+  size_t off = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    size_t len = 0;
+    napi_get_element(env, argv[0], i, &v);
+    if (napi_get_value_string_utf8(env, v, paths + off, MAX_STR, &len) != napi_ok || len == 0 || len >= MAX_STR - 1) {
+      free(j); free(paths);
+      return throw_errno(env, EINVAL, "removePaths", NULL);
+    }
+    off += len + 1;
+  }
+  j->count = n;
+  j->paths = paths;
+  return pool_start(env, &j->job, "berth:remove", remove_execute, remove_complete);
+}
+
+/* readSmallFile(path, max) → Promise<Buffer | null>: the file's first max bytes read in
+ * one step (open, read, close); null when the file does not exist. */
+struct read_job {
+  struct pool_job job;
+  size_t max, len;
+  int missing;
+  char *buf;
+};
+
+static void read_execute(napi_env env, void *data) {
+  struct read_job *j = data;
+  int fd = open(j->job.where, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) j->missing = 1;
+    else j->job.err = errno, j->job.call = "open";
+    return;
+  }
+  while (j->len < j->max) {
+    ssize_t n = read(fd, j->buf + j->len, j->max - j->len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { j->job.err = errno; j->job.call = "read"; break; }
+    if (n == 0) break;
+    j->len += (size_t)n;
+  }
+  close(fd);
+}
+
+static void read_complete(napi_env env, napi_status status, void *data) {
+  struct read_job *j = data;
+  napi_value value = NULL;
+  if (env && !j->job.err) {
+    if (j->missing) napi_get_null(env, &value);
+    else napi_create_buffer_copy(env, j->len, j->buf, NULL, &value);
+  }
+  pool_settle(env, &j->job, value);
+  free(j->buf);
+  free(j);
+}
+
+static napi_value js_read_small_file(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t max = arg_int(env, argv[1]);
+  if (max <= 0 || max > (1 << 20)) return throw_errno(env, EINVAL, "readSmallFile", NULL);
+  struct read_job *j = calloc(1, sizeof *j);
+  char *buf = malloc((size_t)max);
+  if (!j || !buf) { free(j); free(buf); return throw_errno(env, ENOMEM, "readSmallFile", NULL); }
+  if (!arg_str(env, argv[0], j->job.where)) { free(j); free(buf); return throw_errno(env, EINVAL, "readSmallFile", NULL); }
+  j->max = (size_t)max;
+  j->buf = buf;
+  return pool_start(env, &j->job, "berth:read", read_execute, read_complete);
+}
+
+/* seqpacketConnect(path) → Promise<fd> of a connected AF_UNIX SOCK_SEQPACKET socket
+ * (pollOpen makes it non-blocking). The connect runs on the pool: it waits while the
+ * listener's backlog is full. A path longer than sun_path is reached through its
+ * directory's fd (/proc/self/fd/N/name). */
+struct connect_job {
+  struct pool_job job;
+  int fd;
+};
+
+static void connect_execute(napi_env env, void *data) {
+  struct connect_job *j = data;
+  const char *path = j->job.where;
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int dirfd = -1;
+  if (strlen(path) < sizeof addr.sun_path) strcpy(addr.sun_path, path);
+  else {
+    char dir[MAX_STR];
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) { pool_fail(&j->job, ENAMETOOLONG, "connect", path); return; }
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) { pool_fail(&j->job, errno, "open", dir); return; }
+    int n = snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dirfd, slash + 1);
+    if (n < 0 || (size_t)n >= sizeof addr.sun_path) { close(dirfd); pool_fail(&j->job, ENAMETOOLONG, "connect", path); return; }
+  }
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) pool_fail(&j->job, errno, "socket", path);
+  else if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    pool_fail(&j->job, errno, "connect", path);
+    close(fd);
+  } else j->fd = fd;
+  if (dirfd >= 0) close(dirfd);
+}
+
+static void connect_complete(napi_env env, napi_status status, void *data) {
+  struct connect_job *j = data;
+  napi_value value = NULL;
+  if (env && !j->job.err) napi_create_int32(env, j->fd, &value);
+  else if (!env && !j->job.err) close(j->fd);
+  pool_settle(env, &j->job, value);
+  free(j);
+}
+
+static napi_value js_seqpacket_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct connect_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "seqpacketConnect", NULL);
+  if (!arg_str(env, argv[0], j->job.where)) { free(j); return throw_errno(env, EINVAL, "seqpacketConnect", NULL); }
+  return pool_start(env, &j->job, "berth:connect", connect_execute, connect_complete);
+}
+
 /* podNsCreate(ipcPath, utsPath, hostname) → Promise: a new IPC and a new UTS namespace
  * (either path may be null), each pinned by a bind mount on its path (an existing empty
  * file); the UTS namespace gets hostname. Done on a thread of the job's own, which ends
@@ -545,6 +746,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("llistxattr", js_llistxattr);
   EXPORT("seqpacketConnect", js_seqpacket_connect);
   EXPORT("netnsCreate", js_netns_create);
+  EXPORT("removePaths", js_remove_paths);
+  EXPORT("readSmallFile", js_read_small_file);
   EXPORT("podNsCreate", js_podns_create);
   EXPORT("pollOpen", js_poll_open);
   EXPORT("pollWatch", js_poll_watch);

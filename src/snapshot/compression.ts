@@ -1,10 +1,10 @@
-// Compressed streams: detection by magic bytes, decompression (gzip in-process, zstd via the
-// zstd binary since Node 20's zlib has no zstd), and a pass-through that hashes.
+// Compressed layer streams: detection by magic bytes, decompression (gzip in-process, zstd
+// via the zstd binary since Node 20's zlib has no zstd). Extraction decompresses on its
+// worker thread (extract-worker.ts); image import, load and save use it directly.
 import { spawn } from 'node:child_process';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { Sha256Stream } from '../content/index.js';
-import { BerthError, dataLoss, invalidArgument } from '../errors/index.js';
+import { BerthError, invalidArgument } from '../errors/index.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -134,34 +134,4 @@ function zstdDecompress(input: Readable): Readable {
     input.destroy();
   });
   return out;
-}
-
-/**
- * A pass-through that hashes (off the main thread) and counts what flows through it; it
- * passes the bytes on in the hash's 1 MiB batches rather than in the chunks it got.
- */
-export class Digester extends Transform {
-  private readonly hash = new Sha256Stream((batch) => this.push(batch));
-  size = 0;
-  digest?: string;
-  constructor(private readonly expected?: string, private readonly what = 'stream') {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.size += chunk.length;
-    const wait = this.hash.update(chunk);
-    if (wait) wait.then(() => cb(), cb);
-    else cb();
-  }
-  override _flush(cb: TransformCallback): void {
-    this.hash.digest().then((digest) => {
-      this.digest = digest;
-      if (this.expected && this.expected !== digest) cb(dataLoss(`${this.what}: digest mismatch: expected ${this.expected} got ${digest}`));
-      else cb();
-    }, cb);
-  }
-  override _destroy(e: Error | null, cb: (e: Error | null) => void): void {
-    if (this.digest === undefined) this.hash.abandon();
-    cb(e);
-  }
 }
