@@ -2,9 +2,9 @@
 // stderr each capped at 16 MiB (CVE-2022-1708); a timeout (seconds, 0: none) ends the
 // process and the call with DeadlineExceeded.
 import { Writable } from 'node:stream';
+import { invalidArgument } from '../errors/index.js';
 import type { CallContext } from './context.js';
 import { required } from './pod-view.js';
-import { invalidArgument } from '../errors/index.js';
 
 const OUTPUT_CAP = 16 << 20;
 
