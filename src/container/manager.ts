@@ -11,7 +11,7 @@ import type { Store } from '../store/index.js';
 import type { ImageStore } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
-import type { OciRuntime } from '../oci/index.js';
+import { cgroupLimits, type OciRuntime } from '../oci/index.js';
 import { readLog, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
@@ -23,7 +23,7 @@ import { reconcile } from './reconcile.js';
 import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
-import { cgroupPathOf, type ContainerSpec } from './spec.js';
+import { cgroupPathOf, type ContainerResources, type ContainerSpec } from './spec.js';
 import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
 
@@ -326,6 +326,20 @@ export class ContainerManager {
     if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`container ${c.name} is not running`);
     const [usage, layer] = await Promise.all([cgroupStats(cgroupPathOf(c.config, c.id)), o.writableLayer ? diskUsage(join(this.paths(c).dir, 'upper')) : undefined]);
     return { ...usage, writableLayer: layer };
+  }
+
+  /**
+   * New cgroup limits for a running (or created) container through the runtime's update:
+   * the limits given replace those set, the others stay. The spec keeps them, so a restart
+   * and its status see them.
+   */
+  async updateResources(ref: string, r: ContainerResources): Promise<Container> {
+    const c = await this.get(ref);
+    if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`container ${c.name} is not running`);
+    const given = Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as ContainerResources;
+    await this.runtime.updateResources(c.id, cgroupLimits(given));
+    await this.records.setConfig(c.id, { ...c.config, resources: { ...c.config.resources, ...given } });
+    return this.records.byId(c.id) ?? c;
   }
 
   /**

@@ -243,6 +243,10 @@ export class ContainerRecords {
     await this.store.write(() => this.store.db.prepare('UPDATE containers SET network = ? WHERE id = ?').run(status ? JSON.stringify(status) : null, id));
   }
 
+  async setConfig(id: string, config: ContainerSpec): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE containers SET config = ? WHERE id = ?').run(JSON.stringify(config), id));
+  }
+
   async rename(id: string, name: string, config: ContainerSpec): Promise<void> {
     try {
       await this.store.write(() => {

@@ -25,7 +25,12 @@ export function imageRef(spec: ImageSpec | null | undefined, what: string): stri
   return ref;
 }
 
-/** Now in nanoseconds, as the int64 the CRI wants (a decimal string: it exceeds 2^53). */
+/** ms since the epoch as the CRI's int64 nanoseconds (a decimal string: it exceeds 2^53); unset is 0. */
+export function nanos(ms: number | null | undefined): string {
+  return ms ? (BigInt(ms) * 1_000_000n).toString() : '0';
+}
+
+/** Now in nanoseconds. */
 export function nowNanos(): string {
-  return (BigInt(Date.now()) * 1_000_000n).toString();
+  return nanos(Date.now());
 }

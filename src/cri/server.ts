@@ -8,13 +8,32 @@ import { findInstalled } from '../config/index.js';
 import { BerthError, cancelled, grpcStatusOf, GrpcStatus, isBerthError } from '../errors/index.js';
 import { log } from '../log/index.js';
 import type { CallContext } from './context.js';
+import { containerStats } from './container-stats.js';
+import { containerStatus } from './container-status.js';
+import { createContainer } from './create-container.js';
+import { execSync } from './exec-sync.js';
+import { getContainerEvents } from './get-container-events.js';
 import { imageFsInfo } from './image-fs-info.js';
 import { imageStatus } from './image-status.js';
+import { listContainerStats } from './list-container-stats.js';
+import { listContainers } from './list-containers.js';
 import { listImages } from './list-images.js';
+import { listPodSandbox } from './list-pod-sandbox.js';
+import { listPodSandboxStats } from './list-pod-sandbox-stats.js';
+import { podSandboxStats } from './pod-sandbox-stats.js';
+import { podSandboxStatus } from './pod-sandbox-status.js';
 import { pullImage } from './pull-image.js';
+import { removeContainer } from './remove-container.js';
+import { reopenContainerLog } from './reopen-container-log.js';
 import { removeImage } from './remove-image.js';
+import { removePodSandbox } from './remove-pod-sandbox.js';
+import { runPodSandbox } from './run-pod-sandbox.js';
 import { runtimeConfig } from './runtime-config.js';
+import { startContainer } from './start-container.js';
 import { status } from './status.js';
+import { stopContainer } from './stop-container.js';
+import { stopPodSandbox } from './stop-pod-sandbox.js';
+import { updateContainerResources } from './update-container-resources.js';
 import { updateRuntimeConfig } from './update-runtime-config.js';
 import { versionRpc } from './version.js';
 
@@ -22,12 +41,36 @@ import { versionRpc } from './version.js';
 const DEADLINE_SLACK_MS = 1000;
 
 type Handler = (ctx: CallContext, req: any) => Promise<unknown>;
+/** A server-streaming RPC: sends messages until it resolves (or the call's signal aborts it). */
+type StreamHandler = (ctx: CallContext, req: any, send: (msg: object) => void) => Promise<void>;
 
 const runtimeRpcs: Record<string, Handler> = {
   Version: versionRpc,
   Status: status,
   RuntimeConfig: runtimeConfig,
   UpdateRuntimeConfig: updateRuntimeConfig,
+  RunPodSandbox: runPodSandbox,
+  StopPodSandbox: stopPodSandbox,
+  RemovePodSandbox: removePodSandbox,
+  PodSandboxStatus: podSandboxStatus,
+  ListPodSandbox: listPodSandbox,
+  CreateContainer: createContainer,
+  StartContainer: startContainer,
+  StopContainer: stopContainer,
+  RemoveContainer: removeContainer,
+  ListContainers: listContainers,
+  ContainerStatus: containerStatus,
+  ExecSync: execSync,
+  ContainerStats: containerStats,
+  ListContainerStats: listContainerStats,
+  ReopenContainerLog: reopenContainerLog,
+  UpdateContainerResources: updateContainerResources,
+  PodSandboxStats: podSandboxStats,
+  ListPodSandboxStats: listPodSandboxStats,
+};
+
+const runtimeStreams: Record<string, StreamHandler> = {
+  GetContainerEvents: getContainerEvents,
 };
 
 const imageRpcs: Record<string, Handler> = {
@@ -61,6 +104,8 @@ export interface CriServer {
   drain(): Promise<void>;
   /** Calls in flight now. */
   inFlight(): number;
+  /** Ends every open server stream (event watches): for shutdown. */
+  endStreams(): void;
 }
 
 /** A gRPC server with RuntimeService and ImageService; ctx(signal) makes each call's context. */
@@ -69,21 +114,27 @@ export function createCriServer(ctx: (signal: AbortSignal) => CallContext): CriS
   const runtimeService = proto.runtime.v1.RuntimeService.service as grpc.ServiceDefinition;
   const imageService = proto.runtime.v1.ImageService.service as grpc.ServiceDefinition;
   const calls = new Set<Promise<unknown>>();
+  const openStreams = new Set<AbortController>();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 << 20, 'grpc.max_send_message_length': 32 << 20 });
-  const wire = (serviceName: string, service: grpc.ServiceDefinition, rpcs: Record<string, Handler>) => {
+  const wire = (serviceName: string, service: grpc.ServiceDefinition, rpcs: Record<string, Handler>, streams: Record<string, StreamHandler> = {}) => {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, method] of Object.entries(service)) {
       const rpc = rpcs[name];
+      const stream = streams[name];
       if (rpc) impl[name] = unary(`${serviceName}/${name}`, rpc, ctx, calls);
+      else if (stream && method.responseStream) impl[name] = serverStream(`${serviceName}/${name}`, stream, ctx, openStreams);
       else impl[name] = unimplemented(`${serviceName}/${name}`, notPlanned[name], method.responseStream);
     }
     server.addService(service, impl);
   };
-  wire('RuntimeService', runtimeService, runtimeRpcs);
+  wire('RuntimeService', runtimeService, runtimeRpcs, runtimeStreams);
   wire('ImageService', imageService, imageRpcs);
   return {
     server,
     inFlight: () => calls.size,
+    endStreams: () => {
+      for (const a of openStreams) a.abort(cancelled('berthd is shutting down'));
+    },
     async drain() {
       while (calls.size > 0) await Promise.allSettled([...calls]);
     },
@@ -123,6 +174,30 @@ function unary(method: string, rpc: Handler, makeCtx: (signal: AbortSignal) => C
       clearTimeout(timer);
       calls.delete(done);
     });
+  };
+}
+
+/**
+ * A server stream: the handler sends until it returns or the client goes away (its signal
+ * aborts). Not counted as in flight: a watch never finishes by itself, so shutdown ends it.
+ */
+function serverStream(method: string, rpc: StreamHandler, makeCtx: (signal: AbortSignal) => CallContext, open: Set<AbortController>): grpc.handleServerStreamingCall<any, any> {
+  return (call) => {
+    const abort = new AbortController();
+    open.add(abort);
+    call.on('cancelled', () => abort.abort(cancelled(`${method}: cancelled by the client`)));
+    call.on('error', (e) => log.debug('stream error', { method, error: e.message }));
+    (async () => rpc(makeCtx(abort.signal), call.request, (msg) => call.write(msg)))()
+      .then(
+        () => call.end(),
+        (e: unknown) => {
+          if (abort.signal.aborted) return call.end();
+          const details = e instanceof Error ? e.message : String(e);
+          log.error('stream failed', { method, error: details });
+          call.destroy(Object.assign(new Error(details), { code: grpcStatusOf(e), details }));
+        },
+      )
+      .finally(() => open.delete(abort));
   };
 }
 

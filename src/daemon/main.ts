@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createCriServer, type DaemonState } from '../cri/index.js';
 import { networkConfDir } from '../config/index.js';
 import { createEngine, version } from '../engine/index.js';
+import { findInstalled, type Config } from '../config/index.js';
 import { exitStatusOf, invalidArgument } from '../errors/index.js';
 import { log, setLogLevel } from '../log/index.js';
 import { claimSocketPath } from './socket.js';
@@ -103,6 +104,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
       logLevel: str('log-level'),
       sandboxImage: str('sandbox-image'),
     },
+    cleanupCommand,
   });
   const config = await engine.config();
   // The daemon serves pod networks from its start: a bad CNI conf dir is reported now.
@@ -121,6 +123,8 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   chownSync(socket, 0, 0);
   chmodSync(socket, 0o660);
   const ino = statSync(socket).ino;
+  // Exits are recorded as conmon writes them, not on the next query that looks.
+  const exits = (await engine.containers()).watchExits((c) => log.debug('container exited', { id: c.id, exitCode: c.exitCode }));
   log.info('berthd serving', { version, socket, namespace: engine.namespace, root: config.paths.root, runRoot: config.paths.runRoot, cgroupDriver: config.daemon.cgroupDriver });
 
   process.on('SIGHUP', () => {
@@ -141,9 +145,11 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
     log.warn('calls still in flight after the grace period: ending them', { inFlight: cri.inFlight() });
     cri.server.forceShutdown();
   }, SHUTDOWN_GRACE_MS);
+  cri.endStreams();
   await new Promise<void>((resolve) => cri.server.tryShutdown(() => resolve()));
   await cri.drain();
   clearTimeout(forced);
+  exits.close();
   engine.close();
   // Remove the socket only if it is still the one this process made.
   try {
@@ -153,6 +159,18 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   }
   log.info('stopped');
   return 0;
+}
+
+/**
+ * conmon's exit hook: the CLI bundle beside this one, with the same dirs, records an exit
+ * the moment it happens, whether or not a request is looking.
+ */
+function cleanupCommand({ paths, runtime }: Config): string[] {
+  return [
+    process.execPath, findInstalled('build/berth.cjs'),
+    '--root', paths.root, '--runroot', paths.runRoot, '--config-dir', paths.configDir, '--runtime', runtime.path,
+    '--namespace', CRI_NAMESPACE, 'container-cleanup',
+  ];
 }
 
 /** One failed request never takes the daemon down: log what escaped and keep serving. */

@@ -1,5 +1,5 @@
 // OCI runtime layer: the runtime-spec builder (config.json) and the runtime CLI driver.
-export { buildSpec } from './spec.js';
+export { buildSpec, cgroupLimits } from './spec.js';
 export { checkMemoryLimit } from './limits.js';
 export type { SpecInput, ResourceLimits, DeviceRequest } from './spec.js';
 export { processArgs, processEnv, mergeEnv, DEFAULT_PATH } from './process.js';

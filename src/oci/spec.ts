@@ -241,10 +241,15 @@ function namespaces(overrides: SpecInput['namespaces'], networkMode: SpecInput['
 }
 
 function resources(input: SpecInput, privileged: boolean, requested: { request: DeviceRequest; node: Device }[]): Resources {
-  const r: Resources = {
+  return {
     devices: privileged ? [{ allow: true, access: 'rwm' }] : [...defaultDeviceRules(), ...requested.map((d) => deviceRule(d.request, d.node))],
+    ...cgroupLimits(input.resources ?? {}),
   };
-  const l = input.resources ?? {};
+}
+
+/** The limits as runtime-spec linux.resources (devices aside): for create, and for `runtime update`. */
+export function cgroupLimits(l: ResourceLimits): Omit<Resources, 'devices'> {
+  const r: Omit<Resources, 'devices'> = {};
   if (l.memory !== undefined) {
     r.memory = { limit: checkMemoryLimit(l.memory) };
   }

@@ -31,6 +31,8 @@ export interface CriClient {
   image: Call;
   /** A server-streaming RuntimeService RPC: every message until the stream ends. */
   runtimeStream(method: string, request?: object): Promise<any[]>;
+  /** A server-streaming RuntimeService RPC left open: its messages so far, cancel() to end it. */
+  runtimeWatch(method: string, request?: object): { items: any[]; cancel(): void; ended: Promise<void> };
   close(): void;
 }
 
@@ -55,6 +57,16 @@ export function criClient(socket: string): CriClient {
         stream.on('error', reject);
         stream.on('end', () => resolve(items));
       }),
+    runtimeWatch(method, request = {}) {
+      const items: any[] = [];
+      const stream = runtimeClient[method](request);
+      stream.on('data', (d: unknown) => items.push(d));
+      const ended = new Promise<void>((resolve) => {
+        stream.on('error', () => resolve());
+        stream.on('end', () => resolve());
+      });
+      return { items, cancel: () => stream.cancel(), ended };
+    },
     close() {
       runtimeClient.close();
       imageClient.close();

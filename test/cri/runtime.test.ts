@@ -26,12 +26,12 @@ test('Version, RuntimeConfig, UpdateRuntimeConfig and the RPCs not served yet', 
   const info = await d.cri.runtime('Status', { verbose: true });
   assert.equal(JSON.parse(info.info.config).podCidr, '10.244.1.0/24', 'the pod CIDR is remembered');
 
-  for (const method of ['RunPodSandbox', 'ListContainers', 'ContainerStatus', 'ExecSync']) {
+  for (const method of ['Exec', 'Attach', 'PortForward', 'ListMetricDescriptors']) {
     const e = await grpcError(d.cri.runtime(method, {}));
     assert.equal(e.code, Status.UNIMPLEMENTED, method);
     assert.match(e.details, new RegExp(`RuntimeService/${method} is not implemented by berth yet`));
   }
-  for (const method of ['GetContainerEvents', 'StreamContainers']) {
+  for (const method of ['StreamContainers', 'StreamPodSandboxMetrics']) {
     const e = await grpcError(d.cri.runtimeStream(method));
     assert.equal(e.code, Status.UNIMPLEMENTED, method);
     assert.match(e.details, new RegExp(`RuntimeService/${method} is not implemented by berth yet`));
@@ -83,9 +83,16 @@ test('the socket: mode 0660, root-owned; SIGHUP reloads; SIGTERM exits 0 and rem
   // Logs are JSON lines.
   for (const line of d.logs().trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), line);
 
+  // An open event watch does not hold the shutdown up: it is ended, not waited for.
+  const watch = d.cri.runtimeWatch('GetContainerEvents', {});
+  assert.equal((await d.cri.runtime('Version')).runtime_name, 'berth');
+  const t0 = Date.now();
   assert.equal(await d.stop('SIGTERM'), 0);
+  assert.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms with a watch open`);
+  await watch.ended;
   assert.equal(existsSync(d.socket), false, 'socket removed');
   assert.match(d.logs(), /"msg":"shutting down","signal":"SIGTERM"/);
+  assert.doesNotMatch(d.logs(), /calls still in flight after the grace period/);
 });
 
 test('a stale socket file is replaced; a live berthd on the socket is refused', async (t) => {
