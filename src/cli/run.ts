@@ -165,6 +165,8 @@ async function attachTerminal(
       stderr: process.stderr,
       detachKeys: o.detachKeys,
     });
+    // Its failure is awaited below, after the start: until then it must not count as unhandled.
+    session.catch(() => {});
     // The PTY exists once the container is created: size it before the process starts.
     if (o.tty && process.stdout.isTTY) {
       onResize();

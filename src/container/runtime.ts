@@ -15,6 +15,9 @@ import {
 import { nodeCrypto, removePaths } from '../sys/index.js';
 import { commandExitError } from './exit-codes.js';
 
+/** How long an attach waits for the socket of a container conmon has just created. */
+const ATTACH_SOCKET_WAIT_MS = 2000;
+
 export interface RuntimeDirs {
   /** conmon's exit files, <exitDir>/<id>. */
   exitDir: string;
@@ -178,8 +181,9 @@ export class ContainerRuntime {
     return { exitCode: r.exitCode ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
   }
 
+  /** Only for a created or running container: its monitor runs, so its socket is there or about to be. */
   attach(id: string, streams: AttachStreams): Promise<AttachResult> {
-    return attach(attachSocketPath(this.o.dirs.socketDir, id), streams);
+    return attach(attachSocketPath(this.o.dirs.socketDir, id), streams, { waitMs: ATTACH_SOCKET_WAIT_MS });
   }
 
   resize(id: string, size: { rows: number; cols: number }): void {

@@ -9,6 +9,7 @@
 // on the event loop: a session holds no thread (a blocking read on libuv's threadpool
 // would hold one of its four for as long as the session lasts, and stall every fs call
 // once four were open). Each recv returns exactly one packet.
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { closeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
@@ -42,9 +43,20 @@ export function attachSocketPath(socketDir: string, id: string): string {
 
 /** Connects to conmon's attach socket without blocking the event loop (sys: on the pool;
  *  paths longer than sun_path go through the directory's fd). */
-export async function connectAttachSocket(socketPath: string): Promise<number> {
+export async function connectAttachSocket(socketPath: string, o: { waitMs?: number } = {}): Promise<number> {
+  const deadline = Date.now() + (o.waitMs ?? 0);
   try {
-    return await seqpacketConnect(socketPath);
+    for (;;) {
+      try {
+        return await seqpacketConnect(socketPath);
+      } catch (e) {
+        // conmon reports the container's pid before it opens the attach socket: right after
+        // a create, the socket may be a moment away.
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() >= deadline) throw e;
+        await delay(10);
+      }
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
@@ -105,8 +117,9 @@ export class DetachMatcher {
  * 'detached' on the detach keys, an abort of s.signal, or an error on stdout/stderr (the
  * client went away; the container keeps running).
  */
-export async function attach(socketPath: string, s: AttachStreams): Promise<AttachResult> {
-  const fd = await connectAttachSocket(socketPath);
+/** waitMs: how long a socket that is not there yet is waited for (a container just created). */
+export async function attach(socketPath: string, s: AttachStreams, o: { waitMs?: number } = {}): Promise<AttachResult> {
+  const fd = await connectAttachSocket(socketPath, o);
   return attachFd(fd, s);
 }
 
