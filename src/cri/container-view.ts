@@ -26,6 +26,8 @@ export function containerState(c: Container): ContainerStateName {
     case 'running':
       return 'CONTAINER_RUNNING';
     case 'stopped':
+    // Being removed: its process is gone already (a running container is killed first).
+    case 'removing':
       return 'CONTAINER_EXITED';
     default:
       return 'CONTAINER_UNKNOWN';
