@@ -113,9 +113,9 @@ export class ContainerManager {
 
   // ---- queries ------------------------------------------------------------------------
 
-  /** All containers (or only running ones), each reconciled with its monitor. */
-  async list(opts: { all?: boolean } = {}): Promise<Container[]> {
-    const seen = await Promise.all(this.records.all().map((c) => reconcile(this.parts, c)));
+  /** All containers (or only running ones; or one pod's), each reconciled with its monitor. */
+  async list(opts: { all?: boolean; podId?: string } = {}): Promise<Container[]> {
+    const seen = await Promise.all(this.records.all(opts.podId).map((c) => reconcile(this.parts, c)));
     return seen.filter((c): c is Container => !!c && (!!opts.all || c.state === 'running'));
   }
 

@@ -89,9 +89,12 @@ export class ContainerRecords {
     readonly namespace = 'default',
   ) {}
 
-  /** Newest first. */
-  all(): Container[] {
-    return (this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace) as Row[]).map(fromRow);
+  /** Newest first; with podId, only that pod's. */
+  all(podId?: string): Container[] {
+    const rows = podId
+      ? this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? AND pod_id = ? ORDER BY created_at DESC').all(this.namespace, podId)
+      : this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace);
+    return (rows as Row[]).map(fromRow);
   }
 
   /** Records a container event, inside the write that made the change (the row still exists). */

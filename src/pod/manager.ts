@@ -113,7 +113,8 @@ export class PodManager {
 
   /** The pod's containers, newest first. */
   async containersOf(id: string): Promise<Awaited<ReturnType<ContainerManager['list']>>> {
-    return (await (await this.deps.containers()).list({ all: true })).filter((c) => c.podId === id);
+    // Only the pod's rows are read and reconciled, not the namespace's.
+    return (await this.deps.containers()).list({ all: true, podId: id });
   }
 
   /**
