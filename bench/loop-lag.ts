@@ -178,7 +178,7 @@ async function attachSessions(engine: Engine, ids: string[], until: Promise<unkn
         cb();
       },
     });
-    return engine.containers.attach(id, { stdout: sink, stderr: sink, detachKeys: '', signal: abort.signal });
+    return engine.containers.attach(id, { stdout: sink, stderr: sink, detachKeys: '', signal: abort.signal }).then((x) => x.done);
   });
   // A session that ends by itself has lost its container: that fails the phase at once.
   const ended = Promise.race(sessions.map((s, i) => s.then((how) => Promise.reject(new Error(`attach: session ${i} ended (${how}) before the phase did`)))));

@@ -159,22 +159,20 @@ async function attachTerminal(
   if (!o.tty && o.sigProxy) for (const s of signals) process.on(s, forward);
   const restoreTerminal = rawTerminal(o.tty, o.stdin);
   try {
-    const session = mgr.attach(id, {
+    const session = await mgr.attach(id, {
       stdin: o.stdin ? process.stdin : undefined,
       stdout: process.stdout,
       stderr: process.stderr,
       detachKeys: o.detachKeys,
     });
-    // Its failure is awaited below, after the start: until then it must not count as unhandled.
-    session.catch(() => {});
     // The PTY exists once the container is created: size it before the process starts.
     if (o.tty && process.stdout.isTTY) {
       onResize();
       process.stdout.on('resize', onResize);
     }
-    // Attached before the start, so no output is missed.
+    // Connected before the start, so no output is missed and a quick exit is seen.
     if (beforeStart) await beforeStart();
-    return await session;
+    return await session.done;
   } finally {
     restoreTerminal();
     process.stdout.off('resize', onResize);

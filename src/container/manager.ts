@@ -12,7 +12,7 @@ import type { ImageStore } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
 import { cgroupLimits, type OciRuntime } from '../oci/index.js';
-import { readLog, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
+import { readLog, type AttachSession, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
 import { parkPoint, processToken } from '../sys/index.js';
@@ -287,8 +287,8 @@ export class ContainerManager {
 
   // ---- stdio --------------------------------------------------------------------------
 
-  /** Connects to the container's stdio; resolves when its output ends or on detach keys. */
-  async attach(ref: string, streams: AttachStreams): Promise<'exited' | 'detached'> {
+  /** Connects to the container's stdio; the session's done resolves when its output ends or on detach keys. */
+  async attach(ref: string, streams: AttachStreams): Promise<AttachSession> {
     const c = await this.get(ref);
     if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`you cannot attach to a stopped container, start it first`);
     return this.runtime.attach(c.id, streams);

@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import type { OciRuntime, Process, Resources, RuntimeState } from '../oci/index.js';
 import {
   attach, attachSocketPath, createContainer, execInContainer, exitTime, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
-  type AttachResult, type AttachStreams, type ExecResult,
+  type AttachSession, type AttachStreams, type ExecResult,
 } from '../monitor/index.js';
 import { nodeCrypto, removePaths } from '../sys/index.js';
 import { commandExitError } from './exit-codes.js';
@@ -182,7 +182,7 @@ export class ContainerRuntime {
   }
 
   /** Only for a created or running container: its monitor runs, so its socket is there or about to be. */
-  attach(id: string, streams: AttachStreams): Promise<AttachResult> {
+  attach(id: string, streams: AttachStreams): Promise<AttachSession> {
     return attach(attachSocketPath(this.o.dirs.socketDir, id), streams, { waitMs: ATTACH_SOCKET_WAIT_MS });
   }
 

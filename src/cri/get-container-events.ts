@@ -13,9 +13,10 @@ const EVENT_TYPES: Record<string, string> = {
   destroy: 'CONTAINER_DELETED_EVENT',
 };
 
-export async function getContainerEvents(ctx: CallContext, _req: unknown, send: (msg: object) => void): Promise<void> {
+export async function getContainerEvents(ctx: CallContext, _req: unknown, send: (msg: object) => void, opened: () => void): Promise<void> {
   const events = await ctx.engine.events();
   const from = events.lastSeq();
+  opened();
   for await (const e of events.follow({ afterSeq: from, namespace: ctx.engine.namespace }, ctx.signal)) {
     const type = e.type === 'container' ? EVENT_TYPES[e.action] : undefined;
     if (!type) continue;

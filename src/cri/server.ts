@@ -41,8 +41,12 @@ import { versionRpc } from './version.js';
 const DEADLINE_SLACK_MS = 1000;
 
 type Handler = (ctx: CallContext, req: any) => Promise<unknown>;
-/** A server-streaming RPC: sends messages until it resolves (or the call's signal aborts it). */
-type StreamHandler = (ctx: CallContext, req: any, send: (msg: object) => void) => Promise<void>;
+/**
+ * A server-streaming RPC: sends messages until it resolves (or the call's signal aborts it).
+ * It calls opened() once it has taken its place (a watch, where it starts reading): the
+ * client gets the response headers then, so it knows nothing after that point is missed.
+ */
+type StreamHandler = (ctx: CallContext, req: any, send: (msg: object) => void, opened: () => void) => Promise<void>;
 
 const runtimeRpcs: Record<string, Handler> = {
   Version: versionRpc,
@@ -187,7 +191,12 @@ function serverStream(method: string, rpc: StreamHandler, makeCtx: (signal: Abor
     open.add(abort);
     call.on('cancelled', () => abort.abort(cancelled(`${method}: cancelled by the client`)));
     call.on('error', (e) => log.debug('stream error', { method, error: e.message }));
-    (async () => rpc(makeCtx(abort.signal), call.request, (msg) => call.write(msg)))()
+    let headersSent = false;
+    const opened = () => {
+      if (!headersSent) call.sendMetadata(new grpc.Metadata());
+      headersSent = true;
+    };
+    (async () => rpc(makeCtx(abort.signal), call.request, (msg) => (opened(), call.write(msg)), opened))()
       .then(
         () => call.end(),
         (e: unknown) => {

@@ -111,16 +111,27 @@ export class DetachMatcher {
   }
 }
 
+/** An attach session whose socket is connected: from now on no output is missed. */
+export interface AttachSession {
+  /**
+   * Resolves 'exited' when conmon closes the socket (the process ended and its output was
+   * delivered) or 'detached' on the detach keys, an abort of s.signal, or an error on
+   * stdout/stderr (the client went away; the container keeps running).
+   */
+  done: Promise<AttachResult>;
+}
+
 /**
- * Attaches to a running container (or exec) through its attach socket. Resolves 'exited'
- * when conmon closes the socket (the process ended and its output was delivered) or
- * 'detached' on the detach keys, an abort of s.signal, or an error on stdout/stderr (the
- * client went away; the container keeps running).
+ * Attaches to a created or running container (or exec) through its attach socket; resolves
+ * once connected, so a caller that starts the container afterwards sees all its output.
+ * waitMs: how long a socket that is not there yet is waited for (a container just created).
  */
-/** waitMs: how long a socket that is not there yet is waited for (a container just created). */
-export async function attach(socketPath: string, s: AttachStreams, o: { waitMs?: number } = {}): Promise<AttachResult> {
+export async function attach(socketPath: string, s: AttachStreams, o: { waitMs?: number } = {}): Promise<AttachSession> {
   const fd = await connectAttachSocket(socketPath, o);
-  return attachFd(fd, s);
+  const done = attachFd(fd, s);
+  // A caller that awaits something else first must not see its failure as unhandled.
+  done.catch(() => undefined);
+  return { done };
 }
 
 type Settle = { result: AttachResult } | { error: unknown };

@@ -3,7 +3,7 @@
 export { createContainer, execInContainer, RuntimeError } from './conmon.js';
 export type { ConmonCreateOptions, ExecOptions, ExecResult } from './conmon.js';
 export { attach, attachSocketPath, parseDetachKeys } from './attach.js';
-export type { AttachStreams, AttachResult } from './attach.js';
+export type { AttachStreams, AttachResult, AttachSession } from './attach.js';
 export { resize, reopenLog } from './ctl.js';
 export type { TerminalSize } from './ctl.js';
 export { exitTime, readExitCode, readExitCodeAsync, waitExitCode, wasOomKilled } from './exit.js';

@@ -32,7 +32,8 @@ export interface CriClient {
   /** A server-streaming RuntimeService RPC: every message until the stream ends. */
   runtimeStream(method: string, request?: object): Promise<any[]>;
   /** A server-streaming RuntimeService RPC left open: its messages so far, cancel() to end it. */
-  runtimeWatch(method: string, request?: object): { items: any[]; cancel(): void; ended: Promise<void> };
+  /** A server stream left open; opened resolves when the server has sent its headers (taken its place). */
+  runtimeWatch(method: string, request?: object): { items: any[]; cancel(): void; opened: Promise<void>; ended: Promise<void> };
   close(): void;
 }
 
@@ -61,11 +62,16 @@ export function criClient(socket: string): CriClient {
       const items: any[] = [];
       const stream = runtimeClient[method](request);
       stream.on('data', (d: unknown) => items.push(d));
+      const opened = new Promise<void>((resolve, reject) => {
+        stream.on('metadata', () => resolve());
+        stream.on('error', reject);
+      });
+      opened.catch(() => undefined);
       const ended = new Promise<void>((resolve) => {
         stream.on('error', () => resolve());
         stream.on('end', () => resolve());
       });
-      return { items, cancel: () => stream.cancel(), ended };
+      return { items, cancel: () => stream.cancel(), opened, ended };
     },
     close() {
       runtimeClient.close();

@@ -143,6 +143,7 @@ test("an exit is recorded while nobody asks (conmon's hook, berthd's exit watch)
   });
   const watch = d.cri.runtimeWatch('GetContainerEvents', {});
   t.after(() => watch.cancel());
+  await watch.opened;
   await d.cri.runtime('StartContainer', { container_id: id });
   // The row itself, read without any RPC that would look at the container.
   const store = openStore(inst.root);

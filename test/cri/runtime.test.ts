@@ -85,6 +85,7 @@ test('the socket: mode 0660, root-owned; SIGHUP reloads; SIGTERM exits 0 and rem
 
   // An open event watch does not hold the shutdown up: it is ended, not waited for.
   const watch = d.cri.runtimeWatch('GetContainerEvents', {});
+  await watch.opened;
   assert.equal((await d.cri.runtime('Version')).runtime_name, 'berth');
   const t0 = Date.now();
   assert.equal(await d.stop('SIGTERM'), 0);

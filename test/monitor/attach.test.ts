@@ -7,6 +7,9 @@ import { DetachMatcher } from '../../src/monitor/attach.js';
 import { isBerthError } from '../../src/errors/index.js';
 import { Sandbox, alive, collector, within } from './fixture.js';
 
+/** A session's end: attach resolves once connected, its done when the session ends. */
+const attachDone = (...a: Parameters<typeof attach>) => attach(...a).then((x) => x.done);
+
 const sb = new Sandbox();
 after(() => sb.cleanup());
 
@@ -31,7 +34,7 @@ test('attach separates stdout from stderr and delivers stdin, EOF included', asy
   const stdin = new PassThrough();
   const stdout = collector();
   const stderr = collector();
-  const session = attach(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr });
+  const session = attachDone(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr });
   await sb.runc('start', c.id);
   stdin.write('hello\n');
   await stdout.waitFor(/hello\n/);
@@ -58,7 +61,7 @@ test('a megabyte through cat arrives whole: sends wait for a writable socket, re
       setImmediate(cb);
     },
   });
-  const session = attach(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector() });
+  const session = attachDone(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector() });
   stdin.end(data);
   assert.equal(await within(session, 60000, 'attach'), 'exited');
   assert.equal(Buffer.concat(chunks).equals(data), true);
@@ -72,7 +75,7 @@ test('detach keys end the session, the container keeps running with stdin open',
   const socket = attachSocketPath(c.opts.socketDir, c.id);
   const stdin = new PassThrough();
   const stdout = collector();
-  const first = attach(socket, { stdin, stdout, stderr: collector() });
+  const first = attachDone(socket, { stdin, stdout, stderr: collector() });
   stdin.write('one\n');
   await stdout.waitFor(/one\n/);
   stdin.write('\x10\x11');
@@ -81,7 +84,7 @@ test('detach keys end the session, the container keeps running with stdin open',
 
   const stdin2 = new PassThrough();
   const stdout2 = collector();
-  const second = attach(socket, { stdin: stdin2, stdout: stdout2, stderr: collector() });
+  const second = attachDone(socket, { stdin: stdin2, stdout: stdout2, stderr: collector() });
   stdin2.write('two\n');
   await stdout2.waitFor(/two\n/);
   const waiting = waitExitCode(c.opts.exitDir, c.id, AbortSignal.timeout(10000));
@@ -96,7 +99,7 @@ test('TTY: output arrives through the attach socket and resize reaches the termi
   const { conmonPid } = await createContainer(c.opts);
   const stdout = collector();
   const abort = new AbortController();
-  const session = attach(attachSocketPath(c.opts.socketDir, c.id), { stdout, stderr: collector(), signal: abort.signal });
+  const session = attachDone(attachSocketPath(c.opts.socketDir, c.id), { stdout, stderr: collector(), signal: abort.signal });
   await sb.runc('start', c.id);
   // A new PTY is 0x0, which busybox stty reports as an error; any output means it runs.
   await stdout.waitFor(/\r\n/);
@@ -130,7 +133,7 @@ test('open sessions hold no threads: with 8 attached, file reads and timers go o
       const stdin = new PassThrough();
       const stdout = collector();
       const abort = new AbortController();
-      const done = attach(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector(), signal: abort.signal });
+      const done = attachDone(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector(), signal: abort.signal });
       sessions.push({ id: c.id, exitDir: c.opts.exitDir, stdin, stdout, abort, done });
       stdin.write(`ping ${i}\n`);
       await stdout.waitFor(new RegExp(`ping ${i}\n`));
@@ -154,7 +157,7 @@ test('a failing stdin or a destroyed output stream ends nothing but the session'
   await sb.runc('start', c.id);
   const stdin = new PassThrough();
   const stdout = collector();
-  const session = attach(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector() });
+  const session = attachDone(attachSocketPath(c.opts.socketDir, c.id), { stdin, stdout, stderr: collector() });
   await stdout.waitFor(/tick\n/);
   stdin.destroy(new Error('stdin broke'));
   await new Promise((r) => setTimeout(r, 100));
@@ -171,5 +174,5 @@ test('a failing stdin or a destroyed output stream ends nothing but the session'
 });
 
 test('attaching to a container without a monitor fails cleanly', async () => {
-  await assert.rejects(attach(attachSocketPath(sb.socketDir, 'nope'), { stdout: collector(), stderr: collector() }), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
+  await assert.rejects(attachDone(attachSocketPath(sb.socketDir, 'nope'), { stdout: collector(), stderr: collector() }), (e: unknown) => isBerthError(e, 'FailedPrecondition'));
 });
