@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { BERTH, newInstance, listMounts, isAlive, type Instance } from '../helpers/index.js';
 
 async function ok(inst: Instance, args: string[], input?: string): Promise<string> {
@@ -111,4 +113,18 @@ test('attach relays stdin and output; -i -t runs on a real PTY with its window s
   });
   assert.match(r, /\/dev\/pts\/\d+/);
   assert.match(r, /33 111/);
+  // exec -it too: the size from the start, and no attach symlink left per exec.
+  await ok(inst, ['run', '-d', '--name', 'sized', img, 'sleep', '600']);
+  const socketDir = join(inst.runRoot, 's');
+  const before = readdirSync(socketDir).length;
+  const e = await new Promise<string>((resolve) => {
+    const c = spawn('script', ['-qec', `stty rows 21 cols 77; ${BERTH} exec -it sized sh -c 'tty; stty size'`, '/dev/null'], { env: inst.env, stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('close', () => resolve(out));
+  });
+  assert.match(e, /\/dev\/pts\/\d+/);
+  assert.match(e, /21 77/);
+  await ok(inst, ['exec', 'sized', 'true']);
+  assert.equal(readdirSync(socketDir).length, before, 'exec sessions leave nothing in the socket dir');
 });
