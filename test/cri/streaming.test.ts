@@ -5,6 +5,8 @@
 // resized, attach and detach, a container that exits during the session, tokens used once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Attach, Exec, KubeConfig } from '@kubernetes/client-node';
 // Not exported from the package's index: the handler its Exec and Attach use.
@@ -37,7 +39,9 @@ async function setup(t: any, name: string): Promise<Setup> {
   t.after(() => inst.cleanup());
   const image = await inst.importBusybox();
   const d = await startBerthd(t, inst);
-  const podConfig = sandboxConfig(name);
+  const logDir = join(inst.base, 'pod-logs');
+  mkdirSync(logDir, { recursive: true });
+  const podConfig = sandboxConfig(name, { log_directory: logDir });
   const { pod_sandbox_id: pod } = await d.cri.runtime('RunPodSandbox', { config: podConfig });
   t.after(async () => {
     await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod }).catch(() => undefined);
@@ -57,6 +61,7 @@ async function runContainer(s: Setup, name: string, config: object): Promise<str
 }
 
 const state = async (d: Berthd, id: string) => (await d.cri.runtime('ContainerStatus', { container_id: id })).status.state;
+const logPathOf = async (d: Berthd, id: string) => (await d.cri.runtime('ContainerStatus', { container_id: id })).status.log_path as string;
 
 /** A stdout the client sees as a terminal of rows × columns (it sends its size, and each 'resize'). */
 function terminal(rows: number, columns: number): PassThrough & { rows: number; columns: number } {
@@ -141,6 +146,13 @@ test('exec over WebSocket with the Kubernetes client: output, stderr apart, exit
   assert.match(r2.stdout, /33 111\r?\n[\s\S]*40 120\r?\n/);
   assert.match(r2.stdout, /tty-err/, 'a terminal has one output: stderr comes on stdout');
   assert.equal(r2.status.status, 'Success');
+
+  // A background child that keeps stdout open does not hold the session past the exit.
+  const t0 = Date.now();
+  const bg = await kubectlExec(s, id, ['sh', '-c', 'sleep 60 & echo started']);
+  assert.equal(bg.stdout, 'started\n');
+  assert.equal(bg.status.status, 'Success');
+  assert.ok(Date.now() - t0 < 15_000, `ended ${Date.now() - t0} ms after the start, not with the child`);
   assert.equal(await state(s.d, id), 'CONTAINER_RUNNING');
 });
 
@@ -221,6 +233,10 @@ test('exec over the v4 binary and base64 channel protocols, written from the pro
 test('attach with the Kubernetes client: stdin in, output out, detach leaves the container running; a container that exits ends the session', async (t) => {
   const s = await setup(t, 'wsattach');
   const id = await runContainer(s, 'catter', { command: ['sh', '-c', 'while read l; do echo "echo:$l"; done'], stdin: true, stdin_once: false });
+  const logOf = async (cid: string) => {
+    const p = await logPathOf(s.d, cid);
+    return p && existsSync(p) ? readFileSync(p, 'utf8') : '';
+  };
   const attach = async (cid: string, stdin: PassThrough) => {
     const { url } = await s.d.cri.runtime('Attach', { container_id: cid, stdin: true, stdout: true, stderr: true });
     const stdout = new PassThrough();
@@ -246,6 +262,20 @@ test('attach with the Kubernetes client: stdin in, output out, detach leaves the
   await until('the second echo', () => b.out.text().includes('echo:two'));
   (b.ws as any).close();
   await b.closed;
+
+  // stdin_once: the first session's end closes the container's stdin (cat sees EOF).
+  const closer = await runContainer(s, 'closer', { command: ['sh', '-c', 'cat; echo stdin-closed; sleep 600'], stdin: true, stdin_once: true, log_path: 'closer.log' });
+  const in4 = new PassThrough();
+  const d4 = await attach(closer, in4);
+  in4.write('typed\n');
+  await until('the typed line', () => d4.out.text().includes('typed'));
+  (d4.ws as any).close();
+  await d4.closed;
+  const d5 = await attach(closer, new PassThrough());
+  await until('the EOF', async () => (d5.out.text().includes('stdin-closed') || (await logOf(closer)).includes('stdin-closed') ? true : undefined));
+  (d5.ws as any).close();
+  await d5.closed;
+  assert.equal(await state(s.d, closer), 'CONTAINER_RUNNING');
 
   const once = await runContainer(s, 'oneshot', { command: ['sh', '-c', 'read l; echo "bye $l"'], stdin: true, stdin_once: true });
   const in3 = new PassThrough();
