@@ -102,6 +102,8 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     hostname: f.hostname as string | undefined,
     tty: !!f.tty,
     stdin: !!f.interactive,
+    // As docker: stdin stays open across attach sessions (a detach does not end the input).
+    stdinOnce: f.interactive ? false : undefined,
     mounts: [...strings('volume').map(parseVolume), ...strings('tmpfs').map(parseTmpfs)],
     security: {
       user: f.user as string | undefined,
@@ -221,6 +223,8 @@ const runCommand: Command = {
   stopAfter: 1,
   async run(ctx, f, args) {
     const cfg = await configFromFlags(f, args);
+    // A foreground `run -i` without a TTY passes its input's end on (`echo x | berth run -i … cat` ends).
+    if (!f.detach && cfg.stdin && !cfg.tty) cfg.stdinOnce = true;
     await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
     const c = await mgr.create(cfg, { foreground: !f.detach });
