@@ -110,6 +110,60 @@ test('spdy: bidirectional data and half-close', async (t) => {
   assert.equal(server.activeStreams, 0);
 });
 
+test('spdy: HEADERS frames and unidirectional streams', async (t) => {
+  const { client, server } = await pair(t);
+  const accepted: SpdyStream[] = [];
+  server.on('stream', (s: SpdyStream) => accepted.push(s));
+  // The client only sends: its readable side is over at once, the server's writable side too.
+  const up = client.openStream({ streamtype: 'upload' }, { unidirectional: true });
+  const uploaded = readAll(up).then((b) => b.length);
+  up.end('one way');
+  for (let i = 0; i < 100 && accepted.length < 1; i++) await new Promise((r) => setTimeout(r, 5));
+  const a = accepted[0];
+  assert.equal(a.writableEnded, true, 'the receiver of a unidirectional stream cannot write');
+  assert.equal((await readAll(a)).toString(), 'one way');
+  assert.equal(await uploaded, 0);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(client.activeStreams, 0);
+  assert.equal(server.activeStreams, 0);
+  // HEADERS after the reply, the last one with FIN.
+  const s = client.openStream({ streamtype: 'status' });
+  for (let i = 0; i < 100 && accepted.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  const b = accepted[1];
+  b.reply({ phase: 'started' });
+  b.sendHeaders({ Phase: 'running' });
+  b.sendHeaders({ phase: 'done', code: '0' }, { fin: true });
+  const got: Array<Record<string, string>> = [];
+  s.on('reply', (h) => got.push(h));
+  s.on('headers', (h) => got.push(h));
+  s.end();
+  await readAll(s);
+  assert.deepEqual(got, [{ phase: 'started' }, { phase: 'running' }, { phase: 'done', code: '0' }]);
+});
+
+test('spdy: closing the connection ends every stream and pending ping without errors', async (t) => {
+  const { client, server } = await pair(t);
+  const serverStreams: SpdyStream[] = [];
+  server.on('stream', (s: SpdyStream) => {
+    s.reply();
+    serverStreams.push(s);
+  });
+  const errors: Error[] = [];
+  const streams = Array.from({ length: 5 }, () => client.openStream({}));
+  for (const s of streams) s.on('error', (e) => errors.push(e));
+  await Promise.all(streams.map((s) => once(s, 'reply')));
+  for (const s of serverStreams) s.on('error', (e) => errors.push(e));
+  const serverClosed = new Promise((r) => server.once('close', r));
+  const pending = client.ping();
+  client.close();
+  await assert.rejects(pending, /closed/);
+  await serverClosed;
+  await Promise.all([...streams, ...serverStreams].map(closed));
+  for (const s of [...streams, ...serverStreams]) assert.equal(s.readableEnded, false, 'cut off, not ended');
+  assert.deepEqual(errors, []);
+  assert.throws(() => client.openStream({}), /closing/);
+});
+
 test('spdy: 10 MB through one stream to a slow reader is held back by flow control', async (t) => {
   const { client, server } = await pair(t);
   const total = 10 * 1024 * 1024;
@@ -131,9 +185,15 @@ test('spdy: 10 MB through one stream to a slow reader is held back by flow contr
   await new Promise((res) => setTimeout(res, 300));
   assert.ok(acked <= 64 * 1024, `writer ran ahead of an idle reader: ${acked} bytes acknowledged`);
   assert.ok(r.readableLength <= 64 * 1024, `receiver buffered ${r.readableLength} bytes`);
+  // Take most of the window, leave some unread: only what was taken may be acknowledged.
+  assert.equal(r.readableLength, 64 * 1024);
+  const first = r.read(49 * 1024) as Buffer;
+  await new Promise((res) => setTimeout(res, 300));
+  assert.ok(acked - first.length <= 64 * 1024, `writer got ${acked - first.length} bytes ahead of a paused reader`);
+  assert.ok(r.readableLength <= 64 * 1024, `paused receiver buffered ${r.readableLength} bytes`);
   // A slow reader: small reads with pauses; the writer never gets more than a window ahead.
-  const parts: Buffer[] = [];
-  let consumed = 0;
+  const parts: Buffer[] = [first];
+  let consumed = first.length;
   let maxAhead = 0;
   let maxBuffered = 0;
   let rounds = 0;
@@ -413,12 +473,12 @@ async function rawPeer(t: T, accept = true): Promise<{ server: SpdySession; sock
 }
 
 /** Splits a byte string into frames (header fields only). */
-function frames(b: Buffer): Array<{ control: boolean; type: number; flags: number; payload: Buffer }> {
+function frames(b: Buffer): Array<{ control: boolean; type: number; flags: number; payload: Buffer; raw: Buffer }> {
   const out = [];
   let off = 0;
   while (off + 8 <= b.length) {
     const len = b.readUInt32BE(off + 4) & 0xffffff;
-    out.push({ control: (b[off] & 0x80) !== 0, type: b.readUInt16BE(off + 2), flags: b[off + 4], payload: b.subarray(off + 8, off + 8 + len) });
+    out.push({ control: (b[off] & 0x80) !== 0, type: b.readUInt16BE(off + 2), flags: b[off + 4], payload: b.subarray(off + 8, off + 8 + len), raw: b.subarray(off, off + 8) });
     off += 8 + len;
   }
   return out;
@@ -470,6 +530,48 @@ test('spdy: unknown frame types are ignored; a peer PING is echoed', async (t) =
   assert.deepEqual(errors, []);
   assert.equal(server.activeStreams, 0);
 });
+
+test('spdy: the peer\'s SETTINGS_INITIAL_WINDOW_SIZE and WINDOW_UPDATEs bound what we send', async (t) => {
+  const { server, sock, received } = await rawPeer(t);
+  const dataOn = (id: number): number => frames(received()).filter((f) => !f.control && streamOf(f) === id).reduce((n, f) => n + f.payload.length, 0);
+  const settle = async (): Promise<void> => {
+    // Answered PINGs mean the server has handled everything sent before them.
+    const before = frames(received()).filter((f) => f.control && f.type === 6).length;
+    sock.write(rawControl(6, 0, u32(2 * before + 1)));
+    for (let i = 0; i < 200 && frames(received()).filter((f) => f.control && f.type === 6).length === before; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+  };
+  sock.write(rawControl(4, 0, u32(1, 7, 1000))); // SETTINGS: INITIAL_WINDOW_SIZE 1000
+  await settle();
+  const s = server.openStream({ streamtype: 'stdout' });
+  s.write(Buffer.alloc(5000, 'a'));
+  await settle();
+  assert.equal(dataOn(2), 1000);
+  sock.write(rawControl(9, 0, u32(2, 1500))); // WINDOW_UPDATE stream 2
+  await settle();
+  assert.equal(dataOn(2), 2500);
+  sock.write(rawControl(4, 0, u32(1, 7, 3000))); // a larger initial window grows open streams by the difference
+  await settle();
+  assert.equal(dataOn(2), 4500);
+  sock.write(rawControl(9, 0, u32(2, 100000)));
+  await settle();
+  assert.equal(dataOn(2), 5000);
+  assert.ok(frames(received()).every((f) => f.control || f.payload.length <= 16 * 1024));
+  // The session window (64 KiB, 5000 used) holds back a stream with a large window.
+  sock.write(rawControl(4, 0, u32(1, 7, 1 << 20)));
+  await settle();
+  const s2 = server.openStream({ streamtype: 'stderr' });
+  s2.write(Buffer.alloc(100 * 1024, 'b'));
+  await settle();
+  assert.equal(dataOn(4), 64 * 1024 - 5000);
+  sock.write(rawControl(9, 0, u32(0, 20000))); // WINDOW_UPDATE for the session
+  await settle();
+  assert.equal(dataOn(4), 64 * 1024 - 5000 + 20000);
+});
+
+function streamOf(f: { control: boolean; raw: Buffer }): number {
+  return f.raw.readUInt32BE(0) & 0x7fffffff;
+}
 
 test('spdy: frames split byte by byte across TCP reads', async (t) => {
   const srv = net.createServer();

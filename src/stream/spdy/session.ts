@@ -138,7 +138,8 @@ export class SpdySession extends EventEmitter {
     return this.streams.size;
   }
 
-  openStream(headers: Record<string, string>, o: { fin?: boolean } = {}): SpdyStream {
+  /** Opens a stream (SYN_STREAM). fin: we send nothing more; unidirectional: the peer may not send. */
+  openStream(headers: Record<string, string>, o: { fin?: boolean; unidirectional?: boolean } = {}): SpdyStream {
     if (this.closed || this.goingAway || this.peerGoneAway) throw new Error('spdy: session is closing');
     if (this.nextId > MAX_ID) throw new Error('spdy: stream ids exhausted');
     this.preface();
@@ -148,7 +149,8 @@ export class SpdySession extends EventEmitter {
     this.streams.set(id, s);
     const prefix = Buffer.alloc(10); // stream id, associated-to id 0, priority 0, slot 0
     prefix.writeUInt32BE(id, 0);
-    this.sendHeaders(SYN_STREAM, o.fin ? FLAG_FIN : 0, prefix, headers);
+    this.sendHeaders(SYN_STREAM, (o.fin ? FLAG_FIN : 0) | (o.unidirectional ? FLAG_UNIDIRECTIONAL : 0), prefix, headers);
+    if (o.unidirectional) s.closeRemote();
     if (o.fin) s.closeLocal();
     return s;
   }
