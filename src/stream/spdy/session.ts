@@ -98,8 +98,9 @@ export class SpdySession extends EventEmitter {
   private flushWaiters: WriteCallback[] = [];
 
   // Send side flow control. Go's spdystream (kubectl, the kubelet) neither sends WINDOW_UPDATE nor
-  // honours ours, so windows are only enforced once the peer shows it does flow control
-  // (SETTINGS or WINDOW_UPDATE); a peer that answers a PING without either has none.
+  // honours ours, so until the peer shows it does flow control (SETTINGS or WINDOW_UPDATE, which
+  // we send first thing ourselves) an exhausted window asks with a PING: an answer without either,
+  // or data beyond our window, means the peer has none and windows are no longer enforced.
   private peerFlow: 'unknown' | 'on' | 'off' = 'unknown';
   private probing = false;
   /** @internal */ peerInitialWindow = DEFAULT_WINDOW;
@@ -205,7 +206,7 @@ export class SpdySession extends EventEmitter {
   /** @internal */
   sendHeaders(type: number, flags: number, prefix: Buffer, headers: Record<string, string>): void {
     if (this.closed) return;
-    const block = this.codec.compress(headers);
+    const block = this.codec.compress(lowerCase(headers)); // one entry per lower-cased name
     this.send(block.then((b) => controlFrame(type, flags, Buffer.concat([prefix, b]))));
   }
 
