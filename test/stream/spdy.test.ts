@@ -139,6 +139,16 @@ test('spdy: HEADERS frames and unidirectional streams', async (t) => {
   s.end();
   await readAll(s);
   assert.deepEqual(got, [{ phase: 'started' }, { phase: 'running' }, { phase: 'done', code: '0' }]);
+  // Data written before any reply goes out after an implicit empty SYN_REPLY.
+  const c = client.openStream({ streamtype: 'eager' });
+  const order: string[] = [];
+  c.on('reply', (h) => order.push(`reply ${JSON.stringify(h)}`));
+  c.on('data', (d: Buffer) => order.push(`data ${d}`));
+  for (let i = 0; i < 100 && accepted.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+  accepted[2].end('early');
+  c.end();
+  await once(c, 'end');
+  assert.deepEqual(order, ['reply {}', 'data early']);
 });
 
 test('spdy: closing the connection ends every stream and pending ping without errors', async (t) => {

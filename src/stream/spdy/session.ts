@@ -427,7 +427,7 @@ export class SpdySession extends EventEmitter {
       this.send(wordsFrame(RST_STREAM, 0, id, RstStatus.REFUSED_STREAM));
       return;
     }
-    const s = new SpdyStream(this, id, headers);
+    const s = new SpdyStream(this, id, headers, true);
     this.streams.set(id, s);
     if (flags & FLAG_UNIDIRECTIONAL) s.closeLocal();
     if (flags & FLAG_FIN) s.closeRemote();
@@ -556,6 +556,7 @@ export class SpdyStream extends Duplex {
   readonly id: number;
   readonly headers: Record<string, string>;
   private readonly session: SpdySession;
+  private readonly peerOpened: boolean;
   private replied = false;
   private crediting = false;
   /** @internal */ localClosed = false;
@@ -567,17 +568,19 @@ export class SpdyStream extends Duplex {
   /** @internal */ credited = 0;
 
   /** @internal */
-  constructor(session: SpdySession, id: number, headers: Record<string, string>) {
+  constructor(session: SpdySession, id: number, headers: Record<string, string>, peerOpened = false) {
     super({ allowHalfOpen: true });
     this.session = session;
+    this.peerOpened = peerOpened;
     this.id = id;
     this.headers = headers;
     this.sendWindow = session.peerInitialWindow;
   }
 
-  /** Answers a stream the peer opened (SYN_REPLY). */
+  /** Answers a stream the peer opened (SYN_REPLY). Writing to or ending such a stream before
+   *  replying replies with no headers first: spdystream drops DATA that precedes the SYN_REPLY. */
   reply(headers: Record<string, string> = {}, o: { fin?: boolean } = {}): void {
-    if (this.replied || this.destroyed) return;
+    if (!this.peerOpened || this.replied || this.destroyed) return;
     this.replied = true;
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(this.id, 0);
@@ -588,6 +591,7 @@ export class SpdyStream extends Duplex {
   /** Sends more headers on the stream (a HEADERS frame), optionally ending our side. */
   sendHeaders(headers: Record<string, string>, o: { fin?: boolean } = {}): void {
     if (this.localClosed || this.destroyed) throw new Error('spdy: stream is not writable');
+    this.reply();
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(this.id, 0);
     this.session.sendHeaders(HEADERS, o.fin ? FLAG_FIN : 0, prefix, headers);
@@ -621,12 +625,14 @@ export class SpdyStream extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: WriteCallback): void {
     if (this.localClosed) return cb(new Error('spdy: stream is not writable'));
+    this.reply();
     this.pendingWrite = { chunk, off: 0, cb };
     this.session.pump(this);
   }
 
   override _final(cb: WriteCallback): void {
     if (!this.localClosed) {
+      this.reply();
       this.localClosed = true;
       this.session.send(dataFrame(this.id, FLAG_FIN, Buffer.alloc(0)));
       if (this.remoteClosed) this.session.streamClosedBothWays(this);
