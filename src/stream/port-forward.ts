@@ -1,11 +1,14 @@
 // Port-forward sessions, independent of the transport that carries them: one forwarded
 // connection is a data stream and an error stream (a SPDY stream pair, or two channels of a
 // WebSocket) tied to one TCP connection dialled inside the pod's network namespace.
-// Kubernetes behaviours kept here: a connection the pod's server resets, or one that cannot
-// be dialled, ends that connection's data stream with a message on its error stream and
-// never the session (containerd#9875, kubernetes#74551).
+// A connection the pod's server resets (ECONNRESET, or EPIPE when it stopped reading)
+// resets that stream pair and nothing more: clients end the whole session on any message
+// on an error stream, so, as kubelet does since the fix for kubernetes#74551
+// (containerd#9875), a reset is logged, not reported there. Other failures (a refused
+// dial …) go to the error stream, one line, in kubelet's words.
 import type { Duplex, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
+import { log } from '../log/index.js';
 import { dialInNetns } from '../sys/index.js';
 
 /** Where a pod's ports are: its network namespace (none for a pod on the host's network). */
@@ -51,9 +54,11 @@ async function dialPod(target: PortForwardTarget, port: number): Promise<Socket>
  * Forwards one connection: dials port in the target, then copies both ways with
  * backpressure. An end of the client's data is passed on as a half-close (the pod's server
  * reads end of file and may still answer); once the pod's side has ended, the client gets
- * a short while to finish. A reset, a broken pipe or a failed dial is written to error and
- * ends this connection only. Resolves when it is over (it never rejects), after ending data
- * and error; the caller closes the transport. An abort ends it at once.
+ * a short while to finish. A failed dial is written to error. Resolves when it is over (it
+ * never rejects), after ending data and error, or after destroying both with the error
+ * when the pod's server reset the connection: the transport resets a stream destroyed
+ * with an error (SPDY: RST_STREAM). A client that resets data resets the pod's connection.
+ * An abort ends it at once.
  */
 export async function forwardConnection(target: PortForwardTarget, port: number, data: Duplex, error: Writable, signal?: AbortSignal): Promise<void> {
   data.on('error', noop);
@@ -83,31 +88,40 @@ export async function forwardConnection(target: PortForwardTarget, port: number,
     return finish();
   }
 
-  await new Promise<void>((resolve) => {
+  const reset = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
     let linger: NodeJS.Timeout | undefined;
+    let reset: NodeJS.ErrnoException | undefined;
     const abort = () => sock.destroy();
     signal?.addEventListener('abort', abort, { once: true });
     sock.on('error', (e: NodeJS.ErrnoException) => {
-      // ECONNRESET, EPIPE …: this connection is over, the session is not.
-      report(e.code ? `${e.syscall ?? 'socket'} ${e.code}` : e.message);
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') {
+        reset = e;
+        log.info('port-forward: the pod reset a connection', { pod: target.pod, port, error: e.message });
+      } else report(e.code ? `${e.syscall ?? 'socket'} ${e.code}` : e.message);
     });
     // The pod's server sent its last byte: tell the client (pipe ends data), then bound the wait.
     sock.once('end', () => (linger = setTimeout(() => sock.destroy(), LINGER_MS)));
-    // The client's stream went away without ending (reset, transport gone): drop the connection.
+    // The client's stream went away without ending: pass a reset on, else just drop the connection.
     data.once('close', () => {
-      if (!data.readableEnded) sock.destroy();
+      if (!data.readableEnded && !sock.destroyed) {
+        if (data.errored) sock.resetAndDestroy();
+        else sock.destroy();
+      }
     });
     sock.once('close', () => {
       clearTimeout(linger);
       signal?.removeEventListener('abort', abort);
       data.unpipe(sock);
       sock.unpipe(data);
-      resolve();
+      resolve(reset);
     });
     data.pipe(sock); // an end of data half-closes sock
     sock.pipe(data);
   });
-  return finish();
+  if (!reset) return finish();
+  data.off('close', onClientGone);
+  data.destroy(reset);
+  error.destroy(reset);
 }
 
 /** A stream of a SPDY port-forward session, as its transport hands it over. */
