@@ -8,11 +8,16 @@ import { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import { forwardConnection, type PortForwardTarget } from './port-forward.js';
 
-export const PORT_FORWARD_WS_PROTOCOLS = ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io'];
+/** The subprotocols kubelet serves port-forward with (v5's close signal is not one of them); '' is none. */
+export const PORT_FORWARD_WS_PROTOCOLS: Record<string, { base64: boolean }> = {
+  'v4.channel.k8s.io': { base64: false },
+  'v4.base64.channel.k8s.io': { base64: true },
+  '': { base64: false },
+};
 
 /** For ws's handleProtocols: the first protocol offered that port-forward speaks; false for none (binary without a subprotocol). */
 export function selectPortForwardProtocol(offered: Iterable<string>): string | false {
-  for (const p of offered) if (PORT_FORWARD_WS_PROTOCOLS.includes(p)) return p;
+  for (const p of offered) if (p !== '' && p in PORT_FORWARD_WS_PROTOCOLS) return p;
   return false;
 }
 
@@ -50,7 +55,7 @@ class Mux {
   private readonly base64: boolean;
 
   constructor(private readonly ws: WebSocket, count: number) {
-    this.base64 = ws.protocol === 'v4.base64.channel.k8s.io';
+    this.base64 = PORT_FORWARD_WS_PROTOCOLS[ws.protocol]?.base64 ?? false;
     for (let i = 0; i < count; i++) this.channels.push(new Channel(this, i).on('error', () => {}));
     ws.on('message', (data: RawData, isBinary: boolean) => this.receive(data, isBinary));
   }
