@@ -6,6 +6,7 @@
 // on an error stream, so, as kubelet does since the fix for kubernetes#74551
 // (containerd#9875), a reset is logged, not reported there. Other failures (a refused
 // dial …) go to the error stream, one line, in kubelet's words.
+import { setMaxListeners } from 'node:events';
 import type { Duplex, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { log } from '../log/index.js';
@@ -167,6 +168,7 @@ export class PortForwardPairs {
 
   constructor(private readonly target: PortForwardTarget, o: PortForwardPairsOptions = {}) {
     this.timeoutMs = o.timeoutMs ?? 30_000;
+    setMaxListeners(0, this.abort.signal); // one listener per connection, and a session may have many
     o.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 

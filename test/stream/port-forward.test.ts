@@ -205,6 +205,16 @@ test('forwardConnection: 100 MB up with a half-close, the answer back', async ()
   console.log(`# port-forward throughput: ${total} MB in ${secs.toFixed(2)} s = ${(total / secs).toFixed(0)} MB/s`);
   await done;
   assert.equal(await s.errorText, '');
+
+  // For scale: the same straight into the namespace, no forwarder in between.
+  const direct = await dialInNetns(netns, SINK);
+  const directAnswer = readAll(direct);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < total; i++) if (!direct.write(chunk)) await new Promise((r) => direct.once('drain', r));
+  direct.end();
+  await directAnswer;
+  console.log(`# without the forwarder: ${(total / (Number(process.hrtime.bigint() - t0) / 1e9)).toFixed(0)} MB/s`);
+  direct.destroy();
 });
 
 test('busybox httpd inside the namespace answers through a forward', async () => {
