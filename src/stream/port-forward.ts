@@ -178,9 +178,9 @@ export class PortForwardPairs {
   }
 
   /**
-   * Takes a new stream. Returns undefined, or why the stream was refused (the transport may
-   * reset it with that reason): a refused error stream gets the message and is ended, a
-   * refused data stream is destroyed.
+   * Takes a new stream. Returns undefined, or why the stream was refused (for the log): the
+   * stream has been dealt with, a refused error stream gets the message and is ended, a
+   * refused data stream is destroyed (reset).
    */
   add(s: PortForwardStream): string | undefined {
     s.stream.on('error', noop);
@@ -245,4 +245,24 @@ export class PortForwardPairs {
     p.error?.stream.end(why);
     p.data?.stream.destroy();
   }
+}
+
+/** What port-forward needs of a SPDY session: the streams the client opens, and its end. */
+export interface PortForwardSession {
+  on(event: 'stream', listener: (s: Duplex & { readonly id: number; readonly headers: Record<string, string>; reply(headers?: Record<string, string>): void }) => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/**
+ * Serves port-forward on a SPDY session: every stream the client opens is accepted
+ * (SYN_REPLY) and paired; resolves when the session has closed and its connections are over.
+ */
+export function servePortForwardSession(session: PortForwardSession, target: PortForwardTarget, o: PortForwardPairsOptions = {}): Promise<void> {
+  const pairs = new PortForwardPairs(target, o);
+  session.on('stream', (s) => {
+    s.reply();
+    const why = pairs.add({ headers: s.headers, stream: s, id: s.id });
+    if (why) log.debug('port-forward: stream refused', { pod: target.pod, stream: s.id, why });
+  });
+  return new Promise((resolve) => session.once('close', () => void pairs.close().then(resolve)));
 }

@@ -16,7 +16,8 @@ import { KubeConfig, PortForward } from '@kubernetes/client-node';
 import { TEST_DIR_PREFIX } from '../helpers/index.js';
 import { createNetns, removeNetns } from '../../src/network/index.js';
 import { dialInNetns } from '../../src/sys/index.js';
-import { forwardConnection, PortForwardPairs, type PortForwardTarget } from '../../src/stream/port-forward.js';
+import { EventEmitter } from 'node:events';
+import { forwardConnection, PortForwardPairs, servePortForwardSession, type PortForwardSession, type PortForwardTarget } from '../../src/stream/port-forward.js';
 import { portsFromQuery, selectPortForwardProtocol, servePortForwardWebSocket } from '../../src/stream/port-forward-ws.js';
 
 // Ports of the servers inside the namespace (nothing listens on them on the host).
@@ -338,6 +339,26 @@ test('pairs: refused dial, bad headers, a missing half, clients without requestI
   assert.equal(String(await echoed), 'hi');
   await pairs.close(); // ends what is still open
   await readAll(old.dataClient);
+});
+
+test('servePortForwardSession accepts each stream a session opens, pairs them, ends with the session', async () => {
+  // The session's shape (a SPDY session emits its peer's streams); the streams are real sockets.
+  const session = new EventEmitter();
+  const replied: number[] = [];
+  const served = servePortForwardSession(session as unknown as PortForwardSession, target);
+  const s = await streams();
+  const open = (stream: net.Socket, id: number, type: string) =>
+    session.emit('stream', Object.assign(stream, { id, headers: { streamtype: type, port: String(ECHO), requestid: '7' }, reply: () => replied.push(id) }));
+  open(s.error, 1, 'error');
+  open(s.data, 3, 'data');
+  assert.deepEqual(replied, [1, 3]);
+  const echoed = readAtLeast(s.dataClient, 4);
+  s.dataClient.write('ping');
+  assert.equal(String(await echoed), 'ping');
+  session.emit('close');
+  await served;
+  await readAll(s.dataClient);
+  assert.equal(await s.errorText, '');
 });
 
 /** An HTTP server that upgrades every request to a port-forward WebSocket into the namespace. */
