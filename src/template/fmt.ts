@@ -22,7 +22,8 @@ export function goType(v: unknown, isMap: IsMap): string {
 
 /** Go's %v: an int's digits; a float's shortest digits, with an exponent when it is < -4 or ≥ 6 (%g). */
 export function formatNumber(n: number): string {
-  if (Number.isInteger(n)) return Math.abs(n) < 1e21 ? String(n) : BigInt(n).toString();
+  // Beyond int64 Go would hold a float.
+  if (Number.isInteger(n) && Math.abs(n) < 2 ** 63) return Math.abs(n) < 1e21 ? String(n) : BigInt(n).toString();
   if (!Number.isFinite(n)) return Number.isNaN(n) ? 'NaN' : n > 0 ? '+Inf' : '-Inf';
   return (n < 0 ? '-' : '') + gForm(Math.abs(n), undefined);
 }

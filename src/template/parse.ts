@@ -404,7 +404,8 @@ class Parser {
     }
     if (cmds.length === 0 || cmds[0].args.length === 0) throw this.fail(pos, `missing value for ${context}`);
     if (!assign) this.vars.push(...decl);
-    return { decl, assign, cmds, pos };
+    // Go places a pipeline (and the if/range/with around it) at its first command.
+    return { decl, assign, cmds, pos: cmds[0].pos };
   }
 
   private command(pos: number, context: string): Cmd {
