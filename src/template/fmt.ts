@@ -198,7 +198,7 @@ function formatOne(verb: string, v: unknown, spec: Spec, isMap: IsMap, bad: (ver
       let digits = Math.abs(v).toString(base);
       if (verb === 'X') digits = digits.toUpperCase();
       if (spec.prec !== undefined) digits = digits.padStart(spec.prec, '0');
-      const prefix = verb === 'O' || (spec.sharp && verb === 'o') ? '0o' : spec.sharp && verb === 'x' ? '0x' : spec.sharp && verb === 'X' ? '0X' : spec.sharp && verb === 'b' ? '0b' : '';
+      const prefix = verb === 'O' ? '0o' : spec.sharp && verb === 'o' && !digits.startsWith('0') ? '0' : spec.sharp && verb === 'x' ? '0x' : spec.sharp && verb === 'X' ? '0X' : spec.sharp && verb === 'b' ? '0b' : '';
       const s = (v < 0 ? '-' : spec.plus ? '+' : spec.space ? ' ' : '') + prefix + digits;
       return pad(s, spec, spec.prec === undefined);
     }
@@ -211,8 +211,8 @@ function formatOne(verb: string, v: unknown, spec: Spec, isMap: IsMap, bad: (ver
       if (typeof v !== 'number') return bad(verb, v);
       let s: string;
       if (!Number.isFinite(v)) s = Number.isNaN(v) ? 'NaN' : v > 0 ? 'Inf' : '-Inf';
-      else if (verb === 'f' || verb === 'F') s = Math.abs(v).toFixed(spec.prec ?? 6);
-      else if (verb === 'e' || verb === 'E') s = expForm(Math.abs(v).toExponential(spec.prec ?? 6));
+      else if (verb === 'f' || verb === 'F') s = toFixed(Math.abs(v), spec.prec ?? 6);
+      else if (verb === 'e' || verb === 'E') s = toExp(Math.abs(v), spec.prec ?? 6);
       else s = gForm(Math.abs(v), spec.prec);
       if (verb === 'E' || verb === 'G') s = s.toUpperCase();
       if (Number.isFinite(v) && v < 0) s = '-' + s;
@@ -224,21 +224,60 @@ function formatOne(verb: string, v: unknown, spec: Spec, isMap: IsMap, bad: (ver
   }
 }
 
-/** "1.5e+3" → "1.5e+03": Go prints at least two exponent digits. */
-function expForm(s: string): string {
-  const [m, e] = s.split('e');
-  return `${m}e${goExp(Number(e))}`;
+/**
+ * The digits of x·10^shift rounded to an integer, a tie to even as Go's strconv does (JS's
+ * toFixed rounds a tie up: 2.5 → "3" where Go prints "2"). x ≥ 0; its exact decimal
+ * expansion comes from toExponential(100).
+ */
+function scaledRound(x: number, shift: number): string {
+  const [m, ex] = x.toExponential(100).split('e');
+  const digits = m.replace('.', '');
+  const k = Number(ex) + 1 + shift; // digits left of the point in x·10^shift
+  if (k < 0) return '0';
+  const int = digits.slice(0, k).padEnd(k, '0');
+  const rest = digits.slice(k);
+  let n = BigInt(int || '0');
+  if (rest[0] > '5' || (rest[0] === '5' && (/[1-9]/.test(rest.slice(1)) || n % 2n === 1n))) n++;
+  return n.toString();
 }
 
-/** %g: shortest digits (or prec significant ones), exponent form when exp < -4 or exp ≥ precision. */
+/** x ≥ 0 rounded to sig significant digits: the digits and the decimal exponent of the first. */
+function significant(x: number, sig: number): { digits: string; exp: number } {
+  if (x === 0) return { digits: '0'.repeat(sig), exp: 0 };
+  let exp = Number(x.toExponential().split('e')[1]);
+  let digits = scaledRound(x, sig - 1 - exp);
+  // 9.99 to two digits is 10: one more digit, and the exponent goes up.
+  if (digits.length > sig) {
+    digits = digits.slice(0, sig);
+    exp++;
+  }
+  return { digits, exp };
+}
+
+/** %f */
+function toFixed(x: number, prec: number): string {
+  const n = scaledRound(x, prec).padStart(prec + 1, '0');
+  return prec ? `${n.slice(0, -prec)}.${n.slice(-prec)}` : n;
+}
+
+/** %e: one digit, prec more, and at least two exponent digits. */
+function toExp(x: number, prec: number): string {
+  const { digits, exp } = significant(x, prec + 1);
+  return `${digits[0]}${prec ? '.' + digits.slice(1) : ''}e${goExp(exp)}`;
+}
+
+/** %g: shortest digits (or prec significant ones), exponent form when exp < -4 or exp ≥ precision (6 for shortest). */
 function gForm(x: number, prec: number | undefined): string {
   if (x === 0) return '0';
-  const shortest = prec === undefined;
-  const p = shortest ? undefined : Math.max(prec, 1);
-  const [mant, e] = (p === undefined ? x.toExponential() : x.toExponential(p - 1)).split('e');
-  const exp = Number(e);
-  const digits = mant.replace('.', '').length;
-  const strip = (s: string) => (s.includes('.') ? s.replace(/\.?0+$/, '') : s);
-  if (exp < -4 || exp >= (p ?? 6)) return `${strip(mant)}e${goExp(exp)}`;
-  return strip(x.toFixed(Math.max(0, (p === undefined ? digits : p) - 1 - exp)));
+  let digits: string;
+  let exp: number;
+  if (prec === undefined) {
+    const [m, e] = x.toExponential().split('e');
+    [digits, exp] = [m.replace('.', ''), Number(e)];
+  } else ({ digits, exp } = significant(x, Math.max(prec, 1)));
+  digits = digits.replace(/0+$/, '') || '0';
+  if (exp < -4 || exp >= (prec ?? 6)) return `${digits[0]}${digits.length > 1 ? '.' + digits.slice(1) : ''}e${goExp(exp)}`;
+  if (exp < 0) return `0.${'0'.repeat(-exp - 1)}${digits}`;
+  const int = digits.slice(0, exp + 1).padEnd(exp + 1, '0');
+  return digits.length > exp + 1 ? `${int}.${digits.slice(exp + 1)}` : int;
 }

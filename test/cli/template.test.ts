@@ -111,6 +111,12 @@ test('templates of literals print what podman (Go text/template) prints', async 
     '{{html "<a&\'b\'>"}} {{urlquery "a b&c/d"}}',
     '{{define "t"}}[{{.}}]{{end}}{{template "t" "x"}}{{template "t" 2}}{{block "b" "y"}}<{{.}}>{{end}}',
     '{{"x" | printf "%s-%s" "p"}} {{3 | printf "%d"}} {{(split "a:b" ":") | len}}',
+    '{{printf "%6.2f|%-10.3e|%G|%x|%q|%#x|%#o|%#v|%08.3f|%+.2e" 3.14159 1234.5 0.0000001 -255 65 255 8 "s" -3.14159 12345.678}}',
+    '{{printf "%x|%X|%5t|%-6v|%s|%d|%v" "hello" "hi" true false true 1.5 -2.25}}',
+    '{{printf "%.0f %.1f %.2f %.0f %.0f %.1f" 2.5 0.25 1.005 3.5 -0.5 0.35}}',
+    '{{printf "%%|%c|%U|%3c|%-4d|" 128512 128512 65 7}}',
+    '{{len ""}} {{index (split "a,b" ",") 1}} {{if and (eq 1 1) (ne "a" "b") (lt 1 2)}}ok{{end}} {{"a" | printf "%s%s" "b" | printf "[%s]"}}',
+    '{{println}}|{{print}}|{{- 3 -}} | {{- "x"}}',
   ];
   const differ: string[] = [];
   for (const tpl of templates) {
