@@ -1,4 +1,5 @@
 // create, run, start, attach, exec, logs: the commands that carry a container's stdio.
+import { EventEmitter } from 'node:events';
 import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
 import type { ContainerSpec, ContainerManager } from '../container/index.js';
@@ -101,6 +102,8 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     hostname: f.hostname as string | undefined,
     tty: !!f.tty,
     stdin: !!f.interactive,
+    // As docker: stdin stays open across attach sessions (a detach does not end the input).
+    stdinOnce: f.interactive ? false : undefined,
     mounts: [...strings('volume').map(parseVolume), ...strings('tmpfs').map(parseTmpfs)],
     security: {
       user: f.user as string | undefined,
@@ -131,6 +134,22 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     logSizeMax,
   };
   return spec;
+}
+
+/** This terminal's size, if stdout is one. */
+function terminalSize(): { rows: number; cols: number } | undefined {
+  return process.stdout.isTTY && process.stdout.rows && process.stdout.columns ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
+}
+
+/** This terminal's size changes as 'resize' events for a TTY exec (its first size is in the request). */
+function terminalResizes(): { emitter: EventEmitter; stop(): void } {
+  const emitter = new EventEmitter();
+  const send = () => {
+    const size = terminalSize();
+    if (size) emitter.emit('resize', size);
+  };
+  process.stdout.on('resize', send);
+  return { emitter, stop: () => process.stdout.off('resize', send) };
 }
 
 /** Raw mode on this terminal for a TTY session that reads stdin; returns the undo. */
@@ -204,6 +223,8 @@ const runCommand: Command = {
   stopAfter: 1,
   async run(ctx, f, args) {
     const cfg = await configFromFlags(f, args);
+    // A foreground `run -i` without a TTY passes its input's end on (`echo x | berth run -i … cat` ends).
+    if (!f.detach && cfg.stdin && !cfg.tty) cfg.stdinOnce = true;
     await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
     const c = await mgr.create(cfg, { foreground: !f.detach });
@@ -308,21 +329,25 @@ const execCommand: Command = {
       stdin: !!f.interactive,
       detach: !!f.detach,
       privileged: !!f.privileged,
+      consoleSize: f.tty ? terminalSize() : undefined,
     };
     if (req.detach) {
       await mgr.exec(c.id, req);
       return 0;
     }
     const restoreTerminal = rawTerminal(req.tty, req.stdin);
+    const sizes = req.tty ? terminalResizes() : undefined;
     try {
       const r = await mgr.exec(c.id, req, {
         stdin: req.stdin ? process.stdin : undefined,
         stdout: process.stdout,
         stderr: process.stderr,
         detachKeys: f['detach-keys'] as string | undefined,
+        resize: sizes?.emitter,
       });
       return r.exitCode ?? 0;
     } finally {
+      sizes?.stop();
       restoreTerminal();
     }
   },
