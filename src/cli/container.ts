@@ -53,6 +53,8 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
     Status: statusText(c),
     Names: c.name,
     Labels: templateMap(c.config.labels ?? {}),
+    // Where the container's binds and volumes are mounted, as podman lists them.
+    Mounts: (c.config.mounts ?? []).flatMap((m) => (m.type === 'tmpfs' ? [] : [m.destination])),
     ExitCode: c.exitCode,
     Pid: c.state === 'running' ? c.pid : 0,
   };

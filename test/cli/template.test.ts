@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { newInstance, type Instance } from '../helpers/index.js';
 
@@ -17,7 +17,9 @@ async function ok(inst: Instance, args: string[]): Promise<string> {
 test('ps, inspect, images, network ls, version: Go templates on real objects', async (t) => {
   const inst = await newInstance(t);
   const img = await inst.importBusybox();
-  await ok(inst, ['run', '-d', '--name', 'web', '--label', 'tier=front', '--label', 'app=web', '-e', 'FOO=bar', img, 'sleep', '1000']);
+  const data = join(inst.base, 'data');
+  mkdirSync(data);
+  await ok(inst, ['run', '-d', '--name', 'web', '--label', 'tier=front', '--label', 'app=web', '-e', 'FOO=bar', '-v', `${data}:/data:ro`, img, 'sleep', '1000']);
   await ok(inst, ['create', '--network', 'none', '--name', 'idle', img, 'true']);
   const id = (await ok(inst, ['inspect', '-f', '{{.Id}}', 'web'])).trim();
   assert.match(id, /^[0-9a-f]{64}$/);
@@ -26,6 +28,8 @@ test('ps, inspect, images, network ls, version: Go templates on real objects', a
   assert.equal(await ok(inst, ['ps', '--format', '{{.ID}}']), `${id.slice(0, 12)}\n`);
   assert.equal(await ok(inst, ['ps', '--no-trunc', '--format', '{{.ID}}']), `${id}\n`);
   assert.equal(await ok(inst, ['inspect', '-f', '{{.ID}}', 'web']), `${id}\n`);
+  assert.equal(await ok(inst, ['ps', '-a', '--format', '{{.Names}} {{.Mounts}} {{len .Mounts}} {{range .Mounts}}{{.}}{{end}}', '--filter', 'name=web']), 'web [/data] 1 /data\n');
+  assert.equal(await ok(inst, ['inspect', '-f', '{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}}{{end}}', 'web']), `${data}:/data:false\n`);
 
   // range over a map (sorted keys), if/else on a comparison, with, printf.
   const lines = (await ok(inst, ['ps', '-a', '--format', '{{.Names}} {{if eq .State "running"}}up{{else}}{{.State}}{{end}} {{range $k, $v := .Labels}}{{$k}}={{$v}},{{else}}none{{end}} {{with .Labels.app}}{{printf "%q" .}}{{end}}']))
