@@ -5,7 +5,7 @@
 import type { BerthEvent } from '../events/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { formatFlag, type Command } from './command.js';
-import { compileFormat } from './format.js';
+import { compileFormat, templateMap } from './format.js';
 
 const SEQ_LIMIT = 1e9;
 
@@ -32,7 +32,8 @@ function view(e: BerthEvent) {
     from: e.attributes.image ?? '',
     Type: e.type,
     Action: e.action,
-    Actor: { ID: e.id, Attributes: e.attributes },
+    // A map, as docker's: an attribute an event lacks is "<no value>", not an error.
+    Actor: { ID: e.id, Attributes: templateMap(e.attributes) },
     scope: 'local',
     time: Math.floor(e.time / 1000),
     timeNano: e.time * 1e6,
