@@ -5,6 +5,7 @@ import type { Command } from './command.js';
 import type { ContainerSpec, ContainerManager } from '../container/index.js';
 import { isValidName } from '../config/index.js';
 import { invalidArgument } from '../errors/index.js';
+import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlag } from './pull-policy.js';
 import {
@@ -152,6 +153,13 @@ function terminalResizes(): { emitter: EventEmitter; stop(): void } {
   return { emitter, stop: () => process.stdout.off('resize', send) };
 }
 
+/** The --detach-keys given (validated: a bad one is refused before any work). */
+function detachKeysOf(f: FlagValues): string | undefined {
+  const keys = f['detach-keys'] as string | undefined;
+  if (keys !== undefined) parseDetachKeys(keys);
+  return keys;
+}
+
 /** Raw mode on this terminal for a TTY session that reads stdin; returns the undo. */
 function rawTerminal(tty: boolean, stdin: boolean): () => void {
   if (!(tty && stdin && process.stdin.isTTY)) return () => {};
@@ -222,6 +230,8 @@ const runCommand: Command = {
   minArgs: 1,
   stopAfter: 1,
   async run(ctx, f, args) {
+    // Checked before anything is created or started.
+    detachKeysOf(f);
     const cfg = await configFromFlags(f, args);
     // A foreground `run -i` without a TTY passes its input's end on (`echo x | berth run -i … cat` ends).
     if (!f.detach && cfg.stdin && !cfg.tty) cfg.stdinOnce = true;
@@ -236,7 +246,7 @@ const runCommand: Command = {
     const how = await attachTerminal(
       mgr,
       c.id,
-      { tty: !!cfg.tty, stdin: !!cfg.stdin, detachKeys: f['detach-keys'] as string | undefined, sigProxy: f['sig-proxy'] !== false },
+      { tty: !!cfg.tty, stdin: !!cfg.stdin, detachKeys: detachKeysOf(f), sigProxy: f['sig-proxy'] !== false },
       async () => void (await mgr.start(c.id)),
     );
     if (how === 'detached') return 0;
@@ -255,6 +265,8 @@ const startCommand: Command = {
   ],
   minArgs: 1,
   async run(ctx, f, args) {
+    // Checked before anything is created or started.
+    detachKeysOf(f);
     const mgr = await ctx.containers();
     if (f.attach) {
       if (args.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');
@@ -263,7 +275,7 @@ const startCommand: Command = {
       const how = await attachTerminal(
         mgr,
         c.id,
-        { tty: !!c.config.tty, stdin: !!f.interactive && !!c.config.stdin, detachKeys: f['detach-keys'] as string | undefined, sigProxy: true },
+        { tty: !!c.config.tty, stdin: !!f.interactive && !!c.config.stdin, detachKeys: detachKeysOf(f), sigProxy: true },
         started ? undefined : async () => void (await mgr.start(c.id)),
       );
       return how === 'detached' ? 0 : mgr.wait(c.id);
@@ -294,12 +306,14 @@ const attachCommand: Command = {
   minArgs: 1,
   maxArgs: 1,
   async run(ctx, f, args) {
+    // Checked before anything is created or started.
+    detachKeysOf(f);
     const mgr = await ctx.containers();
     const c = await mgr.get(args[0]);
     const how = await attachTerminal(mgr, c.id, {
       tty: !!c.config.tty,
       stdin: !f['no-stdin'] && !!c.config.stdin,
-      detachKeys: f['detach-keys'] as string | undefined,
+      detachKeys: detachKeysOf(f),
       sigProxy: f['sig-proxy'] !== false,
     });
     return how === 'detached' ? 0 : mgr.wait(c.id);
@@ -318,6 +332,8 @@ const execCommand: Command = {
   minArgs: 2,
   stopAfter: 2,
   async run(ctx, f, args) {
+    // Checked before anything is created or started.
+    detachKeysOf(f);
     const mgr = await ctx.containers();
     const c = await mgr.get(args[0]);
     const req = {
@@ -342,7 +358,7 @@ const execCommand: Command = {
         stdin: req.stdin ? process.stdin : undefined,
         stdout: process.stdout,
         stderr: process.stderr,
-        detachKeys: f['detach-keys'] as string | undefined,
+        detachKeys: detachKeysOf(f),
         resize: sizes?.emitter,
       });
       return r.exitCode ?? 0;
