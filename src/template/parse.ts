@@ -200,34 +200,36 @@ function numberValue(text: string): number | undefined {
   return Number.isNaN(v) ? undefined : sign * v;
 }
 
-/** Go's interpreted string literal: \n \t \" \\ \xFF \u1234 \U00012345 and octal escapes. */
+/** Go's interpreted string literal: \n \t \" \\ \xFF \u1234 \U00012345 and octal escapes (\x and octal are bytes of UTF-8). */
 export function unquote(text: string): string | undefined {
   if (text.startsWith('`')) return text.slice(1, -1).replace(/\r/g, '');
   const body = text.slice(1, -1);
-  let out = '';
+  const bytes: number[] = [];
+  const add = (s: string) => bytes.push(...Buffer.from(s));
+  const simple: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"', "'": "'" };
   for (let i = 0; i < body.length; i++) {
     const c = body[i];
     if (c !== '\\') {
-      out += c;
+      add(c);
       continue;
     }
     const e = body[++i];
-    const simple: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"', "'": "'" };
-    if (e in simple) out += simple[e];
+    if (e in simple) add(simple[e]);
     else if (e === 'x' || e === 'u' || e === 'U') {
       const n = e === 'x' ? 2 : e === 'u' ? 4 : 8;
       const hex = body.slice(i + 1, i + 1 + n);
       if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(hex)) return undefined;
-      out += e === 'x' ? Buffer.from([parseInt(hex, 16)]).toString('latin1') : String.fromCodePoint(parseInt(hex, 16));
+      if (e === 'x') bytes.push(parseInt(hex, 16));
+      else add(String.fromCodePoint(parseInt(hex, 16)));
       i += n;
     } else if (/[0-7]/.test(e)) {
       const oct = body.slice(i, i + 3);
-      if (!/^[0-7]{3}$/.test(oct)) return undefined;
-      out += String.fromCharCode(parseInt(oct, 8));
+      if (!/^[0-7]{3}$/.test(oct) || parseInt(oct, 8) > 255) return undefined;
+      bytes.push(parseInt(oct, 8));
       i += 2;
     } else return undefined;
   }
-  return out;
+  return Buffer.from(bytes).toString();
 }
 
 class Parser {
@@ -294,23 +296,12 @@ class Parser {
           if (tname === undefined) throw this.fail(item.pos, `unexpected "${nameTok.text}" in ${kw} clause`);
           if (kw === 'define') {
             if (this.peek().type !== 'end') throw this.fail(item.pos, `unexpected "${this.peek().text}" in define clause`);
-            const saved = this.vars;
-            this.vars = ['$'];
-            const body = this.list();
-            this.vars = saved;
-            if (body.end?.word !== '{{end}}') throw this.fail(item.pos, body.end ? `unexpected ${body.end.word} in define` : 'unexpected EOF');
-            this.defines.set(tname, body.list);
+            this.defines.set(tname, this.namedBody(kw, item.pos));
             break;
           }
           const pipe = this.peek().type === 'end' ? undefined : this.pipeline(kw, item.pos);
-          if (kw === 'block') {
-            const saved = this.vars;
-            this.vars = ['$'];
-            const body = this.list();
-            this.vars = saved;
-            if (body.end?.word !== '{{end}}') throw this.fail(item.pos, body.end ? `unexpected ${body.end.word} in block` : 'unexpected EOF');
-            this.defines.set(tname, body.list);
-          }
+          // {{block}} is {{define}} and {{template}} in one.
+          if (kw === 'block') this.defines.set(tname, this.namedBody(kw, item.pos));
           list.push({ t: 'template', name: tname, pipe, pos: item.pos });
           break;
         }
@@ -320,6 +311,16 @@ class Parser {
       }
     }
     return { list };
+  }
+
+  /** A named template's body, up to its {{end}}: its own variables, only $. */
+  private namedBody(kw: string, pos: number): Node[] {
+    const saved = this.vars;
+    this.vars = ['$'];
+    const body = this.list();
+    this.vars = saved;
+    if (body.end?.word !== '{{end}}') throw this.fail(pos, body.end ? `unexpected ${body.end.word} in ${kw}` : 'unexpected EOF');
+    return body.list;
   }
 
   /** {{if}}, {{with}}, {{range}}: pipeline, list, optional {{else}} (or {{else if …}}), {{end}}. */

@@ -82,7 +82,7 @@ const cases: [template: string, want: string][] = [
   ['x{{/* a comment\nover lines */}}y', 'xy'],
   ['x {{- /* trimmed */ -}} y', 'xy'],
   ['{{`raw \\n "quoted"`}}', 'raw \\n "quoted"'],
-  ['{{"tab\\there"}} {{"\\u00e9\\x41"}}', 'tab\there éA'],
+  ['{{"tab\\there"}} {{"\\u00e9\\x41"}} {{"\\xc3\\xa9\\303\\251"}}', 'tab\there éA éé'],
   ["{{'a'}} {{0x1F}} {{1e3}} {{1_000}} {{-1.5}} {{print nil}}", '97 31 1000 1000 -1.5 <nil>'],
   ['{{true}} {{false}}', 'true false'],
   // Pipelines, parentheses, field chains on parenthesized values and variables.
