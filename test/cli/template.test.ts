@@ -44,6 +44,7 @@ test('ps, inspect, images, network ls, version: Go templates on real objects', a
   assert.equal(table.length, 4, table.join('\n'));
   for (const row of table.slice(1, 3)) assert.match(row, /^[0-9a-f]{12} {3}(web {5}|idle {4})(RUNNING|CREATED)$/);
   assert.equal(table[3], '');
+  assert.equal(await ok(inst, ['ps', '-a', '--filter', 'name=nomatch', '--format', 'table {{.ID}}\\t{{.Names}}']), 'CONTAINER ID   NAMES\n', 'the header without rows');
   // docker's functions pass the header through: json .Labels heads its column LABELS.
   assert.equal(await ok(inst, ['ps', '--format', 'table {{.Names}}:{{json .Labels}}']), 'NAMES:LABELS\nweb:{"app":"web","tier":"front"}\n');
 

@@ -74,6 +74,8 @@ const cases: [template: string, want: string][] = [
   ['{{if .Nil}}x{{else}}nil is false{{end}}', 'nil is false'],
   ['{{with .Text}}x{{else}}empty{{end}}|{{with .Labels.app}}{{.}}{{end}}', 'empty|web'],
   ['{{with $x := .Count}}{{$x}}{{end}}', '3'],
+  ['{{with .Text}}x{{else with .Name}}{{.}}{{end}}', 'web'],
+  ['{{if $x := .Count}}{{$x}}{{else}}{{$x}}{{end}}|{{if $y := .Zero}}{{$y}}{{else}}zero {{$y}}{{end}}', '3|zero 0'],
   // Trim markers, comments, raw strings, literals.
   ['a  {{- .Name -}}  b', 'awebb'],
   ['a\n\t{{- .Name}}\n', 'aweb\n'],
