@@ -22,6 +22,9 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 
+# kubectl drives the streaming tests; any kubectl will do (Debian's, or one already there).
+command -v kubectl >/dev/null || PACKAGES+=(kubernetes-client)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
