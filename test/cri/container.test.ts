@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { join } from 'node:path';
 import { newInstance, type Instance } from '../helpers/index.js';
 import { openStore } from '../../src/store/index.js';
-import { startBerthd, type Berthd } from './berthd.js';
+import { busyboxImage, startBerthd, type Berthd } from './berthd.js';
 import { grpcError, Status } from './client.js';
 import { sandboxConfig } from './sandbox.js';
 
@@ -26,9 +26,9 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
 async function setup(t: Parameters<typeof newInstance>[0], name: string): Promise<{ inst: Instance; d: Berthd; pod: string; podConfig: any; image: string; logDir: string }> {
   const inst = await newInstance(t);
   t!.after(() => inst.cleanup());
-  // Images are shared by every namespace: one imported by the CLI serves the CRI's pods.
-  const image = await inst.importBusybox();
   const d = await startBerthd(t!, inst);
+  // Images are shared by every namespace: one imported by the CLI serves the CRI's pods.
+  const image = await busyboxImage(d, inst);
   const logDir = join(inst.base, 'pod-logs', name);
   mkdirSync(logDir, { recursive: true });
   const podConfig = sandboxConfig(name, { log_directory: logDir });

@@ -3,7 +3,7 @@
 // plugin on cgroupfs with runc through io.containerd.runc.v2, a bridge network on the
 // instance's bridge and subnet, and a docker-registry on 127.0.0.1 that serves its pause
 // image and the busybox test image. stop() removes everything it made.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -70,6 +70,7 @@ export async function startPeerRegistry(t: After): Promise<PeerImages> {
 
 export interface Containerd {
   socket: string;
+  child: ChildProcess;
   cri: CriClient;
   images: PeerImages;
   /** stderr so far: containerd's log lines. */
@@ -77,12 +78,19 @@ export interface Containerd {
   /** Removes every pod through the CRI, then SIGTERM; resolves with the exit code. Idempotent. */
   stop(): Promise<number>;
   exited: Promise<number>;
-  pid: number;
 }
 
-function configToml(dir: string, socket: string, images: PeerImages): string {
+export interface ContainerdOptions {
+  images?: PeerImages;
+  /** More plain-HTTP registries on 127.0.0.1 (host:port) it may pull from. */
+  insecure?: string[];
+  socket?: string;
+}
+
+function configToml(dir: string, socket: string, images: PeerImages, insecure: string[]): string {
   const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  return `version = 2
+  return (
+    `version = 2
 root = "${dir}/root"
 state = "${dir}/state"
 # Everything else containerd would put on the host goes here too.
@@ -126,10 +134,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   bin_dir = "/usr/lib/cni"
   conf_dir = "${dir}/cni"
 
-# The local registry speaks plain HTTP.
-[${cri}.registry.mirrors."${images.host}"]
-  endpoint = ["http://${images.host}"]
-`;
+` +
+    // The local registries speak plain HTTP.
+    [images.host, ...insecure].map((h) => `\n[${cri}.registry.mirrors."${h}"]\n  endpoint = ["http://${h}"]\n`).join('')
+  );
 }
 
 /** A bridge network on the instance's bridge and subnet, as berth's default network is. */
@@ -156,13 +164,13 @@ const cgroupDirs = () => {
  * Starts containerd in inst.base/containerd; t.after stops it. images defaults to a fresh
  * registry of its own (startPeerRegistry).
  */
-export async function startContainerd(t: After, inst: Instance, o: { images?: PeerImages } = {}): Promise<Containerd> {
+export async function startContainerd(t: After, inst: Instance, o: ContainerdOptions = {}): Promise<Containerd> {
   const images = o.images ?? (await startPeerRegistry(t));
   const dir = join(inst.base, 'containerd');
-  const socket = join(dir, 'containerd.sock');
+  const socket = o.socket ?? join(dir, 'containerd.sock');
   mkdirSync(join(dir, 'cni'), { recursive: true });
   writeFileSync(join(dir, 'cni', '10-peer.conflist'), cniConflist(inst));
-  writeFileSync(join(dir, 'config.toml'), configToml(dir, socket, images));
+  writeFileSync(join(dir, 'config.toml'), configToml(dir, socket, images, o.insecure ?? []));
   // What exists before, so that stop() removes only what this containerd made.
   const hadShimDir = existsSync(SHIM_SOCKETS);
   const shimSocketsBefore = new Set(hadShimDir ? readdirSync(SHIM_SOCKETS) : []);
@@ -208,6 +216,13 @@ export async function startContainerd(t: After, inst: Instance, o: { images?: Pe
       return code;
     })());
   t.after(stop);
+  // The instance's own clean-up kills whatever uses its dir: containerd must remove its pods
+  // (netns, CNI rules) before that, whichever clean-up runs first.
+  const cleanup = inst.cleanup;
+  inst.cleanup = async () => {
+    await stop();
+    await cleanup();
+  };
 
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -224,7 +239,7 @@ export async function startContainerd(t: After, inst: Instance, o: { images?: Pe
     if (Date.now() > deadline) throw new Error(`containerd did not start serving: ${stderr.slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { socket, cri, images, logs: () => stderr, stop, exited, pid: child.pid! };
+  return { socket, child, cri, images, logs: () => stderr, stop, exited };
 }
 
 function tryRmdir(d: string): void {

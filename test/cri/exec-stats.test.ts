@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
-import { startBerthd, type Berthd } from './berthd.js';
+import { busyboxImage, startBerthd, type Berthd } from './berthd.js';
 import { grpcError, Status } from './client.js';
 import { sandboxConfig } from './sandbox.js';
 
@@ -28,8 +28,8 @@ const exec = async (d: Berthd, id: string, cmd: string[], timeout = 30) => {
 test('ExecSync, security contexts from inside, stats, resource updates and log reopening', async (t) => {
   const inst = await newInstance(t);
   t.after(() => inst.cleanup());
-  const image = await inst.importBusybox();
   const d = await startBerthd(t, inst);
+  const image = await busyboxImage(d, inst);
   const logDir = join(inst.base, 'pod-logs');
   mkdirSync(logDir, { recursive: true });
   const podConfig = sandboxConfig('execs', { log_directory: logDir });
