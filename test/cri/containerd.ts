@@ -113,6 +113,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # root here lacks CAP_SYS_RESOURCE: never ask for a lower oom_score_adj than our own.
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
+  # Writable layer sizes are measured this often (s), not when ContainerStats asks.
+  stats_collect_period = 1
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
