@@ -50,6 +50,11 @@ async function pushTarImage(t: After, tar: Buffer, config: object, dest: string)
   await skopeoPush(layout, 'latest', dest);
 }
 
+/** The busybox test image with config (Cmd, Env, User …) pushed to dest. */
+export async function pushBusybox(t: After, dest: string, config: object = {}): Promise<void> {
+  await pushTarImage(t, readFileSync(busyboxTarball()), { Cmd: ['/bin/sh'], Env: ['PATH=/bin'], ...config }, dest);
+}
+
 /**
  * A registry on 127.0.0.1 holding the busybox test image and a pause image: the host's
  * static catatonit in pause mode (-P), so no image comes from anywhere but this machine.
@@ -58,7 +63,7 @@ export async function startPeerRegistry(t: After): Promise<PeerImages> {
   const reg = await startRegistry(t);
   const busybox = `${reg.host}/berth-test/busybox:latest`;
   const pause = `${reg.host}/berth-test/pause:latest`;
-  await pushTarImage(t, readFileSync(busyboxTarball()), { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] }, busybox);
+  await pushBusybox(t, busybox);
   const dir = tempDir(t, 'pause-rootfs');
   mkdirSync(join(dir, 'rootfs'));
   writeFileSync(join(dir, 'rootfs', 'catatonit'), readFileSync('/usr/bin/catatonit'), { mode: 0o755 });
