@@ -14,7 +14,7 @@ DEMO_NAME   := berth-demo
 # Per test (not per file): the slowest integration tests start several containers.
 TEST_TIMEOUT_MS := 300000
 
-.PHONY: build deps node_modules demo test typecheck install bench clean distclean
+.PHONY: build deps node_modules demo test test-cri-peer typecheck install bench clean distclean
 
 deps:
 	bash scripts/install-deps.sh
@@ -75,6 +75,14 @@ test: deps node_modules build
 	bench/loop-lag --smoke || status=$$?; \
 	node --test out/test/leaks.check.js || status=$$?; \
 	exit $$status
+
+# The CRI suite against containerd (test/cri/containerd.ts starts it with its own config):
+# shows the tests encode CRI behaviour; where the two differ, the test says why.
+test-cri-peer: deps node_modules build
+	rm -rf out
+	npx tsc -p . --outDir out
+	BERTH_CRI_PEER=containerd node --test --test-concurrency=2 --test-timeout=$(TEST_TIMEOUT_MS) \
+	  $$(find out/test/cri -name '*.test.js' | sort)
 
 install: build
 	ln -sfn $(BERTH) /usr/local/bin/berth
