@@ -73,6 +73,7 @@ test: deps node_modules build
 	bench/network --runs 1 || status=$$?; \
 	bench/pull --runs 1 --size-mb 20 || status=$$?; \
 	bench/loop-lag --smoke || status=$$?; \
+	bench/cri --runs 1 --concurrent 2 --pods 2 || status=$$?; \
 	node --test out/test/leaks.check.js || status=$$?; \
 	exit $$status
 
@@ -94,6 +95,7 @@ bench: deps node_modules build
 	bench/network
 	bench/pull
 	bench/loop-lag
+	bench/cri
 
 clean:
 	rm -rf build bin/berth bin/berthd out out-bench
