@@ -71,7 +71,8 @@ const RUNNERS = ['run', 'create', 'start', 'restart', 'exec', 'stop', 'kill', 'r
 // The node that built berth runs it. NODE_EXTRA_CA_CERTS is dropped: with it set, node
 // parses the whole certificate bundle at start-up (~60 ms here) for every command, and
 // berth's own TLS client loads the system CAs itself, only when it talks to a registry.
-const launcher = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}
+// "--" ends node's own options: node 20 would otherwise act on a user's --env-file.
+const launcher = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath} --
 'use strict';
 // Runs build/berth.cjs from V8's code cache (made at build time): parsing and compiling the
 // bundle would otherwise cost every command several ms. Commands that run containers
@@ -93,7 +94,7 @@ script.runInThisContext()(module.exports, require, module, file, join(__dirname,
 writeFileSync('bin/berth', launcher);
 chmodSync('bin/berth', 0o755);
 
-writeFileSync('bin/berthd', `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}
+writeFileSync('bin/berthd', `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath} --
 'use strict';
 // berthd, the CRI daemon: build/berthd.cjs.
 require('../build/berthd.cjs').runDaemon(process.argv.slice(2)).then(

@@ -1,5 +1,6 @@
 // import, load, save, images, rmi, tag, and the `image` command group.
-import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createReadStream, renameSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Command } from './command.js';
@@ -88,7 +89,11 @@ const saveCommand: Command = {
     }
     // Written beside the target and renamed: a failed save leaves no half archive behind.
     const temp = tempPathFor(file);
-    const out = createWriteStream(temp, { mode: 0o644 });
+    // Opened first: a directory that is not there is an error before any work.
+    const handle = await open(temp, 'wx', 0o644).catch((e: unknown) => Promise.reject(fromSystemError(e, file)));
+    const out = handle.createWriteStream();
+    // A write error reaches finished() below; the listener keeps it from being unhandled.
+    out.on('error', () => undefined);
     try {
       await images.save(refs, out, format);
       out.end();

@@ -7,7 +7,7 @@ import { commands } from './commands.js';
 import type { Config } from '../config/index.js';
 import { createEngine } from '../engine/index.js';
 import { invalidArgument } from '../errors/index.js';
-import { setLogLevel } from '../log/index.js';
+import { setLogFormat, setLogLevel } from '../log/index.js';
 
 const globalFlags: FlagDef[] = [
   { name: 'root', type: 'string', value: 'DIR', desc: 'Persistent state directory (default /var/lib/berth, env BERTH_ROOT)' },
@@ -16,6 +16,7 @@ const globalFlags: FlagDef[] = [
   { name: 'namespace', type: 'string', value: 'NAME', desc: "Namespace of the containers and pods to work with (default \"default\"; the CRI's is k8s.io; env BERTH_NAMESPACE)" },
   { name: 'runtime', type: 'string', value: 'PATH', desc: 'OCI runtime binary (default runc, or [runtime] path in berth.toml)' },
   { name: 'log-level', type: 'string', value: 'LEVEL', desc: 'Log level: debug, info, warn, error (default warn)' },
+  { name: 'log-format', type: 'string', value: 'FORMAT', desc: 'Log lines as text (default) or json' },
   { name: 'help', short: 'h', type: 'bool', desc: 'Show help' },
   { name: 'version', short: 'v', type: 'bool', desc: 'Show the version' },
 ];
@@ -70,6 +71,7 @@ export async function main(argv: string[], entry: string): Promise<number> {
       if (!def) break;
     }
     const global = parseArgs(argv.slice(0, i), globalFlags);
+    setLogFormat((global.flags['log-format'] as string | undefined) ?? 'text');
     if (typeof global.flags['log-level'] === 'string') {
       setLogLevel(global.flags['log-level']);
       debug = global.flags['log-level'] === 'debug';
@@ -123,6 +125,12 @@ export async function main(argv: string[], entry: string): Promise<number> {
 // Exit as soon as the command is done: stdout/stderr writes are synchronous for files,
 // pipes and terminals on Linux, and lingering handles (stdin, watchers) must not keep a
 // finished command alive.
+// A reader that went away (`berth logs C | head -1`) ends the command quietly, as SIGPIPE
+// ends podman; 141 is the status a shell shows for that.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(141);
+  throw e;
+});
 main(process.argv.slice(2), process.argv[1]).then(
   (code) => process.exit(code),
   (e) => {

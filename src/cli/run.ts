@@ -1,9 +1,11 @@
 // create, run, start, attach, exec, logs: the commands that carry a container's stdio.
+import { EventEmitter } from 'node:events';
 import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
 import type { ContainerSpec, ContainerManager } from '../container/index.js';
 import { isValidName } from '../config/index.js';
 import { invalidArgument } from '../errors/index.js';
+import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlag } from './pull-policy.js';
 import {
@@ -101,6 +103,8 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     hostname: f.hostname as string | undefined,
     tty: !!f.tty,
     stdin: !!f.interactive,
+    // As docker: stdin stays open across attach sessions (a detach does not end the input).
+    stdinOnce: f.interactive ? false : undefined,
     mounts: [...strings('volume').map(parseVolume), ...strings('tmpfs').map(parseTmpfs)],
     security: {
       user: f.user as string | undefined,
@@ -131,6 +135,29 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     logSizeMax,
   };
   return spec;
+}
+
+/** This terminal's size, if stdout is one. */
+function terminalSize(): { rows: number; cols: number } | undefined {
+  return process.stdout.isTTY && process.stdout.rows && process.stdout.columns ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
+}
+
+/** This terminal's size changes as 'resize' events for a TTY exec (its first size is in the request). */
+function terminalResizes(): { emitter: EventEmitter; stop(): void } {
+  const emitter = new EventEmitter();
+  const send = () => {
+    const size = terminalSize();
+    if (size) emitter.emit('resize', size);
+  };
+  process.stdout.on('resize', send);
+  return { emitter, stop: () => process.stdout.off('resize', send) };
+}
+
+/** The --detach-keys given (validated: a bad one is refused before any work). */
+function detachKeysOf(f: FlagValues): string | undefined {
+  const keys = f['detach-keys'] as string | undefined;
+  if (keys !== undefined) parseDetachKeys(keys);
+  return keys;
 }
 
 /** Raw mode on this terminal for a TTY session that reads stdin; returns the undo. */
@@ -203,7 +230,11 @@ const runCommand: Command = {
   minArgs: 1,
   stopAfter: 1,
   async run(ctx, f, args) {
+    // Checked before anything is created or started.
+    detachKeysOf(f);
     const cfg = await configFromFlags(f, args);
+    // A foreground `run -i` without a TTY passes its input's end on (`echo x | berth run -i … cat` ends).
+    if (!f.detach && cfg.stdin && !cfg.tty) cfg.stdinOnce = true;
     await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
     const c = await mgr.create(cfg, { foreground: !f.detach });
@@ -215,7 +246,7 @@ const runCommand: Command = {
     const how = await attachTerminal(
       mgr,
       c.id,
-      { tty: !!cfg.tty, stdin: !!cfg.stdin, detachKeys: f['detach-keys'] as string | undefined, sigProxy: f['sig-proxy'] !== false },
+      { tty: !!cfg.tty, stdin: !!cfg.stdin, detachKeys: detachKeysOf(f), sigProxy: f['sig-proxy'] !== false },
       async () => void (await mgr.start(c.id)),
     );
     if (how === 'detached') return 0;
@@ -234,6 +265,8 @@ const startCommand: Command = {
   ],
   minArgs: 1,
   async run(ctx, f, args) {
+    // Checked before anything is created or started.
+    detachKeysOf(f);
     const mgr = await ctx.containers();
     if (f.attach) {
       if (args.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');
@@ -242,7 +275,7 @@ const startCommand: Command = {
       const how = await attachTerminal(
         mgr,
         c.id,
-        { tty: !!c.config.tty, stdin: !!f.interactive && !!c.config.stdin, detachKeys: f['detach-keys'] as string | undefined, sigProxy: true },
+        { tty: !!c.config.tty, stdin: !!f.interactive && !!c.config.stdin, detachKeys: detachKeysOf(f), sigProxy: true },
         started ? undefined : async () => void (await mgr.start(c.id)),
       );
       return how === 'detached' ? 0 : mgr.wait(c.id);
@@ -273,12 +306,14 @@ const attachCommand: Command = {
   minArgs: 1,
   maxArgs: 1,
   async run(ctx, f, args) {
+    // Checked before anything is created or started.
+    detachKeysOf(f);
     const mgr = await ctx.containers();
     const c = await mgr.get(args[0]);
     const how = await attachTerminal(mgr, c.id, {
       tty: !!c.config.tty,
       stdin: !f['no-stdin'] && !!c.config.stdin,
-      detachKeys: f['detach-keys'] as string | undefined,
+      detachKeys: detachKeysOf(f),
       sigProxy: f['sig-proxy'] !== false,
     });
     return how === 'detached' ? 0 : mgr.wait(c.id);
@@ -297,6 +332,8 @@ const execCommand: Command = {
   minArgs: 2,
   stopAfter: 2,
   async run(ctx, f, args) {
+    // Checked before anything is created or started.
+    detachKeysOf(f);
     const mgr = await ctx.containers();
     const c = await mgr.get(args[0]);
     const req = {
@@ -308,21 +345,25 @@ const execCommand: Command = {
       stdin: !!f.interactive,
       detach: !!f.detach,
       privileged: !!f.privileged,
+      consoleSize: f.tty ? terminalSize() : undefined,
     };
     if (req.detach) {
       await mgr.exec(c.id, req);
       return 0;
     }
     const restoreTerminal = rawTerminal(req.tty, req.stdin);
+    const sizes = req.tty ? terminalResizes() : undefined;
     try {
       const r = await mgr.exec(c.id, req, {
         stdin: req.stdin ? process.stdin : undefined,
         stdout: process.stdout,
         stderr: process.stderr,
-        detachKeys: f['detach-keys'] as string | undefined,
+        detachKeys: detachKeysOf(f),
+        resize: sizes?.emitter,
       });
       return r.exitCode ?? 0;
     } finally {
+      sizes?.stop();
       restoreTerminal();
     }
   },

@@ -18,6 +18,8 @@ export interface ExecRequest {
   privileged?: boolean;
   /** Seconds; the process group is killed after that. */
   timeout?: number;
+  /** The TTY's size from the start (the runtime sets it before the process runs). */
+  consoleSize?: { rows: number; cols: number };
 }
 
 /**
@@ -46,6 +48,7 @@ async function execProcess(parts: Parts, c: Container, base: Process, req: ExecR
   if (req.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
   const proc: Process & { consoleSize?: unknown } = { ...base, args: req.command, env, terminal: !!req.tty, cwd: req.workdir ?? base.cwd };
   delete proc.consoleSize;
+  if (req.tty && req.consoleSize) proc.consoleSize = { height: req.consoleSize.rows, width: req.consoleSize.cols };
   if (req.user !== undefined) {
     const u = await resolveUser(containerPaths(parts, c).rootfs, req.user);
     proc.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };

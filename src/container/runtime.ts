@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { OciRuntime, Process, Resources, RuntimeState } from '../oci/index.js';
 import {
-  attach, attachSocketPath, createContainer, execInContainer, exitTime, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
+  attach, attachSocketPath, createContainer, execInContainer, exitTime, followResizes, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
   type AttachSession, type AttachStreams, type ExecResult,
 } from '../monitor/index.js';
 import { nodeCrypto, removePaths } from '../sys/index.js';
@@ -166,8 +166,9 @@ export class ContainerRuntime {
     } catch (e) {
       throw commandExitError(e);
     } finally {
-      // An exec detached with the detach keys still runs and needs its dir.
-      if (!x.detach && result?.exitCode !== undefined) await removePaths([execDir]);
+      // An exec detached with the detach keys still runs and needs its dir. conmon leaves
+      // its attach symlink in the socket dir behind.
+      if (!x.detach && result?.exitCode !== undefined) await removePaths([execDir, join(this.o.dirs.socketDir, execId)]);
     }
   }
 
@@ -182,8 +183,11 @@ export class ContainerRuntime {
   }
 
   /** Only for a created or running container: its monitor runs, so its socket is there or about to be. */
-  attach(id: string, streams: AttachStreams): Promise<AttachSession> {
-    return attach(attachSocketPath(this.o.dirs.socketDir, id), streams, { waitMs: ATTACH_SOCKET_WAIT_MS });
+  async attach(id: string, streams: AttachStreams): Promise<AttachSession> {
+    const session = await attach(attachSocketPath(this.o.dirs.socketDir, id), streams, { waitMs: ATTACH_SOCKET_WAIT_MS });
+    const stopResizing = followResizes(streams, this.monitorDir(id));
+    session.done.then(stopResizing, stopResizing);
+    return session;
   }
 
   resize(id: string, size: { rows: number; cols: number }): void {

@@ -2,6 +2,7 @@
 // deadline or cancellation), and the little state the daemon keeps between calls.
 import type { Config } from '../config/index.js';
 import type { Engine } from '../engine/index.js';
+import type { StreamServer } from '../stream/index.js';
 import { invalidArgument } from '../errors/index.js';
 import type { ImageSpec } from './types.js';
 
@@ -14,6 +15,8 @@ export interface CallContext {
   engine: Engine;
   config: Config;
   state: DaemonState;
+  /** Hands out the URLs of Exec, Attach and PortForward. */
+  streams: StreamServer;
   /** Aborted when the call's deadline passes or the client cancels it. */
   signal: AbortSignal;
 }

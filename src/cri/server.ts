@@ -11,6 +11,9 @@ import type { CallContext } from './context.js';
 import { containerStats } from './container-stats.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
+import { attach } from './attach.js';
+import { exec } from './exec.js';
+import { portForward } from './port-forward.js';
 import { execSync } from './exec-sync.js';
 import { getContainerEvents } from './get-container-events.js';
 import { imageFsInfo } from './image-fs-info.js';
@@ -65,6 +68,9 @@ const runtimeRpcs: Record<string, Handler> = {
   ListContainers: listContainers,
   ContainerStatus: containerStatus,
   ExecSync: execSync,
+  Exec: exec,
+  Attach: attach,
+  PortForward: portForward,
   ContainerStats: containerStats,
   ListContainerStats: listContainerStats,
   ReopenContainerLog: reopenContainerLog,

@@ -11,7 +11,9 @@ import { createEngine, version } from '../engine/index.js';
 import { findInstalled, type Config } from '../config/index.js';
 import { exitStatusOf, invalidArgument } from '../errors/index.js';
 import { log, setLogLevel } from '../log/index.js';
+import { StreamServer } from '../stream/index.js';
 import { claimSocketPath } from './socket.js';
+import { streamRuntime } from './streams.js';
 
 /** The store namespace of what the CRI makes: containerd's name for the kubelet's. */
 const CRI_NAMESPACE = 'k8s.io';
@@ -115,7 +117,8 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   const socket = config.daemon.socket;
   await claimSocketPath(socket);
   const state: DaemonState = {};
-  const cri = createCriServer((signal) => ({ engine, config, state, signal }));
+  const streams = await StreamServer.listen(streamRuntime(engine), { address: config.daemon.streamAddress });
+  const cri = createCriServer((signal) => ({ engine, config, state, streams, signal }));
   await new Promise<void>((resolve, reject) =>
     cri.server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
   );
@@ -125,7 +128,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   const ino = statSync(socket).ino;
   // Exits are recorded as conmon writes them, not on the next query that looks.
   const exits = (await engine.containers()).watchExits((c) => log.debug('container exited', { id: c.id, exitCode: c.exitCode }));
-  log.info('berthd serving', { version, socket, namespace: engine.namespace, root: config.paths.root, runRoot: config.paths.runRoot, cgroupDriver: config.daemon.cgroupDriver });
+  log.info('berthd serving', { version, socket, streaming: streams.baseUrl, namespace: engine.namespace, root: config.paths.root, runRoot: config.paths.runRoot, cgroupDriver: config.daemon.cgroupDriver });
 
   process.on('SIGHUP', () => {
     log.info('SIGHUP: reloading');
@@ -146,6 +149,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
     cri.server.forceShutdown();
   }, SHUTDOWN_GRACE_MS);
   cri.endStreams();
+  await streams.close();
   await new Promise<void>((resolve) => cri.server.tryShutdown(() => resolve()));
   await cri.drain();
   clearTimeout(forced);

@@ -3,7 +3,8 @@
 // user pays only for what it touches (`berth version` opens no database, `ps` loads no
 // image store).
 import { loadConfig, networkConfDir, resolvePaths, type Config, type ConfigOverrides } from '../config/index.js';
-import { failedPrecondition, invalidArgument } from '../errors/index.js';
+import { failedPrecondition, fromSystemError, invalidArgument } from '../errors/index.js';
+import { makeDirsSync } from '../sys/index.js';
 import { openStore, type Store } from '../store/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
@@ -77,7 +78,18 @@ export class Engine {
 
   async store(): Promise<Store> {
     this.open();
-    return (this.db ??= openStore(this.paths.root));
+    if (!this.db) {
+      this.db = openStore(this.paths.root);
+      // Made here once, bounded (see makeDirsSync): every later mkdir under it is a plain one.
+      try {
+        makeDirsSync(this.paths.runRoot, 0o700);
+      } catch (e) {
+        this.db.close();
+        this.db = undefined;
+        throw fromSystemError(e, `run root ${this.paths.runRoot}`);
+      }
+    }
+    return this.db;
   }
 
   content(): Promise<ContentStore> {

@@ -32,6 +32,8 @@ export interface AttachStreams {
   detachKeys?: string;
   /** Ends the session from outside (resolves 'detached'). */
   signal?: AbortSignal;
+  /** Emits 'resize' with a TerminalSize when the client's terminal changes size (TTY sessions). */
+  resize?: NodeJS.EventEmitter;
 }
 
 export type AttachResult = 'exited' | 'detached';

@@ -12,8 +12,10 @@
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BerthError, invalidArgument } from '../errors/index.js';
+import { log } from '../log/index.js';
 import { readSmallFile, removePaths } from '../sys/index.js';
 import { attachFd, attachSocketPath, connectAttachSocket, type AttachResult, type AttachStreams } from './attach.js';
+import { resize, type TerminalSize } from './ctl.js';
 import { SyncPipeReader, runtimeErrorText, type SyncMessage } from './syncpipe.js';
 import { resolveExecutable, spawnConmon, type SpawnedConmon } from './spawn.js';
 
@@ -252,6 +254,7 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
   const what = `exec in container ${o.id}`;
   let session: Promise<AttachResult> | undefined;
   let stopKilling = () => {};
+  let stopResizing = () => {};
   const cutSession = new AbortController();
   try {
     const reader = new SyncPipeReader(c.sync);
@@ -268,6 +271,7 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
       const signal = outer ? AbortSignal.any([outer, cutSession.signal]) : cutSession.signal;
       session = attachFd(fd, { ...streams, signal });
       session.catch(() => {});
+      stopResizing = followResizes(streams, o.persistDir);
       c.start.write('1');
     }
     const started = await firstMessage(c, reader, what);
@@ -310,6 +314,25 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
     throw e;
   } finally {
     stopKilling();
+    stopResizing();
     c.release();
   }
+}
+
+/**
+ * Passes the client's terminal sizes to conmon (the ctl fifo in dir) while a session lasts;
+ * returns the stop. A size conmon cannot take (it is gone) is dropped: the session ends soon.
+ */
+export function followResizes(streams: AttachStreams, dir: string): () => void {
+  const source = streams.resize;
+  if (!source) return () => {};
+  const onResize = (size: TerminalSize) => {
+    try {
+      resize(dir, size);
+    } catch (e) {
+      log.debug('resize not passed on', { dir, error: (e as Error).message });
+    }
+  };
+  source.on('resize', onResize);
+  return () => source.off('resize', onResize);
 }

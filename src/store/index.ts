@@ -7,13 +7,14 @@
 // timers (SQLITE_BUSY retried with backoff), for a process that serves others meanwhile;
 // such a process also opens the store with a short busyTimeoutMs for everything else.
 import { createRequire } from 'node:module';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, fromSystemError } from '../errors/index.js';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { migrations } from './schema.js';
 import { findInstalled } from '../config/index.js';
+import { makeDirsSync } from '../sys/index.js';
 
 export type Database = Sqlite.Database;
 
@@ -42,7 +43,7 @@ const WRITE_RETRY_MAX_MS = 50;
 
 export function openStore(root: string, opts: StoreOptions = {}): Store {
   try {
-    mkdirSync(root, { recursive: true, mode: 0o700 });
+    makeDirsSync(root, 0o700);
     accessSync(root, constants.R_OK | constants.W_OK | constants.X_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

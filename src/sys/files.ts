@@ -1,7 +1,7 @@
 // Crash-safe file replacement: write a temp file beside the target, fsync, rename. A
 // reader (or a crash) sees the old content or the new, never a part. The temp name is
 // unique per call, so concurrent writers of one file never share a temp file.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -55,5 +55,29 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, o: 
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/**
+ * mkdir -p, bounded: node's recursive mkdir loops forever where mkdir says ENOENT under a
+ * parent that exists (/proc/foo). Here that is an error naming the path.
+ */
+export function makeDirsSync(path: string, mode = 0o755): void {
+  const missing: string[] = [];
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      if (!statSync(p).isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${p}'`), { code: 'ENOTDIR', path: p });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(p) === p) throw e;
+      missing.push(p);
+    }
+  }
+  for (const p of missing.reverse()) {
+    try {
+      mkdirSync(p, { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { getSystemErrorName, promisify } from 'node:util';
 import { findInstalled } from '../config/index.js';
 
-export { writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
+export { makeDirsSync, writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
 export { treeUsage, type TreeUsage } from './usage.js';
 export { parkPoint } from './park.js';

@@ -86,7 +86,9 @@ test('a CNI plugin that fails (and fails its cleanup) is one line at the default
   const r = await inst.run(['run', '--rm', '--network', 'broken', image, 'true']);
   oneLine(r, /^berth: network "broken": plugin bridge ADD failed: invalid CIDR address: notacidr( \(undoing it failed too[^\n]*\))?\n$/, 'failed plugin');
   const debug = await inst.run(['--log-level', 'debug', 'run', '--rm', '--network', 'broken', image, 'true']);
-  assert.match(debug.stderr, /"level":"debug".*(undoing a failed network attach failed|network teardown failed)/, 'the detail is there at debug');
+  assert.match(debug.stderr, /^DEBU\[\d{4}\] (undoing a failed network attach failed|network teardown failed)/m, 'the detail is there at debug, as a human line');
+  const json = await inst.run(['--log-level', 'debug', '--log-format', 'json', 'run', '--rm', '--network', 'broken', image, 'true']);
+  assert.match(json.stderr, /"level":"debug".*(undoing a failed network attach failed|network teardown failed)/, 'JSON when asked');
 });
 
 async function created(inst: Instance): Promise<string> {

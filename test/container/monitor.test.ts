@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { BERTH, newInstance, listMounts, isAlive, type Instance } from '../helpers/index.js';
 
 async function ok(inst: Instance, args: string[], input?: string): Promise<string> {
@@ -99,8 +101,23 @@ test('attach relays stdin and output; -i -t runs on a real PTY with its window s
   const inst = await newInstance(t);
   const img = await inst.importBusybox();
   assert.equal(await ok(inst, ['run', '--rm', '-i', img, 'sh', '-c', 'read x; echo got:$x'], 'hello\n'), 'got:hello\n');
-  await ok(inst, ['run', '-d', '-i', '--name', 'catter', img, 'cat']);
-  assert.equal(await ok(inst, ['attach', 'catter'], 'through attach\n'), 'through attach\n');
+  // Attached, detached with the keys, attached again: stdin still reaches the container
+  // (as docker keeps the stdin of `run -d -i` open across sessions).
+  await ok(inst, ['run', '-d', '-i', '--name', 'relay', img, 'cat']);
+  const attachAndDetach = (line: string) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn(BERTH, ['attach', 'relay'], { env: inst.env, stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      c.stdout.on('data', (d) => {
+        out += d;
+        // ctrl-p ctrl-q once the echo came back.
+        if (out.includes(line)) c.stdin.write('\x10\x11');
+      });
+      c.on('close', (code) => resolve({ code, out }));
+      c.stdin.write(`${line}\n`);
+    });
+  assert.deepEqual(await attachAndDetach('one'), { code: 0, out: 'one\n' });
+  assert.deepEqual(await attachAndDetach('two'), { code: 0, out: 'two\n' }, 'a second attach after a detach gets through');
   // A real terminal via script(1): the container sees a TTY with the terminal's size.
   const cmd = `stty rows 33 cols 111; ${BERTH} run --rm -it ${img} sh -c 'tty; stty size'`;
   const r = await new Promise<string>((resolve) => {
@@ -111,4 +128,18 @@ test('attach relays stdin and output; -i -t runs on a real PTY with its window s
   });
   assert.match(r, /\/dev\/pts\/\d+/);
   assert.match(r, /33 111/);
+  // exec -it too: the size from the start, and no attach symlink left per exec.
+  await ok(inst, ['run', '-d', '--name', 'sized', img, 'sleep', '600']);
+  const socketDir = join(inst.runRoot, 's');
+  const before = readdirSync(socketDir).length;
+  const e = await new Promise<string>((resolve) => {
+    const c = spawn('script', ['-qec', `stty rows 21 cols 77; ${BERTH} exec -it sized sh -c 'tty; stty size'`, '/dev/null'], { env: inst.env, stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('close', () => resolve(out));
+  });
+  assert.match(e, /\/dev\/pts\/\d+/);
+  assert.match(e, /21 77/);
+  await ok(inst, ['exec', 'sized', 'true']);
+  assert.equal(readdirSync(socketDir).length, before, 'exec sessions leave nothing in the socket dir');
 });
