@@ -13,7 +13,7 @@ import { Attach, Exec, KubeConfig } from '@kubernetes/client-node';
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import WebSocket from 'ws';
 import { newInstance } from '../helpers/index.js';
-import { startBerthd, type Berthd } from './berthd.js';
+import { busyboxImage, peerDiffers, startBerthd, UNTYPED, type Berthd } from './berthd.js';
 import { grpcError, Status } from './client.js';
 import { sandboxConfig } from './sandbox.js';
 
@@ -37,8 +37,8 @@ interface Setup {
 async function setup(t: any, name: string): Promise<Setup> {
   const inst = await newInstance(t);
   t.after(() => inst.cleanup());
-  const image = await inst.importBusybox();
   const d = await startBerthd(t, inst);
+  const image = await busyboxImage(d, inst);
   const logDir = join(inst.base, 'pod-logs');
   mkdirSync(logDir, { recursive: true });
   const podConfig = sandboxConfig(name, { log_directory: logDir });
@@ -129,7 +129,7 @@ test('exec over WebSocket with the Kubernetes client: output, stderr apart, exit
   stdin.write('hello through stdin\n');
   setTimeout(() => stdin.end(), 300);
   const r = await cat;
-  assert.equal(r.stdout, 'hello through stdin\neof\n');
+  assert.equal(r.stdout, peerDiffers('hello through stdin\neof\n', 'hello through stdin\n', "containerd 1.6 predates v5.channel.k8s.io, which carries stdin's close"));
   assert.equal(r.status.status, 'Success');
 
   // A TTY: the client's size first, then a resize, both seen by stty; output on one stream.
@@ -187,7 +187,7 @@ test('exec over the v4 binary and base64 channel protocols, written from the pro
   const exec = async (cmd: string[], stdin = false) => (await s.d.cri.runtime('Exec', { container_id: id, cmd, stdin, stdout: true, stderr: true })).url as string;
 
   const url = await exec(['sh', '-c', 'read x; echo "got $x"; echo oops >&2; exit 4'], true);
-  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{16,}$/, 'a URL with a host and a token');
+  assert.match(url, peerDiffers(/^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{16,}$/, /^http:\/\/127\.0\.0\.1:\d+\/exec\/\w{8}$/, "containerd's tokens are 8 characters"), 'a URL with a host and a token');
   const v4 = await rawSession(url, 'v4.channel.k8s.io', (ws) => ws.send(Buffer.from('\x00line\n', 'latin1')));
   assert.equal(v4.first, 1, 'the first message is the empty one on stdout: connected');
   assert.equal(text(v4.channels.get(1)), 'got line\n');
@@ -284,6 +284,6 @@ test('attach with the Kubernetes client: stdin in, output out, detach leaves the
   await c.closed;
   assert.match(c.out.text(), /bye now/);
   await until('the exit', async () => ((await state(s.d, once)) === 'CONTAINER_EXITED' ? true : undefined));
-  assert.equal((await grpcError(s.d.cri.runtime('Attach', { container_id: once, stdout: true }))).code, Status.FAILED_PRECONDITION);
+  assert.equal((await grpcError(s.d.cri.runtime('Attach', { container_id: once, stdout: true }))).code, peerDiffers(Status.FAILED_PRECONDITION, Status.UNKNOWN, UNTYPED));
 });
 
