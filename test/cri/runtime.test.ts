@@ -9,10 +9,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { BERTH, newInstance } from '../helpers/index.js';
 import { openStore } from '../../src/store/index.js';
-import { BERTHD, berthOnly, PEER, peerDiffers, startBerthd } from './berthd.js';
+import { BERTHD, berthOnly, PEER, peerDiffers, startBerthd, UNTYPED } from './berthd.js';
 import { criClient, grpcError, Status } from './client.js';
 
-test('Version, RuntimeConfig, UpdateRuntimeConfig and the RPCs not served yet', async (t) => {
+test('Version, RuntimeConfig, UpdateRuntimeConfig, the streaming RPCs refusing an empty request, and the RPCs not served yet', async (t) => {
   const inst = await newInstance(t);
   const d = await startBerthd(t, inst);
   const v = await d.cri.runtime('Version', { version: '0.1.0' });
@@ -30,10 +30,12 @@ test('Version, RuntimeConfig, UpdateRuntimeConfig and the RPCs not served yet', 
     assert.equal(JSON.parse(info.info.config).podCidr, '10.244.1.0/24', 'the pod CIDR is remembered');
   }
 
-  // containerd serves Exec, Attach and PortForward (and answers these empty requests UNKNOWN).
-  const unserved = berthOnly('containerd serves the streaming RPCs') ? ['Exec', 'Attach', 'PortForward', 'ListMetricDescriptors'] : ['ListMetricDescriptors'];
+  // Both serve the streaming RPCs: an empty request is refused.
+  for (const method of ['Exec', 'Attach', 'PortForward']) {
+    assert.equal((await grpcError(d.cri.runtime(method, {}))).code, peerDiffers(Status.INVALID_ARGUMENT, Status.UNKNOWN, UNTYPED), method);
+  }
   const ours = berthOnly("berth's wording");
-  for (const method of unserved) {
+  for (const method of ['ListMetricDescriptors']) {
     const e = await grpcError(d.cri.runtime(method, {}));
     assert.equal(e.code, Status.UNIMPLEMENTED, method);
     if (ours) assert.match(e.details, new RegExp(`RuntimeService/${method} is not implemented by berth yet`));
