@@ -120,4 +120,10 @@ export const migrations: string[] = [
   );
   CREATE INDEX events_by_id ON events(id);
   `,
+  `
+  -- Restart policies: how often a container was restarted after an exit, and whether a user
+  -- stopped it (then its policy does not bring it back until it is started again).
+  ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE containers ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
