@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   runc conmon containernetworking-plugins iproute2 iptables   # runtime, monitor, networking
   busybox-static zstd                                          # test images, zstd layers
-  skopeo umoci podman docker-registry uidmap                   # cross-checks, peers, registry
+  skopeo umoci podman docker-registry uidmap containerd        # cross-checks, peers, registry
   catatonit                                                    # init for `run --init`, pods' shared PID namespace
   golang-go golang-github-docker-spdystream-dev                # an independent SPDY peer for the streaming tests
   ca-certificates gcc make python3 tar                         # native builds
