@@ -21,7 +21,7 @@ const createFlags: FlagDef[] = [
   { name: 'env-file', type: 'strings', value: 'FILE', desc: 'Read in a file of environment variables' },
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', desc: 'Working directory inside the container' },
   { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', desc: 'Username or UID, and optionally group name or GID' },
-  { name: 'hostname', type: 'string', value: 'NAME', desc: 'Container host name' },
+  { name: 'hostname', short: 'h', type: 'string', value: 'NAME', desc: 'Container host name' },
   { name: 'entrypoint', type: 'string', value: 'CMD', desc: 'Overwrite the default ENTRYPOINT of the image' },
   { name: 'volume', short: 'v', type: 'strings', value: 'HOST:CTR[:ro]', desc: 'Bind mount a host path' },
   { name: 'tmpfs', type: 'strings', value: 'PATH[:OPTS]', desc: 'Mount a tmpfs directory' },
