@@ -28,7 +28,10 @@ export function parseVolume(v: string): ContainerMount {
   const common: Common = {};
   for (const o of opts.split(',').filter(Boolean)) {
     if (o === 'nocopy') noCopy = true;
-    else if (!applyOption(common, o)) throw bad(`unknown option "${o}"`);
+    else {
+      const wrong = applyOption(common, o);
+      if (wrong) throw bad(wrong);
+    }
   }
   if (source.startsWith('/') || source.startsWith('.')) {
     if (noCopy) throw bad('option "nocopy" is for volumes, not bind mounts');
@@ -38,25 +41,22 @@ export function parseVolume(v: string): ContainerMount {
   return volume(source, destination, common, noCopy);
 }
 
-/** One -v option into m; false for an unknown one. Conflicting ones are refused. */
-function applyOption(m: Common, o: string): boolean {
-  const once = (what: string, set: boolean) => {
-    if (set) throw invalidArgument(`conflicting ${what} options in "${o}"`);
-  };
+/** One -v option into m; what is wrong with it (unknown, or conflicting with an earlier one), if anything. */
+function applyOption(m: Common, o: string): string | undefined {
   if (o === 'ro' || o === 'rw') {
-    once('ro/rw', m.readOnly !== undefined);
+    if (m.readOnly !== undefined) return `conflicting options "${m.readOnly ? 'ro' : 'rw'}" and "${o}"`;
     m.readOnly = o === 'ro';
   } else if (o === 'z' || o === 'Z') {
     m.relabel = o;
   } else if (PROPAGATIONS.has(o)) {
-    once('propagation', m.propagation !== undefined);
+    if (m.propagation !== undefined) return `conflicting options "${m.propagation}" and "${o}"`;
     m.propagation = o as Propagation;
   } else if (FLAGS.has(o)) {
     m.flags = [...(m.flags ?? []), o as MountFlag];
   } else if (!IGNORED.has(o)) {
-    return false;
+    return `unknown option "${o}"`;
   }
-  return true;
+  return undefined;
 }
 
 function volume(name: string, destination: string, c: Common, noCopy: boolean): VolumeMount {

@@ -30,7 +30,7 @@ export class VolumeRecords {
   constructor(private readonly store: Store) {}
 
   all(): Volume[] {
-    return (this.store.db.prepare('SELECT * FROM volumes ORDER BY created_at, name').all() as Row[]).map(fromRow);
+    return (this.store.db.prepare('SELECT * FROM volumes ORDER BY name').all() as Row[]).map(fromRow);
   }
 
   byName(name: string): Volume | undefined {

@@ -20,8 +20,8 @@ test('-v: binds with ro/rw, z/Z, propagation, nosuid/nodev/noexec and ignored co
   assert.throws(() => parseVolume('/data:srv'), invalid(/the container path must be absolute/));
   assert.throws(() => parseVolume('/data:/srv:bogus'), invalid(/^invalid volume specification "\/data:\/srv:bogus": unknown option "bogus"$/));
   assert.throws(() => parseVolume('/data:/srv:ro,U'), invalid(/unknown option "U"/));
-  assert.throws(() => parseVolume('/data:/srv:ro,rw'), invalid(/conflicting ro\/rw options/));
-  assert.throws(() => parseVolume('/data:/srv:shared,slave'), invalid(/conflicting propagation options/));
+  assert.throws(() => parseVolume('/data:/srv:ro,rw'), invalid(/: conflicting options "ro" and "rw"$/));
+  assert.throws(() => parseVolume('/data:/srv:shared,slave'), invalid(/: conflicting options "shared" and "slave"$/));
   assert.throws(() => parseVolume('/data:/srv:nocopy'), invalid(/"nocopy" is for volumes/));
 });
 
