@@ -185,10 +185,19 @@ const dfCommand: Command = {
       if (c.state === 'running') containers.active++;
       else containers.reclaimable += size;
     }
+    const volumes: DfRow = { type: 'Local Volumes', total: 0, active: 0, size: 0, reclaimable: 0 };
+    const volumeStore = await ctx.volumes();
+    for (const v of await volumeStore.list()) {
+      const size = treeSize(volumeStore.mountpoint(v.name));
+      volumes.total++;
+      volumes.size += size;
+      if ((await volumeStore.usersOf(v.name)).length > 0) volumes.active++;
+      else volumes.reclaimable += size;
+    }
     const rows: DfRow[] = [
       { type: 'Images', total: images.images, active: images.active, size: images.size, reclaimable: images.reclaimable },
       containers,
-      { type: 'Local Volumes', total: 0, active: 0, size: 0, reclaimable: 0 },
+      volumes,
       // Blobs, snapshots and partial downloads no image references (killed pulls and loads); the next pull or load sweeps them.
       { type: 'Leftovers', total: images.leftovers.items, active: images.leftovers.active, size: images.leftovers.size, reclaimable: images.leftovers.reclaimable },
     ];

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { isValidName } from '../config/index.js';
 import { BerthError, failedPrecondition, internal, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { processToken, removePaths, tokenAlive } from '../sys/index.js';
+import { parkPoint, processToken, removePaths, tokenAlive } from '../sys/index.js';
 import { VolumeRecords } from './records.js';
 import type { Volume, VolumeUsers } from './types.js';
 
@@ -55,6 +55,7 @@ export class VolumeStore {
       await this.records.delete(name).catch(() => undefined);
       throw internal(`creating volume ${name}: ${(e as Error).message}`, e);
     }
+    await parkPoint('volume-creating');
     await this.records.setReady(name);
     return this.records.byName(name)!;
   }
@@ -102,6 +103,7 @@ export class VolumeStore {
     if (!(await this.records.markRemoving(v.name, processToken(), () => users(v.name), !!opts.force))) {
       throw failedPrecondition(`volume ${name} is being used by the following container(s): ${users(v.name).join(', ')}: volume is being used`);
     }
+    await parkPoint('volume-removing');
     await this.destroy(v.name);
   }
 

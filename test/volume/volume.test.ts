@@ -114,6 +114,8 @@ test('named volumes: create, ls, inspect, exists, rm refused while used, rm -f, 
   assert.match(inUse.stderr, /^berth: volume data is being used by the following container\(s\): [0-9a-f]{64}: volume is being used\n$/);
   await ok(inst, ['rm', '-v', 'writer']);
   assert.equal(await ok(inst, ['run', '--rm', '--network', 'none', '-v', 'data:/other:ro', img, 'cat', '/other/f']), 'kept\n');
+  const df = (JSON.parse(await ok(inst, ['system', 'df', '--format', 'json'])) as { Type: string; TotalCount: number; Active: number; RawSize: number; RawReclaimable: number }[]).find((r) => r.Type === 'Local Volumes')!;
+  assert.deepEqual([df.TotalCount, df.Active, df.RawSize, df.RawReclaimable], [2, 0, 'kept\n'.length, 'kept\n'.length]);
 
   // Created on first use by -v NAME:/path; rm -f removes the containers that use it.
   await ok(inst, ['create', '--name', 'user', '-v', 'fresh:/x', img, 'true']);
