@@ -39,10 +39,10 @@ function commandText(c: Container, full: boolean): string {
   return JSON.stringify(full || cmd.length <= 20 ? cmd : cmd.slice(0, 19) + '…');
 }
 
-/** The fields `ps --format` templates and JSON see (docker's names). */
-function psView(c: Container, ports: (m: NonNullable<Container['network']>['portMappings']) => string) {
+/** The fields `ps --format` templates and JSON see (docker's names; templates get the short ID unless fullId). */
+function psView(c: Container, ports: (m: NonNullable<Container['network']>['portMappings']) => string, fullId: boolean) {
   return {
-    ID: c.id,
+    ID: fullId ? c.id : shortId(c.id),
     Image: c.config.image,
     ImageID: c.imageId,
     Command: (c.config.args ?? []).join(' '),
@@ -54,6 +54,8 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
     Status: statusText(c),
     Names: c.name,
     Labels: templateMap(c.config.labels ?? {}),
+    // Where the container's binds and volumes are mounted, as podman lists them.
+    Mounts: (c.config.mounts ?? []).flatMap((m) => (m.type === 'tmpfs' ? [] : [m.destination])),
     ExitCode: c.exitCode,
     Pid: c.state === 'running' ? c.pid : 0,
   };
@@ -123,7 +125,7 @@ const psCommand: Command = {
     const now = Date.now();
     // The network code is loaded only when some container publishes ports.
     const ports = list.some((c) => c.network?.portMappings.length) ? (await import('../network/index.js')).formatPorts : () => '';
-    printList(
+    await printList(
       list,
       f.format as string | undefined,
       (items) =>
@@ -131,8 +133,8 @@ const psCommand: Command = {
           ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
           items.map((c) => [full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), ports(c.network?.portMappings ?? []), c.name]),
         ),
-      (c) => psView(c, ports),
-      'container',
+      (c) => psView(c, ports, full || f.format === 'json'),
+      { type: 'container', headers: { ID: 'CONTAINER ID' } },
     );
   },
 };
@@ -166,6 +168,7 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
     Image: c.imageId ? `sha256:${c.imageId}` : '',
     ImageName: c.config.image,
     Name: c.name,
+    RestartCount: c.restartCount,
     Driver: 'overlay',
     LogPath: p.logPath,
     Mounts: mountViews(cfg.mounts ?? [], volumePath),
@@ -192,6 +195,7 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
       ReadonlyRootfs: !!sec.readOnlyRootfs,
       NetworkMode: networkText(c) ?? 'bridge',
       AutoRemove: !!cfg.removeOnExit,
+      RestartPolicy: { Name: cfg.restartPolicy?.name ?? 'no', MaximumRetryCount: cfg.restartPolicy?.maxRetries ?? 0 },
       Init: !!cfg.init,
       Tmpfs: templateMap(Object.fromEntries((cfg.mounts ?? []).flatMap((t) => (t.type === 'tmpfs' ? [[t.destination, t.options.join(',')]] : [])))),
       Ulimits: (cfg.rlimits ?? []).map((u) => ({ Name: u.type.replace(/^RLIMIT_/, '').toLowerCase(), Soft: u.soft, Hard: u.hard })),
@@ -249,7 +253,7 @@ const inspectCommand: Command = {
       }
     }
     const format = f.format as string | undefined;
-    if (format) process.stdout.write(renderAll(format, views.map((v) => v.view), views.map((v) => v.type)));
+    if (format) process.stdout.write(await renderAll(format, views.map((v) => v.view), views.map((v) => v.type)));
     else if (views.length || !failed) process.stdout.write(JSON.stringify(views.map((v) => v.view), null, 4) + '\n');
     return failed ? 125 : 0;
   },
@@ -262,12 +266,17 @@ async function inspectOne(ctx: Engine, ref: string, type?: string): Promise<{ vi
       const c = await mgr.get(ref);
       // The volume code is loaded only for a container that mounts volumes.
       const volumes = c.config.mounts?.some((m) => m.type === 'volume') ? await ctx.volumes() : undefined;
-      return { view: inspectView(mgr, c, (name) => volumes?.mountpoint(name) ?? ''), type: 'container' };
+      return { view: withIdAlias(inspectView(mgr, c, (name) => volumes?.mountpoint(name) ?? '')), type: 'container' };
     } catch (e) {
       if (type === 'container' || !isBerthError(e, 'NotFound')) throw e;
     }
   }
-  return { view: imageInspectView((await ctx.images()).resolve(ref)), type: 'image' };
+  return { view: withIdAlias(imageInspectView((await ctx.images()).resolve(ref))), type: 'image' };
+}
+
+/** Templates may say {{.ID}} for {{.Id}}, as podman's do; JSON keeps the one name. */
+function withIdAlias<T extends { Id: string }>(view: T): T {
+  return Object.defineProperty(view, 'ID', { value: view.Id, enumerable: false });
 }
 
 /** Applies op to each container, printing the reference on success like docker. */

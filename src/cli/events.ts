@@ -5,7 +5,7 @@
 import type { BerthEvent } from '../events/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { formatFlag, type Command } from './command.js';
-import { renderAll } from './format.js';
+import { compileFormat, templateMap } from './format.js';
 
 const SEQ_LIMIT = 1e9;
 
@@ -32,7 +32,8 @@ function view(e: BerthEvent) {
     from: e.attributes.image ?? '',
     Type: e.type,
     Action: e.action,
-    Actor: { ID: e.id, Attributes: e.attributes },
+    // A map, as docker's: an attribute an event lacks is "<no value>", not an error.
+    Actor: { ID: e.id, Attributes: templateMap(e.attributes) },
     scope: 'local',
     time: Math.floor(e.time / 1000),
     timeNano: e.time * 1e6,
@@ -90,8 +91,10 @@ export const eventsCommand: Command = {
     };
     const keep = matcher((f.filter as string[] | undefined) ?? []);
     const format = f.format as string | undefined;
+    // The template is parsed once, before following: a mistake fails before any event is read.
+    const tpl = format === undefined || format === '' || format === 'json' ? undefined : await compileFormat(format);
     const print = (e: BerthEvent) =>
-      process.stdout.write(format === undefined || format === '' ? line(e) : format === 'json' ? JSON.stringify(view(e)) + '\n' : renderAll(format, [view(e)]));
+      process.stdout.write(tpl ? tpl.render(view(e)) : format === 'json' ? JSON.stringify(view(e)) + '\n' : line(e));
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal).once('SIGTERM', onSignal);

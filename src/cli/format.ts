@@ -1,5 +1,5 @@
 // Output helpers shared by the commands: docker-style tables, sizes, relative times and
-// `--format` templates ({{.Field}}, {{json .}}, {{.A.B}}, `table` prefix).
+// `--format` templates (Go's text/template, a `table` prefix for aligned columns).
 import { invalidArgument } from '../errors/index.js';
 
 /** Left-aligned columns separated by three spaces, like docker's tabwriter output. */
@@ -44,16 +44,15 @@ export function humanDuration(ms: number): string {
   return `${Math.round(h / 24 / 365)} years`;
 }
 
-// --format templates: the subset of Go's text/template that docker's users write:
-// {{.Field}}, {{.A.B}}, {{.}}, {{json .X}}, {{len .X}}, {{join .X ","}}, {{upper .X}},
-// {{lower .X}}, with {{- and -}} trimming. Mistakes fail as docker's do (InvalidArgument,
-// exit 125): a parse error names the line, an unknown field its position and type. As in
-// Go, a key missing from a map (labels, options, port maps: see templateMap) is
-// "<no value>", while a field missing from a struct-like view is an error.
+// --format templates are Go's text/template (src/template, loaded only when a template is
+// given), as docker's CLI uses them: "\t" and "\n" typed in the format are tab and newline,
+// each object prints one line, a "table " prefix adds a header row and aligns the columns.
+// Mistakes fail as docker's do (InvalidArgument, exit 125), before anything is printed.
 const maps = new WeakSet<object>();
 
 /**
- * Marks obj as a map for templates (its keys are data): a missing key is "<no value>".
+ * Marks obj as a map for templates (its keys are data): a missing key is "<no value>", range
+ * goes in key order. Any other object is a struct, where a missing field is an error.
  * deep: every object below it too (a document of a foreign format, e.g. a CNI conflist).
  */
 export function templateMap<T>(obj: T, o: { deep?: boolean } = {}): T {
@@ -63,169 +62,104 @@ export function templateMap<T>(obj: T, o: { deep?: boolean } = {}): T {
   return obj;
 }
 
-type Arg = { kind: 'field'; path: string[]; pos: number; text: string } | { kind: 'string'; value: string };
-type Node = string | { fn: string | undefined; args: Arg[]; pos: number; line: number; text: string };
+export interface Rendered {
+  /** One object's line (with its newline). type names the object in messages. */
+  render(obj: unknown, type?: string): string;
+  /** The header row of a "table …" format (undefined without the prefix), from header names. */
+  header(names: (field: string) => string): string | undefined;
+}
 
-const FUNCTIONS = new Set(['json', 'len', 'join', 'upper', 'lower']);
-const KEYWORDS = new Set(['if', 'else', 'end', 'range', 'with', 'define', 'template', 'block', 'break', 'continue']);
-
-/** A parsed template; render() it once per object. */
-export class Template {
-  private constructor(private readonly nodes: Node[]) {}
-
-  static parse(source: string): Template {
-    const tpl = source.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
-    const nodes: Node[] = [];
-    const lineAt = (i: number) => tpl.slice(0, i).split('\n').length;
-    const fail = (line: number, msg: string) => invalidArgument(`template parsing error: template: :${line}: ${msg}`);
-    let i = 0;
-    let trimNext = false;
-    while (i < tpl.length) {
-      const open = tpl.indexOf('{{', i);
-      let text = tpl.slice(i, open < 0 ? tpl.length : open);
-      if (trimNext) text = text.replace(/^\s+/, '');
-      trimNext = false;
-      if (open < 0) {
-        if (text) nodes.push(text);
-        break;
-      }
-      let bodyStart = open + 2;
-      if (tpl.startsWith('- ', bodyStart) || tpl.startsWith('-\t', bodyStart) || tpl.startsWith('-\n', bodyStart)) {
-        text = text.replace(/\s+$/, '');
-        bodyStart++;
-      }
-      if (text) nodes.push(text);
-      const close = tpl.indexOf('}}', bodyStart);
-      if (close < 0) throw fail(lineAt(open), 'unclosed action');
-      let bodyEnd = close;
-      if (close > bodyStart && tpl[close - 1] === '-' && /\s/.test(tpl[close - 2] ?? '')) {
-        bodyEnd--;
-        trimNext = true;
-      }
-      const line = lineAt(open);
-      const body = tpl.slice(bodyStart, bodyEnd);
-      const words = [...body.matchAll(/"((?:[^"\\]|\\.)*)"|\S+/g)];
-      if (words.length === 0) throw fail(line, 'missing value for command');
-      const column = (w: RegExpMatchArray) => {
-        const at = bodyStart + w.index!;
-        return at - (tpl.lastIndexOf('\n', at - 1) + 1);
-      };
-      const arg = (w: RegExpMatchArray): Arg => {
-        if (w[1] !== undefined) return { kind: 'string', value: w[1].replace(/\\(.)/g, '$1') };
-        const t = w[0];
-        if (t === '.') return { kind: 'field', path: [], pos: column(w), text: t };
-        if (/^(\.[A-Za-z_][\w]*)+$/.test(t)) return { kind: 'field', path: t.slice(1).split('.'), pos: column(w), text: t };
-        if (KEYWORDS.has(t)) throw fail(line, `berth templates do not support {{${t}}}`);
-        if (/^[A-Za-z_]\w*$/.test(t)) throw fail(line, `function "${t}" not defined`);
-        throw fail(line, `unexpected "${t}" in command`);
-      };
-      const first = words[0];
-      const name = first[1] === undefined && /^[A-Za-z_]\w*$/.test(first[0]) ? first[0] : undefined;
-      if (name !== undefined && KEYWORDS.has(name)) throw fail(line, `berth templates do not support {{${name}}}`);
-      if (name !== undefined && !FUNCTIONS.has(name)) throw fail(line, `function "${name}" not defined`);
-      const args = (name !== undefined ? words.slice(1) : words).map(arg);
-      const want = name === undefined ? 1 : name === 'join' ? 2 : 1;
-      if (args.length !== want) throw fail(line, name === undefined ? `${body.trim()}: a pipeline is not supported` : `wrong number of args for ${name}: want ${want} got ${args.length}`);
-      nodes.push({ fn: name, args, pos: column(first), line, text: body.trim() });
-      i = close + 2;
-    }
-    return new Template(nodes);
+/** Parses format once (loading the template code); render() it per object. */
+export async function compileFormat(format: string): Promise<Rendered> {
+  const { parse } = await import('../template/index.js');
+  const table = /^table\s/.test(format);
+  // "\t" and "\n" in text (not inside actions, where Go's string escapes apply) as docker reads them.
+  const source = (table ? format.slice(5).trim() : format).replace(/(\{\{[\s\S]*?\}\})|\\t|\\n/g, (m, action?: string) => action ?? (m === '\\t' ? '\t' : '\n'));
+  let tpl: ReturnType<typeof parse>;
+  try {
+    tpl = parse(source, { isMap: (o) => maps.has(o) });
+  } catch (e) {
+    throw invalidArgument(`template parsing error: ${(e as Error).message}`);
   }
+  return {
+    render: (obj, type) => tpl.execute(obj, { type }) + '\n',
+    header(names) {
+      if (!table) return undefined;
+      // Each field reads as its column's header; docker's functions pass it through.
+      const heads = new Proxy({}, {
+        get: (_, k) => (typeof k === 'string' ? names(k) : undefined),
+        getOwnPropertyDescriptor: (_, k) => (typeof k === 'string' ? { value: names(k), enumerable: true, configurable: true } : undefined),
+      });
+      try {
+        return tpl.execute(heads, { header: true }) + '\n';
+      } catch {
+        return '\n';
+      }
+    },
+  };
+}
 
-  /** type: what obj is, for error messages ("can't evaluate field X in type container"). */
-  render(obj: unknown, type = 'view'): string {
-    let out = '';
-    for (const n of this.nodes) {
-      if (typeof n === 'string') {
-        out += n;
+/** Renders format for each object, all before anything is printed (a mistake prints nothing). */
+export async function renderAll(format: string, objs: unknown[], type?: string | string[]): Promise<string> {
+  const t = await compileFormat(format);
+  return objs.map((o, i) => t.render(o, Array.isArray(type) ? type[i] : type)).join('');
+}
+
+/** A field's column header: "CreatedAt" → "CREATED AT", unless the command names it (ps: ID → "CONTAINER ID"). */
+export function headerName(field: string, names: Record<string, string> = {}): string {
+  return names[field] ?? field.replace(/([a-z0-9])([A-Z])|([A-Z])([A-Z][a-z])/g, '$1$3 $2$4').toUpperCase();
+}
+
+/**
+ * Go's tabwriter (left-aligned, padded with spaces): each tab ends a cell; a column is as wide
+ * as its widest cell plus padding over each run of lines that have a cell in it; the text after
+ * a line's last tab is not aligned. Trailing spaces are dropped, as table() does.
+ */
+export function tabwrite(text: string, padding = 3): string {
+  const lines = text.split('\n').map((l) => l.split('\t'));
+  const width = (s: string) => [...s].length;
+  const out = lines.map(() => '');
+  // Cells of column `col` in lines [from, to); columns left of it are already written.
+  const format = (col: number, from: number, to: number) => {
+    for (let i = from; i < to; ) {
+      if (col >= lines[i].length - 1) {
+        out[i] += lines[i].slice(col).join('\t');
+        i++;
         continue;
       }
-      const values = n.args.map((a) => (a.kind === 'string' ? a.value : lookup(obj, type, a, n.line)));
-      out += apply(n, values);
+      let j = i;
+      let w = 0;
+      while (j < to && col < lines[j].length - 1) w = Math.max(w, width(lines[j][col]) + padding), j++;
+      for (let k = i; k < j; k++) out[k] += lines[k][col] + ' '.repeat(w - width(lines[k][col]));
+      format(col + 1, i, j);
+      i = j;
     }
-    return out;
-  }
-}
-
-const NO_VALUE = Symbol('no value');
-
-/** The value at a field path; a missing struct field is an error, a missing map key NO_VALUE. */
-function lookup(obj: unknown, rootType: string, a: Extract<Arg, { kind: 'field' }>, line: number): unknown {
-  let v: unknown = obj;
-  let type = rootType;
-  for (const key of a.path) {
-    if (v === NO_VALUE || v === null || v === undefined) {
-      // Go: a missing map entry or a nil map yields no value, and so does any field of it.
-      v = NO_VALUE;
-      continue;
-    }
-    const fail = (why: string) =>
-      invalidArgument(`template: :${line}:${a.pos}: executing "" at <${a.text}>: ${why}`);
-    if (typeof v !== 'object' || Array.isArray(v)) throw fail(`can't evaluate field ${key} in type ${goType(v)}`);
-    if (Object.prototype.hasOwnProperty.call(v, key)) {
-      v = (v as Record<string, unknown>)[key];
-      if (v === undefined) v = NO_VALUE;
-    } else if (maps.has(v)) {
-      v = NO_VALUE;
-    } else {
-      throw fail(`can't evaluate field ${key} in type ${type}`);
-    }
-    type = key;
-  }
-  return v;
-}
-
-function goType(v: unknown): string {
-  if (Array.isArray(v)) return '[]interface {}';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float64';
-  return typeof v;
-}
-
-function apply(n: Exclude<Node, string>, values: unknown[]): string {
-  const [v, sep] = values;
-  switch (n.fn) {
-    case undefined:
-      return text(v);
-    case 'json':
-      return JSON.stringify(v === NO_VALUE ? null : v);
-    case 'len':
-      if (Array.isArray(v) || typeof v === 'string') return String(v.length);
-      if (v !== null && typeof v === 'object') return String(Object.keys(v).length);
-      throw invalidArgument(`template: :${n.line}:${n.pos}: executing "" at <len>: error calling len: len of ${v === NO_VALUE ? 'nil pointer' : goType(v)}`);
-    case 'join':
-      if (!Array.isArray(v)) throw invalidArgument(`template: :${n.line}:${n.pos}: executing "" at <join>: wrong type for value; expected []string; got ${v === NO_VALUE ? 'nil' : goType(v)}`);
-      return v.map(text).join(String(sep));
-    case 'upper':
-      return text(v).toUpperCase();
-    default:
-      return text(v).toLowerCase();
-  }
-}
-
-function text(v: unknown): string {
-  if (v === NO_VALUE || v === undefined) return '<no value>';
-  if (Array.isArray(v)) return `[${v.join(' ')}]`;
-  if (v !== null && typeof v === 'object') return JSON.stringify(v);
-  return String(v);
-}
-
-/** Renders tpl for each object, all before anything is printed (a mistake prints nothing). */
-export function renderAll(tpl: string, objs: unknown[], type?: string | string[]): string {
-  const t = Template.parse(tpl);
-  return objs.map((o, i) => t.render(o, Array.isArray(type) ? type[i] : type) + '\n').join('');
+  };
+  format(0, 0, lines.length);
+  return out.map((l) => l.trimEnd()).join('\n');
 }
 
 /**
  * Prints a list in the --format the user asked for: undefined/'table' → the table;
  * 'json' → a JSON array; anything else → the template per item ('table …' adds headers).
+ * headers: the command's names for some columns (e.g. ID → "CONTAINER ID").
  */
-export function printList<T>(items: T[], format: string | undefined, tableOf: (items: T[]) => string, view: (item: T) => unknown, type?: string): void {
+export async function printList<T>(
+  items: T[],
+  format: string | undefined,
+  tableOf: (items: T[]) => string,
+  view: (item: T) => unknown,
+  o: { type?: string; headers?: Record<string, string> } = {},
+): Promise<void> {
   if (format === undefined || format === '' || format === 'table') {
     process.stdout.write(tableOf(items));
   } else if (format === 'json') {
     process.stdout.write(JSON.stringify(items.map(view), null, 2) + '\n');
   } else {
-    process.stdout.write(renderAll(format.startsWith('table ') ? format.slice(6) : format, items.map(view), type));
+    const t = await compileFormat(format);
+    const rows = items.map((i) => t.render(view(i), o.type)).join('');
+    const header = t.header((k) => headerName(k, o.headers));
+    process.stdout.write(header === undefined ? rows : tabwrite(header + rows));
   }
 }
 

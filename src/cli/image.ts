@@ -245,7 +245,7 @@ const imagesCommand: Command = {
       process.stdout.write(JSON.stringify(images.map(imageJson), null, 4) + '\n');
       return;
     }
-    printList(
+    await printList(
       rows,
       format,
       (items) => {
@@ -258,7 +258,7 @@ const imagesCommand: Command = {
         return f.noheading ? text.split('\n').slice(1).join('\n') : text;
       },
       (r) => rowView(r, noTrunc),
-      'image',
+      { type: 'image', headers: { ID: 'IMAGE ID', CreatedSince: 'CREATED' } },
     );
   },
 };
@@ -318,7 +318,7 @@ const inspectCommand: Command = {
       }
     }
     const format = f.format as string | undefined;
-    if (format && format !== 'json') process.stdout.write(renderAll(format, views, 'image'));
+    if (format && format !== 'json') process.stdout.write(await renderAll(format, views, 'image'));
     else if (views.length || !failed) process.stdout.write(JSON.stringify(views, null, 4) + '\n');
     return failed ? 125 : 0;
   },

@@ -32,7 +32,7 @@ const lsCommand: Command = {
     const { networks, invalid } = await lib.listNetworks(confDir);
     for (const bad of invalid) process.stderr.write(`berth: ignoring ${bad.file}: ${bad.error}\n`);
     if (f.quiet) return void process.stdout.write(networks.map((n) => n.name + '\n').join(''));
-    printList(
+    await printList(
       networks,
       f.format as string | undefined,
       (items) =>
@@ -43,7 +43,7 @@ const lsCommand: Command = {
       // Optional fields stay fields (undefined, left out of JSON) so templates can name them;
       // templates also get the capitalized names podman's and docker's take ({{.Name}}).
       (n) => withTemplateNames({ ...n, file: n.file, bridge: n.bridge }),
-      'network',
+      { type: 'network', headers: { ID: 'NETWORK ID' } },
     );
   },
 };
@@ -88,7 +88,7 @@ const inspectCommand: Command = {
       views.push({ ...info, file: info.file, bridge: info.bridge, Containers: await (await ctx.network()).containersOn(name), Config: templateMap(config, { deep: true }) });
     }
     const format = f.format as string | undefined;
-    if (format) process.stdout.write(renderAll(format, views, 'network'));
+    if (format) process.stdout.write(await renderAll(format, views, 'network'));
     else process.stdout.write(JSON.stringify(views, null, 4) + '\n');
   },
 };

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
-import type { TmpfsMount } from '../container/index.js';
+import type { RestartPolicy, TmpfsMount } from '../container/index.js';
 import { checkMemoryLimit } from '../oci/index.js';
 
 /** "512m", "1g", "1.5GiB", "100000" → bytes (binary units, like docker). */
@@ -89,3 +89,12 @@ export function parseLabels(values: string[]): Record<string, string> {
   return out;
 }
 
+
+/** --restart no|always|unless-stopped|on-failure[:MAX] (docker's policies). */
+export function parseRestart(v: string): RestartPolicy | undefined {
+  const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(v);
+  if (!m || (m[2] !== undefined && m[1] !== 'on-failure'))
+    throw invalidArgument(`invalid restart policy "${v}": use no, always, unless-stopped or on-failure[:MAX-RETRIES]`);
+  if (m[1] === 'no') return undefined;
+  return { name: m[1] as RestartPolicy['name'], ...(m[2] !== undefined ? { maxRetries: Number(m[2]) } : {}) };
+}

@@ -2,16 +2,17 @@
 import { EventEmitter } from 'node:events';
 import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
-import type { ContainerSpec, ContainerManager } from '../container/index.js';
+import type { Container, ContainerSpec, ContainerManager } from '../container/index.js';
 import { isValidName } from '../config/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlag } from './pull-policy.js';
 import {
-  parseCpus, parseEnv, parseLabels, parseMemory, parseTime, parseTmpfs, parseUlimit, parseBytes,
+  parseCpus, parseEnv, parseLabels, parseMemory, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
 } from './options.js';
 import { parseMount, parseVolume } from './mounts.js';
+import { parseSignal } from '../oci/index.js';
 
 const createFlags: FlagDef[] = [
   { name: 'name', type: 'string', value: 'NAME', desc: 'Assign a name to the container' },
@@ -49,6 +50,7 @@ const createFlags: FlagDef[] = [
   { name: 'stop-timeout', type: 'int', value: 'SECONDS', desc: 'Timeout to stop the container before killing it (default 10)' },
   { name: 'log-opt', type: 'strings', value: 'max-size=SIZE', desc: 'Log driver options' },
   { name: 'rm', type: 'bool', desc: 'Automatically remove the container when it exits' },
+  { name: 'restart', type: 'string', value: 'POLICY', desc: 'Restart policy on exit: no, always, unless-stopped, on-failure[:MAX-RETRIES]' },
   pullFlag,
 ];
 
@@ -88,6 +90,10 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     if (!m) throw invalidArgument(`unsupported --log-opt "${o}": use max-size=SIZE`);
     logSizeMax = parseBytes(m[1], '--log-opt max-size');
   }
+  const restart = f.restart !== undefined ? parseRestart(f.restart as string) : undefined;
+  if (restart && f.rm) throw invalidArgument('the --rm option conflicts with --restart (a removed container cannot be restarted)');
+  const stopSignal = f['stop-signal'] as string | undefined;
+  if (stopSignal !== undefined) parseSignal(stopSignal);
   const entrypoint = f.entrypoint as string | undefined;
   const cpus = f.cpus !== undefined ? parseCpus(f.cpus as string) : undefined;
   const resources = {
@@ -132,8 +138,9 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     },
     init: !!f.init,
     removeOnExit: !!f.rm,
+    restartPolicy: restart,
     labels: parseLabels(strings('label')),
-    stopSignal: f['stop-signal'] as string | undefined,
+    stopSignal,
     stopTimeout: f['stop-timeout'] as number | undefined,
     logSizeMax,
   };
@@ -154,6 +161,25 @@ function terminalResizes(): { emitter: EventEmitter; stop(): void } {
   };
   process.stdout.on('resize', send);
   return { emitter, stop: () => process.stdout.off('resize', send) };
+}
+
+/** start --all's filters (e.g. restart-policy=always at boot); all must match. */
+function startFilter(filters: string[]): (c: Container) => boolean {
+  const tests = filters.map((spec) => {
+    const i = spec.indexOf('=');
+    const [key, value] = i < 0 ? [spec, ''] : [spec.slice(0, i), spec.slice(i + 1)];
+    if (key === 'restart-policy') {
+      parseRestart(value);
+      return (c: Container) => (c.config.restartPolicy?.name ?? 'no') === value.split(':')[0];
+    }
+    if (key === 'name') return (c: Container) => c.name.includes(value);
+    if (key === 'label') {
+      const [k, v] = value.split('=', 2);
+      return (c: Container) => c.config.labels?.[k] !== undefined && (v === undefined || c.config.labels[k] === v);
+    }
+    throw invalidArgument(`invalid filter "${spec}": use restart-policy=, name= or label=`);
+  });
+  return (c) => tests.every((t) => t(c));
 }
 
 /** The --detach-keys given (validated: a bad one is refused before any work). */
@@ -265,12 +291,17 @@ const startCommand: Command = {
     { name: 'attach', short: 'a', type: 'bool', desc: "Attach STDOUT/STDERR and forward signals" },
     { name: 'interactive', short: 'i', type: 'bool', desc: "Attach container's STDIN" },
     { name: 'detach-keys', type: 'string', value: 'KEYS', desc: 'Key sequence for detaching a container' },
+    { name: 'all', type: 'bool', desc: 'Start all containers that are not running (with --filter: those matching)' },
+    { name: 'filter', type: 'strings', value: 'KEY=VALUE', desc: 'With --all: restart-policy=POLICY, name=NAME, label=KEY[=VALUE]' },
   ],
-  minArgs: 1,
   async run(ctx, f, args) {
     // Checked before anything is created or started.
     detachKeysOf(f);
     const mgr = await ctx.containers();
+    if (f.all) {
+      if (args.length > 0) throw invalidArgument('--all and container names cannot be given together');
+      args = (await mgr.list({ all: true })).filter((c) => c.state !== 'running' && startFilter((f.filter as string[]) ?? [])(c)).map((c) => c.name);
+    } else if (args.length === 0) throw invalidArgument('"berth start" requires at least 1 argument (or --all); usage: berth start [OPTIONS] CONTAINER [CONTAINER...]');
     if (f.attach) {
       if (args.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');
       const c = await mgr.recreate(args[0]);

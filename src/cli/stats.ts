@@ -95,7 +95,7 @@ export const statsCommand: Command = {
       const samples = (await Promise.all(live.map((c) => sample(mgr, c)))).filter((s): s is Sample => !!s);
       const rows = samples.map((s) => ({ ...view(s, prev.get(s.c.id)), ...(f['no-trunc'] ? { ID: s.c.id, Container: s.c.id } : {}) }));
       if (tty) process.stdout.write('\x1b[2J\x1b[H');
-      printList(
+      await printList(
         rows,
         f.format as string | undefined,
         (items) =>
@@ -104,7 +104,7 @@ export const statsCommand: Command = {
             items.map((r) => [r.ID, r.Name, r.CPUPerc, r.MemUsage, r.MemPerc, r.NetIO, r.BlockIO, r.PIDs]),
           ),
         (r) => r,
-        'stats',
+        { type: 'stats', headers: { ID: 'CONTAINER ID', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O' } },
       );
       if (f['no-stream']) return;
       prev = new Map(samples.map((s) => [s.c.id, s]));

@@ -39,9 +39,9 @@ async function components(ctx: Engine) {
   return { cfg, runtimePath, runtimeVersion, conmonVersion };
 }
 
-function print(view: object, type: string, format: string | undefined, text: () => string): void {
+async function print(view: object, type: string, format: string | undefined, text: () => string): Promise<void> {
   if (format === 'json') process.stdout.write(JSON.stringify(view, null, 2) + '\n');
-  else if (format) process.stdout.write(renderAll(format, [view], type));
+  else if (format) process.stdout.write(await renderAll(format, [view], type));
   else process.stdout.write(text());
 }
 
@@ -63,7 +63,7 @@ const versionCommand: Command = {
       OCIRuntime: { Path: runtimePath, Version: runtimeVersion },
       Conmon: { Version: conmonVersion },
     };
-    print(view, 'version', f.format as string | undefined, () =>
+    await print(view, 'version', f.format as string | undefined, () =>
       [
         `Version:      ${view.Version}`,
         `Node.js:      ${view.NodeVersion}`,
@@ -96,7 +96,7 @@ const infoCommand: Command = {
       Containers: { Total: counts.total, Running: counts.running, Stopped: counts.stopped },
       Images: images,
     };
-    print(view, 'info', f.format as string | undefined, () =>
+    await print(view, 'info', f.format as string | undefined, () =>
       [
         `berth version:   ${version}`,
         'Host:',
@@ -201,12 +201,12 @@ const dfCommand: Command = {
       // Blobs, snapshots and partial downloads no image references (killed pulls and loads); the next pull or load sweeps them.
       { type: 'Leftovers', total: images.leftovers.items, active: images.leftovers.active, size: images.leftovers.size, reclaimable: images.leftovers.reclaimable },
     ];
-    printList(
+    await printList(
       rows,
       f.format as string | undefined,
       (items) => table(['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], items.map((r) => [r.type, String(r.total), String(r.active), humanSize(r.size), reclaimableText(r)])),
       dfView,
-      'disk usage',
+      { type: 'disk usage' },
     );
   },
 };

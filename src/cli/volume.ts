@@ -88,12 +88,12 @@ const lsCommand: Command = {
     const users = await usersFn(store, all);
     const list = all.filter(volumeFilter((f.filter as string[] | undefined) ?? [], users));
     if (f.quiet) return void process.stdout.write(list.map((v) => v.name + '\n').join(''));
-    printList(
+    await printList(
       list,
       f.format as string | undefined,
       (items) => table(['DRIVER', 'VOLUME NAME'], items.map((v) => ['local', v.name])),
       (v) => volumeView(store, v),
-      'volume',
+      { type: 'volume', headers: { Name: 'VOLUME NAME' } },
     );
   },
 };
@@ -112,7 +112,7 @@ const inspectCommand: Command = {
     const vols = f.all ? await store.list() : await Promise.all(args.map((a) => store.get(a)));
     const views = vols.map((v) => volumeView(store, v));
     const format = f.format as string | undefined;
-    if (format) process.stdout.write(renderAll(format, views, 'volume'));
+    if (format) process.stdout.write(await renderAll(format, views, 'volume'));
     else process.stdout.write(JSON.stringify(views, null, 4) + '\n');
   },
 };

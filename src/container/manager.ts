@@ -12,7 +12,7 @@ import type { ImageStore } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
 import type { VolumeStore } from '../volume/index.js';
-import { cgroupLimits, type OciRuntime } from '../oci/index.js';
+import { cgroupLimits, parseSignal, type OciRuntime } from '../oci/index.js';
 import { readLog, type AttachSession, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
@@ -21,6 +21,7 @@ import { ContainerRecords } from './records.js';
 import { ContainerRuntime } from './runtime.js';
 import { containerPaths, type ContainerPaths, type Parts } from './parts.js';
 import { reconcile } from './reconcile.js';
+import { restartDelay, shouldRestart } from './restart.js';
 import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
@@ -61,6 +62,9 @@ export interface ManagerDeps {
   /** Owners of network namespaces other than containers (e.g. pods, by id): a sweep keeps theirs. */
   networkOwners?: ((id: string) => boolean | Promise<boolean>)[];
 }
+
+const SIGKILL = 9;
+const SIGTERM = 15;
 
 /** How long a restart waits for another process to finish releasing the last run. */
 const RELEASE_WAIT_MS = 30_000;
@@ -167,7 +171,9 @@ export class ContainerManager {
 
   /** Starts a created container, or a stopped one again. */
   async start(ref: string, opts: { signal?: AbortSignal } = {}): Promise<Container> {
-    const c = await this.recreate(ref, opts);
+    const before = await this.get(ref);
+    if (before.stoppedByUser) await this.records.setStoppedByUser(before.id, false);
+    const c = await this.recreate(before.id, opts);
     if (c.state === 'running') return c;
     if (c.state !== 'created') throw failedPrecondition(`container ${c.name} is ${c.state} and cannot be started`);
     try {
@@ -186,6 +192,8 @@ export class ContainerManager {
   async kill(ref: string, signal: string | number = 'KILL'): Promise<Container> {
     const c = await this.get(ref);
     if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`container ${c.name} is not running`);
+    // Killed to end it: its restart policy leaves it stopped (a reload signal does not count).
+    if (c.config.restartPolicy && [SIGKILL, SIGTERM].includes(parseSignal(signal))) await this.records.setStoppedByUser(c.id, true);
     await this.runtime.kill(c.id, signal);
     return c;
   }
@@ -193,6 +201,7 @@ export class ContainerManager {
   /** Stops with the stop signal, then SIGKILL after the timeout. Stopped already: no-op. */
   async stop(ref: string, opts: StopOptions = {}): Promise<Container> {
     const c = await this.get(ref);
+    if (c.config.restartPolicy) await this.records.setStoppedByUser(c.id, true);
     if (c.state !== 'running' && c.state !== 'created') return c;
     const secs = opts.timeout ?? c.config.stopTimeout ?? 10;
     const signal = c.state === 'created' ? 'KILL' : c.config.stopSignal ?? (await this.imageStopSignal(c)) ?? 'TERM';
@@ -268,6 +277,8 @@ export class ContainerManager {
     if (c.state === 'running' || c.state === 'created') {
       if (!opts.force)
         throw failedPrecondition(`cannot remove container ${c.name}: container is ${c.state}: stop the container before removing or force remove`);
+      // Only a policy reads the mark (and a full disk must not stop a removal).
+      if (c.config.restartPolicy) await this.records.setStoppedByUser(c.id, true);
       await this.signalAndWait(c, 'KILL', 10);
     }
     await destroy(this.parts, c.id, false, opts.volumes);
@@ -286,6 +297,27 @@ export class ContainerManager {
     if (!c || c.conmonPid !== monitorPid) return;
     const code = await this.runtime.exitCode(id);
     if (code !== undefined) await recordExit(this.parts, c, code, undefined, monitorPid);
+    await this.restartByPolicy(id, monitorPid);
+  }
+
+  /**
+   * After the exit of the incarnation monitorPid watched: its restart policy may bring the
+   * container back, after the backoff. Whoever recorded the exit, this process (the exit
+   * command, which always runs) decides; a user's start or stop meanwhile wins.
+   */
+  private async restartByPolicy(id: string, monitorPid: number): Promise<void> {
+    const stillThatExit = (c: Container | undefined): c is Container => !!c && c.conmonPid === monitorPid && c.state === 'stopped';
+    const c = this.records.byId(id);
+    if (!stillThatExit(c) || !shouldRestart(c)) return;
+    await delay(restartDelay(c));
+    const now = this.records.byId(id);
+    if (!stillThatExit(now) || !shouldRestart(now)) return;
+    await this.records.countRestart(id);
+    try {
+      await this.start(id);
+    } catch (e) {
+      log.warn('the restart policy could not start the container', { id, error: (e as Error).message });
+    }
   }
 
   // ---- stdio --------------------------------------------------------------------------

@@ -34,6 +34,8 @@ interface Row {
   finished_at: number | null;
   released: number;
   cleanup_owner: string | null;
+  restart_count: number;
+  stopped_by_user: number;
 }
 
 function specOf(r: Row): ContainerSpec {
@@ -61,6 +63,8 @@ const fromRow = (r: Row): Container => ({
   finishedAt: r.finished_at,
   released: r.released !== 0,
   cleanupOwner: r.cleanup_owner,
+  restartCount: r.restart_count ?? 0,
+  stoppedByUser: r.stopped_by_user === 1,
 });
 
 export interface NewContainer {
@@ -185,6 +189,16 @@ export class ContainerRecords {
         .run(pid, conmon.pid, conmon.token, id);
       if (first) this.event(id, 'create');
     });
+  }
+
+  /** A user stopped (true) or started (false) the container: its restart policy waits for a start. */
+  async setStoppedByUser(id: string, stopped: boolean): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE containers SET stopped_by_user = ? WHERE id = ?').run(stopped ? 1 : 0, id));
+  }
+
+  /** One more restart by the container's policy. */
+  async countRestart(id: string): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE containers SET restart_count = restart_count + 1 WHERE id = ?').run(id));
   }
 
   async setRunning(id: string, startedAt: number): Promise<void> {

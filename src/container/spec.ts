@@ -134,6 +134,8 @@ export interface ContainerSpec {
   init?: boolean;
   /** Remove the container when it exits. */
   removeOnExit?: boolean;
+  /** What its exit leads to (docker's --restart); none: it stays stopped. */
+  restartPolicy?: RestartPolicy;
   stopSignal?: string;
   /** Seconds `stop` waits before SIGKILL. */
   stopTimeout?: number;
@@ -161,4 +163,10 @@ export function containerHostname(spec: ContainerSpec, id: string): string | und
 /** The container's cgroup, as the OCI spec names it: under cgroupParent, or /berth. */
 export function cgroupPathOf(spec: Pick<ContainerSpec, 'cgroupParent'>, id: string): string {
   return `${(spec.cgroupParent ?? '/berth').replace(/\/+$/, '')}/${id}`;
+}
+
+/** docker's restart policies; maxRetries only for on-failure (0: no limit). */
+export interface RestartPolicy {
+  name: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  maxRetries?: number;
 }

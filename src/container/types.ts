@@ -35,4 +35,8 @@ export interface Container {
    * is under way (or in rows older than owners).
    */
   cleanupOwner: string | null;
+  /** Restarts its restart policy made. */
+  restartCount: number;
+  /** Stopped or killed by a user since its last start: its restart policy leaves it stopped. */
+  stoppedByUser: boolean;
 }

@@ -121,6 +121,12 @@ export const migrations: string[] = [
   CREATE INDEX events_by_id ON events(id);
   `,
   `
+  -- Restart policies: how often a container was restarted after an exit, and whether a user
+  -- stopped it (then its policy does not bring it back until it is started again).
+  ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE containers ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0;
+  `,
+  `
   -- Named and anonymous volumes (src/volume): a directory <root>/volumes/<name>/_data. The
   -- row comes first ('creating', owned by its creator "<pid>-<start time>"), the directory
   -- after; 'removing' rows lose the directory first, the row last. A row whose owner died

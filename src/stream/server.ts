@@ -10,6 +10,7 @@ import { log } from '../log/index.js';
 import { RequestTokens } from './tokens.js';
 import type { AttachStreamRequest, ExecStreamRequest, PortForwardStreamRequest, StreamRequest, StreamRuntime } from './types.js';
 import { COMMAND_PROTOCOLS, pickProtocol, serveCommandWebSocket } from './websocket.js';
+import { PORT_FORWARD_WS_PROTOCOLS, portsFromQuery, selectPortForwardProtocol, servePortForwardWebSocket } from './port-forward-ws.js';
 
 /** A connection that carries nothing this long is closed (the kubelet's default idle timeout). */
 const IDLE_TIMEOUT_MS = 4 * 60 * 60 * 1000;
@@ -26,6 +27,8 @@ export class StreamServer {
   private readonly tokens: RequestTokens;
   private readonly sessions = new Set<Duplex>();
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  // Port-forward has protocols of its own (v4 only: a v5 client would expect its close signal).
+  private readonly portForwardWss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (p) => selectPortForwardProtocol(p) });
 
   private constructor(
     private readonly http: Server,
@@ -89,18 +92,35 @@ export class StreamServer {
     const wanted = (req.headers.upgrade ?? '').toLowerCase();
     if (wanted !== 'websocket') return refuse(400, 'Bad Request', `unsupported upgrade "${req.headers.upgrade ?? ''}": use websocket`);
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-    const protocols = COMMAND_PROTOCOLS;
+    const protocols = m[1] === 'portforward' ? PORT_FORWARD_WS_PROTOCOLS : COMMAND_PROTOCOLS;
     if (offered.length > 0 && !pickProtocol(offered, protocols)) {
       return refuse(400, 'Bad Request', `requested protocol(s) are not supported: ${offered.join(', ')}; supported: ${Object.keys(protocols).filter(Boolean).join(', ')}`);
     }
     const request = this.tokens.take(m[2]);
     if (!request || request.kind !== m[1]) return refuse(404, 'Not Found', 'invalid or expired streaming token');
+    if (request.kind === 'portforward') {
+      // kubelet: the CRI request's ports, else the URL's (a client naming its own).
+      let ports = request.ports;
+      try {
+        if (ports.length === 0) ports = portsFromQuery(new URL(req.url ?? '/', 'http://stream').searchParams);
+      } catch (e) {
+        return refuse(400, 'Bad Request', (e as Error).message);
+      }
+      if (ports.length === 0) return refuse(400, 'Bad Request', 'query parameter "port" is required');
+      this.track(socket);
+      this.portForwardWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        this.runtime
+          .podNetwork(request.podId)
+          .then(({ netnsPath }) => servePortForwardWebSocket(ws, { netnsPath, pod: request.podId }, ports))
+          .catch((e: unknown) => {
+            log.error('port-forward session failed', { pod: request.podId, error: (e as Error).message });
+            ws.close(1011, (e as Error).message.slice(0, 120));
+          });
+      });
+      return;
+    }
     this.track(socket);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      if (request.kind === 'portforward') {
-        ws.close(1011, 'port-forward is not served yet');
-        return;
-      }
       serveCommandWebSocket(ws, this.runtime, request).catch((e: unknown) => {
         log.error('streaming session failed', { kind: request.kind, error: (e as Error).message });
         ws.terminate();

@@ -28,6 +28,7 @@ interface Native {
   llistxattr(path: string): string[];
   seqpacketConnect(path: string): Promise<number>;
   netnsCreate(path: string): Promise<void>;
+  dialInNetns(netnsPath: string, host: string, port: number, timeoutMs: number): Promise<number>;
   removePaths(paths: string[]): Promise<void>;
   readSmallFile(path: string, max: number): Promise<Buffer | null>;
   podNsCreate(ipcPath: string | null, utsPath: string | null, hostname: string | null): Promise<void>;
@@ -245,6 +246,60 @@ export function createPinnedPodNamespaces(paths: { ipc?: string; uts?: string },
  */
 export function createPinnedNetns(path: string): Promise<void> {
   return load().netnsCreate(path);
+}
+
+export interface DialOptions {
+  /** The address to connect to: 127.0.0.1 (default), ::1 or another literal IP. */
+  host?: string;
+  /** How long the connect may take (default 10 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * A TCP connection to host:port inside the network namespace at netnsPath (a pod's), made
+ * without a helper process: the addon creates the socket in that namespace on a thread of
+ * its own (a socket keeps the namespace it was created in) and Node takes it over. Without
+ * netnsPath (a pod on the host's network) it dials the host. Errors keep their code
+ * (ECONNREFUSED, ETIMEDOUT, ENOENT for a missing namespace …) and say which port and where.
+ */
+export async function dialInNetns(netnsPath: string | undefined, port: number, o: DialOptions = {}): Promise<import('node:net').Socket> {
+  const host = o.host ?? '127.0.0.1';
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const net = nodeNet();
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port} ${netnsPath ? `in network namespace ${netnsPath}` : 'on the host'}`;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw Object.assign(new Error(`invalid port ${port}`), { code: 'EINVAL' });
+  let fd: number;
+  if (netnsPath) {
+    try {
+      fd = await load().dialInNetns(netnsPath, host, port, timeoutMs);
+    } catch (e) {
+      throw dialError(e as NodeJS.ErrnoException, port, where);
+    }
+    // allowHalfOpen: a peer's FIN ends one direction only; the forwarder decides the rest.
+    return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+  }
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, allowHalfOpen: true });
+    const timer = setTimeout(() => s.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(dialError(e, port, where));
+    });
+  });
+}
+
+function dialError(e: NodeJS.ErrnoException, port: number, where: string): NodeJS.ErrnoException {
+  const why =
+    e.code === 'ECONNREFUSED' ? `nothing listens on port ${port}` :
+    e.code === 'ETIMEDOUT' ? `port ${port} did not answer in time` :
+    e.code === 'ENOENT' ? 'the network namespace is gone' :
+    `cannot connect to port ${port}`;
+  return Object.assign(new Error(`${why} (connect ${where}: ${e.code ?? e.message})`), { code: e.code, errno: e.errno, syscall: e.syscall ?? 'connect', port });
 }
 
 // Node modules that cost measurable start-up time, loaded on first use: most commands

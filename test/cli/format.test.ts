@@ -1,43 +1,24 @@
-// --format templates and the output helpers: Go-style fields, json, escapes, tables,
-// sizes and relative times as docker prints them.
+// The output helpers: --format as docker's CLI reads it (escapes, one line per object,
+// the table prefix), tables, sizes and relative times as docker prints them. The template
+// language itself is tested in test/template.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { humanDuration, humanSize, printList, renderAll, shortId, table, Template, templateMap, timeAgo } from '../../src/cli/format.js';
+import { headerName, humanDuration, humanSize, printList, renderAll, shortId, table, tabwrite, templateMap, timeAgo } from '../../src/cli/format.js';
 
-test('templates: fields, nested fields, functions, trimming, escapes', () => {
-  const r = (tpl: string, obj: unknown) => Template.parse(tpl).render(obj);
-  const obj = { ID: 'abc', Names: ['a', 'b'], Config: { Labels: templateMap({ x: '1' }), Cmd: null }, Count: 0, Ok: false };
-  assert.equal(r('{{.ID}}', obj), 'abc');
-  assert.equal(r('{{ .ID }}: {{.Count}} {{.Ok}}', obj), 'abc: 0 false');
-  assert.equal(r('{{.Config.Labels.x}}', obj), '1');
-  assert.equal(r('{{.Names}}', obj), '[a b]');
-  assert.equal(r('{{.Config.Labels}}', obj), '{"x":"1"}');
-  assert.equal(r('{{json .Names}}', obj), '["a","b"]');
-  assert.equal(r('{{json .}}', { a: 1 }), '{"a":1}');
-  assert.equal(r('{{len .Names}} {{join .Names ", "}} {{upper .ID}} {{lower "XY"}}', obj), '2 a, b ABC xy');
-  assert.equal(r('{{.Config.Cmd}}', obj), 'null');
-  assert.equal(r('{{.ID}}\\t{{.Count}}\\n', obj), 'abc\t0\n');
-  assert.equal(r('a  {{- .ID -}}  b', obj), 'aabcb');
-  // A key missing from a map is "<no value>" (and so is any field below it), as in Go.
-  assert.equal(r('{{.Config.Labels.nope}}|{{.Config.Labels.nope.deeper}}|{{json .Config.Labels.nope}}', obj), '<no value>|<no value>|null');
-  assert.equal(renderAll('{{.ID}}', [{ ID: 1 }, { ID: 2 }]), '1\n2\n');
-});
-
-test('templates: mistakes fail as docker\'s do', () => {
-  const fails = (tpl: string, obj: unknown, message: RegExp) => assert.throws(() => Template.parse(tpl).render(obj, 'container'), { code: 'InvalidArgument', message }, tpl);
-  fails('{{.ID', {}, /^template parsing error: template: :1: unclosed action$/);
-  fails('x\n{{}}', {}, /^template parsing error: template: :2: missing value for command$/);
-  fails('{{range .Names}}x{{end}}', {}, /berth templates do not support \{\{range\}\}/);
-  fails('{{nope .ID}}', {}, /function "nope" not defined/);
-  fails('{{join .Names}}', {}, /wrong number of args for join: want 2 got 1/);
-  fails('{{.Nope}}', { ID: 'x' }, /^template: :1:2: executing "" at <\.Nope>: can't evaluate field Nope in type container$/);
-  fails('{{.ID.X}}', { ID: 'x' }, /can't evaluate field X in type string/);
-  fails('{{len .Count}}', { Count: 3 }, /error calling len: len of int/);
+test('--format: Go templates with docker\'s escapes, one line per object, nothing printed on a mistake', async () => {
+  const obj = { ID: 'abc', Names: ['a', 'b'], Config: { Labels: templateMap({ x: '1' }), Cmd: null }, Count: 0 };
+  assert.equal(await renderAll('{{.ID}}\\t{{.Count}}\\n', [obj]), 'abc\t0\n\n');
+  // Inside an action "\t" is Go's own string escape, the same tab.
+  assert.equal(await renderAll('{{"\\t"}}|{{.Config.Labels}}|{{.Config.Labels.nope}}|{{.Config.Cmd}}', [obj]), '\t|map[x:1]|<no value>|<no value>\n');
+  assert.equal(await renderAll('{{.Names}}\\t{{- " " -}}{{len .Names}}', [obj]), '[a b] 2\n', 'the escape is whitespace a trim marker removes');
+  assert.equal(await renderAll('{{.ID}}', [{ ID: 1 }, { ID: 2 }]), '1\n2\n');
+  await assert.rejects(renderAll('{{.ID', [obj]), { code: 'InvalidArgument', message: 'template parsing error: template: :1: unclosed action' });
+  await assert.rejects(renderAll('{{.Nope}}', [obj], 'container'), { code: 'InvalidArgument', message: 'template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type container' });
   // All objects are rendered before anything is returned: a mistake in the second prints nothing.
-  assert.throws(() => renderAll('{{.ID}}', [{ ID: 1 }, {}]), /can't evaluate field ID/);
+  await assert.rejects(renderAll('{{.ID}}', [{ ID: 1 }, {}]), /can't evaluate field ID/);
 });
 
-test('printList: table, json, a template per item, "table" prefix', (t) => {
+test('printList: table, json, a template per item, "table" prefix with headers and aligned columns', async (t) => {
   const out: string[] = [];
   // Captures what the command would print; the real stream is put back afterwards.
   const write = process.stdout.write;
@@ -45,11 +26,33 @@ test('printList: table, json, a template per item, "table" prefix', (t) => {
   process.stdout.write = ((s: string) => (out.push(s), true)) as typeof process.stdout.write;
   const items = [{ id: 'aaaa', n: 1 }, { id: 'bb', n: 22 }];
   const tableOf = (xs: typeof items) => table(['ID', 'N'], xs.map((x) => [x.id, String(x.n)]));
-  const view = (x: (typeof items)[number]) => ({ ID: x.id, N: x.n });
-  for (const format of [undefined, '', 'table', 'json', '{{.ID}}={{.N}}', 'table {{.ID}}']) printList(items, format, tableOf, view);
+  const view = (x: (typeof items)[number]) => ({ ID: x.id, N: x.n, CreatedAt: 'then' });
+  for (const format of [undefined, '', 'table', 'json', '{{.ID}}={{.N}}', 'table {{.ID}}', 'table {{.ID}}\\t{{.N}}\\t{{lower .CreatedAt}}', 'table {{.N}}:{{.ID}}'])
+    await printList(items, format, tableOf, view, { headers: { ID: 'THING ID' } });
   process.stdout.write = write;
   const tbl = 'ID     N\naaaa   1\nbb     22\n';
-  assert.deepEqual(out, [tbl, tbl, tbl, JSON.stringify([{ ID: 'aaaa', N: 1 }, { ID: 'bb', N: 22 }], null, 2) + '\n', 'aaaa=1\nbb=22\n', 'aaaa\nbb\n']);
+  assert.deepEqual(out, [
+    tbl,
+    tbl,
+    tbl,
+    JSON.stringify(items.map(view), null, 2) + '\n',
+    'aaaa=1\nbb=22\n',
+    'THING ID\naaaa\nbb\n',
+    'THING ID   N    CREATED AT\naaaa       1    then\nbb         22   then\n',
+    'N:THING ID\n1:aaaa\n22:bb\n',
+  ]);
+  assert.equal(headerName('RunningFor'), 'RUNNING FOR');
+  assert.equal(headerName('ImageID'), 'IMAGE ID');
+  assert.equal(headerName('CPUPerc'), 'CPU PERC');
+  assert.equal(headerName('ID', { ID: 'CONTAINER ID' }), 'CONTAINER ID');
+});
+
+test('tabwrite: Go tabwriter columns (cells end at tabs, a column spans the lines that have it)', () => {
+  assert.equal(tabwrite('a\tbbb\tc\nxxxx\ty\tz\n'), 'a      bbb   c\nxxxx   y     z\n');
+  // The text after a line's last tab is not a cell; a line without tabs ends the column block.
+  assert.equal(tabwrite('a\tb\nno tabs here at all\nccc\td'), 'a   b\nno tabs here at all\nccc   d');
+  assert.equal(tabwrite('a\tb\tc\naa\tb\nlonger\tx\ty', 2), 'a       b  c\naa      b\nlonger  x  y');
+  assert.equal(tabwrite('é\tx\nab\ty'), 'é    x\nab   y', 'widths count characters, not bytes');
 });
 
 test('tables, sizes, durations, short IDs', () => {

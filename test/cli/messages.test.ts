@@ -104,7 +104,8 @@ test('templates: mistakes fail like docker, missing map keys are <no value>', as
   const image = await created(inst);
   oneLine(await inst.run(['ps', '-a', '--format', '{{.Nope}}']), /^berth: template: :1:2: executing "" at <\.Nope>: can't evaluate field Nope in type container\n$/, 'ps field');
   oneLine(await inst.run(['ps', '-a', '--format', '{{.ID']), /unclosed action/, 'ps unclosed');
-  oneLine(await inst.run(['ps', '-a', '--format', '{{range .Names}}x{{end}}']), /^berth: template parsing error: template: :1: berth templates do not support \{\{range\}\}\n$/, 'unsupported');
+  oneLine(await inst.run(['ps', '-a', '--format', '{{range .Names}}x{{end}}']), /^berth: template: :1:8: executing "" at <range>: range can't iterate over tpl\n$/, 'range over a string');
+  oneLine(await inst.run(['ps', '-a', '--format', '{{if .Names}}x']), /^berth: template parsing error: template: :1: unexpected EOF\n$/, 'unclosed if');
   oneLine(await inst.run(['ps', '-a', '--format', '{{nope .ID}}']), /function "nope" not defined/, 'unknown function');
   oneLine(await inst.run(['inspect', '-f', '{{.Nope.Deeper}}', 'tpl']), /^berth: template: :1:2: executing "" at <\.Nope\.Deeper>: can't evaluate field Nope in type container\n$/, 'inspect field');
   oneLine(await inst.run(['inspect', '-f', '{{.State.Nope}}', 'tpl']), /can't evaluate field Nope in type State/, 'inspect nested field');

@@ -51,6 +51,9 @@ test('stats: memory, limit, CPU time, pids and the writable layer of a running c
   const table = await inst.run(['stats', '--no-stream']);
   assert.match(table.stdout, /^CONTAINER ID +NAME +CPU % +MEM USAGE \/ LIMIT +MEM % +NET I\/O +BLOCK I\/O +PIDS\n/);
   assert.match(table.stdout, new RegExp(`^${c.id.slice(0, 12)} +${c.name} +\\d+\\.\\d\\d% `, 'm'));
+  // A table template heads its columns with docker's names.
+  const picked = await inst.run(['stats', '--no-stream', '--format', 'table {{.ID}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.NetIO}}', c.name]);
+  assert.match(picked.stdout, new RegExp(`^CONTAINER ID +CPU % +MEM USAGE / LIMIT +NET I/O\\n${c.id.slice(0, 12)} +\\d+\\.\\d\\d% +\\S+ / 64MiB +\\S+ / \\S+\\n$`));
 
   await m.stop(c.id, { timeout: 0 });
   await assert.rejects(m.stats(c.id), (err: unknown) => isBerthError(err, 'FailedPrecondition'));

@@ -49,6 +49,12 @@ test('events: lifecycle in order, followed live and resumed by sequence number; 
   assert.deepEqual(resumed, past.slice(5));
   const dies = await ok(inst, ['events', '--since', '0', '--until', '0s', '--filter', 'event=die', '--format', '{{.Actor.Attributes.name}}={{.Actor.Attributes.exitCode}}']);
   assert.equal(dies, 'one=3\ntwo=0\n');
+  // Attributes are a map: an attribute an event lacks is "<no value>"; range goes in key order.
+  const creates = await ok(inst, ['events', '--since', '0', '--until', '0s', '--filter', 'event=create', '--filter', 'container=one', '--format', '{{.Actor.Attributes.exitCode}}|{{range $k, $v := .Actor.Attributes}}{{$k}} {{end}}']);
+  assert.equal(creates, '<no value>|image name \n');
+  // A bad template fails before anything is followed or printed.
+  const bad = await inst.run(['events', '--format', '{{.Nope']);
+  assert.deepEqual([bad.code, bad.stdout, bad.stderr], [125, '', 'berth: template parsing error: template: :1: unclosed action\n']);
   const dflt = await ok(inst, ['events', '--since', '0', '--until', '0s', '--filter', 'container=one']);
   assert.match(dflt.split('\n')[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z container create [0-9a-f]{64} \(image=[^,]+, name=one\)$/);
   // Another namespace has its own history.

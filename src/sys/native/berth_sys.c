@@ -1,7 +1,8 @@
 /* The few system calls Node lacks, as a tiny N-API addon: mounts, device nodes,
  * extended attributes and SOCK_SEQPACKET unix sockets (conmon's attach socket), polled
- * without blocking by libuv on Node's own event loop; plus small file work (a tree's
- * removal, a small file's read) done in one threadpool step. */
+ * without blocking by libuv on Node's own event loop; TCP sockets made inside another
+ * network namespace; plus small file work (a tree's removal, a small file's read) done in
+ * one threadpool step. */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
@@ -22,6 +23,9 @@
 #include <sched.h>
 #include <pthread.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
 
 #define MAX_STR 4096
 
@@ -85,6 +89,7 @@ struct thread_job {
   void (*work)(struct thread_job *);
   int err;
   const char *call, *where;
+  int fd, returns_fd; /* a job that returns_fd resolves with fd (closed if nobody takes it) */
   napi_deferred deferred;
   napi_threadsafe_function done;
 };
@@ -104,11 +109,12 @@ static void job_settle(napi_env env, napi_value fn, void *context, void *data) {
   if (env) {
     if (j->err) napi_reject_deferred(env, j->deferred, errno_error(env, j->err, j->call, j->where));
     else {
-      napi_value undef;
-      napi_get_undefined(env, &undef);
-      napi_resolve_deferred(env, j->deferred, undef);
+      napi_value value;
+      if (j->returns_fd) napi_create_int32(env, j->fd, &value);
+      else napi_get_undefined(env, &value);
+      napi_resolve_deferred(env, j->deferred, value);
     }
-  }
+  } else if (j->returns_fd && !j->err) close(j->fd);
   free(j);
 }
 
@@ -460,6 +466,102 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   return job_start(env, &j->job, "berth:netns");
 }
 
+/* dialInNetns(netnsPath, host, port, timeoutMs) → Promise<fd> of a TCP socket connected to
+ * host:port inside the network namespace at netnsPath. A socket belongs to the namespace
+ * it was created in, so the thread enters the namespace only for socket(2) and goes back
+ * before connecting; the thread is the job's own and ends with it, so no thread of Node's
+ * ever changes namespace (a pool thread left in a pod's namespace would be reused). */
+struct dial_job {
+  struct thread_job job;
+  char path[MAX_STR], host[64], where[MAX_STR + 96];
+  int port, timeout_ms;
+};
+
+/* Creates the socket inside the namespace; returns the fd or -1 (job->err set). */
+static int socket_in_netns(struct thread_job *job, const char *path, int family) {
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) { job->err = errno; job->call = "open"; return -1; }
+  int ns = open(path, O_RDONLY | O_CLOEXEC);
+  if (ns < 0) { job->err = errno; job->call = "open"; close(self); return -1; }
+  int fd = -1;
+  if (setns(ns, CLONE_NEWNET) != 0) { job->err = errno; job->call = "setns"; }
+  else {
+    fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) { job->err = errno; job->call = "socket"; }
+    /* Back at once: the thread need not outlive the job inside the pod (it would keep the
+     * namespace alive a little longer); the thread ends soon, so a failure costs only this dial. */
+    if (setns(self, CLONE_NEWNET) != 0) {
+      if (fd >= 0) close(fd);
+      fd = -1;
+      job->err = errno;
+      job->call = "setns (back)";
+    }
+  }
+  close(ns);
+  close(self);
+  return fd;
+}
+
+static void dial_work(struct thread_job *job) {
+  struct dial_job *j = (struct dial_job *)job;
+  struct sockaddr_storage addr;
+  socklen_t len;
+  memset(&addr, 0, sizeof addr);
+  struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+  int family = strchr(j->host, ':') ? AF_INET6 : AF_INET;
+  snprintf(j->where, sizeof j->where, family == AF_INET6 ? "[%s]:%d in %s" : "%s:%d in %s", j->host, j->port, j->path);
+  job->where = j->where;
+  if (family == AF_INET6) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons((uint16_t)j->port);
+    len = sizeof *a6;
+    if (inet_pton(AF_INET6, j->host, &a6->sin6_addr) != 1) { job->err = EINVAL; job->call = "inet_pton"; return; }
+  } else {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)j->port);
+    len = sizeof *a4;
+    if (inet_pton(AF_INET, j->host, &a4->sin_addr) != 1) { job->err = EINVAL; job->call = "inet_pton"; return; }
+  }
+  int fd = socket_in_netns(job, j->path, family);
+  if (fd < 0) return;
+  job->call = "connect";
+  if (connect(fd, (struct sockaddr *)&addr, len) != 0) {
+    if (errno != EINPROGRESS) { job->err = errno; close(fd); return; }
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    int rc;
+    do rc = poll(&p, 1, j->timeout_ms); while (rc < 0 && errno == EINTR);
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (rc == 0) soerr = ETIMEDOUT;
+    else if (rc < 0) soerr = errno;
+    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) soerr = errno;
+    if (soerr) { job->err = soerr; close(fd); return; }
+  }
+  job->fd = fd;
+}
+
+static napi_value js_dial_in_netns(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct dial_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "dialInNetns", NULL);
+  char host[MAX_STR];
+  const char *h = arg_str(env, argv[1], host);
+  j->port = (int)arg_int(env, argv[2]);
+  j->timeout_ms = (int)arg_int(env, argv[3]);
+  if (!arg_str(env, argv[0], j->path) || !h || strlen(h) >= sizeof j->host || j->port < 1 || j->port > 65535 || j->timeout_ms < 1) {
+    free(j);
+    return throw_errno(env, EINVAL, "dialInNetns", NULL);
+  }
+  strcpy(j->host, h);
+  j->job.work = dial_work;
+  j->job.returns_fd = 1;
+  j->job.fd = -1;
+  return job_start(env, &j->job, "berth:dial");
+}
+
 /* File work a caller would otherwise do in many small steps, done in one step on libuv's
  * threadpool: one round trip to a pool thread instead of one per system call. */
 struct pool_job {
@@ -746,6 +848,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("llistxattr", js_llistxattr);
   EXPORT("seqpacketConnect", js_seqpacket_connect);
   EXPORT("netnsCreate", js_netns_create);
+  EXPORT("dialInNetns", js_dial_in_netns);
   EXPORT("removePaths", js_remove_paths);
   EXPORT("readSmallFile", js_read_small_file);
   EXPORT("podNsCreate", js_podns_create);

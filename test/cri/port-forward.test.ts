@@ -1,0 +1,121 @@
+// CRI PortForward end to end: berthd's URL driven by the Kubernetes JavaScript client's
+// PortForward (WebSocket, v4 channels), into busybox httpd running in a pod's container.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { KubeConfig, PortForward } from '@kubernetes/client-node';
+// Not exported from the package's index: the handler its PortForward uses.
+import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
+import type WebSocket from 'ws';
+import { newInstance } from '../helpers/index.js';
+import { startBerthd, type Berthd } from './berthd.js';
+import { sandboxConfig } from './sandbox.js';
+
+/** The real client's handler, sent to the streaming URL instead of an API server path. */
+function handlerFor(url: string): WebSocketHandler {
+  const u = new URL(url);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'berthd', server: `http://${u.host}`, skipTLSVerify: true }],
+    users: [{ name: 'kubelet' }],
+    contexts: [{ name: 'berthd', cluster: 'berthd', user: 'kubelet' }],
+    currentContext: 'berthd',
+  });
+  const handler = new WebSocketHandler(kc);
+  const connect = handler.connect.bind(handler);
+  handler.connect = (_path, text, binary) => connect(u.pathname, text, binary);
+  return handler;
+}
+
+/** One forwarded connection: its output and error stream once the WebSocket closed. */
+async function forward(d: Berthd, pod: string, port: number, send: (input: PassThrough, out: PassThrough) => Promise<void>): Promise<{ out: string; err: string }> {
+  const { url } = await d.cri.runtime('PortForward', { pod_sandbox_id: pod, port: [port] });
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const input = new PassThrough();
+  let o = '';
+  let e = '';
+  out.on('data', (b: Buffer) => (o += b));
+  err.on('data', (b: Buffer) => (e += b));
+  const ws = (await new PortForward(new KubeConfig(), true, handlerFor(url)).portForward('ns', 'pod', [port], out, err, input)) as WebSocket;
+  const closed = new Promise((r) => ws.once('close', r));
+  await send(input, out);
+  await closed;
+  return { out: o, err: e };
+}
+
+const until = (s: PassThrough, text: string) =>
+  new Promise<void>((resolve) => {
+    let got = '';
+    const on = (b: Buffer) => {
+      got += b;
+      if (got.includes(text)) {
+        s.off('data', on);
+        resolve();
+      }
+    };
+    s.on('data', on);
+  });
+
+test('PortForward: busybox httpd in a pod, two concurrent connections, a refused port', async (t) => {
+  const inst = await newInstance(t);
+  t.after(() => inst.cleanup());
+  const image = await inst.importBusybox();
+  const d = await startBerthd(t, inst);
+  const podConfig = sandboxConfig('pf');
+  const { pod_sandbox_id: pod } = await d.cri.runtime('RunPodSandbox', { config: podConfig });
+  t.after(async () => {
+    await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod }).catch(() => undefined);
+    await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod }).catch(() => undefined);
+  });
+  const { container_id: id } = await d.cri.runtime('CreateContainer', {
+    pod_sandbox_id: pod,
+    sandbox_config: podConfig,
+    config: {
+      metadata: { name: 'httpd', attempt: 0 },
+      image: { image },
+      command: ['sh', '-c', 'mkdir -p /tmp/www && echo served in the pod > /tmp/www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /tmp/www'],
+    },
+  });
+  await d.cri.runtime('StartContainer', { container_id: id });
+
+  const get = (input: PassThrough, out: PassThrough) => {
+    input.write('GET /index.html HTTP/1.0\r\n\r\n');
+    // httpd closes after its answer; the client ends its side (v4: it closes the WebSocket).
+    return until(out, 'served in the pod\n').then(() => void input.end());
+  };
+  // httpd may still be starting: the first connections may be refused.
+  let first: { out: string; err: string } | undefined;
+  for (let i = 0; i < 100 && !first?.out; i++) {
+    first = await forward(d, pod, 8080, async (input, out) => {
+      await Promise.race([get(input, out), new Promise((r) => setTimeout(r, 200))]);
+      input.end();
+    });
+    if (!first.out) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(first!.out, /^HTTP\/1\.[01] 200[^]*served in the pod\n$/);
+
+  // Two at once: the first holds its connection open, half a request sent, while the second is served.
+  let releaseA!: () => void;
+  const aStarted = new Promise<void>((r) => (releaseA = r));
+  let bDone!: () => void;
+  const bFinished = new Promise<void>((r) => (bDone = r));
+  const a = forward(d, pod, 8080, async (input, out) => {
+    input.write('GET /index.html HTTP/1.0\r\n');
+    releaseA();
+    await bFinished;
+    input.write('\r\n');
+    await until(out, 'served in the pod\n');
+    input.end();
+  });
+  await aStarted;
+  const b = await forward(d, pod, 8080, get);
+  bDone();
+  assert.match(b.out, /served in the pod\n$/);
+  assert.match((await a).out, /^HTTP\/1\.[01] 200[^]*served in the pod\n$/);
+
+  // Nothing on 8081: the reason on the error channel, the session ends.
+  const refused = await forward(d, pod, 8081, async () => {});
+  assert.equal(refused.out, '');
+  assert.match(refused.err, new RegExp(`^error forwarding port 8081 to pod ${pod}, uid : nothing listens on port 8081`));
+});
