@@ -1,6 +1,6 @@
 // -v/--volume and --mount, as docker and podman users write them.
 import { isAbsolute, resolve } from 'node:path';
-import { BerthError, invalidArgument } from '../errors/index.js';
+import { invalidArgument } from '../errors/index.js';
 import type { BindMount, ContainerMount, MountFlag, Propagation, VolumeMount } from '../container/index.js';
 import { isValidName } from '../config/index.js';
 import { parseBytes } from './options.js';
@@ -70,10 +70,16 @@ function volume(name: string, destination: string, c: Common, noCopy: boolean): 
 export function parseMount(v: string): ContainerMount {
   const bad = (why: string) => invalidArgument(`invalid --mount "${v}": ${why}`);
   const kv = new Map<string, string | undefined>();
+  const volumeOpts: string[] = [];
   for (const field of v.split(',')) {
     if (field === '') continue;
     const i = field.indexOf('=');
     const key = (i < 0 ? field : field.slice(0, i)).trim().toLowerCase();
+    if (key === 'volume-opt') {
+      const opt = field.slice(i + 1);
+      if (i < 0 || !opt.includes('=')) throw bad('volume-opt takes KEY=VALUE');
+      volumeOpts.push(opt);
+    }
     kv.set(key === 'src' ? 'source' : key === 'dst' || key === 'destination' ? 'target' : key === 'ro' ? 'readonly' : key, i < 0 ? undefined : field.slice(i + 1));
   }
   const type = kv.get('type') ?? 'volume';
@@ -112,9 +118,11 @@ export function parseMount(v: string): ContainerMount {
     if (propagation !== undefined && !PROPAGATIONS.has(propagation)) throw bad(`invalid bind-propagation "${propagation}"`);
     return { type: 'bind', source, destination: target, readOnly, ...(propagation ? { propagation: propagation as Propagation } : {}) };
   }
-  if (kv.has('volume-opt')) throw new BerthError('Unimplemented', `invalid --mount "${v}": volume-opt is not supported yet`);
   if (source && !isValidName(source)) throw bad(`invalid volume name "${source}"`);
-  return volume(source ?? '', target, { readOnly }, !!bool('volume-nocopy'));
+  const m = volume(source ?? '', target, { readOnly }, !!bool('volume-nocopy'));
+  // volume-opt=KEY=VALUE, repeated: options of a volume made on first use.
+  if (volumeOpts.length > 0) m.options = Object.fromEntries(volumeOpts.map((o) => [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)]));
+  return m;
 }
 
 /** inspect's Mounts, shaped as podman prints them. */

@@ -40,7 +40,7 @@ export async function resolveVolumes(parts: Parts, spec: ContainerSpec, image: I
         made.push(v.name);
         mounts[i] = { ...m, name: v.name, anonymous: true };
       } else {
-        await volumes.ensure(m.name);
+        await volumes.ensure(m.name, m.options);
       }
     }
   } catch (e) {
@@ -77,9 +77,9 @@ export async function ociMounts(parts: Parts, spec: ContainerSpec, rootfs: strin
 
 async function volumeSource(parts: Parts, m: VolumeMount, rootfs: string): Promise<string> {
   const volumes = await parts.volumes();
-  await volumes.get(m.name);
+  const source = await volumes.use(m.name);
   if (!m.noCopy) await volumes.copyUp(m.name, await resolveInRootfs(rootfs, m.destination));
-  return volumes.mountpoint(m.name);
+  return source;
 }
 
 /**

@@ -36,6 +36,8 @@ export interface VolumeMount {
   anonymous?: boolean;
   /** No copy-up of the image's content into a new volume (docker's nocopy). */
   noCopy?: boolean;
+  /** Driver options for a volume made on first use (--mount volume-opt=). */
+  options?: Record<string, string>;
 }
 
 export interface TmpfsMount {

@@ -3,13 +3,13 @@
 // 'creating' before its directory exists and 'removing' before the directory goes, and a
 // row whose owner died is finished (removed) by the next look.
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isValidName } from '../config/index.js';
-import { BerthError, failedPrecondition, internal, invalidArgument, notFound } from '../errors/index.js';
+import { failedPrecondition, internal, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { parkPoint, processToken, removePaths, tokenAlive } from '../sys/index.js';
+import { MNT_DETACH, isMountPoint, parkPoint, processToken, removePaths, tokenAlive, unmount } from '../sys/index.js';
 import { VolumeRecords } from './records.js';
 import type { Volume, VolumeUsers } from './types.js';
 
@@ -44,8 +44,7 @@ export class VolumeStore {
     const name = o.name ?? randomHex64();
     if (!isValidName(name)) throw invalidArgument(`invalid volume name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     const opts = o.options ?? {};
-    // The local driver's mount options (type, device, o) would need a mount per use.
-    if (Object.keys(opts).length > 0) throw new BerthError('Unimplemented', `volume options are not supported yet: ${Object.keys(opts).join(', ')}`);
+    checkOptions(opts);
     // A leftover of a creator or remover that died must not block the name.
     await this.reconcile(this.records.byName(name));
     await this.records.insertCreating({ name, labels: o.labels ?? {}, options: opts, anonymous: !!o.anonymous, createdAt: Date.now() }, processToken());
@@ -60,13 +59,31 @@ export class VolumeStore {
     return this.records.byName(name)!;
   }
 
-  /** The volume called name, made now if there is none (`-v NAME:/path` on first use). */
-  async ensure(name: string): Promise<Volume> {
+  /**
+   * The host path to mount for the volume. One made with driver options has its filesystem
+   * mounted there first (as `mount -t TYPE -o O DEVICE`), which stays until the volume goes.
+   */
+  async use(name: string): Promise<string> {
+    const v = await this.get(name);
+    const data = this.mountpoint(name);
+    const { type, device, o } = v.options;
+    if (type && !(await isMountPoint(await realpath(data)))) {
+      try {
+        await run('mount', ['-t', type, ...(o ? ['-o', o] : []), '--', device ?? type, data]);
+      } catch (e) {
+        throw failedPrecondition(`mounting volume ${name}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
+      }
+    }
+    return data;
+  }
+
+  /** The volume called name, made now (with options) if there is none (`-v NAME:/path` on first use). */
+  async ensure(name: string, options?: Record<string, string>): Promise<Volume> {
     const v = await this.reconcile(this.records.byName(name));
     if (v?.state === 'ready') return v;
     if (v) throw failedPrecondition(`volume ${name} is being ${v.state === 'creating' ? 'created' : 'removed'}`);
     try {
-      return await this.create({ name });
+      return await this.create({ name, options });
     } catch (e) {
       // Made by another process meanwhile.
       const again = this.records.byName(name);
@@ -152,9 +169,19 @@ export class VolumeStore {
   }
 
   private async destroy(name: string): Promise<void> {
+    // A volume with driver options may have its filesystem mounted (no error if not).
+    unmount(this.mountpoint(name), MNT_DETACH);
     await removePaths([join(this.dir, name)]);
     await this.records.delete(name);
   }
+}
+
+/** The local driver's options, as podman's: type and device of a filesystem, o its mount options. */
+function checkOptions(opts: Record<string, string>): void {
+  for (const k of Object.keys(opts)) {
+    if (!['type', 'device', 'o'].includes(k)) throw invalidArgument(`invalid volume option "${k}": the local driver takes type, device and o`);
+  }
+  if ((opts.device !== undefined || opts.o !== undefined) && !opts.type) throw invalidArgument('volume options device and o need type (e.g. type=tmpfs, or type=none with o=bind)');
 }
 
 function randomHex64(): string {

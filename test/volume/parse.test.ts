@@ -50,4 +50,6 @@ test('--mount: docker\'s keys for bind, volume and tmpfs; unknown keys refused',
   assert.throws(() => parseMount('type=tmpfs,source=x,target=/b'), invalid(/takes no source/));
   assert.throws(() => parseMount('type=tmpfs,target=/b,tmpfs-mode=rwx'), invalid(/invalid tmpfs-mode/));
   assert.throws(() => parseMount('type=bind,source=/a,target=/b,readonly=maybe'), invalid(/invalid value "maybe" for readonly/));
+  assert.deepEqual(parseMount('type=volume,src=v,dst=/v,volume-opt=type=tmpfs,volume-opt=o=size=1m'), { type: 'volume', name: 'v', destination: '/v', readOnly: undefined, options: { type: 'tmpfs', o: 'size=1m' } });
+  assert.throws(() => parseMount('type=volume,src=v,dst=/v,volume-opt'), invalid(/volume-opt takes KEY=VALUE/));
 });

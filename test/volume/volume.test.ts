@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { newInstance, type Instance } from '../helpers/index.js';
+import { listMounts, newInstance, type Instance } from '../helpers/index.js';
 
 async function ok(inst: Instance, args: string[]): Promise<string> {
   const r = await inst.run(args);
@@ -214,4 +214,49 @@ test('--mount bind, volume and tmpfs; inspect Mounts as podman shows them', asyn
   ]);
   await ok(inst, ['rm', '-fv', id]);
   await ok(inst, ['volume', 'rm', 'mv']);
+});
+
+test('driver options: the volume\'s filesystem is mounted on first use and unmounted by volume rm; bad options refused', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const fsType = (info: string, dest: string) => {
+    const f = info.split('\n').find((l) => l.split(' ')[4] === dest)?.split(' ');
+    return f?.[f.indexOf('-') + 1];
+  };
+  await ok(inst, ['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', '--opt', 'o=size=1m,mode=0770', 'tv']);
+  const [v] = JSON.parse(await ok(inst, ['volume', 'inspect', 'tv']));
+  assert.deepEqual(v.Options, { type: 'tmpfs', device: 'tmpfs', o: 'size=1m,mode=0770' });
+  const info = await run(inst, img, '-v', 'tv:/t', 'stat -c %a /t; echo x > /t/f; cat /proc/self/mountinfo');
+  assert.match(info, /^770\n/);
+  assert.equal(fsType(info, '/t'), 'tmpfs');
+  assert.ok(listMounts().some((m) => m.mountPoint === v.Mountpoint), 'mounted on the host while the volume exists');
+  assert.equal(await run(inst, img, '-v', 'tv:/t', 'cat /t/f'), 'x\n');
+  await ok(inst, ['volume', 'rm', 'tv']);
+  assert.equal(listMounts().some((m) => m.mountPoint === v.Mountpoint), false, 'unmounted by rm');
+  assert.equal(existsSync(join(inst.root, 'volumes', 'tv')), false);
+
+  // docker's bind idiom, and volume-opt on --mount for a volume made on first use.
+  const src = join(inst.base, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'f'), 'host\n');
+  await ok(inst, ['volume', 'create', '-o', 'type=none', '-o', 'o=bind', '-o', `device=${src}`, 'bv']);
+  assert.equal(await run(inst, img, '-v', 'bv:/home', 'ls /home; cat /home/f'), 'f\nhost\n', 'a non-empty filesystem gets no copy-up');
+  const m = await run(inst, img, '--mount', 'type=volume,src=mv,dst=/m,volume-opt=type=tmpfs,volume-opt=device=tmpfs', 'cat /proc/self/mountinfo');
+  assert.equal(fsType(m, '/m'), 'tmpfs');
+  assert.equal(JSON.parse(await ok(inst, ['volume', 'inspect', 'mv']))[0].Options.type, 'tmpfs');
+  for (const n of ['bv', 'mv']) await ok(inst, ['volume', 'rm', n]);
+  assert.equal(listMounts().some((mt) => mt.mountPoint.startsWith(join(inst.root, 'volumes'))), false);
+
+  for (const [args, msg] of [
+    [['--opt', 'color=red'], 'invalid volume option "color": the local driver takes type, device and o'],
+    [['--opt', 'o=size=1m'], 'volume options device and o need type (e.g. type=tmpfs, or type=none with o=bind)'],
+  ]) {
+    const r = await inst.run(['volume', 'create', ...args!, 'bad']);
+    assert.equal(r.code, 125);
+    assert.equal(r.stderr, `berth: ${msg}\n`);
+  }
+  const badMount = await inst.run(['run', '--rm', '--mount', 'type=volume,src=x,dst=/x,volume-opt=novalue', img, 'true']);
+  assert.equal(badMount.code, 125);
+  assert.match(badMount.stderr, /volume-opt takes KEY=VALUE\n$/);
+  assert.equal(await ok(inst, ['volume', 'ls', '-q']), '');
 });
