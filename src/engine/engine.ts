@@ -164,7 +164,7 @@ export class Engine {
       const store = await this.store();
       // Which volumes are in use, the containers' own records say.
       const users = async () => new (await import('../container/index.js')).ContainerRecords(store).volumeUsers();
-      return new VolumeStore(store, this.paths.volumes, users);
+      return new VolumeStore(store, this.paths.volumes, users, this.namespace);
     });
   }
 

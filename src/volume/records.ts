@@ -2,6 +2,7 @@
 // is one short transaction.
 import type { Store } from '../store/index.js';
 import { alreadyExists } from '../errors/index.js';
+import { recordEvent } from '../events/index.js';
 import type { Volume, VolumeState } from './types.js';
 
 interface Row {
@@ -27,7 +28,15 @@ const fromRow = (r: Row): Volume => ({
 });
 
 export class VolumeRecords {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    /** The namespace whose event log hears of volumes made and removed (volumes are shared by all). */
+    private readonly namespace = 'default',
+  ) {}
+
+  private event(name: string, action: string): void {
+    recordEvent(this.store.db, { namespace: this.namespace, type: 'volume', action, id: name, attributes: { name } });
+  }
 
   all(): Volume[] {
     return (this.store.db.prepare('SELECT * FROM volumes ORDER BY name').all() as Row[]).map(fromRow);
@@ -52,7 +61,9 @@ export class VolumeRecords {
   }
 
   async setReady(name: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare("UPDATE volumes SET state = 'ready', owner = NULL WHERE name = ? AND state = 'creating'").run(name));
+    await this.store.write(() => {
+      if (this.store.db.prepare("UPDATE volumes SET state = 'ready', owner = NULL WHERE name = ? AND state = 'creating'").run(name).changes > 0) this.event(name, 'create');
+    });
   }
 
   async setCopiedUp(name: string): Promise<void> {
@@ -79,6 +90,11 @@ export class VolumeRecords {
   }
 
   async delete(name: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare('DELETE FROM volumes WHERE name = ?').run(name));
+    await this.store.write(() => {
+      const was = this.store.db.prepare('SELECT state FROM volumes WHERE name = ?').get(name) as { state: string } | undefined;
+      this.store.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
+      // One that never became ready was never announced.
+      if (was?.state === 'removing') this.event(name, 'remove');
+    });
   }
 }

@@ -31,8 +31,9 @@ export class VolumeStore {
     /** <root>/volumes */
     private readonly dir: string,
     private readonly users: () => Promise<VolumeUsers>,
+    namespace?: string,
   ) {
-    this.records = new VolumeRecords(store);
+    this.records = new VolumeRecords(store, namespace);
   }
 
   /** Where a volume's data lives on the host. */

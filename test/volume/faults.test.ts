@@ -1,5 +1,6 @@
 // A volume create or rm killed half-way: the row recorded the intent, and the next look of
-// any berth process finishes the job (the half-made or half-removed volume is removed).
+// any berth process finishes the job (the half-made or half-removed volume is removed);
+// the event log tells only of volumes that were made and removed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -40,4 +41,8 @@ test('volume create and rm killed half-way: the next look removes what is left; 
   assert.equal(existsSync(dir), false);
   assert.equal(await ok(inst, ['volume', 'create', 'v']), 'v\n');
   await ok(inst, ['volume', 'rm', 'v']);
+  // The event log: each volume that became ready was created, each that was removed after that removed.
+  const events = await ok(inst, ['events', '--since', '0', '--until', '0s', '--filter', 'type=volume', '--format', '{{.Type}} {{.Action}} {{.Actor.ID}}']);
+  assert.equal(events, 'volume create v\nvolume remove v\nvolume create v\nvolume remove v\n');
+  assert.equal(await ok(inst, ['events', '--since', '0', '--until', '0s', '--filter', 'volume=other', '--format', '{{.Action}}']), '');
 });
