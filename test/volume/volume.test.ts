@@ -178,10 +178,12 @@ test('anonymous volumes: -v /path and the image\'s VOLUME; removed by rm -v and 
   assert.equal(await ok(inst, ['volume', 'ls', '-q']), '');
 
   // Plain rm keeps them (prune removes them later); run --rm removes them; named ones stay.
-  await ok(inst, ['run', '--name', 'plain', '--network', 'none', img, 'true']);
+  await ok(inst, ['run', '--name', 'plain', '--network', 'none', img, 'sh', '-c', 'echo data > /home/f']);
   await ok(inst, ['rm', 'plain']);
   assert.equal((await ok(inst, ['volume', 'ls', '-q'])).split('\n').filter(Boolean).length, 1);
-  await ok(inst, ['volume', 'prune', '-f']);
+  const pruned = await ok(inst, ['system', 'prune', '-f', '--volumes']);
+  assert.match(pruned, /^Deleted Volumes:\n[0-9a-f]{64}\n\n/);
+  assert.match(pruned, /\nTotal reclaimed space: 5B\n$/, 'the volume held what the container wrote');
   assert.equal(await run(inst, img, '-v', 'named:/named', '-v', '/anon', 'ls /home'), 'tester\n');
   assert.equal(await ok(inst, ['volume', 'ls', '-q']), 'named\n');
   // A -v at the image's VOLUME path takes its place.
