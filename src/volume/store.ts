@@ -95,13 +95,14 @@ export class VolumeStore {
 
   async get(name: string): Promise<Volume> {
     const v = await this.reconcile(this.records.byName(name));
-    if (!v || v.state === 'removing') throw notFound(`no such volume ${name}`);
+    // One being made is not there yet; one being removed is gone.
+    if (v?.state !== 'ready') throw notFound(`no such volume ${name}`);
     return v;
   }
 
   async exists(name: string): Promise<boolean> {
     const v = await this.reconcile(this.records.byName(name));
-    return v !== undefined && v.state !== 'removing';
+    return v?.state === 'ready';
   }
 
   async list(): Promise<Volume[]> {
