@@ -78,6 +78,7 @@ const lsCommand: Command = {
   summary: 'List volumes',
   flags: [
     { name: 'quiet', short: 'q', type: 'bool', desc: 'Print only the volume names' },
+    { name: 'noheading', short: 'n', type: 'bool', desc: 'Do not print column headings' },
     { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (name, label, dangling)' },
     formatFlag,
   ],
@@ -91,7 +92,10 @@ const lsCommand: Command = {
     await printList(
       list,
       f.format as string | undefined,
-      (items) => table(['DRIVER', 'VOLUME NAME'], items.map((v) => ['local', v.name])),
+      (items) => {
+        const text = table(['DRIVER', 'VOLUME NAME'], items.map((v) => ['local', v.name]));
+        return f.noheading ? text.split('\n').slice(1).join('\n') : text;
+      },
       (v) => volumeView(store, v),
       { type: 'volume', headers: { Name: 'VOLUME NAME' } },
     );

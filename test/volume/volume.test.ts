@@ -98,6 +98,8 @@ test('named volumes: create, ls, inspect, exists, rm refused while used, rm -f, 
   const byName = [anon, 'data'].sort();
   assert.equal(await ok(inst, ['volume', 'ls']), `DRIVER   VOLUME NAME\n${byName.map((n) => `local    ${n}\n`).join('')}`);
   assert.deepEqual(JSON.parse(await ok(inst, ['volume', 'ls', '--format', 'json'])).map((x: { Name: string }) => x.Name), byName);
+  assert.equal(await ok(inst, ['volume', 'ls', '--noheading']), byName.map((n) => `local    ${n}\n`).join(''));
+  assert.equal(await ok(inst, ['volume', 'ls', '--format', 'table {{.Driver}}\t{{.Name}}']), `DRIVER   VOLUME NAME\n${byName.map((n) => `local    ${n}\n`).join('')}`);
   assert.equal(await ok(inst, ['volume', 'ls', '--format', '{{.Name}}', '--filter', 'label=app=web']), 'data\n');
   assert.equal(await ok(inst, ['volume', 'ls', '-q', '--filter', 'label=tier']), 'data\n');
   assert.equal(await ok(inst, ['volume', 'ls', '-q', '--filter', 'name=dat']), 'data\n');
