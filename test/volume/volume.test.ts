@@ -140,6 +140,8 @@ test('copy-up: a new volume gets the image\'s content with owners and modes; a n
   const img = await inst.importBusybox();
   const listing = 'ls -ln /home | tail -n +2 | while read m l u g rest; do echo "$m $u $g ${rest##* }"; done';
   assert.equal(await run(inst, img, '-v', 'homes:/home', listing), 'drwxr-xr-x 1000 1000 tester\n');
+  // The mount point's own mode and owner come along too (the image's /tmp is 1777).
+  assert.equal(await run(inst, img, '-v', 'tmpvol:/tmp', '-v', 'tester:/home/tester', 'stat -c "%a %u:%g" /tmp /home/tester'), '1777 0:0\n755 1000:1000\n');
   // Copied once: what the first container did stays, even for a later, different image path.
   await run(inst, img, '-v', 'homes:/home', 'rm -r /home/tester && touch /home/mine');
   assert.equal(await run(inst, img, '-v', 'homes:/home', 'ls /home'), 'mine\n');
@@ -154,7 +156,7 @@ test('copy-up: a new volume gets the image\'s content with owners and modes; a n
   assert.equal(await run(inst, img, '-v', 'empty:/home:nocopy', 'ls -A /home'), '');
   assert.equal(await run(inst, img, '--mount', 'type=volume,src=etc,dst=/mnt/etc', 'true'), '');
   assert.equal(await run(inst, img, '-v', 'etc2:/etc', 'cat /etc/group | head -1'), 'root:x:0:\n');
-  for (const n of ['homes', 'full', 'empty', 'etc', 'etc2']) await ok(inst, ['volume', 'rm', n]);
+  for (const n of ['homes', 'tmpvol', 'tester', 'full', 'empty', 'etc', 'etc2']) await ok(inst, ['volume', 'rm', n]);
 });
 
 test('anonymous volumes: -v /path and the image\'s VOLUME; removed by rm -v and run --rm, kept by plain rm', async (t) => {
