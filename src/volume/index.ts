@@ -4,5 +4,4 @@
 //              `rm -v` and `--rm`.
 //   copy-up    a new volume gets the image's content at its mount point on first use.
 export { VolumeStore, type CreateVolumeOptions } from './store.js';
-export { VolumeRecords } from './records.js';
 export type { Volume, VolumeState, VolumeUsers } from './types.js';
