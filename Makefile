@@ -14,7 +14,7 @@ DEMO_NAME   := berth-demo
 # Per test (not per file): the slowest integration tests start several containers.
 TEST_TIMEOUT_MS := 300000
 
-.PHONY: build deps node_modules demo test typecheck install bench clean distclean
+.PHONY: build deps node_modules demo test test-cri-peer typecheck install bench clean distclean
 
 deps:
 	bash scripts/install-deps.sh
@@ -73,8 +73,17 @@ test: deps node_modules build
 	bench/network --runs 1 || status=$$?; \
 	bench/pull --runs 1 --size-mb 20 || status=$$?; \
 	bench/loop-lag --smoke || status=$$?; \
+	bench/cri --runs 1 --concurrent 2 --pods 2 || status=$$?; \
 	node --test out/test/leaks.check.js || status=$$?; \
 	exit $$status
+
+# The CRI suite against containerd (test/cri/containerd.ts starts it with its own config):
+# shows the tests encode CRI behaviour; where the two differ, the test says why.
+test-cri-peer: deps node_modules build
+	rm -rf out
+	npx tsc -p . --outDir out
+	BERTH_CRI_PEER=containerd node --test --test-concurrency=2 --test-timeout=$(TEST_TIMEOUT_MS) \
+	  $$(find out/test/cri -name '*.test.js' | sort)
 
 install: build
 	ln -sfn $(BERTH) /usr/local/bin/berth
@@ -86,6 +95,7 @@ bench: deps node_modules build
 	bench/network
 	bench/pull
 	bench/loop-lag
+	bench/cri
 
 clean:
 	rm -rf build bin/berth bin/berthd out out-bench

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   runc conmon containernetworking-plugins iproute2 iptables   # runtime, monitor, networking
   busybox-static zstd                                          # test images, zstd layers
-  skopeo umoci podman docker-registry uidmap                   # cross-checks, peers, registry
+  skopeo umoci podman docker-registry uidmap containerd        # cross-checks, peers, registry
   catatonit                                                    # init for `run --init`, pods' shared PID namespace
   golang-go golang-github-docker-spdystream-dev                # an independent SPDY peer for the streaming tests
   ca-certificates gcc make python3 tar                         # native builds
@@ -21,6 +21,9 @@ if ! command -v apt-get >/dev/null; then
   echo "install-deps: needs a Debian system (apt-get)" >&2
   exit 1
 fi
+
+# kubectl drives the streaming tests; any kubectl will do (Debian's, or one already there).
+command -v kubectl >/dev/null || PACKAGES+=(kubernetes-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -11,6 +11,12 @@ import { RequestTokens } from './tokens.js';
 import type { AttachStreamRequest, ExecStreamRequest, PortForwardStreamRequest, StreamRequest, StreamRuntime } from './types.js';
 import { COMMAND_PROTOCOLS, pickProtocol, serveCommandWebSocket } from './websocket.js';
 import { PORT_FORWARD_WS_PROTOCOLS, portsFromQuery, selectPortForwardProtocol, servePortForwardWebSocket } from './port-forward-ws.js';
+import { servePortForwardSession } from './port-forward.js';
+import { SPDY_COMMAND_PROTOCOLS, serveCommandSpdy } from './spdy-command.js';
+import { upgradeToSpdy } from './spdy/index.js';
+
+/** The port-forward protocol over SPDY. */
+const SPDY_PORT_FORWARD_PROTOCOLS = ['portforward.k8s.io'];
 
 /** A connection that carries nothing this long is closed (the kubelet's default idle timeout). */
 const IDLE_TIMEOUT_MS = 4 * 60 * 60 * 1000;
@@ -26,7 +32,7 @@ export interface StreamServerOptions {
 export class StreamServer {
   private readonly tokens: RequestTokens;
   private readonly sessions = new Set<Duplex>();
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (p) => pickProtocol(p, COMMAND_PROTOCOLS) });
   // Port-forward has protocols of its own (v4 only: a v5 client would expect its close signal).
   private readonly portForwardWss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (p) => selectPortForwardProtocol(p) });
 
@@ -89,40 +95,69 @@ export class StreamServer {
     };
     const m = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]+)(?:\?.*)?$/.exec(req.url ?? '');
     if (!m) return refuse(404, 'Not Found', 'no such streaming endpoint');
-    const wanted = (req.headers.upgrade ?? '').toLowerCase();
-    if (wanted !== 'websocket') return refuse(400, 'Bad Request', `unsupported upgrade "${req.headers.upgrade ?? ''}": use websocket`);
-    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-    const protocols = m[1] === 'portforward' ? PORT_FORWARD_WS_PROTOCOLS : COMMAND_PROTOCOLS;
-    if (offered.length > 0 && !pickProtocol(offered, protocols)) {
-      return refuse(400, 'Bad Request', `requested protocol(s) are not supported: ${offered.join(', ')}; supported: ${Object.keys(protocols).filter(Boolean).join(', ')}`);
+    const kind = m[1] as StreamRequest['kind'];
+    const upgrade = (req.headers.upgrade ?? '').toLowerCase();
+    const spdy = upgrade.split(',').map((v) => v.trim()).includes('spdy/3.1');
+    if (upgrade !== 'websocket' && !spdy) return refuse(400, 'Bad Request', `unsupported upgrade "${req.headers.upgrade ?? ''}": use websocket or SPDY/3.1`);
+    // The protocol is checked before the token is used up: a client may retry with another.
+    const offered = spdy
+      ? (req.headersDistinct['x-stream-protocol-version'] ?? []).flatMap((v) => v.split(','))
+      : (req.headers['sec-websocket-protocol'] ?? '').split(',');
+    const wanted = offered.map((p) => p.trim()).filter(Boolean);
+    const served = spdy ? (kind === 'portforward' ? SPDY_PORT_FORWARD_PROTOCOLS : SPDY_COMMAND_PROTOCOLS) : Object.keys(kind === 'portforward' ? PORT_FORWARD_WS_PROTOCOLS : COMMAND_PROTOCOLS).filter(Boolean);
+    if ((spdy || wanted.length > 0) && !wanted.some((p) => served.includes(p))) {
+      return refuse(spdy ? 403 : 400, spdy ? 'Forbidden' : 'Bad Request', `requested protocol(s) are not supported: ${wanted.join(', ') || 'none'}; supported: ${served.join(', ')}`);
     }
     const request = this.tokens.take(m[2]);
-    if (!request || request.kind !== m[1]) return refuse(404, 'Not Found', 'invalid or expired streaming token');
-    if (request.kind === 'portforward') {
+    if (!request || request.kind !== kind) return refuse(404, 'Not Found', 'invalid or expired streaming token');
+    let ports: number[] = [];
+    if (request.kind === 'portforward' && !spdy) {
       // kubelet: the CRI request's ports, else the URL's (a client naming its own).
-      let ports = request.ports;
+      ports = request.ports;
       try {
         if (ports.length === 0) ports = portsFromQuery(new URL(req.url ?? '/', 'http://stream').searchParams);
       } catch (e) {
         return refuse(400, 'Bad Request', (e as Error).message);
       }
       if (ports.length === 0) return refuse(400, 'Bad Request', 'query parameter "port" is required');
-      this.track(socket);
+    }
+    this.track(socket);
+    const failed = (e: unknown) => log.error('streaming session failed', { kind: request.kind, error: (e as Error).message });
+    if (spdy) {
+      const up = upgradeToSpdy(req, socket, head, served);
+      if (!up) return;
+      up.session.on('error', (e: Error) => log.debug('spdy session error', { error: e.message }));
+      if (request.kind === 'portforward') {
+        this.runtime
+          .podNetwork(request.podId)
+          .then(({ netnsPath }) => servePortForwardSession(up.session, { netnsPath, pod: request.podId }))
+          .catch((e: unknown) => {
+            failed(e);
+            up.session.close();
+          });
+      } else {
+        serveCommandSpdy(up.session, up.protocol, this.runtime, request).catch((e: unknown) => {
+          failed(e);
+          up.session.close();
+        });
+      }
+      return;
+    }
+    if (request.kind === 'portforward') {
       this.portForwardWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
         this.runtime
           .podNetwork(request.podId)
           .then(({ netnsPath }) => servePortForwardWebSocket(ws, { netnsPath, pod: request.podId }, ports))
           .catch((e: unknown) => {
-            log.error('port-forward session failed', { pod: request.podId, error: (e as Error).message });
+            failed(e);
             ws.close(1011, (e as Error).message.slice(0, 120));
           });
       });
       return;
     }
-    this.track(socket);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       serveCommandWebSocket(ws, this.runtime, request).catch((e: unknown) => {
-        log.error('streaming session failed', { kind: request.kind, error: (e as Error).message });
+        failed(e);
         ws.terminate();
       });
     });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { openStore } from '../../src/store/index.js';
 import { bigImage, insecureConf, makeLayout, skopeoPush, startFaultProxy, startRegistry, tempDir, type Fault } from '../registry/fixture.js';
-import { startBerthd } from './berthd.js';
+import { berthOnly, PEER, startBerthd } from './berthd.js';
 import { criClient, grpcError, Status } from './client.js';
 
 /** Blob bodies at about 640 KiB/s. */
@@ -41,9 +41,10 @@ async function slowPull(t: TestContext, small = false) {
   const proxy = await startFaultProxy(t, reg.host, trickle);
   const inst = await newInstance(t);
   const d = await startBerthd(t, inst, { env: { CONTAINERS_REGISTRIES_CONF: insecureConf(t, proxy.host), REGISTRY_AUTH_FILE: join(inst.base, 'none.json') } });
-  const store = openStore(inst.root);
-  t.after(() => store.close());
-  const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  // Leases and ingest files are berth's own: the peer's pulls are watched through the CRI only.
+  const store = berthOnly("berth's store: leases and ingest files") ? openStore(inst.root) : undefined;
+  t.after(() => store?.close());
+  const count = (table: string) => (store ? (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n : 0);
   const ingestDir = join(inst.root, 'content', 'ingest');
   const ingest = () => (existsSync(ingestDir) ? readdirSync(ingestDir).length : 0);
   const ref = { image: `${proxy.host}/slow/big:1` };
@@ -63,6 +64,8 @@ async function slowPull(t: TestContext, small = false) {
 
   /** berthd cleans up after the aborted pull, and nothing goes on in the background. */
   const assertCleanedUp = async () => {
+    assert.equal((await d.cri.image('ImageStatus', { image: ref })).image, null, 'no image');
+    if (!store) return;
     for (let i = 0; i < 200 && (count('leases') > 0 || ingest() > 0); i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(count('leases'), 0, 'no lease left');
     assert.equal(ingest(), 0, 'no ingest file left');
@@ -70,7 +73,7 @@ async function slowPull(t: TestContext, small = false) {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(ingest(), 0);
     assert.equal(count('leases'), 0);
-    assert.equal((await d.cri.runtime('Version')).runtime_name, 'berth', 'still serving');
+    assert.ok((await d.cri.runtime('Version')).runtime_name, 'still serving');
   };
   return { d, ref, count, pull, assertCleanedUp };
 }
@@ -81,10 +84,10 @@ test('a pull past its deadline ends with DEADLINE_EXCEEDED and leaves no lease o
   const { e, sawLease, sawIngest } = await pull({ timeoutMs: 4000 });
   assert.equal(e.code, Status.DEADLINE_EXCEEDED, e.details);
   assert.ok(Date.now() - started < 8000, `answered after ${Date.now() - started} ms`);
-  assert.ok(sawLease && sawIngest, 'the deadline came while the pull held a lease and was writing blobs');
+  if (berthOnly("berth's store")) assert.ok(sawLease && sawIngest, 'the deadline came while the pull held a lease and was writing blobs');
   await assertCleanedUp();
   // The server saw the deadline as the pull's abort reason.
-  assert.match(d.logs(), /"msg":"rpc failed","method":"ImageService\/PullImage","code":4,"error":"ImageService\/PullImage: deadline exceeded"/);
+  if (berthOnly("berthd's log")) assert.match(d.logs(), /"msg":"rpc failed","method":"ImageService\/PullImage","code":4,"error":"ImageService\/PullImage: deadline exceeded"/);
 });
 
 test('a pull its client cancels ends with CANCELLED and leaves no lease or ingest file', async (t) => {
@@ -93,12 +96,12 @@ test('a pull its client cancels ends with CANCELLED and leaves no lease or inges
   setTimeout(() => ac.abort(), 3000);
   const { e, sawLease, sawIngest } = await pull({ signal: ac.signal });
   assert.equal(e.code, Status.CANCELLED, e.details);
-  assert.ok(sawLease && sawIngest, 'cancelled while the pull held a lease and was writing blobs');
+  if (berthOnly("berth's store")) assert.ok(sawLease && sawIngest, 'cancelled while the pull held a lease and was writing blobs');
   await assertCleanedUp();
-  assert.match(d.logs(), /"msg":"rpc failed","method":"ImageService\/PullImage","code":1,"error":"ImageService\/PullImage: cancelled by the client"/);
+  if (berthOnly("berthd's log")) assert.match(d.logs(), /"msg":"rpc failed","method":"ImageService\/PullImage","code":1,"error":"ImageService\/PullImage: cancelled by the client"/);
 });
 
-test('SIGTERM: the pull in flight finishes, new calls are refused, berthd exits 0', async (t) => {
+test('SIGTERM: the pull in flight finishes, new calls are refused, berthd exits 0', { skip: PEER && "berthd's shutdown" }, async (t) => {
   const { d, ref, count } = await slowPull(t, true);
   const started = Date.now();
   const pulling = d.cri.image('PullImage', { image: ref });

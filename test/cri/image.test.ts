@@ -8,7 +8,8 @@ import * as http from 'node:http';
 import { join } from 'node:path';
 import { busyboxTarball, newInstance } from '../helpers/index.js';
 import { htpasswd, insecureConf, makeLayout, skopeoManifest, skopeoPush, startRegistry, startTokenServer, tempDir } from '../registry/fixture.js';
-import { startBerthd } from './berthd.js';
+import { berthOnly, PEER, peerDiffers, startBerthd, UNTYPED } from './berthd.js';
+import { pushBusybox } from './containerd.js';
 import { grpcError, Status } from './client.js';
 
 test('pull, list, status by tag, digest and ID, remove, status empty', async (t) => {
@@ -35,7 +36,7 @@ test('pull, list, status by tag, digest and ID, remove, status empty', async (t)
   assert.ok(Number(listed.size) > 0);
   assert.equal(listed.uid, null, 'the image config names no user');
   assert.equal(listed.username, '');
-  assert.equal(listed.spec.image, id);
+  if (berthOnly('containerd 1.6 leaves Image.spec unset')) assert.equal(listed.spec.image, id);
   assert.equal(listed.pinned, false);
 
   // Every kind of reference finds it.
@@ -46,13 +47,18 @@ test('pull, list, status by tag, digest and ID, remove, status empty', async (t)
   }
   const verbose = await img('ImageStatus', { image: { image: id }, verbose: true });
   const info = JSON.parse(verbose.info.info);
-  assert.equal(info.manifestDigest, digest);
+  // imageSpec as containerd has it; the manifest digest and layers are berth's own additions.
   assert.deepEqual(info.imageSpec.config.Cmd, ['/bin/sh']);
-  assert.equal(info.layers.length, 2);
+  if (berthOnly("containerd's verbose info has imageSpec and chainID only")) {
+    assert.equal(info.manifestDigest, digest);
+    assert.equal(info.layers.length, 2);
+  }
 
   // The filter: by spec, and nothing for an image not there.
   assert.deepEqual((await img('ListImages', { filter: { image: { image: `${reg.host}/cri/bb:one` } } })).images.map((i: any) => i.id), [id]);
-  assert.deepEqual((await img('ListImages', { filter: { image: { image: `${reg.host}/cri/bb:nope` } } })).images, []);
+  if (berthOnly('containerd 1.6 ignores the ListImages filter: it lists every image')) {
+    assert.deepEqual((await img('ListImages', { filter: { image: { image: `${reg.host}/cri/bb:nope` } } })).images, []);
+  }
 
   // A second tag of the same image: one image, two repo tags (critest's expectation).
   assert.equal((await img('PullImage', spec(`${reg.host}/cri/bb:two`), { timeoutMs: 120_000 })).image_ref, id);
@@ -60,11 +66,16 @@ test('pull, list, status by tag, digest and ID, remove, status empty', async (t)
   assert.equal(both.images.length, 1);
   assert.deepEqual(both.images[0].repo_tags.sort(), [`${reg.host}/cri/bb:one`, `${reg.host}/cri/bb:two`]);
 
-  // ImageFsInfo counts what the pull stored.
-  const fs = await img('ImageFsInfo', {});
+  // ImageFsInfo counts what the pull stored. containerd sums its snapshots every
+  // stats_collect_period (the peer's: 1 s), berth when asked.
+  let fs = await img('ImageFsInfo', {});
+  for (let i = 0; PEER && i < 50 && fs.image_filesystems[0].used_bytes.value === '0'; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    fs = await img('ImageFsInfo', {});
+  }
   assert.equal(fs.image_filesystems.length, 1);
   const usage = fs.image_filesystems[0];
-  assert.equal(usage.fs_id.mountpoint, join(inst.root, 'snapshots'));
+  if (berthOnly("where berth's store keeps snapshots")) assert.equal(usage.fs_id.mountpoint, join(inst.root, 'snapshots'));
   assert.ok(Number(usage.used_bytes.value) > 500_000, `used ${usage.used_bytes.value}`);
   assert.ok(Number(usage.inodes_used.value) > 10, `inodes ${usage.inodes_used.value}`);
   const ms = Number(BigInt(usage.timestamp) / 1_000_000n);
@@ -77,7 +88,14 @@ test('pull, list, status by tag, digest and ID, remove, status empty', async (t)
   assert.deepEqual((await img('ListImages', {})).images, []);
   assert.deepEqual(await img('RemoveImage', spec(`${reg.host}/cri/bb:one`)), {});
   assert.deepEqual(await img('RemoveImage', spec(id)), {});
-  assert.ok(Number((await img('ImageFsInfo', {})).image_filesystems[0].used_bytes.value) < Number(usage.used_bytes.value), 'space freed');
+  const used = async () => Number((await img('ImageFsInfo', {})).image_filesystems[0].used_bytes.value);
+  let left = await used();
+  // The peer collects garbage and measures in the background.
+  for (let i = 0; PEER && i < 50 && left >= Number(usage.used_bytes.value); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    left = await used();
+  }
+  assert.ok(left < Number(usage.used_bytes.value), 'space freed');
 
   // Pulled by digest only: found by that digest.
   const byDigest = await img('PullImage', spec(`${reg.host}/cri/bb@${digest}`), { timeoutMs: 120_000 });
@@ -88,27 +106,37 @@ test('pull, list, status by tag, digest and ID, remove, status empty', async (t)
   // wraps errdefs.ErrNotFound; crictl shows "code = NotFound desc = failed to pull and unpack image").
   const missing = await grpcError(img('PullImage', spec(`${reg.host}/cri/nothing:1`), { timeoutMs: 60_000 }));
   assert.equal(missing.code, Status.NOT_FOUND);
-  assert.match(missing.details, /manifest unknown/);
+  assert.match(missing.details, peerDiffers(/manifest unknown/, /not found/, "containerd words the registry's 404 its own way"));
 
   // Bad requests.
-  for (const method of ['PullImage', 'ImageStatus', 'RemoveImage']) {
+  const invalidArgument = peerDiffers(Status.INVALID_ARGUMENT, Status.UNKNOWN, UNTYPED);
+  // containerd 1.6 takes '' for an ID prefix: with one image stored it finds (and removes) that one.
+  const emptyRefused = berthOnly('containerd answers ImageStatus and RemoveImage of "" with its only image') ? ['PullImage', 'ImageStatus', 'RemoveImage'] : ['PullImage'];
+  for (const method of emptyRefused) {
     const e = await grpcError(img(method, { image: { image: '' } }));
-    assert.equal(e.code, Status.INVALID_ARGUMENT, method);
+    assert.equal(e.code, invalidArgument, method);
     const none = await grpcError(img(method, {}));
-    assert.equal(none.code, Status.INVALID_ARGUMENT, `${method} without an image spec`);
+    assert.equal(none.code, invalidArgument, `${method} without an image spec`);
   }
   const invalid = await grpcError(img('PullImage', spec('UPPER/Case:bad tag')));
-  assert.equal(invalid.code, Status.INVALID_ARGUMENT);
+  assert.equal(invalid.code, invalidArgument);
 });
 
 test('uid and username come from the image config user', async (t) => {
   const inst = await newInstance(t);
+  const d = await startBerthd(t, inst);
+  // berth imports them with the CLI; the peer pulls them from its registry.
+  const ref = (name: string) => (d.peer ? `${d.peer.images.host}/user/${name}:latest` : `user/${name}`);
   for (const [name, user] of [['uid', '1002'], ['uid-group', '1003:users'], ['username', 'www-data'], ['username-group', 'www-data:100']]) {
+    if (d.peer) {
+      await pushBusybox(t, ref(name), { User: user });
+      await d.cri.image('PullImage', { image: { image: ref(name) } }, { timeoutMs: 120_000 });
+      continue;
+    }
     const r = await inst.run(['import', '--change', `USER ${user}`, busyboxTarball(), `user/${name}`]);
     assert.equal(r.code, 0, r.stderr);
   }
-  const d = await startBerthd(t, inst);
-  const status = async (name: string) => (await d.cri.image('ImageStatus', { image: { image: `user/${name}` } })).image;
+  const status = async (name: string) => (await d.cri.image('ImageStatus', { image: { image: ref(name) } })).image;
   assert.deepEqual((await status('uid')).uid, { value: '1002' });
   assert.equal((await status('uid')).username, '');
   assert.deepEqual((await status('uid-group')).uid, { value: '1003' });
@@ -116,7 +144,7 @@ test('uid and username come from the image config user', async (t) => {
   assert.equal((await status('username')).username, 'www-data');
   assert.equal((await status('username-group')).username, 'www-data');
   // Imported names live under localhost/, as with podman.
-  assert.deepEqual((await status('uid')).repo_tags, ['localhost/user/uid:latest']);
+  if (berthOnly("berth's import")) assert.deepEqual((await status('uid')).repo_tags, ['localhost/user/uid:latest']);
 });
 
 test("PullImage with the kubelet's AuthConfig: username/password, auth, registry token, identity token", async (t) => {
@@ -133,17 +161,18 @@ test("PullImage with the kubelet's AuthConfig: username/password, auth, registry
 
   // containerd answers UNKNOWN here (its authorization errors carry no errdefs type); berth's
   // are typed PermissionDenied, which its one table maps to PERMISSION_DENIED.
+  const denied401 = peerDiffers(Status.PERMISSION_DENIED, Status.UNKNOWN, 'containerd: untyped authorization errors');
   const anonymous = await grpcError(pull());
-  assert.equal(anonymous.code, Status.PERMISSION_DENIED);
+  assert.equal(anonymous.code, denied401);
   const wrong = await grpcError(pull({ username: 'alice', password: 'nope' }));
-  assert.equal(wrong.code, Status.PERMISSION_DENIED);
-  assert.match(wrong.details, /incorrect username or password/);
+  assert.equal(wrong.code, denied401);
+  assert.match(wrong.details, peerDiffers(/incorrect username or password/, /401 Unauthorized/, "containerd shows the status, not the registry's message"));
 
   assert.match((await pull({ username: 'alice', password: 's3cret' })).image_ref, /^sha256:/);
   await remove();
   assert.match((await pull({ auth: Buffer.from('alice:s3cret').toString('base64') })).image_ref, /^sha256:/);
   await remove();
-  assert.equal((await grpcError(pull({ auth: 'bm8gY29sb24=' }))).code, Status.INVALID_ARGUMENT, 'auth without a colon');
+  assert.equal((await grpcError(pull({ auth: 'bm8gY29sb24=' }))).code, peerDiffers(Status.INVALID_ARGUMENT, Status.UNKNOWN, UNTYPED), 'auth without a colon');
 
   // A registry token is sent as it is: one from a token server the registry trusts.
   const tokens = await startTokenServer(t, 'bob', 'hunter2', { refreshToken: 'bob-refresh' });
@@ -159,16 +188,21 @@ test("PullImage with the kubelet's AuthConfig: username/password, auth, registry
   });
   const tref = { image: `${treg.host}/team/bb:1` };
   const denied = await grpcError(td.cri.image('PullImage', { image: tref }, { timeoutMs: 60_000 }));
-  assert.equal(denied.code, Status.PERMISSION_DENIED, 'team/* needs a user');
-  tokens.requests.length = 0;
-  assert.match((await td.cri.image('PullImage', { image: tref, auth: { registry_token: token } }, { timeoutMs: 120_000 })).image_ref, /^sha256:/);
-  assert.deepEqual(tokens.requests, [], 'the given token is used, none fetched');
+  assert.equal(denied.code, denied401, 'team/* needs a user');
+  // containerd 1.6 ignores registry_token: it fetches an anonymous token, which may not pull team/*.
+  if (berthOnly('containerd 1.6 does not use AuthConfig.registry_token')) {
+    tokens.requests.length = 0;
+    assert.match((await td.cri.image('PullImage', { image: tref, auth: { registry_token: token } }, { timeoutMs: 120_000 })).image_ref, /^sha256:/);
+    assert.deepEqual(tokens.requests, [], 'the given token is used, none fetched');
+  }
 
   // An identity token is exchanged at the token server (the OAuth2 refresh-token form).
   await td.cri.image('RemoveImage', { image: tref });
   const wrongRefresh = await grpcError(td.cri.image('PullImage', { image: tref, auth: { identity_token: 'stale' } }, { timeoutMs: 60_000 }));
-  assert.equal(wrongRefresh.code, Status.PERMISSION_DENIED);
+  assert.equal(wrongRefresh.code, denied401);
   tokens.requests.length = 0;
   assert.match((await td.cri.image('PullImage', { image: tref, auth: { identity_token: 'bob-refresh' } }, { timeoutMs: 120_000 })).image_ref, /^sha256:/);
-  assert.deepEqual(tokens.requests, [{ scope: 'repository:team/bb:pull', user: 'bob' }]);
+  assert.ok(tokens.requests.length > 0 && tokens.requests.every((r) => r.scope === 'repository:team/bb:pull' && r.user === 'bob'), JSON.stringify(tokens.requests));
+  // containerd 1.6 exchanges it again for each fetch of the pull; berth once.
+  if (berthOnly('containerd exchanges the identity token per fetch')) assert.deepEqual(tokens.requests, [{ scope: 'repository:team/bb:pull', user: 'bob' }]);
 });

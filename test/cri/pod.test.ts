@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
-import { startBerthd } from './berthd.js';
+import { berthOnly, busyboxImage, PEER, peerDiffers, startBerthd, UNTYPED } from './berthd.js';
 import { grpcError, Status } from './client.js';
 import { sandboxConfig } from './sandbox.js';
 
@@ -38,11 +38,13 @@ test('pod lifecycle: run, status READY with an IP, list with filters, stop, NOTR
   assert.deepEqual(status.annotations, { 'example.com/note': 'pod web' }, 'exactly the annotations given');
   const created = BigInt(status.created_at);
   assert.ok(created >= before - 1_000_000_000n && created <= BigInt(Date.now()) * 1_000_000n, `created_at ${status.created_at} is in ns`);
-  const verbose = JSON.parse(info.info);
-  assert.equal(verbose.name, 'k8s_POD_web_testns_uid-web_1', "the kubelet's naming convention");
-  assert.equal(verbose.hostname, 'web-host');
-  assert.match(readFileSync(verbose.paths.resolvConf, 'utf8'), /^nameserver 10\.96\.0\.10$/m);
-  assert.match(readFileSync(verbose.paths.resolvConf, 'utf8'), /^options ndots:5$/m);
+  const verbose = berthOnly("the verbose info is each runtime's own JSON (containerd's: its sandbox record and OCI spec)") ? JSON.parse(info.info) : undefined;
+  if (verbose) {
+    assert.equal(verbose.name, 'k8s_POD_web_testns_uid-web_1', "the kubelet's naming convention");
+    assert.equal(verbose.hostname, 'web-host');
+    assert.match(readFileSync(verbose.paths.resolvConf, 'utf8'), /^nameserver 10\.96\.0\.10$/m);
+    assert.match(readFileSync(verbose.paths.resolvConf, 'utf8'), /^options ndots:5$/m);
+  }
 
   const ids = async (filter: object) => (await d.cri.runtime('ListPodSandbox', { filter })).items.map((p: any) => p.id).sort();
   assert.deepEqual(await ids({}), [id, other].sort());
@@ -57,7 +59,8 @@ test('pod lifecycle: run, status READY with an IP, list with filters, stop, NOTR
   assert.deepEqual(listed.annotations, status.annotations);
 
   // A repeated creation of the same attempt is refused; the next attempt is a new pod.
-  assert.equal((await grpcError(d.cri.runtime('RunPodSandbox', { config: sandboxConfig('web') }))).code, Status.ALREADY_EXISTS);
+  const dup = peerDiffers(Status.ALREADY_EXISTS, Status.UNKNOWN, 'containerd 1.6 returns its name reservation error untyped ("failed to reserve sandbox name")');
+  assert.equal((await grpcError(d.cri.runtime('RunPodSandbox', { config: sandboxConfig('web') }))).code, dup);
 
   await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: id });
   const stopped = (await d.cri.runtime('PodSandboxStatus', { pod_sandbox_id: id })).status;
@@ -67,7 +70,7 @@ test('pod lifecycle: run, status READY with an IP, list with filters, stop, NOTR
   assert.deepEqual(await ids({ state: { state: 'SANDBOX_READY' } }), [other]);
 
   await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: id });
-  assert.equal(existsSync(verbose.paths.dir), false, "the pod's files are gone");
+  if (verbose) assert.equal(existsSync(verbose.paths.dir), false, "the pod's files are gone");
   const gone = await grpcError(d.cri.runtime('PodSandboxStatus', { pod_sandbox_id: id }));
   assert.equal(gone.code, Status.NOT_FOUND);
   assert.deepEqual(await ids({}), [other]);
@@ -84,30 +87,41 @@ test('stop and remove are idempotent, also for unknown pods; bad requests', asyn
   await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: id });
   await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: id });
   await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: id });
-  await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: id });
   const unknown = 'f'.repeat(64);
-  assert.deepEqual(await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: unknown }), {});
+  // The CRI: StopPodSandbox "must not return an error if all relevant resources have already
+  // been reclaimed". containerd 1.6 answers NotFound for a pod it no longer knows (the kubelet
+  // takes NotFound as stopped); berth follows the API's comment.
+  if (PEER) {
+    for (const pod of [id, unknown]) assert.equal((await grpcError(d.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod }))).code, Status.NOT_FOUND);
+  } else {
+    await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: id });
+    assert.deepEqual(await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: unknown }), {});
+  }
   assert.deepEqual(await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: unknown }), {});
   assert.equal((await grpcError(d.cri.runtime('PodSandboxStatus', { pod_sandbox_id: unknown }))).code, Status.NOT_FOUND);
 
+  const invalid = peerDiffers(Status.INVALID_ARGUMENT, Status.UNKNOWN, UNTYPED);
   const noMeta = await grpcError(d.cri.runtime('RunPodSandbox', { config: { hostname: 'x' } }));
-  assert.equal(noMeta.code, Status.INVALID_ARGUMENT);
+  assert.equal(noMeta.code, invalid);
   assert.match(noMeta.details, /metadata/);
-  assert.equal((await grpcError(d.cri.runtime('RunPodSandbox', {}))).code, Status.INVALID_ARGUMENT);
-  const noName = await grpcError(d.cri.runtime('RunPodSandbox', { config: sandboxConfig('', {}) }));
-  assert.equal(noName.code, Status.INVALID_ARGUMENT);
-  assert.equal((await grpcError(d.cri.runtime('StopPodSandbox', { pod_sandbox_id: '' }))).code, Status.INVALID_ARGUMENT);
+  assert.equal((await grpcError(d.cri.runtime('RunPodSandbox', {}))).code, invalid);
+  // containerd 1.6 checks only that there is metadata: it runs a pod named '' (no kubelet sends one).
+  if (berthOnly('containerd runs a pod without a name')) {
+    const noName = await grpcError(d.cri.runtime('RunPodSandbox', { config: sandboxConfig('', {}) }));
+    assert.equal(noName.code, Status.INVALID_ARGUMENT);
+  }
+  assert.equal((await grpcError(d.cri.runtime('StopPodSandbox', { pod_sandbox_id: '' }))).code, invalid);
   assert.deepEqual((await d.cri.runtime('ListPodSandbox', {})).items, [], 'nothing half-made is left');
   // The daemon is still serving.
-  assert.equal((await d.cri.runtime('Version', {})).runtime_name, 'berth');
-  assert.ok(!existsSync(join(inst.root, 'pods', id)));
+  assert.ok((await d.cri.runtime('Version', {})).runtime_name);
+  if (berthOnly("berth's store")) assert.ok(!existsSync(join(inst.root, 'pods', id)));
 });
 
 test("host network and a pod-wide PID namespace: the host's name and interfaces, the pod's infra process seen by its containers", async (t) => {
   const inst = await newInstance(t);
   t.after(() => inst.cleanup());
-  const image = await inst.importBusybox();
   const d = await startBerthd(t, inst);
+  const image = await busyboxImage(d, inst);
   const config = sandboxConfig('hostnet', { hostname: '', linux: { security_context: { namespace_options: { network: 'NODE', pid: 'POD', ipc: 'POD' } } } });
   const { pod_sandbox_id: pod } = await d.cri.runtime('RunPodSandbox', { config });
   const { status } = await d.cri.runtime('PodSandboxStatus', { pod_sandbox_id: pod });

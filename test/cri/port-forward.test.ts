@@ -8,7 +8,7 @@ import { KubeConfig, PortForward } from '@kubernetes/client-node';
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import type WebSocket from 'ws';
 import { newInstance } from '../helpers/index.js';
-import { startBerthd, type Berthd } from './berthd.js';
+import { busyboxImage, peerDiffers, startBerthd, type Berthd } from './berthd.js';
 import { sandboxConfig } from './sandbox.js';
 
 /** The real client's handler, sent to the streaming URL instead of an API server path. */
@@ -60,8 +60,8 @@ const until = (s: PassThrough, text: string) =>
 test('PortForward: busybox httpd in a pod, two concurrent connections, a refused port', async (t) => {
   const inst = await newInstance(t);
   t.after(() => inst.cleanup());
-  const image = await inst.importBusybox();
   const d = await startBerthd(t, inst);
+  const image = await busyboxImage(d, inst);
   const podConfig = sandboxConfig('pf');
   const { pod_sandbox_id: pod } = await d.cri.runtime('RunPodSandbox', { config: podConfig });
   t.after(async () => {
@@ -117,5 +117,6 @@ test('PortForward: busybox httpd in a pod, two concurrent connections, a refused
   // Nothing on 8081: the reason on the error channel, the session ends.
   const refused = await forward(d, pod, 8081, async () => {});
   assert.equal(refused.out, '');
-  assert.match(refused.err, new RegExp(`^error forwarding port 8081 to pod ${pod}, uid : nothing listens on port 8081`));
+  const why = peerDiffers('nothing listens on port 8081', 'failed to execute portforward in network namespace .*connection refused', "containerd's words");
+  assert.match(refused.err, new RegExp(`^error forwarding port 8081 to pod ${pod}, uid : ${why}`));
 });

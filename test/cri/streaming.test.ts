@@ -13,7 +13,7 @@ import { Attach, Exec, KubeConfig } from '@kubernetes/client-node';
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import WebSocket from 'ws';
 import { newInstance } from '../helpers/index.js';
-import { startBerthd, type Berthd } from './berthd.js';
+import { berthOnly, busyboxImage, peerDiffers, startBerthd, UNTYPED, type Berthd } from './berthd.js';
 import { grpcError, Status } from './client.js';
 import { sandboxConfig } from './sandbox.js';
 
@@ -37,8 +37,8 @@ interface Setup {
 async function setup(t: any, name: string): Promise<Setup> {
   const inst = await newInstance(t);
   t.after(() => inst.cleanup());
-  const image = await inst.importBusybox();
   const d = await startBerthd(t, inst);
+  const image = await busyboxImage(d, inst);
   const logDir = join(inst.base, 'pod-logs');
   mkdirSync(logDir, { recursive: true });
   const podConfig = sandboxConfig(name, { log_directory: logDir });
@@ -129,8 +129,9 @@ test('exec over WebSocket with the Kubernetes client: output, stderr apart, exit
   stdin.write('hello through stdin\n');
   setTimeout(() => stdin.end(), 300);
   const r = await cat;
-  assert.equal(r.stdout, 'hello through stdin\neof\n');
-  assert.equal(r.status.status, 'Success');
+  assert.equal(r.stdout, peerDiffers('hello through stdin\neof\n', 'hello through stdin\n', "containerd 1.6 predates v5.channel.k8s.io, which carries stdin's close"));
+  // On v4 the client can only end the whole session: no Status comes back.
+  if (berthOnly('containerd speaks v4 at most')) assert.equal(r.status.status, 'Success');
 
   // A TTY: the client's size first, then a resize, both seen by stty; output on one stream.
   const tty = terminal(33, 111);
@@ -152,7 +153,7 @@ test('exec over WebSocket with the Kubernetes client: output, stderr apart, exit
   const bg = await kubectlExec(s, id, ['sh', '-c', 'sleep 60 & echo started']);
   assert.equal(bg.stdout, 'started\n');
   assert.equal(bg.status.status, 'Success');
-  assert.ok(Date.now() - t0 < 15_000, `ended ${Date.now() - t0} ms after the start, not with the child`);
+  if (berthOnly('containerd 1.6 ends the session when every writer of its output is gone')) assert.ok(Date.now() - t0 < 15_000, `ended ${Date.now() - t0} ms after the start, not with the child`);
   assert.equal(await state(s.d, id), 'CONTAINER_RUNNING');
 });
 
@@ -187,7 +188,7 @@ test('exec over the v4 binary and base64 channel protocols, written from the pro
   const exec = async (cmd: string[], stdin = false) => (await s.d.cri.runtime('Exec', { container_id: id, cmd, stdin, stdout: true, stderr: true })).url as string;
 
   const url = await exec(['sh', '-c', 'read x; echo "got $x"; echo oops >&2; exit 4'], true);
-  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{16,}$/, 'a URL with a host and a token');
+  assert.match(url, peerDiffers(/^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{16,}$/, /^http:\/\/127\.0\.0\.1:\d+\/exec\/\w{8}$/, "containerd's tokens are 8 characters"), 'a URL with a host and a token');
   const v4 = await rawSession(url, 'v4.channel.k8s.io', (ws) => ws.send(Buffer.from('\x00line\n', 'latin1')));
   assert.equal(v4.first, 1, 'the first message is the empty one on stdout: connected');
   assert.equal(text(v4.channels.get(1)), 'got line\n');
@@ -215,18 +216,18 @@ test('exec over the v4 binary and base64 channel protocols, written from the pro
   assert.equal(await refused(url), 404, 'a token is used once');
   assert.equal(await refused(url.replace(/[^/]+$/, 'AAAAAAAAAAAAAAAAAAAAAA')), 404);
   const fresh = await exec(['true']);
-  assert.equal(await refused(fresh, ['v99.channel.k8s.io']), 400);
+  assert.equal(await refused(fresh, ['v99.channel.k8s.io']), peerDiffers(400, 403, "containerd's stream server answers an unknown protocol 403"));
   assert.equal(await refused(fresh.replace('/exec/', '/attach/')), 404, 'an exec token is not an attach token');
   const plain = await fetch(fresh);
-  assert.equal(plain.status, 400);
+  assert.equal(plain.status, peerDiffers(400, 404, 'containerd spent the token on the refused v99 request'));
 
   // Bad requests are refused at the RPC.
   const code = async (req: object) => (await grpcError(s.d.cri.runtime('Exec', req))).code;
   assert.equal(await code({ container_id: id, cmd: ['true'], tty: true, stderr: true, stdout: true }), Status.INVALID_ARGUMENT);
   assert.equal(await code({ container_id: id, cmd: ['true'] }), Status.INVALID_ARGUMENT, 'no stream asked for');
-  assert.equal(await code({ container_id: id, cmd: [], stdout: true }), Status.INVALID_ARGUMENT);
+  if (berthOnly('containerd hands out a URL for an empty command')) assert.equal(await code({ container_id: id, cmd: [], stdout: true }), Status.INVALID_ARGUMENT);
   assert.equal(await code({ container_id: 'f'.repeat(64), cmd: ['true'], stdout: true }), Status.NOT_FOUND);
-  assert.equal((await grpcError(s.d.cri.runtime('PortForward', { pod_sandbox_id: s.pod, port: [70000] }))).code, Status.INVALID_ARGUMENT);
+  if (berthOnly('containerd hands out a URL for any port')) assert.equal((await grpcError(s.d.cri.runtime('PortForward', { pod_sandbox_id: s.pod, port: [70000] }))).code, Status.INVALID_ARGUMENT);
   assert.equal((await grpcError(s.d.cri.runtime('PortForward', { pod_sandbox_id: 'f'.repeat(64), port: [80] }))).code, Status.NOT_FOUND);
 });
 
@@ -284,6 +285,6 @@ test('attach with the Kubernetes client: stdin in, output out, detach leaves the
   await c.closed;
   assert.match(c.out.text(), /bye now/);
   await until('the exit', async () => ((await state(s.d, once)) === 'CONTAINER_EXITED' ? true : undefined));
-  assert.equal((await grpcError(s.d.cri.runtime('Attach', { container_id: once, stdout: true }))).code, Status.FAILED_PRECONDITION);
+  assert.equal((await grpcError(s.d.cri.runtime('Attach', { container_id: once, stdout: true }))).code, peerDiffers(Status.FAILED_PRECONDITION, Status.UNKNOWN, UNTYPED));
 });
 
