@@ -9,8 +9,9 @@ import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlag } from './pull-policy.js';
 import {
-  parseCpus, parseEnv, parseLabels, parseMemory, parseRestart, parseTime, parseTmpfs, parseUlimit, parseVolume, parseBytes,
+  parseCpus, parseEnv, parseLabels, parseMemory, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
 } from './options.js';
+import { parseMount, parseVolume } from './mounts.js';
 import { parseSignal } from '../oci/index.js';
 
 const createFlags: FlagDef[] = [
@@ -23,7 +24,8 @@ const createFlags: FlagDef[] = [
   { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', desc: 'Username or UID, and optionally group name or GID' },
   { name: 'hostname', short: 'h', type: 'string', value: 'NAME', desc: 'Container host name' },
   { name: 'entrypoint', type: 'string', value: 'CMD', desc: 'Overwrite the default ENTRYPOINT of the image' },
-  { name: 'volume', short: 'v', type: 'strings', value: 'HOST:CTR[:ro]', desc: 'Bind mount a host path' },
+  { name: 'volume', short: 'v', type: 'strings', value: '[SRC:]CTR[:OPTS]', desc: 'Bind mount a host path or mount a volume (OPTS: ro, z, rshared, nosuid, …)' },
+  { name: 'mount', type: 'strings', value: 'type=TYPE,…', desc: 'Attach a bind, volume or tmpfs mount (docker syntax)' },
   { name: 'tmpfs', type: 'strings', value: 'PATH[:OPTS]', desc: 'Mount a tmpfs directory' },
   { name: 'read-only', type: 'bool', desc: "Mount the container's root filesystem as read only" },
   { name: 'memory', short: 'm', type: 'string', value: 'BYTES', desc: 'Memory limit (e.g. 512m, 1g)' },
@@ -111,7 +113,8 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     stdin: !!f.interactive,
     // As docker: stdin stays open across attach sessions (a detach does not end the input).
     stdinOnce: f.interactive ? false : undefined,
-    mounts: [...strings('volume').map(parseVolume), ...strings('tmpfs').map(parseTmpfs)],
+    mounts: [...strings('volume').map(parseVolume), ...strings('mount').map(parseMount), ...strings('tmpfs').map(parseTmpfs)],
+    imageVolumes: true,
     security: {
       user: f.user as string | undefined,
       capAdd: strings('cap-add'),

@@ -11,6 +11,7 @@ import type { Store } from '../store/index.js';
 import type { ImageStore } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
+import type { VolumeStore } from '../volume/index.js';
 import { cgroupLimits, parseSignal, type OciRuntime } from '../oci/index.js';
 import { readLog, type AttachSession, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
@@ -55,6 +56,7 @@ export interface ManagerDeps {
   images: () => Promise<ImageStore>;
   snapshots: () => Promise<Snapshotter>;
   network: () => Promise<NetworkManager>;
+  volumes: () => Promise<VolumeStore>;
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
   /** Owners of network namespaces other than containers (e.g. pods, by id): a sweep keeps theirs. */
@@ -103,6 +105,7 @@ export class ContainerManager {
       images: deps.images,
       snapshots: deps.snapshots,
       network: deps.network,
+      volumes: deps.volumes,
       containersDir: dirs.containers,
       netnsDir: dirs.netns,
       networkOwners: deps.networkOwners ?? [],
@@ -267,8 +270,8 @@ export class ContainerManager {
     await this.records.rename(c.id, newName, { ...c.config, name: newName });
   }
 
-  /** Removes a container; a running one only with force (it is killed first). */
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<Container> {
+  /** Removes a container; a running one only with force (it is killed first); volumes: its anonymous volumes too. */
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<Container> {
     const c = await this.get(ref);
     if (c.state === 'removing') throw failedPrecondition(`removal of container ${c.name} is already in progress`);
     if (c.state === 'running' || c.state === 'created') {
@@ -278,7 +281,7 @@ export class ContainerManager {
       if (c.config.restartPolicy) await this.records.setStoppedByUser(c.id, true);
       await this.signalAndWait(c, 'KILL', 10);
     }
-    await destroy(this.parts, c.id);
+    await destroy(this.parts, c.id, false, opts.volumes);
     return c;
   }
 
