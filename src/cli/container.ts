@@ -63,6 +63,7 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
 
 /** The --network value the container was created with (undefined: the default network). */
 function networkText(c: Container): string | undefined {
+  if (c.config.joinedContainer) return `container:${c.config.joinedContainer}`;
   const n = c.config.network;
   if (n?.mode === 'none' || n?.mode === 'host') return n.mode;
   return n?.networks?.length ? n.networks.join(',') : undefined;

@@ -68,8 +68,14 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   const strings = (k: string) => (f[k] as string[] | undefined) ?? [];
   let network = (f.network ?? f.net) as string | undefined;
   if (network === 'bridge' || network === 'default') network = undefined;
+  const joined = joinedContainerOf(f);
+  if (joined !== undefined) {
+    for (const [flag, given] of [['publish', strings('publish').length > 0], ['publish-all', !!f['publish-all']], ['hostname', f.hostname !== undefined], ['dns', strings('dns').length > 0], ['add-host', strings('add-host').length > 0]] as const)
+      if (given) throw invalidArgument(`conflicting options: --${flag} and --network container:${joined} (the network is that container's)`);
+    network = 'none';
+  }
   if (network !== undefined && !network.split(',').every((n) => isValidName(n)))
-    throw invalidArgument(`invalid --network "${network}": NAME[,NAME...], none or host`);
+    throw invalidArgument(`invalid --network "${network}": NAME[,NAME...], none, host or container:NAME`);
   const publishing = strings('publish').length > 0 || !!f['publish-all'];
   if (publishing && (network === 'none' || network === 'host'))
     throw invalidArgument(`ports cannot be published with --network ${network}`);
@@ -163,6 +169,23 @@ function terminalResizes(): { emitter: EventEmitter; stop(): void } {
   return { emitter, stop: () => process.stdout.off('resize', send) };
 }
 
+/** NAME of --network container:NAME, if given. */
+function joinedContainerOf(f: FlagValues): string | undefined {
+  const network = (f.network ?? f.net) as string | undefined;
+  if (!network?.startsWith('container:')) return undefined;
+  const name = network.slice('container:'.length);
+  if (!name) throw invalidArgument('invalid --network "container:": name the container whose network to share');
+  return name;
+}
+
+/** The spec joined to another container's network (--network container:NAME). */
+async function withJoinedNetwork(mgr: ContainerManager, f: FlagValues, cfg: ContainerSpec): Promise<ContainerSpec> {
+  const name = joinedContainerOf(f);
+  if (name === undefined) return cfg;
+  const shared = await mgr.networkOf(name);
+  return { ...cfg, ...shared, network: shared.network ?? { mode: 'none' }, mounts: [...(cfg.mounts ?? []), ...(shared.mounts ?? [])] };
+}
+
 /** start --all's filters (e.g. restart-policy=always at boot); all must match. */
 function startFilter(filters: string[]): (c: Container) => boolean {
   const tests = filters.map((spec) => {
@@ -246,7 +269,8 @@ const createCommand: Command = {
   async run(ctx, f, args) {
     const cfg = await configFromFlags(f, args);
     await ensureImage(ctx, cfg.image, f);
-    const c = await (await ctx.containers()).create(cfg);
+    const mgr = await ctx.containers();
+    const c = await mgr.create(await withJoinedNetwork(mgr, f, cfg));
     process.stdout.write(c.id + '\n');
   },
 };
@@ -266,7 +290,7 @@ const runCommand: Command = {
     if (!f.detach && cfg.stdin && !cfg.tty) cfg.stdinOnce = true;
     await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
-    const c = await mgr.create(cfg, { foreground: !f.detach });
+    const c = await mgr.create(await withJoinedNetwork(mgr, f, cfg), { foreground: !f.detach });
     if (f.detach) {
       await mgr.start(c.id);
       process.stdout.write(c.id + '\n');

@@ -25,7 +25,7 @@ import { restartDelay, shouldRestart } from './restart.js';
 import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
-import { cgroupPathOf, type ContainerResources, type ContainerSpec } from './spec.js';
+import { cgroupPathOf, networkPlan, type BindMount, type ContainerResources, type ContainerSpec } from './spec.js';
 import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
 
@@ -167,6 +167,23 @@ export class ContainerManager {
       c = await this.get(c.id);
     }
     return c;
+  }
+
+  /**
+   * What a new container needs to share ref's network (--network container:NAME): its
+   * network namespace, and its hosts, hostname and resolv.conf files. ref must be running.
+   */
+  async networkOf(ref: string): Promise<Pick<ContainerSpec, 'namespaces' | 'mounts' | 'network' | 'joinedContainer'>> {
+    const c = await this.get(ref);
+    if (c.state !== 'running') throw failedPrecondition(`cannot join the network of container ${c.name}: it is not running`);
+    const plan = networkPlan(c.config);
+    if (plan.kind === 'host') return { network: { mode: 'host' }, joinedContainer: c.id };
+    const path = plan.kind === 'join' ? plan.path : plan.kind === 'networks' ? join(this.parts.netnsDir, c.id) : `/proc/${c.pid}/ns/net`;
+    const etc = ['hosts', 'hostname', 'resolv.conf'].map((f) => `/etc/${f}`);
+    // A container that joined another's network has that one's files among its mounts.
+    const given = (c.config.mounts ?? []).filter((m): m is BindMount => m.type === 'bind' && etc.includes(m.destination));
+    const files = given.length > 0 ? given : etc.map((d): BindMount => ({ type: 'bind', source: join(this.paths(c).dir, d.slice(5)), destination: d }));
+    return { namespaces: { network: path }, mounts: files, joinedContainer: c.id };
   }
 
   /** Starts a created container, or a stopped one again. */

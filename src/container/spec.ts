@@ -136,6 +136,8 @@ export interface ContainerSpec {
   init?: boolean;
   /** Remove the container when it exits. */
   removeOnExit?: boolean;
+  /** The container whose network namespace it shares (--network container:NAME). */
+  joinedContainer?: string;
   /** What its exit leads to (docker's --restart); none: it stays stopped. */
   restartPolicy?: RestartPolicy;
   stopSignal?: string;
