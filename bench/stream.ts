@@ -66,6 +66,8 @@ const NAMESPACES = { network: 'POD', pid: 'CONTAINER', ipc: 'POD' };
 const HTTP_PORT = 8080;
 const DATA_FILE = 'data.bin';
 const ECHO = ['echo', 'hi'];
+/** The SPDY client's stream window (see spdyConnect). */
+const RECEIVE_WINDOW = 16 << 20;
 
 const now = () => process.hrtime.bigint();
 const msSince = (t0: bigint) => Number(now() - t0) / 1e6;
@@ -169,7 +171,10 @@ async function spdyConnect(url: string, protocol: string): Promise<SpdySession> 
     }
     sock.pause();
     if (end + 4 < buf.length) sock.unshift(buf.subarray(end + 4));
-    return new SpdySession(sock, { server: false });
+    // A large window: the client takes what comes as it comes, as kubectl's
+    // spdystream (no flow control at all) does; a 64 KiB window would bound berth's sends (it
+    // honours windows) but not containerd's (it ignores them).
+    return new SpdySession(sock, { server: false, receiveWindow: RECEIVE_WINDOW });
   }
 }
 
