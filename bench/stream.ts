@@ -10,7 +10,7 @@
 //       WebSocket (v4 channels) and SPDY (portforward.k8s.io).
 // Latencies alternate between the two runtimes run by run, so load from elsewhere hits both.
 import { once } from 'node:events';
-import { openSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
@@ -58,6 +58,8 @@ interface Subject {
   cri: CriClient;
   image: string;
   logDir: string;
+  /** The daemon, whose CPU time a transfer costs (containerd 1.6 forwards in its own process). */
+  daemonPid: number;
   pod: string;
   sleeper: string;
 }
@@ -344,6 +346,13 @@ function writeRandomFile(path: string, size: number): void {
   }
 }
 
+/** CPU time (user + system) of a process so far, in ms (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 const col = (x: string) => x.padStart(11);
 const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(8);
 const atMost = (r: number, max: number) => `  (goal ≤ ${max.toFixed(1)}: ${r <= max ? 'met' : 'missed'})`;
@@ -375,9 +384,9 @@ async function main(): Promise<void> {
     const ctr = await startContainerd(cleanups, ctrInst, { images });
 
     const subjects: Subject[] = [];
-    for (const [name, cri, inst] of [['berth', berthd.cri, berthInst], ['containerd', ctr.cri, ctrInst]] as const) {
+    for (const [name, cri, inst, daemonPid] of [['berth', berthd.cri, berthInst, berthd.child.pid!], ['containerd', ctr.cri, ctrInst, ctr.child.pid!]] as const) {
       await cri.image('PullImage', { image: { image: images.busybox } }, { timeoutMs: 120_000 });
-      subjects.push(await startPod({ name, cri, image: images.busybox, logDir: join(inst.base, 'pod-logs') }, dataDir));
+      subjects.push(await startPod({ name, cri, image: images.busybox, logDir: join(inst.base, 'pod-logs'), daemonPid }, dataDir));
     }
     for (const s of subjects) {
       await waitForHttpd(s);
@@ -395,8 +404,15 @@ async function main(): Promise<void> {
     }
     const transports = { WebSocket: wsDownload, SPDY: spdyDownload } as const;
     const rate = new Map(Object.keys(transports).map((k) => [k, new Map(subjects.map((s) => [s.name, [] as number[]]))]));
+    const cpu = new Map(Object.keys(transports).map((k) => [k, new Map(subjects.map((s) => [s.name, [] as number[]]))]));
     for (const [kind, fn] of Object.entries(transports)) {
-      for (let i = 0; i < opts.transfers; i++) for (const s of subjects) rate.get(kind)!.get(s.name)!.push(size / 1e6 / ((await fn(s, DATA_FILE, size)) / 1000));
+      for (let i = 0; i < opts.transfers; i++) {
+        for (const s of subjects) {
+          const c0 = cpuMs(s.daemonPid);
+          rate.get(kind)!.get(s.name)!.push(size / 1e6 / ((await fn(s, DATA_FILE, size)) / 1000));
+          cpu.get(kind)!.get(s.name)!.push(cpuMs(s.daemonPid) - c0);
+        }
+      }
     }
 
     for (const s of subjects) await removePod(s.cri, s.pod);
@@ -411,6 +427,9 @@ async function main(): Promise<void> {
     for (const kind of Object.keys(transports)) {
       const [x, y] = [median(rate.get(kind)!.get(b)!), median(rate.get(kind)!.get(c)!)];
       console.log(`download over ${kind}`.padEnd(32) + ' ' + mbps(x) + ' ' + mbps(y) + ratio(x, y) + atLeast(x / y, 1.0));
+      // Less sensitive to load from elsewhere than the rate: what a download costs the daemon.
+      const [u, v] = [median(cpu.get(kind)!.get(b)!), median(cpu.get(kind)!.get(c)!)];
+      console.log(`  daemon CPU per download`.padEnd(32) + ' ' + fmt(u) + ' ' + fmt(v) + ratio(u, v));
     }
     const [e1, e5] = loadavg();
     console.log(`\nload average at the end ${e1.toFixed(2)} ${e5.toFixed(2)}`);
