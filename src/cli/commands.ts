@@ -10,6 +10,7 @@ import { stdioCommands } from './run.js';
 import { eventsCommand } from './events.js';
 import { statsCommand } from './stats.js';
 import { systemCommands } from './system.js';
+import { volumeCommand } from './volume.js';
 
 const containerGroup: Command = {
   name: 'container',
@@ -21,5 +22,5 @@ const containerGroup: Command = {
 
 export const commands: Command[] = [
   ...stdioCommands, ...lifecycleCommands, statsCommand, containerGroup, cleanupCommand,
-  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
+  ...imageCommands, ...networkCommands, volumeCommand, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
 ];

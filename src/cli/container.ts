@@ -7,6 +7,7 @@ import { humanDuration, printList, renderAll, shortId, table, templateMap, timeA
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
+import { mountViews } from './mounts.js';
 
 /** docker's names for states in `ps`/`inspect`. */
 function statusWord(state: ContainerState): string {
@@ -62,6 +63,7 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
 
 /** The --network value the container was created with (undefined: the default network). */
 function networkText(c: Container): string | undefined {
+  if (c.config.joinedContainer) return `container:${c.config.joinedContainer}`;
   const n = c.config.network;
   if (n?.mode === 'none' || n?.mode === 'host') return n.mode;
   return n?.networks?.length ? n.networks.join(',') : undefined;
@@ -139,7 +141,7 @@ const psCommand: Command = {
 };
 
 /** docker-inspect-shaped view of a container. */
-function inspectView(mgr: ContainerManager, c: Container) {
+function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: string) => string) {
   const p = mgr.paths(c);
   const cfg = c.config;
   const sec = cfg.security ?? {};
@@ -170,7 +172,7 @@ function inspectView(mgr: ContainerManager, c: Container) {
     RestartCount: c.restartCount,
     Driver: 'overlay',
     LogPath: p.logPath,
-    Mounts: (cfg.mounts ?? []).flatMap((m) => (m.type === 'bind' ? [{ Type: 'bind', Source: m.source, Destination: m.destination, RW: !m.readOnly }] : [])),
+    Mounts: mountViews(cfg.mounts ?? [], volumePath),
     Config: {
       Hostname: cfg.hostname ?? '',
       User: sec.user ?? '',
@@ -262,7 +264,10 @@ async function inspectOne(ctx: Engine, ref: string, type?: string): Promise<{ vi
   if (type !== 'image') {
     const mgr = await ctx.containers();
     try {
-      return { view: withIdAlias(inspectView(mgr, await mgr.get(ref))), type: 'container' };
+      const c = await mgr.get(ref);
+      // The volume code is loaded only for a container that mounts volumes.
+      const volumes = c.config.mounts?.some((m) => m.type === 'volume') ? await ctx.volumes() : undefined;
+      return { view: withIdAlias(inspectView(mgr, c, (name) => volumes?.mountpoint(name) ?? '')), type: 'container' };
     } catch (e) {
       if (type === 'container' || !isBerthError(e, 'NotFound')) throw e;
     }
@@ -323,9 +328,9 @@ const rmCommand = eachContainer(
   [
     { name: 'force', short: 'f', type: 'bool', desc: 'Force the removal of a running container (uses SIGKILL)' },
     { name: 'all', short: 'a', type: 'bool', desc: 'Remove all containers' },
-    { name: 'volumes', short: 'v', type: 'bool', desc: 'Accepted for compatibility (berth has no anonymous volumes)' },
+    { name: 'volumes', short: 'v', type: 'bool', desc: 'Remove the anonymous volumes of the container' },
   ],
-  (m, r, f) => m.remove(r, { force: !!f.force }),
+  (m, r, f) => m.remove(r, { force: !!f.force, volumes: !!f.volumes }),
 );
 const waitCommand: Command = {
   name: 'wait',

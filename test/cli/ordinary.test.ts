@@ -67,4 +67,12 @@ test('a reader that leaves early, paths that cannot be made, env files, flags ch
   const ps = await inst.run(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
   assert.doesNotMatch(ps.stdout, /never/);
   assert.match(ps.stdout, /^made Created$/m, 'not started');
+
+  // docker's flags: -h is --hostname on run and create (help elsewhere); --version is one line.
+  const h = await inst.run(['run', '--rm', '-h', 'shorty', '--network', 'none', img, 'hostname']);
+  assert.equal(h.stdout, 'shorty\n', h.stderr);
+  assert.match((await inst.run(['ps', '-h'])).stdout, /^Usage: berth ps/);
+  const v = await inst.run(['--version']);
+  assert.match(v.stdout, /^berth version \d+\.\d+\.\d+\n$/);
+  assert.match((await inst.run(['version'])).stdout, /^Version: /m, 'the version command keeps its block');
 });
