@@ -38,6 +38,7 @@ test('path layout: every derived directory, from flags or from the environment',
     containerRuntime: join(runRoot, 'containers'),
     pods: join(root, 'pods'),
     podRuntime: join(runRoot, 'pods'),
+    volumes: join(root, 'volumes'),
   };
   assert.deepEqual(enginePaths({ root, runRoot, configDir }), expected);
   assert.deepEqual(createEngine({ root, runRoot, configDir, env: {} }).paths, expected);
