@@ -4,28 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { KubeConfig, PortForward } from '@kubernetes/client-node';
-// Not exported from the package's index: the handler its PortForward uses.
-import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import type WebSocket from 'ws';
 import { newInstance } from '../helpers/index.js';
 import { busyboxImage, peerDiffers, startBerthd, type Berthd } from './berthd.js';
 import { sandboxConfig } from './sandbox.js';
+import { handlerFor } from './ws-handler.js';
 
-/** The real client's handler, sent to the streaming URL instead of an API server path. */
-function handlerFor(url: string): WebSocketHandler {
-  const u = new URL(url);
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'berthd', server: `http://${u.host}`, skipTLSVerify: true }],
-    users: [{ name: 'kubelet' }],
-    contexts: [{ name: 'berthd', cluster: 'berthd', user: 'kubelet' }],
-    currentContext: 'berthd',
-  });
-  const handler = new WebSocketHandler(kc);
-  const connect = handler.connect.bind(handler);
-  handler.connect = (_path, text, binary) => connect(u.pathname, text, binary);
-  return handler;
-}
 
 /** One forwarded connection: its output and error stream once the WebSocket closed. */
 async function forward(d: Berthd, pod: string, port: number, send: (input: PassThrough, out: PassThrough) => Promise<void>): Promise<{ out: string; err: string }> {

@@ -9,13 +9,12 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Attach, Exec, KubeConfig } from '@kubernetes/client-node';
-// Not exported from the package's index: the handler its Exec and Attach use.
-import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import WebSocket from 'ws';
 import { newInstance } from '../helpers/index.js';
 import { berthOnly, busyboxImage, peerDiffers, startBerthd, UNTYPED, type Berthd } from './berthd.js';
 import { grpcError, Status } from './client.js';
 import { sandboxConfig } from './sandbox.js';
+import { handlerFor } from './ws-handler.js';
 
 async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
   const end = Date.now() + ms;
@@ -74,19 +73,6 @@ function collect(stream: NodeJS.ReadableStream): { text(): string } {
   return { text: () => s };
 }
 
-/** The real client's WebSocketHandler, sent to the streaming URL instead of an API server path. */
-function clientFor(url: string): { connect: WebSocketHandler['connect'] } {
-  const u = new URL(url);
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'berthd', server: `http://${u.host}`, skipTLSVerify: true }],
-    users: [{ name: 'kubelet' }],
-    contexts: [{ name: 'berthd', cluster: 'berthd', user: 'kubelet' }],
-    currentContext: 'berthd',
-  });
-  const handler = new WebSocketHandler(kc);
-  return { connect: (_path: string, text: any, binary: any) => handler.connect(u.pathname, text, binary) };
-}
 
 /** kubectl exec through the JavaScript client: the output, the Status, once the connection closed. */
 async function kubectlExec(
@@ -101,7 +87,7 @@ async function kubectlExec(
   const out = collect(stdout);
   const err = collect(stderr);
   let status: any;
-  const ws = await new Exec(new KubeConfig(), clientFor(url) as any).exec('ns', 'pod', 'c', cmd, stdout, o.stderr !== false && !o.tty ? stderr : null, (o.stdin ?? null) as any, !!o.tty, (st) => (status = st));
+  const ws = await new Exec(new KubeConfig(), handlerFor(url)).exec('ns', 'pod', 'c', cmd, stdout, o.stderr !== false && !o.tty ? stderr : null, (o.stdin ?? null) as any, !!o.tty, (st) => (status = st));
   await new Promise((resolve) => (ws as any).on('close', resolve));
   return { stdout: out.text(), stderr: err.text(), status };
 }
@@ -242,7 +228,7 @@ test('attach with the Kubernetes client: stdin in, output out, detach leaves the
     const { url } = await s.d.cri.runtime('Attach', { container_id: cid, stdin: true, stdout: true, stderr: true });
     const stdout = new PassThrough();
     const out = collect(stdout);
-    const ws = await new Attach(new KubeConfig(), clientFor(url) as any).attach('ns', 'pod', 'c', stdout, new PassThrough(), stdin, false);
+    const ws = await new Attach(new KubeConfig(), handlerFor(url)).attach('ns', 'pod', 'c', stdout, new PassThrough(), stdin, false);
     const closed = new Promise((resolve) => (ws as any).on('close', resolve));
     return { ws, out, closed };
   };

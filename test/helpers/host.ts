@@ -134,7 +134,10 @@ export function spawnSleeper(t: Cleanup): { pid: number; startTime: number } {
  * start time included, until the parent is killed after the test.
  */
 export async function spawnZombie(t: Cleanup): Promise<{ pid: number; startTime: number }> {
-  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The child exits only once its parent has become `sleep` (in a subshell $$ is the parent
+  // shell's pid): a child that exited before the exec would be reaped by the shell.
+  const script = '(while [ "$(cat /proc/$$/comm)" != sleep ]; do sleep 0.01; done) & echo $!; exec sleep 1000';
+  const parent = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
   t.after(() => killAndWait([parent.pid!]));
   let out = '';
   for await (const chunk of parent.stdout) {

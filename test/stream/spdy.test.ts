@@ -9,7 +9,6 @@ import crypto from 'node:crypto';
 import { once } from 'node:events';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SpdySession, SpdyStream, upgradeToSpdy, RstStatus } from '../../src/stream/spdy/index.js';
@@ -682,15 +681,26 @@ const GO_PEER = path.join(ROOT, 'test/stream/spdystream-peer.go');
 const GOPATH = '/usr/share/gocode';
 const haveGo = spawnSync('go', ['version']).status === 0 && fs.existsSync(`${GOPATH}/src/github.com/moby/spdystream/connection.go`);
 
+/**
+ * The Go peer's binary: built by `make test` before the suite (a cold build of net/http
+ * takes minutes on a busy machine), or here, without blocking the event loop, when absent.
+ */
+async function goPeer(): Promise<string> {
+  const bin = path.join(ROOT, 'out', 'spdystream-peer');
+  if (fs.existsSync(bin)) return bin;
+  const env = { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: path.join(ROOT, 'out', 'gocache'), GOFLAGS: '' };
+  const build = spawn('go', ['build', '-o', bin, GO_PEER], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  build.stderr.on('data', (d) => (stderr += d));
+  const [code] = await once(build, 'exit');
+  assert.equal(code, 0, `go build: ${stderr}`);
+  return bin;
+}
+
 test('spdy: interoperates with Go spdystream (the kubectl/kubelet library)', {
   skip: haveGo ? false : 'needs go and the spdystream sources (apt: golang-go golang-github-docker-spdystream-dev)',
 }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spdy-go-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const bin = path.join(dir, 'peer');
-  const env = { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: path.join(os.tmpdir(), 'berth-test-gocache'), GOFLAGS: '' };
-  const build = spawnSync('go', ['build', '-o', bin, GO_PEER], { env, encoding: 'utf8' });
-  assert.equal(build.status, 0, `go build: ${build.stderr}`);
+  const bin = await goPeer();
 
   const sessions: SpdySession[] = [];
   const srv = http.createServer((_req, res) => res.writeHead(404).end());
