@@ -101,6 +101,14 @@ export class ContainerRecords {
     return (rows as Row[]).map(fromRow);
   }
 
+  /** The namespace's created and running containers' monitors. */
+  monitored(): { id: string; conmonPid: number; conmonToken: string | null }[] {
+    const rows = this.store.db
+      .prepare("SELECT id, conmon_pid, conmon_token FROM containers WHERE namespace = ? AND state IN ('created', 'running') AND conmon_pid IS NOT NULL")
+      .all(this.namespace) as { id: string; conmon_pid: number; conmon_token: string | null }[];
+    return rows.map((r) => ({ id: r.id, conmonPid: r.conmon_pid, conmonToken: r.conmon_token }));
+  }
+
   /** Records a container event, inside the write that made the change (the row still exists). */
   private event(id: string, action: string, extra: Record<string, string> = {}): void {
     const r = this.store.db.prepare('SELECT name, image_name, image_id, pod_id, namespace FROM containers WHERE id = ?').get(id) as
