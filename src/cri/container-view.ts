@@ -14,8 +14,16 @@ export interface CriContainerMetadata extends ContainerMetadata {
   mounts: Mount[];
 }
 
+/** Parsed once per row read (listings hand out the same rows while nothing changed). */
+const parsed = new WeakMap<Container['config'], CriContainerMetadata>();
+
 export function containerMetadata(c: Container): CriContainerMetadata {
-  return storedMetadata<CriContainerMetadata>(c.config.annotations) ?? { name: c.name, attempt: 0, image: { image: c.config.image, annotations: {} }, mounts: [] };
+  let m = parsed.get(c.config);
+  if (!m) {
+    m = storedMetadata<CriContainerMetadata>(c.config.annotations) ?? { name: c.name, attempt: 0, image: { image: c.config.image, annotations: {} }, mounts: [] };
+    parsed.set(c.config, m);
+  }
+  return m;
 }
 
 export function containerState(c: Container): ContainerStateName {
