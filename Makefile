@@ -74,6 +74,7 @@ test: deps node_modules build
 	bench/pull --runs 1 --size-mb 20 || status=$$?; \
 	bench/loop-lag --smoke || status=$$?; \
 	bench/cri --runs 1 --concurrent 2 --pods 2 || status=$$?; \
+	bench/stream --runs 1 --transfers 1 --size-mb 5 || status=$$?; \
 	node --test out/test/leaks.check.js || status=$$?; \
 	exit $$status
 
@@ -96,6 +97,7 @@ bench: deps node_modules build
 	bench/pull
 	bench/loop-lag
 	bench/cri
+	bench/stream
 
 clean:
 	rm -rf build bin/berth bin/berthd out out-bench

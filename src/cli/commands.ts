@@ -10,16 +10,28 @@ import { stdioCommands } from './run.js';
 import { eventsCommand } from './events.js';
 import { statsCommand } from './stats.js';
 import { systemCommands } from './system.js';
+import { volumeCommand } from './volume.js';
+
+/** inspect with --type container fixed. */
+function containerInspect(inspect: Command): Command {
+  return {
+    ...inspect,
+    summary: 'Display the configuration of one or more containers',
+    flags: inspect.flags.filter((f) => f.name !== 'type'),
+    run: (ctx, f, args) => inspect.run!(ctx, { ...f, type: 'container' }, args),
+  };
+}
 
 const containerGroup: Command = {
   name: 'container',
   usage: 'container COMMAND',
   summary: 'Manage containers',
   flags: [],
-  subcommands: [...stdioCommands, ...lifecycleCommands, statsCommand, { ...cleanupCommand, name: 'cleanup' }],
+  // `container inspect` inspects containers only: an image of that name is no such container.
+  subcommands: [...stdioCommands, ...lifecycleCommands.map((c) => (c.name === 'inspect' ? containerInspect(c) : c)), statsCommand, { ...cleanupCommand, name: 'cleanup' }],
 };
 
 export const commands: Command[] = [
   ...stdioCommands, ...lifecycleCommands, statsCommand, containerGroup, cleanupCommand,
-  ...imageCommands, ...networkCommands, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
+  ...imageCommands, ...networkCommands, volumeCommand, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
 ];

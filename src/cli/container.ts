@@ -2,11 +2,15 @@
 import type { Command } from './command.js';
 import { formatFlag } from './command.js';
 import type { Engine } from '../engine/index.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Container, ContainerManager, ContainerState } from '../container/index.js';
+import type { ContainerDefaults } from '../image/index.js';
 import { humanDuration, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
+import { mountViews } from './mounts.js';
 
 /** docker's names for states in `ps`/`inspect`. */
 function statusWord(state: ContainerState): string {
@@ -62,6 +66,7 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
 
 /** The --network value the container was created with (undefined: the default network). */
 function networkText(c: Container): string | undefined {
+  if (c.config.joinedContainer) return `container:${c.config.joinedContainer}`;
   const n = c.config.network;
   if (n?.mode === 'none' || n?.mode === 'host') return n.mode;
   return n?.networks?.length ? n.networks.join(',') : undefined;
@@ -139,7 +144,7 @@ const psCommand: Command = {
 };
 
 /** docker-inspect-shaped view of a container. */
-function inspectView(mgr: ContainerManager, c: Container) {
+function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: string) => string, image?: ContainerDefaults) {
   const p = mgr.paths(c);
   const cfg = c.config;
   const sec = cfg.security ?? {};
@@ -170,19 +175,22 @@ function inspectView(mgr: ContainerManager, c: Container) {
     RestartCount: c.restartCount,
     Driver: 'overlay',
     LogPath: p.logPath,
-    Mounts: (cfg.mounts ?? []).flatMap((m) => (m.type === 'bind' ? [{ Type: 'bind', Source: m.source, Destination: m.destination, RW: !m.readOnly }] : [])),
+    Mounts: mountViews(cfg.mounts ?? [], volumePath),
     Config: {
       Hostname: cfg.hostname ?? '',
       User: sec.user ?? '',
-      Env: cfg.env ?? [],
-      Cmd: cfg.command ?? null,
-      Entrypoint: cfg.entrypoint ?? null,
+      // What runs, as podman shows it: the image's defaults where the container gave none
+      // (an entrypoint given replaces the image's command too, as docker has it).
+      Env: effectiveEnv(mgr, c),
+      Cmd: cfg.command ?? (cfg.entrypoint !== undefined ? null : image?.Cmd ?? null),
+      Entrypoint: cfg.entrypoint ?? image?.Entrypoint ?? null,
+      ExposedPorts: templateMap(Object.fromEntries(Object.keys(image?.ExposedPorts ?? {}).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}]))),
       Image: cfg.image,
       WorkingDir: cfg.workdir ?? '',
       Labels: templateMap(cfg.labels ?? {}),
       Tty: !!cfg.tty,
       OpenStdin: !!cfg.stdin,
-      StopSignal: cfg.stopSignal ?? 'SIGTERM',
+      StopSignal: signalName(cfg.stopSignal ?? image?.StopSignal ?? 'SIGTERM'),
     },
     HostConfig: {
       Memory: res.memory ?? 0,
@@ -248,7 +256,7 @@ const inspectCommand: Command = {
       } catch (e) {
         if (!isBerthError(e, 'NotFound')) throw e;
         failed++;
-        process.stderr.write(`berth: no such object: ${ref}\n`);
+        process.stderr.write(`berth: no such ${type ?? 'object'}: ${ref}\n`);
       }
     }
     const format = f.format as string | undefined;
@@ -262,12 +270,33 @@ async function inspectOne(ctx: Engine, ref: string, type?: string): Promise<{ vi
   if (type !== 'image') {
     const mgr = await ctx.containers();
     try {
-      return { view: withIdAlias(inspectView(mgr, await mgr.get(ref))), type: 'container' };
+      const c = await mgr.get(ref);
+      // The volume code is loaded only for a container that mounts volumes.
+      const volumes = c.config.mounts?.some((m) => m.type === 'volume') ? await ctx.volumes() : undefined;
+      return { view: withIdAlias(inspectView(mgr, c, (name) => volumes?.mountpoint(name) ?? '', await imageDefaults(ctx, c))), type: 'container' };
     } catch (e) {
       if (type === 'container' || !isBerthError(e, 'NotFound')) throw e;
     }
   }
   return { view: withIdAlias(imageInspectView((await ctx.images()).resolve(ref))), type: 'image' };
+}
+
+/** The runtime defaults of the container's image (undefined once the image is gone). */
+async function imageDefaults(ctx: Engine, c: Container): Promise<ContainerDefaults | undefined> {
+  try {
+    return (await ctx.images()).resolve(c.imageId ?? c.config.image).config.config;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The environment the container's process runs with (its OCI spec), else what was asked for. */
+function effectiveEnv(mgr: ContainerManager, c: Container): string[] {
+  try {
+    return (JSON.parse(readFileSync(join(mgr.paths(c).dir, 'config.json'), 'utf8')) as { process?: { env?: string[] } }).process?.env ?? c.config.env ?? [];
+  } catch {
+    return c.config.env ?? [];
+  }
 }
 
 /** Templates may say {{.ID}} for {{.Id}}, as podman's do; JSON keeps the one name. */
@@ -323,9 +352,9 @@ const rmCommand = eachContainer(
   [
     { name: 'force', short: 'f', type: 'bool', desc: 'Force the removal of a running container (uses SIGKILL)' },
     { name: 'all', short: 'a', type: 'bool', desc: 'Remove all containers' },
-    { name: 'volumes', short: 'v', type: 'bool', desc: 'Accepted for compatibility (berth has no anonymous volumes)' },
+    { name: 'volumes', short: 'v', type: 'bool', desc: 'Remove the anonymous volumes of the container' },
   ],
-  (m, r, f) => m.remove(r, { force: !!f.force }),
+  (m, r, f) => m.remove(r, { force: !!f.force, volumes: !!f.volumes }),
 );
 const waitCommand: Command = {
   name: 'wait',
@@ -366,3 +395,11 @@ export const cleanupCommand: Command = {
 };
 
 export const lifecycleCommands: Command[] = [psCommand, inspectCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
+
+/** SIGQUIT for QUIT, 3 or sigquit: the name podman's inspect shows. */
+function signalName(s: string): string {
+  const names: Record<number, string> = { 1: 'HUP', 2: 'INT', 3: 'QUIT', 9: 'KILL', 10: 'USR1', 12: 'USR2', 15: 'TERM', 28: 'WINCH' };
+  const t = s.trim().toUpperCase();
+  if (/^\d+$/.test(t)) return names[Number(t)] ? `SIG${names[Number(t)]}` : t;
+  return t.startsWith('SIG') ? t : `SIG${t}`;
+}

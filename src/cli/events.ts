@@ -54,7 +54,7 @@ function matcher(filters: string[]): (e: BerthEvent) => boolean {
     const at = f.indexOf('=');
     if (at <= 0) throw invalidArgument(`bad format of filter (expected name=value): ${f}`);
     const k = f.slice(0, at);
-    if (!['type', 'event', 'container', 'pod', 'image'].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
+    if (!['type', 'event', 'container', 'pod', 'image', 'volume'].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
     by.set(k, [...(by.get(k) ?? []), f.slice(at + 1)]);
   }
   const any = (k: string, test: (v: string) => boolean) => !by.has(k) || by.get(k)!.some(test);
@@ -62,6 +62,7 @@ function matcher(filters: string[]): (e: BerthEvent) => boolean {
     any('type', (v) => v === e.type) &&
     any('event', (v) => v === e.action) &&
     any('container', (v) => e.type === 'container' && (e.id.startsWith(v) || e.attributes.name === v)) &&
+    any('volume', (v) => e.type === 'volume' && e.id === v) &&
     any('pod', (v) => (e.type === 'pod' && (e.id.startsWith(v) || e.attributes.name === v)) || e.attributes.pod?.startsWith(v)) &&
     any('image', (v) => e.attributes.image === v);
 }
@@ -71,7 +72,7 @@ export const eventsCommand: Command = {
   usage: 'events [OPTIONS]',
   summary: 'Get real time events from the server',
   flags: [
-    { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (type, event, container, pod, image)' },
+    { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (type, event, container, pod, image, volume)' },
     { name: 'since', type: 'string', value: 'TIME|SEQ', desc: 'Show events created since this time, or after this sequence number' },
     { name: 'until', type: 'string', value: 'TIME', desc: 'Stream events until this time (without it, new events are followed)' },
     formatFlag,

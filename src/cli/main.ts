@@ -5,7 +5,7 @@ import type { Command } from './command.js';
 import { exitCodeFor, printError } from './errors.js';
 import { commands } from './commands.js';
 import type { Config } from '../config/index.js';
-import { createEngine } from '../engine/index.js';
+import { createEngine, version } from '../engine/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { setLogFormat, setLogLevel } from '../log/index.js';
 
@@ -77,7 +77,11 @@ export async function main(argv: string[], entry: string): Promise<number> {
       debug = global.flags['log-level'] === 'debug';
     }
     let rest = argv.slice(i);
-    if (global.flags.version && rest.length === 0) rest = ['version'];
+    // One line, as `podman --version`; the `version` command prints the block.
+    if (global.flags.version && rest.length === 0) {
+      process.stdout.write(`berth version ${version}\n`);
+      return 0;
+    }
     if (rest.length === 0 || (rest[0] === 'help' && rest.length === 1)) {
       process.stdout.write(helpFor(undefined, '') + '\n');
       return rest.length === 0 && !global.flags.help ? 125 : 0;
@@ -94,7 +98,8 @@ export async function main(argv: string[], entry: string): Promise<number> {
       cmd = sub;
       rest = rest.slice(1);
     }
-    const helpDef: FlagDef = { name: 'help', short: 'h', type: 'bool', desc: 'Show help for this command' };
+    // -h is --help unless the command gives it a meaning (run/create: --hostname, as docker).
+    const helpDef: FlagDef = { name: 'help', short: cmd.flags.some((d) => d.short === 'h') ? undefined : 'h', type: 'bool', desc: 'Show help for this command' };
     const parsed = parseArgs(rest, [...cmd.flags, helpDef], cmd.stopAfter);
     if (parsed.flags.help || global.flags.help || !cmd.run) {
       process.stdout.write(helpFor(cmd, path) + '\n');

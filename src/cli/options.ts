@@ -1,9 +1,9 @@
-// Parsing of docker-style option values: sizes, CPUs, volumes, env files, ulimits, times.
+// Parsing of docker-style option values: sizes, CPUs, env files, ulimits, times (volumes: mounts.ts).
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
-import type { BindMount, RestartPolicy, TmpfsMount } from '../container/index.js';
+import type { RestartPolicy, TmpfsMount } from '../container/index.js';
 import { checkMemoryLimit } from '../oci/index.js';
 
 /** "512m", "1g", "1.5GiB", "100000" → bytes (binary units, like docker). */
@@ -24,17 +24,6 @@ export function parseCpus(v: string): number {
   if (!/^\d*\.?\d+$/.test(v) || !(n > 0)) throw invalidArgument(`invalid value "${v}" for --cpus: expected a positive number`);
   if (n > max) throw invalidArgument(`range of CPUs is from 0.01 to ${max}.00, as there are only ${max} CPUs available`);
   return n;
-}
-
-/** -v HOST:CTR[:ro|rw] */
-export function parseVolume(v: string): BindMount {
-  const parts = v.split(':');
-  if (parts.length < 2 || parts.length > 3) throw invalidArgument(`invalid volume specification "${v}": expected HOST-DIR:CONTAINER-DIR[:ro]`);
-  const [source, destination, mode = 'rw'] = parts;
-  if (!isAbsolute(source)) throw invalidArgument(`invalid volume specification "${v}": named volumes are not supported, the host path must be absolute`);
-  if (!isAbsolute(destination)) throw invalidArgument(`invalid volume specification "${v}": the container path must be absolute`);
-  if (mode !== 'ro' && mode !== 'rw') throw invalidArgument(`invalid volume specification "${v}": invalid mode "${mode}" (ro or rw)`);
-  return { type: 'bind', source, destination, readOnly: mode === 'ro' };
 }
 
 /** --tmpfs /path[:opt,opt] */

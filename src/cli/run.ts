@@ -9,8 +9,9 @@ import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlag } from './pull-policy.js';
 import {
-  parseCpus, parseEnv, parseLabels, parseMemory, parseRestart, parseTime, parseTmpfs, parseUlimit, parseVolume, parseBytes,
+  parseCpus, parseEnv, parseLabels, parseMemory, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
 } from './options.js';
+import { parseMount, parseVolume } from './mounts.js';
 import { parseSignal } from '../oci/index.js';
 
 const createFlags: FlagDef[] = [
@@ -21,9 +22,10 @@ const createFlags: FlagDef[] = [
   { name: 'env-file', type: 'strings', value: 'FILE', desc: 'Read in a file of environment variables' },
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', desc: 'Working directory inside the container' },
   { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', desc: 'Username or UID, and optionally group name or GID' },
-  { name: 'hostname', type: 'string', value: 'NAME', desc: 'Container host name' },
+  { name: 'hostname', short: 'h', type: 'string', value: 'NAME', desc: 'Container host name' },
   { name: 'entrypoint', type: 'string', value: 'CMD', desc: 'Overwrite the default ENTRYPOINT of the image' },
-  { name: 'volume', short: 'v', type: 'strings', value: 'HOST:CTR[:ro]', desc: 'Bind mount a host path' },
+  { name: 'volume', short: 'v', type: 'strings', value: '[SRC:]CTR[:OPTS]', desc: 'Bind mount a host path or mount a volume (OPTS: ro, z, rshared, nosuid, …)' },
+  { name: 'mount', type: 'strings', value: 'type=TYPE,…', desc: 'Attach a bind, volume or tmpfs mount (docker syntax)' },
   { name: 'tmpfs', type: 'strings', value: 'PATH[:OPTS]', desc: 'Mount a tmpfs directory' },
   { name: 'read-only', type: 'bool', desc: "Mount the container's root filesystem as read only" },
   { name: 'memory', short: 'm', type: 'string', value: 'BYTES', desc: 'Memory limit (e.g. 512m, 1g)' },
@@ -66,8 +68,14 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   const strings = (k: string) => (f[k] as string[] | undefined) ?? [];
   let network = (f.network ?? f.net) as string | undefined;
   if (network === 'bridge' || network === 'default') network = undefined;
+  const joined = joinedContainerOf(f);
+  if (joined !== undefined) {
+    for (const [flag, given] of [['publish', strings('publish').length > 0], ['publish-all', !!f['publish-all']], ['hostname', f.hostname !== undefined], ['dns', strings('dns').length > 0], ['add-host', strings('add-host').length > 0]] as const)
+      if (given) throw invalidArgument(`conflicting options: --${flag} and --network container:${joined} (the network is that container's)`);
+    network = 'none';
+  }
   if (network !== undefined && !network.split(',').every((n) => isValidName(n)))
-    throw invalidArgument(`invalid --network "${network}": NAME[,NAME...], none or host`);
+    throw invalidArgument(`invalid --network "${network}": NAME[,NAME...], none, host or container:NAME`);
   const publishing = strings('publish').length > 0 || !!f['publish-all'];
   if (publishing && (network === 'none' || network === 'host'))
     throw invalidArgument(`ports cannot be published with --network ${network}`);
@@ -111,7 +119,8 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     stdin: !!f.interactive,
     // As docker: stdin stays open across attach sessions (a detach does not end the input).
     stdinOnce: f.interactive ? false : undefined,
-    mounts: [...strings('volume').map(parseVolume), ...strings('tmpfs').map(parseTmpfs)],
+    mounts: [...strings('volume').map(parseVolume), ...strings('mount').map(parseMount), ...strings('tmpfs').map(parseTmpfs)],
+    imageVolumes: true,
     security: {
       user: f.user as string | undefined,
       capAdd: strings('cap-add'),
@@ -158,6 +167,23 @@ function terminalResizes(): { emitter: EventEmitter; stop(): void } {
   };
   process.stdout.on('resize', send);
   return { emitter, stop: () => process.stdout.off('resize', send) };
+}
+
+/** NAME of --network container:NAME, if given. */
+function joinedContainerOf(f: FlagValues): string | undefined {
+  const network = (f.network ?? f.net) as string | undefined;
+  if (!network?.startsWith('container:')) return undefined;
+  const name = network.slice('container:'.length);
+  if (!name) throw invalidArgument('invalid --network "container:": name the container whose network to share');
+  return name;
+}
+
+/** The spec joined to another container's network (--network container:NAME). */
+async function withJoinedNetwork(mgr: ContainerManager, f: FlagValues, cfg: ContainerSpec): Promise<ContainerSpec> {
+  const name = joinedContainerOf(f);
+  if (name === undefined) return cfg;
+  const shared = await mgr.networkOf(name);
+  return { ...cfg, ...shared, network: shared.network ?? { mode: 'none' }, mounts: [...(cfg.mounts ?? []), ...(shared.mounts ?? [])] };
 }
 
 /** start --all's filters (e.g. restart-policy=always at boot); all must match. */
@@ -243,7 +269,8 @@ const createCommand: Command = {
   async run(ctx, f, args) {
     const cfg = await configFromFlags(f, args);
     await ensureImage(ctx, cfg.image, f);
-    const c = await (await ctx.containers()).create(cfg);
+    const mgr = await ctx.containers();
+    const c = await mgr.create(await withJoinedNetwork(mgr, f, cfg));
     process.stdout.write(c.id + '\n');
   },
 };
@@ -263,7 +290,7 @@ const runCommand: Command = {
     if (!f.detach && cfg.stdin && !cfg.tty) cfg.stdinOnce = true;
     await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
-    const c = await mgr.create(cfg, { foreground: !f.detach });
+    const c = await mgr.create(await withJoinedNetwork(mgr, f, cfg), { foreground: !f.detach });
     if (f.detach) {
       await mgr.start(c.id);
       process.stdout.write(c.id + '\n');

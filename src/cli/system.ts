@@ -185,10 +185,19 @@ const dfCommand: Command = {
       if (c.state === 'running') containers.active++;
       else containers.reclaimable += size;
     }
+    const volumes: DfRow = { type: 'Local Volumes', total: 0, active: 0, size: 0, reclaimable: 0 };
+    const volumeStore = await ctx.volumes();
+    for (const v of await volumeStore.list()) {
+      const size = treeSize(volumeStore.mountpoint(v.name));
+      volumes.total++;
+      volumes.size += size;
+      if ((await volumeStore.usersOf(v.name)).length > 0) volumes.active++;
+      else volumes.reclaimable += size;
+    }
     const rows: DfRow[] = [
       { type: 'Images', total: images.images, active: images.active, size: images.size, reclaimable: images.reclaimable },
       containers,
-      { type: 'Local Volumes', total: 0, active: 0, size: 0, reclaimable: 0 },
+      volumes,
       // Blobs, snapshots and partial downloads no image references (killed pulls and loads); the next pull or load sweeps them.
       { type: 'Leftovers', total: images.leftovers.items, active: images.leftovers.active, size: images.leftovers.size, reclaimable: images.leftovers.reclaimable },
     ];
@@ -209,6 +218,7 @@ const systemPruneCommand: Command = {
   flags: [
     { name: 'all', short: 'a', type: 'bool', desc: 'Remove all images no container uses, not just dangling ones' },
     { name: 'force', short: 'f', type: 'bool', desc: 'Do not prompt for confirmation' },
+    { name: 'volumes', type: 'bool', desc: 'Remove the volumes no container uses, too' },
   ],
   maxArgs: 0,
   async run(ctx, f) {
@@ -217,6 +227,7 @@ const systemPruneCommand: Command = {
       '  - all stopped containers',
       f.all ? '  - all images without at least one container associated to them' : '  - all dangling images',
       '  - network attachments whose teardown failed',
+      ...(f.volumes ? ['  - all volumes not used by at least one container'] : []),
     ].join('\n');
     if (!f.force && !(await confirm(`${warning}\n\nAre you sure you want to continue?`))) return 0;
     const manager = await ctx.containers();
@@ -235,6 +246,14 @@ const systemPruneCommand: Command = {
         failed = true;
       }
     }
+    let volumeBytes = 0;
+    let removedVolumes: string[] = [];
+    if (f.volumes) {
+      const volumes = await ctx.volumes();
+      const sizes = new Map((await volumes.list()).map((v) => [v.name, treeSize(volumes.mountpoint(v.name))]));
+      removedVolumes = await volumes.prune();
+      volumeBytes = removedVolumes.reduce((n, name) => n + (sizes.get(name) ?? 0), 0);
+    }
     const { removed, report } = await (await ctx.images()).prune({ all: f.all === true });
     const dropped = await (await ctx.network()).prune();
     let out = removedContainers.length ? `Deleted Containers:\n${removedContainers.map((id) => id + '\n').join('')}\n` : '';
@@ -242,8 +261,9 @@ const systemPruneCommand: Command = {
       const line = (d: (typeof dropped)[number]) => `${d.containerId} ${d.network} ${d.ifName}${d.error ? ` (DEL failed again: ${d.error})` : ''}\n`;
       out += `Deleted Network Attachments:\n${dropped.map(line).join('')}\n`;
     }
+    if (removedVolumes.length) out += `Deleted Volumes:\n${removedVolumes.map((n) => n + '\n').join('')}\n`;
     out += prunedImagesText(removed);
-    process.stdout.write(`${out}Total reclaimed space: ${humanSize(report.reclaimed + containerBytes)}\n`);
+    process.stdout.write(`${out}Total reclaimed space: ${humanSize(report.reclaimed + containerBytes + volumeBytes)}\n`);
     return failed ? 1 : 0;
   },
 };

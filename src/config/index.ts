@@ -156,7 +156,7 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
     logSizeMax: num(monitor.log_size_max, 'monitor.log_size_max', file) ?? -1,
     initPath: str(containers.init_path, 'containers.init_path', file) ?? '/usr/bin/catatonit',
     network: {
-      ...confDirOf(o.cniConfDir, cri.cni_conf_dir, network.cni_conf_dir, file),
+      ...confDirOf(o.cniConfDir, cri.cni_conf_dir, network.cni_conf_dir, file, paths),
       pluginDirs:
         o.cniPluginDirs ?? strArray(cri.cni_plugin_dirs, 'cri.cni_plugin_dirs', file) ?? strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
       defaultBridge: str(network.default_bridge, 'network.default_bridge', file),
@@ -181,13 +181,21 @@ function str(v: unknown, key: string, file: string): string | undefined {
   return v;
 }
 
-/** The CNI conf dir: the daemon's flag, else [cri], else [network], else the default. */
-function confDirOf(flag: string | undefined, cri: unknown, network: unknown, file: string): Pick<NetworkConfig, 'confDir' | 'confDirSetting'> {
+/**
+ * The CNI conf dir: the daemon's flag, else [cri], else [network], else the default: the
+ * host's /etc/cni/net.d for the default instance; another instance (its own root or config
+ * dir) keeps its networks in its own dir, so its default network's addresses are
+ * allocated in its own root, never in another instance's.
+ */
+function confDirOf(flag: string | undefined, cri: unknown, network: unknown, file: string, paths: Paths): Pick<NetworkConfig, 'confDir' | 'confDirSetting'> {
   if (flag !== undefined) return { confDir: flag };
   for (const [v, key] of [[cri, 'cri.cni_conf_dir'], [network, 'network.cni_conf_dir']] as const) {
     const path = str(v, key, file);
     if (path !== undefined) return { confDir: path, confDirSetting: `${file}: ${key}` };
   }
+  const defaults = resolvePaths({}, {});
+  if (paths.configDir !== defaults.configDir) return { confDir: join(paths.configDir, 'cni', 'net.d') };
+  if (paths.root !== defaults.root) return { confDir: join(paths.root, 'cni', 'net.d') };
   return { confDir: '/etc/cni/net.d' };
 }
 

@@ -14,6 +14,7 @@ import { randomHex, randomName } from './names.js';
 import { cgroupPathOf, containerHostname, networkPlan, type ContainerSpec } from './spec.js';
 import { containerPaths, type Parts } from './parts.js';
 import { destroy } from './release.js';
+import { ociMounts, removeAnonymousVolumes, resolveVolumes } from './mounts.js';
 import type { Container } from './types.js';
 
 /** Seconds conmon holds back the exit command of a container someone waits on. */
@@ -50,16 +51,22 @@ export async function createContainer(parts: Parts, spec: ContainerSpec, opts: C
   if (args.length === 0) throw invalidArgument('no command specified: the image has no CMD or ENTRYPOINT, give one after the image name');
   const id = randomHex(32);
   const name = spec.name ?? freeName(parts);
-  await parts.records.insertCreating({
-    id,
-    name,
-    podId: opts.podId,
-    imageId: image.id,
-    imageName: image.names[0] ?? null,
-    config: { ...spec, name, args, hostname: containerHostname(spec, id) },
-    creator: processToken(),
-    createdAt: Date.now(),
-  });
+  spec = await resolveVolumes(parts, spec, image);
+  try {
+    await parts.records.insertCreating({
+      id,
+      name,
+      podId: opts.podId,
+      imageId: image.id,
+      imageName: image.names[0] ?? null,
+      config: { ...spec, name, args, hostname: containerHostname(spec, id) },
+      creator: processToken(),
+      createdAt: Date.now(),
+    });
+  } catch (e) {
+    await removeAnonymousVolumes(parts, spec);
+    throw e;
+  }
   try {
     await instantiate(parts, parts.records.byId(id)!, image, opts);
   } catch (e) {
@@ -111,7 +118,8 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
   } else {
     mounts = await writeEtcFiles(p.dir, hostsName, plan.kind, spec.network?.addHosts);
   }
-  mounts.push(...ociMounts(spec));
+  const own = await ociMounts(parts, spec, rootfs);
+  mounts.push(...own.mounts);
 
   const sec = spec.security ?? {};
   const ns = spec.namespaces ?? {};
@@ -128,6 +136,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     hostname,
     tty: spec.tty,
     mounts,
+    rootfsPropagation: own.rootfsPropagation,
     readOnlyRootfs: sec.readOnlyRootfs,
     resources: spec.resources,
     oomScoreAdj: spec.resources?.oomScoreAdj,
@@ -175,19 +184,6 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
   await parts.records.setCreated(c.id, created.pid, { pid: created.conmonPid, token: processToken(created.conmonPid) });
   // Aborted while conmon created it: the caller's cleanup removes the new incarnation too.
   signal?.throwIfAborted();
-}
-
-/** The spec's mounts as OCI mounts (buildSpec checks that bind sources exist: they are not created). */
-function ociMounts(spec: ContainerSpec): Mount[] {
-  const out: Mount[] = [];
-  for (const m of spec.mounts ?? []) {
-    if (m.type === 'tmpfs') {
-      out.push({ destination: m.destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...m.options] });
-      continue;
-    }
-    out.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', m.readOnly ? 'ro' : 'rw', ...(m.propagation ? [m.propagation] : [])] });
-  }
-  return out;
 }
 
 /** Joins the container's networks and writes its resolv.conf, hosts and hostname; returns the netns path. */

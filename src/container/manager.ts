@@ -11,6 +11,7 @@ import type { Store } from '../store/index.js';
 import type { ImageStore } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
+import type { VolumeStore } from '../volume/index.js';
 import { cgroupLimits, parseSignal, type OciRuntime } from '../oci/index.js';
 import { readLog, type AttachSession, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
 import { failedPrecondition, invalidArgument, notFound, unavailable } from '../errors/index.js';
@@ -24,7 +25,7 @@ import { restartDelay, shouldRestart } from './restart.js';
 import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
-import { cgroupPathOf, type ContainerResources, type ContainerSpec } from './spec.js';
+import { cgroupPathOf, networkPlan, type BindMount, type ContainerResources, type ContainerSpec } from './spec.js';
 import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
 
@@ -55,6 +56,7 @@ export interface ManagerDeps {
   images: () => Promise<ImageStore>;
   snapshots: () => Promise<Snapshotter>;
   network: () => Promise<NetworkManager>;
+  volumes: () => Promise<VolumeStore>;
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
   /** Owners of network namespaces other than containers (e.g. pods, by id): a sweep keeps theirs. */
@@ -111,6 +113,7 @@ export class ContainerManager {
       images: deps.images,
       snapshots: deps.snapshots,
       network: deps.network,
+      volumes: deps.volumes,
       containersDir: dirs.containers,
       netnsDir: dirs.netns,
       networkOwners: deps.networkOwners ?? [],
@@ -178,6 +181,23 @@ export class ContainerManager {
       c = await this.get(c.id);
     }
     return c;
+  }
+
+  /**
+   * What a new container needs to share ref's network (--network container:NAME): its
+   * network namespace, and its hosts, hostname and resolv.conf files. ref must be running.
+   */
+  async networkOf(ref: string): Promise<Pick<ContainerSpec, 'namespaces' | 'mounts' | 'network' | 'joinedContainer'>> {
+    const c = await this.get(ref);
+    if (c.state !== 'running') throw failedPrecondition(`cannot join the network of container ${c.name}: it is not running`);
+    const plan = networkPlan(c.config);
+    if (plan.kind === 'host') return { network: { mode: 'host' }, joinedContainer: c.id };
+    const path = plan.kind === 'join' ? plan.path : plan.kind === 'networks' ? join(this.parts.netnsDir, c.id) : `/proc/${c.pid}/ns/net`;
+    const etc = ['hosts', 'hostname', 'resolv.conf'].map((f) => `/etc/${f}`);
+    // A container that joined another's network has that one's files among its mounts.
+    const given = (c.config.mounts ?? []).filter((m): m is BindMount => m.type === 'bind' && etc.includes(m.destination));
+    const files = given.length > 0 ? given : etc.map((d): BindMount => ({ type: 'bind', source: join(this.paths(c).dir, d.slice(5)), destination: d }));
+    return { namespaces: { network: path }, mounts: files, joinedContainer: c.id };
   }
 
   /** Starts a created container, or a stopped one again. */
@@ -281,8 +301,8 @@ export class ContainerManager {
     await this.records.rename(c.id, newName, { ...c.config, name: newName });
   }
 
-  /** Removes a container; a running one only with force (it is killed first). */
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<Container> {
+  /** Removes a container; a running one only with force (it is killed first); volumes: its anonymous volumes too. */
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<Container> {
     const c = await this.get(ref);
     if (c.state === 'removing') throw failedPrecondition(`removal of container ${c.name} is already in progress`);
     if (c.state === 'running' || c.state === 'created') {
@@ -292,7 +312,7 @@ export class ContainerManager {
       if (c.config.restartPolicy) await this.records.setStoppedByUser(c.id, true);
       await this.signalAndWait(c, 'KILL', 10);
     }
-    await destroy(this.parts, c.id);
+    await destroy(this.parts, c.id, false, opts.volumes);
     return c;
   }
 

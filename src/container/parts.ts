@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import type { ImageStore } from '../image/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
+import type { VolumeStore } from '../volume/index.js';
 import type { ContainerRecords } from './records.js';
 import type { ContainerRuntime } from './runtime.js';
 import type { Container } from './types.js';
@@ -27,6 +28,7 @@ export interface Parts {
   images: () => Promise<ImageStore>;
   snapshots: () => Promise<Snapshotter>;
   network: () => Promise<NetworkManager>;
+  volumes: () => Promise<VolumeStore>;
   /** <containersDir>/<id> holds each container's persistent files. */
   containersDir: string;
   /** Where network namespaces are made (<netnsDir>/<owner id>). */

@@ -33,7 +33,8 @@ async function reconcileRow(parts: Parts, c: Container): Promise<Container | und
     if (creator === null || tokenAlive(creator)) return c;
     if (c.startedAt === null) {
       log.info('removing a container whose creation was interrupted', { id: c.id });
-      await destroy(parts, c.id);
+      // It never was: the anonymous volumes made for it go too.
+      await destroy(parts, c.id, false, true);
       return undefined;
     }
     log.info('a restart was interrupted: the container goes back to stopped', { id: c.id });

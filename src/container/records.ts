@@ -338,6 +338,15 @@ export class ContainerRecords {
     return { total: rows.reduce((a, r) => a + r.n, 0), running: n('running'), stopped: n('stopped') };
   }
 
+  /** The volume store's port: the containers (of every namespace) that mount a volume. */
+  volumeUsers(): (name: string) => string[] {
+    const q = this.store.db.prepare(
+      `SELECT DISTINCT c.id FROM containers c, json_each(c.config, '$.mounts') m
+       WHERE json_extract(m.value, '$.type') = 'volume' AND json_extract(m.value, '$.name') = ?`,
+    );
+    return (name) => (q.all(name) as { id: string }[]).map((r) => r.id);
+  }
+
   /** The image store's port: which images containers use. */
   imageUsers(): ImageUsers {
     const db = this.store.db;

@@ -7,6 +7,7 @@ import { log } from '../log/index.js';
 import { parkPoint, processToken, removePaths, tokenAlive } from '../sys/index.js';
 import { networkPlan } from './spec.js';
 import type { Parts } from './parts.js';
+import { removeAnonymousVolumes } from './mounts.js';
 import type { Container } from './types.js';
 
 /**
@@ -116,7 +117,8 @@ function hasNetwork(parts: Parts, id: string): boolean {
  * store's disk full, the intent cannot be recorded: the files go first (freeing the space)
  * and the row after.
  */
-export async function destroy(parts: Parts, id: string, afterFailure = false): Promise<void> {
+export async function destroy(parts: Parts, id: string, afterFailure = false, removeVolumes = false): Promise<void> {
+  const spec = parts.records.byId(id)?.config;
   try {
     await parts.records.markRemoving(id, processToken());
   } catch (e) {
@@ -131,4 +133,7 @@ export async function destroy(parts: Parts, id: string, afterFailure = false): P
     await Promise.all([removePaths([join(parts.containersDir, id)]), parts.runtime.forget(id)]);
     await parts.records.delete(id);
   });
+  // After the row: a crash in between leaves a dangling volume for `volume prune`, never a
+  // container without its volume.
+  if (spec && (removeVolumes || afterFailure || spec.removeOnExit)) await removeAnonymousVolumes(parts, spec);
 }

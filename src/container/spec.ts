@@ -8,6 +8,9 @@ import type { PortMapping } from '../network/index.js';
 
 export type Propagation = 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
 
+/** Mount flags a bind or volume may ask for beyond ro/rw. */
+export type MountFlag = 'nosuid' | 'suid' | 'nodev' | 'dev' | 'noexec' | 'exec';
+
 export interface BindMount {
   type: 'bind';
   source: string;
@@ -15,6 +18,26 @@ export interface BindMount {
   readOnly?: boolean;
   /** Default rprivate. */
   propagation?: Propagation;
+  flags?: MountFlag[];
+  /** SELinux relabelling asked for (z, Z): kept for inspect; without SELinux it does nothing, as podman. */
+  relabel?: 'z' | 'Z';
+}
+
+export interface VolumeMount {
+  type: 'volume';
+  /** The volume; '' in a request for an anonymous one (creation names it). */
+  name: string;
+  destination: string;
+  readOnly?: boolean;
+  propagation?: Propagation;
+  flags?: MountFlag[];
+  relabel?: 'z' | 'Z';
+  /** Made for this container: removed with it by `rm -v` and remove-on-exit. */
+  anonymous?: boolean;
+  /** No copy-up of the image's content into a new volume (docker's nocopy). */
+  noCopy?: boolean;
+  /** Driver options for a volume made on first use (--mount volume-opt=). */
+  options?: Record<string, string>;
 }
 
 export interface TmpfsMount {
@@ -24,7 +47,7 @@ export interface TmpfsMount {
   options: string[];
 }
 
-export type ContainerMount = BindMount | TmpfsMount;
+export type ContainerMount = BindMount | VolumeMount | TmpfsMount;
 
 export interface DeviceMapping {
   hostPath: string;
@@ -95,6 +118,8 @@ export interface ContainerSpec {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   mounts?: ContainerMount[];
+  /** The image's VOLUMEs not mounted otherwise become anonymous volumes (the CLI's way, as podman). */
+  imageVolumes?: boolean;
   devices?: DeviceMapping[];
   sysctls?: Record<string, string>;
   rlimits?: { type: string; soft: number; hard: number }[];
@@ -111,6 +136,8 @@ export interface ContainerSpec {
   init?: boolean;
   /** Remove the container when it exits. */
   removeOnExit?: boolean;
+  /** The container whose network namespace it shares (--network container:NAME). */
+  joinedContainer?: string;
   /** What its exit leads to (docker's --restart); none: it stays stopped. */
   restartPolicy?: RestartPolicy;
   stopSignal?: string;

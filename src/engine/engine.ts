@@ -14,6 +14,7 @@ import type { Credentials } from '../registry/index.js';
 import type { OciRuntime } from '../oci/index.js';
 import type { ContainerManager } from '../container/index.js';
 import type { PodManager } from '../pod/index.js';
+import type { VolumeStore } from '../volume/index.js';
 import type { EventLog } from '../events/index.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 
@@ -149,10 +150,21 @@ export class Engine {
         images: () => this.images(),
         snapshots: () => this.snapshots(),
         network: () => this.network(),
+        volumes: () => this.volumes(),
         cleanupCommand: this.opts.cleanupCommand?.(config),
         // Pods own network namespaces too; their table is asked only when a sweep finds an orphan.
         networkOwners: [...(this.opts.networkOwners ?? []), async (id) => (await this.pods()).records.exists(id)],
       });
+    });
+  }
+
+  volumes(): Promise<VolumeStore> {
+    return this.once('volumes', async () => {
+      const { VolumeStore } = await import('../volume/index.js');
+      const store = await this.store();
+      // Which volumes are in use, the containers' own records say.
+      const users = async () => new (await import('../container/index.js')).ContainerRecords(store).volumeUsers();
+      return new VolumeStore(store, this.paths.volumes, users, this.namespace);
     });
   }
 

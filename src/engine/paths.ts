@@ -24,6 +24,8 @@ export interface EnginePaths extends Paths {
   runtimeState: string;
   /** Per container at runtime: conmon's pid files and control fifo: <runRoot>/containers. */
   containerRuntime: string;
+  /** Volumes, one dir each with its data in _data (as podman): <root>/volumes. */
+  volumes: string;
   /** Per pod: the files its containers share: <root>/pods. */
   pods: string;
   /** Per pod at runtime: its pinned IPC and UTS namespaces: <runRoot>/pods. */
@@ -45,6 +47,7 @@ export function enginePaths(p: Paths): EnginePaths {
     sockets: join(p.runRoot, 's'),
     runtimeState: join(p.runRoot, 'runtime'),
     containerRuntime: join(p.runRoot, 'containers'),
+    volumes: join(p.root, 'volumes'),
     pods: join(p.root, 'pods'),
     podRuntime: join(p.runRoot, 'pods'),
   };

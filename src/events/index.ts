@@ -7,7 +7,7 @@ import type { Database } from 'better-sqlite3';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Store } from '../store/index.js';
 
-export type EventType = 'container' | 'pod';
+export type EventType = 'container' | 'pod' | 'volume';
 
 export interface BerthEvent {
   /** Increasing across the whole store; never reused. */
@@ -16,7 +16,7 @@ export interface BerthEvent {
   time: number;
   namespace: string;
   type: EventType;
-  /** container: create, start, die, rename, destroy; pod: create, stop, remove. */
+  /** container: create, start, die, rename, destroy; pod: create, stop, remove; volume: create, remove. */
   action: string;
   id: string;
   attributes: Record<string, string>;

@@ -17,7 +17,7 @@ export type { Image, ImageLayer, ImageUsers } from './records.js';
 export type { ArchiveFormat } from './save.js';
 export type { LayerSnapshots } from './unpack.js';
 export { Leases, type Lease, type LeaseResources, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
-export type { Platform, OciDescriptor } from './types.js';
+export type { Platform, OciDescriptor, ContainerDefaults } from './types.js';
 export { candidateNames, formatReference, normalizeLocalName, normalizeReference, parseReference, repositoryOf, splitName } from './reference.js';
 export { applyChanges } from './changes.js';
 export type { PullOptions, PullProgress, RegistryAccess } from './pull.js';

@@ -4,6 +4,7 @@ export { checkMemoryLimit } from './limits.js';
 export type { SpecInput, ResourceLimits, DeviceRequest } from './spec.js';
 export { processArgs, processEnv, mergeEnv, DEFAULT_PATH } from './process.js';
 export { resolveUser } from './user.js';
+export { resolveInRootfs } from './rootfs-path.js';
 export type { ResolvedUser } from './user.js';
 export { OciRuntime, errorMessage as runtimeErrorMessage } from './runtime.js';
 export type { ContainerStatus, RuntimeState } from './runtime.js';

@@ -61,6 +61,8 @@ export interface SpecInput {
   tty?: boolean;
   /** Extra mounts, after the defaults; one at a default's destination replaces that default. */
   mounts?: Mount[];
+  /** Propagation of the container's / (runc makes it rslave by default); shared binds need rshared. */
+  rootfsPropagation?: 'rshared' | 'rslave';
   readOnlyRootfs?: boolean;
   resources?: ResourceLimits;
   oomScoreAdj?: number;
@@ -155,6 +157,7 @@ export async function buildSpec(input: SpecInput): Promise<RuntimeSpec> {
       cgroupsPath: input.cgroupsPath ?? `/berth/${input.id}`,
     },
   };
+  if (input.rootfsPropagation) spec.linux.rootfsPropagation = input.rootfsPropagation;
   if (input.ulimits?.length) spec.process.rlimits = buildRlimits(input.ulimits);
   if (input.oomScoreAdj !== undefined) {
     if (!Number.isInteger(input.oomScoreAdj) || input.oomScoreAdj < -1000 || input.oomScoreAdj > 1000)

@@ -101,6 +101,7 @@ export interface Linux {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   sysctl?: Record<string, string>;
+  rootfsPropagation?: string;
 }
 
 export interface RuntimeSpec {

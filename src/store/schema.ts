@@ -126,4 +126,20 @@ export const migrations: string[] = [
   ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE containers ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Named and anonymous volumes (src/volume): a directory <root>/volumes/<name>/_data. The
+  -- row comes first ('creating', owned by its creator "<pid>-<start time>"), the directory
+  -- after; 'removing' rows lose the directory first, the row last. A row whose owner died
+  -- is finished by the next look.
+  CREATE TABLE volumes (
+    name          TEXT PRIMARY KEY,
+    state         TEXT NOT NULL,              -- 'creating' | 'ready' | 'removing'
+    owner         TEXT,
+    labels        TEXT NOT NULL DEFAULT '{}', -- JSON
+    options       TEXT NOT NULL DEFAULT '{}', -- JSON
+    anonymous     INTEGER NOT NULL DEFAULT 0,
+    needs_copy_up INTEGER NOT NULL DEFAULT 1, -- the first container copies its image's content in
+    created_at    INTEGER NOT NULL
+  );
+  `,
 ];

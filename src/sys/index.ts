@@ -13,7 +13,7 @@ export { makeDirsSync, writeFileAtomic, writeFileAtomicSync, tempPathFor, type A
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
 export { treeUsage, type TreeUsage } from './usage.js';
 export { parkPoint } from './park.js';
-export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, type MountInfo } from './mountinfo.js';
+export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, mountPropagation, type MountInfo } from './mountinfo.js';
 
 /** The addon's poller: an opaque handle. */
 type PollHandle = { readonly __poll: unique symbol };

@@ -69,3 +69,9 @@ function mountHolding(mounts: MountInfo[], path: string): MountInfo | undefined 
 export async function onSharedMount(path: string): Promise<boolean> {
   return mountHolding(await readMountInfo(), path)?.optional.some((o) => o.startsWith('shared:')) ?? false;
 }
+
+/** The propagation of the mount holding path: 'shared' (also when a slave too), 'slave' or 'private'. */
+export async function mountPropagation(path: string): Promise<'shared' | 'slave' | 'private'> {
+  const opt = mountHolding(await readMountInfo(), path)?.optional ?? [];
+  return opt.some((o) => o.startsWith('shared:')) ? 'shared' : opt.some((o) => o.startsWith('master:')) ? 'slave' : 'private';
+}

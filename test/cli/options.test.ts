@@ -1,11 +1,11 @@
-// Parsers of docker-style option values: sizes and memory, CPUs, volumes, tmpfs, env (and
+// Parsers of docker-style option values: sizes and memory, CPUs, tmpfs, env (and
 // env files), ulimits, times and labels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBytes, parseCpus, parseEnv, parseLabels, parseMemory, parseTime, parseTmpfs, parseUlimit, parseVolume } from '../../src/cli/options.js';
+import { parseBytes, parseCpus, parseEnv, parseLabels, parseMemory, parseTime, parseTmpfs, parseUlimit } from '../../src/cli/options.js';
 
 const invalid = (message: RegExp) => ({ code: 'InvalidArgument', message });
 const MiB = 1024 * 1024;
@@ -34,15 +34,7 @@ test('--cpus: positive, at most the CPUs there are', () => {
   assert.throws(() => parseCpus(String(availableParallelism() + 1)), invalid(/range of CPUs is from 0.01 to \d+\.00/));
 });
 
-test('-v HOST:CTR[:ro|rw] and --tmpfs PATH[:OPTS]', () => {
-  assert.deepEqual(parseVolume('/data:/srv'), { type: 'bind', source: '/data', destination: '/srv', readOnly: false });
-  assert.deepEqual(parseVolume('/data:/srv:ro'), { type: 'bind', source: '/data', destination: '/srv', readOnly: true });
-  assert.deepEqual(parseVolume('/data:/srv:rw'), { type: 'bind', source: '/data', destination: '/srv', readOnly: false });
-  assert.throws(() => parseVolume('/data'), invalid(/expected HOST-DIR:CONTAINER-DIR/));
-  assert.throws(() => parseVolume('/a:/b:ro:x'), invalid(/expected HOST-DIR:CONTAINER-DIR/));
-  assert.throws(() => parseVolume('named:/srv'), invalid(/named volumes are not supported/));
-  assert.throws(() => parseVolume('/data:srv'), invalid(/the container path must be absolute/));
-  assert.throws(() => parseVolume('/data:/srv:z'), invalid(/invalid mode "z"/));
+test('--tmpfs PATH[:OPTS] (-v and --mount: test/volume/parse.test.ts)', () => {
   assert.deepEqual(parseTmpfs('/run'), { type: 'tmpfs', destination: '/run', options: [] });
   assert.deepEqual(parseTmpfs('/run:size=64m,,mode=1777'), { type: 'tmpfs', destination: '/run', options: ['size=64m', 'mode=1777'] });
   assert.throws(() => parseTmpfs('run:size=1m'), invalid(/the container path must be absolute/));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BERTH, newInstance, type Instance } from '../helpers/index.js';
+import { BERTH, busyboxTarball, newInstance, type Instance } from '../helpers/index.js';
 
 /** One line on stderr, no stack trace, exit 125. */
 function oneLine(r: { code: number | null; stderr: string }, re: RegExp): void {
@@ -67,4 +67,27 @@ test('a reader that leaves early, paths that cannot be made, env files, flags ch
   const ps = await inst.run(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
   assert.doesNotMatch(ps.stdout, /never/);
   assert.match(ps.stdout, /^made Created$/m, 'not started');
+
+  // docker's flags: -h is --hostname on run and create (help elsewhere); --version is one line.
+  const h = await inst.run(['run', '--rm', '-h', 'shorty', '--network', 'none', img, 'hostname']);
+  assert.equal(h.stdout, 'shorty\n', h.stderr);
+  assert.match((await inst.run(['ps', '-h'])).stdout, /^Usage: berth ps/);
+  const v = await inst.run(['--version']);
+  assert.match(v.stdout, /^berth version \d+\.\d+\.\d+\n$/);
+  assert.match((await inst.run(['version'])).stdout, /^Version: /m, 'the version command keeps its block');
+
+  // inspect tells what runs: the image's command, entrypoint, env, ports and stop signal where
+  // the container gave none; `container inspect` of an image is no such container.
+  const imported = await inst.run(['import', '-c', 'CMD ["sleep","600"]', '-c', 'ENV FROM_IMAGE=yes', '-c', 'EXPOSE 8080', '-c', 'STOPSIGNAL QUIT', busyboxTarball(), 'localhost/defaults:1']);
+  assert.equal(imported.code, 0, imported.stderr);
+  await inst.run(['create', '--name', 'truth', '-e', 'MINE=1', 'localhost/defaults:1']);
+  const [view] = JSON.parse((await inst.run(['inspect', 'truth'])).stdout);
+  assert.deepEqual(view.Config.Cmd, ['sleep', '600']);
+  assert.equal(view.Config.Entrypoint, null);
+  assert.ok(view.Config.Env.includes('FROM_IMAGE=yes') && view.Config.Env.includes('MINE=1'), String(view.Config.Env));
+  assert.deepEqual(view.Config.ExposedPorts, { '8080/tcp': {} });
+  assert.equal(view.Config.StopSignal, 'SIGQUIT');
+  const asContainer = await inst.run(['container', 'inspect', 'localhost/defaults:1']);
+  assert.equal(asContainer.code, 125);
+  assert.match(asContainer.stderr, /^berth: no such container: localhost\/defaults:1$/m);
 });

@@ -34,13 +34,16 @@ test('resources: --memory, --cpus as CFS quota/period, --pids-limit', async () =
   await assert.rejects(spec(['-m', '1k', 'img']), (e: unknown) => isBerthError(e, 'InvalidArgument'));
 });
 
-test('mounts: -v binds (ro/rw) and --tmpfs in one list', async () => {
-  const s = await spec(['-v', '/srv:/data:ro', '-v', '/tmp:/t', '--tmpfs', '/run:size=1m,mode=1777', 'img']);
+test('mounts: -v binds and volumes, --mount and --tmpfs in one list', async () => {
+  const s = await spec(['-v', '/srv:/data:ro', '-v', '/tmp:/t', '-v', 'vol:/v', '--mount', 'type=bind,src=/m,dst=/m', '--tmpfs', '/run:size=1m,mode=1777', 'img']);
   assert.deepEqual(s.mounts, [
     { type: 'bind', source: '/srv', destination: '/data', readOnly: true },
-    { type: 'bind', source: '/tmp', destination: '/t', readOnly: false },
+    { type: 'bind', source: '/tmp', destination: '/t' },
+    { type: 'volume', name: 'vol', destination: '/v' },
+    { type: 'bind', source: '/m', destination: '/m', readOnly: undefined },
     { type: 'tmpfs', destination: '/run', options: ['size=1m', 'mode=1777'] },
   ]);
+  assert.equal(s.imageVolumes, true, "the image's VOLUMEs become anonymous volumes, as podman");
 });
 
 test('networking: none, host, named networks, ports, -P, dns, --add-host', async () => {

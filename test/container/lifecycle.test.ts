@@ -99,7 +99,7 @@ test('errors: unknown image, unknown container, name in use, missing command, ba
     [['run', '--rm', img, '/no/such/binary'], /^berth: .*(not found|no such file)/i, 127],
     [['run', '--rm', '--bogus', img], /^berth: unknown flag: --bogus$/, 125],
     [['run', '--rm', '--memory', 'lots', img, 'true'], /^berth: invalid size "lots"/, 125],
-    [['run', '--rm', '-v', 'relative:/x', img, 'true'], /^berth: invalid volume specification/, 125],
+    [['run', '--rm', '-v', '/srv:/x:bogus', img, 'true'], /^berth: invalid volume specification "\/srv:\/x:bogus": unknown option "bogus"$/, 125],
     [['frobnicate'], /^berth: unknown command "frobnicate"/, 125],
   ];
   for (const [args, re, code] of cases) {

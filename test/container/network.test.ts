@@ -121,6 +121,33 @@ test('named networks, DNS files, --network none and host', async (t) => {
   assert.deepEqual(footprint(inst), empty);
 });
 
+test('--network container:NAME shares that container\'s network namespace and its DNS files', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  await ok(inst, ['run', '-d', '--name', 'host1', '--add-host', 'db.local:192.0.2.10', img, 'sh', '-c', 'nc -l -p 7070 -e echo from-host1; sleep 600']);
+  const netOf = async (args: string[]) => (await ok(inst, [...args, 'readlink', '/proc/self/ns/net'])).trim();
+  const own = await netOf(['exec', 'host1']);
+  await ok(inst, ['run', '-d', '--name', 'side', '--network', 'container:host1', img, 'sleep', '600']);
+  assert.equal(await netOf(['exec', 'side']), own, 'the same network namespace');
+  assert.match(await ok(inst, ['exec', 'side', 'cat', '/etc/hosts']), /^192\.0\.2\.10\s+db\.local$/m, "the other container's hosts file");
+  // Its loopback is the other's: the server there answers on 127.0.0.1.
+  assert.equal(await ok(inst, ['run', '--rm', '--network', 'container:side', img, 'nc', '127.0.0.1', '7070']), 'from-host1\n', 'a chain: side shares host1');
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.HostConfig.NetworkMode}}', 'side'])).trim().replace(/[0-9a-f]{64}/, 'ID'), 'container:ID');
+  for (const [args, re] of [
+    [['run', '--rm', '--network', 'container:nosuch', img, 'true'], /no such container/i],
+    [['run', '--rm', '--network', 'container:host1', '-p', '8080:80', img, 'true'], /conflicting options: --publish and --network container:host1/],
+  ] as const) {
+    const r = await inst.run([...args]);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, re);
+  }
+  await ok(inst, ['stop', '-t', '0', 'host1']);
+  const stopped = await inst.run(['run', '--rm', '--network', 'container:host1', img, 'true']);
+  assert.match(stopped.stderr, /cannot join the network of container host1: it is not running/);
+  await ok(inst, ['rm', '-f', 'side', 'host1']);
+  assert.deepEqual(footprint(inst), empty);
+});
+
 test('bad network configs: a clear error, and nothing left behind', async (t) => {
   const inst = await newInstance(t);
   const img = await inst.importBusybox();

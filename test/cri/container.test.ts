@@ -177,7 +177,10 @@ test("an exit is recorded while nobody asks (conmon's hook, berthd's exit watch)
   if (!watch) return;
   // GetContainerEvents saw what happened after it was opened, in order, with statuses.
   const types = ['CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT'];
-  await until('the events', () => (watch.items.length >= types.length ? true : undefined));
+  await until('the events', () => (watch.items.length >= types.length ? true : undefined)).catch((e: Error) => {
+    const why = d.logs().split('\n').filter((l) => /stream|event/i.test(l)).slice(-5).join('\n');
+    throw new Error(`${e.message}; got ${JSON.stringify(watch.items.map((i: any) => i.container_event_type))}; berthd: ${why}`);
+  });
   assert.deepEqual(watch.items.map((e: any) => e.container_event_type), types);
   assert.ok(watch.items.every((e: any) => e.container_id === id && BigInt(e.created_at) > 0n));
   // Statuses are read when the event is sent: a container removed by then has none.

@@ -235,6 +235,8 @@ test('mounts, init, namespaces', async () => {
   assert.deepEqual(spec.mounts.slice(-2), [bind, shm]);
   assert.deepEqual(spec.mounts.find((m) => m.destination === '/dev/init'), { destination: '/dev/init', type: 'bind', source: '/bin/busybox', options: ['bind', 'ro', 'nosuid', 'nodev'] });
   assert.deepEqual(spec.process.args, ['/dev/init', '--', 'sh']);
+  assert.equal(spec.linux.rootfsPropagation, undefined, "runc's default (rslave) unless a mount needs more");
+  assert.equal((await build({ rootfsPropagation: 'rshared' })).linux.rootfsPropagation, 'rshared');
   await rejectsWith(build({ mounts: [{ ...bind, source: join(dir, 'nope') }] }), 'InvalidArgument', /bind mount source path does not exist/);
   await rejectsWith(build({ mounts: [{ ...bind, destination: 'data' }] }), 'InvalidArgument', /must be an absolute path/);
   await rejectsWith(build({ init: '/no/such/init' }), 'InvalidArgument', /init binary not found/);

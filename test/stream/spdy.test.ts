@@ -234,6 +234,42 @@ test('spdy: 10 MB through one stream to a slow reader is held back by flow contr
   assert.ok(maxBuffered <= 64 * 1024, `receiver buffered up to ${maxBuffered} bytes`);
 });
 
+test('spdy: a larger receive window lets the writer that far ahead of an idle reader, and no further', async (t) => {
+  const srv = net.createServer();
+  const port = await listen(srv);
+  const accepted = once(srv, 'connection');
+  const sock = net.connect(port, '127.0.0.1');
+  await once(sock, 'connect');
+  const [serverSocket] = (await accepted) as [net.Socket];
+  srv.close();
+  const window = 512 * 1024;
+  const client = new SpdySession(sock, { server: false });
+  const server = new SpdySession(serverSocket, { server: true, receiveWindow: window });
+  t.after(() => {
+    client.close();
+    server.close();
+  });
+  const data = crypto.randomBytes(4 * window);
+  const got = once(server, 'stream');
+  const s = client.openStream({ streamtype: 'data' });
+  let acked = 0;
+  const writer = (async () => {
+    for (let off = 0; off < data.length; off += 64 * 1024) {
+      await write(s, data.subarray(off, off + 64 * 1024));
+      acked += 64 * 1024;
+    }
+    s.end();
+  })();
+  const [r] = (await got) as [SpdyStream];
+  r.reply();
+  await new Promise((res) => setTimeout(res, 300));
+  assert.ok(acked > 64 * 1024, `the writer stopped at the default window: ${acked} bytes acknowledged`);
+  assert.ok(acked <= window && r.readableLength <= window, `beyond the window: ${acked} acknowledged, ${r.readableLength} buffered`);
+  const back = readAll(r);
+  await writer;
+  assert.equal(sha(await back), sha(data));
+});
+
 test('spdy: 20 concurrent streams each echo their own data', async (t) => {
   const { client, server } = await pair(t);
   echo(server);

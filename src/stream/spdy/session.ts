@@ -10,9 +10,9 @@ import {
 
 /** The initial flow-control window of every stream and of the session (SPDY/3.1). */
 const DEFAULT_WINDOW = 64 * 1024;
-/** What we let the peer have in flight on the whole session; raised from the default at start so
- *  one slow stream does not stall the others. */
-const SESSION_WINDOW = 16 * DEFAULT_WINDOW;
+/** What we let the peer have in flight on the whole session, in stream windows: raised from the
+ *  default at start so one slow stream does not stall the others. */
+const SESSION_WINDOWS = 16;
 const MAX_DATA_FRAME = 16 * 1024;
 
 export class SpdyProtocolError extends Error {
@@ -111,13 +111,17 @@ export class SpdySession extends EventEmitter {
   // streams whose peer ignores our windows (the socket is paused while any holds too much).
   private sessionUncredited = 0;
   private readonly overrun = new Set<SpdyStream>();
+  /** What each stream's peer may send ahead of its reader. */
+  private readonly receiveWindow: number;
 
-  constructor(socket: Duplex, o: { server: boolean }) {
+  /** receiveWindow: the stream window we advertise (default 64 KiB, the protocol's). */
+  constructor(socket: Duplex, o: { server: boolean; receiveWindow?: number }) {
     super();
     this.socket = socket;
     this.server = o.server;
     this.nextId = o.server ? 2 : 1;
     this.nextPingId = o.server ? 2 : 1;
+    this.receiveWindow = Math.min(o.receiveWindow ?? DEFAULT_WINDOW, Math.floor(MAX_ID / SESSION_WINDOWS));
     this.codec = new HeaderCodec((e) => this.fail(`header block: ${e.message}`));
     (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
     socket.on('data', (b: Buffer) => {
@@ -227,8 +231,8 @@ export class SpdySession extends EventEmitter {
   private preface(): void {
     if (this.prefaceSent || this.closed) return;
     this.prefaceSent = true;
-    this.send(settingsFrame([[SETTINGS_INITIAL_WINDOW_SIZE, DEFAULT_WINDOW]]));
-    this.send(wordsFrame(WINDOW_UPDATE, 0, 0, SESSION_WINDOW - DEFAULT_WINDOW));
+    this.send(settingsFrame([[SETTINGS_INITIAL_WINDOW_SIZE, this.receiveWindow]]));
+    this.send(wordsFrame(WINDOW_UPDATE, 0, 0, SESSION_WINDOWS * this.receiveWindow - DEFAULT_WINDOW));
   }
 
   /** @internal Sends as much of the stream's pending write as the windows allow. */
@@ -275,7 +279,7 @@ export class SpdySession extends EventEmitter {
     s.credited += consumed;
     if (!s.remoteClosed && this.streams.get(s.id) === s) this.send(wordsFrame(WINDOW_UPDATE, 0, s.id, consumed));
     this.creditSession(consumed);
-    if (this.overrun.has(s) && s.received - s.credited <= DEFAULT_WINDOW) this.unblockInput(s);
+    if (this.overrun.has(s) && s.received - s.credited <= this.receiveWindow) this.unblockInput(s);
   }
 
   private creditSession(n: number): void {
@@ -523,7 +527,7 @@ export class SpdySession extends EventEmitter {
     if (data.length > 0) {
       s.received += data.length;
       s.push(data);
-      if (s.received - s.credited > DEFAULT_WINDOW && !this.overrun.has(s)) {
+      if (s.received - s.credited > this.receiveWindow && !this.overrun.has(s)) {
         // The peer ignores our window: stop reading the socket until this reader catches up
         // (TCP then holds the peer back). Such a peer has no flow control of its own either, and
         // a writer waiting on it must not wait for the answer to a PING we no longer read.
