@@ -2,6 +2,7 @@
 // several command files.
 import type { Command } from './command.js';
 import { cleanupCommand, lifecycleCommands } from './container.js';
+import { containerGroupOnly, containerTools } from './container-tools.js';
 import { daemonCommand } from './daemon.js';
 import { imageCommands } from './image.js';
 import { networkCommands } from './network.js';
@@ -22,16 +23,25 @@ function containerInspect(inspect: Command): Command {
   };
 }
 
+/** `image pull` and `image push` beside the image group's own commands. */
+function withRegistryCommands(c: Command): Command {
+  if (c.name !== 'image') return c;
+  return { ...c, subcommands: [...(c.subcommands ?? []), ...registryCommands.filter((r) => r.name === 'pull' || r.name === 'push')] };
+}
+
 const containerGroup: Command = {
   name: 'container',
   usage: 'container COMMAND',
   summary: 'Manage containers',
   flags: [],
   // `container inspect` inspects containers only: an image of that name is no such container.
-  subcommands: [...stdioCommands, ...lifecycleCommands.map((c) => (c.name === 'inspect' ? containerInspect(c) : c)), statsCommand, { ...cleanupCommand, name: 'cleanup' }],
+  subcommands: [
+    ...stdioCommands, ...lifecycleCommands.map((c) => (c.name === 'inspect' ? containerInspect(c) : c)), statsCommand, ...containerTools, ...containerGroupOnly,
+    { ...cleanupCommand, name: 'cleanup' },
+  ],
 };
 
 export const commands: Command[] = [
-  ...stdioCommands, ...lifecycleCommands, statsCommand, containerGroup, cleanupCommand,
-  ...imageCommands, ...networkCommands, volumeCommand, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
+  ...stdioCommands, ...lifecycleCommands, statsCommand, ...containerTools, containerGroup, cleanupCommand,
+  ...imageCommands.map(withRegistryCommands), ...networkCommands, volumeCommand, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
 ];

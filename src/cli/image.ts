@@ -324,6 +324,37 @@ const inspectCommand: Command = {
   },
 };
 
+const historyCommand: Command = {
+  name: 'history',
+  usage: 'history [OPTIONS] IMAGE',
+  summary: 'Show the history of an image',
+  flags: [
+    { name: 'no-trunc', type: 'bool', desc: 'Do not truncate the output' },
+    { name: 'quiet', short: 'q', type: 'bool', desc: 'Only show image IDs' },
+    formatFlag,
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, f, [ref]) {
+    const images = await ctx.images();
+    const img = images.resolve(ref);
+    const snapshotSizes = new Map((await ctx.snapshots()).list().map((s) => [s.chainId, s.size]));
+    // Entries that made a layer take the layers in order; the others are metadata only.
+    const layers = [...img.layers];
+    const history = img.config.history?.length ? img.config.history : layers.map(() => ({}) as NonNullable<typeof img.config.history>[number]);
+    const rows = history.map((h) => {
+      const layer = h.empty_layer ? undefined : layers.shift();
+      return { created: h.created ? Date.parse(h.created) : img.addedAt, createdBy: h.created_by ?? '', size: layer ? snapshotSizes.get(layer.chainId) ?? layer.size : 0, comment: h.comment ?? '' };
+    }).reverse();
+    const noTrunc = !!f['no-trunc'];
+    const id = (i: number) => (i === 0 ? (noTrunc ? `sha256:${img.id}` : img.id.slice(0, 12)) : '<missing>');
+    if (f.quiet) return void process.stdout.write(rows.map((_, i) => id(i) + '\n').join(''));
+    const views = rows.map((r, i) => ({ ID: id(i), Created: new Date(r.created).toISOString(), CreatedSince: timeAgo(r.created), CreatedBy: r.createdBy, Size: humanSize(r.size), Comment: r.comment }));
+    await printList(views, f.format as string | undefined, (vs) =>
+      table(['ID', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], vs.map((v) => [v.ID, v.CreatedSince, noTrunc || v.CreatedBy.length <= 45 ? v.CreatedBy : `${v.CreatedBy.slice(0, 42)}...`, v.Size, v.Comment])), (v) => v);
+  },
+};
+
 const pruneCommand: Command = {
   name: 'prune',
   usage: 'prune [OPTIONS]',
@@ -359,7 +390,8 @@ const imageGroup: Command = {
     loadCommand,
     saveCommand,
     pruneCommand,
+    historyCommand,
   ],
 };
 
-export const imageCommands: Command[] = [imagesCommand, importCommand, loadCommand, saveCommand, rmiCommand, tagCommand, imageGroup];
+export const imageCommands: Command[] = [imagesCommand, importCommand, loadCommand, saveCommand, rmiCommand, tagCommand, historyCommand, imageGroup];

@@ -5,6 +5,7 @@ import { formatFlag } from './command.js';
 import { printList, renderAll, table, templateMap } from './format.js';
 import { invalidArgument } from '../errors/index.js';
 import { networkConfDir } from '../config/index.js';
+import { confirm } from './prompt.js';
 
 async function networkLib(ctx: Engine) {
   const lib = await import('../network/index.js');
@@ -111,12 +112,48 @@ const rmCommand: Command = {
   },
 };
 
+const existsCommand: Command = {
+  name: 'exists',
+  usage: 'exists NETWORK',
+  summary: 'Check if a network exists (exit 0) or not (exit 1)',
+  flags: [],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, _f, [name]) {
+    const { lib, confDir, defaults } = await networkLib(ctx);
+    if (name === (await ctx.network()).defaultNetworkName) await lib.ensureDefaultNetwork(confDir, defaults);
+    return (await lib.listNetworks(confDir)).networks.some((n) => n.name === name) ? 0 : 1;
+  },
+};
+
+const pruneCommand: Command = {
+  name: 'prune',
+  usage: 'prune [OPTIONS]',
+  summary: 'Remove the networks no container uses',
+  flags: [{ name: 'force', short: 'f', type: 'bool', desc: 'Do not prompt for confirmation' }],
+  maxArgs: 0,
+  async run(ctx, f) {
+    if (!f.force && !(await confirm('WARNING! This will remove all networks not used by at least one container.\nAre you sure you want to continue?'))) return 0;
+    const { lib, confDir } = await networkLib(ctx);
+    const net = await ctx.network();
+    // In use: attached now, or named by a container that may start again.
+    const named = new Set((await (await ctx.containers()).list({ all: true })).flatMap((c) => c.config.network?.networks ?? []));
+    for (const n of (await lib.listNetworks(confDir)).networks) {
+      if (n.name === net.defaultNetworkName || named.has(n.name)) continue;
+      const users = await net.containersOn(n.name);
+      if (users.length > 0) continue;
+      await lib.removeNetwork(confDir, n.name, users);
+      process.stdout.write(n.name + '\n');
+    }
+  },
+};
+
 const networkGroup: Command = {
   name: 'network',
   usage: 'network COMMAND',
   summary: 'Manage networks',
   flags: [],
-  subcommands: [lsCommand, createCommand, inspectCommand, rmCommand],
+  subcommands: [lsCommand, createCommand, inspectCommand, rmCommand, existsCommand, pruneCommand],
 };
 
 const portCommand: Command = {

@@ -5,7 +5,8 @@ import { humanSize } from './format.js';
 import { authFileFlag, registryOptions, tlsFlags } from './registry-flags.js';
 import { waitingLine } from './pull-policy.js';
 import { invalidArgument } from '../errors/index.js';
-import type { PullProgress, PushProgress } from '../image/index.js';
+import type { ImageStore, PullProgress, PushProgress, RegistryAccess } from '../image/index.js';
+import type { FlagValues } from './args.js';
 // The reference helpers directly, and the registry client on demand: loading the image
 // store and the TLS client would slow every command's start-up.
 import { normalizeReference, repositoryOf } from '../image/reference.js';
@@ -97,8 +98,8 @@ function bar(bytes: number, size: number, width = 25): string {
 
 const pullCommand: Command = {
   name: 'pull',
-  usage: 'pull [OPTIONS] NAME[:TAG|@DIGEST]',
-  summary: 'Pull an image from a registry',
+  usage: 'pull [OPTIONS] NAME[:TAG|@DIGEST] [NAME...]',
+  summary: 'Pull images from a registry',
   flags: [
     { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', desc: "Platform to pull from a multi-platform image (default this machine's)" },
     { name: 'quiet', short: 'q', type: 'bool', desc: 'Print only the image ID' },
@@ -107,35 +108,40 @@ const pullCommand: Command = {
     ...tlsFlags,
   ],
   minArgs: 1,
-  maxArgs: 1,
-  async run(ctx, f, [ref]) {
+  async run(ctx, f, refs) {
     const concurrency = f.concurrency as number;
     if (concurrency < 1) throw invalidArgument('--concurrency must be at least 1');
     const images = await ctx.images();
     const registry = await ctx.registry(registryOptions(f));
-    const out = f.quiet ? undefined : new ProgressPrinter();
-    let announced = false;
-    const onProgress = (e: PullProgress) => {
-      // Said even with -q: the wait may be long, and it ends with an error if that download stalls.
-      if (e.type === 'waiting') return out ? out.line(waitingLine(e)) : void process.stderr.write(`${waitingLine(e)}\n`);
-      if (!out) return;
-      if (e.type === 'trying') out.line(`Trying to pull ${e.reference}...`);
-      else if (e.type === 'manifest' && !announced) {
-        announced = true;
-        out.line('Getting image source signatures');
-      } else if (e.type === 'blob' && e.kind === 'config') out.line(`Copying config ${e.digest.slice(7, 19)} ${e.status === 'exists' ? 'skipped: already exists' : 'done'}`);
-      else if (e.type === 'blob') out.blob('Copying blob', e.digest, e.size, e.bytes, e.status === 'downloading' ? 'active' : e.status);
-    };
     try {
-      const { image } = await images.pull(ref, registry, { platform: f.platform as string | undefined, concurrency, onProgress });
-      out?.finish();
-      out?.line('Writing manifest to image destination');
-      process.stdout.write(`${image.id}\n`);
+      // One after the other, as podman pulls several: each reports its own progress.
+      for (const ref of refs) await pullOne(images, registry, ref, f, concurrency);
     } finally {
       registry.close();
     }
   },
 };
+
+/** One pull with its progress, as podman prints it. */
+async function pullOne(images: ImageStore, registry: RegistryAccess, ref: string, f: FlagValues, concurrency: number): Promise<void> {
+  const out = f.quiet ? undefined : new ProgressPrinter();
+  let announced = false;
+  const onProgress = (e: PullProgress) => {
+    // Said even with -q: the wait may be long, and it ends with an error if that download stalls.
+    if (e.type === 'waiting') return out ? out.line(waitingLine(e)) : void process.stderr.write(`${waitingLine(e)}\n`);
+    if (!out) return;
+    if (e.type === 'trying') out.line(`Trying to pull ${e.reference}...`);
+    else if (e.type === 'manifest' && !announced) {
+      announced = true;
+      out.line('Getting image source signatures');
+    } else if (e.type === 'blob' && e.kind === 'config') out.line(`Copying config ${e.digest.slice(7, 19)} ${e.status === 'exists' ? 'skipped: already exists' : 'done'}`);
+    else if (e.type === 'blob') out.blob('Copying blob', e.digest, e.size, e.bytes, e.status === 'downloading' ? 'active' : e.status);
+  };
+  const { image } = await images.pull(ref, registry, { platform: f.platform as string | undefined, concurrency, onProgress });
+  out?.finish();
+  out?.line('Writing manifest to image destination');
+  process.stdout.write(`${image.id}\n`);
+}
 
 const pushCommand: Command = {
   name: 'push',

@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { isValidName, type Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
 import type { ImageStore } from '../image/index.js';
-import type { Snapshotter } from '../snapshot/index.js';
+import type { Change, Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
 import type { VolumeStore } from '../volume/index.js';
 import { cgroupLimits, parseSignal, type OciRuntime } from '../oci/index.js';
@@ -198,6 +198,20 @@ export class ContainerManager {
     const given = (c.config.mounts ?? []).filter((m): m is BindMount => m.type === 'bind' && etc.includes(m.destination));
     const files = given.length > 0 ? given : etc.map((d): BindMount => ({ type: 'bind', source: join(this.paths(c).dir, d.slice(5)), destination: d }));
     return { namespaces: { network: path }, mounts: files, joinedContainer: c.id };
+  }
+
+  /** What the container changed on top of its image (docker's diff: A, C, D). */
+  async changes(ref: string): Promise<Change[]> {
+    const c = await this.get(ref);
+    const images = await this.parts.images();
+    return (await this.parts.snapshots()).changes(images.topChainId(images.resolve(c.imageId ?? c.config.image)), this.paths(c).dir);
+  }
+
+  /** The host pids of a running container's processes. */
+  async pids(ref: string): Promise<number[]> {
+    const c = await this.get(ref);
+    if (c.state !== 'running') throw failedPrecondition(`container ${c.name} is not running`);
+    return this.runtime.oci.pids(c.id);
   }
 
   /** Starts a created container, or a stopped one again. */

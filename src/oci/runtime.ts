@@ -64,6 +64,14 @@ export class OciRuntime {
     return { status, pid: typeof parsed.pid === 'number' ? parsed.pid : 0 };
   }
 
+  /** The container's processes (host pids), as `<runtime> ps` lists them. */
+  async pids(id: string): Promise<number[]> {
+    const out = await this.run(['ps', '--format', 'json', id]);
+    const pids = JSON.parse(out) as unknown;
+    if (!Array.isArray(pids)) throw new BerthError('Internal', `${this.name()} ps ${id}: unreadable output: ${out.slice(0, 200)}`);
+    return pids.filter((p): p is number => typeof p === 'number');
+  }
+
   /** Runs the user process of a created container. */
   async start(id: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     await this.run(['start', id], opts.signal);

@@ -3,3 +3,4 @@ export { readTar, TarWriter, TarParser, type TarEntry, type TarEntryType } from 
 export { awaitingReader, decompressed, detectCompression, type Compression } from './compression.js';
 export { applyLayer } from './apply.js';
 export { Snapshotter } from './snapshotter.js';
+export type { Change } from './diff.js';

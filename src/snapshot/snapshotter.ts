@@ -4,6 +4,7 @@
 // Several processes share one store. An extraction claims its work with a temp dir named
 // after its pid (.tmp-<hex>-<pid>-<rand>) that lives until the row is committed; others
 // wait while that pid lives, and sweep() only removes what dead processes left behind.
+import { upperChanges, type Change } from './diff.js';
 import * as fs from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -180,6 +181,30 @@ export class Snapshotter {
 
   /** Overlay-mounts a container rootfs at containerDir/rootfs with upper/work dirs beside it;
    *  topChainId null mounts an empty rootfs. Returns the rootfs path. Idempotent. */
+  /** The overlay lower dirs of a rootfs on topChainId, top first, relative to the snapshot dir. */
+  lowerDirs(topChainId: string | null): string[] {
+    if (topChainId === null) {
+      fs.mkdirSync(join(this.dir, EMPTY_LOWER), { recursive: true, mode: 0o755 });
+      return [EMPTY_LOWER];
+    }
+    const lowers: string[] = [];
+    const seen = new Set<string>();
+    for (let id: string | null = topChainId; id !== null; ) {
+      if (seen.has(id)) throw failedPrecondition(`snapshot chain of ${topChainId} has a cycle`);
+      seen.add(id);
+      const row = this.row(id);
+      if (!row || !this.has(id)) throw notFound(`no such snapshot: ${id}`);
+      lowers.push(`${hexOf(id)}/fs`);
+      id = row.parent;
+    }
+    return lowers;
+  }
+
+  /** What a container changed on top of its image (docker's diff), from its upper dir. */
+  async changes(topChainId: string | null, containerDir: string): Promise<Change[]> {
+    return upperChanges(join(containerDir, 'upper'), this.lowerDirs(topChainId).map((l) => join(this.dir, l)));
+  }
+
   async mountRootfs(topChainId: string | null, containerDir: string, opts: { volatile?: boolean } = {}): Promise<string> {
     const rootfs = join(containerDir, 'rootfs');
     const upper = join(containerDir, 'upper');
@@ -187,21 +212,7 @@ export class Snapshotter {
     for (const d of [containerDir, rootfs, upper, work]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
     if (await isMountPoint(fs.realpathSync(rootfs))) return rootfs;
 
-    const lowers: string[] = [];
-    if (topChainId === null) {
-      fs.mkdirSync(join(this.dir, EMPTY_LOWER), { recursive: true, mode: 0o755 });
-      lowers.push(EMPTY_LOWER);
-    } else {
-      const seen = new Set<string>();
-      for (let id: string | null = topChainId; id !== null; ) {
-        if (seen.has(id)) throw failedPrecondition(`snapshot chain of ${topChainId} has a cycle`);
-        seen.add(id);
-        const row = this.row(id);
-        if (!row || !this.has(id)) throw notFound(`no such snapshot: ${id}`);
-        lowers.push(`${hexOf(id)}/fs`);
-        id = row.parent;
-      }
-    }
+    const lowers = this.lowerDirs(topChainId);
     // Lower dirs are relative to the snapshot dir, so ~50 layers still fit the one-page
     // limit of mount data; the kernel resolves them against the mounting thread's working
     // directory (mountAt's own thread: the process's cwd stays as it is).

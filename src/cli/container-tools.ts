@@ -1,0 +1,109 @@
+// The everyday container commands beside the lifecycle: top, diff, update, container prune.
+import { execFile } from 'node:child_process';
+import type { Command } from './command.js';
+import { invalidArgument } from '../errors/index.js';
+import { parseCpus, parseMemory } from './options.js';
+import { printError } from './errors.js';
+import { confirm } from './prompt.js';
+
+/** CPU quota period --cpus is expressed in (docker's). */
+const CPU_PERIOD = 100_000;
+
+const topCommand: Command = {
+  name: 'top',
+  usage: 'top CONTAINER [ps OPTIONS]',
+  summary: 'Display the running processes of a container',
+  flags: [],
+  minArgs: 1,
+  stopAfter: 1,
+  async run(ctx, _f, [ref, ...psArgs]) {
+    const pids = new Set((await (await ctx.containers()).pids(ref)).map(String));
+    // As docker: the host's ps with the options given (default -ef), its rows kept for the
+    // container's processes.
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile('ps', psArgs.length ? psArgs : ['-ef'], { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+        err ? reject(invalidArgument(`ps ${psArgs.join(' ')}: ${stderr.trim() || err.message}`)) : resolve(stdout),
+      ),
+    );
+    const [header = '', ...rows] = out.split('\n').filter(Boolean);
+    const col = header.trim().split(/\s+/).indexOf('PID');
+    if (col < 0) throw invalidArgument('ps options must include the PID column (e.g. -ef or -o pid,args)');
+    process.stdout.write([header, ...rows.filter((r) => pids.has(r.trim().split(/\s+/)[col] ?? ''))].join('\n') + '\n');
+  },
+};
+
+const diffCommand: Command = {
+  name: 'diff',
+  usage: 'diff CONTAINER',
+  summary: "Inspect changes to a container's file system (A added, C changed, D deleted)",
+  flags: [],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, _f, [ref]) {
+    const changes = await (await ctx.containers()).changes(ref);
+    process.stdout.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+  },
+};
+
+const updateCommand: Command = {
+  name: 'update',
+  usage: 'update [OPTIONS] CONTAINER [CONTAINER...]',
+  summary: 'Update the resource limits of one or more containers',
+  flags: [
+    { name: 'memory', short: 'm', type: 'string', value: 'BYTES', desc: 'Memory limit (e.g. 512m, 1g)' },
+    { name: 'cpus', type: 'string', value: 'N', desc: 'Number of CPUs (e.g. 1.5)' },
+    { name: 'cpu-shares', type: 'int', value: 'N', desc: 'CPU shares (relative weight)' },
+    { name: 'pids-limit', type: 'int', value: 'N', desc: 'Tune container pids limit (-1 for unlimited)' },
+  ],
+  minArgs: 1,
+  async run(ctx, f, args) {
+    const cpus = f.cpus !== undefined ? parseCpus(f.cpus as string) : undefined;
+    const limits = {
+      memory: f.memory !== undefined ? parseMemory(f.memory as string) : undefined,
+      ...(cpus !== undefined ? { cpuQuota: Math.round(cpus * CPU_PERIOD), cpuPeriod: CPU_PERIOD } : {}),
+      cpuShares: f['cpu-shares'] as number | undefined,
+      pids: f['pids-limit'] as number | undefined,
+    };
+    if (Object.values(limits).every((v) => v === undefined)) throw invalidArgument('update needs at least one limit to change (--memory, --cpus, --cpu-shares, --pids-limit)');
+    const mgr = await ctx.containers();
+    let failed = 0;
+    for (const ref of args) {
+      try {
+        const c = await mgr.updateResources(ref, limits);
+        process.stdout.write(`${c.id}\n`);
+      } catch (e) {
+        failed++;
+        printError(e, false);
+      }
+    }
+    return failed ? 125 : 0;
+  },
+};
+
+const containerPruneCommand: Command = {
+  name: 'prune',
+  usage: 'prune [OPTIONS]',
+  summary: 'Remove all stopped containers',
+  flags: [{ name: 'force', short: 'f', type: 'bool', desc: 'Do not prompt for confirmation' }],
+  maxArgs: 0,
+  async run(ctx, f) {
+    if (!f.force && !(await confirm('WARNING! This will remove all non running containers.\nAre you sure you want to continue?'))) return 0;
+    const mgr = await ctx.containers();
+    let failed = 0;
+    for (const c of await mgr.list({ all: true })) {
+      if (c.state !== 'stopped') continue;
+      try {
+        await mgr.remove(c.id);
+        process.stdout.write(`${c.id}\n`);
+      } catch (e) {
+        failed++;
+        printError(e, false);
+      }
+    }
+    return failed ? 125 : 0;
+  },
+};
+
+/** Top-level commands, and those only in the container group. */
+export const containerTools: Command[] = [topCommand, diffCommand, updateCommand];
+export const containerGroupOnly: Command[] = [containerPruneCommand];

@@ -1,0 +1,66 @@
+// The everyday commands podman users reach for: top, diff, update, container prune, image
+// history, network exists and prune.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { newInstance, type Instance } from '../helpers/index.js';
+
+async function ok(inst: Instance, args: string[], input?: string): Promise<string> {
+  const r = await inst.run(args, input !== undefined ? { input } : {});
+  assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+test('top, diff, update, container prune, image history, network exists and prune', async (t) => {
+  const inst = await newInstance(t);
+  t.after(() => inst.cleanup());
+  const img = await inst.importBusybox();
+  await ok(inst, ['run', '-d', '--name', 'worker', '--network', 'none', img, 'sh', '-c', 'echo new > /tmp/added; rm /bin/true; echo x >> /etc/passwd; sleep 600']);
+
+  // top: the host's ps, the container's rows.
+  const top = await ok(inst, ['top', 'worker']);
+  assert.match(top.split('\n')[0]!, /PID/);
+  assert.match(top, /sleep 600/);
+  assert.doesNotMatch(top, /berth/, "only the container's processes");
+  assert.match(await ok(inst, ['top', 'worker', '-o', 'pid,comm']), /^\s*\d+ sleep$/m);
+  assert.equal((await inst.run(['top', 'worker', '-o', 'comm'])).code, 125, 'no PID column: refused');
+
+  // diff: A added, C changed (and the dirs above), D deleted.
+  const diff = (await ok(inst, ['diff', 'worker'])).trim().split('\n');
+  for (const line of ['C /tmp', 'A /tmp/added', 'C /bin', 'D /bin/true', 'C /etc', 'C /etc/passwd']) assert.ok(diff.includes(line), `${line} in ${diff.join(' | ')}`);
+
+  // update: the cgroup's limits change on the running container.
+  const id = (await ok(inst, ['inspect', '-f', '{{.Id}}', 'worker'])).trim();
+  assert.equal((await ok(inst, ['update', '--memory', '64m', '--pids-limit', '50', 'worker'])).trim(), id);
+  const pid = (await ok(inst, ['inspect', '-f', '{{.State.Pid}}', 'worker'])).trim();
+  const cgroup = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /:memory:/.test(l))!.split(':')[2]!;
+  assert.equal(readFileSync(`/sys/fs/cgroup/memory${cgroup}/memory.limit_in_bytes`, 'utf8').trim(), String(64 << 20));
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.HostConfig.Memory}}', 'worker'])).trim(), String(64 << 20));
+  assert.equal((await inst.run(['update', 'worker'])).code, 125, 'nothing to change');
+
+  // container prune: the stopped ones only.
+  await ok(inst, ['create', '--name', 'idle', img, 'true']);
+  await ok(inst, ['run', '--name', 'done', '--network', 'none', img, 'true']);
+  const pruned = (await ok(inst, ['container', 'prune', '-f'])).trim().split('\n');
+  assert.equal(pruned.length, 1, `only the exited one: ${pruned}`);
+  assert.deepEqual((await ok(inst, ['ps', '-a', '--format', '{{.Names}}'])).trim().split('\n').sort(), ['idle', 'worker']);
+
+  // image history: newest first, the image's ID on the first row.
+  const imgId = (await ok(inst, ['image', 'inspect', '-f', '{{.Id}}', img])).trim().replace(/^sha256:/, '');
+  const history = (await ok(inst, ['history', img])).trim().split('\n');
+  assert.match(history[0]!, /^ID\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT/);
+  assert.ok(history[1]!.startsWith(imgId.slice(0, 12)), history.join('\n'));
+  assert.deepEqual((await ok(inst, ['image', 'history', '-q', img])).trim().split('\n')[0], imgId.slice(0, 12));
+
+  // network exists / prune.
+  assert.equal((await inst.run(['network', 'exists', 'nosuch'])).code, 1);
+  assert.equal((await inst.run(['network', 'exists', 'berth'])).code, 0, 'the default network');
+  await ok(inst, ['network', 'create', 'spare']);
+  assert.equal((await inst.run(['network', 'exists', 'spare'])).code, 0);
+  await ok(inst, ['network', 'create', 'kept']);
+  await ok(inst, ['create', '--name', 'user', '--network', 'kept', img, 'true']);
+  assert.equal((await ok(inst, ['network', 'prune', '-f'])).trim(), 'spare');
+  assert.equal((await inst.run(['network', 'exists', 'kept'])).code, 0, 'named by a container');
+  await ok(inst, ['rm', '-f', 'worker', 'idle', 'user']);
+  await ok(inst, ['network', 'rm', 'kept']);
+});
