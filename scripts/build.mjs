@@ -94,7 +94,10 @@ script.runInThisContext()(module.exports, require, module, file, join(__dirname,
 writeFileSync('bin/berth', launcher);
 chmodSync('bin/berth', 0o755);
 
-writeFileSync('bin/berthd', `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath} --
+// V8's young generation may grow to 2 × 16 MiB, which a long-running daemon keeps resident:
+// 1 MiB semi-spaces held berthd's RSS with 100 containers at about 85 MiB instead of 107,
+// for more frequent (sub-millisecond) scavenges and earlier promotion of what survives them.
+writeFileSync('bin/berthd', `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath} --max-semi-space-size=1 --
 'use strict';
 // berthd, the CRI daemon: build/berthd.cjs.
 require('../build/berthd.cjs').runDaemon(process.argv.slice(2)).then(

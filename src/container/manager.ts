@@ -3,7 +3,7 @@
 // berth process ran is picked up from conmon's exit file by the next look (reconcile) or
 // by conmon's exit command (recordMonitorExit). The pieces live beside it: records.ts (the
 // table), runtime.ts (runc + conmon), create.ts, exec.ts, reconcile.ts, release.ts.
-import { mkdirSync, readdirSync, watch } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isValidName, type Config } from '../config/index.js';
@@ -14,9 +14,9 @@ import type { NetworkManager } from '../network/index.js';
 import type { VolumeStore } from '../volume/index.js';
 import { cgroupLimits, parseSignal, type OciRuntime } from '../oci/index.js';
 import { readLog, type AttachSession, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
-import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
+import { failedPrecondition, invalidArgument, notFound, unavailable } from '../errors/index.js';
 import { log } from '../log/index.js';
-import { parkPoint, processToken } from '../sys/index.js';
+import { parkPoint, processToken, tokenAlive } from '../sys/index.js';
 import { ContainerRecords } from './records.js';
 import { ContainerRuntime } from './runtime.js';
 import { containerPaths, type ContainerPaths, type Parts } from './parts.js';
@@ -66,6 +66,12 @@ export interface ManagerDeps {
 const SIGKILL = 9;
 const SIGTERM = 15;
 
+/** How often a process watching exits checks that running containers' monitors live. */
+const MONITOR_SWEEP_MS = 2000;
+
+/** How long ReopenContainerLog waits for conmon to make the new log file. */
+const REOPEN_LOG_WAIT_MS = 5000;
+
 /** How long a restart waits for another process to finish releasing the last run. */
 const RELEASE_WAIT_MS = 30_000;
 
@@ -89,6 +95,8 @@ export class ContainerManager {
   readonly records: ContainerRecords;
   private readonly parts: Parts;
   private readonly specs = new ProcessSpecs();
+  /** Set while watchExits runs (see list). */
+  private exitsWatched = false;
 
   constructor(deps: ManagerDeps) {
     const { dirs } = deps;
@@ -120,9 +128,15 @@ export class ContainerManager {
 
   // ---- queries ------------------------------------------------------------------------
 
-  /** All containers (or only running ones; or one pod's), each reconciled with its monitor. */
+  /**
+   * All containers (or only running ones; or one pod's), each reconciled with its monitor.
+   * While this process watches exits (watchExits), a running or created row is current
+   * already: the watch records its exit, or its vanished monitor, as it happens; only the
+   * other states (unfinished work of a process that died) are looked at.
+   */
   async list(opts: { all?: boolean; podId?: string } = {}): Promise<Container[]> {
-    const seen = await Promise.all(this.records.all(opts.podId).map((c) => reconcile(this.parts, c)));
+    const current = (c: Container) => this.exitsWatched && (c.state === 'running' || c.state === 'created');
+    const seen = await Promise.all(this.records.all(opts.podId).map((c) => (current(c) ? c : reconcile(this.parts, c))));
     return seen.filter((c): c is Container => !!c && (!!opts.all || c.state === 'running'));
   }
 
@@ -375,6 +389,23 @@ export class ContainerManager {
     return readLog(this.paths(c).logPath, { ...o, isRunning, exited });
   }
 
+  /**
+   * Has conmon reopen the container's log file (after the kubelet rotated it away) and
+   * resolves once the new file exists: conmon acts on the request some time after it is
+   * sent, and the caller may look for the file (or rotate again) as soon as this returns.
+   */
+  async reopenLog(ref: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const c = await this.get(ref);
+    if (c.state !== 'running') throw failedPrecondition(`container ${c.id} is not running`);
+    const logPath = this.paths(c).logPath;
+    this.runtime.reopenLog(c.id);
+    const deadline = Date.now() + REOPEN_LOG_WAIT_MS;
+    for (let pause = 1; !existsSync(logPath); pause = Math.min(pause * 2, 50)) {
+      if (Date.now() > deadline) throw unavailable(`conmon did not reopen the log file ${logPath} within ${REOPEN_LOG_WAIT_MS / 1000} s`);
+      await delay(pause, undefined, { signal: opts.signal });
+    }
+  }
+
   /** Runs a process in a running container through conmon. */
   async exec(ref: string, req: ExecRequest, streams?: AttachStreams, opts: { signal?: AbortSignal } = {}): Promise<ExecResult> {
     const c = await this.get(ref);
@@ -385,10 +416,11 @@ export class ContainerManager {
 
   /**
    * Resource usage of a running (or created) container from its cgroup, and the size of its
-   * writable layer (walked only when asked: it reads every file's metadata).
+   * writable layer (walked only when asked: it reads every file's metadata). A Container
+   * just listed is taken as it is.
    */
-  async stats(ref: string, o: { writableLayer?: boolean } = {}): Promise<ContainerStats> {
-    const c = await this.get(ref);
+  async stats(ref: string | Container, o: { writableLayer?: boolean } = {}): Promise<ContainerStats> {
+    const c = typeof ref === 'string' ? await this.get(ref) : ref;
     if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`container ${c.name} is not running`);
     const [usage, layer] = await Promise.all([cgroupStats(cgroupPathOf(c.config, c.id)), o.writableLayer ? diskUsage(join(this.paths(c).dir, 'upper')) : undefined]);
     return { ...usage, writableLayer: layer };
@@ -410,8 +442,10 @@ export class ContainerManager {
 
   /**
    * For a long-running process: records each exit the moment conmon writes its exit file
-   * (one watcher of the exit dir), and those that happened before it started. onExit gets
-   * the container as recorded (not for one removed on exit). close() ends the watch.
+   * (one watcher of the exit dir), and those that happened before it started; a monitor
+   * that died without writing one (killed) is found by a sweep every MONITOR_SWEEP_MS.
+   * onExit gets the container as recorded (not for one removed on exit). close() ends the
+   * watch.
    */
   watchExits(onExit: (c: Container) => void = () => {}): { close(): void } {
     const dir = this.runtime.dirs.exitDir;
@@ -433,10 +467,25 @@ export class ContainerManager {
         }
       });
     };
+    const sweep = () => {
+      for (const m of this.records.monitored()) if (!tokenAlive(m.conmonToken ?? String(m.conmonPid))) look(m.id);
+    };
     const watcher = watch(dir, (_event, name) => name && look(name.toString()));
-    watcher.on('error', (e) => log.warn('the exit dir watch failed', { dir, error: e.message }));
+    const timer = setInterval(sweep, MONITOR_SWEEP_MS).unref();
+    const close = () => {
+      this.exitsWatched = false;
+      watcher.close();
+      clearInterval(timer);
+    };
+    watcher.on('error', (e) => {
+      // Lists look at every monitor again.
+      close();
+      log.warn('the exit dir watch failed', { dir, error: e.message });
+    });
     for (const name of readdirSync(dir)) look(name);
-    return { close: () => watcher.close() };
+    sweep();
+    this.exitsWatched = true;
+    return { close };
   }
 
   /** Counts for `berth info`. */

@@ -95,10 +95,34 @@ export class ContainerRecords {
 
   /** Newest first; with podId, only that pod's. */
   all(podId?: string): Container[] {
-    const rows = podId
-      ? this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? AND pod_id = ? ORDER BY created_at DESC').all(this.namespace, podId)
-      : this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace);
-    return (rows as Row[]).map(fromRow);
+    if (podId) return (this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? AND pod_id = ? ORDER BY created_at DESC').all(this.namespace, podId) as Row[]).map(fromRow);
+    // A daemon lists again and again while nothing changes: reading and parsing every row
+    // was most of a listing's time. The rows are read again once anything was committed.
+    const mark = this.changeMark();
+    if (this.listed?.mark !== mark) {
+      const rows = this.store.db.prepare('SELECT * FROM containers WHERE namespace = ? ORDER BY created_at DESC').all(this.namespace) as Row[];
+      this.listed = { mark, rows: rows.map(fromRow) };
+    }
+    return [...this.listed.rows];
+  }
+
+  /** The namespace's rows as last read, and the store's change mark then (callers do not modify them). */
+  private listed?: { mark: string; rows: Container[] };
+
+  /** Changes whenever a commit happened: this connection's (total_changes) or another's (data_version). */
+  private changeMark(): string {
+    const db = this.store.db;
+    const { t } = db.prepare('SELECT total_changes() AS t').get() as { t: number };
+    const { data_version: v } = db.prepare('PRAGMA data_version').get() as { data_version: number };
+    return `${t}/${v}`;
+  }
+
+  /** The namespace's created and running containers' monitors. */
+  monitored(): { id: string; conmonPid: number; conmonToken: string | null }[] {
+    const rows = this.store.db
+      .prepare("SELECT id, conmon_pid, conmon_token FROM containers WHERE namespace = ? AND state IN ('created', 'running') AND conmon_pid IS NOT NULL")
+      .all(this.namespace) as { id: string; conmon_pid: number; conmon_token: string | null }[];
+    return rows.map((r) => ({ id: r.id, conmonPid: r.conmon_pid, conmonToken: r.conmon_token }));
   }
 
   /** Records a container event, inside the write that made the change (the row still exists). */

@@ -2,12 +2,15 @@
 // hierarchy when the host mounts one with controllers at /sys/fs/cgroup) and its upper
 // dir. Reads are asynchronous and small; the upper dir is walked without blocking.
 import { existsSync } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readSmallFile } from '../sys/index.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 /** v1 reports "no limit" as a huge page-aligned number. */
 const UNLIMITED = 2 ** 62;
+/** Larger than any stats file read here (blkio's lists five lines per device). */
+const MAX_STATS_FILE = 64 << 10;
 
 export interface ContainerStats {
   /** When the sample was read, ms since the epoch. */
@@ -30,10 +33,16 @@ export interface ContainerStats {
   writableLayer?: { usedBytes: number; inodesUsed: number };
 }
 
-/** Whether the host runs the unified hierarchy with controllers at the cgroup root. */
-export const cgroupV2 = (): boolean => existsSync(join(CGROUP_ROOT, 'cgroup.controllers'));
+let v2: boolean | undefined;
+/** Whether the host runs the unified hierarchy with controllers at the cgroup root (a host's layout stays). */
+export const cgroupV2 = (): boolean => (v2 ??= existsSync(join(CGROUP_ROOT, 'cgroup.controllers')));
 
-const readText = (path: string) => readFile(path, 'utf8').catch(() => '');
+/**
+ * A cgroup or proc file (a missing one reads as ''): one step on the pool, into a buffer of
+ * the file's size. fs.readFile takes four steps and a 64 KiB buffer for each of these files
+ * (they report size 0), which a daemon listing stats of many containers felt in time and memory.
+ */
+const readText = (path: string) => readSmallFile(path, MAX_STATS_FILE).then((b) => b?.toString('utf8') ?? '', () => '');
 const readNumber = async (path: string) => {
   const t = (await readText(path)).trim();
   return t === '' || t === 'max' ? undefined : Number(t);

@@ -14,8 +14,16 @@ export interface CriContainerMetadata extends ContainerMetadata {
   mounts: Mount[];
 }
 
+/** Parsed once per row read (listings hand out the same rows while nothing changed). */
+const parsed = new WeakMap<Container['config'], CriContainerMetadata>();
+
 export function containerMetadata(c: Container): CriContainerMetadata {
-  return storedMetadata<CriContainerMetadata>(c.config.annotations) ?? { name: c.name, attempt: 0, image: { image: c.config.image, annotations: {} }, mounts: [] };
+  let m = parsed.get(c.config);
+  if (!m) {
+    m = storedMetadata<CriContainerMetadata>(c.config.annotations) ?? { name: c.name, attempt: 0, image: { image: c.config.image, annotations: {} }, mounts: [] };
+    parsed.set(c.config, m);
+  }
+  return m;
 }
 
 export function containerState(c: Container): ContainerStateName {
@@ -52,14 +60,25 @@ export function imageRefs(c: Container, images: ImageStore): { image_id: string;
   }
 }
 
-export function toCriContainer(c: Container, images: ImageStore): object {
+/** imageRefs for a listing: each image is looked up once (its containers mostly share a few). */
+export function imageRefsOnce(images: ImageStore): (c: Container) => ReturnType<typeof imageRefs> {
+  const seen = new Map<string, ReturnType<typeof imageRefs>>();
+  return (c) => {
+    const key = c.imageId ?? c.config.image;
+    let refs = seen.get(key);
+    if (!refs) seen.set(key, (refs = imageRefs(c, images)));
+    return refs;
+  };
+}
+
+export function toCriContainer(c: Container, refs: (c: Container) => ReturnType<typeof imageRefs>): object {
   const m = containerMetadata(c);
   return {
     id: c.id,
     pod_sandbox_id: c.podId ?? '',
     metadata: { name: m.name, attempt: m.attempt },
     image: m.image,
-    ...imageRefs(c, images),
+    ...refs(c),
     state: containerState(c),
     created_at: nanos(c.createdAt),
     labels: c.config.labels ?? {},

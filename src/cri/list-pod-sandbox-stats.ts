@@ -12,7 +12,7 @@ export async function listPodSandboxStats(ctx: CallContext, req: { filter: { id:
   const stats = await Promise.all(
     ready.map(async (p) => {
       try {
-        return await toCriPodStats(ctx.engine, p, await pods.stats(p.id, { writableLayer: true }));
+        return toCriPodStats(ctx.engine, p, await pods.stats(p, { writableLayer: true }));
       } catch (e) {
         // One removed meanwhile is left out, not an error for the whole list.
         if (isBerthError(e, 'NotFound')) return undefined;

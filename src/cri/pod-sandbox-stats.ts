@@ -7,5 +7,5 @@ import { toCriPodStats } from './stats-view.js';
 export async function podSandboxStats(ctx: CallContext, req: { pod_sandbox_id: string }): Promise<object> {
   const pods = await ctx.engine.pods();
   const pod = await pods.get(required(req.pod_sandbox_id, 'pod_sandbox_id'));
-  return { stats: await toCriPodStats(ctx.engine, pod, await pods.stats(pod.id, { writableLayer: true })) };
+  return { stats: toCriPodStats(ctx.engine, pod, await pods.stats(pod, { writableLayer: true })) };
 }

@@ -51,6 +51,11 @@ export function podNamespaceModes(pod: Pod): { network: NamespaceMode; pid: Name
   };
 }
 
+/** A filter's ID when it is a whole one (a listing then reads only that pod's rows), not a prefix. */
+export function fullId(id: string | undefined): string | undefined {
+  return id && /^[0-9a-f]{64}$/.test(id) ? id : undefined;
+}
+
 /** Every label in the selector has that value. */
 export function matchesLabels(labels: Record<string, string> | undefined, selector: Record<string, string> | undefined): boolean {
   return Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);

@@ -11,7 +11,7 @@ import { podMetadata, userAnnotations } from './pod-view.js';
 const v = (n: number | undefined) => (n === undefined ? null : { value: n });
 
 export async function toCriStats(engine: Engine, containers: ContainerManager, c: Container): Promise<object> {
-  return formatStats(engine, c, c.state === 'running' ? await containers.stats(c.id, { writableLayer: true }) : undefined);
+  return formatStats(engine, c, c.state === 'running' ? await containers.stats(c, { writableLayer: true }) : undefined);
 }
 
 function formatStats(engine: Engine, c: Container, s: ContainerStats | undefined): object {
@@ -38,11 +38,9 @@ function formatStats(engine: Engine, c: Container, s: ContainerStats | undefined
 }
 
 /** The pod's usage; eth0 (or the first interface) is the default one. */
-export async function toCriPodStats(engine: Engine, pod: Pod, s: PodStats): Promise<object> {
-  const containers = await engine.containers();
+export function toCriPodStats(engine: Engine, pod: Pod, s: PodStats): object {
   const ts = nanos(s.timestamp);
   const ifaces = s.interfaces.map((i) => ({ name: i.name, rx_bytes: v(i.rxBytes), rx_errors: v(i.rxErrors), tx_bytes: v(i.txBytes), tx_errors: v(i.txErrors) }));
-  const byId = new Map((await containers.list({ all: true })).map((c) => [c.id, c]));
   return {
     attributes: { id: pod.id, metadata: podMetadata(pod), labels: pod.spec.labels ?? {}, annotations: userAnnotations(pod.spec.annotations) },
     linux: {
@@ -50,10 +48,7 @@ export async function toCriPodStats(engine: Engine, pod: Pod, s: PodStats): Prom
       memory: { timestamp: ts, working_set_bytes: v(s.memoryWorkingSetBytes), usage_bytes: v(s.memoryUsageBytes) },
       network: { timestamp: ts, default_interface: ifaces.find((i) => i.name === 'eth0') ?? ifaces[0] ?? null, interfaces: ifaces },
       process: { timestamp: ts, process_count: v(s.processes) },
-      containers: s.containers.flatMap((x) => {
-        const c = byId.get(x.id);
-        return c ? [formatStats(engine, c, x.stats)] : [];
-      }),
+      containers: s.containers.map((x) => formatStats(engine, x.container, x.stats)),
     },
   };
 }

@@ -10,7 +10,7 @@ import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../store/index.js';
 import type { NetworkManager, NetworkStatus } from '../network/index.js';
-import { networkInterfaces, type ContainerManager, type ContainerSpec, type ContainerStats, type InterfaceStats } from '../container/index.js';
+import { networkInterfaces, type Container, type ContainerManager, type ContainerSpec, type ContainerStats, type InterfaceStats } from '../container/index.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
 import { MNT_DETACH, createPinnedPodNamespaces, nodeCrypto, parkPoint, processToken, tokenAlive, unmount } from '../sys/index.js';
@@ -44,7 +44,7 @@ export interface PodStats {
   memoryUsageBytes: number;
   processes: number;
   interfaces: InterfaceStats[];
-  containers: { id: string; stats: ContainerStats }[];
+  containers: { container: Container; stats: ContainerStats }[];
 }
 
 /** Where a pod's pieces live. */
@@ -112,7 +112,7 @@ export class PodManager {
   }
 
   /** The pod's containers, newest first. */
-  async containersOf(id: string): Promise<Awaited<ReturnType<ContainerManager['list']>>> {
+  async containersOf(id: string): Promise<Container[]> {
     // Only the pod's rows are read and reconciled, not the namespace's.
     return (await this.deps.containers()).list({ all: true, podId: id });
   }
@@ -120,16 +120,16 @@ export class PodManager {
   /**
    * The pod's usage: its running containers' (each from its cgroup) summed, and its network
    * interfaces, read through a process in its network namespace (a container's or the
-   * infra's; a pod with neither reports none).
+   * infra's; a pod with neither reports none). A Pod just listed is taken as it is.
    */
-  async stats(ref: string, o: { writableLayer?: boolean } = {}): Promise<PodStats> {
-    const pod = await this.get(ref);
+  async stats(ref: string | Pod, o: { writableLayer?: boolean } = {}): Promise<PodStats> {
+    const pod = typeof ref === 'string' ? await this.get(ref) : ref;
     const containers = await this.deps.containers();
     const running = (await this.containersOf(pod.id)).filter((c) => c.state === 'running' || c.state === 'created');
     const each = (
-      await Promise.all(running.map((c) => containers.stats(c.id, o).then((s) => ({ id: c.id, pid: c.pid, stats: s }), () => undefined)))
+      await Promise.all(running.map((c) => containers.stats(c, o).then((stats) => ({ container: c, stats }), () => undefined)))
     ).filter((x): x is NonNullable<typeof x> => !!x);
-    const inNetns = pod.spec.network === 'host' ? undefined : (pod.infra?.pid || each.find((x) => x.pid)?.pid) ?? undefined;
+    const inNetns = pod.spec.network === 'host' ? undefined : (pod.infra?.pid || each.find((x) => x.container.pid)?.container.pid) ?? undefined;
     const sum = (f: (s: ContainerStats) => number) => each.reduce((n, x) => n + f(x.stats), 0);
     return {
       timestamp: Date.now(),
@@ -138,7 +138,7 @@ export class PodManager {
       memoryUsageBytes: sum((s) => s.memory.usageBytes),
       processes: sum((s) => s.pids.current) + (pod.infra ? 1 : 0),
       interfaces: inNetns ? await networkInterfaces(inNetns) : [],
-      containers: each.map((x) => ({ id: x.id, stats: x.stats })),
+      containers: each,
     };
   }
 

@@ -64,10 +64,14 @@ function deserialize(s: SerializedError): Error {
   return e;
 }
 
+/** An idle thread ends after this long: its isolate holds about 10 MiB, which a daemon would keep for good. */
+const IDLE_MS = 10_000;
+
 class SnapshotThread {
   private readonly worker: Worker;
   readonly jobs = new Map<number, Job>();
   dead = false;
+  private idle?: NodeJS.Timeout;
 
   constructor(private readonly onDead: (t: SnapshotThread) => void) {
     // No inherited node options (test runner flags and the like are not for workers).
@@ -95,6 +99,7 @@ class SnapshotThread {
   }
 
   start(id: number, job: Job, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+    clearTimeout(this.idle);
     if (this.jobs.size === 0) this.worker.ref(); // a result is awaited: stay alive for it
     this.jobs.set(id, job);
     this.send(msg, transfer);
@@ -105,7 +110,17 @@ class SnapshotThread {
   }
 
   private forget(id: number): void {
-    if (this.jobs.delete(id) && this.jobs.size === 0) this.worker.unref();
+    if (!this.jobs.delete(id) || this.jobs.size > 0) return;
+    this.worker.unref();
+    this.idle = setTimeout(() => this.retire(), IDLE_MS).unref();
+  }
+
+  /** Ends the idle thread; the next job starts a new one. */
+  private retire(): void {
+    if (this.dead || this.jobs.size > 0) return;
+    this.dead = true;
+    this.onDead(this);
+    this.worker.terminate().catch(() => undefined);
   }
 }
 
