@@ -82,6 +82,15 @@ export async function startBerthd(t: After, inst: Instance, o: BerthdOptions = {
     },
   };
   t.after(async () => {
+    // Pods a test left behind: their networks go through the CRI while berthd still serves
+    // (the instance's cleanup cannot tear a pod's CNI attachments down).
+    if (child.exitCode === null && child.signalCode === null) {
+      const left = await cri.runtime('ListPodSandbox', {}, { timeoutMs: 5000 }).catch(() => ({ items: [] }));
+      for (const p of left.items as { id: string }[]) {
+        await cri.runtime('StopPodSandbox', { pod_sandbox_id: p.id }, { timeoutMs: 30_000 }).catch(() => undefined);
+        await cri.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }, { timeoutMs: 30_000 }).catch(() => undefined);
+      }
+    }
     cri.close();
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');

@@ -63,16 +63,13 @@ function httpGet(port: number): Promise<string> {
 }
 
 test('kubectl exec, attach and port-forward over SPDY (and WebSocket) through an API server proxy', { skip: KUBECTL ? false : 'kubectl is not installed (scripts/install-deps.sh installs kubernetes-client)' }, async (t) => {
-  const inst: Instance = await newInstance(t);
-  t.after(() => inst.cleanup());
+  const inst: Instance = await newInstance();
   const image = await inst.importBusybox();
   const d = await startBerthd(t, inst);
+  // After berthd's own cleanup, which removes the pods left (hooks run in the order given).
+  t.after(() => inst.cleanup());
   const podConfig = sandboxConfig('kubectl');
   const { pod_sandbox_id: pod } = await d.cri.runtime('RunPodSandbox', { config: podConfig });
-  t.after(async () => {
-    await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod }).catch(() => undefined);
-    await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod }).catch(() => undefined);
-  });
   const www = join(inst.base, 'www');
   mkdirSync(www);
   writeFileSync(join(www, 'index.html'), 'served from the pod\n');

@@ -42,16 +42,13 @@ const until = (s: PassThrough, text: string) =>
   });
 
 test('PortForward: busybox httpd in a pod, two concurrent connections, a refused port', async (t) => {
-  const inst = await newInstance(t);
-  t.after(() => inst.cleanup());
+  const inst = await newInstance();
   const d = await startBerthd(t, inst);
+  // After berthd's own cleanup, which removes the pods left (hooks run in the order given).
+  t.after(() => inst.cleanup());
   const image = await busyboxImage(d, inst);
   const podConfig = sandboxConfig('pf');
   const { pod_sandbox_id: pod } = await d.cri.runtime('RunPodSandbox', { config: podConfig });
-  t.after(async () => {
-    await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod }).catch(() => undefined);
-    await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod }).catch(() => undefined);
-  });
   const { container_id: id } = await d.cri.runtime('CreateContainer', {
     pod_sandbox_id: pod,
     sandbox_config: podConfig,

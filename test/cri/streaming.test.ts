@@ -34,18 +34,15 @@ interface Setup {
 }
 
 async function setup(t: any, name: string): Promise<Setup> {
-  const inst = await newInstance(t);
-  t.after(() => inst.cleanup());
+  const inst = await newInstance();
   const d = await startBerthd(t, inst);
+  // After berthd's own cleanup, which removes the pods left (hooks run in the order given).
+  t.after(() => inst.cleanup());
   const image = await busyboxImage(d, inst);
   const logDir = join(inst.base, 'pod-logs');
   mkdirSync(logDir, { recursive: true });
   const podConfig = sandboxConfig(name, { log_directory: logDir });
   const { pod_sandbox_id: pod } = await d.cri.runtime('RunPodSandbox', { config: podConfig });
-  t.after(async () => {
-    await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod }).catch(() => undefined);
-    await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod }).catch(() => undefined);
-  });
   return { d, pod, podConfig, image };
 }
 
