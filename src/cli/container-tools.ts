@@ -2,12 +2,9 @@
 import { execFile } from 'node:child_process';
 import type { Command } from './command.js';
 import { invalidArgument } from '../errors/index.js';
-import { parseCpus, parseMemory } from './options.js';
+import { cpuLimits, parseMemory } from './options.js';
 import { printError } from './errors.js';
 import { confirm } from './prompt.js';
-
-/** CPU quota period --cpus is expressed in (docker's). */
-const CPU_PERIOD = 100_000;
 
 const topCommand: Command = {
   name: 'top',
@@ -57,10 +54,9 @@ const updateCommand: Command = {
   ],
   minArgs: 1,
   async run(ctx, f, args) {
-    const cpus = f.cpus !== undefined ? parseCpus(f.cpus as string) : undefined;
     const limits = {
       memory: f.memory !== undefined ? parseMemory(f.memory as string) : undefined,
-      ...(cpus !== undefined ? { cpuQuota: Math.round(cpus * CPU_PERIOD), cpuPeriod: CPU_PERIOD } : {}),
+      ...cpuLimits(f.cpus as string | undefined),
       cpuShares: f['cpu-shares'] as number | undefined,
       pids: f['pids-limit'] as number | undefined,
     };

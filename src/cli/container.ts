@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Container, ContainerManager, ContainerState } from '../container/index.js';
 import type { ContainerDefaults } from '../image/index.js';
+import { signalName } from '../oci/index.js';
 import { humanDuration, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
@@ -396,10 +397,3 @@ export const cleanupCommand: Command = {
 
 export const lifecycleCommands: Command[] = [psCommand, inspectCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
 
-/** SIGQUIT for QUIT, 3 or sigquit: the name podman's inspect shows. */
-function signalName(s: string): string {
-  const names: Record<number, string> = { 1: 'HUP', 2: 'INT', 3: 'QUIT', 9: 'KILL', 10: 'USR1', 12: 'USR2', 15: 'TERM', 28: 'WINCH' };
-  const t = s.trim().toUpperCase();
-  if (/^\d+$/.test(t)) return names[Number(t)] ? `SIG${names[Number(t)]}` : t;
-  return t.startsWith('SIG') ? t : `SIG${t}`;
-}

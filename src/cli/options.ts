@@ -18,6 +18,15 @@ export function parseMemory(v: string): number {
   return checkMemoryLimit(parseBytes(v, '--memory'));
 }
 
+/** CPU quota period the --cpus flag is expressed in (docker's). */
+const CPU_PERIOD = 100_000;
+
+/** --cpus N as the CFS quota and period it stands for (nothing when not given). */
+export function cpuLimits(v: string | undefined): { cpuQuota?: number; cpuPeriod?: number } {
+  if (v === undefined) return {};
+  return { cpuQuota: Math.round(parseCpus(v) * CPU_PERIOD), cpuPeriod: CPU_PERIOD };
+}
+
 export function parseCpus(v: string): number {
   const n = Number(v);
   const max = availableParallelism();

@@ -9,7 +9,7 @@ import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlag } from './pull-policy.js';
 import {
-  parseCpus, parseEnv, parseLabels, parseMemory, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
+  cpuLimits, parseEnv, parseLabels, parseMemory, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
 } from './options.js';
 import { parseMount, parseVolume } from './mounts.js';
 import { parseSignal } from '../oci/index.js';
@@ -60,9 +60,6 @@ const runOnlyFlags: FlagDef[] = [
   { name: 'sig-proxy', type: 'bool', default: true, desc: 'Proxy received signals to the process (non-TTY mode only)' },
 ];
 
-/** CPU quota period the --cpus flag is expressed in (docker's). */
-const CPU_PERIOD = 100_000;
-
 /** Turns run/create flags and positionals into the library's neutral container spec. */
 export async function configFromFlags(f: FlagValues, args: string[]): Promise<ContainerSpec> {
   const strings = (k: string) => (f[k] as string[] | undefined) ?? [];
@@ -101,10 +98,9 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   const stopSignal = f['stop-signal'] as string | undefined;
   if (stopSignal !== undefined) parseSignal(stopSignal);
   const entrypoint = f.entrypoint as string | undefined;
-  const cpus = f.cpus !== undefined ? parseCpus(f.cpus as string) : undefined;
   const resources = {
     memory: f.memory !== undefined ? parseMemory(f.memory as string) : undefined,
-    ...(cpus !== undefined ? { cpuQuota: Math.round(cpus * CPU_PERIOD), cpuPeriod: CPU_PERIOD } : {}),
+    ...cpuLimits(f.cpus as string | undefined),
     pids: f['pids-limit'] as number | undefined,
   };
   const spec: ContainerSpec = {

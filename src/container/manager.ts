@@ -21,6 +21,7 @@ import { ContainerRecords } from './records.js';
 import { ContainerRuntime } from './runtime.js';
 import { containerPaths, type ContainerPaths, type Parts } from './parts.js';
 import { reconcile } from './reconcile.js';
+import { ETC_FILES } from './etc-files.js';
 import { restartDelay, shouldRestart } from './restart.js';
 import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
@@ -193,7 +194,7 @@ export class ContainerManager {
     const plan = networkPlan(c.config);
     if (plan.kind === 'host') return { network: { mode: 'host' }, joinedContainer: c.id };
     const path = plan.kind === 'join' ? plan.path : plan.kind === 'networks' ? join(this.parts.netnsDir, c.id) : `/proc/${c.pid}/ns/net`;
-    const etc = ['hosts', 'hostname', 'resolv.conf'].map((f) => `/etc/${f}`);
+    const etc = ETC_FILES.map((f) => `/etc/${f}`);
     // A container that joined another's network has that one's files among its mounts.
     const given = (c.config.mounts ?? []).filter((m): m is BindMount => m.type === 'bind' && etc.includes(m.destination));
     const files = given.length > 0 ? given : etc.map((d): BindMount => ({ type: 'bind', source: join(this.paths(c).dir, d.slice(5)), destination: d }));

@@ -8,7 +8,7 @@ export { resolveInRootfs } from './rootfs-path.js';
 export type { ResolvedUser } from './user.js';
 export { OciRuntime, errorMessage as runtimeErrorMessage } from './runtime.js';
 export type { ContainerStatus, RuntimeState } from './runtime.js';
-export { parseSignal } from './signals.js';
+export { parseSignal, signalName } from './signals.js';
 export { hostCapabilities, refreshHostCapabilities, DEFAULT_CAPABILITIES } from './capabilities.js';
 export type {
   Mount, RuntimeSpec, ImageRuntimeConfig, Process, Linux, Namespace, Device, DeviceRule, Resources,

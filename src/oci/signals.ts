@@ -10,6 +10,20 @@ const SIGNALS: Record<string, number> = {
 const SIGRTMIN = 34;
 const SIGRTMAX = 64;
 
+/** The SIG… name of a signal given by name or number (SIGQUIT for QUIT, 3 or sigquit); as given when unknown. */
+export function signalName(signal: string | number): string {
+  const given = String(signal).trim().toUpperCase();
+  let n: number | undefined;
+  try {
+    n = parseSignal(signal);
+  } catch {
+    // not a signal: shown as given
+  }
+  const name = Object.keys(SIGNALS).find((k) => SIGNALS[k] === n);
+  if (name) return `SIG${name}`;
+  return /^\d+$/.test(given) || given.startsWith('SIG') ? given : `SIG${given}`;
+}
+
 /** 'TERM', 'SIGTERM', 'sigterm', '15', 15, 'RTMIN+3' → signal number; anything else → InvalidArgument. */
 export function parseSignal(signal: string | number): number {
   const bad = () => invalidArgument(`invalid signal: ${JSON.stringify(signal)}`);

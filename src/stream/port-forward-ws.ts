@@ -7,6 +7,7 @@
 import { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import { forwardConnection, type PortForwardTarget } from './port-forward.js';
+import { pickProtocol } from './websocket.js';
 
 /** The subprotocols kubelet serves port-forward with (v5's close signal is not one of them); '' is none. */
 export const PORT_FORWARD_WS_PROTOCOLS: Record<string, { base64: boolean }> = {
@@ -17,8 +18,7 @@ export const PORT_FORWARD_WS_PROTOCOLS: Record<string, { base64: boolean }> = {
 
 /** For ws's handleProtocols: the first protocol offered that port-forward speaks; false for none (binary without a subprotocol). */
 export function selectPortForwardProtocol(offered: Iterable<string>): string | false {
-  for (const p of offered) if (p !== '' && p in PORT_FORWARD_WS_PROTOCOLS) return p;
-  return false;
+  return pickProtocol(offered, PORT_FORWARD_WS_PROTOCOLS);
 }
 
 /**

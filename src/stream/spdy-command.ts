@@ -79,7 +79,6 @@ function jsonObjects(onObject: (text: string) => void): (chunk: Buffer) => void 
 /** Serves one exec or attach on an upgraded SPDY session; closes it at the end. */
 export async function serveCommandSpdy(session: SpdySession, protocol: string, runtime: StreamRuntime, req: CommandRequest, o: { streamTimeoutMs?: number } = {}): Promise<void> {
   const abort = new AbortController();
-  session.on('error', (e: Error) => log.debug('spdy session error', { error: e.message }));
   session.once('close', () => abort.abort());
   let streams: Map<StreamType, SpdyStream>;
   try {

@@ -19,8 +19,8 @@ async function listen(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-/** A client and a server session over one loopback TCP connection. */
-async function pair(t: T): Promise<{ client: SpdySession; server: SpdySession; serverSocket: net.Socket }> {
+/** Both ends of one loopback TCP connection: the connecting one, then the accepted one. */
+async function tcpPair(): Promise<[net.Socket, net.Socket]> {
   const srv = net.createServer();
   const port = await listen(srv);
   const accepted = once(srv, 'connection');
@@ -28,6 +28,12 @@ async function pair(t: T): Promise<{ client: SpdySession; server: SpdySession; s
   await once(sock, 'connect');
   const [serverSocket] = (await accepted) as [net.Socket];
   srv.close();
+  return [sock, serverSocket];
+}
+
+/** A client and a server session over one loopback TCP connection. */
+async function pair(t: T): Promise<{ client: SpdySession; server: SpdySession; serverSocket: net.Socket }> {
+  const [sock, serverSocket] = await tcpPair();
   const client = new SpdySession(sock, { server: false });
   const server = new SpdySession(serverSocket, { server: true });
   t.after(() => {
@@ -234,13 +240,7 @@ test('spdy: 10 MB through one stream to a slow reader is held back by flow contr
 });
 
 test('spdy: a larger receive window lets the writer that far ahead of an idle reader, and no further', async (t) => {
-  const srv = net.createServer();
-  const port = await listen(srv);
-  const accepted = once(srv, 'connection');
-  const sock = net.connect(port, '127.0.0.1');
-  await once(sock, 'connect');
-  const [serverSocket] = (await accepted) as [net.Socket];
-  srv.close();
+  const [sock, serverSocket] = await tcpPair();
   const window = 512 * 1024;
   const client = new SpdySession(sock, { server: false });
   const server = new SpdySession(serverSocket, { server: true, receiveWindow: window });
@@ -497,13 +497,7 @@ function u32(...words: number[]): Buffer {
 
 /** A server session on one end of TCP, our raw socket on the other; collects the frames it sends. */
 async function rawPeer(t: T, accept = true): Promise<{ server: SpdySession; sock: net.Socket; received: () => Buffer; closed: Promise<unknown> }> {
-  const srv = net.createServer();
-  const port = await listen(srv);
-  const accepted = once(srv, 'connection');
-  const sock = net.connect(port, '127.0.0.1');
-  await once(sock, 'connect');
-  const [serverSocket] = (await accepted) as [net.Socket];
-  srv.close();
+  const [sock, serverSocket] = await tcpPair();
   const server = new SpdySession(serverSocket, { server: true });
   if (accept) server.on('stream', (s: SpdyStream) => s.reply());
   const parts: Buffer[] = [];
