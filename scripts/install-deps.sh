@@ -9,6 +9,7 @@ PACKAGES=(
   busybox-static zstd                                          # test images, zstd layers
   skopeo umoci podman docker-registry uidmap containerd        # cross-checks, peers, registry
   catatonit                                                    # init for `run --init`, pods' shared PID namespace
+  golang-github-containernetworking-plugin-dnsname dnsmasq-base  # names on user networks
   golang-go golang-github-docker-spdystream-dev                # an independent SPDY peer for the streaming tests
   ca-certificates gcc make python3 tar                         # native builds
 )
