@@ -14,7 +14,7 @@ import { printError } from './errors.js';
 import { mountViews } from './mounts.js';
 
 /** docker's names for states in `ps`/`inspect`. */
-function statusWord(state: ContainerState): string {
+export function statusWord(state: ContainerState): string {
   switch (state) {
     case 'stopped':
       return 'exited';
@@ -25,7 +25,7 @@ function statusWord(state: ContainerState): string {
   }
 }
 
-function statusText(c: Container, now = Date.now()): string {
+export function statusText(c: Container, now = Date.now()): string {
   switch (c.state) {
     case 'running':
       return `Up ${humanDuration(now - (c.startedAt ?? now))}`;
@@ -267,14 +267,19 @@ const inspectCommand: Command = {
   },
 };
 
+/** The docker-shaped inspect view of a container (the Docker API serves it too). */
+export async function containerInspectView(ctx: Engine, c: Container): Promise<ReturnType<typeof inspectView>> {
+  // The volume code is loaded only for a container that mounts volumes.
+  const volumes = c.config.mounts?.some((m) => m.type === 'volume') ? await ctx.volumes() : undefined;
+  return inspectView(await ctx.containers(), c, (name) => volumes?.mountpoint(name) ?? '', await imageDefaults(ctx, c));
+}
+
 async function inspectOne(ctx: Engine, ref: string, type?: string): Promise<{ view: unknown; type: string }> {
   if (type !== 'image') {
     const mgr = await ctx.containers();
     try {
       const c = await mgr.get(ref);
-      // The volume code is loaded only for a container that mounts volumes.
-      const volumes = c.config.mounts?.some((m) => m.type === 'volume') ? await ctx.volumes() : undefined;
-      return { view: withIdAlias(inspectView(mgr, c, (name) => volumes?.mountpoint(name) ?? '', await imageDefaults(ctx, c))), type: 'container' };
+      return { view: withIdAlias(await containerInspectView(ctx, c)), type: 'container' };
     } catch (e) {
       if (type === 'container' || !isBerthError(e, 'NotFound')) throw e;
     }

@@ -1,4 +1,5 @@
 // version, info, and the `system` group: df, prune.
+import { serviceCommand } from './service.js';
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileAsync } from '../sys/index.js';
@@ -273,7 +274,7 @@ const systemGroup: Command = {
   usage: 'system COMMAND',
   summary: 'Manage berth',
   flags: [],
-  subcommands: [dfCommand, systemPruneCommand, infoCommand, versionCommand],
+  subcommands: [dfCommand, systemPruneCommand, infoCommand, versionCommand, serviceCommand],
 };
 
 export const systemCommands: Command[] = [versionCommand, infoCommand, systemGroup];

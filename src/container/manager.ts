@@ -265,14 +265,13 @@ export class ContainerManager {
   /** The container after its exit is recorded (undefined when that removed it). */
   private async signalAndWait(c: Container, signal: string, secs: number, abort?: AbortSignal): Promise<Container | undefined> {
     await this.runtime.kill(c.id, signal, { all: signal === 'KILL' }).catch((e) => log.debug('kill', { error: String(e) }));
-    const within = (ms: number) => (abort ? AbortSignal.any([abort, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms));
     let code: number;
     try {
-      code = await this.waitExit(c, within(Math.max(0, secs) * 1000));
+      code = await withDeadline(Math.max(0, secs) * 1000, abort, (signal) => this.waitExit(c, signal));
     } catch {
       abort?.throwIfAborted();
       await this.runtime.kill(c.id, 'KILL', { all: true }).catch((e2) => log.debug('kill', { error: String(e2) }));
-      code = await this.waitExit(c, within(30_000));
+      code = await withDeadline(30_000, abort, (signal) => this.waitExit(c, signal));
     }
     return recordExit(this.parts, c, code);
   }
@@ -492,5 +491,25 @@ export class ContainerManager {
   /** Counts for `berth info`. */
   counts(): { total: number; running: number; stopped: number } {
     return this.records.counts();
+  }
+}
+
+/**
+ * Runs work with a signal that aborts after ms or with outer. Not AbortSignal.any over
+ * AbortSignal.timeout: Node 20 holds the sources of an any() signal weakly, and in a long
+ * running process a collection can take the timeout away before it fires (a stop then
+ * waited forever instead of killing).
+ */
+async function withDeadline<T>(ms: number, outer: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new DOMException('The operation timed out', 'TimeoutError')), ms);
+  const onOuter = () => ac.abort(outer?.reason);
+  outer?.addEventListener('abort', onOuter, { once: true });
+  if (outer?.aborted) onOuter();
+  try {
+    return await work(ac.signal);
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onOuter);
   }
 }

@@ -84,23 +84,24 @@ export const GrpcStatus = {
 const EXIT_BERTH_ERROR = 125;
 
 /**
- * Each code's CLI exit status and gRPC status, the one place they are decided. Every code
- * exits 125 (docker's rule: the manager failed, not the container); a failure that stands
- * for the container's command carries its own `exitCode` (126 or 127) instead.
+ * Each code's CLI exit status, gRPC status and HTTP status (the Docker API's: 404 no such
+ * object, 409 conflict, 400 bad parameter, as docker answers), the one place they are
+ * decided. Every code exits 125 (docker's rule: the manager failed, not the container); a
+ * failure that stands for the container's command carries its own `exitCode` (126 or 127).
  */
-export const errorStatus: Readonly<Record<ErrorCode, { exit: number; grpc: number }>> = {
-  NotFound: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.NOT_FOUND },
-  AlreadyExists: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.ALREADY_EXISTS },
-  InvalidArgument: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.INVALID_ARGUMENT },
-  FailedPrecondition: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.FAILED_PRECONDITION },
-  Unavailable: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.UNAVAILABLE },
-  PermissionDenied: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.PERMISSION_DENIED },
-  DataLoss: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.DATA_LOSS },
-  DeadlineExceeded: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.DEADLINE_EXCEEDED },
-  ResourceExhausted: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
-  Cancelled: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.CANCELLED },
-  Unimplemented: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.UNIMPLEMENTED },
-  Internal: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.INTERNAL },
+export const errorStatus: Readonly<Record<ErrorCode, { exit: number; grpc: number; http: number }>> = {
+  NotFound: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.NOT_FOUND, http: 404 },
+  AlreadyExists: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.ALREADY_EXISTS, http: 409 },
+  InvalidArgument: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.INVALID_ARGUMENT, http: 400 },
+  FailedPrecondition: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.FAILED_PRECONDITION, http: 409 },
+  Unavailable: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.UNAVAILABLE, http: 503 },
+  PermissionDenied: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.PERMISSION_DENIED, http: 403 },
+  DataLoss: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.DATA_LOSS, http: 500 },
+  DeadlineExceeded: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 504 },
+  ResourceExhausted: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 507 },
+  Cancelled: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.CANCELLED, http: 499 },
+  Unimplemented: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.UNIMPLEMENTED, http: 501 },
+  Internal: { exit: EXIT_BERTH_ERROR, grpc: GrpcStatus.INTERNAL, http: 500 },
 };
 
 /** The CLI's exit status for an error: its own exitCode (126/127), else the table's; 125 for anything untyped. */
@@ -113,4 +114,9 @@ export function exitStatusOf(e: unknown): number {
 /** The gRPC status for an error; UNKNOWN for anything untyped. */
 export function grpcStatusOf(e: unknown): number {
   return e instanceof BerthError ? errorStatus[e.code].grpc : GrpcStatus.UNKNOWN;
+}
+
+/** The HTTP status for an error (the Docker API's); 500 for anything untyped. */
+export function httpStatusOf(e: unknown): number {
+  return e instanceof BerthError ? errorStatus[e.code].http : 500;
 }

@@ -1,0 +1,27 @@
+// The Docker Engine API (`berth system service`): docker's REST API over the same engine
+// and store as the CLI, so `docker ps` and `berth ps` show the same containers.
+import type { Engine } from '../engine/index.js';
+import { containerRoutes } from './containers.js';
+import { execRoutes } from './exec.js';
+import { imageRoutes } from './images.js';
+import { Router, serve } from './server.js';
+import { systemRoutes } from './system.js';
+
+export { API_VERSION } from './server.js';
+
+export interface DockerApiOptions {
+  socketPath: string;
+  /** Seconds without a client before the service ends; 0: never. */
+  idleSeconds: number;
+  signal?: AbortSignal;
+}
+
+/** Serves the Docker API on a unix socket until the idle timeout or the signal. */
+export function serveDockerApi(engine: Engine, o: DockerApiOptions): Promise<void> {
+  const router = new Router();
+  systemRoutes(router);
+  containerRoutes(router);
+  execRoutes(router);
+  imageRoutes(router);
+  return serve({ engine, router, ...o });
+}
