@@ -170,7 +170,7 @@ function filterRows(rows: ImageRow[], filters: string[]): ImageRow[] {
         case 'id':
           return row.image.id.startsWith(v.replace(/^sha256:/, ''));
         case 'digest':
-          return row.image.digest === v;
+          return row.image.digest === v || row.image.repoDigests.some((d) => d.endsWith(`@${v}`));
         default:
           throw invalidArgument(`invalid filter "${k}": supported are reference, dangling, label, id, digest`);
       }
@@ -185,7 +185,7 @@ function rowView(row: ImageRow, noTrunc: boolean) {
     ID: noTrunc ? `sha256:${row.image.id}` : shortId(row.image.id),
     Repository: row.repository,
     Tag: row.tag,
-    Digest: row.image.digest,
+    Digest: row.image.servedDigest,
     Created: timeAgo(t),
     CreatedSince: timeAgo(t),
     CreatedAt: new Date(t).toISOString(),
@@ -209,7 +209,7 @@ function imageJson(img: Image) {
     Labels: img.config.config?.Labels ?? null,
     Containers: 0,
     Names: img.names,
-    Digest: img.digest,
+    Digest: img.servedDigest,
     Created: Math.floor(created(img) / 1000),
     CreatedAt: new Date(created(img)).toISOString(),
   };

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from './command.js';
 import { humanSize } from './format.js';
 import { authFileFlag, registryOptions, tlsFlags } from './registry-flags.js';
-import { waitingLine } from './pull-policy.js';
+import { platformFlag, waitingLine } from './pull-policy.js';
 import { invalidArgument } from '../errors/index.js';
 import type { ImageStore, PullProgress, PushProgress, RegistryAccess } from '../image/index.js';
 import type { FlagValues } from './args.js';
@@ -101,7 +101,7 @@ const pullCommand: Command = {
   usage: 'pull [OPTIONS] NAME[:TAG|@DIGEST] [NAME...]',
   summary: 'Pull images from a registry',
   flags: [
-    { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', desc: "Platform to pull from a multi-platform image (default this machine's)" },
+    platformFlag,
     { name: 'quiet', short: 'q', type: 'bool', desc: 'Print only the image ID' },
     { name: 'concurrency', type: 'int', value: 'N', default: 3, desc: 'Layers downloaded at once' },
     authFileFlag,
