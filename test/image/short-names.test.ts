@@ -128,3 +128,28 @@ test('a short name stored under several registries resolves to the image podman 
   }
   assert.equal(ids.size, 2, 'the registries hold different images, and both orders were seen');
 });
+
+test('rmi by ID of an image with several names needs -f; rmi NAME only untags', async (t) => {
+  const inst = await newInstance(t);
+  await inst.importBusybox('multi');
+  const ok = async (args: string[]) => {
+    const r = await inst.run(args);
+    assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  await ok(['tag', 'multi', 'multi:2', 'quay.io/x/multi:1']);
+  const id = (await ok(['images', '-q', '--no-trunc', 'multi'])).trim().slice(7);
+  const refused = await inst.run(['rmi', id.slice(0, 12)]);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stdout, '');
+  assert.equal(refused.stderr, `berth: unable to delete image ${id.slice(0, 12)} (must be forced) - image is referenced in multiple repositories\n`);
+  assert.equal((await inst.run(['rmi', `sha256:${id}`])).code, 1, 'by full ID too');
+  assert.equal(await ok(['rmi', 'multi:2']), 'Untagged: localhost/multi:2\n');
+  assert.equal(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), 'localhost/multi:latest\nquay.io/x/multi:1\n');
+  assert.equal(await ok(['rmi', '-f', id.slice(0, 12)]), `Untagged: localhost/multi:latest\nUntagged: quay.io/x/multi:1\nDeleted: sha256:${id}\n`);
+  assert.equal(await ok(['images', '-q']), '');
+  // One name left: by ID it goes without -f.
+  await inst.importBusybox('single');
+  const single = (await ok(['images', '-q', '--no-trunc'])).trim();
+  assert.equal(await ok(['rmi', single]), `Untagged: localhost/single:latest\nDeleted: ${single}\n`);
+});
