@@ -117,7 +117,10 @@ interface ImageRow {
 function rowsOf(images: Image[]): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const image of images) {
-    if (image.names.length === 0) rows.push({ image, repository: '<none>', tag: '<none>' });
+    // Pulled by digest: its repository with no tag, as podman lists it.
+    const byDigest = image.names.length === 0 ? [...new Set(image.repoDigests.map((d) => d.slice(0, d.indexOf('@'))))] : [];
+    for (const repository of byDigest) rows.push({ image, repository, tag: '<none>' });
+    if (image.names.length === 0 && byDigest.length === 0) rows.push({ image, repository: '<none>', tag: '<none>' });
     for (const n of image.names) rows.push({ image, ...splitName(n) });
   }
   return rows;
@@ -161,7 +164,7 @@ function filterRows(rows: ImageRow[], filters: string[]): ImageRow[] {
           return referenceMatches(v, row);
         case 'dangling':
           if (v !== 'true' && v !== 'false') throw invalidArgument(`bad filter "${f}": dangling is true or false`);
-          return (row.image.names.length === 0) === (v === 'true');
+          return (row.image.names.length === 0 && row.image.repoDigests.length === 0) === (v === 'true');
         case 'label': {
           const labels = row.image.config.config?.Labels ?? {};
           const eq = v.indexOf('=');

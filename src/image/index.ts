@@ -178,7 +178,7 @@ export class ImageStore {
   }
 
   /**
-   * Removes images no container uses: those without a name (dangling), or with all any. Then
+   * Removes images no container uses: dangling ones (no name, not pulled by digest), or with all any. Then
    * collects garbage; returns the removed images and the bytes freed.
    */
   async prune(opts: { all?: boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
@@ -187,7 +187,8 @@ export class ImageStore {
       const out: { id: string; untagged: string[] }[] = [];
       const inUse = containers.imagesInUse();
       for (const image of this.records.all()) {
-        if (!opts.all && image.names.length > 0) continue;
+        // Pulled by digest, an image without names is not dangling (podman's rule).
+        if (!opts.all && (image.names.length > 0 || image.repoDigests.length > 0)) continue;
         if (inUse.has(image.id)) continue;
         this.records.removeImage(image.id);
         out.push({ id: image.id, untagged: image.names });

@@ -108,8 +108,9 @@ export async function pullImage(
     const manifestDesc = await leftovers.putBytes(manifest.bytes);
     const name = ref.tag ? formatReference({ ...ref, digest: undefined }) : undefined;
     // What the registry served (an index's digest, when the reference named one) beside the
-    // manifest's, under the repository as the user names it (not a mirror's).
-    const repository = repositoryOf(ref);
+    // manifest's. Pulled by digest, the image has no name: the repository (as the user names
+    // it, not a mirror's) stands for one, as podman keeps 'repo@digest' among its names.
+    const repository = name ? '' : repositoryOf(ref);
     const servedDigests = [...new Set([top.digest, manifestDesc.digest])].map((digest) => ({ repository, digest }));
     const image: NewImage = {
       id: m.config.digest.slice('sha256:'.length),

@@ -24,7 +24,11 @@ export interface Image {
    * digest named one), else the manifest's: podman's Digest and `images --digests`.
    */
   servedDigest: string;
-  /** 'repository@digest' for every repository the image is known under and every digest it has, sorted. */
+  /**
+   * 'repository@digest' for every repository the image is known under (its names', and the
+   * one it was pulled from by digest) and every digest it has, sorted. An image without
+   * names has these when it was pulled by digest: it is not dangling then.
+   */
   repoDigests: string[];
   manifestMediaType: string;
   config: ImageConfigFile;
@@ -56,7 +60,7 @@ export interface NewImage {
   layers: ImageLayer[];
   size: number;
   names: string[];
-  /** Digests the registry served besides the manifest's (an index's), per repository. */
+  /** Digests the registry served besides the manifest's (an index's); repository '' when a name says it. */
   servedDigests?: { repository: string; digest: string }[];
 }
 
@@ -83,7 +87,7 @@ const repositoryOfName = (name: string) => {
 };
 
 function toImage(row: ImageRow, names: string[], served: DigestRow[]): Image {
-  const repos = new Set([...names.map(repositoryOfName), ...served.map((d) => d.repository)]);
+  const repos = new Set([...names.map(repositoryOfName), ...served.map((d) => d.repository).filter(Boolean)]);
   const digests = new Set([...served.map((d) => d.digest), row.manifest_digest]);
   const repoDigests = [...repos].flatMap((r) => [...digests].map((d) => `${r}@${d}`)).sort();
   return {

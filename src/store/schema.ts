@@ -144,11 +144,11 @@ export const migrations: string[] = [
   `,
   `
   -- Digests a registry served for an image besides its manifest's: the index (manifest list)
-  -- a tag or digest named, with the repository it came from. RepoDigests, \`images --digests\`
-  -- and lookups by repository@digest use them, as podman's do.
+  -- a tag or digest named. RepoDigests, \`images --digests\` and lookups by repository@digest
+  -- use them, as podman's do.
   CREATE TABLE image_digests (
     image_id   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-    repository TEXT NOT NULL,
+    repository TEXT NOT NULL,                -- pulled by digest: where from ('' by tag: the name says)
     digest     TEXT NOT NULL,
     PRIMARY KEY (image_id, repository, digest)
   );

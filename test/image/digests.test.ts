@@ -60,8 +60,12 @@ test('an index digest is recorded, shown and usable as a reference', async (t) =
   assert.equal(byDigest.Digest, index.digest);
   assert.deepEqual(byDigest.RepoTags, []);
   assert.deepEqual(byDigest.RepoDigests, [`${repo}@${index.digest}`, `${repo}@${hostManifest}`].sort());
-  const digests = (await run(['images', '--digests', '--format', '{{.Digest}} {{.ID}}'])).stdout;
-  assert.equal(digests, `${index.digest} ${id.slice(0, 12)}\n`);
+  const digests = (await run(['images', '--digests', '--format', '{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}'])).stdout;
+  assert.equal(digests, `${repo} <none> ${index.digest} ${id.slice(0, 12)}\n`);
+  // Pulled by digest it has no tag yet is not dangling: a prune keeps it (podman's rule).
+  assert.equal((await run(['images', '-q', '--filter', 'dangling=true'])).stdout, '');
+  assert.equal((await run(['image', 'prune', '-f'])).code, 0);
+  assert.equal((await run(['images', '-q'])).stdout, `${id.slice(0, 12)}\n`);
   const rmi = await run(['rmi', `${repo}@${index.digest}`]);
   assert.equal(rmi.stdout, `Deleted: sha256:${id}\n`, rmi.stderr);
   assert.equal((await run(['images', '-q'])).stdout, '');
