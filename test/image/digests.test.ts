@@ -99,6 +99,13 @@ test('--platform and --tls-verify on run, create and pull', async (t) => {
   const otherAgain = await berth(['run', '--rm', '--platform', `linux/${OTHER_ARCH}`, image, ...marker]);
   assert.equal(otherAgain.stdout, `${OTHER_ARCH}\n`);
   assert.equal(otherAgain.stderr, '');
+  // podman's --arch/--os say the same.
+  const byArch = await berth(['run', '--rm', '--arch', OTHER_ARCH, '--os', 'linux', image, ...marker]);
+  assert.equal(byArch.stdout, `${OTHER_ARCH}\n`, byArch.stderr);
+  assert.equal(byArch.stderr, '');
+  const both = await berth(['pull', '--platform', `linux/${HOST_ARCH}`, '--arch', OTHER_ARCH, image]);
+  assert.equal(both.code, 125);
+  assert.equal(both.stderr, 'berth: --platform option can not be specified with --arch or --os\n');
   const created = await berth(['create', '--platform', `linux/${HOST_ARCH}`, '--tls-verify=false', image, ...marker], strict);
   assert.equal(created.code, 0, created.stderr);
   const cid = created.stdout.trim();
