@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { HOST_ARCH, makeLayout, OTHER_ARCH, registriesConf, skopeoPush, startRegistry, tempDir } from '../registry/fixture.js';
@@ -71,6 +71,9 @@ test('short names: pulled from the first search registry that has them, then fou
   assert.equal(await idOf('busybox'), other);
   assert.equal(await idOf('busybox', ba), host);
   assert.equal(await idOf('busybox:latest', ba), host);
+  // The registries.conf berth.toml names counts the same.
+  appendFileSync(join(inst.configDir, 'berth.toml'), `[registries]\nconfig = "${ba.CONTAINERS_REGISTRIES_CONF}"\n`);
+  assert.equal(await idOf('busybox', { CONTAINERS_REGISTRIES_CONF: '' }), host, "berth.toml's registries.conf");
   // Neither search registry lists docker.io; its name still comes after theirs (podman's compatibility rule).
   await ok(['tag', `${a.host}/busybox`, 'docker.io/library/busybox:latest']);
   assert.equal(await idOf('busybox', ba), host);
