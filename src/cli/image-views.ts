@@ -7,9 +7,6 @@ export const created = (img: Image) => {
   return Number.isNaN(t) ? img.addedAt : t;
 };
 
-/** name@digest for each repository the image is known under and each digest it has (podman's RepoDigests). */
-export const repoDigests = (img: Image): string[] => img.repoDigests;
-
 /** `image inspect`: docker's field names. */
 export function imageInspectView(img: Image) {
   const history = img.config.history ?? [];
@@ -17,7 +14,7 @@ export function imageInspectView(img: Image) {
     Id: `sha256:${img.id}`,
     Digest: img.servedDigest,
     RepoTags: img.names,
-    RepoDigests: repoDigests(img),
+    RepoDigests: img.repoDigests,
     Parent: '',
     Comment: history.at(-1)?.comment ?? '',
     Created: img.config.created ?? new Date(img.addedAt).toISOString(),

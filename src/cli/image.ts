@@ -10,7 +10,7 @@ import { printError } from './errors.js';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
 import { tempPathFor } from '../sys/index.js';
 import type { ArchiveFormat, Image } from '../image/index.js';
-import { created, imageInspectView, prunedImagesText, repoDigests } from './image-views.js';
+import { created, imageInspectView, prunedImagesText } from './image-views.js';
 import { confirm } from './prompt.js';
 // The reference helpers directly, not through image/index.ts: that would load the whole
 // image store (zlib, crypto, streams) into every command's start-up.
@@ -205,7 +205,7 @@ function imageJson(img: Image) {
     Id: img.id,
     ParentId: '',
     RepoTags: img.names,
-    RepoDigests: repoDigests(img),
+    RepoDigests: img.repoDigests,
     Size: img.size,
     SharedSize: 0,
     VirtualSize: img.size,
