@@ -97,7 +97,6 @@ test('a short name stored under several registries resolves to the image podman 
   await skopeoPush(layout, 'single', `${b.host}/e2e/dual:1`);
   const inst = await newInstance(t);
   const dir = mkdtempSync('/tmp/berth-test-podman-');
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const confs = [searchConf(t, a.host, b.host), searchConf(t, b.host, a.host), registriesConf(t, `[[registry]]\nlocation = "${a.host}"\ninsecure = true\n`)];
   const podman = (conf: string, ...args: string[]) =>
     execFileSync('podman', ['--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs', ...args], {
@@ -105,12 +104,14 @@ test('a short name stored under several registries resolves to the image podman 
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, CONTAINERS_REGISTRIES_CONF: conf },
     }).trim();
+  // One hook, podman's own removal first: after hooks run in the order they were registered.
   t.after(() => {
     try {
       podman(confs[0], 'rmi', '-a', '-f');
     } catch {
       // the directory goes anyway
     }
+    rmSync(dir, { recursive: true, force: true });
   });
   for (const r of [a, b]) {
     podman(confs[0], 'pull', '-q', '--tls-verify=false', `${r.host}/e2e/dual:1`);
