@@ -1,8 +1,5 @@
 // How images look to the user, shared by the image, container and system commands.
 import type { Image } from '../image/index.js';
-// The reference helpers directly, not through image/index.ts: that would load the whole
-// image store (zlib, crypto, streams) into every command's start-up.
-import { splitName } from '../image/reference.js';
 import { templateMap } from './format.js';
 
 export const created = (img: Image) => {
@@ -10,19 +7,14 @@ export const created = (img: Image) => {
   return Number.isNaN(t) ? img.addedAt : t;
 };
 
-/** name@digest for each repository the image is known under (docker's RepoDigests). */
-export function repoDigests(img: Image): string[] {
-  return [...new Set(img.names.map((n) => `${splitName(n).repository}@${img.digest}`))];
-}
-
 /** `image inspect`: docker's field names. */
 export function imageInspectView(img: Image) {
   const history = img.config.history ?? [];
   return {
     Id: `sha256:${img.id}`,
-    Digest: img.digest,
+    Digest: img.servedDigest,
     RepoTags: img.names,
-    RepoDigests: repoDigests(img),
+    RepoDigests: img.repoDigests,
     Parent: '',
     Comment: history.at(-1)?.comment ?? '',
     Created: img.config.created ?? new Date(img.addedAt).toISOString(),

@@ -10,7 +10,7 @@ import { printError } from './errors.js';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
 import { tempPathFor } from '../sys/index.js';
 import type { ArchiveFormat, Image } from '../image/index.js';
-import { created, imageInspectView, prunedImagesText, repoDigests } from './image-views.js';
+import { created, imageInspectView, prunedImagesText } from './image-views.js';
 import { confirm } from './prompt.js';
 // The reference helpers directly, not through image/index.ts: that would load the whole
 // image store (zlib, crypto, streams) into every command's start-up.
@@ -117,7 +117,10 @@ interface ImageRow {
 function rowsOf(images: Image[]): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const image of images) {
-    if (image.names.length === 0) rows.push({ image, repository: '<none>', tag: '<none>' });
+    // Pulled by digest: its repository with no tag, as podman lists it.
+    const byDigest = image.names.length === 0 ? [...new Set(image.repoDigests.map((d) => d.slice(0, d.indexOf('@'))))] : [];
+    for (const repository of byDigest) rows.push({ image, repository, tag: '<none>' });
+    if (image.names.length === 0 && byDigest.length === 0) rows.push({ image, repository: '<none>', tag: '<none>' });
     for (const n of image.names) rows.push({ image, ...splitName(n) });
   }
   return rows;
@@ -161,7 +164,7 @@ function filterRows(rows: ImageRow[], filters: string[]): ImageRow[] {
           return referenceMatches(v, row);
         case 'dangling':
           if (v !== 'true' && v !== 'false') throw invalidArgument(`bad filter "${f}": dangling is true or false`);
-          return (row.image.names.length === 0) === (v === 'true');
+          return (row.image.names.length === 0 && row.image.repoDigests.length === 0) === (v === 'true');
         case 'label': {
           const labels = row.image.config.config?.Labels ?? {};
           const eq = v.indexOf('=');
@@ -170,7 +173,7 @@ function filterRows(rows: ImageRow[], filters: string[]): ImageRow[] {
         case 'id':
           return row.image.id.startsWith(v.replace(/^sha256:/, ''));
         case 'digest':
-          return row.image.digest === v;
+          return row.image.digest === v || row.image.repoDigests.some((d) => d.endsWith(`@${v}`));
         default:
           throw invalidArgument(`invalid filter "${k}": supported are reference, dangling, label, id, digest`);
       }
@@ -185,7 +188,7 @@ function rowView(row: ImageRow, noTrunc: boolean) {
     ID: noTrunc ? `sha256:${row.image.id}` : shortId(row.image.id),
     Repository: row.repository,
     Tag: row.tag,
-    Digest: row.image.digest,
+    Digest: row.image.servedDigest,
     Created: timeAgo(t),
     CreatedSince: timeAgo(t),
     CreatedAt: new Date(t).toISOString(),
@@ -202,14 +205,14 @@ function imageJson(img: Image) {
     Id: img.id,
     ParentId: '',
     RepoTags: img.names,
-    RepoDigests: repoDigests(img),
+    RepoDigests: img.repoDigests,
     Size: img.size,
     SharedSize: 0,
     VirtualSize: img.size,
     Labels: img.config.config?.Labels ?? null,
     Containers: 0,
     Names: img.names,
-    Digest: img.digest,
+    Digest: img.servedDigest,
     Created: Math.floor(created(img) / 1000),
     CreatedAt: new Date(created(img)).toISOString(),
   };

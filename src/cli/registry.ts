@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from './command.js';
 import { humanSize } from './format.js';
 import { authFileFlag, registryOptions, tlsFlags } from './registry-flags.js';
-import { waitingLine } from './pull-policy.js';
+import { platformFlags, platformOf, waitingLine } from './pull-policy.js';
 import { invalidArgument } from '../errors/index.js';
 import type { ImageStore, PullProgress, PushProgress, RegistryAccess } from '../image/index.js';
 import type { FlagValues } from './args.js';
@@ -101,7 +101,7 @@ const pullCommand: Command = {
   usage: 'pull [OPTIONS] NAME[:TAG|@DIGEST] [NAME...]',
   summary: 'Pull images from a registry',
   flags: [
-    { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', desc: "Platform to pull from a multi-platform image (default this machine's)" },
+    ...platformFlags,
     { name: 'quiet', short: 'q', type: 'bool', desc: 'Print only the image ID' },
     { name: 'concurrency', type: 'int', value: 'N', default: 3, desc: 'Layers downloaded at once' },
     authFileFlag,
@@ -137,7 +137,7 @@ async function pullOne(images: ImageStore, registry: RegistryAccess, ref: string
     } else if (e.type === 'blob' && e.kind === 'config') out.line(`Copying config ${e.digest.slice(7, 19)} ${e.status === 'exists' ? 'skipped: already exists' : 'done'}`);
     else if (e.type === 'blob') out.blob('Copying blob', e.digest, e.size, e.bytes, e.status === 'downloading' ? 'active' : e.status);
   };
-  const { image } = await images.pull(ref, registry, { platform: f.platform as string | undefined, concurrency, onProgress });
+  const { image } = await images.pull(ref, registry, { platform: platformOf(f), concurrency, onProgress });
   out?.finish();
   out?.line('Writing manifest to image destination');
   process.stdout.write(`${image.id}\n`);

@@ -7,7 +7,7 @@ import { isValidName } from '../config/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
-import { ensureImage, pullFlag } from './pull-policy.js';
+import { ensureImage, pullFlags } from './pull-policy.js';
 import {
   cpuLimits, parseEnv, parseLabels, parseMemory, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
 } from './options.js';
@@ -51,7 +51,7 @@ const createFlags: FlagDef[] = [
   { name: 'log-opt', type: 'strings', value: 'max-size=SIZE', desc: 'Log driver options' },
   { name: 'rm', type: 'bool', desc: 'Automatically remove the container when it exits' },
   { name: 'restart', type: 'string', value: 'POLICY', desc: 'Restart policy on exit: no, always, unless-stopped, on-failure[:MAX-RETRIES]' },
-  pullFlag,
+  ...pullFlags,
 ];
 
 const runOnlyFlags: FlagDef[] = [
@@ -264,7 +264,7 @@ const createCommand: Command = {
   stopAfter: 1,
   async run(ctx, f, args) {
     const cfg = await configFromFlags(f, args);
-    await ensureImage(ctx, cfg.image, f);
+    cfg.image = await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
     const c = await mgr.create(await withJoinedNetwork(mgr, f, cfg));
     process.stdout.write(c.id + '\n');
@@ -284,7 +284,7 @@ const runCommand: Command = {
     const cfg = await configFromFlags(f, args);
     // A foreground `run -i` without a TTY passes its input's end on (`echo x | berth run -i … cat` ends).
     if (!f.detach && cfg.stdin && !cfg.tty) cfg.stdinOnce = true;
-    await ensureImage(ctx, cfg.image, f);
+    cfg.image = await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
     const c = await mgr.create(await withJoinedNetwork(mgr, f, cfg), { foreground: !f.detach });
     if (f.detach) {

@@ -9,7 +9,7 @@ export async function removeImage(ctx: CallContext, req: RemoveImageRequest): Pr
   const ref = imageRef(req.image, 'remove image');
   const images = await ctx.engine.images();
   try {
-    await images.remove(imageId(images.resolve(ref)));
+    await images.remove(imageId(images.resolve(ref)), { allNames: true });
   } catch (e) {
     if (!isBerthError(e, 'NotFound')) throw e;
   }

@@ -110,7 +110,12 @@ export class Engine {
       const store = await this.store();
       // Which images are in use, the containers' own records say.
       const users = async () => new (await import('../container/index.js')).ContainerRecords(store).imageUsers();
-      return new ImageStore(store, await this.content(), await this.snapshots(), users);
+      // registries.conf's reader alone, not the registry client (TLS, HTTP) it sits beside:
+      // read only when a short name matches images of several registries.
+      const [{ loadRegistriesConfSync }, config] = await Promise.all([import('../registry/conf.js'), this.config()]);
+      let search: string[] | undefined;
+      const searchRegistries = () => (search ??= loadRegistriesConfSync(this.registriesConfPath(config), this.env).unqualifiedSearch);
+      return new ImageStore(store, await this.content(), await this.snapshots(), users, searchRegistries);
     });
   }
 
@@ -194,7 +199,7 @@ export class Engine {
    */
   async registry(o: RegistryOptions = {}): Promise<RegistrySession> {
     const [{ loadRegistriesConf, RegistryClient, findCredentials }, config] = await Promise.all([import('../registry/index.js'), this.config()]);
-    const conf = await loadRegistriesConf(this.env.CONTAINERS_REGISTRIES_CONF || config.registries.config, this.env);
+    const conf = await loadRegistriesConf(this.registriesConfPath(config), this.env);
     const authFiles = o.authFile ? [o.authFile] : undefined;
     const client = new RegistryClient({
       certsDir: o.certsDir,
@@ -202,6 +207,10 @@ export class Engine {
       credentials: o.credentials ? () => o.credentials : (repo) => findCredentials(repo, authFiles),
     });
     return { client, conf, close: () => client.close() };
+  }
+
+  private registriesConfPath(config: Config): string | undefined {
+    return this.env.CONTAINERS_REGISTRIES_CONF || config.registries.config;
   }
 
   /**

@@ -7,7 +7,8 @@ import type { ContentStore } from '../content/index.js';
 import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import { ImageRecords, type Image, type ImageUsers } from './records.js';
-import { candidateNames, formatReference, normalizeLocalName, parseReference, repositoryOf } from './reference.js';
+import { candidateNames, formatReference, matchesShortName, normalizeLocalName, normalizeReference, parseReference, repositoryMatchesShort, repositoryOf, type Reference } from './reference.js';
+import { normalizePlatform, parsePlatform } from './platform.js';
 import type { ArchiveFormat, SaveItem } from './save.js';
 import type { PullOptions, RegistryAccess } from './pull.js';
 import type { PushOptions } from './push.js';
@@ -23,6 +24,12 @@ export { applyChanges } from './changes.js';
 export type { PullOptions, PullProgress, RegistryAccess } from './pull.js';
 export type { PushOptions, PushProgress } from './push.js';
 
+export interface RemoveOptions {
+  /** Untag an image a container uses; remove by ID an image with several names. */
+  force?: boolean;
+  /** By ID: remove every name without force (the CRI's RemoveImage). */
+  allNames?: boolean;
+}
 
 export class ImageStore {
   private readonly records: ImageRecords;
@@ -35,6 +42,8 @@ export class ImageStore {
     /** Which images containers use (their owner answers; this store never reads their table).
      *  Loaded on first need: listing and pulling never load the containers' code. */
     private readonly users: () => Promise<ImageUsers>,
+    /** registries.conf's unqualified-search registries, read only when a short name matches images in several. */
+    private readonly searchRegistries: () => string[] = () => [],
   ) {
     this.records = new ImageRecords(store);
     this.leases = new Leases(store);
@@ -53,6 +62,19 @@ export class ImageStore {
   /** Finds an image by name, short name, ID, ID prefix, sha256:ID or name@digest. */
   resolve(ref: string): Image {
     return this.lookup(ref).image;
+  }
+
+  /** Throws InvalidArgument for a platform that is not 'os/arch[/variant]'. */
+  checkPlatform(platform: string): void {
+    parsePlatform(platform);
+  }
+
+  /** Is the image built for platform ('os/arch[/variant]'; without a variant, any of the architecture's)? */
+  hasPlatform(image: Image, platform: string): boolean {
+    const asked = parsePlatform(platform);
+    const want = normalizePlatform(asked);
+    const have = normalizePlatform({ os: image.config.os, architecture: image.config.architecture, variant: image.config.variant });
+    return want.os === have.os && want.architecture === have.architecture && (!asked.variant || want.variant === have.variant);
   }
 
   /** The snapshot holding the image's full rootfs; null for an image without layers. */
@@ -116,11 +138,11 @@ export class ImageStore {
   }
 
   /**
-   * Untags a name; deletes the image when no name remains or when it is removed by ID.
-   * An image a container uses is refused, or with force only untagged (its layers stay
-   * under the container).
+   * Untags a name; deletes the image when no name remains or when it is removed by ID (an
+   * image with several names only with force). An image a container uses is refused, or
+   * with force only untagged (its layers stay under the container).
    */
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string | null }> {
+  async remove(ref: string, opts: RemoveOptions = {}): Promise<{ untagged: string[]; deleted: string | null }> {
     const { image, name } = this.lookup(ref);
     // The lease outlives an rmi killed between the row's removal and its blobs': the next pull or load sweeps them.
     const lease = await this.leases.acquire();
@@ -131,7 +153,7 @@ export class ImageStore {
     }
   }
 
-  private async removeImage(image: Image, name: string | undefined, opts: { force?: boolean }): Promise<{ untagged: string[]; deleted: string | null }> {
+  private async removeImage(image: Image, name: string | undefined, opts: RemoveOptions): Promise<{ untagged: string[]; deleted: string | null }> {
     const containers = await this.users();
     const result = await this.records.write(() => {
       const names = this.records.namesOf(image.id);
@@ -139,6 +161,9 @@ export class ImageStore {
         this.records.removeName(name);
         return { untagged: [name], deleted: null };
       }
+      // By ID (or digest) an image with several names goes only when forced (podman, docker).
+      if (!name && names.length > 1 && !opts.force && !opts.allNames)
+        throw failedPrecondition(`unable to delete image ${image.id.slice(0, 12)} (must be forced) - image is referenced in multiple repositories`);
       const users = containers.containersUsing(image.id);
       if (users.length > 0) {
         if (!opts.force) throw failedPrecondition(`image is in use by container ${users[0].slice(0, 12)}`);
@@ -153,7 +178,7 @@ export class ImageStore {
   }
 
   /**
-   * Removes images no container uses: those without a name (dangling), or with all any. Then
+   * Removes images no container uses: dangling ones (no name, not pulled by digest), or with all any. Then
    * collects garbage; returns the removed images and the bytes freed.
    */
   async prune(opts: { all?: boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
@@ -162,7 +187,8 @@ export class ImageStore {
       const out: { id: string; untagged: string[] }[] = [];
       const inUse = containers.imagesInUse();
       for (const image of this.records.all()) {
-        if (!opts.all && image.names.length > 0) continue;
+        // Pulled by digest, an image without names is not dangling (podman's rule).
+        if (!opts.all && (image.names.length > 0 || image.repoDigests.length > 0)) continue;
         if (inUse.has(image.id)) continue;
         this.records.removeImage(image.id);
         out.push({ id: image.id, untagged: image.names });
@@ -222,7 +248,12 @@ export class ImageStore {
     return normalizeLocalName(name);
   }
 
-  /** The image ref means, and the stored name it matched (undefined when matched by ID). */
+  /**
+   * The image ref means, and the stored name it matched (undefined when matched by ID or
+   * digest). A short name resolves as podman's does: localhost/NAME, then NAME in each
+   * unqualified-search registry in order, then docker.io's, then any stored name whose
+   * repository ends in /NAME with the same tag (the oldest image first).
+   */
   private lookup(ref: string): { image: Image; name?: string } {
     const byId = (hex: string) => {
       const ids = this.records.idsWithPrefix(hex);
@@ -235,34 +266,54 @@ export class ImageStore {
       if (image) return { image };
       throw notFound(`no such image: ${ref}`);
     }
-    let candidates;
+    let parsed: Reference;
     try {
-      candidates = candidateNames(ref);
+      parsed = parseReference(ref);
     } catch (e) {
       // Not a reference; maybe an ID prefix that is no valid name (none such exists today).
       const image = /^[a-f0-9]+$/.test(ref) ? byId(ref) : undefined;
       if (image) return { image };
       throw e;
     }
-    for (const c of candidates) {
-      if (c.digest) {
-        const ids = this.records.idsByManifestDigest(c.digest);
-        for (const id of ids) {
-          const image = this.records.byId(id)!;
-          const repo = repositoryOf(c);
-          // An image pulled by digest has no name: the digest alone says which it is.
-          if (image.names.length === 0 || image.names.some((n) => repositoryOf(parseReference(n)) === repo)) return { image };
-        }
-        continue;
-      }
-      const name = formatReference(c);
-      const id = this.records.idByName(name);
-      if (id) return { image: this.mustGet(id), name };
-    }
+    const found = parsed.digest ? this.lookupDigest(parsed) : parsed.domain ? this.lookupName(formatReference(normalizeReference(ref))) : this.lookupShort(ref, parsed);
+    if (found) return found;
     if (/^[a-f0-9]+$/.test(ref)) {
       const image = byId(ref);
       if (image) return { image };
     }
     throw notFound(`no such image: ${ref}`);
+  }
+
+  private lookupName(name: string): { image: Image; name: string } | undefined {
+    const id = this.records.idByName(name);
+    return id ? { image: this.mustGet(id), name } : undefined;
+  }
+
+  private lookupShort(ref: string, short: Reference): { image: Image; name: string } | undefined {
+    const local = this.lookupName(normalizeLocalName(ref));
+    if (local) return local;
+    const matches = this.records.namesByAge().filter((n) => matchesShortName(n.name, short));
+    if (matches.length <= 1) return matches[0] && { image: this.mustGet(matches[0].imageId), name: matches[0].name };
+    // Several registries hold the name: registries.conf's order decides, then age.
+    for (const c of candidateNames(ref, this.searchRegistries())) {
+      const hit = matches.find((m) => m.name === formatReference(c));
+      if (hit) return { image: this.mustGet(hit.imageId), name: hit.name };
+    }
+    return { image: this.mustGet(matches[0].imageId), name: matches[0].name };
+  }
+
+  /**
+   * repository@digest: an image with that digest (its manifest's or one a registry served)
+   * known under that repository (for a short name: one ending in it), or under no name at all.
+   */
+  private lookupDigest(r: Reference): { image: Image } | undefined {
+    const wanted = r.domain ? repositoryOf(normalizeReference(formatReference(r))) : undefined;
+    const fits = (repo: string) => (wanted ? repo === wanted : repositoryMatchesShort(repo, r.path));
+    for (const id of this.records.idsByDigest(r.digest!)) {
+      const image = this.records.byId(id)!;
+      const repos = image.repoDigests.map((d) => d.slice(0, d.indexOf('@')));
+      if (repos.length === 0 || repos.some(fits)) return { image };
+    }
+    return undefined;
   }
 }

@@ -108,6 +108,11 @@ export async function pullImage(
 
     const manifestDesc = await leftovers.putBytes(manifest.bytes);
     const name = ref.tag ? formatReference({ ...ref, digest: undefined }) : undefined;
+    // What the registry served (an index's digest, when the reference named one) beside the
+    // manifest's. Pulled by digest, the image has no name: the repository (as the user names
+    // it, not a mirror's) stands for one, as podman keeps 'repo@digest' among its names.
+    const repository = name ? '' : repositoryOf(ref);
+    const servedDigests = [...new Set([top.digest, manifestDesc.digest])].map((digest) => ({ repository, digest }));
     const image: NewImage = {
       id: m.config.digest.slice('sha256:'.length),
       manifestDigest: manifestDesc.digest,
@@ -116,6 +121,7 @@ export async function pullImage(
       layers: m.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i], chainId: chains[i] })),
       size: chainSize(snapshots, chains),
       names: name ? [name] : [],
+      servedDigests,
     };
     await records.insert([image]);
     return { image, name };

@@ -17,8 +17,19 @@ export interface Image {
   id: string;
   /** Fully qualified names, e.g. 'docker.io/library/busybox:latest'. */
   names: string[];
-  /** Manifest digest 'sha256:…'. */
+  /** Manifest digest 'sha256:…' (of the platform's manifest, the blob this store keeps). */
   digest: string;
+  /**
+   * The digest the registry served when the image was pulled (an index's, when a tag or
+   * digest named one), else the manifest's: podman's Digest and `images --digests`.
+   */
+  servedDigest: string;
+  /**
+   * 'repository@digest' for every repository the image is known under (its names', and the
+   * one it was pulled from by digest) and every digest it has, sorted. An image without
+   * names has these when it was pulled by digest: it is not dangling then.
+   */
+  repoDigests: string[];
   manifestMediaType: string;
   config: ImageConfigFile;
   layers: ImageLayer[];
@@ -49,6 +60,8 @@ export interface NewImage {
   layers: ImageLayer[];
   size: number;
   names: string[];
+  /** Digests the registry served besides the manifest's (an index's); repository '' when a name says it. */
+  servedDigests?: { repository: string; digest: string }[];
 }
 
 interface ImageRow {
@@ -61,11 +74,28 @@ interface ImageRow {
   created_at: number;
 }
 
-function toImage(row: ImageRow, names: string[]): Image {
+interface DigestRow {
+  image_id: string;
+  repository: string;
+  digest: string;
+}
+
+/** The repository part of a stored 'repo:tag' name. */
+const repositoryOfName = (name: string) => {
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+};
+
+function toImage(row: ImageRow, names: string[], served: DigestRow[]): Image {
+  const repos = new Set([...names.map(repositoryOfName), ...served.map((d) => d.repository).filter(Boolean)]);
+  const digests = new Set([...served.map((d) => d.digest), row.manifest_digest]);
+  const repoDigests = [...repos].flatMap((r) => [...digests].map((d) => `${r}@${d}`)).sort();
   return {
     id: row.id,
     names,
     digest: row.manifest_digest,
+    servedDigest: served[0]?.digest ?? row.manifest_digest,
+    repoDigests,
     manifestMediaType: row.manifest_media_type,
     config: JSON.parse(row.config) as ImageConfigFile,
     layers: JSON.parse(row.layers) as ImageLayer[],
@@ -87,12 +117,28 @@ export class ImageRecords {
     for (const n of this.store.db.prepare('SELECT name, image_id FROM image_names ORDER BY name').all() as { name: string; image_id: string }[]) {
       names.set(n.image_id, [...(names.get(n.image_id) ?? []), n.name]);
     }
-    return rows.map((r) => toImage(r, names.get(r.id) ?? []));
+    const served = new Map<string, DigestRow[]>();
+    for (const d of this.store.db.prepare('SELECT image_id, repository, digest FROM image_digests ORDER BY rowid').all() as DigestRow[]) {
+      served.set(d.image_id, [...(served.get(d.image_id) ?? []), d]);
+    }
+    return rows.map((r) => toImage(r, names.get(r.id) ?? [], served.get(r.id) ?? []));
   }
 
   byId(id: string): Image | undefined {
     const row = this.store.db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
-    return row && toImage(row, this.namesOf(id));
+    return row && toImage(row, this.namesOf(id), this.servedOf(id));
+  }
+
+  private servedOf(id: string): DigestRow[] {
+    return this.store.db.prepare('SELECT image_id, repository, digest FROM image_digests WHERE image_id = ? ORDER BY rowid').all(id) as DigestRow[];
+  }
+
+  /** Every name with its image, the oldest image's first (podman's order for matching short names). */
+  namesByAge(): { name: string; imageId: string }[] {
+    const rows = this.store.db
+      .prepare('SELECT n.name, n.image_id FROM image_names n JOIN images i ON i.id = n.image_id ORDER BY i.created_at, i.id, n.name')
+      .all() as { name: string; image_id: string }[];
+    return rows.map((r) => ({ name: r.name, imageId: r.image_id }));
   }
 
   /** IDs starting with prefix (hex). */
@@ -105,8 +151,12 @@ export class ImageRecords {
     return (this.store.db.prepare('SELECT image_id FROM image_names WHERE name = ?').get(name) as { image_id: string } | undefined)?.image_id;
   }
 
-  idsByManifestDigest(digest: string): string[] {
-    return (this.store.db.prepare('SELECT id FROM images WHERE manifest_digest = ?').all(digest) as { id: string }[]).map((r) => r.id);
+  /** Images whose manifest has this digest or that a registry served under it (an index). */
+  idsByDigest(digest: string): string[] {
+    const rows = this.store.db
+      .prepare('SELECT id FROM images WHERE manifest_digest = ? UNION SELECT image_id AS id FROM image_digests WHERE digest = ?')
+      .all(digest, digest) as { id: string }[];
+    return rows.map((r) => r.id);
   }
 
   namesOf(id: string): string[] {
@@ -120,10 +170,12 @@ export class ImageRecords {
       'INSERT OR IGNORE INTO images (id, manifest_digest, manifest_media_type, config, layers, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     const addName = db.prepare('INSERT OR REPLACE INTO image_names (name, image_id) VALUES (?, ?)');
+    const addDigest = db.prepare('INSERT OR IGNORE INTO image_digests (image_id, repository, digest) VALUES (?, ?, ?)');
     await this.store.write(() => {
       for (const img of images) {
         addImage.run(img.id, img.manifestDigest, img.manifestMediaType, img.configText, JSON.stringify(img.layers), img.size, now);
         for (const n of img.names) addName.run(n, img.id);
+        for (const d of img.servedDigests ?? []) addDigest.run(img.id, d.repository, d.digest);
       }
     });
   }
@@ -141,6 +193,7 @@ export class ImageRecords {
 
   removeImage(id: string): void {
     this.store.db.prepare('DELETE FROM image_names WHERE image_id = ?').run(id);
+    this.store.db.prepare('DELETE FROM image_digests WHERE image_id = ?').run(id);
     this.store.db.prepare('DELETE FROM images WHERE id = ?').run(id);
   }
 

@@ -99,10 +99,32 @@ export function splitName(name: string): { repository: string; tag: string } {
 
 /**
  * The fully qualified names a user's reference may mean, in lookup order. Domain-less
- * names try localhost/ first (local imports), then docker.io (docker's default).
+ * names try localhost/ first (local imports), then each unqualified-search registry, then
+ * docker.io (docker's default), as podman does.
  */
-export function candidateNames(s: string): Reference[] {
+export function candidateNames(s: string, searchRegistries: string[] = []): Reference[] {
   const r = parseReference(s);
   if (r.domain) return [normalizeReference(s)];
-  return [normalizeReference(s, LOCAL_DOMAIN), normalizeReference(s, DEFAULT_DOMAIN)];
+  const out = [normalizeReference(s, LOCAL_DOMAIN)];
+  for (const domain of [...searchRegistries, DEFAULT_DOMAIN]) {
+    const c = normalizeReference(s, domain);
+    if (!out.some((o) => formatReference(o) === formatReference(c))) out.push(c);
+  }
+  return out;
+}
+
+/**
+ * Does the stored name 'domain/path:tag' match the short (domain-less) reference, as podman
+ * matches local images: the same tag ('latest' if none is given) and a repository that is
+ * the short path or ends in '/' + it (so 'httpd:1' matches 'quay.io/e2e/httpd:1').
+ */
+export function matchesShortName(stored: string, short: Reference): boolean {
+  const s = parseReference(stored);
+  if ((s.tag ?? DEFAULT_TAG) !== (short.tag ?? DEFAULT_TAG)) return false;
+  return repositoryMatchesShort(repositoryOf(s), short.path);
+}
+
+/** Is repository the short path, or does it end in '/' + path? */
+export function repositoryMatchesShort(repository: string, path: string): boolean {
+  return repository === path || repository.endsWith(`/${path}`);
 }

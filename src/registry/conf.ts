@@ -6,6 +6,7 @@
 // overwrite.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { parse } from 'smol-toml';
 import { invalidArgument } from '../errors/index.js';
 
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only';
@@ -50,9 +51,13 @@ const DEFAULT_REGISTRIES_CONF = '/etc/containers/registries.conf';
  * registries.conf.d directory beside it. A missing file means an empty configuration.
  */
 export async function loadRegistriesConf(path?: string, env: NodeJS.ProcessEnv = process.env): Promise<RegistriesConf> {
+  return loadRegistriesConfSync(path, env);
+}
+
+/** loadRegistriesConf for callers that cannot wait (an image lookup reading the search registries). */
+export function loadRegistriesConfSync(path?: string, env: NodeJS.ProcessEnv = process.env): RegistriesConf {
   const main = path ?? env.CONTAINERS_REGISTRIES_CONF ?? DEFAULT_REGISTRIES_CONF;
   const conf: RegistriesConf = { unqualifiedSearch: [], registries: [], files: [] };
-  const { parse } = await import('smol-toml');
   const apply = (file: string) => {
     let text: string;
     try {
@@ -80,7 +85,6 @@ export async function loadRegistriesConf(path?: string, env: NodeJS.ProcessEnv =
 
 /** Parses one registries.conf text (tests and callers with their own file handling). */
 export async function parseRegistriesConf(text: string, file = 'registries.conf'): Promise<RegistriesConf> {
-  const { parse } = await import('smol-toml');
   const conf: RegistriesConf = { unqualifiedSearch: [], registries: [], files: [file] };
   try {
     mergeDocument(conf, parse(text) as Record<string, unknown>, file);

@@ -142,4 +142,16 @@ export const migrations: string[] = [
     created_at    INTEGER NOT NULL
   );
   `,
+  `
+  -- Digests a registry served for an image besides its manifest's: the index (manifest list)
+  -- a tag or digest named. RepoDigests, \`images --digests\` and lookups by repository@digest
+  -- use them, as podman's do.
+  CREATE TABLE image_digests (
+    image_id   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    repository TEXT NOT NULL,                -- pulled by digest: where from ('' by tag: the name says)
+    digest     TEXT NOT NULL,
+    PRIMARY KEY (image_id, repository, digest)
+  );
+  CREATE INDEX image_digests_by_digest ON image_digests(digest);
+  `,
 ];

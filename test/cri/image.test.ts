@@ -122,6 +122,21 @@ test('pull, list, status by tag, digest and ID, remove, status empty', async (t)
   assert.equal(invalid.code, invalidArgument);
 });
 
+test('an image pulled through an index: repo digests name the index, ImageStatus finds it by that digest', async (t) => {
+  const reg = await startRegistry(t);
+  const layout = makeLayout(tempDir(t, 'layout'));
+  await skopeoPush(layout, 'multi', `${reg.host}/cri/multi:1`, ['--all']);
+  const { digest: indexDigest } = await skopeoManifest(`${reg.host}/cri/multi:1`);
+  const inst = await newInstance(t);
+  const d = await startBerthd(t, inst, { env: { CONTAINERS_REGISTRIES_CONF: insecureConf(t, reg.host), REGISTRY_AUTH_FILE: join(inst.base, 'none.json') } });
+  const img = d.cri.image;
+  const pulled = await img('PullImage', { image: { image: `${reg.host}/cri/multi:1` } }, { timeoutMs: 120_000 });
+  const s = await img('ImageStatus', { image: { image: `${reg.host}/cri/multi@${indexDigest}` } });
+  assert.equal(s.image?.id, pulled.image_ref);
+  assert.deepEqual(s.image?.repo_digests, [`${reg.host}/cri/multi@${indexDigest}`]);
+  await img('RemoveImage', { image: { image: pulled.image_ref } });
+});
+
 test('uid and username come from the image config user', async (t) => {
   const inst = await newInstance(t);
   const d = await startBerthd(t, inst);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { candidateNames, formatReference, normalizeLocalName, normalizeReference, parseReference, splitName } from '../../src/image/index.js';
+import { matchesShortName } from '../../src/image/reference.js';
 import { isBerthError } from '../../src/errors/index.js';
 
 const D = 'sha256:' + 'ab'.repeat(32);
@@ -48,4 +49,20 @@ test('local names go under localhost/, short lookups try localhost then docker.i
   assert.deepEqual(candidateNames('foo:1').map(formatReference), ['localhost/foo:1', 'docker.io/library/foo:1']);
   assert.deepEqual(candidateNames('quay.io/foo').map(formatReference), ['quay.io/foo:latest']);
   assert.deepEqual(splitName('localhost:5000/a/b:c'), { repository: 'localhost:5000/a/b', tag: 'c' });
+});
+
+test('short names: search registries between localhost and docker.io; suffix matches at a path boundary', () => {
+  assert.deepEqual(candidateNames('foo', ['127.0.0.1:5000', 'docker.io', 'quay.io']).map(formatReference), [
+    'localhost/foo:latest',
+    '127.0.0.1:5000/foo:latest',
+    'docker.io/library/foo:latest',
+    'quay.io/foo:latest',
+  ]);
+  const short = (s: string) => parseReference(s);
+  assert.equal(matchesShortName('quay.io/e2e/httpd:1', short('httpd:1')), true);
+  assert.equal(matchesShortName('quay.io/e2e/httpd:1', short('e2e/httpd:1')), true);
+  assert.equal(matchesShortName('docker.io/library/busybox:latest', short('busybox')), true);
+  assert.equal(matchesShortName('quay.io/e2e/httpd:1', short('ttpd:1')), false);
+  assert.equal(matchesShortName('quay.io/e2e/httpd:1', short('httpd')), false);
+  assert.equal(matchesShortName('quay.io/e2e/httpd:latest', short('httpd')), true);
 });

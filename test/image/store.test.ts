@@ -328,8 +328,12 @@ test('remove untags, deletes, keeps shared layers and refuses images in use', as
 
   await env.images.tag(b.id, 'b:x');
   await env.images.tag(b.id, 'b:y');
-  // By ID: every name goes, and the image with it.
-  assert.deepEqual(await env.images.remove(b.id.slice(0, 10)), { untagged: ['localhost/b:x', 'localhost/b:y'], deleted: b.id });
+  // By ID: refused while several names remain; forced, every name goes, and the image with it.
+  await assert.rejects(
+    env.images.remove(b.id.slice(0, 10)),
+    (e: unknown) => isBerthError(e, 'FailedPrecondition') && e.message === `unable to delete image ${b.id.slice(0, 12)} (must be forced) - image is referenced in multiple repositories`,
+  );
+  assert.deepEqual(await env.images.remove(b.id.slice(0, 10), { force: true }), { untagged: ['localhost/b:x', 'localhost/b:y'], deleted: b.id });
   assert.deepEqual(counts(env), empty);
   await assert.rejects(env.images.remove('b'), (e: unknown) => isBerthError(e, 'NotFound'));
 });
