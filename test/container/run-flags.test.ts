@@ -220,6 +220,12 @@ test('--ip, --expose with -P, --cidfile, --label-file and what inspect shows', a
   assert.equal(tooSmall.code, 125);
   assert.match(tooSmall.stderr, /memoryswap limit should be larger than memory limit/);
   assert.equal((await inst.run(['rm', '-f', 'web'])).code, 0);
+  // A network whose plugins do not take an address (a conflist of older berths) refuses --ip.
+  const file = join(inst.base, 'cni', '87-berth.conflist');
+  const conf = JSON.parse(readFileSync(file, 'utf8'));
+  delete conf.plugins[0].capabilities;
+  writeFileSync(file, JSON.stringify(conf));
+  await refused(inst, ['--ip', ip, img, 'true'], /network berth does not take a static address: none of its plugins declares the CNI "ips" capability/);
   await nothingLeft(inst);
 });
 
