@@ -207,7 +207,7 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
       ShmSize: cfg.namespaces?.ipc === 'host' || cfg.namespaceContainers?.ipc ? 0 : cfg.shmSize ?? DEFAULT_SHM_SIZE,
       Sysctls: templateMap(cfg.sysctls ?? {}),
       PidMode: namespaceMode(cfg, 'pid', 'private'),
-      IpcMode: namespaceMode(cfg, 'ipc', 'shareable'),
+      IpcMode: namespaceMode(cfg, 'ipc', cfg.ipcShareable ? 'shareable' : 'private'),
       UTSMode: namespaceMode(cfg, 'uts', 'private'),
       GroupAdd: sec.groupAdd ?? [],
       SecurityOpt: [

@@ -24,7 +24,7 @@ function namespaceMode(kind: NamespaceKind, v: string | undefined): { host?: tru
 
 export interface HostOptions {
   /** Fields of the container spec these flags set. */
-  spec: Pick<ContainerSpec, 'devices' | 'sysctls' | 'namespaces' | 'namespaceContainers' | 'shmSize' | 'exposedPorts' | 'cidFile'>;
+  spec: Pick<ContainerSpec, 'devices' | 'sysctls' | 'namespaces' | 'namespaceContainers' | 'shmSize' | 'ipcShareable' | 'exposedPorts' | 'cidFile'>;
   groupAdd: string[];
   ip?: string;
 }
@@ -72,6 +72,7 @@ export function hostOptionsFromFlags(f: FlagValues, network: string | undefined)
       ...(Object.keys(namespaces).length ? { namespaces } : {}),
       ...(Object.keys(namespaceContainers).length ? { namespaceContainers } : {}),
       ...(shmSize !== undefined ? { shmSize } : {}),
+      ...(f.ipc === 'shareable' ? { ipcShareable: true } : {}),
       ...(exposedPorts.length ? { exposedPorts } : {}),
       ...(cidFile !== undefined ? { cidFile: resolve(cidFile) } : {}),
     },

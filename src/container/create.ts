@@ -15,6 +15,7 @@ import { cgroupPathOf, containerHostname, networkPlan, type ContainerSpec } from
 import { containerPaths, type Parts } from './parts.js';
 import { destroy } from './release.js';
 import { ociMounts, removeAnonymousVolumes, resolveVolumes } from './mounts.js';
+import { mountShareableShm, shareableShmPath } from './shm.js';
 import type { Container } from './types.js';
 
 /** Seconds conmon holds back the exit command of a container someone waits on. */
@@ -50,6 +51,7 @@ export async function createContainer(parts: Parts, spec: ContainerSpec, opts: C
   }
   // The containers whose namespaces it joins run now (checked before anything is made).
   for (const owner of Object.values(spec.namespaceContainers ?? {})) namespaceOwnerPid(parts, owner);
+  if (spec.namespaceContainers?.ipc) ipcOwnerShm(parts, spec.namespaceContainers.ipc);
   const args = processArgs(ic, spec);
   if (args.length === 0) throw invalidArgument('no command specified: the image has no CMD or ENTRYPOINT, give one after the image name');
   const id = randomHex(32);
@@ -165,8 +167,10 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     additionalGroups: sec.groupAdd,
     seccompProfile: sec.seccompProfile,
     shmSize: spec.shmSize,
-    // The host's IPC namespace comes with the host's POSIX shared memory.
-    shmSource: ns.ipc === 'host' ? '/dev/shm' : undefined,
+    // The host's IPC namespace comes with the host's POSIX shared memory, a joined one with its owner's.
+    shmSource: ns.ipc === 'host' ? '/dev/shm'
+      : spec.namespaceContainers?.ipc ? ipcOwnerShm(parts, spec.namespaceContainers.ipc)
+      : spec.ipcShareable ? mountShareableShm(p.dir, spec.shmSize) : undefined,
     cgroupsPath: cgroupPathOf(spec, c.id),
     init: spec.init ? parts.config.initPath : undefined,
     annotations: { ...(spec.labels ?? {}), ...(spec.annotations ?? {}) },
@@ -201,6 +205,14 @@ function namespaceOwnerPid(parts: Parts, id: string): number {
   if (!owner) throw failedPrecondition(`the container ${id.slice(0, 12)} whose namespaces are shared no longer exists`);
   if (owner.state !== 'running' || !owner.pid) throw failedPrecondition(`cannot join the namespaces of container ${owner.name}: it is not running`);
   return owner.pid;
+}
+
+/** The /dev/shm of the container whose IPC namespace another joins: it must be shareable. */
+function ipcOwnerShm(parts: Parts, id: string): string {
+  const owner = parts.records.byId(id);
+  if (!owner?.config.ipcShareable)
+    throw failedPrecondition(`cannot join the IPC namespace of container ${owner?.name ?? id}: it is not shareable (create it with --ipc shareable)`);
+  return shareableShmPath(containerPaths(parts, owner).dir);
 }
 
 /** Joins the container's networks and writes its resolv.conf, hosts and hostname; returns the netns path. */

@@ -139,6 +139,8 @@ export interface ContainerSpec {
   namespaceContainers?: ContainerNamespaces;
   /** Bytes of the /dev/shm tmpfs (default 64 MiB). */
   shmSize?: number;
+  /** Others may join its IPC namespace and /dev/shm (--ipc shareable): the tmpfs is mounted on the host. */
+  ipcShareable?: boolean;
   /** Ports ("80/tcp") exposed beside the image's (--expose): in inspect, published by -P. */
   exposedPorts?: string[];
   /** The file its id was written to at creation (--cidfile). */

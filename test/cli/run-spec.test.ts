@@ -187,7 +187,8 @@ test('namespaces: --pid/--ipc/--uts host, container:NAME, private; /dev/shm size
   assert.deepEqual(j.namespaceContainers, { pid: 'a', ipc: 'b', uts: 'c' });
   assert.equal(j.namespaces, undefined);
   const own = await spec(['--pid', 'private', '--ipc', 'shareable', '--uts', 'private', '--shm-size', '1m', 'img']);
-  assert.deepEqual([own.namespaces, own.namespaceContainers, own.shmSize], [undefined, undefined, 1 << 20]);
+  assert.deepEqual([own.namespaces, own.namespaceContainers, own.shmSize, own.ipcShareable], [undefined, undefined, 1 << 20, true]);
+  assert.equal((await spec(['--ipc', 'private', 'img'])).ipcShareable, undefined);
   for (const kind of ['pid', 'ipc', 'uts']) assert.match(await refused([`--${kind}`, 'bogus', 'img']), new RegExp(`unrecognized namespace mode "bogus" for --${kind}`));
   assert.match(await refused(['--pid', 'container:', 'img']), /unrecognized namespace mode/);
   assert.match(await refused(['--uts', 'host', '--hostname', 'x', 'img']), /cannot set a hostname with --uts host/);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { newInstance, type Instance } from '../helpers/index.js';
+import { listMounts, newInstance, type Instance } from '../helpers/index.js';
 
 const NONE = ['--network', 'none'];
 
@@ -112,22 +112,34 @@ test('--pid/--ipc/--uts host and container:NAME share those namespaces', async (
   assert.equal(await runOk(inst, [...NONE, '--pid', 'host', '--ipc', 'host', img, 'sh', '-c', `test -d /proc/${process.pid} && cat /dev/shm/${shmFile}`]), 'host');
   assert.equal(await runOk(inst, [...NONE, img, 'sh', '-c', `test -d /proc/${process.pid} || test -e /dev/shm/${shmFile} || echo private`]), 'private\n');
 
-  const d = await inst.run(['run', '-d', ...NONE, '--name', 'owner', '--hostname', 'ownerhost', img, 'sleep', '60']);
+  const d = await inst.run(['run', '-d', ...NONE, '--name', 'owner', '--hostname', 'ownerhost', '--ipc', 'shareable', '--shm-size', '2m', img, 'sleep', '60']);
   assert.equal(d.code, 0, d.stderr);
+  assert.equal((await inst.run(['exec', 'owner', 'sh', '-c', 'echo from-owner > /dev/shm/o; df -k /dev/shm | tail -1'])).stdout.split(/\s+/)[1], '2048');
   const ownerNs = (await inst.run(['exec', 'owner', 'sh', '-c', 'for n in pid ipc uts; do readlink /proc/self/ns/$n; done'])).stdout.trim().split('\n');
   const joined = (await runOk(inst, [...NONE, '--pid', 'container:owner', '--ipc', 'container:owner', '--uts', 'container:owner', img, 'sh', '-c', `${nsScript}; ps -o comm`])).trim().split('\n');
   assert.deepEqual(joined.slice(0, 4), [...ownerNs, 'ownerhost']);
   assert.ok(joined.includes('sleep'), `the owner's processes are visible: ${joined.join(' ')}`);
+  // Its /dev/shm too, both ways.
+  assert.equal(await runOk(inst, [...NONE, '--ipc', 'container:owner', img, 'sh', '-c', 'cat /dev/shm/o; echo from-joiner > /dev/shm/j']), 'from-owner\n');
+  assert.equal((await inst.run(['exec', 'owner', 'cat', '/dev/shm/j'])).stdout, 'from-joiner\n');
+  assert.equal(await runOk(inst, [...NONE, img, 'sh', '-c', 'test -e /dev/shm/o || echo own']), 'own\n');
   const ownerId = (await inst.run(['inspect', '-f', '{{.Id}}', 'owner'])).stdout.trim();
   const c = await inst.run(['create', ...NONE, '--pid', 'container:owner', '--uts', 'host', img, 'true']);
   assert.equal(c.code, 0, c.stderr);
-  assert.equal((await inst.run(['inspect', '-f', '{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}}', c.stdout.trim()])).stdout, `container:${ownerId} shareable host\n`);
+  assert.equal((await inst.run(['inspect', '-f', '{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}}', c.stdout.trim()])).stdout, `container:${ownerId} private host\n`);
+  assert.equal((await inst.run(['inspect', '-f', '{{.HostConfig.IpcMode}}', 'owner'])).stdout, 'shareable\n');
   assert.equal((await inst.run(['rm', '-f', c.stdout.trim()])).code, 0);
   assert.equal((await inst.run(['create', '--name', 'stopped', ...NONE, img, 'true'])).code, 0);
   await refused(inst, [...NONE, '--pid', 'container:stopped', img, 'true'], /cannot join the namespaces of container stopped: it is not running/);
+  const plain = await inst.run(['run', '-d', ...NONE, '--name', 'plain', img, 'sleep', '60']);
+  assert.equal(plain.code, 0, plain.stderr);
+  await refused(inst, [...NONE, '--ipc', 'container:plain', img, 'true'], /cannot join the IPC namespace of container plain: it is not shareable \(create it with --ipc shareable\)/);
   await refused(inst, [...NONE, '--ipc', 'container:nosuch', img, 'true'], /no such container nosuch/);
   await refused(inst, [...NONE, '--uts', 'bogus', img, 'true'], /unrecognized namespace mode "bogus" for --uts/);
-  assert.equal((await inst.run(['rm', '-f', 'owner', 'stopped'])).code, 0);
+  const ownerDir = join(inst.root, 'containers', ownerId);
+  assert.ok(listMounts().some((m) => m.mountPoint === join(ownerDir, 'shm')), "the shareable /dev/shm is mounted in the owner's dir");
+  assert.equal((await inst.run(['rm', '-f', 'owner', 'stopped', 'plain'])).code, 0);
+  assert.ok(!listMounts().some((m) => m.mountPoint.startsWith(inst.base)), 'no mount left');
   await nothingLeft(inst);
 });
 
@@ -198,7 +210,7 @@ test('--ip, --expose with -P, --cidfile, --label-file and what inspect shows', a
   assert.deepEqual(h.Sysctls, { 'net.ipv4.ip_forward': '1' });
   assert.deepEqual(h.GroupAdd, ['extra']);
   assert.deepEqual(h.SecurityOpt, [`seccomp=${seccomp}`]);
-  assert.deepEqual([h.PidMode, h.IpcMode, h.UTSMode], ['private', 'shareable', 'private']);
+  assert.deepEqual([h.PidMode, h.IpcMode, h.UTSMode], ['private', 'private', 'private']);
   assert.deepEqual(h.Tmpfs, { '/run': 'rw,rprivate,nosuid,nodev,tmpcopyup', '/tmp': 'rw,rprivate,nosuid,nodev,tmpcopyup', '/var/tmp': 'rw,rprivate,nosuid,nodev,tmpcopyup' });
   // The address is taken: a second container asking for it is refused, and leaves nothing.
   const again = await inst.run(['run', '--rm', '--ip', ip, img, 'true']);
