@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import type { Command } from './command.js';
 import { invalidArgument } from '../errors/index.js';
-import { cpuLimits, parseMemory } from './options.js';
+import { resourceFlags, resourcesFromFlags } from './options.js';
 import { printError } from './errors.js';
 import { confirm } from './prompt.js';
 
@@ -46,26 +46,17 @@ const updateCommand: Command = {
   name: 'update',
   usage: 'update [OPTIONS] CONTAINER [CONTAINER...]',
   summary: 'Update the resource limits of one or more containers',
-  flags: [
-    { name: 'memory', short: 'm', type: 'string', value: 'BYTES', desc: 'Memory limit (e.g. 512m, 1g)' },
-    { name: 'cpus', type: 'string', value: 'N', desc: 'Number of CPUs (e.g. 1.5)' },
-    { name: 'cpu-shares', type: 'int', value: 'N', desc: 'CPU shares (relative weight)' },
-    { name: 'pids-limit', type: 'int', value: 'N', desc: 'Tune container pids limit (-1 for unlimited)' },
-  ],
+  flags: resourceFlags,
   minArgs: 1,
   async run(ctx, f, args) {
-    const limits = {
-      memory: f.memory !== undefined ? parseMemory(f.memory as string) : undefined,
-      ...cpuLimits(f.cpus as string | undefined),
-      cpuShares: f['cpu-shares'] as number | undefined,
-      pids: f['pids-limit'] as number | undefined,
-    };
-    if (Object.values(limits).every((v) => v === undefined)) throw invalidArgument('update needs at least one limit to change (--memory, --cpus, --cpu-shares, --pids-limit)');
+    // Each container's new limits are checked against its own (--memory-swap needs a memory limit).
+    if (!resourceFlags.some((d) => f[d.name] !== undefined))
+      throw invalidArgument(`update needs at least one limit to change (${resourceFlags.map((d) => `--${d.name}`).join(', ')})`);
     const mgr = await ctx.containers();
     let failed = 0;
     for (const ref of args) {
       try {
-        const c = await mgr.updateResources(ref, limits);
+        const c = await mgr.updateResources(ref, resourcesFromFlags(f, (await mgr.get(ref)).config.resources));
         process.stdout.write(`${c.id}\n`);
       } catch (e) {
         failed++;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Container, ContainerManager, ContainerState } from '../container/index.js';
 import type { ContainerDefaults } from '../image/index.js';
-import { signalName } from '../oci/index.js';
+import { DEFAULT_SHM_SIZE, signalName } from '../oci/index.js';
 import { humanDuration, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
@@ -185,7 +185,7 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
       Env: effectiveEnv(mgr, c),
       Cmd: cfg.command ?? (cfg.entrypoint !== undefined ? null : image?.Cmd ?? null),
       Entrypoint: cfg.entrypoint ?? image?.Entrypoint ?? null,
-      ExposedPorts: templateMap(Object.fromEntries(Object.keys(image?.ExposedPorts ?? {}).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}]))),
+      ExposedPorts: templateMap(Object.fromEntries([...Object.keys(image?.ExposedPorts ?? {}), ...(cfg.exposedPorts ?? [])].map((p) => [p.includes('/') ? p : `${p}/tcp`, {}]))),
       Image: cfg.image,
       WorkingDir: cfg.workdir ?? '',
       Labels: templateMap(cfg.labels ?? {}),
@@ -195,8 +195,26 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
     },
     HostConfig: {
       Memory: res.memory ?? 0,
+      MemorySwap: res.memorySwap ?? 0,
+      MemoryReservation: res.memoryReservation ?? 0,
       NanoCpus: res.cpuQuota ? Math.round((res.cpuQuota / (res.cpuPeriod ?? 100_000)) * 1e9) : 0,
+      CpuShares: res.cpuShares ?? 0,
+      CpusetCpus: res.cpusetCpus ?? '',
+      CpusetMems: res.cpusetMems ?? '',
       PidsLimit: res.pids ?? 0,
+      OomScoreAdj: res.oomScoreAdj ?? 0,
+      Devices: (cfg.devices ?? []).map((d) => ({ PathOnHost: d.hostPath, PathInContainer: d.containerPath, CgroupPermissions: d.permissions ?? 'rwm' })),
+      ShmSize: cfg.namespaces?.ipc === 'host' || cfg.namespaceContainers?.ipc ? 0 : cfg.shmSize ?? DEFAULT_SHM_SIZE,
+      Sysctls: templateMap(cfg.sysctls ?? {}),
+      PidMode: namespaceMode(cfg, 'pid', 'private'),
+      IpcMode: namespaceMode(cfg, 'ipc', cfg.ipcShareable ? 'shareable' : 'private'),
+      UTSMode: namespaceMode(cfg, 'uts', 'private'),
+      GroupAdd: sec.groupAdd ?? [],
+      SecurityOpt: [
+        ...(sec.noNewPrivileges ? ['no-new-privileges'] : []),
+        ...(sec.seccompProfile ? [`seccomp=${sec.seccompProfile.path}`] : sec.seccomp === 'unconfined' ? ['seccomp=unconfined'] : []),
+      ],
+      ContainerIDFile: cfg.cidFile ?? '',
       CapAdd: sec.capAdd ?? [],
       CapDrop: sec.capDrop ?? [],
       Privileged: !!sec.privileged,
@@ -211,6 +229,13 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
     GraphDriver: { Name: 'overlay', Data: templateMap({ UpperDir: `${p.dir}/upper`, WorkDir: `${p.dir}/work`, MergedDir: p.rootfs }) },
     NetworkSettings: networkSettings(c),
   };
+}
+
+/** docker's PidMode/IpcMode/UTSMode: host, container:ID or the container's own. */
+function namespaceMode(cfg: Container['config'], kind: 'pid' | 'ipc' | 'uts', own: string): string {
+  if (cfg.namespaces?.[kind] === 'host') return 'host';
+  const owner = cfg.namespaceContainers?.[kind];
+  return owner ? `container:${owner}` : own;
 }
 
 /** docker's NetworkSettings: the sandbox (netns), published ports, and one entry per network. */

@@ -1,9 +1,10 @@
 // Parsing of docker-style option values: sizes, CPUs, env files, ulimits, times (volumes: mounts.ts).
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
-import type { RestartPolicy, TmpfsMount } from '../container/index.js';
+import type { ContainerResources, RestartPolicy, TmpfsMount } from '../container/index.js';
+import type { FlagDef, FlagValues } from './args.js';
 import { checkMemoryLimit } from '../oci/index.js';
 
 /** "512m", "1g", "1.5GiB", "100000" → bytes (binary units, like docker). */
@@ -106,4 +107,186 @@ export function parseRestart(v: string): RestartPolicy | undefined {
     throw invalidArgument(`invalid restart policy "${v}": use no, always, unless-stopped or on-failure[:MAX-RETRIES]`);
   if (m[1] === 'no') return undefined;
   return { name: m[1] as RestartPolicy['name'], ...(m[2] !== undefined ? { maxRetries: Number(m[2]) } : {}) };
+}
+
+/** The CPUs or memory nodes this host's cgroup offers, e.g. "0-1" (what --cpuset-* may name). */
+function cpusetAvailable(file: 'cpus' | 'mems'): string {
+  for (const p of [`/sys/fs/cgroup/cpuset/cpuset.${file}`, `/sys/fs/cgroup/cpuset.${file}.effective`]) {
+    try {
+      const v = readFileSync(p, 'utf8').trim();
+      if (v) return v;
+    } catch {
+      // not this cgroup layout
+    }
+  }
+  return file === 'cpus' ? `0-${availableParallelism() - 1}` : '0';
+}
+
+/** "0-2,4" → [0, 1, 2, 4], or undefined when it is not a cpuset list. */
+function cpusetMembers(v: string): number[] | undefined {
+  const out: number[] = [];
+  for (const part of v.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) return undefined;
+    for (let n = Number(m[1]); n <= Number(m[2] ?? m[1]); n++) out.push(n);
+  }
+  return out;
+}
+
+/** --cpuset-cpus / --cpuset-mems: a list the host has (podman's messages). */
+export function parseCpuset(v: string, which: 'cpus' | 'mems'): string {
+  const what = which === 'cpus' ? 'cpuset cpus' : 'cpuset mems';
+  const asked = cpusetMembers(v);
+  if (!asked) throw invalidArgument(`invalid value "${v}" for ${what}: expected a list such as 0-2,4`);
+  const available = cpusetAvailable(which);
+  const have = new Set(cpusetMembers(available) ?? []);
+  if (!asked.every((n) => have.has(n)))
+    throw invalidArgument(`requested ${which === 'cpus' ? 'CPUs' : 'memory nodes'} are not available - requested ${v}, available: ${available}`);
+  return v;
+}
+
+/** --cpu-shares: a positive relative weight (cgroup v1 allows 2 to 262144). */
+export function parseCpuShares(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 2 || n > 262144) throw invalidArgument(`invalid value ${n} for --cpu-shares: between 2 and 262144`);
+  return n;
+}
+
+/**
+ * --memory, --memory-swap, --memory-reservation together, with docker's rules: swap is the
+ * memory+swap total (-1 unlimited) and needs --memory; the reservation is at most the limit.
+ * current holds a running container's limits (update), which the given ones are checked against.
+ */
+export function memoryLimits(
+  f: { memory?: string; swap?: string; reservation?: string },
+  current: { memory?: number } = {},
+): { memory?: number; memorySwap?: number; memoryReservation?: number } {
+  const memory = f.memory !== undefined ? parseMemory(f.memory) : undefined;
+  const limit = memory ?? current.memory;
+  let memorySwap: number | undefined;
+  if (f.swap !== undefined) {
+    memorySwap = f.swap === '-1' ? -1 : parseBytes(f.swap, '--memory-swap');
+    if (limit === undefined) throw invalidArgument('you should always set a memory limit when using a memoryswap limit (--memory with --memory-swap)');
+    if (memorySwap !== -1 && memorySwap < limit) throw invalidArgument('minimum memoryswap limit should be larger than memory limit (--memory-swap is memory plus swap)');
+  }
+  const memoryReservation = f.reservation !== undefined ? parseBytes(f.reservation, '--memory-reservation') : undefined;
+  if (memoryReservation !== undefined && limit !== undefined && limit < memoryReservation)
+    throw invalidArgument('minimum memory limit cannot be less than memory reservation limit (--memory-reservation)');
+  return { memory, memorySwap, memoryReservation };
+}
+
+/** --device HOST[:CTR][:PERMS]: a char or block device of the host (the container path defaults to the host's). */
+export function parseDevice(v: string): { hostPath: string; containerPath: string; permissions?: string } {
+  const parts = v.split(':');
+  if (parts.length > 3 || !parts[0]) throw invalidArgument(`invalid device "${v}": expected HOST[:CONTAINER][:PERMISSIONS]`);
+  const hostPath = parts[0];
+  let containerPath = hostPath;
+  let permissions: string | undefined;
+  if (parts.length === 3) [containerPath, permissions] = [parts[1]!, parts[2]!];
+  else if (parts.length === 2) {
+    if (parts[1]!.startsWith('/')) containerPath = parts[1]!;
+    else permissions = parts[1];
+  }
+  if (!isAbsolute(hostPath) || !isAbsolute(containerPath)) throw invalidArgument(`invalid device "${v}": paths must be absolute`);
+  if (permissions !== undefined && !/^(?!.*(.).*\1)[rwm]{1,3}$/.test(permissions)) throw invalidArgument(`invalid device mode "${permissions}" in --device ${v}: a subset of rwm`);
+  let st;
+  try {
+    st = statSync(hostPath);
+  } catch {
+    throw invalidArgument(`device ${hostPath} does not exist`);
+  }
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw invalidArgument(`${hostPath} is not a device`);
+  return { hostPath, containerPath, ...(permissions !== undefined ? { permissions } : {}) };
+}
+
+/** --sysctl KEY=VALUE (which keys a container may set is the spec builder's rule). */
+export function parseSysctls(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of values) {
+    const i = s.indexOf('=');
+    if (i <= 0) throw invalidArgument(`invalid --sysctl "${s}": sysctl values must be in the form of KEY=VALUE`);
+    out[s.slice(0, i).trim()] = s.slice(i + 1);
+  }
+  return out;
+}
+
+/** --expose PORT[-END][/PROTO] → "PORT/proto" entries, one per port. */
+export function parseExpose(v: string): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(v);
+  const first = Number(m?.[1]);
+  const last = m?.[2] !== undefined ? Number(m[2]) : first;
+  if (!m || first < 1 || last > 65535 || last < first) throw invalidArgument(`invalid port "${v}" for --expose: PORT[-END][/tcp|udp|sctp], ports 1 to 65535`);
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  return Array.from({ length: last - first + 1 }, (_, i) => `${first + i}/${proto}`);
+}
+
+/** --entrypoint: a JSON array (["/bin/echo","x"]) or one command; '' clears the image's. */
+export function parseEntrypoint(v: string): string[] {
+  if (v === '') return [];
+  if (!v.trimStart().startsWith('[')) return [v];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch {
+    throw invalidArgument(`invalid --entrypoint ${v}: not a JSON array of strings`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((s) => typeof s === 'string')) throw invalidArgument(`invalid --entrypoint ${v}: not a JSON array of strings`);
+  return parsed;
+}
+
+/** --label-file: KEY=VALUE lines (blank lines and # comments skipped), before --label's. */
+export function readLabelFiles(files: string[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (e) {
+      throw invalidArgument(`unable to process labels: cannot read ${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+    }
+    for (const line of text.split('\n')) {
+      const t = line.trim();
+      if (t && !t.startsWith('#')) out.push(t);
+    }
+  }
+  return out;
+}
+
+/**
+ * --oom-score-adj: -1000 to 1000, and no lower than this process's own value unless it may
+ * lower it (CAP_SYS_RESOURCE): the container's process inherits it, and the kernel refuses less.
+ */
+export function parseOomScoreAdj(n: number): number {
+  if (!Number.isInteger(n) || n < -1000 || n > 1000) throw invalidArgument(`invalid --oom-score-adj ${n}: must be between -1000 and 1000`);
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const eff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? '0'));
+  const CAP_SYS_RESOURCE = 24n;
+  if ((eff >> CAP_SYS_RESOURCE) & 1n) return n;
+  const own = Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
+  if (n < own) throw invalidArgument(`invalid --oom-score-adj ${n}: this host permits ${own} to 1000 (going lower needs CAP_SYS_RESOURCE)`);
+  return n;
+}
+
+/** The cgroup limits run, create and update take (one table, one parser). */
+export const resourceFlags: FlagDef[] = [
+  { name: 'memory', short: 'm', type: 'string', value: 'BYTES', desc: 'Memory limit (e.g. 512m, 1g)' },
+  { name: 'memory-swap', type: 'string', value: 'BYTES', desc: 'Memory plus swap limit (-1 for unlimited swap); needs --memory' },
+  { name: 'memory-reservation', type: 'string', value: 'BYTES', desc: 'Memory soft limit' },
+  { name: 'cpus', type: 'string', value: 'N', desc: 'Number of CPUs (e.g. 1.5)' },
+  { name: 'cpu-shares', short: 'c', type: 'int', value: 'N', desc: 'CPU shares (relative weight)' },
+  { name: 'cpuset-cpus', type: 'string', value: 'LIST', desc: 'CPUs in which to allow execution (0-3, 0,1)' },
+  { name: 'cpuset-mems', type: 'string', value: 'LIST', desc: 'Memory nodes in which to allow execution (0-3, 0,1)' },
+  { name: 'pids-limit', type: 'int', value: 'N', desc: 'Tune container pids limit (-1 for unlimited)' },
+];
+
+/** resourceFlags' values, only those given; current: the limits a running container has (update). */
+export function resourcesFromFlags(f: FlagValues, current: ContainerResources = {}): ContainerResources {
+  const r: ContainerResources = {
+    ...memoryLimits({ memory: f.memory as string | undefined, swap: f['memory-swap'] as string | undefined, reservation: f['memory-reservation'] as string | undefined }, current),
+    ...cpuLimits(f.cpus as string | undefined),
+    cpuShares: f['cpu-shares'] !== undefined ? parseCpuShares(f['cpu-shares'] as number) : undefined,
+    cpusetCpus: f['cpuset-cpus'] !== undefined ? parseCpuset(f['cpuset-cpus'] as string, 'cpus') : undefined,
+    cpusetMems: f['cpuset-mems'] !== undefined ? parseCpuset(f['cpuset-mems'] as string, 'mems') : undefined,
+    pids: f['pids-limit'] as number | undefined,
+  };
+  return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as ContainerResources;
 }

@@ -45,6 +45,8 @@ export function waitingLine(e: Extract<PullProgress, { type: 'waiting' }>): stri
  */
 export async function ensureImage(ctx: Engine, ref: string, f: FlagValues): Promise<string> {
   const policy = f.pull as string;
+  // -q: nothing about the pull is printed.
+  const say = (line: string) => void (f.quiet ? undefined : process.stderr.write(line));
   if (policy !== 'missing' && policy !== 'always' && policy !== 'never') throw invalidArgument(`invalid --pull "${policy}": missing, always or never`);
   const platform = platformOf(f);
   const images = await ctx.images();
@@ -57,13 +59,13 @@ export async function ensureImage(ctx: Engine, ref: string, f: FlagValues): Prom
     } catch (e) {
       if (!isBerthError(e, 'NotFound')) throw e;
     }
-    process.stderr.write(`Unable to find image '${ref}' locally\n`);
+    say(`Unable to find image '${ref}' locally\n`);
   }
   const registry = await ctx.registry(registryOptions(f));
   const onProgress = (e: PullProgress) => {
-    if (e.type === 'trying') process.stderr.write(`Trying to pull ${e.reference}...\n`);
-    else if (e.type === 'waiting') process.stderr.write(`${waitingLine(e)}\n`);
-    else if (e.type === 'blob' && e.kind !== 'config' && e.status === 'done') process.stderr.write(`Copying blob ${e.digest.slice(7, 19)} done\n`);
+    if (e.type === 'trying') say(`Trying to pull ${e.reference}...\n`);
+    else if (e.type === 'waiting') say(`${waitingLine(e)}\n`);
+    else if (e.type === 'blob' && e.kind !== 'config' && e.status === 'done') say(`Copying blob ${e.digest.slice(7, 19)} done\n`);
   };
   try {
     const { name } = await images.pull(ref, registry, { platform, onProgress });

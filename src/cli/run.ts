@@ -1,16 +1,19 @@
 // create, run, start, attach, exec, logs: the commands that carry a container's stdio.
 import { EventEmitter } from 'node:events';
+import { Writable } from 'node:stream';
 import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
 import type { Container, ContainerSpec, ContainerManager } from '../container/index.js';
 import { isValidName } from '../config/index.js';
-import { invalidArgument } from '../errors/index.js';
+import { invalidArgument, isBerthError } from '../errors/index.js';
 import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlags } from './pull-policy.js';
 import {
-  cpuLimits, parseEnv, parseLabels, parseMemory, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
+  parseEnv, parseEntrypoint, parseLabels, parseOomScoreAdj, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
+  readLabelFiles, resourceFlags, resourcesFromFlags,
 } from './options.js';
+import { attachedStreams, hostOptionsFromFlags, readSeccompProfile, writeCidFile } from './run-host.js';
 import { parseMount, parseVolume } from './mounts.js';
 import { parseSignal } from '../oci/index.js';
 
@@ -23,29 +26,41 @@ const createFlags: FlagDef[] = [
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', desc: 'Working directory inside the container' },
   { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', desc: 'Username or UID, and optionally group name or GID' },
   { name: 'hostname', short: 'h', type: 'string', value: 'NAME', desc: 'Container host name' },
-  { name: 'entrypoint', type: 'string', value: 'CMD', desc: 'Overwrite the default ENTRYPOINT of the image' },
+  { name: 'entrypoint', type: 'string', value: 'CMD', desc: 'Overwrite the default ENTRYPOINT of the image (a command, or a JSON array)' },
   { name: 'volume', short: 'v', type: 'strings', value: '[SRC:]CTR[:OPTS]', desc: 'Bind mount a host path or mount a volume (OPTS: ro, z, rshared, nosuid, …)' },
   { name: 'mount', type: 'strings', value: 'type=TYPE,…', desc: 'Attach a bind, volume or tmpfs mount (docker syntax)' },
   { name: 'tmpfs', type: 'strings', value: 'PATH[:OPTS]', desc: 'Mount a tmpfs directory' },
   { name: 'read-only', type: 'bool', desc: "Mount the container's root filesystem as read only" },
-  { name: 'memory', short: 'm', type: 'string', value: 'BYTES', desc: 'Memory limit (e.g. 512m, 1g)' },
-  { name: 'cpus', type: 'string', value: 'N', desc: 'Number of CPUs (e.g. 1.5)' },
-  { name: 'pids-limit', type: 'int', value: 'N', desc: 'Tune container pids limit (-1 for unlimited)' },
+  { name: 'read-only-tmpfs', type: 'bool', default: true, desc: 'With --read-only, mount a read-write tmpfs on /run, /tmp and /var/tmp' },
+  { name: 'shm-size', type: 'string', value: 'BYTES', desc: 'Size of /dev/shm (default 64m)' },
+  ...resourceFlags,
+  { name: 'oom-score-adj', type: 'int', value: 'N', desc: "Tune the host's OOM preferences for the container (-1000 to 1000)" },
+  { name: 'device', type: 'strings', value: 'HOST[:CTR][:PERMS]', desc: 'Add a host device to the container (PERMS: a subset of rwm)' },
+  { name: 'sysctl', type: 'strings', value: 'KEY=VALUE', desc: 'Set a namespaced kernel parameter' },
+  { name: 'pid', type: 'string', value: 'MODE', desc: 'PID namespace: private (default), host or container:NAME' },
+  { name: 'ipc', type: 'string', value: 'MODE', desc: 'IPC namespace: private (default), shareable, host or container:NAME' },
+  { name: 'uts', type: 'string', value: 'MODE', desc: 'UTS namespace: private (default), host or container:NAME' },
+  { name: 'group-add', type: 'strings', value: 'GROUP', desc: 'Add additional groups (names from the container\'s /etc/group, or numbers)' },
   { name: 'cap-add', type: 'strings', value: 'CAP', desc: 'Add Linux capabilities' },
   { name: 'cap-drop', type: 'strings', value: 'CAP', desc: 'Drop Linux capabilities' },
   { name: 'privileged', type: 'bool', desc: 'Give extended privileges to this container' },
-  { name: 'security-opt', type: 'strings', value: 'OPT', desc: 'Security options: no-new-privileges, seccomp=unconfined' },
+  { name: 'security-opt', type: 'strings', value: 'OPT', desc: 'Security options: no-new-privileges, seccomp=unconfined, seccomp=PROFILE.json' },
   { name: 'ulimit', type: 'strings', value: 'NAME=SOFT[:HARD]', desc: 'Ulimit options' },
   { name: 'network', type: 'string', value: 'NETWORK', desc: 'Networks to join (NAME[,NAME...], default: the berth bridge network), none or host' },
   { name: 'net', type: 'string', value: 'NETWORK', desc: 'Alias of --network' },
   { name: 'publish', short: 'p', type: 'strings', value: '[IP:][HOSTPORT:]CTRPORT[/PROTO]', desc: "Publish a container's port to the host" },
   { name: 'publish-all', short: 'P', type: 'bool', desc: 'Publish all exposed ports to free host ports' },
+  { name: 'expose', type: 'strings', value: 'PORT[-END][/PROTO]', desc: 'Expose a port or a range of ports (published by -P)' },
+  { name: 'ip', type: 'string', value: 'IP', desc: 'A static IPv4 or IPv6 address on the network' },
   { name: 'dns', type: 'strings', value: 'IP', desc: 'Set custom DNS servers' },
   { name: 'dns-search', type: 'strings', value: 'DOMAIN', desc: 'Set custom DNS search domains' },
   { name: 'dns-option', type: 'strings', value: 'OPT', desc: 'Set DNS options' },
   { name: 'add-host', type: 'strings', value: 'HOST:IP', desc: 'Add a custom host-to-IP mapping' },
   { name: 'init', type: 'bool', desc: 'Run an init inside the container that forwards signals and reaps processes' },
   { name: 'label', short: 'l', type: 'strings', value: 'KEY=VALUE', desc: 'Set metadata on the container' },
+  { name: 'label-file', type: 'strings', value: 'FILE', desc: 'Read in a line delimited file of labels' },
+  { name: 'cidfile', type: 'string', value: 'FILE', desc: 'Write the container ID to the file' },
+  { name: 'quiet', short: 'q', type: 'bool', desc: 'Suppress output information when pulling images' },
   { name: 'stop-signal', type: 'string', value: 'SIGNAL', desc: 'Signal to stop the container (default SIGTERM)' },
   { name: 'stop-timeout', type: 'int', value: 'SECONDS', desc: 'Timeout to stop the container before killing it (default 10)' },
   { name: 'log-opt', type: 'strings', value: 'max-size=SIZE', desc: 'Log driver options' },
@@ -56,6 +71,7 @@ const createFlags: FlagDef[] = [
 
 const runOnlyFlags: FlagDef[] = [
   { name: 'detach', short: 'd', type: 'bool', desc: 'Run container in background and print container ID' },
+  { name: 'attach', short: 'a', type: 'strings', value: 'STREAM', desc: 'Attach to STDIN, STDOUT or STDERR (default: all of them)' },
   { name: 'detach-keys', type: 'string', value: 'KEYS', desc: 'Key sequence for detaching a container (default ctrl-p,ctrl-q)' },
   { name: 'sig-proxy', type: 'bool', default: true, desc: 'Proxy received signals to the process (non-TTY mode only)' },
 ];
@@ -82,11 +98,14 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   for (const h of strings('add-host')) net!.parseAddHost(h);
   let noNewPrivileges = false;
   let seccomp: 'default' | 'unconfined' = 'default';
+  let seccompProfile: { path: string; profile: unknown } | undefined;
   for (const o of strings('security-opt')) {
     if (o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true') noNewPrivileges = true;
     else if (o === 'seccomp=unconfined' || o === 'seccomp:unconfined') seccomp = 'unconfined';
-    else throw invalidArgument(`unsupported --security-opt "${o}": use no-new-privileges or seccomp=unconfined`);
+    else if (/^seccomp[=:]./.test(o)) seccompProfile = readSeccompProfile(o.slice('seccomp='.length));
+    else throw invalidArgument(`unsupported --security-opt "${o}": use no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json`);
   }
+  const hostFlags = hostOptionsFromFlags(f, network);
   let logSizeMax: number | undefined;
   for (const o of strings('log-opt')) {
     const m = /^max-size=(.+)$/.exec(o);
@@ -99,15 +118,19 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   if (stopSignal !== undefined) parseSignal(stopSignal);
   const entrypoint = f.entrypoint as string | undefined;
   const resources = {
-    memory: f.memory !== undefined ? parseMemory(f.memory as string) : undefined,
-    ...cpuLimits(f.cpus as string | undefined),
-    pids: f['pids-limit'] as number | undefined,
+    ...resourcesFromFlags(f),
+    ...(f['oom-score-adj'] !== undefined ? { oomScoreAdj: parseOomScoreAdj(f['oom-score-adj'] as number) } : {}),
   };
+  const mounts = [...strings('volume').map(parseVolume), ...strings('mount').map(parseMount), ...strings('tmpfs').map(parseTmpfs)];
+  // As podman: a read-only root keeps writable scratch space unless told not to.
+  if (f['read-only'] && f['read-only-tmpfs'] !== false)
+    for (const destination of ['/run', '/tmp', '/var/tmp'])
+      if (!mounts.some((m) => m.destination === destination)) mounts.push({ type: 'tmpfs', destination, options: ['rw', 'rprivate', 'nosuid', 'nodev', 'tmpcopyup'] });
   const spec: ContainerSpec = {
     image: args[0],
     name: f.name as string | undefined,
     command: args.length > 1 ? args.slice(1) : undefined,
-    entrypoint: entrypoint === undefined ? undefined : entrypoint === '' ? [] : [entrypoint],
+    entrypoint: entrypoint === undefined ? undefined : parseEntrypoint(entrypoint),
     env: parseEnv(strings('env'), strings('env-file')),
     workdir: f.workdir as string | undefined,
     hostname: f.hostname as string | undefined,
@@ -115,7 +138,7 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     stdin: !!f.interactive,
     // As docker: stdin stays open across attach sessions (a detach does not end the input).
     stdinOnce: f.interactive ? false : undefined,
-    mounts: [...strings('volume').map(parseVolume), ...strings('mount').map(parseMount), ...strings('tmpfs').map(parseTmpfs)],
+    mounts,
     imageVolumes: true,
     security: {
       user: f.user as string | undefined,
@@ -125,6 +148,8 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
       noNewPrivileges,
       seccomp,
       readOnlyRootfs: !!f['read-only'],
+      ...(seccompProfile ? { seccompProfile } : {}),
+      ...(hostFlags.groupAdd.length ? { groupAdd: hostFlags.groupAdd } : {}),
     },
     resources,
     rlimits: strings('ulimit').map(parseUlimit),
@@ -137,14 +162,16 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
       dnsSearch: f['dns-search'] ? strings('dns-search') : undefined,
       dnsOptions: f['dns-option'] ? strings('dns-option') : undefined,
       addHosts: strings('add-host'),
+      ...(hostFlags.ip ? { ip: hostFlags.ip } : {}),
     },
     init: !!f.init,
     removeOnExit: !!f.rm,
     restartPolicy: restart,
-    labels: parseLabels(strings('label')),
+    labels: parseLabels([...readLabelFiles(strings('label-file')), ...strings('label')]),
     stopSignal,
     stopTimeout: f['stop-timeout'] as number | undefined,
     logSizeMax,
+    ...hostFlags.spec,
   };
   return spec;
 }
@@ -174,12 +201,36 @@ function joinedContainerOf(f: FlagValues): string | undefined {
   return name;
 }
 
-/** The spec joined to another container's network (--network container:NAME). */
-async function withJoinedNetwork(mgr: ContainerManager, f: FlagValues, cfg: ContainerSpec): Promise<ContainerSpec> {
+/** The spec joined to other containers' network (--network container:NAME) and namespaces (--pid/--ipc/--uts container:NAME). */
+async function withJoined(mgr: ContainerManager, f: FlagValues, cfg: ContainerSpec): Promise<ContainerSpec> {
+  if (cfg.namespaceContainers) {
+    const ids: NonNullable<ContainerSpec['namespaceContainers']> = {};
+    for (const [kind, name] of Object.entries(cfg.namespaceContainers) as [keyof typeof ids, string][]) {
+      const c = await mgr.get(name).catch((e: unknown) => {
+        throw isBerthError(e, 'NotFound') ? invalidArgument(`looking up container to share the ${kind} namespace with: no such container ${name}`) : e;
+      });
+      ids[kind] = c.id;
+    }
+    cfg = { ...cfg, namespaceContainers: ids };
+  }
   const name = joinedContainerOf(f);
   if (name === undefined) return cfg;
   const shared = await mgr.networkOf(name);
   return { ...cfg, ...shared, network: shared.network ?? { mode: 'none' }, mounts: [...(cfg.mounts ?? []), ...(shared.mounts ?? [])] };
+}
+
+/** Creates the container of a run/create and writes its --cidfile (the container goes again when that fails). */
+async function createFromFlags(mgr: ContainerManager, f: FlagValues, cfg: ContainerSpec, foreground?: boolean): Promise<Container> {
+  const c = await mgr.create(await withJoined(mgr, f, cfg), foreground === undefined ? undefined : { foreground });
+  if (cfg.cidFile) {
+    try {
+      writeCidFile(cfg.cidFile, c.id);
+    } catch (e) {
+      await mgr.remove(c.id, { force: true }).catch(() => {});
+      throw e;
+    }
+  }
+  return c;
 }
 
 /** start --all's filters (e.g. restart-policy=always at boot); all must match. */
@@ -222,7 +273,7 @@ function rawTerminal(tty: boolean, stdin: boolean): () => void {
 async function attachTerminal(
   mgr: ContainerManager,
   id: string,
-  o: { tty: boolean; stdin: boolean; detachKeys?: string; sigProxy: boolean },
+  o: { tty: boolean; stdin: boolean; detachKeys?: string; sigProxy: boolean; streams?: Set<'stdin' | 'stdout' | 'stderr'> },
   beforeStart?: () => Promise<void>,
 ): Promise<'exited' | 'detached'> {
   const onResize = () => {
@@ -234,10 +285,13 @@ async function attachTerminal(
   if (!o.tty && o.sigProxy) for (const s of signals) process.on(s, forward);
   const restoreTerminal = rawTerminal(o.tty, o.stdin);
   try {
+    // -a: the streams not named are not shown (their output is dropped, stdin stays closed).
+    const shown = (name: 'stdin' | 'stdout' | 'stderr') => !o.streams || o.streams.has(name);
+    const dropped = () => new Writable({ write: (_chunk, _enc, done) => done() });
     const session = await mgr.attach(id, {
-      stdin: o.stdin ? process.stdin : undefined,
-      stdout: process.stdout,
-      stderr: process.stderr,
+      stdin: o.stdin && shown('stdin') ? process.stdin : undefined,
+      stdout: shown('stdout') ? process.stdout : dropped(),
+      stderr: shown('stderr') ? process.stderr : dropped(),
       detachKeys: o.detachKeys,
     });
     // The PTY exists once the container is created: size it before the process starts.
@@ -266,7 +320,7 @@ const createCommand: Command = {
     const cfg = await configFromFlags(f, args);
     cfg.image = await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
-    const c = await mgr.create(await withJoinedNetwork(mgr, f, cfg));
+    const c = await createFromFlags(mgr, f, cfg);
     process.stdout.write(c.id + '\n');
   },
 };
@@ -281,12 +335,13 @@ const runCommand: Command = {
   async run(ctx, f, args) {
     // Checked before anything is created or started.
     detachKeysOf(f);
+    const streams = attachedStreams(f);
     const cfg = await configFromFlags(f, args);
     // A foreground `run -i` without a TTY passes its input's end on (`echo x | berth run -i … cat` ends).
     if (!f.detach && cfg.stdin && !cfg.tty) cfg.stdinOnce = true;
     cfg.image = await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
-    const c = await mgr.create(await withJoinedNetwork(mgr, f, cfg), { foreground: !f.detach });
+    const c = await createFromFlags(mgr, f, cfg, !f.detach);
     if (f.detach) {
       await mgr.start(c.id);
       process.stdout.write(c.id + '\n');
@@ -295,7 +350,7 @@ const runCommand: Command = {
     const how = await attachTerminal(
       mgr,
       c.id,
-      { tty: !!cfg.tty, stdin: !!cfg.stdin, detachKeys: detachKeysOf(f), sigProxy: f['sig-proxy'] !== false },
+      { tty: !!cfg.tty, stdin: !!cfg.stdin, detachKeys: detachKeysOf(f), sigProxy: f['sig-proxy'] !== false, streams },
       async () => void (await mgr.start(c.id)),
     );
     if (how === 'detached') return 0;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Image } from '../image/index.js';
 import { buildSpec, processArgs, type Mount, type SpecInput } from '../oci/index.js';
 import { isValidName } from '../config/index.js';
-import { internal, invalidArgument } from '../errors/index.js';
+import { failedPrecondition, internal, invalidArgument } from '../errors/index.js';
 import { processToken, writeFileAtomicSync } from '../sys/index.js';
 import { ETC_FILES, etcBindMounts, writeEtcFiles } from './etc-files.js';
 import { randomHex, randomName } from './names.js';
@@ -15,6 +15,7 @@ import { cgroupPathOf, containerHostname, networkPlan, type ContainerSpec } from
 import { containerPaths, type Parts } from './parts.js';
 import { destroy } from './release.js';
 import { ociMounts, removeAnonymousVolumes, resolveVolumes } from './mounts.js';
+import { mountShareableShm, shareableShmPath } from './shm.js';
 import type { Container } from './types.js';
 
 /** Seconds conmon holds back the exit command of a container someone waits on. */
@@ -45,8 +46,12 @@ export async function createContainer(parts: Parts, spec: ContainerSpec, opts: C
   const ic = image.config.config ?? {};
   if (spec.network?.publishExposed) {
     const { publishAll } = await import('../network/index.js');
-    spec = { ...spec, network: { ...spec.network, ports: [...(spec.network.ports ?? []), ...publishAll(Object.keys(ic.ExposedPorts ?? {}))] } };
+    const exposed = new Set([...Object.keys(ic.ExposedPorts ?? {}).map((p) => (p.includes('/') ? p : `${p}/tcp`)), ...(spec.exposedPorts ?? [])]);
+    spec = { ...spec, network: { ...spec.network, ports: [...(spec.network.ports ?? []), ...publishAll(exposed)] } };
   }
+  // The containers whose namespaces it joins run now (checked before anything is made).
+  for (const owner of Object.values(spec.namespaceContainers ?? {})) namespaceOwnerPid(parts, owner);
+  if (spec.namespaceContainers?.ipc) ipcOwnerShm(parts, spec.namespaceContainers.ipc);
   const args = processArgs(ic, spec);
   if (args.length === 0) throw invalidArgument('no command specified: the image has no CMD or ENTRYPOINT, give one after the image name');
   const id = randomHex(32);
@@ -154,10 +159,18 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
     namespaces: [
       ...(netns ? [{ type: 'network', path: netns }] : []),
       ...(['ipc', 'uts', 'pid'] as const).flatMap((type) => {
-        const v = ns[type];
+        const owner = spec.namespaceContainers?.[type];
+        const v = owner !== undefined ? `/proc/${namespaceOwnerPid(parts, owner)}/ns/${type}` : ns[type];
         return v === undefined ? [] : [v === 'host' ? { type, host: true } : { type, path: v }];
       }),
     ],
+    additionalGroups: sec.groupAdd,
+    seccompProfile: sec.seccompProfile,
+    shmSize: spec.shmSize,
+    // The host's IPC namespace comes with the host's POSIX shared memory, a joined one with its owner's.
+    shmSource: ns.ipc === 'host' ? '/dev/shm'
+      : spec.namespaceContainers?.ipc ? ipcOwnerShm(parts, spec.namespaceContainers.ipc)
+      : spec.ipcShareable ? mountShareableShm(p.dir, spec.shmSize) : undefined,
     cgroupsPath: cgroupPathOf(spec, c.id),
     init: spec.init ? parts.config.initPath : undefined,
     annotations: { ...(spec.labels ?? {}), ...(spec.annotations ?? {}) },
@@ -186,6 +199,22 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
   signal?.throwIfAborted();
 }
 
+/** The process of a running container whose namespaces another joins. */
+function namespaceOwnerPid(parts: Parts, id: string): number {
+  const owner = parts.records.byId(id);
+  if (!owner) throw failedPrecondition(`the container ${id.slice(0, 12)} whose namespaces are shared no longer exists`);
+  if (owner.state !== 'running' || !owner.pid) throw failedPrecondition(`cannot join the namespaces of container ${owner.name}: it is not running`);
+  return owner.pid;
+}
+
+/** The /dev/shm of the container whose IPC namespace another joins: it must be shareable. */
+function ipcOwnerShm(parts: Parts, id: string): string {
+  const owner = parts.records.byId(id);
+  if (!owner?.config.ipcShareable)
+    throw failedPrecondition(`cannot join the IPC namespace of container ${owner?.name ?? id}: it is not shareable (create it with --ipc shareable)`);
+  return shareableShmPath(containerPaths(parts, owner).dir);
+}
+
 /** Joins the container's networks and writes its resolv.conf, hosts and hostname; returns the netns path. */
 async function attachNetwork(parts: Parts, c: Container, networks: string[], hostname: string): Promise<string> {
   const n = c.config.network ?? {};
@@ -194,7 +223,7 @@ async function attachNetwork(parts: Parts, c: Container, networks: string[], hos
   // released before new ones are made. An owner that still has a row (a container, a
   // pod) is its own to release (it may be doing so right now).
   await net.sweep(async (id) => parts.records.exists(id) || (await Promise.all(parts.networkOwners.map((owns) => owns(id)))).some(Boolean));
-  const status = await net.setup(c.id, { networks, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']] });
+  const status = await net.setup(c.id, { networks, portMappings: n.ports, ips: n.ip ? [n.ip] : undefined, cniArgs: [['IgnoreUnknown', '1']] });
   await parts.records.setNetwork(c.id, status);
   const first = status.attachments[0];
   const { writeContainerFiles } = await import('../network/index.js');

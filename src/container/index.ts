@@ -26,7 +26,7 @@ export { ContainerRuntime, type RuntimeDirs, type RuntimeCreateOptions, type Run
 export { ContainerRecords } from './records.js';
 export type { Container, ContainerState } from './types.js';
 export type {
-  ContainerSpec, ContainerMount, BindMount, VolumeMount, MountFlag, TmpfsMount, DeviceMapping, SecurityContext, ContainerResources, JoinedNamespaces, NetworkSpec, Propagation, RestartPolicy,
+  ContainerSpec, ContainerNamespaces, ContainerMount, BindMount, VolumeMount, MountFlag, TmpfsMount, DeviceMapping, SecurityContext, ContainerResources, JoinedNamespaces, NetworkSpec, Propagation, RestartPolicy,
 } from './spec.js';
 export { cgroupPathOf, containerHostname, networkPlan } from './spec.js';
 export { cgroupV2, networkInterfaces, type ContainerStats, type InterfaceStats } from './stats.js';

@@ -8,6 +8,7 @@ import { parkPoint, processToken, removePaths, tokenAlive } from '../sys/index.j
 import { networkPlan } from './spec.js';
 import type { Parts } from './parts.js';
 import { removeAnonymousVolumes } from './mounts.js';
+import { unmountShareableShm } from './shm.js';
 import type { Container } from './types.js';
 
 /**
@@ -94,6 +95,7 @@ export async function release(parts: Parts, id: string, afterFailure = false): P
         )
     : undefined;
   try {
+    unmountShareableShm(join(parts.containersDir, id));
     (await parts.snapshots()).unmountRootfs(join(parts.containersDir, id));
   } finally {
     await deleted;

@@ -66,6 +66,10 @@ export interface SecurityContext {
   noNewPrivileges?: boolean;
   /** Default 'default' (berth's profile). */
   seccomp?: 'default' | 'unconfined';
+  /** A profile file's content (docker's JSON format) used instead of the default; path for inspect. */
+  seccompProfile?: { path: string; profile: unknown };
+  /** Extra groups by name (the container's /etc/group) or number (docker's --group-add). */
+  groupAdd?: string[];
   /** Replace the default masked and read-only paths. */
   maskedPaths?: string[];
   readonlyPaths?: string[];
@@ -84,6 +88,9 @@ export interface JoinedNamespaces {
   pid?: string | 'host';
 }
 
+/** Namespaces joined from another container (its id), found again at each start. */
+export type ContainerNamespaces = Partial<Record<'pid' | 'ipc' | 'uts', string>>;
+
 /** Networking berth sets up itself (ignored when namespaces.network is given). */
 export interface NetworkSpec {
   /** 'networks' (default): a netns attached to `networks` (none listed: the default network). */
@@ -97,6 +104,8 @@ export interface NetworkSpec {
   dnsOptions?: string[];
   /** NAME:IP entries for /etc/hosts. */
   addHosts?: string[];
+  /** A static address on the (single) network, through CNI's "ips" capability. */
+  ip?: string;
 }
 
 export interface ContainerSpec {
@@ -126,6 +135,16 @@ export interface ContainerSpec {
   security?: SecurityContext;
   resources?: ContainerResources;
   namespaces?: JoinedNamespaces;
+  /** Namespaces shared with other containers (--pid/--ipc/--uts container:NAME). */
+  namespaceContainers?: ContainerNamespaces;
+  /** Bytes of the /dev/shm tmpfs (default 64 MiB). */
+  shmSize?: number;
+  /** Others may join its IPC namespace and /dev/shm (--ipc shareable): the tmpfs is mounted on the host. */
+  ipcShareable?: boolean;
+  /** Ports ("80/tcp") exposed beside the image's (--expose): in inspect, published by -P. */
+  exposedPorts?: string[];
+  /** The file its id was written to at creation (--cidfile). */
+  cidFile?: string;
   network?: NetworkSpec;
   /** cgroup the container's cgroup goes under (default /berth). */
   cgroupParent?: string;
@@ -160,7 +179,7 @@ export function networkPlan(spec: ContainerSpec): NetworkPlan {
 /** The one rule for a container's hostname (undefined: it sets none, its UTS namespace is joined). */
 export function containerHostname(spec: ContainerSpec, id: string): string | undefined {
   if (spec.hostname) return spec.hostname;
-  if (spec.namespaces?.uts) return undefined;
+  if (spec.namespaces?.uts || spec.namespaceContainers?.uts) return undefined;
   return networkPlan(spec).kind === 'host' ? hostHostname() : id.slice(0, 12);
 }
 

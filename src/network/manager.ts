@@ -2,7 +2,7 @@
 // (setup), read back what it got (status), take it all down (teardown), and clean up
 // after owners that are gone (sweep).
 import { existsSync } from 'node:fs';
-import { BerthError } from '../errors/index.js';
+import { BerthError, invalidArgument } from '../errors/index.js';
 import { log } from '../log/index.js';
 import { parkPoint } from '../sys/index.js';
 import type { CachedAttachment } from './cni/cache.js';
@@ -87,6 +87,10 @@ export class NetworkManager {
     for (const name of names) {
       if (name === this.defaultNetworkName) lists.push(await ensureDefaultNetwork(this.runner.confDir, { ...this.defaults, name }));
       else lists.push(await this.runner.getNetwork(name));
+    }
+    if (req.ips?.length) {
+      if (lists.length > 1) throw invalidArgument('--ip can only be set for a single network');
+      if (!lists[0]!.plugins.some((p) => p.capabilities?.ips)) throw invalidArgument(`network ${lists[0]!.name} does not take a static address: none of its plugins declares the CNI "ips" capability`);
     }
     const requested = req.portMappings ?? [];
     checkConflicts(requested);

@@ -41,7 +41,8 @@ function bridgeNetwork(o: BridgeNetworkOptions): NetworkConfigList {
   if (!o.internal) ipam.routes = [{ dst: subnet.family === 4 ? '0.0.0.0/0' : '::/0' }];
   if (o.ipamDataDir) ipam.dataDir = o.ipamDataDir;
   const plugins: PluginConf[] = [
-    { type: 'bridge', bridge: o.bridge, isGateway: !o.internal, ipMasq: !o.internal, hairpinMode: true, ipam },
+    // "ips": host-local takes a requested address (--ip) through runtimeConfig.
+    { type: 'bridge', bridge: o.bridge, isGateway: !o.internal, ipMasq: !o.internal, hairpinMode: true, ipam, capabilities: { ips: true } },
     { type: 'portmap', capabilities: { portMappings: true } },
     { type: 'firewall' },
     { type: 'tuning' },

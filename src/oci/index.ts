@@ -1,6 +1,7 @@
 // OCI runtime layer: the runtime-spec builder (config.json) and the runtime CLI driver.
-export { buildSpec, cgroupLimits } from './spec.js';
-export { checkMemoryLimit } from './limits.js';
+export { buildSpec, cgroupLimits, DEFAULT_SHM_SIZE } from './spec.js';
+export { checkMemoryLimit, validateSysctls } from './limits.js';
+export { seccompFromProfile } from './seccomp-profile.js';
 export type { SpecInput, ResourceLimits, DeviceRequest } from './spec.js';
 export { processArgs, processEnv, mergeEnv, DEFAULT_PATH } from './process.js';
 export { resolveUser } from './user.js';

@@ -88,10 +88,13 @@ export function buildRlimits(ulimits: { type: string; soft: number; hard: number
 // Sysctls that are per-namespace, so a container may set them (docker's rule).
 const IPC_SYSCTLS = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
 
-export function validateSysctls(sysctls: Record<string, string>, opts: { hostNetwork: boolean }): Record<string, string> {
+export function validateSysctls(sysctls: Record<string, string>, opts: { hostNetwork: boolean; hostIpc?: boolean }): Record<string, string> {
   for (const [key, value] of Object.entries(sysctls)) {
     if (typeof value !== 'string') throw invalidArgument(`sysctl "${key}": value must be a string`);
-    if (IPC_SYSCTLS.includes(key) || key.startsWith('fs.mqueue.')) continue;
+    if (IPC_SYSCTLS.includes(key) || key.startsWith('fs.mqueue.')) {
+      if (opts.hostIpc) throw invalidArgument(`sysctl "${key}" cannot be set with the host IPC namespace`);
+      continue;
+    }
     if (key.startsWith('net.')) {
       if (opts.hostNetwork) throw invalidArgument(`sysctl "${key}" cannot be set with the host network`);
       continue;

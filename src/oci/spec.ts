@@ -8,7 +8,8 @@ import { defaultDeviceRules, deviceNode, hostDevices } from './devices.js';
 import { buildRlimits, checkMemoryLimit, validateSysctls } from './limits.js';
 import { defaultSeccompProfile } from './seccomp.js';
 import type { Device, ImageRuntimeConfig, Mount, Namespace, Resources, RuntimeSpec } from './types.js';
-import { resolveUser } from './user.js';
+import { resolveGroups, resolveUser } from './user.js';
+import { seccompFromProfile } from './seccomp-profile.js';
 import { processArgs, processEnv } from './process.js';
 
 /** cgroup limits, runtime-neutral (what `docker run` flags and CRI LinuxContainerResources both say). */
@@ -25,6 +26,8 @@ export interface ResourceLimits {
   memory?: number;
   /** Memory + swap, bytes (-1 = unlimited). */
   memorySwap?: number;
+  /** Soft limit, bytes (cgroup v1 memory.soft_limit_in_bytes). */
+  memoryReservation?: number;
   /** 0 or -1 = unlimited. */
   pids?: number;
   hugepages?: { pageSize: string; limit: number }[];
@@ -56,6 +59,8 @@ export interface SpecInput {
   user?: string;
   /** Extra group ids of the process. */
   supplementalGroups?: number[];
+  /** Extra groups by name (looked up in the container's /etc/group) or number. */
+  additionalGroups?: string[];
   /** Set in the container's UTS namespace; unset: none is set (e.g. a pod's joined UTS namespace). */
   hostname?: string;
   tty?: boolean;
@@ -73,6 +78,12 @@ export interface SpecInput {
   noNewPrivileges?: boolean;
   /** Default true; false = unconfined. */
   seccomp?: boolean;
+  /** A profile file's parsed JSON (docker's format) in place of the default profile. */
+  seccompProfile?: { path: string; profile: unknown };
+  /** Bytes of the /dev/shm tmpfs (default 64 MiB). */
+  shmSize?: number;
+  /** A host directory bind-mounted at /dev/shm instead of a tmpfs (the host's with its IPC namespace). */
+  shmSource?: string;
   /** Replace the default masked and read-only paths (unprivileged containers). */
   maskedPaths?: string[];
   readonlyPaths?: string[];
@@ -110,7 +121,8 @@ export async function buildSpec(input: SpecInput): Promise<RuntimeSpec> {
   const args = processArgs(image, input);
   if (args.length === 0) throw invalidArgument('no command specified');
   const user = await resolveUser(input.rootfs, input.user ?? image.User);
-  for (const g of input.supplementalGroups ?? []) if (!user.additionalGids.includes(g)) user.additionalGids.push(g);
+  const extra = [...(input.supplementalGroups ?? []), ...(input.additionalGroups?.length ? await resolveGroups(input.rootfs, input.additionalGroups) : [])];
+  for (const g of extra) if (!user.additionalGids.includes(g)) user.additionalGids.push(g);
   const hostname = input.hostname;
   if (hostname !== undefined) validateHostname(hostname);
   const cwd = input.workdir || image.WorkingDir || '/';
@@ -119,7 +131,8 @@ export async function buildSpec(input: SpecInput): Promise<RuntimeSpec> {
   const caps = privileged ? hostCapabilities() : containerCapabilities(input.capAdd, input.capDrop);
   const env = processEnv(image.Env ?? [], input.env ?? [], { hostname, tty: input.tty ?? false, home: user.home });
 
-  const mounts = defaultMounts(privileged);
+  const mounts = defaultMounts(privileged, input.shmSize);
+  if (input.shmSource) mounts.splice(mounts.findIndex((m) => m.destination === '/dev/shm'), 1, { destination: '/dev/shm', type: 'bind', source: input.shmSource, options: ['rbind', 'nosuid', 'noexec', 'nodev'] });
   if (input.init) {
     if (!isAbsolute(input.init) || !existsSync(input.init)) throw invalidArgument(`init binary not found: ${input.init}`);
     mounts.push({ destination: '/dev/init', type: 'bind', source: input.init, options: ['bind', 'ro', 'nosuid', 'nodev'] });
@@ -167,10 +180,12 @@ export async function buildSpec(input: SpecInput): Promise<RuntimeSpec> {
   if (!privileged) {
     spec.linux.maskedPaths = [...(input.maskedPaths ?? MASKED_PATHS)];
     spec.linux.readonlyPaths = [...(input.readonlyPaths ?? READONLY_PATHS)];
-    if (input.seccomp ?? true) spec.linux.seccomp = defaultSeccompProfile(caps);
+    if (input.seccompProfile) spec.linux.seccomp = seccompFromProfile(input.seccompProfile.profile, input.seccompProfile.path, caps);
+    else if (input.seccomp ?? true) spec.linux.seccomp = defaultSeccompProfile(caps);
   }
   if (input.sysctls && Object.keys(input.sysctls).length) {
-    spec.linux.sysctl = validateSysctls(input.sysctls, { hostNetwork: !spec.linux.namespaces.some((n) => n.type === 'network') });
+    const has = (type: string) => spec.linux.namespaces.some((n) => n.type === type);
+    spec.linux.sysctl = validateSysctls(input.sysctls, { hostNetwork: !has('network'), hostIpc: !has('ipc') });
   }
   const annotations = { ...(input.annotations ?? {}) };
   if (image.StopSignal) annotations['org.opencontainers.image.stopSignal'] = image.StopSignal;
@@ -205,13 +220,15 @@ function validateMount(m: Mount): void {
   }
 }
 
-function defaultMounts(privileged: boolean): Mount[] {
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+
+function defaultMounts(privileged: boolean, shmSize = DEFAULT_SHM_SIZE): Mount[] {
   const ro = privileged ? 'rw' : 'ro';
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ro] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', ro] },
@@ -257,6 +274,7 @@ export function cgroupLimits(l: ResourceLimits): Omit<Resources, 'devices'> {
     r.memory = { limit: checkMemoryLimit(l.memory) };
   }
   if (l.memorySwap !== undefined) r.memory = { ...r.memory, swap: l.memorySwap };
+  if (l.memoryReservation !== undefined) r.memory = { ...r.memory, reservation: l.memoryReservation };
   const cpu: NonNullable<Resources['cpu']> = {};
   if (l.cpuQuota !== undefined || l.cpuPeriod !== undefined) {
     const period = l.cpuPeriod ?? 100_000;

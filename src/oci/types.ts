@@ -65,7 +65,7 @@ export interface DeviceRule {
 
 export interface Resources {
   devices: DeviceRule[];
-  memory?: { limit?: number; swap?: number };
+  memory?: { limit?: number; swap?: number; reservation?: number };
   cpu?: { quota?: number; period?: number; shares?: number; cpus?: string; mems?: string };
   pids?: { limit: number };
   hugepageLimits?: { pageSize: string; limit: number }[];
@@ -88,6 +88,7 @@ export interface SeccompRule {
 
 export interface Seccomp {
   defaultAction: string;
+  defaultErrnoRet?: number;
   architectures: string[];
   syscalls: SeccompRule[];
 }

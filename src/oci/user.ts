@@ -98,3 +98,15 @@ function parseGroupLine(line: string): GroupEntry | undefined {
   const members = (f[3] ?? '').split(',').map((m) => m.trim()).filter((m) => m !== '');
   return { name: f[0]!, gid: Number(f[2]), members };
 }
+
+/** --group-add's groups: numbers as they are, names looked up in the rootfs' /etc/group. */
+export async function resolveGroups(rootfs: string, groups: string[]): Promise<number[]> {
+  const entries = groups.every((g) => parseId(g) !== undefined) ? [] : await readEntries(rootfs, '/etc/group', parseGroupLine);
+  return groups.map((g) => {
+    const id = parseId(g);
+    if (id !== undefined) return id;
+    const entry = entries.find((e) => e.name === g);
+    if (!entry) throw invalidArgument(`unable to find group ${g}: no matching entries in group file`);
+    return entry.gid;
+  });
+}

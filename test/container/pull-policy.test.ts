@@ -25,6 +25,13 @@ test('run --pull missing|never|always', async (t) => {
   const always = await inst.run(['run', '--rm', '--network', 'none', '--pull', 'always', ref, 'true'], { env, timeoutMs: 120_000 });
   assert.equal(always.code, 0, always.stderr);
   assert.match(always.stderr, /^Trying to pull/);
+  // -q: the pull says nothing; the container's output is all there is.
+  const quiet = await inst.run(['run', '-q', '--rm', '--network', 'none', '--pull', 'always', ref, '/bin/busybox', 'echo', 'quiet'], { env, timeoutMs: 120_000 });
+  assert.deepEqual([quiet.code, quiet.stdout, quiet.stderr], [0, 'quiet\n', '']);
+  const quietCreate = await inst.run(['create', '--quiet', '--network', 'none', '--pull', 'always', ref, 'true'], { env, timeoutMs: 120_000 });
+  assert.equal(quietCreate.code, 0, quietCreate.stderr);
+  assert.equal(quietCreate.stderr, '');
+  assert.match(quietCreate.stdout, /^[0-9a-f]{64}\n$/);
   const bad = await inst.run(['run', '--rm', '--pull', 'sometimes', ref, 'true'], { env });
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /^berth: invalid --pull "sometimes"/);
