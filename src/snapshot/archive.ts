@@ -122,11 +122,12 @@ function entryParts(name: string): string[] {
 export async function extractInto(input: Readable, view: RootView, dir: string[], opts: ExtractOptions = {}): Promise<void> {
   const parser = new TarParser(input);
   const dirTimes: { path: string; mtime: number }[] = [];
+  const parents = new Map<string, string[]>();
   for (;;) {
     const entry = await parser.next();
     if (!entry) break;
     try {
-      await extractEntry(entry, parser, view, dir, dirTimes, opts);
+      await extractEntry(entry, parser, view, dir, dirTimes, parents, opts);
     } catch (e) {
       if (e instanceof BerthError) throw e;
       throw fromSystemError(e, `extracting "${entry.name}"`);
@@ -135,11 +136,22 @@ export async function extractInto(input: Readable, view: RootView, dir: string[]
   for (let i = dirTimes.length - 1; i >= 0; i--) fs.lutimesSync(dirTimes[i].path, dirTimes[i].mtime, dirTimes[i].mtime);
 }
 
-async function extractEntry(entry: TarEntry, parser: TarParser, view: RootView, dir: string[], dirTimes: { path: string; mtime: number }[], o: ExtractOptions): Promise<void> {
+async function extractEntry(
+  entry: TarEntry,
+  parser: TarParser,
+  view: RootView,
+  dir: string[],
+  dirTimes: { path: string; mtime: number }[],
+  parents: Map<string, string[]>,
+  o: ExtractOptions,
+): Promise<void> {
   let parts = entryParts(entry.name);
   if (o.rename && parts[0] === o.rename.from) parts = [o.rename.to, ...parts.slice(1)];
   if (parts.length === 0) return; // the archive's "./": the destination stays as it is
-  const parentParts = view.resolve('/' + [...dir, ...parts.slice(0, -1)].join('/'), true);
+  // Resolved parents are remembered until this archive replaces something a path may pass through.
+  const parentKey = parts.slice(0, -1).join('/');
+  const parentParts = parents.get(parentKey) ?? view.resolve('/' + [...dir, ...parts.slice(0, -1)].join('/'), true);
+  parents.set(parentKey, parentParts);
   const parentSt = view.lstat(parentParts);
   if (!parentSt) throw invalidArgument(`extracting "${entry.name}": "/${parentParts.join('/')}": no such file or directory`);
   if (!parentSt.isDirectory()) throw invalidArgument(`extracting "${entry.name}": "/${parentParts.join('/')}": not a directory`);
@@ -168,6 +180,7 @@ async function extractEntry(entry: TarEntry, parser: TarParser, view: RootView, 
     }
     if (existing.isDirectory()) fs.rmSync(path, { recursive: true, force: true });
     else fs.unlinkSync(path);
+    parents.clear();
   }
   switch (entry.type) {
     case 'dir':
@@ -186,6 +199,7 @@ async function extractEntry(entry: TarEntry, parser: TarParser, view: RootView, 
     }
     case 'symlink':
       fs.symlinkSync(entry.linkname, path);
+      parents.clear();
       break;
     case 'hardlink':
       fs.linkSync(linkTarget, path);
