@@ -28,7 +28,9 @@ export interface CopyOptions {
 }
 
 interface Source {
+  /** The source reached through its open parent directory (or itself, for a root). */
   hostPath: string;
+  close(): void;
   /** The top entry's name; '' for the content of a directory. */
   name: string;
   isDir: boolean;
@@ -46,8 +48,10 @@ function source(src: CopyEnd): Source {
   if (follow && !st.isDirectory()) throw invalidArgument(`"${src.path}" on ${src.where}: not a directory`);
   const written = splitPath(src.path).filter((p) => p !== '..').at(-1);
   const name = written ?? parts.at(-1) ?? '';
+  const pinned = src.view.openDir(parts.length ? parts.slice(0, -1) : parts);
+  const hostPath = parts.length ? pinned.path(parts.at(-1)) : pinned.path();
   // The root itself: its content (there is no name to give it).
-  return { hostPath: src.view.hostPath(parts), name, isDir: st.isDirectory(), contents: contents || name === '' };
+  return { hostPath, close: () => pinned.close(), name, isDir: st.isDirectory(), contents: contents || name === '' };
 }
 
 interface Target {
@@ -84,6 +88,14 @@ async function pack(s: Source, name: string, out: Writable, end: boolean): Promi
 /** Copies src to dst as `cp SRC DEST` does. */
 export async function copyPath(src: CopyEnd, dst: CopyEnd, o: CopyOptions = {}): Promise<void> {
   const s = source(src);
+  try {
+    await copyOpen(s, dst, o);
+  } finally {
+    s.close();
+  }
+}
+
+async function copyOpen(s: Source, dst: CopyEnd, o: CopyOptions): Promise<void> {
   const t = target(s, dst);
   const pipe = new PassThrough({ highWaterMark: 1 << 20 });
   const packing = pack(s, t.packName, pipe, true).catch((e: unknown) => {
@@ -104,7 +116,11 @@ export async function copyPath(src: CopyEnd, dst: CopyEnd, o: CopyOptions = {}):
 /** `cp SRC -`: a tar of the source on out. */
 export async function copyToStream(src: CopyEnd, out: Writable): Promise<void> {
   const s = source(src);
-  await pack(s, s.contents ? '' : s.name, out, false);
+  try {
+    await pack(s, s.contents ? '' : s.name, out, false);
+  } finally {
+    s.close();
+  }
 }
 
 /** `cp - DEST`: the (possibly compressed) tar on input extracted into the directory DEST. */

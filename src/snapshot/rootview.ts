@@ -7,6 +7,23 @@ import { join, posix } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
 
 const MAX_LINKS = 40; // the kernel's MAXSYMLINKS
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+
+/**
+ * An open directory. Paths under it go through /proc/self/fd/N, which leads to the directory
+ * itself: nothing on the way to it can be swapped for a symlink after it was opened.
+ */
+export class PinnedDir {
+  constructor(readonly fd: number) {}
+
+  path(name?: string): string {
+    return name === undefined ? `/proc/self/fd/${this.fd}` : `/proc/self/fd/${this.fd}/${name}`;
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
 
 export interface ViewMount {
   /** Absolute path inside the view. */
@@ -78,6 +95,37 @@ export class RootView {
       for (const t of splitPath(target).reverse()) todo.push(t);
     }
     return resolved;
+  }
+
+  /**
+   * Opens resolved components as a directory, one component at a time and never through a
+   * symlink: a path changed since resolve() (a container swapping a directory for a link)
+   * fails here instead of leading out of the root.
+   */
+  openDir(parts: string[]): PinnedDir {
+    let start = this.root;
+    let rest = parts;
+    for (const m of this.mounts) {
+      if (m.parts.length <= parts.length && m.parts.every((p, i) => parts[i] === p)) {
+        start = m.source;
+        rest = parts.slice(m.parts.length);
+        break;
+      }
+    }
+    let fd = fs.openSync(start, O_RDONLY | O_DIRECTORY);
+    try {
+      for (const p of rest) {
+        const next = fs.openSync(`/proc/self/fd/${fd}/${p}`, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        fs.closeSync(fd);
+        fd = next;
+      }
+    } catch (e) {
+      fs.closeSync(fd);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw invalidArgument(`"/${parts.join('/')}" changed while being copied: a symbolic link appeared on the way`);
+      throw e;
+    }
+    return new PinnedDir(fd);
   }
 
   /** lstat of the resolved components, null when nothing is there. */
