@@ -113,16 +113,26 @@ export class RootView {
       }
     }
     let fd = fs.openSync(start, O_RDONLY | O_DIRECTORY);
+    let at = '';
     try {
       for (const p of rest) {
-        const next = fs.openSync(`/proc/self/fd/${fd}/${p}`, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        at = `/proc/self/fd/${fd}/${p}`;
+        const next = fs.openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         fs.closeSync(fd);
         fd = next;
       }
     } catch (e) {
-      fs.closeSync(fd);
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ELOOP') throw invalidArgument(`"/${parts.join('/')}" changed while being copied: a symbolic link appeared on the way`);
+      // O_DIRECTORY meets a link first: ENOTDIR (ELOOP without it).
+      const isLink = code === 'ELOOP' || (code === 'ENOTDIR' && (() => {
+        try {
+          return fs.lstatSync(at).isSymbolicLink();
+        } catch {
+          return false;
+        }
+      })());
+      fs.closeSync(fd);
+      if (isLink) throw invalidArgument(`"/${parts.join('/')}" changed while being copied: a symbolic link appeared on the way`);
       throw e;
     }
     return new PinnedDir(fd);

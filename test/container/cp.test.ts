@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, listMounts, newInstance, runCommand, type Instance } from '../helpers/index.js';
+import { RootView } from '../../src/snapshot/index.js';
 
 async function ok(inst: Instance, args: string[], input?: string | Buffer): Promise<string> {
   const r = await inst.run(args, input !== undefined ? { input } : {});
@@ -208,4 +209,22 @@ test('export of a running container', async (t) => {
   assert.equal(rootfsMounts(inst).length, 1, "the running container's rootfs stays mounted");
   await ok(inst, ['rm', '-f', 'r']);
   assert.deepEqual(rootfsMounts(inst), []);
+});
+
+test('a directory swapped for a symlink after resolution is refused, not followed', (t) => {
+  const root = hostDir(t);
+  const outside = hostDir(t);
+  mkdirSync(join(root, 'a/b'), { recursive: true });
+  const view = new RootView(root);
+  const parts = view.resolve('/a/b', true);
+  assert.deepEqual(parts, ['a', 'b']);
+  const pinned = view.openDir(parts);
+  pinned.close();
+  // What a container's process could do between the resolution and the write.
+  rmSync(join(root, 'a/b'), { recursive: true });
+  symlinkSync(outside, join(root, 'a/b'));
+  assert.throws(() => view.openDir(parts), /changed while being copied: a symbolic link appeared on the way/);
+  // Resolved afresh, the (absolute) link stays inside the root.
+  assert.deepEqual(view.resolve('/a/b/x', true), [...outside.split('/').filter(Boolean), 'x']);
+  assert.equal(view.hostPath(view.resolve('/a/b/x', true)), join(root, outside, 'x'));
 });
