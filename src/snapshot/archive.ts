@@ -16,8 +16,6 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK
 export interface PackOptions {
   /** Pack an overlay upper dir as an image layer (whiteouts and opaque dirs). */
   layer?: boolean;
-  /** Owner of every entry instead of the files' own. */
-  owner?: { uid: number; gid: number };
 }
 
 function typeOf(st: fs.Stats): TarEntryType | null {
@@ -64,8 +62,8 @@ export async function packTree(hostPath: string, name: string, tar: TarWriter, o
     if (!type) return;
     const meta = {
       mode: st.mode & 0o7777,
-      uid: opts.owner?.uid ?? st.uid,
-      gid: opts.owner?.gid ?? st.gid,
+      uid: st.uid,
+      gid: st.gid,
       mtime: Math.floor(st.mtimeMs / 1000),
     };
     const child = (n: string) => (entryName ? `${entryName}/${n}` : n);

@@ -50,10 +50,6 @@ export class RootView {
       .sort((a, b) => b.parts.length - a.parts.length);
   }
 
-  get isHost(): boolean {
-    return this.root === '/' && this.mounts.length === 0;
-  }
-
   /** The host path of resolved components (no symlink in them is followed again). */
   hostPath(parts: string[]): string {
     for (const m of this.mounts) {
