@@ -4,6 +4,7 @@ import type { Command } from './command.js';
 import { cleanupCommand, lifecycleCommands } from './container.js';
 import { containerGroupOnly, containerTools } from './container-tools.js';
 import { daemonCommand } from './daemon.js';
+import { copyCommands } from './copy.js';
 import { imageCommands } from './image.js';
 import { networkCommands } from './network.js';
 import { registryCommands } from './registry.js';
@@ -36,12 +37,12 @@ const containerGroup: Command = {
   flags: [],
   // `container inspect` inspects containers only: an image of that name is no such container.
   subcommands: [
-    ...stdioCommands, ...lifecycleCommands.map((c) => (c.name === 'inspect' ? containerInspect(c) : c)), statsCommand, ...containerTools, ...containerGroupOnly,
+    ...stdioCommands, ...lifecycleCommands.map((c) => (c.name === 'inspect' ? containerInspect(c) : c)), statsCommand, ...containerTools, ...copyCommands, ...containerGroupOnly,
     { ...cleanupCommand, name: 'cleanup' },
   ],
 };
 
 export const commands: Command[] = [
-  ...stdioCommands, ...lifecycleCommands, statsCommand, ...containerTools, containerGroup, cleanupCommand,
+  ...stdioCommands, ...lifecycleCommands, statsCommand, ...containerTools, ...copyCommands, containerGroup, cleanupCommand,
   ...imageCommands.map(withRegistryCommands), ...networkCommands, volumeCommand, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
 ];

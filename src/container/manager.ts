@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isValidName, type Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
-import type { ImageStore } from '../image/index.js';
+import type { CommitFormat, Image, ImageStore } from '../image/index.js';
+import type { Writable } from 'node:stream';
+import type { ContainerFiles } from './files.js';
 import type { Change, Snapshotter } from '../snapshot/index.js';
 import type { NetworkManager } from '../network/index.js';
 import type { VolumeStore } from '../volume/index.js';
@@ -206,6 +208,31 @@ export class ContainerManager {
     const c = await this.get(ref);
     const images = await this.parts.images();
     return (await this.parts.snapshots()).changes(images.topChainId(images.resolve(c.imageId ?? c.config.image)), this.paths(c).dir);
+  }
+
+  /**
+   * The container's filesystem for cp: a running one's through its process, any other's
+   * rootfs mounted until close() (after a release under way has finished).
+   */
+  async openFiles(ref: string): Promise<ContainerFiles & { container: Container }> {
+    const c = await this.releasedOrNot(await this.get(ref));
+    const { openContainerFiles } = await import('./files.js');
+    return { ...(await openContainerFiles(this.parts, c)), container: c };
+  }
+
+  /** Writes the container's flattened filesystem to out as a tar (docker export). */
+  async export(ref: string, out: Writable): Promise<void> {
+    const { exportRootfs } = await import('./files.js');
+    await exportRootfs(this.parts, await this.releasedOrNot(await this.get(ref)), out);
+  }
+
+  /**
+   * A new image from the container: its image's layers, its changes as one more layer, its
+   * runtime defaults with changes (Dockerfile instructions; ONBUILD is ignored) on top.
+   */
+  async commit(ref: string, opts: { name?: string; changes?: string[]; message?: string; author?: string; format?: CommitFormat } = {}): Promise<Image> {
+    const { commitContainer } = await import('./files.js');
+    return commitContainer(this.parts, await this.get(ref), opts);
   }
 
   /** The host pids of a running container's processes. */

@@ -12,6 +12,7 @@ import { normalizePlatform, parsePlatform } from './platform.js';
 import type { ArchiveFormat, SaveItem } from './save.js';
 import type { PullOptions, RegistryAccess } from './pull.js';
 import type { PushOptions } from './push.js';
+import type { CommitOptions } from './commit.js';
 import { collectGarbage, imageDiskUsage, Leases, type CollectableSnapshots, type GcOptions, type GcReport, type ImageDiskUsage } from './gc.js';
 
 export type { Image, ImageLayer, ImageUsers } from './records.js';
@@ -23,6 +24,7 @@ export { candidateNames, formatReference, normalizeLocalName, normalizeReference
 export { applyChanges } from './changes.js';
 export type { PullOptions, PullProgress, RegistryAccess } from './pull.js';
 export type { PushOptions, PushProgress } from './push.js';
+export type { CommitFormat, CommitOptions } from './commit.js';
 
 export interface RemoveOptions {
   /** Untag an image a container uses; remove by ID an image with several names. */
@@ -87,6 +89,15 @@ export class ImageStore {
     const { importRootfs } = await import('./import.js');
     await this.sweepAbandoned();
     const made = await this.leases.with(() => importRootfs(this.content, this.snapshots, this.records, input, { ...opts, names }));
+    return this.mustGet(made.id);
+  }
+
+  /** A new image: base's layers plus layer (an OCI layer tar), with the given defaults (see commit.ts). */
+  async commit(base: Image, layer: Readable, name: string | undefined, opts: Omit<CommitOptions, 'names'>): Promise<Image> {
+    const names = name ? [this.newName(name)] : [];
+    const { commitImage } = await import('./commit.js');
+    await this.sweepAbandoned();
+    const made = await this.leases.with(() => commitImage(this.content, this.snapshots, this.records, base, layer, { ...opts, names }));
     return this.mustGet(made.id);
   }
 

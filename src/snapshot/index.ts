@@ -4,3 +4,6 @@ export { awaitingReader, decompressed, detectCompression, type Compression } fro
 export { applyLayer } from './apply.js';
 export { Snapshotter } from './snapshotter.js';
 export type { Change } from './diff.js';
+export { RootView, type ViewMount } from './rootview.js';
+export { packTree, type PackOptions } from './archive.js';
+export { copyPath, copyToStream, copyFromStream, type CopyEnd, type CopyOptions } from './copy.js';
