@@ -13,8 +13,10 @@ import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
 import { mountViews } from './mounts.js';
 
-/** docker's names for states in `ps`/`inspect`. */
-function statusWord(state: ContainerState): string {
+/** docker's names for states in `ps`/`inspect` (a paused container is running, frozen). */
+function statusWord(c: Pick<Container, 'state' | 'paused'>): string {
+  if (c.paused && c.state === 'running') return 'paused';
+  const state: ContainerState = c.state;
   switch (state) {
     case 'stopped':
       return 'exited';
@@ -26,6 +28,7 @@ function statusWord(state: ContainerState): string {
 }
 
 function statusText(c: Container, now = Date.now()): string {
+  if (c.paused && c.state === 'running') return 'Paused';
   switch (c.state) {
     case 'running':
       return `Up ${humanDuration(now - (c.startedAt ?? now))}`;
@@ -54,7 +57,7 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
     RunningFor: timeAgo(c.createdAt),
     Ports: ports(c.network?.portMappings ?? []),
     Networks: c.network?.attachments.map((a) => a.network).join(',') ?? networkText(c) ?? '',
-    State: statusWord(c.state),
+    State: statusWord(c),
     Status: statusText(c),
     Names: c.name,
     Labels: templateMap(c.config.labels ?? {}),
@@ -84,7 +87,7 @@ function matches(c: Container, filters: string[]): boolean {
       case 'name':
         return c.name.includes(v);
       case 'status':
-        return statusWord(c.state) === v;
+        return statusWord(c) === v;
       case 'exited':
         return c.state === 'stopped' && String(c.exitCode) === v;
       case 'ancestor':
@@ -157,9 +160,10 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
     Path: cfg.args?.[0] ?? '',
     Args: cfg.args?.slice(1) ?? [],
     State: {
-      Status: statusWord(c.state),
-      Running: c.state === 'running',
-      Paused: false,
+      Status: statusWord(c),
+      // podman's: a paused container is not Running.
+      Running: c.state === 'running' && !c.paused,
+      Paused: c.state === 'running' && c.paused,
       Restarting: false,
       OOMKilled: c.oomKilled,
       Dead: false,

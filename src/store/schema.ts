@@ -142,4 +142,9 @@ export const migrations: string[] = [
     created_at    INTEGER NOT NULL
   );
   `,
+  `
+  -- A running container whose processes are frozen (pause): the runtime's state, recorded
+  -- beside it so listings need not ask the runtime; an exit or a new incarnation clears it.
+  ALTER TABLE containers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
