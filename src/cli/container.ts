@@ -217,6 +217,13 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
   };
 }
 
+/** The networks the container's spec names (none named: its attachments, i.e. the default network). */
+function listedNetworks(c: Container): string[] {
+  const n = c.config.network;
+  if (c.config.joinedContainer || n?.mode === 'none' || n?.mode === 'host') return [];
+  return n?.networks ?? [];
+}
+
 /** docker's NetworkSettings: the sandbox (netns), published ports, and one entry per network. */
 function networkSettings(c: Container) {
   const n = c.network;
@@ -232,11 +239,20 @@ function networkSettings(c: Container) {
     IPPrefixLen: prefix(first?.cidrs[0]),
     Gateway: first?.gateways[0] ?? '',
     MacAddress: first?.mac ?? '',
+    // Each network the container lists (a stopped one's too, empty), with what it got there.
     Networks: templateMap(Object.fromEntries(
-      (n?.attachments ?? []).map((a) => [
-        a.network,
-        { IPAddress: a.ips[0] ?? '', IPPrefixLen: prefix(a.cidrs[0]), Gateway: a.gateways[0] ?? '', MacAddress: a.mac ?? '', InterfaceName: a.ifName },
-      ]),
+      [...new Set([...listedNetworks(c), ...(n?.attachments ?? []).map((a) => a.network)])].map((name) => {
+        const a = n?.attachments.find((x) => x.network === name);
+        return [
+          name,
+          {
+            IPAddress: a?.ips[0] ?? '', IPPrefixLen: prefix(a?.cidrs[0]), Gateway: a?.gateways[0] ?? '', MacAddress: a?.mac ?? '', InterfaceName: a?.ifName ?? '',
+            NetworkID: name,
+            // As podman: the aliases asked for on that network, then the short ID.
+            Aliases: [...(c.config.network?.perNetwork?.[name]?.aliases ?? []), shortId(c.id)],
+          },
+        ];
+      }),
     )),
   };
 }

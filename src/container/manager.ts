@@ -26,6 +26,7 @@ import { restartDelay, shouldRestart } from './restart.js';
 import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
+import { connectNetwork, disconnectNetwork, type ConnectOptions } from './connect.js';
 import { cgroupPathOf, networkPlan, type BindMount, type ContainerResources, type ContainerSpec } from './spec.js';
 import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
@@ -204,6 +205,20 @@ export class ContainerManager {
     const given = (c.config.mounts ?? []).filter((m): m is BindMount => m.type === 'bind' && etc.includes(m.destination));
     const files = given.length > 0 ? given : etc.map((d): BindMount => ({ type: 'bind', source: join(this.paths(c).dir, d.slice(5)), destination: d }));
     return { namespaces: { network: path }, mounts: files, joinedContainer: c.id };
+  }
+
+  /** Attaches the container to one more network (now when its netns is up, else at its next start). */
+  async connect(ref: string, network: string, o: ConnectOptions = {}): Promise<Container> {
+    const c = await this.get(ref);
+    await connectNetwork(this.parts, c, network, o);
+    return this.records.byId(c.id) ?? c;
+  }
+
+  /** Detaches the container from a network it lists. */
+  async disconnect(ref: string, network: string, o: { force?: boolean } = {}): Promise<Container> {
+    const c = await this.get(ref);
+    await disconnectNetwork(this.parts, c, network, o);
+    return this.records.byId(c.id) ?? c;
   }
 
   /** What the container changed on top of its image (docker's diff: A, C, D). */

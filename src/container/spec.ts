@@ -97,6 +97,15 @@ export interface NetworkSpec {
   dnsOptions?: string[];
   /** NAME:IP entries for /etc/hosts. */
   addHosts?: string[];
+  /** Set once `network connect`/`disconnect` changed the list: networks names them all, an empty list none. */
+  networksExact?: boolean;
+  /** What was asked for on each network by name: its aliases (DNS names there) and an address. */
+  perNetwork?: Record<string, NetworkEndpoint>;
+}
+
+export interface NetworkEndpoint {
+  aliases?: string[];
+  ip?: string;
 }
 
 export interface ContainerSpec {
