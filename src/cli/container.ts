@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Container, ContainerManager, ContainerState } from '../container/index.js';
 import type { ContainerDefaults } from '../image/index.js';
 import { signalName } from '../oci/index.js';
-import { humanDuration, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
+import { humanDuration, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
@@ -115,6 +115,7 @@ const psCommand: Command = {
     { name: 'latest', short: 'l', type: 'bool', desc: 'Show the latest created container' },
     { name: 'last', short: 'n', type: 'int', value: 'N', desc: 'Show n last created containers (includes all states)' },
     { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (id, name, status, exited, ancestor, label)' },
+    { name: 'size', short: 's', type: 'bool', desc: 'Display the total file sizes (writable layer, and with the image: virtual)' },
     formatFlag,
   ],
   maxArgs: 0,
@@ -131,6 +132,7 @@ const psCommand: Command = {
       return;
     }
     const now = Date.now();
+    const size = f.size ? await sizesOf(ctx, mgr, list) : undefined;
     // The network code is loaded only when some container publishes ports.
     const ports = list.some((c) => c.network?.portMappings.length) ? (await import('../network/index.js')).formatPorts : () => '';
     await printList(
@@ -138,14 +140,25 @@ const psCommand: Command = {
       f.format as string | undefined,
       (items) =>
         table(
-          ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-          items.map((c) => [full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), ports(c.network?.portMappings ?? []), c.name]),
+          ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(size ? ['SIZE'] : [])],
+          items.map((c) => [
+            full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), ports(c.network?.portMappings ?? []), c.name,
+            ...(size ? [size(c)] : []),
+          ]),
         ),
-      (c) => psView(c, ports, full || f.format === 'json'),
+      (c) => ({ ...psView(c, ports, full || f.format === 'json'), ...(size ? { Size: size(c) } : {}) }),
       { type: 'container', headers: { ID: 'CONTAINER ID' } },
     );
   },
 };
+
+/** `ps -s`: the writable layer's size, and with the image's as podman prints it: "12B (virtual 2MB)". */
+async function sizesOf(ctx: Engine, mgr: ContainerManager, list: Container[]): Promise<(c: Container) => string> {
+  const [{ treeSize }, images] = await Promise.all([import('./df.js'), ctx.images()]);
+  const imageSize = new Map(images.list().map((i) => [i.id, i.size]));
+  const sizes = new Map(list.map((c) => [c.id, treeSize(join(mgr.paths(c).dir, 'upper'))]));
+  return (c) => `${humanSize(sizes.get(c.id) ?? 0)} (virtual ${humanSize((sizes.get(c.id) ?? 0) + (imageSize.get(c.imageId ?? '') ?? 0))})`;
+}
 
 /** docker-inspect-shaped view of a container. */
 function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: string) => string, image?: ContainerDefaults) {
@@ -414,6 +427,8 @@ export const cleanupCommand: Command = {
     await (await ctx.containers()).recordMonitorExit(args[0]);
   },
 };
+
+export { statusWord as containerStatusWord };
 
 export const lifecycleCommands: Command[] = [psCommand, inspectCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
 
