@@ -7,6 +7,7 @@ import { daemonCommand } from './daemon.js';
 import { copyCommands } from './copy.js';
 import { imageCommands } from './image.js';
 import { networkCommands } from './network.js';
+import { pauseCommands } from './pause.js';
 import { registryCommands } from './registry.js';
 import { stdioCommands } from './run.js';
 import { eventsCommand } from './events.js';
@@ -37,12 +38,12 @@ const containerGroup: Command = {
   flags: [],
   // `container inspect` inspects containers only: an image of that name is no such container.
   subcommands: [
-    ...stdioCommands, ...lifecycleCommands.map((c) => (c.name === 'inspect' ? containerInspect(c) : c)), statsCommand, ...containerTools, ...copyCommands, ...containerGroupOnly,
+    ...stdioCommands, ...lifecycleCommands.map((c) => (c.name === 'inspect' ? containerInspect(c) : c)), statsCommand, ...containerTools, ...copyCommands, ...pauseCommands, ...containerGroupOnly,
     { ...cleanupCommand, name: 'cleanup' },
   ],
 };
 
 export const commands: Command[] = [
-  ...stdioCommands, ...lifecycleCommands, statsCommand, ...containerTools, ...copyCommands, containerGroup, cleanupCommand,
+  ...stdioCommands, ...lifecycleCommands, statsCommand, ...containerTools, ...copyCommands, ...pauseCommands, containerGroup, cleanupCommand,
   ...imageCommands.map(withRegistryCommands), ...networkCommands, volumeCommand, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
 ];

@@ -7,14 +7,16 @@ import { join } from 'node:path';
 import type { Container, ContainerManager, ContainerState } from '../container/index.js';
 import type { ContainerDefaults } from '../image/index.js';
 import { DEFAULT_SHM_SIZE, signalName } from '../oci/index.js';
-import { humanDuration, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
+import { humanDuration, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
 import { mountViews } from './mounts.js';
 
-/** docker's names for states in `ps`/`inspect`. */
-export function statusWord(state: ContainerState): string {
+/** docker's names for states in `ps`/`inspect` (a paused container is running, frozen). */
+export function statusWord(c: Pick<Container, 'state' | 'paused'>): string {
+  if (c.paused && c.state === 'running') return 'paused';
+  const state: ContainerState = c.state;
   switch (state) {
     case 'stopped':
       return 'exited';
@@ -26,6 +28,7 @@ export function statusWord(state: ContainerState): string {
 }
 
 export function statusText(c: Container, now = Date.now()): string {
+  if (c.paused && c.state === 'running') return 'Paused';
   switch (c.state) {
     case 'running':
       return `Up ${humanDuration(now - (c.startedAt ?? now))}`;
@@ -54,7 +57,7 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
     RunningFor: timeAgo(c.createdAt),
     Ports: ports(c.network?.portMappings ?? []),
     Networks: c.network?.attachments.map((a) => a.network).join(',') ?? networkText(c) ?? '',
-    State: statusWord(c.state),
+    State: statusWord(c),
     Status: statusText(c),
     Names: c.name,
     Labels: templateMap(c.config.labels ?? {}),
@@ -84,7 +87,7 @@ function matches(c: Container, filters: string[]): boolean {
       case 'name':
         return c.name.includes(v);
       case 'status':
-        return statusWord(c.state) === v;
+        return statusWord(c) === v;
       case 'exited':
         return c.state === 'stopped' && String(c.exitCode) === v;
       case 'ancestor':
@@ -112,6 +115,7 @@ const psCommand: Command = {
     { name: 'latest', short: 'l', type: 'bool', desc: 'Show the latest created container' },
     { name: 'last', short: 'n', type: 'int', value: 'N', desc: 'Show n last created containers (includes all states)' },
     { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (id, name, status, exited, ancestor, label)' },
+    { name: 'size', short: 's', type: 'bool', desc: 'Display the total file sizes (writable layer, and with the image: virtual)' },
     formatFlag,
   ],
   maxArgs: 0,
@@ -128,6 +132,7 @@ const psCommand: Command = {
       return;
     }
     const now = Date.now();
+    const size = f.size ? await sizesOf(ctx, mgr, list) : undefined;
     // The network code is loaded only when some container publishes ports.
     const ports = list.some((c) => c.network?.portMappings.length) ? (await import('../network/index.js')).formatPorts : () => '';
     await printList(
@@ -135,14 +140,25 @@ const psCommand: Command = {
       f.format as string | undefined,
       (items) =>
         table(
-          ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-          items.map((c) => [full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), ports(c.network?.portMappings ?? []), c.name]),
+          ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(size ? ['SIZE'] : [])],
+          items.map((c) => [
+            full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), ports(c.network?.portMappings ?? []), c.name,
+            ...(size ? [size(c)] : []),
+          ]),
         ),
-      (c) => psView(c, ports, full || f.format === 'json'),
+      (c) => ({ ...psView(c, ports, full || f.format === 'json'), ...(size ? { Size: size(c) } : {}) }),
       { type: 'container', headers: { ID: 'CONTAINER ID' } },
     );
   },
 };
+
+/** `ps -s`: the writable layer's size, and with the image's as podman prints it: "12B (virtual 2MB)". */
+async function sizesOf(ctx: Engine, mgr: ContainerManager, list: Container[]): Promise<(c: Container) => string> {
+  const [{ treeSize }, images] = await Promise.all([import('./df.js'), ctx.images()]);
+  const imageSize = new Map(images.list().map((i) => [i.id, i.size]));
+  const sizes = new Map(list.map((c) => [c.id, treeSize(join(mgr.paths(c).dir, 'upper'))]));
+  return (c) => `${humanSize(sizes.get(c.id) ?? 0)} (virtual ${humanSize((sizes.get(c.id) ?? 0) + (imageSize.get(c.imageId ?? '') ?? 0))})`;
+}
 
 /** docker-inspect-shaped view of a container. */
 function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: string) => string, image?: ContainerDefaults) {
@@ -157,9 +173,10 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
     Path: cfg.args?.[0] ?? '',
     Args: cfg.args?.slice(1) ?? [],
     State: {
-      Status: statusWord(c.state),
-      Running: c.state === 'running',
-      Paused: false,
+      Status: statusWord(c),
+      // podman's: a paused container is not Running.
+      Running: c.state === 'running' && !c.paused,
+      Paused: c.state === 'running' && c.paused,
       Restarting: false,
       OOMKilled: c.oomKilled,
       Dead: false,
@@ -238,6 +255,13 @@ function namespaceMode(cfg: Container['config'], kind: 'pid' | 'ipc' | 'uts', ow
   return owner ? `container:${owner}` : own;
 }
 
+/** The networks the container's spec names (none named: its attachments, i.e. the default network). */
+function listedNetworks(c: Container): string[] {
+  const n = c.config.network;
+  if (c.config.joinedContainer || n?.mode === 'none' || n?.mode === 'host') return [];
+  return n?.networks ?? [];
+}
+
 /** docker's NetworkSettings: the sandbox (netns), published ports, and one entry per network. */
 function networkSettings(c: Container) {
   const n = c.network;
@@ -253,11 +277,20 @@ function networkSettings(c: Container) {
     IPPrefixLen: prefix(first?.cidrs[0]),
     Gateway: first?.gateways[0] ?? '',
     MacAddress: first?.mac ?? '',
+    // Each network the container lists (a stopped one's too, empty), with what it got there.
     Networks: templateMap(Object.fromEntries(
-      (n?.attachments ?? []).map((a) => [
-        a.network,
-        { IPAddress: a.ips[0] ?? '', IPPrefixLen: prefix(a.cidrs[0]), Gateway: a.gateways[0] ?? '', MacAddress: a.mac ?? '', InterfaceName: a.ifName },
-      ]),
+      [...new Set([...listedNetworks(c), ...(n?.attachments ?? []).map((a) => a.network)])].map((name) => {
+        const a = n?.attachments.find((x) => x.network === name);
+        return [
+          name,
+          {
+            IPAddress: a?.ips[0] ?? '', IPPrefixLen: prefix(a?.cidrs[0]), Gateway: a?.gateways[0] ?? '', MacAddress: a?.mac ?? '', InterfaceName: a?.ifName ?? '',
+            NetworkID: name,
+            // As podman: the aliases asked for on that network, then the short ID.
+            Aliases: [...(c.config.network?.perNetwork?.[name]?.aliases ?? []), shortId(c.id)],
+          },
+        ];
+      }),
     )),
   };
 }
@@ -424,6 +457,8 @@ export const cleanupCommand: Command = {
     await (await ctx.containers()).recordMonitorExit(args[0]);
   },
 };
+
+export { statusWord as containerStatusWord };
 
 export const lifecycleCommands: Command[] = [psCommand, inspectCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
 

@@ -6,6 +6,7 @@ import { printList, renderAll, table, templateMap } from './format.js';
 import { invalidArgument } from '../errors/index.js';
 import { networkConfDir } from '../config/index.js';
 import { confirm } from './prompt.js';
+import { networkConnectCommands } from './network-connect.js';
 
 async function networkLib(ctx: Engine) {
   const lib = await import('../network/index.js');
@@ -153,7 +154,7 @@ const networkGroup: Command = {
   usage: 'network COMMAND',
   summary: 'Manage networks',
   flags: [],
-  subcommands: [lsCommand, createCommand, inspectCommand, rmCommand, existsCommand, pruneCommand],
+  subcommands: [lsCommand, createCommand, inspectCommand, rmCommand, existsCommand, pruneCommand, ...networkConnectCommands],
 };
 
 const portCommand: Command = {

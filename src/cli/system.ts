@@ -1,6 +1,5 @@
 // version, info, and the `system` group: df, prune.
 import { serviceCommand } from './service.js';
-import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileAsync } from '../sys/index.js';
 import { arch, release } from 'node:os';
@@ -11,6 +10,7 @@ import { humanSize, printList, renderAll, table } from './format.js';
 import { prunedImagesText } from './image-views.js';
 import { confirm } from './prompt.js';
 import { printError } from './errors.js';
+import { treeSize } from './df.js';
 
 import { version } from '../engine/index.js';
 
@@ -123,27 +123,6 @@ const infoCommand: Command = {
   },
 };
 
-/** Bytes of the files under dir (not following links; directories themselves count 0). */
-function treeSize(dir: string): number {
-  let total = 0;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return 0;
-  }
-  for (const n of names) {
-    const p = join(dir, n);
-    try {
-      const st = lstatSync(p);
-      total += st.isDirectory() ? treeSize(p) : st.size;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return total;
-}
-
 interface DfRow {
   type: string;
   total: number;
@@ -172,9 +151,16 @@ const dfCommand: Command = {
   name: 'df',
   usage: 'df [OPTIONS]',
   summary: 'Show disk usage of images, containers, and what interrupted pulls and loads left',
-  flags: [{ ...formatFlag, desc: 'Output format: table (default), json, or a Go-style template such as {{.Type}}' }],
+  flags: [
+    { name: 'verbose', short: 'v', type: 'bool', desc: 'Show each image, container and volume' },
+    { ...formatFlag, desc: 'Output format: table (default), json, or a Go-style template such as {{.Type}}' },
+  ],
   maxArgs: 0,
   async run(ctx, f) {
+    if (f.verbose) {
+      const [df, { containerStatusWord }] = await Promise.all([import('./df.js'), import('./container.js')]);
+      return df.printDiskUsageDetail(await df.diskUsageDetail(ctx, containerStatusWord), f.format as string | undefined);
+    }
     const images = await (await ctx.images()).diskUsage();
     const manager = await ctx.containers();
     const containers: DfRow = { type: 'Containers', total: 0, active: 0, size: 0, reclaimable: 0 };

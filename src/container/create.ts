@@ -223,7 +223,8 @@ async function attachNetwork(parts: Parts, c: Container, networks: string[], hos
   // released before new ones are made. An owner that still has a row (a container, a
   // pod) is its own to release (it may be doing so right now).
   await net.sweep(async (id) => parts.records.exists(id) || (await Promise.all(parts.networkOwners.map((owns) => owns(id)))).some(Boolean));
-  const status = await net.setup(c.id, { networks, portMappings: n.ports, ips: n.ip ? [n.ip] : undefined, cniArgs: [['IgnoreUnknown', '1']] });
+  const staticIps = Object.fromEntries(Object.entries(n.perNetwork ?? {}).flatMap(([name, e]) => (e.ip ? [[name, e.ip]] : [])));
+  const status = await net.setup(c.id, { networks, exact: n.networksExact, staticIps, ips: n.ip ? [n.ip] : undefined, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']] });
   await parts.records.setNetwork(c.id, status);
   const first = status.attachments[0];
   const { writeContainerFiles } = await import('../network/index.js');

@@ -22,11 +22,12 @@ export { ContainerManager, type ManagerDeps, type ContainerDirs, type LogOptions
 export type { ContainerPaths } from './parts.js';
 export type { ExecRequest } from './exec.js';
 export type { CreateOptions } from './create.js';
+export type { ConnectOptions } from './connect.js';
 export { ContainerRuntime, type RuntimeDirs, type RuntimeCreateOptions, type RuntimeExecOptions } from './runtime.js';
 export { ContainerRecords } from './records.js';
 export type { Container, ContainerState } from './types.js';
 export type {
-  ContainerSpec, ContainerNamespaces, ContainerMount, BindMount, VolumeMount, MountFlag, TmpfsMount, DeviceMapping, SecurityContext, ContainerResources, JoinedNamespaces, NetworkSpec, Propagation, RestartPolicy,
+  ContainerSpec, ContainerNamespaces, ContainerMount, BindMount, VolumeMount, MountFlag, TmpfsMount, DeviceMapping, SecurityContext, ContainerResources, JoinedNamespaces, NetworkSpec, NetworkEndpoint, Propagation, RestartPolicy,
 } from './spec.js';
 export { cgroupPathOf, containerHostname, networkPlan } from './spec.js';
 export { cgroupV2, networkInterfaces, type ContainerStats, type InterfaceStats } from './stats.js';

@@ -28,9 +28,15 @@ import { restartDelay, shouldRestart } from './restart.js';
 import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
+import { connectNetwork, disconnectNetwork, type ConnectOptions } from './connect.js';
 import { cgroupPathOf, networkPlan, type BindMount, type ContainerResources, type ContainerSpec } from './spec.js';
 import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
+
+/** The state as podman words it (a paused container is running with its processes frozen). */
+function stateWord(c: Container): string {
+  return c.paused ? 'paused' : c.state === 'stopped' ? 'exited' : c.state;
+}
 
 /** The engine's directories containers use (see engine/paths.ts). */
 export interface ContainerDirs {
@@ -203,6 +209,20 @@ export class ContainerManager {
     return { namespaces: { network: path }, mounts: files, joinedContainer: c.id };
   }
 
+  /** Attaches the container to one more network (now when its netns is up, else at its next start). */
+  async connect(ref: string, network: string, o: ConnectOptions = {}): Promise<Container> {
+    const c = await this.get(ref);
+    await connectNetwork(this.parts, c, network, o);
+    return this.records.byId(c.id) ?? c;
+  }
+
+  /** Detaches the container from a network it lists. */
+  async disconnect(ref: string, network: string, o: { force?: boolean } = {}): Promise<Container> {
+    const c = await this.get(ref);
+    await disconnectNetwork(this.parts, c, network, o);
+    return this.records.byId(c.id) ?? c;
+  }
+
   /** What the container changed on top of its image (docker's diff: A, C, D). */
   async changes(ref: string): Promise<Change[]> {
     const c = await this.get(ref);
@@ -261,14 +281,54 @@ export class ContainerManager {
     return (await reconcile(this.parts, this.records.byId(c.id)!))!;
   }
 
-  /** Signals the container's process (runtime kill). */
+  /** Signals the container's process (runtime kill); a paused container is thawed to take it. */
   async kill(ref: string, signal: string | number = 'KILL'): Promise<Container> {
     const c = await this.get(ref);
     if (c.state !== 'running' && c.state !== 'created') throw failedPrecondition(`container ${c.name} is not running`);
     // Killed to end it: its restart policy leaves it stopped (a reload signal does not count).
     if (c.config.restartPolicy && [SIGKILL, SIGTERM].includes(parseSignal(signal))) await this.records.setStoppedByUser(c.id, true);
     await this.runtime.kill(c.id, signal);
+    await this.thawAfterSignal(c);
     return c;
+  }
+
+  /**
+   * Freezes the running container's processes (the runtime's cgroup freezer). The runtime's
+   * state decides, and the record follows it (a pause whose process died after the freeze).
+   */
+  async pause(ref: string): Promise<Container> {
+    const c = await this.get(ref);
+    if (c.state !== 'running') throw failedPrecondition(`"${stateWord(c)}" is not running, can't pause: container state improper`);
+    if (c.paused || (await this.runtime.state(c.id))?.status === 'paused') {
+      await this.records.setPaused(c.id, true);
+      throw failedPrecondition(`"${c.id}" is already paused: container state improper`);
+    }
+    await this.runtime.pause(c.id);
+    await this.records.setPaused(c.id, true);
+    return this.records.byId(c.id) ?? c;
+  }
+
+  /** Thaws a paused container. */
+  async unpause(ref: string): Promise<Container> {
+    const c = await this.get(ref);
+    const frozen = c.state === 'running' && (await this.runtime.state(c.id))?.status === 'paused';
+    if (!frozen) {
+      if (c.paused) await this.records.setPaused(c.id, false);
+      throw failedPrecondition(`"${c.id}" is not paused, can't unpause: container state improper`);
+    }
+    await this.runtime.resume(c.id);
+    await this.records.setPaused(c.id, false);
+    return this.records.byId(c.id) ?? c;
+  }
+
+  /**
+   * A frozen process takes no signal (cgroup v1 holds even SIGKILL until the thaw): after a
+   * signal meant for a paused container, it is thawed (also when the runtime thawed it).
+   */
+  private async thawAfterSignal(c: Container): Promise<void> {
+    if (!c.paused) return;
+    if ((await this.runtime.state(c.id).catch(() => null))?.status === 'paused') await this.runtime.resume(c.id).catch((e) => log.debug('resume', { error: String(e) }));
+    await this.records.setPaused(c.id, false);
   }
 
   /** Stops with the stop signal, then SIGKILL after the timeout. Stopped already: no-op. */
@@ -292,6 +352,7 @@ export class ContainerManager {
   /** The container after its exit is recorded (undefined when that removed it). */
   private async signalAndWait(c: Container, signal: string, secs: number, abort?: AbortSignal): Promise<Container | undefined> {
     await this.runtime.kill(c.id, signal, { all: signal === 'KILL' }).catch((e) => log.debug('kill', { error: String(e) }));
+    await this.thawAfterSignal(c);
     let code: number;
     try {
       code = await withDeadline(Math.max(0, secs) * 1000, abort, (signal) => this.waitExit(c, signal));
@@ -348,7 +409,7 @@ export class ContainerManager {
     if (c.state === 'removing') throw failedPrecondition(`removal of container ${c.name} is already in progress`);
     if (c.state === 'running' || c.state === 'created') {
       if (!opts.force)
-        throw failedPrecondition(`cannot remove container ${c.name}: container is ${c.state}: stop the container before removing or force remove`);
+        throw failedPrecondition(`cannot remove container ${c.name}: container is ${stateWord(c)}: stop the container before removing or force remove`);
       // Only a policy reads the mark (and a full disk must not stop a removal).
       if (c.config.restartPolicy) await this.records.setStoppedByUser(c.id, true);
       await this.signalAndWait(c, 'KILL', 10);
@@ -437,6 +498,7 @@ export class ContainerManager {
   async exec(ref: string, req: ExecRequest, streams?: AttachStreams, opts: { signal?: AbortSignal } = {}): Promise<ExecResult> {
     const c = await this.get(ref);
     if (c.state !== 'running') throw failedPrecondition(`container ${c.name} is not running`);
+    if (c.paused) throw failedPrecondition(`container ${c.name} is paused, unpause the container before exec`);
     if (req.command.length === 0) throw invalidArgument('exec needs a command to run');
     return execIn(this.parts, this.specs, c, req, streams, opts.signal);
   }

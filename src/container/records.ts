@@ -36,6 +36,7 @@ interface Row {
   cleanup_owner: string | null;
   restart_count: number;
   stopped_by_user: number;
+  paused: number;
 }
 
 function specOf(r: Row): ContainerSpec {
@@ -65,6 +66,7 @@ const fromRow = (r: Row): Container => ({
   cleanupOwner: r.cleanup_owner,
   restartCount: r.restart_count ?? 0,
   stoppedByUser: r.stopped_by_user === 1,
+  paused: r.paused === 1,
 });
 
 export interface NewContainer {
@@ -207,7 +209,7 @@ export class ContainerRecords {
       const first = (this.store.db.prepare('SELECT started_at FROM containers WHERE id = ?').get(id) as { started_at: number | null } | undefined)?.started_at === null;
       this.store.db
         .prepare(
-          `UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, conmon_token = ?, cleanup_owner = NULL, exit_code = NULL, error = NULL
+          `UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, conmon_token = ?, cleanup_owner = NULL, exit_code = NULL, error = NULL, paused = 0
            WHERE id = ?`,
         )
         .run(pid, conmon.pid, conmon.token, id);
@@ -218,6 +220,17 @@ export class ContainerRecords {
   /** A user stopped (true) or started (false) the container: its restart policy waits for a start. */
   async setStoppedByUser(id: string, stopped: boolean): Promise<void> {
     await this.store.write(() => this.store.db.prepare('UPDATE containers SET stopped_by_user = ? WHERE id = ?').run(stopped ? 1 : 0, id));
+  }
+
+  /**
+   * The runtime froze (true) or thawed (false) the running container: records it with its
+   * event (pause, unpause) when it changes anything.
+   */
+  async setPaused(id: string, paused: boolean): Promise<void> {
+    await this.store.write(() => {
+      const changed = this.store.db.prepare("UPDATE containers SET paused = ? WHERE id = ? AND state = 'running' AND paused = ?").run(paused ? 1 : 0, id, paused ? 0 : 1).changes;
+      if (changed) this.event(id, paused ? 'pause' : 'unpause');
+    });
   }
 
   /** One more restart by the container's policy. */
@@ -245,7 +258,7 @@ export class ContainerRecords {
       const changed =
         this.store.db
           .prepare(
-            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?, released = 0, cleanup_owner = ?
+            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?, released = 0, cleanup_owner = ?, paused = 0
              WHERE id = ? AND state IN ('created', 'running') AND conmon_pid IS ?`,
           )
           .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, e.owner, id, e.monitorPid).changes > 0;

@@ -128,6 +128,14 @@ export class ContainerRuntime {
     return this.oci.kill(id, signal, opts);
   }
 
+  pause(id: string): Promise<void> {
+    return this.oci.pause(id);
+  }
+
+  resume(id: string): Promise<void> {
+    return this.oci.resume(id);
+  }
+
   delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     return this.oci.delete(id, opts);
   }

@@ -106,6 +106,15 @@ export interface NetworkSpec {
   addHosts?: string[];
   /** A static address on the (single) network, through CNI's "ips" capability. */
   ip?: string;
+  /** Set once `network connect`/`disconnect` changed the list: networks names them all, an empty list none. */
+  networksExact?: boolean;
+  /** What was asked for on each network by name: its aliases (DNS names there) and an address. */
+  perNetwork?: Record<string, NetworkEndpoint>;
+}
+
+export interface NetworkEndpoint {
+  aliases?: string[];
+  ip?: string;
 }
 
 export interface ContainerSpec {

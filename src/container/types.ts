@@ -35,6 +35,8 @@ export interface Container {
    * is under way (or in rows older than owners).
    */
   cleanupOwner: string | null;
+  /** Running with its processes frozen (pause); cleared by unpause, an exit or a new incarnation. */
+  paused: boolean;
   /** Restarts its restart policy made. */
   restartCount: number;
   /** Stopped or killed by a user since its last start: its restart policy leaves it stopped. */

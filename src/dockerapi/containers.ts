@@ -46,7 +46,7 @@ function listView(c: Container) {
     Created: Math.floor(c.createdAt / 1000),
     Ports: (n?.portMappings ?? []).map((m) => ({ IP: m.hostIP || '0.0.0.0', PrivatePort: m.containerPort, PublicPort: m.hostPort, Type: m.protocol })),
     Labels: c.config.labels ?? {},
-    State: statusWord(c.state),
+    State: statusWord(c),
     Status: statusText(c),
     HostConfig: { NetworkMode: networkMode(c) },
     NetworkSettings: {
@@ -72,7 +72,7 @@ function listFilter(c: Container, [k, v]: [string, string]): boolean {
     case 'name':
       return new RegExp(v.replace(/^\//, '')).test(c.name);
     case 'status':
-      return statusWord(c.state) === v;
+      return statusWord(c) === v;
     case 'exited':
       return c.state === 'stopped' && String(c.exitCode) === v;
     case 'ancestor':

@@ -16,7 +16,7 @@ export interface BerthEvent {
   time: number;
   namespace: string;
   type: EventType;
-  /** container: create, start, die, rename, destroy; pod: create, stop, remove; volume: create, remove. */
+  /** container: create, start, pause, unpause, die, rename, destroy; pod: create, stop, remove; volume: create, remove. */
   action: string;
   id: string;
   attributes: Record<string, string>;

@@ -7,10 +7,19 @@ import { log } from '../log/index.js';
 import { parkPoint } from '../sys/index.js';
 import type { CachedAttachment } from './cni/cache.js';
 import { CniRunner, type CallOptions } from './cni/runner.js';
+import type { NetworkConfigList } from './cni/config.js';
 import { summarize, type AttachmentSummary, type CniDns } from './cni/result.js';
 import { createNetns, listNetns, netnsPath, removeNetns } from './netns.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, type DefaultNetworkOptions } from './networks.js';
 import { assignHostPorts, checkAllocated, checkConflicts, hostListeners, lockHostPorts, toCniPortMappings, type PortMapping, type TakenPort } from './ports.js';
+
+/** CNI_ARGS with host-local's IP=<address> added when one is asked for. */
+function withStaticIp(args: [string, string][] | undefined, ip: string | undefined): [string, string][] | undefined {
+  if (!ip) return args;
+  const rest = (args ?? []).filter(([k]) => k !== 'IgnoreUnknown' && k !== 'IP');
+  // The other plugins of the chain do not know IP: IgnoreUnknown keeps them from refusing it.
+  return [['IgnoreUnknown', '1'], ...rest, ['IP', ip]];
+}
 
 /** Sweeps retry a failed DEL this often in all (quietly: the first failure was reported). */
 const SWEEP_ATTEMPTS = 3;
@@ -40,6 +49,10 @@ export interface NetworkRequest {
   ips?: string[];
   bandwidth?: { ingressRate?: number; ingressBurst?: number; egressRate?: number; egressBurst?: number };
   cniArgs?: [string, string][];
+  /** An address asked for on a network (host-local's CNI_ARGS IP), by network name. */
+  staticIps?: Record<string, string>;
+  /** networks is the whole list: empty means a netns attached to none (not the default network). */
+  exact?: boolean;
 }
 
 export interface NetworkAttachment extends AttachmentSummary {
@@ -81,13 +94,10 @@ export class NetworkManager {
    * failure everything done so far is undone and the error is rethrown.
    */
   async setup(containerId: string, req: NetworkRequest = {}, o: CallOptions = {}): Promise<NetworkStatus> {
-    const names = req.networks && req.networks.length > 0 ? req.networks : [this.defaultNetworkName];
+    const names = req.networks && (req.networks.length > 0 || req.exact) ? req.networks : [this.defaultNetworkName];
     if (new Set(names).size !== names.length) throw new BerthError('InvalidArgument', `a network is listed twice: ${names.join(', ')}`);
     const lists = [];
-    for (const name of names) {
-      if (name === this.defaultNetworkName) lists.push(await ensureDefaultNetwork(this.runner.confDir, { ...this.defaults, name }));
-      else lists.push(await this.runner.getNetwork(name));
-    }
+    for (const name of names) lists.push(await this.network(name));
     if (req.ips?.length) {
       if (lists.length > 1) throw invalidArgument('--ip can only be set for a single network');
       if (!lists[0]!.plugins.some((p) => p.capabilities?.ips)) throw invalidArgument(`network ${lists[0]!.name} does not take a static address: none of its plugins declares the CNI "ips" capability`);
@@ -120,7 +130,7 @@ export class NetworkManager {
         if (i === 0 && req.mac) capabilityArgs.mac = req.mac;
         if (i === 0 && req.ips?.length) capabilityArgs.ips = req.ips;
         if (req.bandwidth) capabilityArgs.bandwidth = req.bandwidth;
-        const result = await this.runner.add(list, { containerId, netns, ifName, args: req.cniArgs, capabilityArgs }, { ...o, onRecorded: unlock });
+        const result = await this.runner.add(list, { containerId, netns, ifName, args: withStaticIp(req.cniArgs, req.staticIps?.[list.name]), capabilityArgs }, { ...o, onRecorded: unlock });
         status.attachments.push({ network: list.name, ...summarize(result, ifName), dns: result.dns });
       }
       unlock();
@@ -132,6 +142,46 @@ export class NetworkManager {
       throw e;
     }
     return status;
+  }
+
+  /** A network's configuration; the default network is written on first use. */
+  network(name: string): Promise<NetworkConfigList> {
+    return name === this.defaultNetworkName ? ensureDefaultNetwork(this.runner.confDir, { ...this.defaults, name }) : this.runner.getNetwork(name);
+  }
+
+  /**
+   * Attaches the netns of a container set up already to one more network, on the first
+   * interface name free (eth0, eth1 …, as podman picks them). A failed ADD is undone by
+   * the runner. Returns what the container has now.
+   */
+  async connect(containerId: string, name: string, req: { ip?: string; cniArgs?: [string, string][] } = {}, o: CallOptions = {}): Promise<NetworkStatus> {
+    const list = await this.network(name);
+    const netns = netnsPath(this.netnsDir, containerId);
+    if (!existsSync(netns)) throw new BerthError('FailedPrecondition', `container ${containerId} has no network namespace to connect`);
+    const taken = new Set((await this.runner.cache.list()).filter((e) => e.containerId === containerId).map((e) => e.ifName));
+    let i = 0;
+    while (taken.has(`eth${i}`)) i++;
+    await this.runner.add(list, { containerId, netns, ifName: `eth${i}`, args: withStaticIp(req.cniArgs, req.ip), capabilityArgs: {} }, o);
+    return (await this.status(containerId))!;
+  }
+
+  /**
+   * Detaches a container from one network (DEL with the recorded config: the IP goes back
+   * to the pool, the veth and rules go). With force a failed DEL is left to the sweep and
+   * `prune` instead of failing. Returns what the container has now.
+   */
+  async disconnect(containerId: string, name: string, o: CallOptions & { force?: boolean } = {}): Promise<NetworkStatus | undefined> {
+    const netns = netnsPath(this.netnsDir, containerId);
+    for (const e of (await this.runner.cache.list()).filter((e) => e.containerId === containerId && e.networkName === name && !e.failed)) {
+      try {
+        await this.runner.del(name, { containerId, ifName: e.ifName, netns: existsSync(netns) ? netns : '' }, o);
+      } catch (err) {
+        await this.runner.markFailed(e, err as Error).catch(() => undefined);
+        if (!o.force) throw err;
+        log.warn('network disconnect: DEL failed; `berth system prune` retries it', { container: containerId, network: name, error: (err as Error).message });
+      }
+    }
+    return this.status(containerId);
   }
 
   /** Host ports the records of other containers publish (a failed teardown may still hold its DNAT rules). */

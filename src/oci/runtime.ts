@@ -77,6 +77,16 @@ export class OciRuntime {
     await this.run(['start', id], opts.signal);
   }
 
+  /** Freezes every process of the container (its cgroup freezer). */
+  async pause(id: string): Promise<void> {
+    await this.run(['pause', id]);
+  }
+
+  /** Thaws a paused container. */
+  async resume(id: string): Promise<void> {
+    await this.run(['resume', id]);
+  }
+
   /** Changes a running container's cgroup limits (`update --resources FILE`, runtime-spec linux.resources JSON). */
   async update(id: string, resourcesFile: string): Promise<void> {
     await this.run(['update', '--resources', resourcesFile, id]);

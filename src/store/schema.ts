@@ -154,4 +154,9 @@ export const migrations: string[] = [
   );
   CREATE INDEX image_digests_by_digest ON image_digests(digest);
   `,
+  `
+  -- A running container whose processes are frozen (pause): the runtime's state, recorded
+  -- beside it so listings need not ask the runtime; an exit or a new incarnation clears it.
+  ALTER TABLE containers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
