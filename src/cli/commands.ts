@@ -12,6 +12,7 @@ import { eventsCommand } from './events.js';
 import { statsCommand } from './stats.js';
 import { systemCommands } from './system.js';
 import { volumeCommand } from './volume.js';
+import { healthcheckCommand, timerCheckCommand } from './healthcheck.js';
 
 /** inspect with --type container fixed. */
 function containerInspect(inspect: Command): Command {
@@ -42,6 +43,6 @@ const containerGroup: Command = {
 };
 
 export const commands: Command[] = [
-  ...stdioCommands, ...lifecycleCommands, statsCommand, ...containerTools, containerGroup, cleanupCommand,
+  ...stdioCommands, ...lifecycleCommands, statsCommand, ...containerTools, containerGroup, cleanupCommand, healthcheckCommand, timerCheckCommand,
   ...imageCommands.map(withRegistryCommands), ...networkCommands, volumeCommand, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
 ];

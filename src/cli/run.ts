@@ -13,6 +13,7 @@ import {
 } from './options.js';
 import { parseMount, parseVolume } from './mounts.js';
 import { parseSignal } from '../oci/index.js';
+import { healthFlags, healthFromFlags } from './healthcheck.js';
 
 const createFlags: FlagDef[] = [
   { name: 'name', type: 'string', value: 'NAME', desc: 'Assign a name to the container' },
@@ -52,6 +53,7 @@ const createFlags: FlagDef[] = [
   { name: 'rm', type: 'bool', desc: 'Automatically remove the container when it exits' },
   { name: 'restart', type: 'string', value: 'POLICY', desc: 'Restart policy on exit: no, always, unless-stopped, on-failure[:MAX-RETRIES]' },
   pullFlag,
+  ...healthFlags,
 ];
 
 const runOnlyFlags: FlagDef[] = [
@@ -145,6 +147,7 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     stopSignal,
     stopTimeout: f['stop-timeout'] as number | undefined,
     logSizeMax,
+    healthcheck: healthFromFlags(f),
   };
   return spec;
 }
