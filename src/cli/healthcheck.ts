@@ -136,6 +136,9 @@ export const timerCheckCommand: Command = {
   minArgs: 2,
   maxArgs: 2,
   async run(ctx, _f, args) {
+    // The end of the run stops the timer's group with SIGTERM: the loop and its sleep go,
+    // this check finishes its exec session first (it cannot outlast the container).
+    process.on('SIGTERM', () => {});
     return (await ctx.containers()).scheduledHealthcheck(args[0], Number(args[1]));
   },
 };

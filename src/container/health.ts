@@ -9,7 +9,8 @@
 // resident node process would cost 40 MB per container; berth itself runs only for the
 // moment of each check, as with podman's systemd timers. The release of the run (stop,
 // kill, rm, an exit) kills the group, so nothing of it outlives the run; each start makes
-// a new one.
+// a new one. A check under way when the run ends finishes (its exec ends with the
+// container) and exits; one acting on a failure (stop, restart) ends its own loop that way.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -213,18 +214,11 @@ export function startHealthTimer(parts: Parts, c: Container): void {
   if (!now || now.state !== 'running' || now.conmonPid !== c.conmonPid) stopHealthTimer(parts, c.id);
 }
 
-let ownGroup: number | undefined;
-
-/** This process's process group (field 5 of /proc/self/stat). */
-function processGroup(): number {
-  if (ownGroup === undefined) {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    ownGroup = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-  }
-  return ownGroup;
-}
-
-/** Ends the container's scheduled checks: the loop, its sleep and a check under way. */
+/**
+ * Ends the container's scheduled checks: SIGTERM to the group ends the loop and its sleep.
+ * A check under way ignores it (see the timer's command) and finishes on its own, so it
+ * leaves no exec session half made; the loop is gone, so no other follows.
+ */
 export function stopHealthTimer(parts: Parts, id: string): void {
   const file = timerFile(parts, id);
   let token: string;
@@ -237,8 +231,7 @@ export function stopHealthTimer(parts: Parts, id: string): void {
   if (!tokenAlive(token)) return;
   const pid = Number(token.split('-')[0]);
   try {
-    // A check acting on a failure (stop, restart) runs in that group: the loop ends, the check goes on.
-    process.kill(processGroup() === pid ? pid : -pid, 'SIGKILL');
+    process.kill(-pid, 'SIGTERM');
   } catch {
     // already gone
   }

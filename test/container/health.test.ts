@@ -31,10 +31,11 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_
   }
 }
 
-/** The health check timers (and their sleeps) of this instance's containers. */
+/** The health check timers of this instance's containers: their loops, sleeps and checks under way. */
 function timers(inst: Instance, id?: string): { pid: number; cmdline: string[] }[] {
   const all = listProcesses();
-  const loops = all.filter((p) => p.cmdline.includes('berth-healthcheck') && p.cmdline.includes(inst.root) && (!id || p.cmdline.includes(id)));
+  const ours = (p: { cmdline: string[] }) => p.cmdline.includes(inst.root) && (!id || p.cmdline.includes(id));
+  const loops = all.filter((p) => ours(p) && (p.cmdline.includes('berth-healthcheck') || p.cmdline.includes('container-healthcheck')));
   const pids = new Set(loops.map((p) => p.pid));
   const children = all.filter((p) => {
     try {
@@ -43,7 +44,7 @@ function timers(inst: Instance, id?: string): { pid: number; cmdline: string[] }
       return false;
     }
   });
-  return [...loops, ...children];
+  return [...new Set([...loops, ...children])];
 }
 
 const NET = ['--network', 'none'];
@@ -86,39 +87,53 @@ test('a passing check, a failing one (unhealthy after its retries), ps, inspect,
   const img = await inst.importBusybox();
   const since = new Date(Date.now() - 1000).toISOString();
 
-  // Passes once /tmp/ok exists; the interval schedules the checks.
-  const id = (await ok(inst, ['run', '-d', '--name', 'web', ...NET, '--health-cmd', 'echo checked; test -e /tmp/ok', '--health-interval', '1s', '--health-retries', '2', img, 'sleep', '600'])).trim();
-  assert.match(await status(inst, 'web'), /^web Up .* \(starting\)$/);
-  let i = await inspect(inst, 'web');
-  assert.deepEqual(i.Config.Healthcheck, { Test: ['CMD-SHELL', 'echo checked; test -e /tmp/ok'], Interval: 1e9, Timeout: 30e9, Retries: 2 });
+  // Checks run when asked (no interval): passes once /tmp/ok exists.
+  const id = (await ok(inst, ['run', '-d', '--name', 'asked', ...NET, '--health-cmd', 'echo checked; test -e /tmp/ok', '--health-interval', 'disable', '--health-retries', '2', img, 'sleep', '600'])).trim();
+  assert.match(await status(inst, 'asked'), /^asked Up .* \(starting\)$/);
+  let i = await inspect(inst, 'asked');
+  assert.deepEqual(i.Config.Healthcheck, { Test: ['CMD-SHELL', 'echo checked; test -e /tmp/ok'], Timeout: 30e9, Retries: 2 });
   assert.deepEqual(i.State.Health, { Status: 'starting', FailingStreak: 0, Log: null });
-  assert.equal(await ok(inst, ['inspect', '-f', '{{.State.Healthcheck.Status}}', 'web']), 'starting\n', "podman's alias");
-
-  // Two failures (the retries): unhealthy.
-  i = await until('unhealthy', async () => ((await inspect(inst, 'web')).State.Health.Status === 'unhealthy' ? inspect(inst, 'web') : undefined));
-  assert.ok(i.State.Health.FailingStreak >= 2);
+  assert.equal(await ok(inst, ['inspect', '-f', '{{.State.Healthcheck.Status}}', 'asked']), 'starting\n', "podman's alias");
+  for (const n of [1, 2]) {
+    const r = await inst.run(['healthcheck', 'run', 'asked']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, 'unhealthy\n');
+    assert.equal((await inspect(inst, 'asked')).State.Health.Status, n < 2 ? 'starting' : 'unhealthy', `after ${n} failures (2 retries)`);
+  }
+  i = await inspect(inst, 'asked');
+  assert.equal(i.State.Health.FailingStreak, 2);
   const last = i.State.Health.Log.at(-1);
   assert.equal(last.ExitCode, 1);
   assert.equal(last.Output, 'checked');
   assert.ok(Date.parse(last.End) >= Date.parse(last.Start));
-  assert.match(await status(inst, 'web'), /^web Up .* \(unhealthy\)$/);
-  assert.equal(await ok(inst, ['ps', '--filter', 'health=unhealthy', '--format', '{{.Names}}']), 'web\n');
-  const manual = await inst.run(['healthcheck', 'run', 'web']);
-  assert.equal(manual.code, 1);
-  assert.equal(manual.stdout, 'unhealthy\n');
+  assert.match(await status(inst, 'asked'), /^asked Up .* \(unhealthy\)$/);
+  assert.equal(await ok(inst, ['ps', '--filter', 'health=unhealthy', '--format', '{{.Names}}']), 'asked\n');
 
-  // Fixed: healthy again, the streak reset; at most 5 results kept.
-  await ok(inst, ['exec', 'web', 'touch', '/tmp/ok']);
-  const good = await inst.run(['healthcheck', 'run', 'web']);
-  assert.equal(good.code, 0, good.stderr);
-  assert.equal(good.stdout, '');
-  i = await inspect(inst, 'web');
+  // Fixed: healthy, the streak reset; at most 5 results kept.
+  await ok(inst, ['exec', 'asked', 'touch', '/tmp/ok']);
+  for (let n = 0; n < 4; n++) {
+    const good = await inst.run(['healthcheck', 'run', 'asked']);
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal(good.stdout, '');
+  }
+  i = await inspect(inst, 'asked');
   assert.equal(i.State.Health.Status, 'healthy');
   assert.equal(i.State.Health.FailingStreak, 0);
-  assert.ok(i.State.Health.Log.length <= 5);
-  assert.match(await status(inst, 'web'), /^web Up .* \(healthy\)$/);
-  assert.equal(await ok(inst, ['ps', '--filter', 'health=healthy', '--format', '{{.Names}}']), 'web\n');
+  assert.deepEqual(i.State.Health.Log.map((l: { ExitCode: number }) => l.ExitCode), [1, 0, 0, 0, 0]);
+  assert.match(await status(inst, 'asked'), /^asked Up .* \(healthy\)$/);
+  assert.equal(await ok(inst, ['ps', '--filter', 'health=healthy', '--format', '{{.Names}}']), 'asked\n');
   assert.equal(await ok(inst, ['ps', '--filter', 'health=unhealthy', '--format', '{{.Names}}']), '');
+
+  // Stopped: the last run's health stays; a new run starts over.
+  await ok(inst, ['stop', '-t', '0', 'asked']);
+  assert.equal((await inspect(inst, 'asked')).State.Health.Status, 'healthy');
+  assert.match(await status(inst, 'asked'), /^asked Exited/);
+  const r = await inst.run(['healthcheck', 'run', 'asked']);
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /^berth: container asked is not running$/m);
+  await ok(inst, ['start', 'asked']);
+  i = await inspect(inst, 'asked');
+  assert.deepEqual([i.State.Health.Status, i.State.Health.FailingStreak, i.State.Health.Log.length], ['starting', 0, 5]);
 
   // A container without a check: health none, no suffix, an empty Health.
   await ok(inst, ['run', '-d', '--name', 'plain', ...NET, img, 'sleep', '600']);
@@ -130,35 +145,44 @@ test('a passing check, a failing one (unhealthy after its retries), ps, inspect,
   const bad = await inst.run(['ps', '--filter', 'health=great']);
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /invalid filter "health=great"/);
+  assert.deepEqual(timers(inst), [], 'no timer without an interval');
+
+  // Scheduled: unhealthy by the timer's checks, then healthy once fixed.
+  const web = (await ok(inst, ['run', '-d', '--name', 'web', ...NET, '--health-cmd', 'test -e /tmp/ok', '--health-interval', '1s', '--health-retries', '2', img, 'sleep', '600'])).trim();
+  assert.equal((await inspect(inst, 'web')).Config.Healthcheck.Interval, 1e9);
+  await until('unhealthy by the timer', async () => ((await inspect(inst, 'web')).State.Health.Status === 'unhealthy' ? true : undefined));
+  await ok(inst, ['exec', 'web', 'touch', '/tmp/ok']);
+  await until('healthy by the timer', async () => {
+    const h = (await inspect(inst, 'web')).State.Health;
+    return h.Status === 'healthy' && h.FailingStreak === 0 ? true : undefined;
+  });
 
   // Each result is a health_status event.
   const events = await ok(inst, ['events', '--since', since, '--until', new Date().toISOString(), '--filter', 'event=health_status']);
   assert.match(events, new RegExp(`container health_status ${id} \\(.*health_status=unhealthy`));
-  assert.match(events, /health_status=healthy/);
+  assert.match(events, new RegExp(`container health_status ${web} \\(.*health_status=healthy`));
 
   // The timer: one small loop; gone after stop, back after start, gone after kill and rm.
-  const group = timers(inst, id);
-  assert.equal(group.filter((x) => x.cmdline.includes('berth-healthcheck')).length, 1, JSON.stringify(group));
-  const rss = group.reduce((kb, x) => kb + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${x.pid}/status`, 'utf8'))?.[1] ?? 0), 0);
+  const loops = () => timers(inst, web).filter((x) => x.cmdline.includes('berth-healthcheck'));
+  assert.equal(loops().length, 1, JSON.stringify(timers(inst)));
+  // The loop and its sleep (a check under way is a berth process for that moment only).
+  const rss = timers(inst, web)
+    .filter((x) => x.cmdline.includes('berth-healthcheck') || x.cmdline[0] === 'sleep')
+    .reduce((kb, x) => kb + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${x.pid}/status`, 'utf8'))?.[1] ?? 0), 0);
   assert.ok(rss < 8 * 1024, `the timer's processes hold ${rss} kB`);
   await ok(inst, ['stop', '-t', '0', 'web']);
-  assert.deepEqual(timers(inst, id), [], 'nothing of the timer after stop');
-  assert.equal((await inspect(inst, 'web')).State.Health.Status, 'healthy', 'the last run\'s health stays');
-  const r = await inst.run(['healthcheck', 'run', 'web']);
-  assert.equal(r.code, 125);
-  assert.match(r.stderr, /^berth: container web is not running$/m);
+  // The loop and its sleep go at once; a check under way ends with its exec.
+  assert.deepEqual(timers(inst, web).filter((x) => !x.cmdline.includes('container-healthcheck')), [], 'no loop after stop');
+  await until('nothing of the timer after stop', async () => (timers(inst, web).length === 0 ? true : undefined), 5000);
   await ok(inst, ['start', 'web']);
-  assert.equal(timers(inst, id).filter((x) => x.cmdline.includes('berth-healthcheck')).length, 1, 'the start made a new timer');
-  assert.equal((await inspect(inst, 'web')).State.Health.Status, 'starting', 'a new run starts over');
-  // The container's /tmp/ok survived the restart: it turns healthy by its schedule.
-  await until('healthy by the timer', async () => ((await inspect(inst, 'web')).State.Health.Status === 'healthy' ? true : undefined));
+  assert.equal(loops().length, 1, 'the start made a new timer');
   await ok(inst, ['kill', 'web']);
   await until('the kill', async () => ((await inspect(inst, 'web')).State.Status === 'exited' ? true : undefined));
-  await until('the timer gone after kill', async () => (timers(inst, id).length === 0 ? true : undefined), 5000);
+  await until('the timer gone after kill', async () => (timers(inst, web).length === 0 ? true : undefined), 5000);
   await ok(inst, ['start', 'web']);
-  assert.equal(timers(inst, id).filter((x) => x.cmdline.includes('berth-healthcheck')).length, 1);
-  await ok(inst, ['rm', '-f', 'web', 'plain']);
-  assert.deepEqual(timers(inst), [], 'nothing of the timer after rm');
+  assert.equal(loops().length, 1);
+  await ok(inst, ['rm', '-f', 'web', 'asked', 'plain']);
+  await until('nothing of the timer after rm', async () => (timers(inst).length === 0 ? true : undefined), 5000);
 });
 
 test('a check killed at its timeout, the start period, the errors of healthcheck run, on-failure actions', async (t) => {
