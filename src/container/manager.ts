@@ -235,9 +235,10 @@ export class ContainerManager {
       throw e;
     }
     await this.records.setRunning(c.id, Date.now());
-    const now = (await reconcile(this.parts, this.records.byId(c.id)!))!;
-    if (now.state === 'running') startHealthTimer(this.parts, now);
-    return now;
+    // Undefined when a quick exit already removed it (--rm).
+    const now = await reconcile(this.parts, this.records.byId(c.id)!);
+    if (now?.state === 'running') startHealthTimer(this.parts, now);
+    return now!;
   }
 
   /** Signals the container's process (runtime kill). */
