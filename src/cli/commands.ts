@@ -14,6 +14,7 @@ import { eventsCommand } from './events.js';
 import { statsCommand } from './stats.js';
 import { systemCommands } from './system.js';
 import { volumeCommand } from './volume.js';
+import { healthcheckCommand, timerCheckCommand } from './healthcheck.js';
 
 /** inspect with --type container fixed. */
 function containerInspect(inspect: Command): Command {
@@ -44,6 +45,6 @@ const containerGroup: Command = {
 };
 
 export const commands: Command[] = [
-  ...stdioCommands, ...lifecycleCommands, statsCommand, ...containerTools, ...copyCommands, ...pauseCommands, containerGroup, cleanupCommand,
+  ...stdioCommands, ...lifecycleCommands, statsCommand, ...containerTools, ...copyCommands, ...pauseCommands, containerGroup, cleanupCommand, healthcheckCommand, timerCheckCommand,
   ...imageCommands.map(withRegistryCommands), ...networkCommands, volumeCommand, ...registryCommands, ...systemCommands, eventsCommand, daemonCommand,
 ];

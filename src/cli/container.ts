@@ -12,6 +12,7 @@ import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
 import { mountViews } from './mounts.js';
+import { healthFilter, healthSuffix, healthViews } from './healthcheck.js';
 
 /** docker's names for states in `ps`/`inspect` (a paused container is running, frozen). */
 export function statusWord(c: Pick<Container, 'state' | 'paused'>): string {
@@ -27,11 +28,11 @@ export function statusWord(c: Pick<Container, 'state' | 'paused'>): string {
   }
 }
 
-export function statusText(c: Container, now = Date.now()): string {
+export function statusText(mgr: ContainerManager, c: Container, now = Date.now()): string {
   if (c.paused && c.state === 'running') return 'Paused';
   switch (c.state) {
     case 'running':
-      return `Up ${humanDuration(now - (c.startedAt ?? now))}`;
+      return `Up ${humanDuration(now - (c.startedAt ?? now))}${healthSuffix(mgr, c)}`;
     case 'stopped':
       return `Exited (${c.exitCode ?? -1}) ${timeAgo(c.finishedAt ?? now, now)}`;
     case 'removing':
@@ -47,7 +48,7 @@ function commandText(c: Container, full: boolean): string {
 }
 
 /** The fields `ps --format` templates and JSON see (docker's names; templates get the short ID unless fullId). */
-function psView(c: Container, ports: (m: NonNullable<Container['network']>['portMappings']) => string, fullId: boolean) {
+function psView(mgr: ContainerManager, c: Container, ports: (m: NonNullable<Container['network']>['portMappings']) => string, fullId: boolean) {
   return {
     ID: fullId ? c.id : shortId(c.id),
     Image: c.config.image,
@@ -58,7 +59,7 @@ function psView(c: Container, ports: (m: NonNullable<Container['network']>['port
     Ports: ports(c.network?.portMappings ?? []),
     Networks: c.network?.attachments.map((a) => a.network).join(',') ?? networkText(c) ?? '',
     State: statusWord(c),
-    Status: statusText(c),
+    Status: statusText(mgr, c),
     Names: c.name,
     Labels: templateMap(c.config.labels ?? {}),
     // Where the container's binds and volumes are mounted, as podman lists them.
@@ -76,7 +77,7 @@ function networkText(c: Container): string | undefined {
   return n?.networks?.length ? n.networks.join(',') : undefined;
 }
 
-function matches(c: Container, filters: string[]): boolean {
+function matches(mgr: ContainerManager, c: Container, filters: string[]): boolean {
   return filters.every((f) => {
     const i = f.indexOf('=');
     if (i < 0) throw invalidArgument(`bad filter "${f}": expected KEY=VALUE`);
@@ -92,13 +93,15 @@ function matches(c: Container, filters: string[]): boolean {
         return c.state === 'stopped' && String(c.exitCode) === v;
       case 'ancestor':
         return c.config.image === v || c.imageId?.startsWith(v.replace(/^sha256:/, '')) === true;
+      case 'health':
+        return healthFilter(mgr, v)(c);
       case 'label': {
         const j = v.indexOf('=');
         const labels = c.config.labels ?? {};
         return j < 0 ? v in labels : labels[v.slice(0, j)] === v.slice(j + 1);
       }
       default:
-        throw invalidArgument(`invalid filter "${k}": supported are id, name, status, exited, ancestor, label`);
+        throw invalidArgument(`invalid filter "${k}": supported are id, name, status, exited, ancestor, label, health`);
     }
   });
 }
@@ -114,7 +117,7 @@ const psCommand: Command = {
     { name: 'no-trunc', type: 'bool', desc: "Don't truncate output" },
     { name: 'latest', short: 'l', type: 'bool', desc: 'Show the latest created container' },
     { name: 'last', short: 'n', type: 'int', value: 'N', desc: 'Show n last created containers (includes all states)' },
-    { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (id, name, status, exited, ancestor, label)' },
+    { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (id, name, status, exited, ancestor, label, health)' },
     { name: 'size', short: 's', type: 'bool', desc: 'Display the total file sizes (writable layer, and with the image: virtual)' },
     formatFlag,
   ],
@@ -123,7 +126,7 @@ const psCommand: Command = {
     const mgr = await ctx.containers();
     const filters = (f.filter as string[] | undefined) ?? [];
     const all = !!f.all || !!f.latest || f.last !== undefined || filters.some((x) => x.startsWith('status=') || x.startsWith('exited='));
-    let list = (await mgr.list({ all })).filter((c) => matches(c, filters));
+    let list = (await mgr.list({ all })).filter((c) => matches(mgr, c, filters));
     if (f.latest) list = list.slice(0, 1);
     if (f.last !== undefined) list = list.slice(0, f.last as number);
     const full = !!f['no-trunc'];
@@ -142,11 +145,11 @@ const psCommand: Command = {
         table(
           ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(size ? ['SIZE'] : [])],
           items.map((c) => [
-            full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(c, now), ports(c.network?.portMappings ?? []), c.name,
+            full ? c.id : shortId(c.id), c.config.image, commandText(c, full), timeAgo(c.createdAt, now), statusText(mgr, c, now), ports(c.network?.portMappings ?? []), c.name,
             ...(size ? [size(c)] : []),
           ]),
         ),
-      (c) => ({ ...psView(c, ports, full || f.format === 'json'), ...(size ? { Size: size(c) } : {}) }),
+      (c) => ({ ...psView(mgr, c, ports, full || f.format === 'json'), ...(size ? { Size: size(c) } : {}) }),
       { type: 'container', headers: { ID: 'CONTAINER ID' } },
     );
   },
@@ -167,12 +170,14 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
   const sec = cfg.security ?? {};
   const res = cfg.resources ?? {};
   const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
+  const health = healthViews(mgr, c);
   return {
     Id: c.id,
     Created: iso(c.createdAt),
     Path: cfg.args?.[0] ?? '',
     Args: cfg.args?.slice(1) ?? [],
-    State: {
+    // Templates may say .State.Healthcheck, as podman's do.
+    State: Object.defineProperty({
       Status: statusWord(c),
       // podman's: a paused container is not Running.
       Running: c.state === 'running' && !c.paused,
@@ -186,7 +191,8 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
       Error: c.error ?? '',
       StartedAt: iso(c.startedAt),
       FinishedAt: iso(c.finishedAt),
-    },
+      Health: health.state,
+    }, 'Healthcheck', { value: health.state, enumerable: false }),
     Image: c.imageId ? `sha256:${c.imageId}` : '',
     ImageName: c.config.image,
     Name: c.name,
@@ -209,6 +215,7 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
       Tty: !!cfg.tty,
       OpenStdin: !!cfg.stdin,
       StopSignal: signalName(cfg.stopSignal ?? image?.StopSignal ?? 'SIGTERM'),
+      Healthcheck: health.config,
     },
     HostConfig: {
       Memory: res.memory ?? 0,

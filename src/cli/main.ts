@@ -50,12 +50,13 @@ function flagLines(defs: FlagDef[]): string[] {
   });
 }
 
-/** How conmon calls back into berth when a container exits: this CLI (entry), with the same dirs. */
-function cleanupCommand(entry: string) {
+/** How conmon (an exit) and a health check timer call back into berth: this CLI (entry), with the same dirs. */
+function selfCommand(entry: string, command: string, namespace?: string) {
   return ({ paths, runtime }: Config): string[] => [
     process.execPath, entry,
     '--root', paths.root, '--runroot', paths.runRoot, '--config-dir', paths.configDir, '--runtime', runtime.path,
-    'container-cleanup',
+    ...(namespace ? ['--namespace', namespace] : []),
+    command,
   ];
 }
 
@@ -116,7 +117,8 @@ export async function main(argv: string[], entry: string): Promise<number> {
       configDir: global.flags['config-dir'] as string | undefined,
       runtime: global.flags.runtime as string | undefined,
       namespace: global.flags.namespace as string | undefined,
-      cleanupCommand: cleanupCommand(entry),
+      cleanupCommand: selfCommand(entry, 'container-cleanup'),
+      healthcheckCommand: selfCommand(entry, 'container-healthcheck', global.flags.namespace as string | undefined),
     });
     // The engine is not closed: closing the last database connection checkpoints the WAL
     // (an fsync on every command); SQLite recovers the WAL on the next open, so exiting is safe.

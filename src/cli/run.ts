@@ -16,6 +16,7 @@ import {
 import { attachedStreams, hostOptionsFromFlags, readSeccompProfile, writeCidFile } from './run-host.js';
 import { parseMount, parseVolume } from './mounts.js';
 import { parseSignal } from '../oci/index.js';
+import { healthFlags, healthFromFlags } from './healthcheck.js';
 
 const createFlags: FlagDef[] = [
   { name: 'name', type: 'string', value: 'NAME', desc: 'Assign a name to the container' },
@@ -67,6 +68,7 @@ const createFlags: FlagDef[] = [
   { name: 'rm', type: 'bool', desc: 'Automatically remove the container when it exits' },
   { name: 'restart', type: 'string', value: 'POLICY', desc: 'Restart policy on exit: no, always, unless-stopped, on-failure[:MAX-RETRIES]' },
   ...pullFlags,
+  ...healthFlags,
 ];
 
 const runOnlyFlags: FlagDef[] = [
@@ -172,6 +174,7 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     stopTimeout: f['stop-timeout'] as number | undefined,
     logSizeMax,
     ...hostFlags.spec,
+    healthcheck: healthFromFlags(f),
   };
   return spec;
 }

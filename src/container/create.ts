@@ -16,6 +16,7 @@ import { containerPaths, type Parts } from './parts.js';
 import { destroy } from './release.js';
 import { ociMounts, removeAnonymousVolumes, resolveVolumes } from './mounts.js';
 import { mountShareableShm, shareableShmPath } from './shm.js';
+import { effectiveHealthcheck } from './health.js';
 import type { Container } from './types.js';
 
 /** Seconds conmon holds back the exit command of a container someone waits on. */
@@ -64,7 +65,7 @@ export async function createContainer(parts: Parts, spec: ContainerSpec, opts: C
       podId: opts.podId,
       imageId: image.id,
       imageName: image.names[0] ?? null,
-      config: { ...spec, name, args, hostname: containerHostname(spec, id) },
+      config: { ...spec, name, args, hostname: containerHostname(spec, id), healthcheck: effectiveHealthcheck(spec.healthcheck, ic.Healthcheck) },
       creator: processToken(),
       createdAt: Date.now(),
     });

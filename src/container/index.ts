@@ -21,6 +21,7 @@
 export { ContainerManager, type ManagerDeps, type ContainerDirs, type LogOptions, type StopOptions } from './manager.js';
 export type { ContainerPaths } from './parts.js';
 export type { ExecRequest } from './exec.js';
+export { goDuration, type HealthCheck, type HealthOnFailure, type HealthResult, type HealthState, type HealthStatus } from './health.js';
 export type { CreateOptions } from './create.js';
 export type { ConnectOptions } from './connect.js';
 export { ContainerRuntime, type RuntimeDirs, type RuntimeCreateOptions, type RuntimeExecOptions } from './runtime.js';

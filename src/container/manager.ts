@@ -29,6 +29,7 @@ import { destroy, recordExit, release } from './release.js';
 import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
 import { connectNetwork, disconnectNetwork, type ConnectOptions } from './connect.js';
+import { readHealth, runHealthcheck, startHealthTimer, TIMER_DONE, type HealthResult, type HealthState } from './health.js';
 import { cgroupPathOf, networkPlan, type BindMount, type ContainerResources, type ContainerSpec } from './spec.js';
 import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
@@ -68,6 +69,8 @@ export interface ManagerDeps {
   volumes: () => Promise<VolumeStore>;
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
+  /** Program + args a health check timer runs (container id and monitor pid appended); none: checks run only when asked. */
+  healthcheckCommand?: string[];
   /** Owners of network namespaces other than containers (e.g. pods, by id): a sweep keeps theirs. */
   networkOwners?: ((id: string) => boolean | Promise<boolean>)[];
 }
@@ -127,6 +130,7 @@ export class ContainerManager {
       netnsDir: dirs.netns,
       networkOwners: deps.networkOwners ?? [],
       cleanupCommand: deps.cleanupCommand,
+      healthcheckCommand: deps.healthcheckCommand,
     };
   }
 
@@ -278,7 +282,10 @@ export class ContainerManager {
       throw e;
     }
     await this.records.setRunning(c.id, Date.now());
-    return (await reconcile(this.parts, this.records.byId(c.id)!))!;
+    // Undefined when a quick exit already removed it (--rm).
+    const now = await reconcile(this.parts, this.records.byId(c.id)!);
+    if (now?.state === 'running') startHealthTimer(this.parts, now);
+    return now!;
   }
 
   /** Signals the container's process (runtime kill); a paused container is thawed to take it. */
@@ -451,6 +458,45 @@ export class ContainerManager {
     } catch (e) {
       log.warn('the restart policy could not start the container', { id, error: (e as Error).message });
     }
+  }
+
+  // ---- health checks ------------------------------------------------------------------
+
+  /** The health of the container's current (or last) run; undefined without a check. */
+  health(c: Container): HealthState | undefined {
+    return readHealth(this.parts, c);
+  }
+
+  /** Runs the container's health check once; an unhealthy container then gets its on-failure action. */
+  async healthcheck(ref: string | Container): Promise<HealthResult> {
+    const c = typeof ref === 'string' ? await this.get(ref) : ref;
+    const r = await runHealthcheck(this.parts, c, (req, streams, signal) => execIn(this.parts, this.specs, c, req, streams, signal));
+    const action = c.config.healthcheck?.onFailure;
+    if (r.state.Status === 'unhealthy' && action && action !== 'none') {
+      log.info('the container is unhealthy: its on-failure action follows', { id: c.id, action });
+      if (action === 'kill') await this.kill(c.id);
+      else if (action === 'stop') await this.stop(c.id);
+      else await this.restart(c.id);
+    }
+    return r;
+  }
+
+  /**
+   * The timer's check for the run whose monitor is monitorPid: TIMER_DONE once that run is
+   * over (the loop ends), else 0 whatever the check found.
+   */
+  async scheduledHealthcheck(id: string, monitorPid: number): Promise<number> {
+    const c = this.records.byId(id);
+    if (!c || c.state !== 'running' || c.conmonPid !== monitorPid) return TIMER_DONE;
+    try {
+      // By id: the timer runs for a container of any namespace.
+      await this.healthcheck(c);
+    } catch (e) {
+      const now = this.records.byId(id);
+      if (!now || now.state !== 'running' || now.conmonPid !== monitorPid) return TIMER_DONE;
+      log.warn('the health check failed to run', { id, error: (e as Error).message });
+    }
+    return 0;
   }
 
   // ---- stdio --------------------------------------------------------------------------

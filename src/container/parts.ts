@@ -37,6 +37,8 @@ export interface Parts {
   networkOwners: ((id: string) => boolean | Promise<boolean>)[];
   /** Program + args conmon runs when a container exits; the container id is appended. */
   cleanupCommand?: string[];
+  /** Program + args a container's health check timer runs (container id and monitor pid appended). */
+  healthcheckCommand?: string[];
 }
 
 export function containerPaths(parts: Parts, c: Pick<Container, 'id' | 'config'>): ContainerPaths {

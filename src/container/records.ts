@@ -138,6 +138,11 @@ export class ContainerRecords {
     recordEvent(this.store.db, { namespace: r.namespace, type: 'container', action, id, attributes });
   }
 
+  /** A health check's result (podman's health_status event). */
+  async healthEvent(id: string, status: string): Promise<void> {
+    await this.store.write(() => this.event(id, 'health_status', { health_status: status }));
+  }
+
   byId(id: string): Container | undefined {
     const row = this.store.db.prepare('SELECT * FROM containers WHERE id = ?').get(id) as Row | undefined;
     return row && fromRow(row);

@@ -9,6 +9,7 @@ import { networkPlan } from './spec.js';
 import type { Parts } from './parts.js';
 import { removeAnonymousVolumes } from './mounts.js';
 import { unmountShareableShm } from './shm.js';
+import { stopHealthTimer } from './health.js';
 import type { Container } from './types.js';
 
 /**
@@ -81,6 +82,7 @@ export async function finishCleanup(parts: Parts, c: Container): Promise<Contain
  * afterFailure: the caller reports an error of its own; failures here are its detail (logged at debug).
  */
 export async function release(parts: Parts, id: string, afterFailure = false): Promise<void> {
+  stopHealthTimer(parts, id);
   const deleted = parts.runtime
     .delete(id, { force: true })
     .catch((e) => (isBerthError(e, 'Unavailable') ? log.debug : log.warn)('runtime delete failed', { id, error: String(e) }));

@@ -5,6 +5,7 @@
 import { hostname as hostHostname } from 'node:os';
 import type { ResourceLimits } from '../oci/index.js';
 import type { PortMapping } from '../network/index.js';
+import type { HealthCheck } from './health.js';
 
 export type Propagation = 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
 
@@ -171,6 +172,8 @@ export interface ContainerSpec {
   stopSignal?: string;
   /** Seconds `stop` waits before SIGKILL. */
   stopTimeout?: number;
+  /** Its health check; create fills in the image's (none: no check). */
+  healthcheck?: HealthCheck;
   /** Filled in by create: the process' arguments (entrypoint + command, image defaults applied). */
   args?: string[];
 }

@@ -35,7 +35,7 @@ export function framed(out: NodeJS.WritableStream, stream: 1 | 2): Writable {
   });
 }
 
-function listView(c: Container) {
+function listView(mgr: ContainerManager, c: Container) {
   const n = c.network;
   return {
     Id: c.id,
@@ -47,7 +47,7 @@ function listView(c: Container) {
     Ports: (n?.portMappings ?? []).map((m) => ({ IP: m.hostIP || '0.0.0.0', PrivatePort: m.containerPort, PublicPort: m.hostPort, Type: m.protocol })),
     Labels: c.config.labels ?? {},
     State: statusWord(c),
-    Status: statusText(c),
+    Status: statusText(mgr, c),
     HostConfig: { NetworkMode: networkMode(c) },
     NetworkSettings: {
       Networks: Object.fromEntries(
@@ -194,7 +194,7 @@ export function containerRoutes(router: Router): void {
       let list = (await mgr.list({ all })).filter((c) => filters.every((f) => listFilter(c, f)));
       const limit = Number(req.query.get('limit') ?? -1);
       if (limit > 0) list = list.slice(0, limit);
-      reply.json(200, list.map(listView));
+      reply.json(200, list.map((c) => listView(mgr, c)));
     })
     .add('POST', '/containers/create', async (req, reply) => {
       const body = await req.json<CreateBody>();

@@ -35,6 +35,8 @@ export interface EngineOptions extends ConfigOverrides {
    * still recorded, by the next query that looks.
    */
   cleanupCommand?: (config: Config) => string[];
+  /** The program and leading arguments a container's health check timer runs (see container/health.ts); none: no timers. */
+  healthcheckCommand?: (config: Config) => string[];
   /**
    * Owners of network namespaces besides containers (e.g. a pod store: is this pod ID
    * alive?). The sweep before a container's network setup leaves their namespaces alone.
@@ -157,6 +159,7 @@ export class Engine {
         network: () => this.network(),
         volumes: () => this.volumes(),
         cleanupCommand: this.opts.cleanupCommand?.(config),
+        healthcheckCommand: this.opts.healthcheckCommand?.(config),
         // Pods own network namespaces too; their table is asked only when a sweep finds an orphan.
         networkOwners: [...(this.opts.networkOwners ?? []), async (id) => (await this.pods()).records.exists(id)],
       });

@@ -63,6 +63,8 @@ export interface ContainerDefaults {
   ExposedPorts?: Record<string, object> | null;
   Volumes?: Record<string, object> | null;
   StopSignal?: string;
+  /** docker's extension: the image's health check (durations in ns). */
+  Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
 }
 
 export interface HistoryEntry {
