@@ -194,16 +194,27 @@ async function attachNetwork(parts: Parts, c: Container, networks: string[], hos
   // released before new ones are made. An owner that still has a row (a container, a
   // pod) is its own to release (it may be doing so right now).
   await net.sweep(async (id) => parts.records.exists(id) || (await Promise.all(parts.networkOwners.map((owns) => owns(id)))).some(Boolean));
-  const status = await net.setup(c.id, { networks, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']] });
+  const status = await net.setup(c.id, { networks, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']], name: c.name, aliases: n.aliases });
   await parts.records.setNetwork(c.id, status);
   const first = status.attachments[0];
   const { writeContainerFiles } = await import('../network/index.js');
+  // The name servers of every network that resolves names come first (each knows only
+  // its own containers), the host's after them.
+  const named = status.attachments.filter((a) => a.dnsname && a.dns);
+  const cni = named.length > 0
+    ? { nameservers: named.flatMap((a) => a.dns!.nameservers ?? []), search: named.flatMap((a) => a.dns!.search ?? []) }
+    : first?.dns;
+  // podman's host.containers.internal: the gateway of the first bridge network (IPv4 first).
+  const bridges = status.attachments.filter((a) => a.driver === 'bridge').flatMap((a) => a.gateways);
+  const hostAddress = bridges.find((g) => !g.includes(':')) ?? bridges[0];
   await writeContainerFiles(containerPaths(parts, c).dir, {
     hostname,
     name: c.name,
     ips: status.attachments.flatMap((a) => a.ips),
     gateway: first?.gateways[0],
-    cni: first?.dns,
+    hostAddress,
+    cni,
+    keepHostServers: named.length > 0,
     dns: n.dns,
     dnsSearch: n.dnsSearch,
     dnsOptions: n.dnsOptions,

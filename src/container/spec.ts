@@ -97,6 +97,8 @@ export interface NetworkSpec {
   dnsOptions?: string[];
   /** NAME:IP entries for /etc/hosts. */
   addHosts?: string[];
+  /** --network-alias: more names of the container on each network joined that resolves names. */
+  aliases?: string[];
 }
 
 export interface ContainerSpec {

@@ -8,6 +8,7 @@ import { parkPoint } from '../sys/index.js';
 import type { CachedAttachment } from './cni/cache.js';
 import { CniRunner, type CallOptions } from './cni/runner.js';
 import { summarize, type AttachmentSummary, type CniDns } from './cni/result.js';
+import { dnsnameArgs, hasDnsname } from './dnsname.js';
 import { createNetns, listNetns, netnsPath, removeNetns } from './netns.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, type DefaultNetworkOptions } from './networks.js';
 import { assignHostPorts, checkAllocated, checkConflicts, hostListeners, lockHostPorts, toCniPortMappings, type PortMapping, type TakenPort } from './ports.js';
@@ -28,6 +29,12 @@ export interface NetworkManagerOptions {
   timeoutMs?: number;
   /** The network used when a container names none; written on first use if absent. */
   defaultNetwork?: DefaultNetworkOptions;
+  /**
+   * XDG_RUNTIME_DIR for the plugins: the dnsname plugin keeps its dnsmasq files below it
+   * (<runRoot>/dnsname). Required: without it the plugin would use the host-wide
+   * /run/containers/cni/dnsname, shared with podman and every other instance.
+   */
+  dnsDir: string;
 }
 
 export interface NetworkRequest {
@@ -40,10 +47,18 @@ export interface NetworkRequest {
   ips?: string[];
   bandwidth?: { ingressRate?: number; ingressBurst?: number; egressRate?: number; egressBurst?: number };
   cniArgs?: [string, string][];
+  /** The container's name: what the others on a network with names (dnsname) resolve. */
+  name?: string;
+  /** More names for it on those networks (--network-alias). */
+  aliases?: string[];
 }
 
 export interface NetworkAttachment extends AttachmentSummary {
   network: string;
+  /** The network's main plugin (bridge, macvlan …). */
+  driver?: string;
+  /** The network resolves its containers' names (dnsname): its DNS server answers only for those. */
+  dnsname?: boolean;
   dns?: CniDns;
 }
 
@@ -57,10 +72,15 @@ export interface NetworkStatus {
 export class NetworkManager {
   readonly runner: CniRunner;
   readonly netnsDir: string;
+  readonly dnsDir: string;
   private readonly defaults: DefaultNetworkOptions;
 
   constructor(o: NetworkManagerOptions) {
-    this.runner = new CniRunner({ confDir: o.confDir, pluginDirs: o.pluginDirs, cacheDir: o.cacheDir, timeoutMs: o.timeoutMs });
+    this.dnsDir = o.dnsDir;
+    this.runner = new CniRunner({
+      confDir: o.confDir, pluginDirs: o.pluginDirs, cacheDir: o.cacheDir, timeoutMs: o.timeoutMs,
+      env: { XDG_RUNTIME_DIR: o.dnsDir },
+    });
     this.netnsDir = o.netnsDir;
     this.defaults = o.defaultNetwork ?? {};
   }
@@ -116,8 +136,16 @@ export class NetworkManager {
         if (i === 0 && req.mac) capabilityArgs.mac = req.mac;
         if (i === 0 && req.ips?.length) capabilityArgs.ips = req.ips;
         if (req.bandwidth) capabilityArgs.bandwidth = req.bandwidth;
-        const result = await this.runner.add(list, { containerId, netns, ifName, args: req.cniArgs, capabilityArgs }, { ...o, onRecorded: unlock });
-        status.attachments.push({ network: list.name, ...summarize(result, ifName), dns: result.dns });
+        const names = dnsnameArgs(list, req.name, req.aliases);
+        Object.assign(capabilityArgs, names.capabilityArgs);
+        const args = [...(req.cniArgs ?? [])];
+        for (const [k, v] of names.args) {
+          // The other plugins of the chain get these too: they must skip what they do not know.
+          if (!args.some(([key]) => key === 'IgnoreUnknown')) args.unshift(['IgnoreUnknown', '1']);
+          if (!args.some(([key]) => key === k)) args.push([k, v]);
+        }
+        const result = await this.runner.add(list, { containerId, netns, ifName, args, capabilityArgs }, { ...o, onRecorded: unlock });
+        status.attachments.push({ network: list.name, driver: list.plugins[0]?.type, dnsname: hasDnsname(list), ...summarize(result, ifName), dns: result.dns });
       }
       unlock();
     } catch (e) {
@@ -151,7 +179,7 @@ export class NetworkManager {
     const netns = netnsPath(this.netnsDir, containerId);
     if (entries.length === 0 && !existsSync(netns)) return undefined;
     entries.sort((a, b) => a.ifName.localeCompare(b.ifName, undefined, { numeric: true }));
-    const attachments = entries.map((e) => ({ network: e.networkName, ...summarize(e.result, e.ifName), dns: e.result?.dns }));
+    const attachments = entries.map((e) => ({ network: e.networkName, driver: e.config.plugins[0]?.type, dnsname: hasDnsname(e.config), ...summarize(e.result, e.ifName), dns: e.result?.dns }));
     const first = entries.find((e) => e.ifName === 'eth0');
     const raw = (first?.capabilityArgs.portMappings ?? []) as { hostIP?: string; hostPort: number; containerPort: number; protocol: PortMapping['protocol'] }[];
     const portMappings = raw.map((m) => ({ hostIP: m.hostIP ?? '', hostPort: m.hostPort, containerPort: m.containerPort, protocol: m.protocol }));
