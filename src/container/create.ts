@@ -3,6 +3,7 @@
 // same container again (same upper dir, fresh monitor).
 import { appendFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Image } from '../image/index.js';
 import { buildSpec, processArgs, type Mount, type SpecInput } from '../oci/index.js';
@@ -204,9 +205,10 @@ async function attachNetwork(parts: Parts, c: Container, networks: string[], hos
   const cni = named.length > 0
     ? { nameservers: named.flatMap((a) => a.dns!.nameservers ?? []), search: named.flatMap((a) => a.dns!.search ?? []) }
     : first?.dns;
-  // podman's host.containers.internal: the gateway of the first bridge network (IPv4 first).
+  // podman's host.containers.internal: the gateway of a bridge network (IPv4 first), else
+  // one of the host's own addresses.
   const bridges = status.attachments.filter((a) => a.driver === 'bridge').flatMap((a) => a.gateways);
-  const hostAddress = bridges.find((g) => !g.includes(':')) ?? bridges[0];
+  const hostAddress = bridges.find((g) => !g.includes(':')) ?? bridges[0] ?? hostOwnAddress();
   await writeContainerFiles(containerPaths(parts, c).dir, {
     hostname,
     name: c.name,
@@ -221,6 +223,12 @@ async function attachNetwork(parts: Parts, c: Container, networks: string[], hos
     addHosts: n.addHosts,
   });
   return status.netns;
+}
+
+/** The host's first address that is not loopback or link-local (IPv4 first), as podman picks one. */
+function hostOwnAddress(): string | undefined {
+  const addrs = Object.values(networkInterfaces()).flatMap((l) => l ?? []).filter((a) => !a.internal && !a.address.startsWith('fe80:'));
+  return (addrs.find((a) => a.family === 'IPv4') ?? addrs[0])?.address;
 }
 
 /**

@@ -122,9 +122,15 @@ test('network create / ls / inspect / rm', () => withWorld(async (w) => {
   assert.match(a.bridge!, /^berth\d+$/);
   assert.ok(!linkExists(a.bridge!), `${a.bridge} was free on the host`);
   assert.equal(a.internal, false);
+  assert.equal(a.dnsEnabled, true, 'names resolve on a new network');
+  assert.deepEqual((await inspectNetwork(w.confDir, 'alpha')).config.plugins.map((p) => p.type), ['bridge', 'portmap', 'firewall', 'tuning', 'dnsname']);
   const b = await createNetwork(w.confDir, { name: 'beta', subnet: '10.250.9.0/24', gateway: '10.250.9.254', internal: true, bridge: w.bridge });
   assert.deepEqual(b.subnets, [{ subnet: '10.250.9.0/24', gateway: '10.250.9.254' }]);
   assert.equal(b.internal, true);
+  const c = await createNetwork(w.confDir, { name: 'nodns', subnet: '10.250.10.0/24', bridge: w.bridge, dns: false });
+  assert.equal(c.dnsEnabled, false);
+  assert.ok(!c.plugins.includes('dnsname'));
+  await removeNetwork(w.confDir, 'nodns', [], w.dnsDir);
   const ib = await inspectNetwork(w.confDir, 'beta');
   assert.equal(ib.config.plugins[0]!.isGateway, false);
   assert.equal(ib.config.plugins[0]!.ipMasq, false);
