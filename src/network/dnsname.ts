@@ -28,14 +28,25 @@ export interface DnsnameArgs {
   capabilityArgs: Record<string, unknown>;
 }
 
+export interface DnsnameNames {
+  /** The container's name. */
+  name?: string;
+  /** Its aliases on this network (--network-alias, or network connect --alias). */
+  aliases?: string[];
+  /** Its id: the short form (12 characters) is an alias too, as in podman and docker. */
+  containerId?: string;
+}
+
 /**
  * The container's name (CNI_ARGS K8S_POD_NAME, which the plugin reads) and its aliases on
  * that network (runtimeConfig `aliases`, keyed by network name) for an attachment to
  * `list`; nothing for a network without the plugin.
  */
-export function dnsnameArgs(list: Pick<NetworkConfigList, 'name' | 'plugins'>, name: string | undefined, aliases: string[] = []): DnsnameArgs {
+export function dnsnameArgs(list: Pick<NetworkConfigList, 'name' | 'plugins'>, o: DnsnameNames): DnsnameArgs {
   if (!hasDnsname(list)) return { args: [], capabilityArgs: {} };
-  const unique = [...new Set(aliases.filter((a) => a !== '' && a !== name))];
+  const { name } = o;
+  const all = [...(o.aliases ?? []), ...(o.containerId ? [o.containerId.slice(0, 12)] : [])];
+  const unique = [...new Set(all.filter((a) => a !== '' && a !== name))];
   return {
     args: name ? [['K8S_POD_NAME', name]] : [],
     capabilityArgs: unique.length > 0 ? { aliases: { [list.name]: unique } } : {},

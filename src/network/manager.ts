@@ -136,7 +136,7 @@ export class NetworkManager {
         if (i === 0 && req.mac) capabilityArgs.mac = req.mac;
         if (i === 0 && req.ips?.length) capabilityArgs.ips = req.ips;
         if (req.bandwidth) capabilityArgs.bandwidth = req.bandwidth;
-        const names = dnsnameArgs(list, req.name, req.aliases);
+        const names = dnsnameArgs(list, { name: req.name, aliases: req.aliases, containerId: req.name ? containerId : undefined });
         Object.assign(capabilityArgs, names.capabilityArgs);
         const args = [...(req.cniArgs ?? [])];
         for (const [k, v] of names.args) {

@@ -90,20 +90,22 @@ test('user networks: names and aliases resolve through dnsname, only on their ow
   // One dnsmasq per network, its files in this instance's run root.
   const dir = join(inst.runRoot, 'dnsname', 'containers', 'cni', 'dnsname');
   assert.deepEqual([...dnsmasqs(inst).keys()].sort(), ['dnet', 'other']);
-  assert.match(readFileSync(join(dir, 'dnet', 'addnhosts'), 'utf8'), new RegExp(`^${srvIp.replace(/\./g, '\\.')}\\s+srv\\s+web\\s+www$`, 'm'));
+  const srvId = (await ok(inst, ['inspect', '-f', '{{.Id}}', 'srv'])).trim().slice(0, 12);
+  assert.match(readFileSync(join(dir, 'dnet', 'addnhosts'), 'utf8'), new RegExp(`^${srvIp.replace(/\./g, '\\.')}\\s+srv\\s+web\\s+www\\s+${srvId}$`, 'm'), 'name, aliases, short id');
   assert.equal(dnsRules(bridges[0]!).length, 1, 'the plugin opens DNS on the bridge');
 
   // By name, by alias, fully qualified; nc, nslookup and ping.
   const client = await ok(inst, ['run', '--rm', '--network', 'dnet', img, 'sh', '-c',
     // The server's nc listens again a moment after each answer: retry while it is refused.
     'reach() { for i in $(seq 30); do nc "$1" 8080 </dev/null | grep pong && return; sleep 0.1; done; }; '
-    + 'cat /etc/resolv.conf /etc/hosts; nslookup srv; nslookup web; reach srv; reach www.dns.berth; ping -c 1 -W 3 web']);
+    + `cat /etc/resolv.conf /etc/hosts; nslookup srv; nslookup web; nslookup ${srvId}; reach srv; reach www.dns.berth; ping -c 1 -W 3 web`]);
   const resolv = client.split('\n').filter((l) => /^(search|nameserver) /.test(l));
   assert.deepEqual(resolv, ['search dns.berth', `nameserver ${dnet.gateway}`, ...hostServers().map((s) => `nameserver ${s}`)], 'the network\'s dnsmasq first, the host\'s servers after it');
   assert.match(client, new RegExp(`^${dnet.gateway.replace(/\./g, '\\.')}\\thost\\.containers\\.internal$`, 'm'), 'the host is the bridge gateway');
   assert.match(client, /^Name:\s+srv\.dns\.berth\nAddress: (\S+)$/m);
   assert.equal(/^Name:\s+srv\.dns\.berth\nAddress: (\S+)$/m.exec(client)![1], srvIp);
   assert.equal(/^Name:\s+web\.dns\.berth\nAddress: (\S+)$/m.exec(client)?.[1], srvIp, 'the alias');
+  assert.equal(new RegExp(`^Name:\\s+${srvId}\\.dns\\.berth\\nAddress: (\\S+)$`, 'm').exec(client)?.[1], srvIp, 'the short id');
   assert.equal(client.match(/^pong$/gm)?.length, 2, client);
   assert.match(client, /1 packets received/);
 
@@ -124,7 +126,7 @@ test('user networks: names and aliases resolve through dnsname, only on their ow
 
   // A restart re-registers the names; the last container's removal stops its network's dnsmasq.
   await ok(inst, ['restart', '-t', '0', 'srv']);
-  assert.match(readFileSync(join(dir, 'dnet', 'addnhosts'), 'utf8'), /\ssrv\s+web\s+www$/m);
+  assert.match(readFileSync(join(dir, 'dnet', 'addnhosts'), 'utf8'), new RegExp(`\\ssrv\\s+web\\s+www\\s+${srvId}$`, 'm'));
   await ok(inst, ['rm', '-f', 'srv']);
   assert.deepEqual([...dnsmasqs(inst).keys()], ['other']);
   assert.ok(!existsSync(join(dir, 'dnet')), 'its files are gone');

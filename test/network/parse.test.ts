@@ -81,9 +81,11 @@ test('resolv.conf on a network with names: its server and domain first, the host
 
 test('dnsname arguments: the name in CNI_ARGS, the aliases keyed by network; nothing without the plugin', () => {
   const list = { name: 'app', plugins: [{ type: 'bridge' }, { type: 'dnsname', domainName: 'dns.berth', capabilities: { aliases: true } }] };
-  assert.deepEqual(dnsnameArgs(list, 'web', ['www', 'web', 'www', 'api']), { args: [['K8S_POD_NAME', 'web']], capabilityArgs: { aliases: { app: ['www', 'api'] } } });
-  assert.deepEqual(dnsnameArgs(list, 'web'), { args: [['K8S_POD_NAME', 'web']], capabilityArgs: {} });
-  assert.deepEqual(dnsnameArgs({ name: 'plain', plugins: [{ type: 'bridge' }] }, 'web', ['www']), { args: [], capabilityArgs: {} });
+  assert.deepEqual(dnsnameArgs(list, { name: 'web', aliases: ['www', 'web', 'www', 'api'] }), { args: [['K8S_POD_NAME', 'web']], capabilityArgs: { aliases: { app: ['www', 'api'] } } });
+  assert.deepEqual(dnsnameArgs(list, { name: 'web' }), { args: [['K8S_POD_NAME', 'web']], capabilityArgs: {} });
+  // The short id is an alias, as podman and docker add it.
+  assert.deepEqual(dnsnameArgs(list, { name: 'web', aliases: ['www'], containerId: '0123456789abcdef0123' }).capabilityArgs, { aliases: { app: ['www', '0123456789ab'] } });
+  assert.deepEqual(dnsnameArgs({ name: 'plain', plugins: [{ type: 'bridge' }] }, { name: 'web', aliases: ['www'] }), { args: [], capabilityArgs: {} });
 });
 
 test('hosts: host.containers.internal after the own names, unless --add-host maps it', () => {
