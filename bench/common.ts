@@ -4,6 +4,7 @@
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxTarball, killAndWait, makeBusyboxRootfs, processesUsing, unmountUnder } from '../test/helpers/index.js';
 import { insecureConf, skopeoManifest, skopeoPush, startRegistry } from '../test/registry/fixture.js';
@@ -24,6 +25,20 @@ export function timed(file: string, args: string[], o: SpawnSyncOptions = {}): n
   const start = process.hrtime.bigint();
   sh(file, args, o);
   return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/**
+ * Wall time and peak RSS of one command (GNU time's %M: the largest resident set of the
+ * process and of any child it waited for).
+ */
+export function timedRss(file: string, args: string[], o: SpawnSyncOptions = {}): { ms: number; rssMb: number } {
+  const out = join(tmpdir(), `berth-bench-rss-${process.pid}`);
+  try {
+    const ms = timed('/usr/bin/time', ['-f', '%M', '-o', out, file, ...args], o);
+    return { ms, rssMb: Number(readFileSync(out, 'utf8').trim().split('\n').pop()) / 1024 };
+  } finally {
+    rmSync(out, { force: true });
+  }
 }
 
 export function median(xs: number[]): number {

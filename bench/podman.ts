@@ -3,7 +3,7 @@
 // behind removed again.
 import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sh, timed } from './common.js';
+import { sh, timed, timedRss } from './common.js';
 
 /** Host directories podman and skopeo create on first use (see watchHostDirs). */
 export const PODMAN_HOST_DIRS = ['/var/lib/containers', '/run/containers', '/run/libpod', '/run/runc'];
@@ -48,6 +48,10 @@ export class Podman {
 
   time(a: string[]): number {
     return timed('podman', [...this.globalArgs, ...a], { env: this.env });
+  }
+
+  timeRss(a: string[]): { ms: number; rssMb: number } {
+    return timedRss('podman', [...this.globalArgs, ...a], { env: this.env });
   }
 
   /** Ids of every container this podman made, from its event log. */

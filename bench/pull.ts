@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync } fro
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BERTH, newInstance, type Instance } from '../test/helpers/index.js';
-import { Cleanups, DATA_LAYERS, fmt, median, removeWorkDir, serveImage, sh, timed, watchHostDirs } from './common.js';
+import { Cleanups, DATA_LAYERS, fmt, median, removeWorkDir, serveImage, sh, timed, timedRss, watchHostDirs } from './common.js';
 import { PODMAN_HOST_DIRS, Podman } from './podman.js';
 
 interface Options {
@@ -43,7 +43,8 @@ function parseOptions(): Options {
 interface Subject {
   name: string;
   label: string;
-  pull(ref: string, check: boolean): Promise<number>;
+  /** Wall time in ms, and peak RSS in MB where measured. */
+  pull(ref: string, check: boolean): Promise<{ ms: number; rssMb?: number }>;
 }
 
 async function main(): Promise<void> {
@@ -69,14 +70,14 @@ async function main(): Promise<void> {
         async pull(ref, check) {
           const b = (berth = await newInstance());
           const env = { ...b.env, CONTAINERS_REGISTRIES_CONF: registriesConf };
-          const ms = timed(BERTH, ['pull', '-q', ref], { env });
+          const r = timedRss(BERTH, ['pull', '-q', ref], { env });
           if (check) {
             const [image] = JSON.parse(sh(BERTH, ['image', 'inspect', ref], { env })) as { Layers: unknown[] }[];
             if (image.Layers.length !== layers.length) throw new Error(`berth: ${image.Layers.length} layers pulled, expected ${layers.length}`);
           }
           await b.cleanup();
           berth = undefined;
-          return ms;
+          return r;
         },
       },
       {
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
         async pull(ref, check) {
           const p = (podman = new Podman(join(dir, 'podman')));
           p.env.CONTAINERS_REGISTRIES_CONF = registriesConf;
-          const ms = p.time(['pull', '-q', ref]);
+          const r = p.timeRss(['pull', '-q', ref]);
           if (check) {
             const n = Number(p.run(['image', 'inspect', '--format', '{{len .RootFS.Layers}}', ref]).trim());
             if (n !== layers.length) throw new Error(`podman: ${n} layers pulled, expected ${layers.length}`);
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
           p.cleanup();
           await removeWorkDir(p.dir);
           podman = undefined;
-          return ms;
+          return r;
         },
       },
       {
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
             if (n !== layers.length) throw new Error(`skopeo: ${n} layer blobs copied, expected ${layers.length}`);
           }
           rmSync(dest, { recursive: true, force: true });
-          return ms;
+          return { ms };
         },
       },
     ];
@@ -115,9 +116,14 @@ async function main(): Promise<void> {
     const urls = layers.map((l) => `http://${host}/v2/${repository}/blobs/${l.digest}`);
     const devNull = openSync('/dev/null', 'w');
     const times = new Map(['berth', 'podman', 'skopeo', 'download', 'decompress'].map((n) => [n, [] as number[]]));
+    const rss = new Map(['berth', 'podman'].map((n) => [n, [] as number[]]));
     try {
       for (let i = 0; i < opts.runs; i++) {
-        for (const s of subjects) times.get(s.name)!.push(await s.pull(ref, i === 0));
+        for (const s of subjects) {
+          const r = await s.pull(ref, i === 0);
+          times.get(s.name)!.push(r.ms);
+          if (r.rssMb !== undefined) rss.get(s.name)!.push(r.rssMb);
+        }
         // One curl fetches the blobs one after the other, as one gzip decompresses them.
         times.get('download')!.push(timed('curl', ['-sSfL', ...urls.flatMap((u) => ['-o', '/dev/null', u])]));
         times.get('decompress')!.push(timed('gzip', ['-dc', ...layers.map((l) => l.path)], { stdio: ['ignore', devNull, 'pipe'] }));
@@ -137,6 +143,10 @@ async function main(): Promise<void> {
     console.log('berth/podman'.padEnd(36) + (med('berth') / med('podman')).toFixed(2).padStart(10));
     console.log('berth/skopeo'.padEnd(36) + (med('berth') / med('skopeo')).toFixed(2).padStart(10));
     console.log('berth/floor'.padEnd(36) + (med('berth') / floor).toFixed(2).padStart(10));
+    const rssMed = (name: string) => median(rss.get(name)!);
+    console.log(`\npeak RSS, median of ${opts.runs}`);
+    for (const name of rss.keys()) console.log(`${name} pull`.padEnd(36) + `${rssMed(name).toFixed(1)} MB`.padStart(10));
+    console.log('berth/podman'.padEnd(36) + (rssMed('berth') / rssMed('podman')).toFixed(2).padStart(10));
   } finally {
     await berth?.cleanup();
     podman?.cleanup();

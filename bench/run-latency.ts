@@ -1,6 +1,6 @@
 // Run latency, berth against podman, measured in the same run on the same image:
 //   run --rm IMAGE true        (alternating, N runs each)
-//   ps -a                      (with M stopped containers in each)
+//   ps -a, images, inspect CTR, logs CTR   (with M stopped containers in each)
 // plus two references: `node -e 0` (the floor of any Node CLI) and `runc run` of `true`
 // (the floor of any runc-based manager).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -96,13 +96,25 @@ async function main(): Promise<void> {
     for (let i = 0; i < opts.stopped; i++) {
       for (const s of subjects) s.run(['run', ...s.runFlags, IMAGE, 'true']);
     }
+    // One more, named, with output: what inspect and logs read.
+    for (const s of subjects) s.run(['run', '--name', 'bench-logs', ...s.runFlags, IMAGE, 'echo', 'hello']);
     for (const s of subjects) {
       const listed = s.run(['ps', '-a', '-q']).split('\n').filter(Boolean).length;
-      if (listed !== opts.stopped) throw new Error(`${s.name} ps -a lists ${listed} containers, expected ${opts.stopped}`);
+      if (listed !== opts.stopped + 1) throw new Error(`${s.name} ps -a lists ${listed} containers, expected ${opts.stopped + 1}`);
+      const logs = s.run(['logs', 'bench-logs']).trim();
+      if (logs !== 'hello') throw new Error(`${s.name} logs bench-logs printed ${JSON.stringify(logs)}, expected "hello"`);
     }
-    const psTimes = new Map(subjects.map((s) => [s.name, [] as number[]]));
+    const readCommands: { label: string; args: string[] }[] = [
+      { label: `ps -a (${opts.stopped + 1} stopped)`, args: ['ps', '-a'] },
+      { label: 'images', args: ['images'] },
+      { label: 'inspect CTR', args: ['inspect', 'bench-logs'] },
+      { label: 'logs CTR', args: ['logs', 'bench-logs'] },
+    ];
+    const readTimes = readCommands.map(() => new Map(subjects.map((s) => [s.name, [] as number[]])));
     for (let i = 0; i < opts.runs; i++) {
-      for (const s of subjects) psTimes.get(s.name)!.push(s.time(['ps', '-a']));
+      readCommands.forEach((c, k) => {
+        for (const s of subjects) readTimes[k].get(s.name)!.push(s.time(c.args));
+      });
     }
 
     // berth's launcher starts node without NODE_EXTRA_CA_CERTS (see scripts/build.mjs):
@@ -127,7 +139,7 @@ async function main(): Promise<void> {
       console.log(label.padEnd(28) + medians.map(fmt).join('') + (withRatio ? `  ${(medians[0] / medians[1]).toFixed(2)}` : ''));
     };
     row('run --rm IMAGE true', runTimes);
-    row(`ps -a (${opts.stopped} stopped)`, psTimes);
+    readCommands.forEach((c, k) => row(c.label, readTimes[k]));
     console.log('\nreference');
     console.log('node -e 0'.padEnd(28) + fmt(median(nodeTimes)));
     if (extraCa) console.log('node -e 0, NODE_EXTRA_CA_CERTS'.padEnd(28) + fmt(median(nodeCaTimes)));

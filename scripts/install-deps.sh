@@ -12,6 +12,7 @@ PACKAGES=(
   golang-github-containernetworking-plugin-dnsname dnsmasq-base  # names on user networks
   golang-go golang-github-docker-spdystream-dev                # an independent SPDY peer for the streaming tests
   ca-certificates gcc make python3 tar                         # native builds
+  time                                                         # peak RSS in bench/pull
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -15,6 +15,7 @@ import { isDigest, StagedBlob, type ContentStore } from '../content/index.js';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
 import { awaitingReader } from '../snapshot/index.js';
+import { BufferChurn } from '../sys/index.js';
 import type { ImageRecords, NewImage } from './records.js';
 import { DEFAULT_DOMAIN, formatReference, normalizeReference, parseReference, repositoryOf, type Reference } from './reference.js';
 import { formatPlatform, parsePlatform, selectPlatform } from './platform.js';
@@ -287,7 +288,7 @@ async function unpack(ctx: LayerContext, chainId: string, parent: string | null,
 }
 
 /** Bytes BlobCheck gathers before it passes them on. */
-const BATCH = 1 << 20;
+const BATCH = 256 << 10;
 
 /**
  * Hashes and counts the compressed bytes on the way through (SHA-256 here is cheaper than
@@ -302,6 +303,7 @@ class BlobCheck extends Transform {
   private lastReport = 0;
   private batch: Buffer | undefined;
   private filled = 0;
+  private readonly churn = new BufferChurn();
   constructor(
     private readonly digest: string,
     private readonly size: number,
@@ -313,6 +315,7 @@ class BlobCheck extends Transform {
     this.bytes += chunk.length;
     if (this.bytes > this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: more than the expected ${this.size} bytes`));
     this.hash.update(chunk);
+    this.churn.add(chunk.length * 2); // the network's chunk, and our copy of it
     for (let off = 0; off < chunk.length; ) {
       this.batch ??= Buffer.allocUnsafeSlow(Math.min(BATCH, this.size - this.bytes + chunk.length - off));
       const n = chunk.copy(this.batch, this.filled, off);

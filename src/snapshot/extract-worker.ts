@@ -9,6 +9,7 @@ import { setPriority } from 'node:os';
 import { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { BerthError, dataLoss } from '../errors/index.js';
+import { BufferChurn } from '../sys/index.js';
 import { applyLayerHere } from './apply.js';
 import { decompressed } from './compression.js';
 import type { SerializedError, ToWorker } from './worker.js';
@@ -48,11 +49,15 @@ function serialize(e: unknown): SerializedError {
   };
 }
 
+/** This thread's copies of the input and the decompressor's output. */
+const churn = new BufferChurn();
+
 async function* chunksOf(id: number, feed: Feed): AsyncGenerator<Buffer> {
   for (;;) {
     const c = feed.chunks.shift();
     if (c) {
       const own = Buffer.from(c); // a copy: the sender reuses the shared buffer once told
+      churn.add(c.length);
       port.postMessage({ id, took: c.length });
       yield own;
       continue;
@@ -69,10 +74,11 @@ function wake(feed: Feed): void {
   w?.();
 }
 
-/** Hashes what passes through; `ended` once the source is exhausted. */
-async function* hashing(source: Readable, hash: ReturnType<typeof createHash>, state: { ended: boolean }): AsyncGenerator<Buffer> {
+/** Counts (and hashes, when asked) what passes through; `ended` once the source is exhausted. */
+async function* observed(source: Readable, hash: ReturnType<typeof createHash> | undefined, state: { ended: boolean }): AsyncGenerator<Buffer> {
   for await (const c of source as AsyncIterable<Buffer>) {
-    hash.update(c);
+    churn.add(c.length);
+    hash?.update(c);
     yield c;
   }
   state.ended = true;
@@ -87,10 +93,10 @@ async function apply(id: number, dir: string, diffId: string | undefined): Promi
     streams.push(input);
     const { stream } = await decompressed(input);
     streams.push(stream);
-    let tar = stream;
     const hash = diffId ? createHash('sha256') : undefined;
     const state = { ended: false };
-    if (hash) streams.push((tar = Readable.from(hashing(stream, hash, state), { objectMode: false })));
+    const tar = Readable.from(observed(stream, hash, state), { objectMode: false });
+    streams.push(tar);
     const { size } = await applyLayerHere(tar, dir, { signal: feed.abort.signal });
     if (hash) {
       // The archive's end may come before the stream's: the diff ID covers all of it.

@@ -33,13 +33,13 @@ export interface SerializedError {
 }
 
 /** Layer bytes one extraction may have sent and the worker not yet taken. */
-const MAX_IN_FLIGHT = 8 << 20;
+const MAX_IN_FLIGHT = 2 << 20;
 /** Bytes per message: the layer is copied into shared buffers of this size. */
-const BATCH = 1 << 20;
+const BATCH = 256 << 10;
 /** Shared buffers a worker has given back, for the next batches (allocating and zeroing
  *  a fresh one per batch cost more than the copy into it); freed when no extraction runs. */
 const spare: SharedArrayBuffer[] = [];
-const MAX_SPARE = 4 * (MAX_IN_FLIGHT / BATCH);
+const MAX_SPARE = 2 * (MAX_IN_FLIGHT / BATCH);
 let extracting = 0;
 
 function takeBatch(): Buffer {

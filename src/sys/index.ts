@@ -13,6 +13,7 @@ export { makeDirsSync, writeFileAtomic, writeFileAtomicSync, tempPathFor, type A
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
 export { treeUsage, type TreeUsage } from './usage.js';
 export { parkPoint } from './park.js';
+export { BufferChurn } from './buffer-churn.js';
 export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, mountPropagation, type MountInfo } from './mountinfo.js';
 
 /** The addon's poller: an opaque handle. */
@@ -23,6 +24,7 @@ interface Native {
   mountAt(dir: string, source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umount2(target: string, flags: number): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
+  mallocTrim(): boolean;
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
@@ -58,6 +60,11 @@ const SHUT_WR = 1;
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
+
+/** Gives free heap pages back to the system (glibc's malloc_trim). */
+export function mallocTrim(): boolean {
+  return load().mallocTrim();
+}
 
 export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): void {
   load().mount(source, target, fstype, flags, data);

@@ -7,6 +7,7 @@
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -183,6 +184,15 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   const char *t = arg_str(env, argv[0], tgt);
   if (umount2(t, (int)arg_int(env, argv[1])) != 0) return throw_errno(env, errno, "umount2", t);
   return NULL;
+}
+
+/* mallocTrim() → whether memory went back: free heap pages that a stream's buffers left
+ * between live ones stay resident until trimmed (glibc returns only the heap's top). */
+static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_get_boolean(env, malloc_trim(0) == 1, &r);
+  return r;
 }
 
 /* mknod(path, mode, major, minor) — mode includes the file type bits */
@@ -843,6 +853,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("mountAt", js_mount_at);
   EXPORT("umount2", js_umount2);
   EXPORT("mknod", js_mknod);
+  EXPORT("mallocTrim", js_malloc_trim);
   EXPORT("lsetxattr", js_lsetxattr);
   EXPORT("lgetxattr", js_lgetxattr);
   EXPORT("llistxattr", js_llistxattr);
