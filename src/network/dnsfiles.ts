@@ -130,9 +130,9 @@ export interface HostsOptions {
 /**
  * The container's /etc/hosts, as podman builds it: the base file's entries, then
  * "localhost" on 127.0.0.1 and ::1, then the container's own names on its addresses,
- * host.containers.internal on a bridge network, then the --add-host entries. A name that --add-host maps is left out of every line
- * before it (the user's mapping wins), and a default line is only added for names that
- * no earlier line has.
+ * host.containers.internal on a bridge network, then the --add-host entries. A name
+ * that --add-host maps is left out of every line before it (the user's mapping wins),
+ * and a default line is only added for names that no earlier line has.
  */
 export function buildHosts(o: HostsOptions): string {
   const extra = o.extra ?? [];

@@ -53,6 +53,21 @@ export function dnsnameArgs(list: Pick<NetworkConfigList, 'name' | 'plugins'>, o
   };
 }
 
+/**
+ * An attachment's CNI_ARGS with the container's name added and its capabilityArgs with
+ * the aliases (in place) when `list` has the plugin; IgnoreUnknown=1 is added with them,
+ * since every plugin of the chain gets the same CNI_ARGS.
+ */
+export function withDnsnameArgs(list: Pick<NetworkConfigList, 'name' | 'plugins'>, cniArgs: [string, string][],
+  capabilityArgs: Record<string, unknown>, o: DnsnameNames): [string, string][] {
+  const extra = dnsnameArgs(list, o);
+  Object.assign(capabilityArgs, extra.capabilityArgs);
+  const args = [...cniArgs];
+  if (extra.args.length > 0 && !args.some(([k]) => k === 'IgnoreUnknown')) args.unshift(['IgnoreUnknown', '1']);
+  for (const [k, v] of extra.args) if (!args.some(([key]) => key === k)) args.push([k, v]);
+  return args;
+}
+
 /** The plugin's directory for one network, under the XDG_RUNTIME_DIR berth gives it. */
 export function dnsnameDir(runtimeDir: string, network: string): string {
   return join(runtimeDir, 'containers', 'cni', 'dnsname', network);

@@ -8,7 +8,7 @@ import { parkPoint } from '../sys/index.js';
 import type { CachedAttachment } from './cni/cache.js';
 import { CniRunner, type CallOptions } from './cni/runner.js';
 import { summarize, type AttachmentSummary, type CniDns } from './cni/result.js';
-import { dnsnameArgs, hasDnsname } from './dnsname.js';
+import { hasDnsname, withDnsnameArgs } from './dnsname.js';
 import { createNetns, listNetns, netnsPath, removeNetns } from './netns.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, type DefaultNetworkOptions } from './networks.js';
 import { assignHostPorts, checkAllocated, checkConflicts, hostListeners, lockHostPorts, toCniPortMappings, type PortMapping, type TakenPort } from './ports.js';
@@ -136,14 +136,8 @@ export class NetworkManager {
         if (i === 0 && req.mac) capabilityArgs.mac = req.mac;
         if (i === 0 && req.ips?.length) capabilityArgs.ips = req.ips;
         if (req.bandwidth) capabilityArgs.bandwidth = req.bandwidth;
-        const names = dnsnameArgs(list, { name: req.name, aliases: req.aliases, containerId: req.name ? containerId : undefined });
-        Object.assign(capabilityArgs, names.capabilityArgs);
-        const args = [...(req.cniArgs ?? [])];
-        for (const [k, v] of names.args) {
-          // The other plugins of the chain get these too: they must skip what they do not know.
-          if (!args.some(([key]) => key === 'IgnoreUnknown')) args.unshift(['IgnoreUnknown', '1']);
-          if (!args.some(([key]) => key === k)) args.push([k, v]);
-        }
+        const names = { name: req.name, aliases: req.aliases, containerId: req.name ? containerId : undefined };
+        const args = withDnsnameArgs(list, req.cniArgs ?? [], capabilityArgs, names);
         const result = await this.runner.add(list, { containerId, netns, ifName, args, capabilityArgs }, { ...o, onRecorded: unlock });
         status.attachments.push({ network: list.name, driver: list.plugins[0]?.type, dnsname: hasDnsname(list), ...summarize(result, ifName), dns: result.dns });
       }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   buildHosts, buildResolvConf, checkConflicts, formatPorts, parseAddHost, parseConfList, parsePublish, parseSingleConf,
-  parseSubnet, overlaps, publishAll, assignHostPorts, writeContainerFiles, dnsnameArgs,
+  parseSubnet, overlaps, publishAll, assignHostPorts, writeContainerFiles, dnsnameArgs, withDnsnameArgs,
 } from '../../src/network/index.js';
 import { checkAllocated, hostListeners, parseSctpEndpoints } from '../../src/network/ports.js';
 
@@ -86,6 +86,12 @@ test('dnsname arguments: the name in CNI_ARGS, the aliases keyed by network; not
   // The short id is an alias, as podman and docker add it.
   assert.deepEqual(dnsnameArgs(list, { name: 'web', aliases: ['www'], containerId: '0123456789abcdef0123' }).capabilityArgs, { aliases: { app: ['www', '0123456789ab'] } });
   assert.deepEqual(dnsnameArgs({ name: 'plain', plugins: [{ type: 'bridge' }] }, { name: 'web', aliases: ['www'] }), { args: [], capabilityArgs: {} });
+  // Merged into an attachment's arguments: the other plugins get CNI_ARGS too, so IgnoreUnknown.
+  const caps: Record<string, unknown> = { portMappings: [] };
+  assert.deepEqual(withDnsnameArgs(list, [], caps, { name: 'web', aliases: ['www'] }), [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'web']]);
+  assert.deepEqual(caps, { portMappings: [], aliases: { app: ['www'] } });
+  assert.deepEqual(withDnsnameArgs(list, [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'given']], {}, { name: 'web' }), [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'given']]);
+  assert.deepEqual(withDnsnameArgs({ name: 'plain', plugins: [{ type: 'bridge' }] }, [['A', 'b']], {}, { name: 'web' }), [['A', 'b']]);
 });
 
 test('hosts: host.containers.internal after the own names, unless --add-host maps it', () => {
