@@ -43,7 +43,7 @@ const lsCommand: Command = {
         ),
       // Optional fields stay fields (undefined, left out of JSON) so templates can name them;
       // templates also get the capitalized names podman's and docker's take ({{.Name}}).
-      (n) => withTemplateNames({ ...n, file: n.file, bridge: n.bridge }),
+      (n) => Object.defineProperty(withTemplateNames({ ...n, file: n.file, bridge: n.bridge }), 'DNSEnabled', { value: n.dnsEnabled, enumerable: false }),
       { type: 'network', headers: { ID: 'NETWORK ID' } },
     );
   },

@@ -78,6 +78,7 @@ test('user networks: names and aliases resolve through dnsname, only on their ow
   await ok(inst, ['network', 'create', '--disable-dns', 'plain']);
   assert.ok(!readFileSync(join(inst.base, 'cni', 'plain.conflist'), 'utf8').includes('dnsname'));
   assert.equal((await ok(inst, ['network', 'inspect', '-f', '{{.DNSEnabled}}', 'plain'])).trim(), 'false');
+  assert.match(await ok(inst, ['network', 'ls', '--format', '{{.Name}} {{.DNSEnabled}}']), /^dnet true\nother true\nplain false$/m);
   await ok(inst, ['network', 'rm', 'plain']);
   const refused = await inst.run(['run', '--rm', '--network', 'none', '--network-alias', 'x', img, 'true']);
   assert.equal(refused.code, 125);
