@@ -44,7 +44,7 @@ const lsCommand: Command = {
         ),
       // Optional fields stay fields (undefined, left out of JSON) so templates can name them;
       // templates also get the capitalized names podman's and docker's take ({{.Name}}).
-      (n) => withTemplateNames({ ...n, file: n.file, bridge: n.bridge }),
+      (n) => Object.defineProperty(withTemplateNames({ ...n, file: n.file, bridge: n.bridge }), 'DNSEnabled', { value: n.dnsEnabled, enumerable: false }),
       { type: 'network', headers: { ID: 'NETWORK ID' } },
     );
   },
@@ -58,6 +58,7 @@ const createCommand: Command = {
     { name: 'subnet', type: 'string', value: 'CIDR', desc: 'Subnet, e.g. 10.100.5.0/24 (default: a free /24 in 10.100.0.0/16)' },
     { name: 'gateway', type: 'string', value: 'IP', desc: 'Gateway of the subnet (default: its first address)' },
     { name: 'internal', type: 'bool', desc: 'No outside access: no masquerading, no default route' },
+    { name: 'disable-dns', type: 'bool', desc: 'Containers on the network do not resolve each other by name' },
   ],
   minArgs: 1,
   maxArgs: 1,
@@ -69,6 +70,7 @@ const createCommand: Command = {
       subnet: f.subnet as string | undefined,
       gateway: f.gateway as string | undefined,
       internal: !!f.internal,
+      dns: !f['disable-dns'],
       ipamDataDir: defaults.ipamDataDir,
     });
     process.stdout.write(info.name + '\n');
@@ -87,7 +89,9 @@ const inspectCommand: Command = {
     const views = [];
     for (const name of args) {
       const { info, config } = await lib.inspectNetwork(confDir, name);
-      views.push({ ...info, file: info.file, bridge: info.bridge, Containers: await (await ctx.network()).containersOn(name), Config: templateMap(config, { deep: true }) });
+      const view = { ...info, file: info.file, bridge: info.bridge, Containers: await (await ctx.network()).containersOn(name), Config: templateMap(config, { deep: true }) };
+      // podman's template name for it (JSON keeps dnsEnabled).
+      views.push(Object.defineProperty(view, 'DNSEnabled', { value: info.dnsEnabled, enumerable: false }));
     }
     const format = f.format as string | undefined;
     if (format) process.stdout.write(await renderAll(format, views, 'network'));
@@ -107,7 +111,7 @@ const rmCommand: Command = {
     const net = await ctx.network();
     if (args.includes(net.defaultNetworkName)) throw invalidArgument(`the default network "${net.defaultNetworkName}" cannot be removed`);
     for (const name of args) {
-      await lib.removeNetwork(confDir, name, await net.containersOn(name));
+      await lib.removeNetwork(confDir, name, await net.containersOn(name), net.dnsDir);
       process.stdout.write(name + '\n');
     }
   },
@@ -143,7 +147,7 @@ const pruneCommand: Command = {
       if (n.name === net.defaultNetworkName || named.has(n.name)) continue;
       const users = await net.containersOn(n.name);
       if (users.length > 0) continue;
-      await lib.removeNetwork(confDir, n.name, users);
+      await lib.removeNetwork(confDir, n.name, users, net.dnsDir);
       process.stdout.write(n.name + '\n');
     }
   },

@@ -57,6 +57,7 @@ const createFlags: FlagDef[] = [
   { name: 'dns-search', type: 'strings', value: 'DOMAIN', desc: 'Set custom DNS search domains' },
   { name: 'dns-option', type: 'strings', value: 'OPT', desc: 'Set DNS options' },
   { name: 'add-host', type: 'strings', value: 'HOST:IP', desc: 'Add a custom host-to-IP mapping' },
+  { name: 'network-alias', type: 'strings', value: 'NAME', desc: 'Add a name for the container on the networks it joins that resolve names' },
   { name: 'init', type: 'bool', desc: 'Run an init inside the container that forwards signals and reaps processes' },
   { name: 'label', short: 'l', type: 'strings', value: 'KEY=VALUE', desc: 'Set metadata on the container' },
   { name: 'label-file', type: 'strings', value: 'FILE', desc: 'Read in a line delimited file of labels' },
@@ -85,12 +86,15 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   if (network === 'bridge' || network === 'default') network = undefined;
   const joined = joinedContainerOf(f);
   if (joined !== undefined) {
-    for (const [flag, given] of [['publish', strings('publish').length > 0], ['publish-all', !!f['publish-all']], ['hostname', f.hostname !== undefined], ['dns', strings('dns').length > 0], ['add-host', strings('add-host').length > 0]] as const)
+    for (const [flag, given] of [['publish', strings('publish').length > 0], ['publish-all', !!f['publish-all']], ['hostname', f.hostname !== undefined], ['dns', strings('dns').length > 0], ['add-host', strings('add-host').length > 0], ['network-alias', strings('network-alias').length > 0]] as const)
       if (given) throw invalidArgument(`conflicting options: --${flag} and --network container:${joined} (the network is that container's)`);
     network = 'none';
   }
   if (network !== undefined && !network.split(',').every((n) => isValidName(n)))
     throw invalidArgument(`invalid --network "${network}": NAME[,NAME...], none, host or container:NAME`);
+  for (const a of strings('network-alias')) if (!isValidName(a)) throw invalidArgument(`invalid --network-alias "${a}"`);
+  if (strings('network-alias').length > 0 && (network === 'none' || network === 'host'))
+    throw invalidArgument(`--network-alias cannot be used with --network ${network}`);
   const publishing = strings('publish').length > 0 || !!f['publish-all'];
   if (publishing && (network === 'none' || network === 'host'))
     throw invalidArgument(`ports cannot be published with --network ${network}`);
@@ -165,6 +169,7 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
       dnsOptions: f['dns-option'] ? strings('dns-option') : undefined,
       addHosts: strings('add-host'),
       ...(hostFlags.ip ? { ip: hostFlags.ip } : {}),
+      aliases: f['network-alias'] ? strings('network-alias') : undefined,
     },
     init: !!f.init,
     removeOnExit: !!f.rm,

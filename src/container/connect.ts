@@ -36,7 +36,7 @@ export async function connectNetwork(parts: Parts, c: Container, network: string
   });
   if (networks.includes(network)) throw alreadyExists(`container ${c.id} is already connected to network "${network}"`);
   const endpoint: NetworkEndpoint = { ...(o.aliases?.length ? { aliases: o.aliases } : {}), ...(o.ip ? { ip: o.ip } : {}) };
-  if (live(c)) await parts.records.setNetwork(c.id, await net.connect(c.id, network, { ip: o.ip }));
+  if (live(c)) await parts.records.setNetwork(c.id, await net.connect(c.id, network, { ip: o.ip, name: c.name, aliases: [...(c.config.network?.aliases ?? []), ...(o.aliases ?? [])] }));
   const spec = c.config.network ?? {};
   const perNetwork = { ...spec.perNetwork, [network]: endpoint };
   await parts.records.setConfig(c.id, { ...c.config, network: { ...spec, networks: [...networks, network], networksExact: true, perNetwork } });

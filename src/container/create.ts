@@ -3,6 +3,7 @@
 // same container again (same upper dir, fresh monitor).
 import { appendFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Image } from '../image/index.js';
 import { buildSpec, processArgs, type Mount, type SpecInput } from '../oci/index.js';
@@ -225,22 +226,40 @@ async function attachNetwork(parts: Parts, c: Container, networks: string[], hos
   // pod) is its own to release (it may be doing so right now).
   await net.sweep(async (id) => parts.records.exists(id) || (await Promise.all(parts.networkOwners.map((owns) => owns(id)))).some(Boolean));
   const staticIps = Object.fromEntries(Object.entries(n.perNetwork ?? {}).flatMap(([name, e]) => (e.ip ? [[name, e.ip]] : [])));
-  const status = await net.setup(c.id, { networks, exact: n.networksExact, staticIps, ips: n.ip ? [n.ip] : undefined, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']] });
+  const status = await net.setup(c.id, { networks, exact: n.networksExact, staticIps, ips: n.ip ? [n.ip] : undefined, portMappings: n.ports, cniArgs: [['IgnoreUnknown', '1']], name: c.name, aliases: n.aliases, networkAliases: Object.fromEntries(Object.entries(n.perNetwork ?? {}).flatMap(([name, e]) => (e.aliases?.length ? [[name, e.aliases]] : []))) });
   await parts.records.setNetwork(c.id, status);
   const first = status.attachments[0];
   const { writeContainerFiles } = await import('../network/index.js');
+  // The name servers of every network that resolves names come first (each knows only
+  // its own containers), the host's after them.
+  const named = status.attachments.filter((a) => a.dnsname && a.dns);
+  const cni = named.length > 0
+    ? { nameservers: named.flatMap((a) => a.dns!.nameservers ?? []), search: named.flatMap((a) => a.dns!.search ?? []) }
+    : first?.dns;
+  // podman's host.containers.internal: the gateway of a bridge network (IPv4 first), else
+  // one of the host's own addresses.
+  const bridges = status.attachments.filter((a) => a.driver === 'bridge').flatMap((a) => a.gateways);
+  const hostAddress = bridges.find((g) => !g.includes(':')) ?? bridges[0] ?? hostOwnAddress();
   await writeContainerFiles(containerPaths(parts, c).dir, {
     hostname,
     name: c.name,
     ips: status.attachments.flatMap((a) => a.ips),
     gateway: first?.gateways[0],
-    cni: first?.dns,
+    hostAddress,
+    cni,
+    keepHostServers: named.length > 0,
     dns: n.dns,
     dnsSearch: n.dnsSearch,
     dnsOptions: n.dnsOptions,
     addHosts: n.addHosts,
   });
   return status.netns;
+}
+
+/** The host's first address that is not loopback or link-local (IPv4 first), as podman picks one. */
+function hostOwnAddress(): string | undefined {
+  const addrs = Object.values(networkInterfaces()).flatMap((l) => l ?? []).filter((a) => !a.internal && !a.address.startsWith('fe80:'));
+  return (addrs.find((a) => a.family === 'IPv4') ?? addrs[0])?.address;
 }
 
 /**

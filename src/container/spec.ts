@@ -107,6 +107,8 @@ export interface NetworkSpec {
   addHosts?: string[];
   /** A static address on the (single) network, through CNI's "ips" capability. */
   ip?: string;
+  /** --network-alias: more names of the container on each network joined that resolves names. */
+  aliases?: string[];
   /** Set once `network connect`/`disconnect` changed the list: networks names them all, an empty list none. */
   networksExact?: boolean;
   /** What was asked for on each network by name: its aliases (DNS names there) and an address. */

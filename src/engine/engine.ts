@@ -130,6 +130,7 @@ export class Engine {
         pluginDirs: network.pluginDirs,
         cacheDir: this.paths.cniResults,
         netnsDir: this.paths.netns,
+        dnsDir: this.paths.dnsname,
         defaultNetwork: { bridge: network.defaultBridge, subnet: network.defaultSubnet, ipamDataDir: this.paths.cniNetworks },
       });
     });

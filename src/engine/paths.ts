@@ -14,6 +14,8 @@ export interface EnginePaths extends Paths {
   cniResults: string;
   /** host-local IPAM data of the default network: <root>/cni/networks. */
   cniNetworks: string;
+  /** XDG_RUNTIME_DIR of the CNI plugins: dnsname's dnsmasq files per network: <runRoot>/dnsname. */
+  dnsname: string;
   /** Network namespaces, bind-mounted: <runRoot>/netns. */
   netns: string;
   /** conmon's exit files: <runRoot>/exits. */
@@ -42,6 +44,7 @@ export function enginePaths(p: Paths): EnginePaths {
     containers: join(p.root, 'containers'),
     cniResults: join(p.root, 'cni', 'results'),
     cniNetworks: join(p.root, 'cni', 'networks'),
+    dnsname: join(p.runRoot, 'dnsname'),
     netns: join(p.runRoot, 'netns'),
     exits: join(p.runRoot, 'exits'),
     sockets: join(p.runRoot, 's'),

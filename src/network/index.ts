@@ -9,4 +9,5 @@ export { NetworkManager, type NetworkStatus } from './manager.js';
 export { ensureDefaultNetwork, createNetwork, listNetworks, inspectNetwork, removeNetwork } from './networks.js';
 export { parsePublish, publishAll, checkConflicts, assignHostPorts, formatPorts, type PortMapping } from './ports.js';
 export { buildResolvConf, buildHosts, parseAddHost, writeContainerFiles } from './dnsfiles.js';
+export { DNS_DOMAIN, dnsnameArgs, dnsnameDir, hasDnsname, withDnsnameArgs, type DnsnameArgs, type DnsnameNames } from './dnsname.js';
 export { parseSubnet, overlaps, contains, type Subnet } from './cidr.js';

@@ -9,6 +9,7 @@ import type { CachedAttachment } from './cni/cache.js';
 import { CniRunner, type CallOptions } from './cni/runner.js';
 import type { NetworkConfigList } from './cni/config.js';
 import { summarize, type AttachmentSummary, type CniDns } from './cni/result.js';
+import { hasDnsname, withDnsnameArgs } from './dnsname.js';
 import { createNetns, listNetns, netnsPath, removeNetns } from './netns.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, type DefaultNetworkOptions } from './networks.js';
 import { assignHostPorts, checkAllocated, checkConflicts, hostListeners, lockHostPorts, toCniPortMappings, type PortMapping, type TakenPort } from './ports.js';
@@ -37,6 +38,12 @@ export interface NetworkManagerOptions {
   timeoutMs?: number;
   /** The network used when a container names none; written on first use if absent. */
   defaultNetwork?: DefaultNetworkOptions;
+  /**
+   * XDG_RUNTIME_DIR for the plugins: the dnsname plugin keeps its dnsmasq files below it
+   * (<runRoot>/dnsname). Required: without it the plugin would use the host-wide
+   * /run/containers/cni/dnsname, shared with podman and every other instance.
+   */
+  dnsDir: string;
 }
 
 export interface NetworkRequest {
@@ -53,10 +60,20 @@ export interface NetworkRequest {
   staticIps?: Record<string, string>;
   /** networks is the whole list: empty means a netns attached to none (not the default network). */
   exact?: boolean;
+  /** The container's name: what the others on a network with names (dnsname) resolve. */
+  name?: string;
+  /** More names for it on those networks (--network-alias). */
+  aliases?: string[];
+  /** Names on one network only (network connect --alias), by network name. */
+  networkAliases?: Record<string, string[]>;
 }
 
 export interface NetworkAttachment extends AttachmentSummary {
   network: string;
+  /** The network's main plugin (bridge, macvlan …). */
+  driver?: string;
+  /** The network resolves its containers' names (dnsname): its DNS server answers only for those. */
+  dnsname?: boolean;
   dns?: CniDns;
 }
 
@@ -70,10 +87,15 @@ export interface NetworkStatus {
 export class NetworkManager {
   readonly runner: CniRunner;
   readonly netnsDir: string;
+  readonly dnsDir: string;
   private readonly defaults: DefaultNetworkOptions;
 
   constructor(o: NetworkManagerOptions) {
-    this.runner = new CniRunner({ confDir: o.confDir, pluginDirs: o.pluginDirs, cacheDir: o.cacheDir, timeoutMs: o.timeoutMs });
+    this.dnsDir = o.dnsDir;
+    this.runner = new CniRunner({
+      confDir: o.confDir, pluginDirs: o.pluginDirs, cacheDir: o.cacheDir, timeoutMs: o.timeoutMs,
+      env: { XDG_RUNTIME_DIR: o.dnsDir },
+    });
     this.netnsDir = o.netnsDir;
     this.defaults = o.defaultNetwork ?? {};
   }
@@ -130,8 +152,10 @@ export class NetworkManager {
         if (i === 0 && req.mac) capabilityArgs.mac = req.mac;
         if (i === 0 && req.ips?.length) capabilityArgs.ips = req.ips;
         if (req.bandwidth) capabilityArgs.bandwidth = req.bandwidth;
-        const result = await this.runner.add(list, { containerId, netns, ifName, args: withStaticIp(req.cniArgs, req.staticIps?.[list.name]), capabilityArgs }, { ...o, onRecorded: unlock });
-        status.attachments.push({ network: list.name, ...summarize(result, ifName), dns: result.dns });
+        const names = { name: req.name, aliases: [...(req.aliases ?? []), ...(req.networkAliases?.[list.name] ?? [])], containerId: req.name ? containerId : undefined };
+        const args = withDnsnameArgs(list, withStaticIp(req.cniArgs, req.staticIps?.[list.name]) ?? [], capabilityArgs, names);
+        const result = await this.runner.add(list, { containerId, netns, ifName, args, capabilityArgs }, { ...o, onRecorded: unlock });
+        status.attachments.push({ network: list.name, driver: list.plugins[0]?.type, dnsname: hasDnsname(list), ...summarize(result, ifName), dns: result.dns });
       }
       unlock();
     } catch (e) {
@@ -154,14 +178,17 @@ export class NetworkManager {
    * interface name free (eth0, eth1 …, as podman picks them). A failed ADD is undone by
    * the runner. Returns what the container has now.
    */
-  async connect(containerId: string, name: string, req: { ip?: string; cniArgs?: [string, string][] } = {}, o: CallOptions = {}): Promise<NetworkStatus> {
+  async connect(containerId: string, name: string, req: { ip?: string; cniArgs?: [string, string][]; name?: string; aliases?: string[] } = {}, o: CallOptions = {}): Promise<NetworkStatus> {
     const list = await this.network(name);
     const netns = netnsPath(this.netnsDir, containerId);
     if (!existsSync(netns)) throw new BerthError('FailedPrecondition', `container ${containerId} has no network namespace to connect`);
     const taken = new Set((await this.runner.cache.list()).filter((e) => e.containerId === containerId).map((e) => e.ifName));
     let i = 0;
     while (taken.has(`eth${i}`)) i++;
-    await this.runner.add(list, { containerId, netns, ifName: `eth${i}`, args: withStaticIp(req.cniArgs, req.ip), capabilityArgs: {} }, o);
+    const capabilityArgs = {};
+    const names = { name: req.name, aliases: req.aliases, containerId: req.name ? containerId : undefined };
+    const args = withDnsnameArgs(list, withStaticIp(req.cniArgs, req.ip) ?? [], capabilityArgs, names);
+    await this.runner.add(list, { containerId, netns, ifName: `eth${i}`, args, capabilityArgs }, o);
     return (await this.status(containerId))!;
   }
 
@@ -205,7 +232,7 @@ export class NetworkManager {
     const netns = netnsPath(this.netnsDir, containerId);
     if (entries.length === 0 && !existsSync(netns)) return undefined;
     entries.sort((a, b) => a.ifName.localeCompare(b.ifName, undefined, { numeric: true }));
-    const attachments = entries.map((e) => ({ network: e.networkName, ...summarize(e.result, e.ifName), dns: e.result?.dns }));
+    const attachments = entries.map((e) => ({ network: e.networkName, driver: e.config.plugins[0]?.type, dnsname: hasDnsname(e.config), ...summarize(e.result, e.ifName), dns: e.result?.dns }));
     const first = entries.find((e) => e.ifName === 'eth0');
     const raw = (first?.capabilityArgs.portMappings ?? []) as { hostIP?: string; hostPort: number; containerPort: number; protocol: PortMapping['protocol'] }[];
     const portMappings = raw.map((m) => ({ hostIP: m.hostIP ?? '', hostPort: m.hostPort, containerPort: m.containerPort, protocol: m.protocol }));

@@ -9,6 +9,7 @@ import { log } from '../log/index.js';
 import { contains, firstHost, nextSubnet, overlaps, parseSubnet, type Subnet } from './cidr.js';
 import { loadNetworks, serializeConfList, type NetworkConfigList, type PluginConf } from './cni/config.js';
 import { execFileAsync, tempPathFor, writeFileAtomic } from '../sys/index.js';
+import { dnsnamePlugin, hasDnsname, removeDnsname } from './dnsname.js';
 
 
 export const DEFAULT_NETWORK = 'berth';
@@ -27,6 +28,8 @@ export interface BridgeNetworkOptions {
   internal?: boolean;
   /** host-local's state dir (default: the plugin's own, /var/lib/cni/networks). */
   ipamDataDir?: string;
+  /** Names of the containers resolve on the network (the dnsname plugin). */
+  dns?: boolean;
 }
 
 /** A bridge network: bridge + host-local, then portmap, firewall and tuning (loopback is set up by the caller). */
@@ -47,6 +50,7 @@ function bridgeNetwork(o: BridgeNetworkOptions): NetworkConfigList {
     { type: 'firewall' },
     { type: 'tuning' },
   ];
+  if (o.dns) plugins.push(dnsnamePlugin());
   return { cniVersion: CNI_VERSION, name: o.name, plugins };
 }
 
@@ -59,6 +63,8 @@ export interface NetworkInfo {
   bridge?: string;
   subnets: { subnet: string; gateway?: string }[];
   internal: boolean;
+  /** Container names resolve (the dnsname plugin is in the chain). */
+  dnsEnabled: boolean;
   plugins: string[];
 }
 
@@ -81,6 +87,7 @@ function describeNetwork(list: NetworkConfigList): NetworkInfo {
     bridge: typeof main.bridge === 'string' ? main.bridge : undefined,
     subnets,
     internal: !hasDefaultRoute && !masq,
+    dnsEnabled: hasDnsname(list),
     plugins: list.plugins.map((p) => p.type),
   };
 }
@@ -160,6 +167,8 @@ export interface CreateNetworkOptions {
   /** Bridge device; default berth<N>, the first that is neither a host interface nor another network's. */
   bridge?: string;
   ipamDataDir?: string;
+  /** --disable-dns: false; names resolve by default, as on podman's user networks. */
+  dns?: boolean;
 }
 
 /** Where a network's conflist records the bridge device berth made for it (deleted by `network rm`). */
@@ -214,7 +223,7 @@ export async function createNetwork(confDir: string, o: CreateNetworkOptions): P
   // A bridge that was not there is one berth makes (and `network rm` deletes).
   const labels: BerthLabels = host.links.has(bridge) ? {} : { bridge };
   const list: NetworkConfigList = {
-    ...bridgeNetwork({ name: o.name, bridge, subnet: subnet.cidr, gateway: o.gateway, internal: o.internal, ipamDataDir: o.ipamDataDir }),
+    ...bridgeNetwork({ name: o.name, bridge, subnet: subnet.cidr, gateway: o.gateway, internal: o.internal, ipamDataDir: o.ipamDataDir, dns: o.dns ?? true }),
     berth: labels,
   };
   await mkdir(confDir, { recursive: true });
@@ -282,11 +291,12 @@ export async function inspectNetwork(confDir: string, name: string): Promise<{ i
 }
 
 /**
- * `network rm`: removes the conflist and the bridge device when berth made it for this
+ * `network rm`: removes the conflist, what the dnsname plugin left for it under dnsDir
+ * (the XDG_RUNTIME_DIR its plugins get), and the bridge device when berth made it for this
  * network (its label says so) and no other network uses it. `inUse` lists the containers attached (the caller knows; the CNI cache knows too):
  * a network in use is not removed.
  */
-export async function removeNetwork(confDir: string, name: string, inUse: string[] = []): Promise<void> {
+export async function removeNetwork(confDir: string, name: string, inUse: string[], dnsDir: string): Promise<void> {
   const { networks } = await loadNetworks(confDir);
   const config = networks.get(name);
   if (!config) throw notFound(`no such network: ${name}`);
@@ -294,6 +304,7 @@ export async function removeNetwork(confDir: string, name: string, inUse: string
   if (!config.file) throw failedPrecondition(`network ${name} has no file`);
   await rm(config.file, { force: true });
   const info = describeNetwork(config);
+  if (info.dnsEnabled) await removeDnsname(dnsDir, name, info.bridge);
   const shared = [...networks.values()].some((n) => n.name !== name && describeNetwork(n).bridge === info.bridge);
   const made = (config.berth as BerthLabels | undefined)?.bridge;
   if (info.driver === 'bridge' && info.bridge && made === info.bridge && !shared) {

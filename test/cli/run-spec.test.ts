@@ -61,6 +61,11 @@ test('networking: none, host, named networks, ports, -P, dns, --add-host', async
   assert.deepEqual(s.network?.dns, ['192.0.2.1']);
   assert.deepEqual(s.network?.addHosts, ['db:10.0.0.2']);
   await assert.rejects(spec(['-p', '80', '--network', 'host', 'img']), /cannot be published with --network host/);
+  // --network-alias (repeatable) for the networks that resolve names.
+  assert.deepEqual((await spec(['--network', 'app', '--network-alias', 'web', '--network-alias', 'www', 'img'])).network?.aliases, ['web', 'www']);
+  assert.equal((await spec(['img'])).network?.aliases, undefined);
+  await assert.rejects(spec(['--network-alias', 'bad name', 'img']), /invalid --network-alias "bad name"/);
+  await assert.rejects(spec(['--network', 'host', '--network-alias', 'web', 'img']), /--network-alias cannot be used with --network host/);
   // A joined network namespace (a pod's) wins over berth's own networking.
   assert.deepEqual(networkPlan({ image: 'x', namespaces: { network: '/run/netns/pod' }, network: { mode: 'host' } }), { kind: 'join', path: '/run/netns/pod' });
 });

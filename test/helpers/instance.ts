@@ -171,6 +171,18 @@ async function destroy(inst: Instance): Promise<void> {
   } catch {
     // never made
   }
+  // The dnsname plugin's ACCEPT of DNS on a network's bridge (this instance's and the ones
+  // tests name after it: the instance's plus a letter), left when a test stopped before
+  // `network rm`.
+  const rules = execFileSync('iptables', ['-S', 'INPUT'], { encoding: 'utf8' }).split('\n');
+  const ours = new RegExp(`^-A INPUT -i ${inst.bridge}[a-z]? .*--dport 53 `);
+  for (const rule of rules.filter((r) => ours.test(r))) {
+    try {
+      execFileSync('iptables', ['-D', ...rule.split(' ').slice(1)], { stdio: 'ignore' });
+    } catch {
+      // removed meanwhile
+    }
+  }
 }
 
 let networks = 0;

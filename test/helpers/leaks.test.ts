@@ -264,3 +264,22 @@ test("the host's own bridges, veths and rules are not reported", (t) => {
     `iptables rule: nat -A ${chains.test} -d ${OWN_PREFIX}.9/32 -j ACCEPT`,
   ]);
 });
+
+test("the dnsname plugin's DNS rule on a test bridge is reported until removed; on a host bridge it is not", (t) => {
+  const testBridge = `bth${process.pid % 100000}q`;
+  const hostBridge = `lkh${process.pid % 100000}q`;
+  const rule = (b: string) => ['INPUT', '-i', b, '-p', 'udp', '-m', 'udp', '--dport', '53', '-j', 'ACCEPT'];
+  const drop = (b: string) => {
+    try {
+      execFileSync('iptables', ['-D', ...rule(b)], { stdio: 'ignore' });
+    } catch {
+      // Never made, or removed.
+    }
+  };
+  t.after(() => [testBridge, hostBridge].forEach(drop));
+  for (const b of [testBridge, hostBridge]) execFileSync('iptables', ['-A', ...rule(b)]);
+  assert.deepEqual(mentioning(testBridge), [`iptables rule: filter -A INPUT -i ${testBridge} -p udp -m udp --dport 53 -j ACCEPT`]);
+  assert.deepEqual(mentioning(hostBridge), []);
+  drop(testBridge);
+  assert.deepEqual(mentioning(testBridge), []);
+});

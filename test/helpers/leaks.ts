@@ -227,7 +227,7 @@ const ATTACHMENT_CHAIN = /^CNI-((DN|SN)-)?[0-9a-f]{8,}$/;
 
 /**
  * iptables rules and chains of the tests' attachments: CNI rules (in or jumping to a
- * CNI-* chain) that name a test address, the per-attachment chains such a rule is in or
+ * CNI-* chain) that name a test address, INPUT rules on a test bridge (dnsname's), the per-attachment chains such a rule is in or
  * jumps to, and every rule in or jumping to one of those chains. The chains all attachments
  * share (CNI-FORWARD, CNI-HOSTPORT-DNAT …) stay: the plugins make them once, for every user.
  */
@@ -243,7 +243,9 @@ function leakedIptables(host: Cidr[]): string[] {
   const namesTestAddress = (r: Rule) =>
     [r.chain, r.target].some((c) => c?.startsWith('CNI-')) &&
     [...r.text.matchAll(/(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])/g)].some((m) => isTestAddress(ipv4(m[1]!), host));
-  const testRules = new Set(rules.filter(namesTestAddress));
+  // The dnsname plugin's ACCEPT of DNS on a network's bridge (removed by `network rm`).
+  const acceptsOnTestBridge = (r: Rule) => r.chain === 'INPUT' && isTestBridgeName(/ -i (\S+)/.exec(r.text)?.[1] ?? '');
+  const testRules = new Set(rules.filter((r) => namesTestAddress(r) || acceptsOnTestBridge(r)));
   const testChains = new Set<string>();
   const key = (t: string, c: string) => `${t} ${c}`;
   for (let changed = true; changed; ) {

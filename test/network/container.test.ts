@@ -12,7 +12,7 @@ test('a runc container in the netns sees its eth0, resolv.conf and hosts, and re
   const w = newWorld();
   const sb = makeSandbox();
   const m = new NetworkManager({
-    confDir: w.confDir, cacheDir: w.cacheDir, netnsDir: w.netnsDir,
+    confDir: w.confDir, cacheDir: w.cacheDir, netnsDir: w.netnsDir, dnsDir: w.dnsDir,
     defaultNetwork: { name: 'ctrnet', bridge: w.bridge, subnet: w.subnet, ipamDataDir: w.ipamDir },
   });
   const id = `netct-${process.pid}`;

@@ -13,6 +13,8 @@ export interface World {
   confDir: string;
   cacheDir: string;
   netnsDir: string;
+  /** XDG_RUNTIME_DIR of the plugins (dnsname's files). */
+  dnsDir: string;
   ipamDir: string;
   bridge: string;
   /** e.g. 10.213.7 — the /24 is `${prefix}.0/24`. */
@@ -33,6 +35,7 @@ export function newWorld(): World {
     confDir: join(dir, 'net.d'),
     cacheDir: join(dir, 'cache'),
     netnsDir: join(dir, 'netns'),
+    dnsDir: join(dir, 'dnsname'),
     ipamDir: join(dir, 'ipam'),
     bridge: randomBridge(),
     prefix: randomPrefix(),

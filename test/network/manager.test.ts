@@ -12,7 +12,7 @@ import { attachmentChains, deleteLink, fetchTcp, linkExists, inNetns, listNetnsF
 
 function managerFor(w: World): NetworkManager {
   return new NetworkManager({
-    confDir: w.confDir, cacheDir: w.cacheDir, netnsDir: w.netnsDir,
+    confDir: w.confDir, cacheDir: w.cacheDir, netnsDir: w.netnsDir, dnsDir: w.dnsDir,
     defaultNetwork: { name: 'testdefault', bridge: w.bridge, subnet: w.subnet, ipamDataDir: w.ipamDir },
   });
 }
@@ -122,9 +122,15 @@ test('network create / ls / inspect / rm', () => withWorld(async (w) => {
   assert.match(a.bridge!, /^berth\d+$/);
   assert.ok(!linkExists(a.bridge!), `${a.bridge} was free on the host`);
   assert.equal(a.internal, false);
+  assert.equal(a.dnsEnabled, true, 'names resolve on a new network');
+  assert.deepEqual((await inspectNetwork(w.confDir, 'alpha')).config.plugins.map((p) => p.type), ['bridge', 'portmap', 'firewall', 'tuning', 'dnsname']);
   const b = await createNetwork(w.confDir, { name: 'beta', subnet: '10.250.9.0/24', gateway: '10.250.9.254', internal: true, bridge: w.bridge });
   assert.deepEqual(b.subnets, [{ subnet: '10.250.9.0/24', gateway: '10.250.9.254' }]);
   assert.equal(b.internal, true);
+  const c = await createNetwork(w.confDir, { name: 'nodns', subnet: '10.250.10.0/24', bridge: w.bridge, dns: false });
+  assert.equal(c.dnsEnabled, false);
+  assert.ok(!c.plugins.includes('dnsname'));
+  await removeNetwork(w.confDir, 'nodns', [], w.dnsDir);
   const ib = await inspectNetwork(w.confDir, 'beta');
   assert.equal(ib.config.plugins[0]!.isGateway, false);
   assert.equal(ib.config.plugins[0]!.ipMasq, false);
@@ -135,11 +141,11 @@ test('network create / ls / inspect / rm', () => withWorld(async (w) => {
   await assert.rejects(createNetwork(w.confDir, { name: 'bad name' }), /invalid network name "bad name"/);
   const { networks } = await listNetworks(w.confDir);
   assert.deepEqual(networks.map((n) => n.name), ['alpha', 'beta']);
-  await assert.rejects(removeNetwork(w.confDir, 'beta', ['ctr1']), /network beta is in use by container\(s\) ctr1/);
-  await removeNetwork(w.confDir, 'beta');
+  await assert.rejects(removeNetwork(w.confDir, 'beta', ['ctr1'], w.dnsDir), /network beta is in use by container\(s\) ctr1/);
+  await removeNetwork(w.confDir, 'beta', [], w.dnsDir);
   // alpha's bridge name is a real-looking host name (berth1): drop only its file here.
   rmSync(join(w.confDir, 'alpha.conflist'));
-  await assert.rejects(removeNetwork(w.confDir, 'alpha'), /no such network: alpha/);
+  await assert.rejects(removeNetwork(w.confDir, 'alpha', [], w.dnsDir), /no such network: alpha/);
   assert.deepEqual(readdirSync(w.confDir), []);
 }));
 
@@ -174,18 +180,18 @@ test('network create keeps off the host: its interfaces, addresses and routes; r
     const skipped = await createNetwork(w.confDir, { name: 'skipped' });
     assert.notEqual(skipped.bridge, taken);
     assert.ok(!linkExists(skipped.bridge!));
-    await removeNetwork(w.confDir, 'skipped');
+    await removeNetwork(w.confDir, 'skipped', [], w.dnsDir);
     assert.ok(linkExists(taken), 'a device berth did not make stays');
     deleteLink(taken);
 
     // Named bridges: an existing one is used but never deleted; a new one is berth's to delete.
     await createNetwork(w.confDir, { name: 'theirs', subnet: `${w.prefix}.0/25`, bridge: other });
-    await removeNetwork(w.confDir, 'theirs');
+    await removeNetwork(w.confDir, 'theirs', [], w.dnsDir);
     assert.ok(linkExists(other), `${other} is still there`);
     await assert.rejects(createNetwork(w.confDir, { name: 'lo-net', subnet: `${w.prefix}.0/25`, bridge: 'lo' }), /lo is a host interface, not a bridge/);
     await createNetwork(w.confDir, { name: 'ours', subnet: `${w.prefix}.0/25`, bridge: w.bridge });
     execFileSync('ip', ['link', 'add', w.bridge, 'type', 'bridge']); // what the bridge plugin does on first use
-    await removeNetwork(w.confDir, 'ours');
+    await removeNetwork(w.confDir, 'ours', [], w.dnsDir);
     assert.ok(!linkExists(w.bridge), `${w.bridge} was removed`);
   } finally {
     deleteLink(other); // takes its address and route along

@@ -68,6 +68,8 @@ export interface ExecRequest {
   ifName?: string;
   /** CNI_ARGS pairs, joined as K=V;K=V. */
   args?: [string, string][];
+  /** More environment for the plugin (e.g. XDG_RUNTIME_DIR, where dnsname keeps its dnsmasq files). */
+  env?: Record<string, string>;
   timeoutMs: number;
   signal?: AbortSignal;
   /** Prefix for error messages, e.g. `network "x"`. */
@@ -101,6 +103,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
     PATH: process.env.PATH || DEFAULT_SEARCH_PATH,
     CNI_COMMAND: req.command,
     CNI_PATH: req.pluginDirs.join(':'),
+    ...req.env,
   };
   if (req.containerId !== undefined) env.CNI_CONTAINERID = req.containerId;
   if (req.netns !== undefined) env.CNI_NETNS = req.netns;

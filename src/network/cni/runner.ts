@@ -22,6 +22,8 @@ export interface CniRunnerOptions {
   cacheDir: string;
   /** Per plugin invocation. */
   timeoutMs?: number;
+  /** More environment for every plugin. */
+  env?: Record<string, string>;
 }
 
 /** Identifies one attachment and carries the per-call arguments. */
@@ -52,8 +54,10 @@ export class CniRunner {
   readonly pluginDirs: string[];
   readonly timeoutMs: number;
   readonly cache: AttachmentCache;
+  readonly env: Record<string, string>;
 
   constructor(o: CniRunnerOptions) {
+    this.env = o.env ?? {};
     this.confDir = o.confDir ?? DEFAULT_CONF_DIR;
     this.pluginDirs = o.pluginDirs ?? DEFAULT_PLUGIN_DIRS;
     this.timeoutMs = o.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
@@ -324,6 +328,7 @@ export class CniRunner {
       netns: entry?.netns,
       ifName: entry?.ifName,
       args: entry?.cniArgs,
+      env: this.env,
       timeoutMs: this.timeoutMs,
       signal: o.signal,
       context: `network "${list.name}"`,
