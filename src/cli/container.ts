@@ -8,6 +8,7 @@ import type { Container, ContainerManager, ContainerState } from '../container/i
 import type { ContainerDefaults } from '../image/index.js';
 import { DEFAULT_SHM_SIZE, signalName } from '../oci/index.js';
 import { humanDuration, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
+import { GoTime } from './go-time.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
@@ -54,7 +55,7 @@ function psView(mgr: ContainerManager, c: Container, ports: (m: NonNullable<Cont
     Image: c.config.image,
     ImageID: c.imageId,
     Command: (c.config.args ?? []).join(' '),
-    CreatedAt: new Date(c.createdAt).toISOString(),
+    CreatedAt: GoTime.fromMs(c.createdAt),
     RunningFor: timeAgo(c.createdAt),
     Ports: ports(c.network?.portMappings ?? []),
     Networks: c.network?.attachments.map((a) => a.network).join(',') ?? networkText(c) ?? '',
@@ -169,11 +170,10 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
   const cfg = c.config;
   const sec = cfg.security ?? {};
   const res = cfg.resources ?? {};
-  const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
   const health = healthViews(mgr, c);
   return {
     Id: c.id,
-    Created: iso(c.createdAt),
+    Created: GoTime.fromMs(c.createdAt),
     Path: cfg.args?.[0] ?? '',
     Args: cfg.args?.slice(1) ?? [],
     // Templates may say .State.Healthcheck, as podman's do.
@@ -189,8 +189,8 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
       ConmonPid: c.state === 'running' ? c.conmonPid ?? 0 : 0,
       ExitCode: c.exitCode ?? 0,
       Error: c.error ?? '',
-      StartedAt: iso(c.startedAt),
-      FinishedAt: iso(c.finishedAt),
+      StartedAt: GoTime.fromMs(c.startedAt),
+      FinishedAt: GoTime.fromMs(c.finishedAt),
       Health: health.state,
     }, 'Healthcheck', { value: health.state, enumerable: false }),
     Image: c.imageId ? `sha256:${c.imageId}` : '',

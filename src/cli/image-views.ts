@@ -1,4 +1,5 @@
 // How images look to the user, shared by the image, container and system commands.
+import { GoTime } from './go-time.js';
 import type { Image } from '../image/index.js';
 import { templateMap } from './format.js';
 
@@ -17,7 +18,7 @@ export function imageInspectView(img: Image) {
     RepoDigests: img.repoDigests,
     Parent: '',
     Comment: history.at(-1)?.comment ?? '',
-    Created: img.config.created ?? new Date(img.addedAt).toISOString(),
+    Created: GoTime.parse(img.config.created ?? new Date(img.addedAt).toISOString()),
     Author: img.config.author ?? '',
     Architecture: img.config.architecture,
     Os: img.config.os,

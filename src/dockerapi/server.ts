@@ -9,9 +9,14 @@ import type { Engine } from '../engine/index.js';
 import { BerthError, httpStatusOf, invalidArgument } from '../errors/index.js';
 import { log } from '../log/index.js';
 
-/** The API version served (what podman 4.3 serves; clients negotiate down to it). */
-export const API_VERSION = '1.41';
+/**
+ * The API version served: clients negotiate down to it (1.42+ clients send a TTY's size
+ * with the exec and the create, so a process starts with it). Paths up to
+ * MAX_PATH_VERSION (what the docker CLI 28 speaks) are served the same.
+ */
+export const API_VERSION = '1.43';
 export const MIN_API_VERSION = '1.24';
+const MAX_PATH_VERSION = '1.50';
 
 export interface Request {
   method: string;
@@ -263,7 +268,7 @@ async function dispatch(o: ServiceOptions, req: http.IncomingMessage, res: http.
   };
 
   try {
-    if (version && versionNumber(version) > versionNumber(API_VERSION))
+    if (version && versionNumber(version) > versionNumber(MAX_PATH_VERSION))
       throw invalidArgument(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
     if (version && versionNumber(version) < versionNumber(MIN_API_VERSION))
       throw invalidArgument(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);

@@ -37,6 +37,8 @@ export function formatValue(v: unknown, isMap: IsMap, plus = false): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'number') return formatNumber(v);
   if (typeof v !== 'object') return String(v);
+  // A Stringer (a value with a String method, as Go's time.Time) prints as it says.
+  if (typeof (v as { String?: unknown }).String === 'function') return String((v as { String(): unknown }).String());
   if (Array.isArray(v)) return `[${v.map((x) => formatValue(x, isMap, plus)).join(' ')}]`;
   if (isMap(v)) return `map[${sortedKeys(v).map((k) => `${k}:${formatValue((v as Record<string, unknown>)[k], isMap, plus)}`).join(' ')}]`;
   return `{${Object.entries(v).map(([k, x]) => (plus ? `${k}:` : '') + formatValue(x, isMap, plus)).join(' ')}}`;

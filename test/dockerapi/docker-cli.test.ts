@@ -1,0 +1,233 @@
+// The Docker Engine API (`berth system service`) driven by the real docker CLI (28,
+// client only): the same containers as berth's own CLI, run/logs/exec/stop/rm, published
+// ports, a pull from a registry on 127.0.0.1, and docker's error messages.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import * as http from 'node:http';
+import { join } from 'node:path';
+import { BERTH, newInstance, type Instance } from '../helpers/index.js';
+import { freePort, insecureConf, startRegistry } from '../registry/fixture.js';
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function hasDocker(): boolean {
+  return spawnSync('docker', ['--version']).status === 0;
+}
+
+/** Starts `berth system service` on the instance's own socket; stopped (SIGTERM) after the test. */
+async function startService(t: { after(fn: () => Promise<void> | void): void }, inst: Instance, env: NodeJS.ProcessEnv): Promise<{ socket: string; child: ChildProcess; log: () => string }> {
+  const socket = join(inst.base, 'docker.sock');
+  const child = spawn(BERTH, ['system', 'service', '--time', '0', `unix://${socket}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  t.after(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+  for (let i = 0; !existsSync(socket); i++) {
+    if (i > 200 || child.exitCode !== null) throw new Error(`the service did not start: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { socket, child, log: () => log };
+}
+
+function request(socket: string, method: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: socket, method, path }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function httpGet(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+test('the docker CLI against berth system service', { skip: !hasDocker() && 'no docker CLI on this machine' }, async (t) => {
+  const inst = await newInstance();
+  const reg = await startRegistry(t);
+  const env = { ...inst.env, CONTAINERS_REGISTRIES_CONF: insecureConf(t, reg.host) };
+  const image = await inst.importBusybox('localhost/busybox:latest');
+  const svc = await startService(t, inst, env);
+  // The instance goes after the service (after hooks run in the order they were added).
+  t.after(() => inst.cleanup());
+  const dockerConfig = join(inst.base, 'docker-config');
+  mkdirSync(dockerConfig);
+  const docker = (args: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<Result> =>
+    new Promise((resolve, reject) => {
+      const child = spawn('docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_CONFIG: dockerConfig }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`docker ${args.join(' ')} timed out; service log: ${svc.log()}`));
+      }, o.timeoutMs ?? 60_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+      child.stdin.end(o.input ?? '');
+    });
+  const ok = async (args: string[], o?: { input?: string }) => {
+    const r = await docker(args, o);
+    assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  await t.test('ping and version negotiation', async () => {
+    assert.equal(statSync(svc.socket).mode & 0o777, 0o660);
+    const ping = await request(svc.socket, 'HEAD', '/_ping');
+    assert.equal(ping.status, 200);
+    assert.equal(ping.headers['api-version'], '1.43');
+    assert.equal(ping.headers['ostype'], 'linux');
+    assert.match(String(ping.headers['server']), /berth/);
+    assert.equal((await request(svc.socket, 'GET', '/_ping')).body, 'OK');
+    assert.equal((await ok(['version', '--format', '{{.Server.APIVersion}}'])).trim(), '1.43');
+    assert.equal((await request(svc.socket, 'GET', '/v1.50/containers/json')).status, 200);
+    const tooNew = await request(svc.socket, 'GET', '/v9.99/containers/json');
+    assert.equal(tooNew.status, 400);
+    assert.match(JSON.parse(tooNew.body).message, /too new/);
+    const missing = await request(svc.socket, 'GET', '/v1.41/swarm');
+    assert.equal(missing.status, 501);
+    assert.match(JSON.parse(missing.body).message, /not implemented/);
+  });
+
+  await t.test('run in the foreground: output, exit code, --rm', async () => {
+    const r = await docker(['run', '--rm', '--network', 'none', image, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+    assert.equal((await inst.run(['ps', '-aq'])).stdout, '', 'the --rm container is gone');
+  });
+
+  await t.test('one store: docker and berth see the same containers; logs and inspect', async () => {
+    const r = await docker(['run', '--name', 't1', '--network', 'none', image, 'sh', '-c', 'echo one; echo two >&2']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match((await inst.run(['ps', '-a', '--format', '{{.Names}} {{.Status}}'])).stdout, /^t1 Exited \(0\)/m);
+    const logs = await docker(['logs', 't1']);
+    assert.equal(logs.stdout, 'one\n');
+    assert.equal(logs.stderr, 'two\n');
+    assert.equal((await ok(['logs', '--tail', '0', 't1'])), '');
+    assert.equal((await ok(['inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.Config.Image}}', 't1'])).trim(), `/t1 exited 0 ${image}`);
+    assert.match(await ok(['ps', '-a', '--format', '{{.Names}}|{{.Image}}|{{.Status}}']), new RegExp(`^t1\\|${image}\\|Exited \\(0\\)`, 'm'));
+    // The name is taken.
+    const again = await docker(['create', '--name', 't1', '--network', 'none', image, 'true']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /Error response from daemon: .*"t1" is already in use/);
+    // berth's removal shows in docker's listing.
+    assert.equal((await inst.run(['rm', 't1'])).code, 0);
+    assert.doesNotMatch(await ok(['ps', '-a', '--format', '{{.Names}}']), /^t1$/m);
+  });
+
+  await t.test('detached with a published port; exec; stop; rm; errors', async () => {
+    const port = await freePort();
+    const id = (await ok(['run', '-d', '--name', 'web', '-p', `127.0.0.1:${port}:8080`, image, 'sh', '-c', 'echo hi > /tmp/index.html; exec httpd -f -p 8080 -h /tmp'])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.match(await ok(['ps', '--format', '{{.Names}} {{.Ports}}']), new RegExp(`^web 127\\.0\\.0\\.1:${port}->8080/tcp$`, 'm'));
+    let body = '';
+    for (let i = 0; i < 50 && body !== 'hi\n'; i++) {
+      body = await httpGet(port, '/index.html').catch(() => '');
+      if (body !== 'hi\n') await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(body, 'hi\n');
+    const exec = await docker(['exec', 'web', 'sh', '-c', 'echo from-exec; exit 5']);
+    assert.equal(exec.code, 5);
+    assert.equal(exec.stdout, 'from-exec\n');
+    assert.equal(await ok(['exec', '-i', 'web', 'cat'], { input: 'piped in\n' }), 'piped in\n');
+    // Under a real terminal (script's pty), the exec starts with the terminal's size.
+    const dockerEnv = { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_CONFIG: dockerConfig };
+    const underPty = (cmd: string) => spawnSync('script', ['-qec', `stty rows 33 cols 91; ${cmd}`, '/dev/null'], { env: dockerEnv, encoding: 'utf8', timeout: 60_000 });
+    const it = underPty(`docker exec -it web sh -c 'stty size; tty'`);
+    assert.equal(it.status, 0, it.stderr);
+    assert.match(it.stdout, /33 91\r?\n/);
+    assert.match(it.stdout, /\/dev\/pts\/\d+/);
+    const runIt = underPty(`docker run -it --rm --network none ${image} sh -c 'tty; exit 7'`);
+    assert.equal(runIt.status, 7, runIt.stderr);
+    assert.match(runIt.stdout, /\/dev\/pts\/\d+/);
+    const running = await docker(['rm', 'web']);
+    assert.notEqual(running.code, 0);
+    assert.match(running.stderr, /You cannot remove a running container/);
+    assert.equal((await ok(['stop', '-t', '1', 'web'])).trim(), 'web');
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}}', 'web'])).trim(), 'exited');
+    const killStopped = await docker(['kill', 'web']);
+    assert.notEqual(killStopped.code, 0);
+    assert.match(killStopped.stderr, /is not running/);
+    assert.equal((await ok(['rm', 'web'])).trim(), 'web');
+    const gone = await docker(['rm', 'web']);
+    assert.equal(gone.code, 1);
+    assert.equal(gone.stderr.trim(), 'Error response from daemon: No such container: web');
+    const noImage = await docker(['create', '--pull', 'never', 'localhost/nothing:here']);
+    assert.notEqual(noImage.code, 0);
+    assert.match(noImage.stderr, /No such image: localhost\/nothing:here/);
+  });
+
+  await t.test('stop without -t waits the default and then kills (a PID 1 that ignores SIGTERM)', async () => {
+    await ok(['run', '-d', '--name', 'sleeper', '--network', 'none', '--stop-timeout', '2', image, 'sleep', '1000']);
+    const started = Date.now();
+    await ok(['stop', 'sleeper']);
+    const took = Date.now() - started;
+    assert.ok(took >= 1500 && took < 20_000, `stop took ${took} ms`);
+    assert.equal((await ok(['inspect', '-f', '{{.State.ExitCode}}', 'sleeper'])).trim(), '137');
+    await ok(['rm', 'sleeper']);
+  });
+
+  await t.test('pull from a registry, images, rmi', async () => {
+    const ref = `${reg.host}/berth/busybox:1`;
+    assert.equal((await inst.run(['push', image, ref], { env })).code, 0);
+    const pull = await docker(['pull', ref]);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, /Digest: sha256:[0-9a-f]{64}/);
+    assert.match(pull.stdout, new RegExp(`Status: (Downloaded newer image|Image is up to date) for ${ref.replace(/[.]/g, '\\.')}`));
+    assert.match(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), new RegExp(`^${reg.host.replace(/[.]/g, '\\.')}/berth/busybox:1$`, 'm'));
+    assert.match(await ok(['rmi', ref]), new RegExp(`Untagged: ${ref.replace(/[.]/g, '\\.')}`));
+    const missing = await docker(['pull', `${reg.host}/berth/missing:1`]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /missing/);
+    const noSuch = await docker(['image', 'inspect', 'localhost/nothing:here']);
+    assert.notEqual(noSuch.code, 0);
+    assert.match(noSuch.stderr, /No such image/);
+  });
+
+  await t.test('the service ends on SIGTERM and removes its socket', async () => {
+    svc.child.kill('SIGTERM');
+    await new Promise((r) => svc.child.once('exit', r));
+    assert.equal(svc.child.exitCode, 0, svc.log());
+    assert.equal(existsSync(svc.socket), false);
+  });
+});
+
+test('system service: the idle timeout ends it, a bad URI is refused', async (t) => {
+  const inst = await newInstance(t);
+  const socket = join(inst.base, 'idle.sock');
+  const started = Date.now();
+  const r = await inst.run(['system', 'service', '--time', '1', `unix://${socket}`], { timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(Date.now() - started >= 1000, 'it waited for a client');
+  assert.equal(existsSync(socket), false, 'the socket is removed');
+  const bad = await inst.run(['system', 'service', 'tcp://127.0.0.1:2375']);
+  assert.equal(bad.code, 125);
+  assert.equal(bad.stderr.trim(), 'berth: unsupported URI "tcp://127.0.0.1:2375": use unix:///PATH');
+  const badTime = await inst.run(['system', 'service', '--time', 'soon', `unix://${socket}`]);
+  assert.equal(badTime.code, 125);
+});
