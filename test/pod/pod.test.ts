@@ -138,9 +138,10 @@ test('a shared PID namespace: one infra process (catatonit) as PID 1, containers
   const { inst, e, pods, img } = await setup(t);
   const pod = await pods.run({ name: 'sharedpid', pid: 'pod', network: 'host' });
   assert.ok(pod.infra && pod.infra.pid > 0, 'an infra process runs');
-  // runc start returns once the process was told to exec: it may still be runc's init for a moment.
+  // runc start returns once the process was told to exec: it may still be runc's init for a
+  // moment, or in the middle of the exec (an empty cmdline).
   const cmdline = () => readFileSync(`/proc/${pod.infra!.pid}/cmdline`, 'utf8');
-  for (let i = 0; i < 100 && cmdline().includes('runc'); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && (cmdline().includes('runc') || cmdline() === ''); i++) await new Promise((r) => setTimeout(r, 20));
   assert.match(cmdline(), /^\/catatonit\0-P\0$/);
   const a = await e.containers.start((await e.containers.create({ image: img, command: ['sleep', '1001'], ...pods.joinSpec(pod) }, { podId: pod.id })).id);
   const b = await e.containers.start((await e.containers.create({ image: img, command: ['sleep', '1002'], ...pods.joinSpec(pod) }, { podId: pod.id })).id);
