@@ -166,6 +166,7 @@ export function networkRoutes(router: Router): void {
           labels: body.Labels ?? undefined,
           options: body.Options ?? undefined,
           ipamDataDir: defaults.ipamDataDir,
+          defaultBridge: defaults.bridge,
         });
       } catch (e) {
         if (isBerthError(e, 'AlreadyExists') && /^network /.test((e as Error).message)) throw alreadyExists(`network with name ${body.Name} already exists`);
