@@ -97,6 +97,13 @@ test('docker network and volume commands against berth system service', { skip: 
     // The name docker clients ask for is berth's default network.
     assert.equal((await docker(['network', 'inspect', '-f', '{{.Name}} {{(index .IPAM.Config 0).Subnet}}', 'bridge'])).trim(), `berth ${inst.subnet}`);
     assert.match(await dockerFails(['network', 'create', 'backnet']), /Error response from daemon: network with name backnet already exists/);
+    // Internal, with a gateway of its own.
+    const inner = extraSubnet(inst, 136);
+    const innerGw = inner.gateway.replace(/\.1$/, '.254');
+    await docker(['network', 'create', '--internal', '--subnet', inner.subnet, '--gateway', innerGw, 'inner']);
+    assert.equal((await docker(['network', 'inspect', '-f', '{{.Internal}} {{(index .IPAM.Config 0).Gateway}}', 'inner'])).trim(), `true ${innerGw}`);
+    assert.equal((await docker(['network', 'ls', '--filter', 'name=inn', '--format', '{{.Name}}'])).trim(), 'inner');
+    assert.equal((await docker(['network', 'rm', 'inner'])).trim(), 'inner');
     assert.match(await dockerFails(['network', 'create', '-d', 'overlay', 'over']), /Error response from daemon: network driver "overlay" is not supported/);
     assert.match(await dockerFails(['network', 'inspect', 'nonet']), /network nonet not found/);
     assert.match(await dockerFails(['network', 'rm', 'bridge']), /bridge is a pre-defined network and cannot be removed/);
