@@ -8,7 +8,7 @@ import { networkConfDir } from '../config/index.js';
 import { confirm } from './prompt.js';
 import { networkConnectCommands } from './network-connect.js';
 
-async function networkLib(ctx: Engine) {
+export async function networkLib(ctx: Engine) {
   const lib = await import('../network/index.js');
   const { network } = await ctx.config();
   const defaults = { bridge: network.defaultBridge, subnet: network.defaultSubnet, ipamDataDir: ctx.paths.cniNetworks };

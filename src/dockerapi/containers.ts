@@ -214,7 +214,14 @@ export function containerRoutes(router: Router): void {
     .add('GET', '/containers/{id}/json', async (req, reply) => {
       const { c } = await lookup(req.engine, req.params[0]);
       const view = await containerInspectView(req.engine, c);
-      reply.json(200, { ...view, Name: `/${c.name}`, Config: { ...view.Config, AttachStdin: false, AttachStdout: false, AttachStderr: false, StdinOnce: false } });
+      // docker has no State.Health without a health check (compose's `ps` shows it).
+      const { Health, ...state } = view.State as typeof view.State & { Health?: { Status?: string } };
+      const State = Health?.Status ? view.State : state;
+      // The logs endpoint serves every container's log: clients (compose) read logs only
+      // from the drivers they know to have them.
+      const maxSize = c.config.logSizeMax;
+      const HostConfig = { ...view.HostConfig, LogConfig: { Type: 'json-file', Config: maxSize ? { 'max-size': String(maxSize) } : {} } };
+      reply.json(200, { ...view, State, HostConfig, Name: `/${c.name}`, Config: { ...view.Config, AttachStdin: false, AttachStdout: false, AttachStderr: false, StdinOnce: false } });
     })
     .add('POST', '/containers/{id}/start', async (req, reply) => {
       const { mgr, c } = await lookup(req.engine, req.params[0]);

@@ -4,8 +4,10 @@ import type { Engine } from '../engine/index.js';
 import { containerRoutes } from './containers.js';
 import { execRoutes } from './exec.js';
 import { imageRoutes } from './images.js';
+import { networkRoutes } from './networks.js';
 import { Router, serve } from './server.js';
 import { systemRoutes } from './system.js';
+import { volumeRoutes } from './volumes.js';
 
 export { API_VERSION } from './server.js';
 
@@ -23,5 +25,7 @@ export function serveDockerApi(engine: Engine, o: DockerApiOptions): Promise<voi
   containerRoutes(router);
   execRoutes(router);
   imageRoutes(router);
+  networkRoutes(router);
+  volumeRoutes(router);
   return serve({ engine, router, ...o });
 }

@@ -175,11 +175,23 @@ export interface CreateNetworkOptions {
   ipamDataDir?: string;
   /** --disable-dns: false; names resolve by default, as on podman's user networks. */
   dns?: boolean;
+  /** The user's labels (docker's and podman's `--label`), kept in the conflist. */
+  labels?: Record<string, string>;
+  /** Driver options as given (docker's `--opt`), kept in the conflist to be shown back. */
+  options?: Record<string, string>;
 }
 
 /** Where a network's conflist records the bridge device berth made for it (deleted by `network rm`). */
 interface BerthLabels {
   bridge?: string;
+  labels?: Record<string, string>;
+  options?: Record<string, string>;
+}
+
+/** The user's labels and driver options a network was created with. */
+export function networkMeta(config: NetworkConfigList): { labels: Record<string, string>; options: Record<string, string> } {
+  const b = config.berth as BerthLabels | undefined;
+  return { labels: { ...b?.labels }, options: { ...b?.options } };
 }
 
 /** The host's interfaces, and the subnets its addresses and routes (main table, both families) use. */
@@ -228,6 +240,8 @@ export async function createNetwork(confDir: string, o: CreateNetworkOptions): P
   const bridge = o.bridge ? checkBridge(o.bridge, host) : pickBridge(networks, host, 1, userBridgePrefix(o.defaultBridge));
   // A bridge that was not there is one berth makes (and `network rm` deletes).
   const labels: BerthLabels = host.links.has(bridge) ? {} : { bridge };
+  if (o.labels && Object.keys(o.labels).length > 0) labels.labels = o.labels;
+  if (o.options && Object.keys(o.options).length > 0) labels.options = o.options;
   const list: NetworkConfigList = {
     ...bridgeNetwork({ name: o.name, bridge, subnet: subnet.cidr, gateway: o.gateway, internal: o.internal, ipamDataDir: o.ipamDataDir, dns: o.dns ?? true }),
     berth: labels,
