@@ -36,7 +36,7 @@ async function open(req: Request) {
   // Relative paths are from the root, as docker takes them.
   const abs = path.startsWith('/') ? path : `/${path}`;
   const end = { view: files.view, path: abs, where: `container ${req.params[0]}`, owner: files.owner };
-  return { files, end, missing: () => notFound(`Could not find the file ${path} in container ${req.params[0]}`) };
+  return { c, files, end, missing: () => notFound(`Could not find the file ${path} in container ${req.params[0]}`) };
 }
 
 /** docker's path stat: the last component is not followed unless the path ends in / or /. . */
@@ -79,14 +79,15 @@ async function headArchive(req: Request, reply: Reply): Promise<void> {
 
 /** PUT: the tar (maybe compressed) extracted into the existing directory path. */
 async function putArchive(req: Request, reply: Reply): Promise<void> {
-  const { files, end, missing } = await open(req);
+  const { c, files, end, missing } = await open(req);
   try {
     const stat = pathStat({ ...end, path: end.path.replace(/\/*$/, '/') });
     if (!stat) throw missing();
     if (!stat.isDir) throw invalidArgument('extraction point is not a directory');
     const { copyFromStream } = await import('../snapshot/index.js');
-    // copyUIDGID: what lands is the container user's; otherwise the archive's owners stay.
-    await copyFromStream(req.body, end, { archive: !boolParam(req.query, 'copyUIDGID'), overwrite: !boolParam(req.query, 'noOverwriteDirNonDir') });
+    // copyUIDGID: what lands is the container user's (when it has one: docker's rule); otherwise the archive's owners stay.
+    const chown = boolParam(req.query, 'copyUIDGID') && !!c.config.security?.user;
+    await copyFromStream(req.body, end, { archive: !chown, overwrite: !boolParam(req.query, 'noOverwriteDirNonDir') });
     reply.empty(200);
   } catch (e) {
     if (isBerthError(e, 'NotFound')) throw missing();

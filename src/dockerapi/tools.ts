@@ -180,10 +180,11 @@ async function prune(req: Request, reply: Reply): Promise<void> {
   const deleted: string[] = [];
   let reclaimed = 0;
   for (const c of await mgr.list({ all: true })) {
-    if (c.state !== 'stopped' || !filters.every((f) => pruneFilter(c, f))) continue;
+    // docker prunes every container not running: created ones too.
+    if ((c.state !== 'stopped' && c.state !== 'created') || !filters.every((f) => pruneFilter(c, f))) continue;
     const size = (await diskUsage(`${mgr.paths(c).dir}/upper`)).usedBytes;
     try {
-      await mgr.remove(c.id);
+      await mgr.remove(c.id, { force: c.state === 'created' });
     } catch (e) {
       // Gone or started meanwhile: not pruned.
       if (isBerthError(e, 'NotFound') || isBerthError(e, 'FailedPrecondition')) continue;
