@@ -59,7 +59,8 @@ async function getArchive(req: Request, reply: Reply): Promise<void> {
     if (!stat) throw missing();
     const { copyToStream } = await import('../snapshot/index.js');
     const out = reply.stream(200, { 'Content-Type': 'application/x-tar', [STAT_HEADER]: stat.header });
-    await copyToStream(end, out as Writable);
+    // A directory's content (PATH/.) as ./… entries: the client rebases them by that name.
+    await copyToStream(end, out as Writable, { contentsName: /\/\.$/.test(end.path) ? '.' : undefined });
     out.end();
   } finally {
     files.close();

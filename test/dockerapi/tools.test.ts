@@ -204,6 +204,12 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
     await ok(['cp', 'box:/data/d', join(host, 'd-out')]);
     assert.equal(readFileSync(join(host, 'd-out', 'a'), 'utf8'), 'one\n');
     assert.equal(readFileSync(join(host, 'd-out', 'sub', 'b'), 'utf8'), 'two\n');
+    // SRC/.: the directory's content, to a new name and into an existing directory.
+    await ok(['cp', 'box:/data/d/.', join(host, 'dot-out')]);
+    assert.equal(readFileSync(join(host, 'dot-out', 'sub', 'b'), 'utf8'), 'two\n');
+    mkdirSync(join(host, 'dot-into'));
+    await ok(['cp', 'box:/data/d/.', join(host, 'dot-into')]);
+    assert.equal(readFileSync(join(host, 'dot-into', 'a'), 'utf8'), 'one\n');
     // The archive keeps the owner (the docker CLI itself extracts as its own user).
     const listing = sh('docker cp box:/data/f - | tar -tvf -');
     assert.equal(listing.status, 0, listing.stderr);
