@@ -284,6 +284,11 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
     const id = (await ok(['commit', '-c', 'CMD ["cat", "/data/f", "/data/newdir/deep/x"]', '-m', 'a message', '-a', 'someone', 'box', 'localhost/committed:v1'])).trim();
     assert.match(id, /^sha256:[0-9a-f]{64}$/);
     assert.equal(await ok(['run', '--rm', '--network', 'none', 'localhost/committed:v1']), 'file\nx\n');
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'box'])).trim(), 'running false', 'paused for the commit only');
+    // Without a name: an untagged image; --pause=false leaves the container running meanwhile.
+    const bare = (await ok(['commit', '--pause=false', 'box'])).trim();
+    assert.match(bare, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(await ok(['run', '--rm', '--network', 'none', bare.slice(7, 19), 'cat', '/data/in.txt']), 'in\n');
     assert.match(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), /^localhost\/committed:v1$/m);
     const noCtr = await docker(['commit', 'nosuch', 'localhost/x:1']);
     assert.match(noCtr.stderr, /No such container: nosuch/);
@@ -294,6 +299,12 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
     await ok(['run', '--name', 'p2', '--label', 'keep=yes', '--network', 'none', image, 'true']);
     await ok(['create', '--name', 'p3', '--network', 'none', image, 'true']);
     const p1 = (await ok(['inspect', '-f', '{{.Id}}', 'p1'])).trim();
+    // cp with a stopped container: its rootfs is mounted for the copy.
+    const big = sh('docker cp p1:/big - | tar -tvf -');
+    assert.equal(big.status, 0, big.stderr);
+    assert.match(big.stdout, /^-\S+ 0\/0\s+100000 .* big$/m);
+    const into = sh(`echo stopped > ${join(inst.base, 'st.txt')} && docker cp ${join(inst.base, 'st.txt')} p1:/tmp/ && docker cp p1:/tmp/st.txt - | tar -xO`);
+    assert.equal(into.stdout, 'stopped\n', into.stderr);
     assert.equal(await ok(['container', 'prune', '-f', '--filter', 'until=1h']), 'Total reclaimed space: 0B\n', 'nothing is older than an hour');
     const labelled = await ok(['container', 'prune', '-f', '--filter', 'label=keep=no']);
     assert.match(labelled, new RegExp(`^Deleted Containers:\\n${p1}\\n\\nTotal reclaimed space: (\\d+(\\.\\d+)?)kB\\n$`));
