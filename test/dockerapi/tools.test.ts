@@ -242,6 +242,22 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
     assert.equal(tarIn.status, 0, tarIn.stderr);
     assert.equal(await ok(['exec', 'box', 'cat', '/tmp/in.txt']), 'in\n');
 
+    // -a (copyUIDGID): the container user's owner, for a container that has one.
+    await ok(['run', '-d', '--name', 'usr', '-u', '1000:1000', '--network', 'none', image, 'sleep', '1000']);
+    try {
+      await ok(['cp', '-a', join(host, 'in.txt'), 'usr:/tmp/a.txt']);
+      await ok(['cp', join(host, 'in.txt'), 'usr:/tmp/b.txt']);
+      assert.equal(await ok(['exec', 'usr', 'stat', '-c', '%u:%g', '/tmp/a.txt', '/tmp/b.txt']), '1000:1000\n1234:2345\n');
+    } finally {
+      await ok(['rm', '-f', 'usr']);
+    }
+    // noOverwriteDirNonDir (the docker CLI sends it): a file does not replace a directory.
+    mkdirSync(join(host, 'replace'));
+    writeFileSync(join(host, 'replace', 'd'), 'not a dir\n');
+    const replace = sh(`tar -C ${join(host, 'replace')} -cf - d | docker cp - box:/data`);
+    assert.notEqual(replace.status, 0);
+    assert.match(replace.stderr, /Error response from daemon: cannot overwrite directory "\/data\/d" with non-directory/);
+    assert.equal(await ok(['exec', 'box', 'cat', '/data/d/a']), 'one\n');
     // Missing paths: docker's message.
     const missing = await docker(['cp', 'box:/nope', join(host, 'x')]);
     assert.equal(missing.code, 1);
