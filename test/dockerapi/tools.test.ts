@@ -310,6 +310,41 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
     assert.match(noCtr.stderr, /No such container: nosuch/);
   });
 
+  await t.test('docker-py: top, stats, diff, pause, get_archive/put_archive', async () => {
+    const script = `
+import docker, io, json, sys, tarfile
+c = docker.DockerClient(base_url=sys.argv[1], version='auto').containers.get('box')
+top = c.top(ps_args='-o pid,args')
+assert top['Titles'] == ['PID', 'COMMAND'], top
+s = c.stats(stream=False)
+assert s['memory_stats']['usage'] > 0 and s['pids_stats']['current'] >= 1, s
+assert s['precpu_stats']['cpu_usage']['total_usage'] > 0, 'two samples'
+assert {'Path': '/data/f', 'Kind': 1} in c.diff()
+c.pause(); c.reload(); assert c.status == 'paused', c.status
+c.unpause(); c.reload(); assert c.status == 'running', c.status
+bits, stat = c.get_archive('/data/d')
+assert stat['name'] == 'd' and stat['mode'] & 0x80000000, stat
+names = tarfile.open(fileobj=io.BytesIO(b''.join(bits))).getnames()
+assert 'd/sub/b' in names, names
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode='w') as t:
+    data = b'from python\\n'
+    info = tarfile.TarInfo('py.txt'); info.size = len(data); info.uid = 4321
+    t.addfile(info, io.BytesIO(data))
+assert c.put_archive('/tmp', buf.getvalue()) is True
+r = c.exec_run(['stat', '-c', '%u %s', '/tmp/py.txt'])
+assert r.output == b'4321 12\\n', r.output
+try:
+    c.get_archive('/nope'); raise SystemExit('no error')
+except docker.errors.NotFound as e:
+    assert ('Could not find the file /nope in container ' + c.id) in str(e), str(e)
+print('ok')
+`;
+    const r = spawnSync('python3', ['-c', script, `unix://${svc.socket}`], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'ok\n');
+  });
+
   await t.test('container prune: filters, then every container not running', async () => {
     await ok(['run', '--name', 'p1', '--label', 'keep=no', '--network', 'none', image, 'sh', '-c', 'head -c 100000 /dev/zero > /big']);
     await ok(['run', '--name', 'p2', '--label', 'keep=yes', '--network', 'none', image, 'true']);
