@@ -1,6 +1,7 @@
 // The everyday container commands beside the lifecycle: top, diff, update, container prune.
 import { execFile } from 'node:child_process';
 import type { Command } from './command.js';
+import type { ContainerManager } from '../container/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { resourceFlags, resourcesFromFlags } from './options.js';
 import { printError } from './errors.js';
@@ -14,20 +15,27 @@ const topCommand: Command = {
   minArgs: 1,
   stopAfter: 1,
   async run(ctx, _f, [ref, ...psArgs]) {
-    const pids = new Set((await (await ctx.containers()).pids(ref)).map(String));
-    // As docker: the host's ps with the options given (default -ef), its rows kept for the
-    // container's processes.
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile('ps', psArgs.length ? psArgs : ['-ef'], { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-        err ? reject(invalidArgument(`ps ${psArgs.join(' ')}: ${stderr.trim() || err.message}`)) : resolve(stdout),
-      ),
-    );
-    const [header = '', ...rows] = out.split('\n').filter(Boolean);
-    const col = header.trim().split(/\s+/).indexOf('PID');
-    if (col < 0) throw invalidArgument('ps options must include the PID column (e.g. -ef or -o pid,args)');
-    process.stdout.write([header, ...rows.filter((r) => pids.has(r.trim().split(/\s+/)[col] ?? ''))].join('\n') + '\n');
+    const { header, rows } = await containerProcesses(await ctx.containers(), ref, psArgs);
+    process.stdout.write([header, ...rows].join('\n') + '\n');
   },
 };
+
+/**
+ * As docker: the host's ps with the options given (default -ef), its header and the rows of
+ * the container's processes.
+ */
+export async function containerProcesses(mgr: ContainerManager, ref: string, psArgs: string[]): Promise<{ header: string; rows: string[] }> {
+  const pids = new Set((await mgr.pids(ref)).map(String));
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('ps', psArgs.length ? psArgs : ['-ef'], { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+      err ? reject(invalidArgument(`ps ${psArgs.join(' ')}: ${stderr.trim() || err.message}`)) : resolve(stdout),
+    ),
+  );
+  const [header = '', ...rows] = out.split('\n').filter(Boolean);
+  const col = header.trim().split(/\s+/).indexOf('PID');
+  if (col < 0) throw invalidArgument('ps options must include the PID column (e.g. -ef or -o pid,args)');
+  return { header, rows: rows.filter((r) => pids.has(r.trim().split(/\s+/)[col] ?? '')) };
+}
 
 const diffCommand: Command = {
   name: 'diff',

@@ -31,5 +31,5 @@ export type {
   ContainerSpec, ContainerNamespaces, ContainerMount, BindMount, VolumeMount, MountFlag, TmpfsMount, DeviceMapping, SecurityContext, ContainerResources, JoinedNamespaces, NetworkSpec, NetworkEndpoint, Propagation, RestartPolicy,
 } from './spec.js';
 export { cgroupPathOf, containerHostname, networkPlan } from './spec.js';
-export { cgroupV2, networkInterfaces, type ContainerStats, type InterfaceStats } from './stats.js';
+export { cgroupDetail, cgroupV2, diskUsage, networkInterfaces, systemCpuNanos, type CgroupDetail, type ContainerStats, type InterfaceStats } from './stats.js';
 export { CommandExitError } from './exit-codes.js';

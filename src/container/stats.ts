@@ -178,3 +178,51 @@ export async function networkInterfaces(pid: number): Promise<InterfaceStats[]> 
   }
   return out;
 }
+
+/** What docker's stats JSON reports beyond ContainerStats: CPU split by mode and CPU, throttling, memory.stat as it is. */
+export interface CgroupDetail {
+  cpuUserNanos: number;
+  cpuSystemNanos: number;
+  /** v1 only (cpuacct.usage_percpu); v2 has no per-CPU usage. */
+  perCpuNanos?: number[];
+  throttling: { periods: number; throttledPeriods: number; throttledNanos: number };
+  memoryStat: Record<string, number>;
+}
+
+/** cpuacct.stat's user/system are in USER_HZ ticks (100 a second on Linux). */
+const USER_HZ_NANOS = 1e7;
+
+export async function cgroupDetail(cgroupPath: string): Promise<CgroupDetail> {
+  if (cgroupV2()) {
+    const dir = join(CGROUP_ROOT, cgroupPath);
+    const [cpu, mem] = await Promise.all([readText(join(dir, 'cpu.stat')), readText(join(dir, 'memory.stat'))]);
+    const c = keyValues(cpu);
+    return {
+      cpuUserNanos: (c.get('user_usec') ?? 0) * 1000,
+      cpuSystemNanos: (c.get('system_usec') ?? 0) * 1000,
+      throttling: { periods: c.get('nr_periods') ?? 0, throttledPeriods: c.get('nr_throttled') ?? 0, throttledNanos: (c.get('throttled_usec') ?? 0) * 1000 },
+      memoryStat: Object.fromEntries(keyValues(mem)),
+    };
+  }
+  const at = (controller: string, file: string) => join(CGROUP_ROOT, controller, cgroupPath, file);
+  const [acct, percpu, throttle, mem] = await Promise.all([
+    readText(at('cpuacct', 'cpuacct.stat')), readText(at('cpuacct', 'cpuacct.usage_percpu')), readText(at('cpu', 'cpu.stat')), readText(at('memory', 'memory.stat')),
+  ]);
+  const a = keyValues(acct);
+  const t = keyValues(throttle);
+  const perCpu = percpu.trim().split(/\s+/).filter(Boolean).map(Number);
+  return {
+    cpuUserNanos: (a.get('user') ?? 0) * USER_HZ_NANOS,
+    cpuSystemNanos: (a.get('system') ?? 0) * USER_HZ_NANOS,
+    perCpuNanos: perCpu.length ? perCpu : undefined,
+    throttling: { periods: t.get('nr_periods') ?? 0, throttledPeriods: t.get('nr_throttled') ?? 0, throttledNanos: t.get('throttled_time') ?? 0 },
+    memoryStat: Object.fromEntries(keyValues(mem)),
+  };
+}
+
+/** The host's CPU time since boot in nanoseconds (/proc/stat's cpu line), docker's system_cpu_usage. */
+export async function systemCpuNanos(): Promise<number> {
+  const line = (await readText('/proc/stat')).split('\n').find((l) => l.startsWith('cpu '));
+  const ticks = (line ?? '').trim().split(/\s+/).slice(1, 9).reduce((n, v) => n + Number(v), 0);
+  return ticks * USER_HZ_NANOS;
+}

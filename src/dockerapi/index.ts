@@ -1,6 +1,7 @@
 // The Docker Engine API (`berth system service`): docker's REST API over the same engine
 // and store as the CLI, so `docker ps` and `berth ps` show the same containers.
 import type { Engine } from '../engine/index.js';
+import { archiveRoutes } from './archive.js';
 import { containerRoutes } from './containers.js';
 import { execRoutes } from './exec.js';
 import { imageRoutes } from './images.js';
@@ -8,6 +9,7 @@ import { networkRoutes } from './networks.js';
 import { Router, serve } from './server.js';
 import { systemRoutes } from './system.js';
 import { volumeRoutes } from './volumes.js';
+import { toolRoutes } from './tools.js';
 
 export { API_VERSION } from './server.js';
 
@@ -27,5 +29,7 @@ export function serveDockerApi(engine: Engine, o: DockerApiOptions): Promise<voi
   imageRoutes(router);
   networkRoutes(router);
   volumeRoutes(router);
+  toolRoutes(router);
+  archiveRoutes(router);
   return serve({ engine, router, ...o });
 }

@@ -113,11 +113,11 @@ async function copyOpen(s: Source, dst: CopyEnd, o: CopyOptions): Promise<void> 
   if (p.status === 'rejected') throw p.reason;
 }
 
-/** `cp SRC -`: a tar of the source on out. */
-export async function copyToStream(src: CopyEnd, out: Writable): Promise<void> {
+/** `cp SRC -`: a tar of the source on out; o.contentsName names a directory's content ('.': docker's archive). */
+export async function copyToStream(src: CopyEnd, out: Writable, o: { contentsName?: string } = {}): Promise<void> {
   const s = source(src);
   try {
-    await pack(s, s.contents ? '' : s.name, out, false);
+    await pack(s, s.contents ? o.contentsName ?? '' : s.name, out, false);
   } finally {
     s.close();
   }
