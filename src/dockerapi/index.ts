@@ -2,8 +2,11 @@
 // and store as the CLI, so `docker ps` and `berth ps` show the same containers.
 import type { Engine } from '../engine/index.js';
 import { containerRoutes } from './containers.js';
+import { eventRoutes } from './events.js';
 import { execRoutes } from './exec.js';
+import { imageIoRoutes } from './image-io.js';
 import { imageRoutes } from './images.js';
+import { pushRoutes } from './push.js';
 import { Router, serve } from './server.js';
 import { systemRoutes } from './system.js';
 
@@ -23,5 +26,8 @@ export function serveDockerApi(engine: Engine, o: DockerApiOptions): Promise<voi
   containerRoutes(router);
   execRoutes(router);
   imageRoutes(router);
+  imageIoRoutes(router);
+  pushRoutes(router);
+  eventRoutes(router);
   return serve({ engine, router, ...o });
 }
