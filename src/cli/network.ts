@@ -72,6 +72,7 @@ const createCommand: Command = {
       internal: !!f.internal,
       dns: !f['disable-dns'],
       ipamDataDir: defaults.ipamDataDir,
+      defaultBridge: defaults.bridge,
     });
     process.stdout.write(info.name + '\n');
   },

@@ -166,6 +166,12 @@ export interface CreateNetworkOptions {
   internal?: boolean;
   /** Bridge device; default berth<N>, the first that is neither a host interface nor another network's. */
   bridge?: string;
+  /**
+   * The instance's default bridge: other instances' networks may not be up yet (no host
+   * interface to see), so an instance with its own default bridge names its networks'
+   * bridges after it (bt12ab → bt12abn1 …) and two never share one. Default berth0: berth<N>.
+   */
+  defaultBridge?: string;
   ipamDataDir?: string;
   /** --disable-dns: false; names resolve by default, as on podman's user networks. */
   dns?: boolean;
@@ -219,7 +225,7 @@ export async function createNetwork(confDir: string, o: CreateNetworkOptions): P
     if (o.gateway) throw invalidArgument('--gateway needs --subnet');
     subnet = pickSubnet(taken.map((t) => t.subnet));
   }
-  const bridge = o.bridge ? checkBridge(o.bridge, host) : pickBridge(networks, host, 1);
+  const bridge = o.bridge ? checkBridge(o.bridge, host) : pickBridge(networks, host, 1, userBridgePrefix(o.defaultBridge));
   // A bridge that was not there is one berth makes (and `network rm` deletes).
   const labels: BerthLabels = host.links.has(bridge) ? {} : { bridge };
   const list: NetworkConfigList = {
@@ -261,10 +267,15 @@ function checkBridge(bridge: string, host: HostNetworks): string {
   return bridge;
 }
 
-/** The first berth<N> from `from` on that is neither a host interface nor another network's bridge. */
-function pickBridge(networks: Map<string, NetworkConfigList>, host: HostNetworks, from: number): string {
+/** The first <prefix><N> from `from` on that is neither a host interface nor another network's bridge. */
+function pickBridge(networks: Map<string, NetworkConfigList>, host: HostNetworks, from: number, prefix = 'berth'): string {
   const used = new Set([...networks.values()].map((n) => describeNetwork(n).bridge));
-  for (let n = from; ; n++) if (!used.has(`berth${n}`) && !host.links.has(`berth${n}`)) return `berth${n}`;
+  for (let n = from; ; n++) if (!used.has(`${prefix}${n}`) && !host.links.has(`${prefix}${n}`)) return `${prefix}${n}`;
+}
+
+/** berth<N> for the default bridge berth0; <bridge>n<N> for an instance's own (IFNAMSIZ permitting). */
+function userBridgePrefix(defaultBridge: string | undefined): string {
+  return !defaultBridge || defaultBridge === 'berth0' || defaultBridge.length > 12 ? 'berth' : `${defaultBridge}n`;
 }
 
 function pickSubnet(taken: Subnet[]): Subnet {
