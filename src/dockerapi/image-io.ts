@@ -1,7 +1,7 @@
 // /images/…: history, save (/images/get), load, import (/images/create?fromSrc=-), prune,
 // and search (501: berth keeps no index of registries).
 import type { Writable } from 'node:stream';
-import { BerthError, invalidArgument } from '../errors/index.js';
+import { BerthError, invalidArgument, notFound } from '../errors/index.js';
 import type { Image } from '../image/index.js';
 import { parseTime } from '../cli/events.js';
 import { created } from '../cli/image-views.js';
@@ -116,6 +116,11 @@ export function imageIoRoutes(router: Router): void {
     .add('GET', '/images/{name*}/get', save)
     .add('POST', '/images/load', load)
     .add('POST', '/images/prune', prune)
+    // `docker inspect NAME` asks for a container first and for an image after a 404: a name
+    // with a slash matches no container route, and no container has such a name.
+    .add('GET', '/containers/{name*}/json', async (req) => {
+      throw notFound(`No such container: ${req.params[0]}`);
+    })
     .add('GET', '/images/search', async () => {
       throw new BerthError('Unimplemented', 'image search is not implemented by berth: browse the registry, or list a repository\'s tags with `skopeo list-tags`');
     });
