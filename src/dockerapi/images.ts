@@ -2,7 +2,7 @@
 // the docker CLI draws as bars; with fromSrc an import), tag, remove.
 import { imageInspectView } from '../cli/image-views.js';
 import { invalidArgument, isBerthError, notFound } from '../errors/index.js';
-import type { Image, ImageStore, PullProgress } from '../image/index.js';
+import { normalizeReference, type Image, type ImageStore, type PullProgress } from '../image/index.js';
 import type { Credentials } from '../registry/index.js';
 import { importImage } from './image-io.js';
 import { boolParam, filterParam, type Reply, type Request, type Router } from './server.js';
@@ -70,7 +70,8 @@ async function pull(req: Request, reply: Reply): Promise<void> {
     had = undefined;
   }
   const onProgress = (e: PullProgress) => {
-    if (e.type === 'manifest') line({ status: `Pulling from ${from}`, id: tag ?? 'latest' });
+    // docker names the repository path, without the registry.
+    if (e.type === 'manifest') line({ status: `Pulling from ${normalizeReference(ref).path}`, id: tag ?? 'latest' });
     else if (e.type === 'waiting') line({ status: 'Waiting', progressDetail: {}, id: shortDigest(e.digest) });
     else if (e.type === 'blob' && e.kind === 'layer') {
       const id = shortDigest(e.digest);

@@ -42,6 +42,10 @@ test('images through the docker CLI: push, save | load, import, history, prune, 
     await ok(['rmi', ref]);
     const pulled = await ok(['pull', ref]);
     assert.match(pulled, new RegExp(`Digest: ${digest[1]}`));
+    // The progress docker draws (without a terminal, one line per layer and state).
+    assert.match(pulled, /^1: Pulling from berth\/bb$/m);
+    // Its one layer is still the local busybox's.
+    assert.match(pulled, /^[0-9a-f]{12}: Already exists$/m);
     assert.match(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), new RegExp(`^${escapeRe(ref)}$`, 'm'));
     await ok(['rmi', ref]);
     const missing = await docker(['push', `${reg.host}/berth/none:1`]);
