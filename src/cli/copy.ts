@@ -1,11 +1,7 @@
 // Files in and out of containers: cp, export, commit.
-import { open } from 'node:fs/promises';
-import { renameSync, rmSync } from 'node:fs';
-import { finished } from 'node:stream/promises';
-import type { Writable } from 'node:stream';
+import { toFileOrStdout } from './output-file.js';
 import type { Command } from './command.js';
-import { fromSystemError, invalidArgument } from '../errors/index.js';
-import { tempPathFor } from '../sys/index.js';
+import { invalidArgument } from '../errors/index.js';
 
 interface Location {
   container?: string;
@@ -20,28 +16,6 @@ function location(arg: string): Location {
   return { path: arg };
 }
 
-/** Writes into file through a temp file renamed at the end; stdout when no file is given. */
-async function toFileOrStdout(file: string | undefined, what: string, write: (out: Writable) => Promise<void>): Promise<void> {
-  if (!file) {
-    if (process.stdout.isTTY) throw invalidArgument(`refusing to ${what} to terminal. Use -o flag or redirect`);
-    await write(process.stdout);
-    return;
-  }
-  const temp = tempPathFor(file);
-  const handle = await open(temp, 'wx', 0o644).catch((e: unknown) => Promise.reject(fromSystemError(e, file)));
-  const out = handle.createWriteStream();
-  out.on('error', () => undefined); // reported by finished() below
-  try {
-    await write(out);
-    out.end();
-    await finished(out);
-    renameSync(temp, file);
-  } catch (e) {
-    out.destroy();
-    rmSync(temp, { force: true });
-    throw fromSystemError(e, file);
-  }
-}
 
 const cpCommand: Command = {
   name: 'cp',
@@ -95,7 +69,7 @@ const exportCommand: Command = {
   async run(ctx, f, [ref]) {
     const mgr = await ctx.containers();
     await mgr.get(ref); // no such container comes before any file is made
-    await toFileOrStdout(f.output as string | undefined, 'export', (out) => mgr.export(ref, out));
+    await toFileOrStdout(f.output as string | undefined, 'refusing to export to terminal. Use -o flag or redirect', (out) => mgr.export(ref, out));
   },
 };
 

@@ -1,14 +1,12 @@
 // import, load, save, images, rmi, tag, and the `image` command group.
-import { createReadStream, renameSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { toFileOrStdout } from './output-file.js';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type { Command } from './command.js';
 import { formatFlag } from './command.js';
 import { humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { printError } from './errors.js';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
-import { tempPathFor } from '../sys/index.js';
 import type { ArchiveFormat, Image } from '../image/index.js';
 import { created, imageInspectView, prunedImagesText } from './image-views.js';
 import { confirm } from './prompt.js';
@@ -82,28 +80,7 @@ const saveCommand: Command = {
       throw invalidArgument(`unsupported format "${format}": use docker-archive or oci-archive`);
     const file = f.output as string | undefined;
     const images = await ctx.images();
-    if (!file) {
-      if (process.stdout.isTTY) throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
-      await images.save(refs, process.stdout, format);
-      return;
-    }
-    // Written beside the target and renamed: a failed save leaves no half archive behind.
-    const temp = tempPathFor(file);
-    // Opened first: a directory that is not there is an error before any work.
-    const handle = await open(temp, 'wx', 0o644).catch((e: unknown) => Promise.reject(fromSystemError(e, file)));
-    const out = handle.createWriteStream();
-    // A write error reaches finished() below; the listener keeps it from being unhandled.
-    out.on('error', () => undefined);
-    try {
-      await images.save(refs, out, format);
-      out.end();
-      await finished(out);
-      renameSync(temp, file);
-    } catch (e) {
-      out.destroy();
-      rmSync(temp, { force: true });
-      throw fromSystemError(e, file);
-    }
+    await toFileOrStdout(file, 'cowardly refusing to save to a terminal. Use the -o flag or redirect', (out) => images.save(refs, out, format));
   },
 };
 

@@ -2,11 +2,12 @@
 // resolved inside the target, symlinks met on the way are resolved relative to the target
 // (absolute targets included), and the last component of an entry is never followed.
 // Hostile archives must not create, modify or follow anything outside the target.
+import { makeSpecialFile } from './special.js';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, fromSystemError, invalidArgument } from '../errors/index.js';
-import { lsetxattr, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../sys/index.js';
+import { lsetxattr, mknod, S_IFCHR } from '../sys/index.js';
 import { TarParser, type TarEntry } from './tar.js';
 import { applyLayerOffThread } from './worker.js';
 
@@ -202,13 +203,9 @@ async function applyEntry(
       fs.linkSync(linkTarget, path);
       return 0; // the inode already carries its metadata
     case 'char':
-      mknod(path, S_IFCHR | (entry.mode & 0o7777), entry.devmajor, entry.devminor);
-      break;
     case 'block':
-      mknod(path, S_IFBLK | (entry.mode & 0o7777), entry.devmajor, entry.devminor);
-      break;
     case 'fifo':
-      mknod(path, S_IFIFO | (entry.mode & 0o7777), 0, 0);
+      makeSpecialFile(path, entry);
       break;
   }
   setMetadata(path, entry);

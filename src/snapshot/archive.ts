@@ -3,10 +3,11 @@
 // .wh. entries, opaque directories a .wh..wh..opq marker). Extracting goes into a RootView:
 // every entry's parent is resolved inside the view's root, its last component is never
 // followed, so a hostile archive or a hostile symlink in the target cannot write outside.
+import { makeSpecialFile } from './special.js';
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { BerthError, fromSystemError, invalidArgument } from '../errors/index.js';
-import { lgetxattr, llistxattr, lsetxattr, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../sys/index.js';
+import { lgetxattr, llistxattr, lsetxattr } from '../sys/index.js';
 import { PinnedDir, RootView, splitPath } from './rootview.js';
 import { TarParser, type TarEntry, type TarEntryType, type TarWriter } from './tar.js';
 
@@ -278,13 +279,9 @@ async function extractEntry(entry: TarEntry, parser: TarParser, view: RootView, 
       forget(state);
       break;
     case 'char':
-      mknod(pinnedPath, S_IFCHR | (entry.mode & 0o7777), entry.devmajor, entry.devminor);
-      break;
     case 'block':
-      mknod(pinnedPath, S_IFBLK | (entry.mode & 0o7777), entry.devmajor, entry.devminor);
-      break;
     case 'fifo':
-      mknod(pinnedPath, S_IFIFO | (entry.mode & 0o7777), 0, 0);
+      makeSpecialFile(pinnedPath, entry);
       break;
   }
   // The parent may have been let go (a symlink entry): reach the entry again through it.
