@@ -83,13 +83,15 @@ async function df(req: Request, reply: Reply): Promise<void> {
   for (const c of containers) if (c.imageId) users.set(c.imageId, (users.get(c.imageId) ?? 0) + 1);
   const shared = new Map(detail.Images.map((i) => [i.ImageID, i.SharedSize]));
   const sizeOf = new Map(detail.Containers.map((c) => [c.ContainerID, c.Size]));
+  const all = images.list();
+  const byId = new Map(all.map((i) => [i.id, i]));
   const vols = await volumes.list();
   const volUse = new Map(detail.Volumes.map((v) => [v.VolumeName, v]));
   reply.json(200, {
     LayersSize: snapshots.list().reduce((n, s) => n + s.size, 0),
-    Images: images.list().map((img) => ({ ...imageView(img, users.get(img.id) ?? 0), SharedSize: shared.get(img.id.slice(0, 12)) ?? 0 })),
+    Images: all.map((img) => ({ ...imageView(img, users.get(img.id) ?? 0), SharedSize: shared.get(img.id.slice(0, 12)) ?? 0 })),
     Containers: containers.map((c) => {
-      const img = c.imageId ? images.list().find((i) => i.id === c.imageId) : undefined;
+      const img = c.imageId ? byId.get(c.imageId) : undefined;
       return { ...containerView(mgr, c), State: statusWord(c), SizeRw: sizeOf.get(c.id.slice(0, 12)) ?? 0, SizeRootFs: (sizeOf.get(c.id.slice(0, 12)) ?? 0) + (img?.size ?? 0) };
     }),
     Volumes: vols.map((v) => ({
