@@ -35,7 +35,7 @@ export function framed(out: NodeJS.WritableStream, stream: 1 | 2): Writable {
   });
 }
 
-function listView(mgr: ContainerManager, c: Container) {
+export function listView(mgr: ContainerManager, c: Container) {
   const n = c.network;
   return {
     Id: c.id,

@@ -1,12 +1,13 @@
 // /images/…: list, inspect, pull (/images/create, with docker's JSON-lines progress that
-// the docker CLI draws as bars), tag, remove.
+// the docker CLI draws as bars; with fromSrc an import), tag, remove.
 import { imageInspectView } from '../cli/image-views.js';
-import { BerthError, invalidArgument, isBerthError, notFound } from '../errors/index.js';
-import type { Image, ImageStore, PullProgress } from '../image/index.js';
+import { invalidArgument, isBerthError, notFound } from '../errors/index.js';
+import { normalizeReference, type Image, type ImageStore, type PullProgress } from '../image/index.js';
 import type { Credentials } from '../registry/index.js';
+import { importImage } from './image-io.js';
 import { boolParam, filterParam, type Reply, type Request, type Router } from './server.js';
 
-function resolveImage(images: ImageStore, ref: string): Image {
+export function resolveImage(images: ImageStore, ref: string): Image {
   try {
     return images.resolve(ref);
   } catch (e) {
@@ -19,7 +20,7 @@ function repoDigests(img: Image): string[] {
   return [...new Set(img.names.map((n) => `${n.replace(/:[^:/]+$/, '')}@${img.digest}`))];
 }
 
-function listView(img: Image, containers: number) {
+export function listView(img: Image, containers: number) {
   return {
     Id: `sha256:${img.id}`,
     ParentId: '',
@@ -35,7 +36,7 @@ function listView(img: Image, containers: number) {
 }
 
 /** X-Registry-Auth: base64url JSON {username, password, serveraddress, identitytoken}. */
-function registryAuth(req: Request): Credentials | undefined {
+export function registryAuth(req: Request): Credentials | undefined {
   const header = req.headers['x-registry-auth'];
   if (typeof header !== 'string' || !header) return undefined;
   let auth: { username?: string; password?: string; identitytoken?: string; registrytoken?: string };
@@ -49,12 +50,12 @@ function registryAuth(req: Request): Credentials | undefined {
 }
 
 /** docker's layer id in progress lines: the first 12 hex digits. */
-const shortDigest = (d: string) => d.replace(/^sha256:/, '').slice(0, 12);
+export const shortDigest = (d: string) => d.replace(/^sha256:/, '').slice(0, 12);
 
 async function pull(req: Request, reply: Reply): Promise<void> {
   const q = req.query;
   const from = q.get('fromImage');
-  if (!from) throw new BerthError('Unimplemented', 'importing an image (fromSrc) is not implemented');
+  if (!from) return importImage(req, reply);
   const tag = q.get('tag');
   const ref = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from.includes(':') || from.includes('@') ? from : `${from}:latest`;
   const images = await req.engine.images();
@@ -69,7 +70,8 @@ async function pull(req: Request, reply: Reply): Promise<void> {
     had = undefined;
   }
   const onProgress = (e: PullProgress) => {
-    if (e.type === 'manifest') line({ status: `Pulling from ${from}`, id: tag ?? 'latest' });
+    // docker names the repository path, without the registry.
+    if (e.type === 'manifest') line({ status: `Pulling from ${normalizeReference(ref).path}`, id: tag ?? 'latest' });
     else if (e.type === 'waiting') line({ status: 'Waiting', progressDetail: {}, id: shortDigest(e.digest) });
     else if (e.type === 'blob' && e.kind === 'layer') {
       const id = shortDigest(e.digest);

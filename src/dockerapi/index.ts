@@ -3,9 +3,12 @@
 import type { Engine } from '../engine/index.js';
 import { archiveRoutes } from './archive.js';
 import { containerRoutes } from './containers.js';
+import { eventRoutes } from './events.js';
 import { execRoutes } from './exec.js';
+import { imageIoRoutes } from './image-io.js';
 import { imageRoutes } from './images.js';
 import { networkRoutes } from './networks.js';
+import { pushRoutes } from './push.js';
 import { Router, serve } from './server.js';
 import { systemRoutes } from './system.js';
 import { volumeRoutes } from './volumes.js';
@@ -31,5 +34,8 @@ export function serveDockerApi(engine: Engine, o: DockerApiOptions): Promise<voi
   volumeRoutes(router);
   toolRoutes(router);
   archiveRoutes(router);
+  imageIoRoutes(router);
+  pushRoutes(router);
+  eventRoutes(router);
   return serve({ engine, router, ...o });
 }

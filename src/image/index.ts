@@ -189,10 +189,11 @@ export class ImageStore {
   }
 
   /**
-   * Removes images no container uses: dangling ones (no name, not pulled by digest), or with all any. Then
+   * Removes images no container uses: dangling ones (no name, not pulled by digest), or with all any
+   * (of those, with only, the ones it accepts). Then
    * collects garbage; returns the removed images and the bytes freed.
    */
-  async prune(opts: { all?: boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
+  async prune(opts: { all?: boolean; only?: (image: Image) => boolean; gc?: GcOptions } = {}): Promise<{ removed: { id: string; untagged: string[] }[]; report: GcReport }> {
     const containers = await this.users();
     const removed = await this.records.write(() => {
       const out: { id: string; untagged: string[] }[] = [];
@@ -200,7 +201,7 @@ export class ImageStore {
       for (const image of this.records.all()) {
         // Pulled by digest, an image without names is not dangling (podman's rule).
         if (!opts.all && (image.names.length > 0 || image.repoDigests.length > 0)) continue;
-        if (inUse.has(image.id)) continue;
+        if (inUse.has(image.id) || (opts.only && !opts.only(image))) continue;
         this.records.removeImage(image.id);
         out.push({ id: image.id, untagged: image.names });
       }

@@ -1,0 +1,90 @@
+// A `berth system service` on an instance's own socket, and the docker CLI pointed at it.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BERTH, type Instance } from '../helpers/index.js';
+
+type After = { after(fn: () => Promise<void> | void): void };
+
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function hasDocker(): boolean {
+  return spawnSync('docker', ['--version']).status === 0;
+}
+
+export interface Service {
+  socket: string;
+  child: ChildProcess;
+  log(): string;
+  /** The environment that points the docker CLI (and docker-py) at the service. */
+  clientEnv: NodeJS.ProcessEnv;
+  docker(args: string[], o?: { input?: string | Buffer; timeoutMs?: number }): Promise<Result>;
+  /** docker args; asserts a zero exit; returns stdout. */
+  ok(args: string[], o?: { input?: string | Buffer }): Promise<string>;
+  /** A shell command line with the client environment (pipes between docker commands). */
+  sh(cmd: string, o?: { timeoutMs?: number }): Promise<Result>;
+}
+
+function spawnCollect(file: string, args: string[], env: NodeJS.ProcessEnv, input: string | Buffer, timeoutMs: number, what: () => string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${file} ${args.join(' ')} timed out; ${what()}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
+}
+
+/** Starts the service with env (the instance's plus registries.conf); SIGTERM after the test. */
+export async function startService(t: After, inst: Instance, env: NodeJS.ProcessEnv): Promise<Service> {
+  const socket = join(inst.base, 'docker.sock');
+  const child = spawn(BERTH, ['system', 'service', '--time', '0', `unix://${socket}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  t.after(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+  for (let i = 0; !existsSync(socket); i++) {
+    if (i > 200 || child.exitCode !== null) throw new Error(`the service did not start: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const dockerConfig = join(inst.base, 'docker-config');
+  mkdirSync(dockerConfig, { recursive: true });
+  const clientEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig };
+  const what = () => `service log: ${log}`;
+  const docker: Service['docker'] = (args, o = {}) => spawnCollect('docker', args, clientEnv, o.input ?? '', o.timeoutMs ?? 60_000, what);
+  return {
+    socket,
+    child,
+    log: () => log,
+    clientEnv,
+    docker,
+    async ok(args, o) {
+      const r = await docker(args, o);
+      assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    },
+    sh: (cmd, o = {}) => spawnCollect('bash', ['-o', 'pipefail', '-c', cmd], clientEnv, '', o.timeoutMs ?? 60_000, what),
+  };
+}
+
+export const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
