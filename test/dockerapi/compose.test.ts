@@ -11,7 +11,7 @@ import * as http from 'node:http';
 import { join } from 'node:path';
 import { newInstance, processesUsing, type Instance } from '../helpers/index.js';
 import { freePort } from '../registry/fixture.js';
-import { hasCommand, startService, type Service } from './service.js';
+import { hasCommand, startService, type Service } from './harness.js';
 
 /** A /24 of this instance's own, for one more network (as test/network does). */
 function extraSubnet(inst: Instance, add: number): { subnet: string; gateway: string } {

@@ -3,54 +3,13 @@
 // ports, a pull from a registry on 127.0.0.1, and docker's error messages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import { join } from 'node:path';
-import { BERTH, newInstance, type Instance } from '../helpers/index.js';
+import { newInstance } from '../helpers/index.js';
 import { freePort, insecureConf, startRegistry } from '../registry/fixture.js';
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function hasDocker(): boolean {
-  return spawnSync('docker', ['--version']).status === 0;
-}
-
-/** Starts `berth system service` on the instance's own socket; stopped (SIGTERM) after the test. */
-async function startService(t: { after(fn: () => Promise<void> | void): void }, inst: Instance, env: NodeJS.ProcessEnv): Promise<{ socket: string; child: ChildProcess; log: () => string }> {
-  const socket = join(inst.base, 'docker.sock');
-  const child = spawn(BERTH, ['system', 'service', '--time', '0', `unix://${socket}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  t.after(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
-  });
-  for (let i = 0; !existsSync(socket); i++) {
-    if (i > 200 || child.exitCode !== null) throw new Error(`the service did not start: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { socket, child, log: () => log };
-}
-
-function request(socket: string, method: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: socket, method, path }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { hasDocker, request, startService } from './harness.js';
 
 function httpGet(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -70,30 +29,7 @@ test('the docker CLI against berth system service', { skip: !hasDocker() && 'no 
   const svc = await startService(t, inst, env);
   // The instance goes after the service (after hooks run in the order they were added).
   t.after(() => inst.cleanup());
-  const dockerConfig = join(inst.base, 'docker-config');
-  mkdirSync(dockerConfig);
-  const docker = (args: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<Result> =>
-    new Promise((resolve, reject) => {
-      const child = spawn('docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_CONFIG: dockerConfig }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`docker ${args.join(' ')} timed out; service log: ${svc.log()}`));
-      }, o.timeoutMs ?? 60_000);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-      child.stdin.end(o.input ?? '');
-    });
-  const ok = async (args: string[], o?: { input?: string }) => {
-    const r = await docker(args, o);
-    assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { docker, ok } = svc;
 
   await t.test('ping and version negotiation', async () => {
     assert.equal(statSync(svc.socket).mode & 0o777, 0o660);
@@ -156,8 +92,7 @@ test('the docker CLI against berth system service', { skip: !hasDocker() && 'no 
     assert.equal(exec.stdout, 'from-exec\n');
     assert.equal(await ok(['exec', '-i', 'web', 'cat'], { input: 'piped in\n' }), 'piped in\n');
     // Under a real terminal (script's pty), the exec starts with the terminal's size.
-    const dockerEnv = { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_CONFIG: dockerConfig };
-    const underPty = (cmd: string) => spawnSync('script', ['-qec', `stty rows 33 cols 91; ${cmd}`, '/dev/null'], { env: dockerEnv, encoding: 'utf8', timeout: 60_000 });
+    const underPty = (cmd: string) => spawnSync('script', ['-qec', `stty rows 33 cols 91; ${cmd}`, '/dev/null'], { env: svc.clientEnv, encoding: 'utf8', timeout: 60_000 });
     const it = underPty(`docker exec -it web sh -c 'stty size; tty'`);
     assert.equal(it.status, 0, it.stderr);
     assert.match(it.stdout, /33 91\r?\n/);

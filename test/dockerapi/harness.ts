@@ -1,6 +1,7 @@
 // A `berth system service` on an instance's own socket, and the docker CLI pointed at it.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, type Instance } from '../helpers/index.js';
@@ -13,8 +14,12 @@ export interface Result {
   stderr: string;
 }
 
+export function hasCommand(file: string, arg = '--version'): boolean {
+  return spawnSync(file, [arg]).status === 0;
+}
+
 export function hasDocker(): boolean {
-  return spawnSync('docker', ['--version']).status === 0;
+  return hasCommand('docker');
 }
 
 export interface Service {
@@ -28,11 +33,13 @@ export interface Service {
   ok(args: string[], o?: { input?: string | Buffer }): Promise<string>;
   /** A shell command line with the client environment (pipes between docker commands). */
   sh(cmd: string, o?: { timeoutMs?: number }): Promise<Result>;
+  /** Any client (docker-compose, python3) with the client environment. */
+  client(file: string, args: string[], o?: { cwd?: string; timeoutMs?: number }): Promise<Result>;
 }
 
-function spawnCollect(file: string, args: string[], env: NodeJS.ProcessEnv, input: string | Buffer, timeoutMs: number, what: () => string): Promise<Result> {
+function spawnCollect(file: string, args: string[], env: NodeJS.ProcessEnv, input: string | Buffer, timeoutMs: number, what: () => string, cwd?: string): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -50,8 +57,11 @@ function spawnCollect(file: string, args: string[], env: NodeJS.ProcessEnv, inpu
   });
 }
 
-/** Starts the service with env (the instance's plus registries.conf); SIGTERM after the test. */
-export async function startService(t: After, inst: Instance, env: NodeJS.ProcessEnv): Promise<Service> {
+/**
+ * Starts the service with env (the instance's, maybe with a registries.conf); SIGTERM by an
+ * after hook, so register the instance's cleanup after this.
+ */
+export async function startService(t: After, inst: Instance, env: NodeJS.ProcessEnv = inst.env): Promise<Service> {
   const socket = join(inst.base, 'docker.sock');
   const child = spawn(BERTH, ['system', 'service', '--time', '0', `unix://${socket}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
@@ -84,7 +94,27 @@ export async function startService(t: After, inst: Instance, env: NodeJS.Process
       return r.stdout;
     },
     sh: (cmd, o = {}) => spawnCollect('bash', ['-o', 'pipefail', '-c', cmd], clientEnv, '', o.timeoutMs ?? 60_000, what),
+    client: (file, args, o = {}) => spawnCollect(file, args, clientEnv, '', o.timeoutMs ?? 90_000, what, o.cwd),
   };
+}
+
+/** One request on the socket; with lines, it ends after that many lines of a streamed body. */
+export function request(socket: string, method: string, path: string, lines?: number): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: socket, method, path }, (res) => {
+      let body = '';
+      res.on('data', (d) => {
+        body += d;
+        if (lines !== undefined && body.split('\n').length > lines) {
+          res.destroy();
+          resolve({ status: res.statusCode!, headers: res.headers, body });
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

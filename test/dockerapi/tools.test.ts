@@ -2,59 +2,11 @@
 // pause/unpause, cp both ways (archive GET/HEAD/PUT), diff, export, container prune, commit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import * as http from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BERTH, newInstance, type Instance } from '../helpers/index.js';
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function hasDocker(): boolean {
-  return spawnSync('docker', ['--version']).status === 0;
-}
-
-async function startService(t: { after(fn: () => Promise<void> | void): void }, inst: Instance): Promise<{ socket: string; child: ChildProcess; log: () => string }> {
-  const socket = join(inst.base, 'docker.sock');
-  const child = spawn(BERTH, ['system', 'service', '--time', '0', `unix://${socket}`], { env: inst.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  t.after(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
-  });
-  for (let i = 0; !existsSync(socket); i++) {
-    if (i > 200 || child.exitCode !== null) throw new Error(`the service did not start: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { socket, child, log: () => log };
-}
-
-/** A request; with lines, it ends after that many lines of a streamed body. */
-function request(socket: string, method: string, path: string, lines?: number): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: socket, method, path }, (res) => {
-      let body = '';
-      res.on('data', (d) => {
-        body += d;
-        if (lines !== undefined && body.split('\n').length > lines) {
-          res.destroy();
-          resolve({ status: res.statusCode!, headers: res.headers, body });
-        }
-      });
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { newInstance } from '../helpers/index.js';
+import { hasDocker, request, startService } from './harness.js';
 
 /** docker's sizes: 1.5MiB, 12kB, 0B → bytes. */
 function bytesOf(s: string): number {
@@ -69,31 +21,8 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
   const image = await inst.importBusybox('localhost/busybox:latest');
   const svc = await startService(t, inst);
   t.after(() => inst.cleanup());
-  const dockerConfig = join(inst.base, 'docker-config');
-  mkdirSync(dockerConfig);
-  const dockerEnv = { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_CONFIG: dockerConfig };
-  const docker = (args: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<Result> =>
-    new Promise((resolve, reject) => {
-      const child = spawn('docker', args, { env: dockerEnv, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`docker ${args.join(' ')} timed out; service log: ${svc.log()}`));
-      }, o.timeoutMs ?? 60_000);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-      child.stdin.end(o.input ?? '');
-    });
-  const ok = async (args: string[], o?: { input?: string }) => {
-    const r = await docker(args, o);
-    assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { docker, ok } = svc;
+  const dockerEnv = svc.clientEnv;
   const sh = (cmd: string) => spawnSync('sh', ['-c', cmd], { env: dockerEnv, encoding: 'utf8', timeout: 60_000 });
 
   // A counter the pause must stop; files for cp, diff, export and commit.

@@ -11,7 +11,8 @@ import { openStore } from '../../src/store/index.js';
 import { bigImage, insecureConf, makeLayout, skopeoPush, startFaultProxy, startRegistry, tempDir } from './fixture.js';
 
 const ls = (p: string) => (existsSync(p) ? readdirSync(p) : []);
-const bytesIn = (dir: string) => ls(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+// A file may be renamed away between the listing and its stat (a finished download).
+const bytesIn = (dir: string) => ls(dir).reduce((n, f) => n + (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
 
 interface DfRow {
   Type: string;
