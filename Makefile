@@ -102,6 +102,7 @@ bench: deps node_modules build
 	bench/loop-lag
 	bench/cri
 	bench/stream
+	bench/docker-api
 
 clean:
 	rm -rf build bin/berth bin/berthd out out-bench

@@ -46,6 +46,11 @@ export class Podman {
     return sh('podman', [...this.globalArgs, ...a], { env: this.env });
   }
 
+  /** podman's arguments for a command of this podman (to spawn it yourself). */
+  args(a: string[]): string[] {
+    return [...this.globalArgs, ...a];
+  }
+
   time(a: string[]): number {
     return timed('podman', [...this.globalArgs, ...a], { env: this.env });
   }
