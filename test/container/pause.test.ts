@@ -6,22 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAlive, newInstance, type Instance } from '../helpers/index.js';
+import { berthFails, berthOk, isAlive, newInstance, type Instance } from '../helpers/index.js';
 
 // Written by rename, so that a reader never sees the file half written.
 const COUNTER = 'i=0; while :; do i=$((i+1)); echo $i > /tmp/next; mv /tmp/next /tmp/count; sleep 0.05; done';
 
-async function ok(inst: Instance, args: string[]): Promise<string> {
-  const r = await inst.run(args);
-  assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function failsWith(inst: Instance, args: string[], message: RegExp): Promise<void> {
-  const r = await inst.run(args);
-  assert.equal(r.code, 125, `berth ${args.join(' ')} should fail: ${r.stdout}`);
-  assert.match(r.stderr, message);
-}
+const ok = berthOk;
+const failsWith = berthFails;
 
 /** The freezer state of the process' cgroup (v1 freezer.state, else v2 cgroup.freeze). */
 function freezerState(pid: number): string {

@@ -7,11 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import * as http from 'node:http';
 import { join } from 'node:path';
 import { newInstance, processesUsing, type Instance } from '../helpers/index.js';
 import { freePort } from '../registry/fixture.js';
-import { hasCommand, startService, type Service } from './harness.js';
+import { hasCommand, httpGet, startService, type Service } from './harness.js';
 
 /** A /24 of this instance's own, for one more network (as test/network does). */
 function extraSubnet(inst: Instance, add: number): { subnet: string; gateway: string } {
@@ -33,16 +32,6 @@ function dropBridge(bridge: string): void {
     if (rule.startsWith(`-A INPUT -i ${bridge} `)) execFileSync('iptables', ['-D', ...rule.split(' ').slice(1)], { stdio: 'ignore' });
   }
   if (existsSync(`/sys/class/net/${bridge}`)) execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
-}
-
-function httpGet(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {

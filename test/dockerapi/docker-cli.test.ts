@@ -5,21 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import * as http from 'node:http';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { freePort, insecureConf, startRegistry } from '../registry/fixture.js';
-import { hasDocker, request, startService } from './harness.js';
-
-function httpGet(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
+import { hasDocker, httpGet, request, startService } from './harness.js';
 
 test('the docker CLI against berth system service', { skip: !hasDocker() && 'no docker CLI on this machine' }, async (t) => {
   const inst = await newInstance();

@@ -117,4 +117,15 @@ export function request(socket: string, method: string, path: string, lines?: nu
   });
 }
 
+/** GET of http://127.0.0.1:port/path: the body. */
+export function httpGet(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
 export const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -1,5 +1,6 @@
 // An isolated berth for one test: its own root, run root and config dir under
 // /tmp/berth-test-*, driven through the real CLI (bin/berth).
+import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -189,4 +190,18 @@ let networks = 0;
 /** A bridge name and a /24 no other instance of this or a parallel run uses (see netspace.ts). */
 function uniqueNetwork(): { bridge: string; subnet: string } {
   return instanceNetwork(networks++);
+}
+
+/** berth args on inst; asserts a zero exit; returns stdout. */
+export async function berthOk(inst: Instance, args: string[]): Promise<string> {
+  const r = await inst.run(args);
+  assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** berth args on inst; asserts exit 125 and a stderr matching message. */
+export async function berthFails(inst: Instance, args: string[], message: RegExp): Promise<void> {
+  const r = await inst.run(args);
+  assert.equal(r.code, 125, `berth ${args.join(' ')} should fail: ${r.stdout}`);
+  assert.match(r.stderr, message);
 }

@@ -7,20 +7,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { newInstance, type Instance } from '../helpers/index.js';
+import { berthFails, berthOk, newInstance, type Instance } from '../helpers/index.js';
 import { attachmentChains, vethsOn } from './fixture.js';
 
-async function ok(inst: Instance, args: string[]): Promise<string> {
-  const r = await inst.run(args);
-  assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function failsWith(inst: Instance, args: string[], message: RegExp): Promise<void> {
-  const r = await inst.run(args);
-  assert.equal(r.code, 125, `berth ${args.join(' ')} should fail: ${r.stdout}`);
-  assert.match(r.stderr, message);
-}
+const ok = berthOk;
+const failsWith = berthFails;
 
 /** host-local's reservations on a network of the instance: one file per address. */
 function reserved(inst: Instance, network: string): string[] {
