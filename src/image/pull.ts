@@ -295,6 +295,12 @@ async function unpack(ctx: LayerContext, chainId: string, parent: string | null,
 
 /** Bytes BlobCheck gathers before it passes them on. */
 const BATCH = 256 << 10;
+/**
+ * Bytes BlobCheck takes in one turn of the event loop. A fast registry fills the socket
+ * faster than hashing drains it, and one poll of it hands over up to 2 MiB in a row: without
+ * a turn given back, timers and other requests wait for all of it.
+ */
+const TURN_BYTES = 512 << 10;
 
 /**
  * Hashes and counts the compressed bytes on the way through (SHA-256 here is cheaper than
@@ -309,6 +315,7 @@ class BlobCheck extends Transform {
   private lastReport = 0;
   private batch: Buffer | undefined;
   private filled = 0;
+  private turnBytes = 0;
   private readonly churn = new BufferChurn();
   constructor(
     private readonly digest: string,
@@ -334,7 +341,11 @@ class BlobCheck extends Transform {
       this.lastReport = now;
       this.report(this.bytes);
     }
-    cb();
+    this.turnBytes += chunk.length;
+    if (this.turnBytes < TURN_BYTES) return cb();
+    // The next chunk waits for the next turn (the socket stops reading meanwhile).
+    this.turnBytes = 0;
+    setImmediate(cb);
   }
   override _flush(cb: TransformCallback): void {
     if (this.bytes !== this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: expected ${this.size} bytes got ${this.bytes}`));
