@@ -81,7 +81,7 @@ const commitCommand: Command = {
     { name: 'change', short: 'c', type: 'strings', value: 'INSTRUCTION', desc: 'Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME, STOPSIGNAL; ONBUILD is ignored)' },
     { name: 'message', short: 'm', type: 'string', value: 'MESSAGE', desc: 'Commit message for the new image' },
     { name: 'author', short: 'a', type: 'string', value: 'AUTHOR', desc: 'The author of the new image' },
-    { name: 'pause', short: 'p', type: 'bool', default: false, desc: 'Accepted for compatibility (the container is not paused)' },
+    { name: 'pause', short: 'p', type: 'bool', default: false, desc: 'Pause the container while its image is made' },
     { name: 'format', short: 'f', type: 'string', value: 'FORMAT', default: 'oci', desc: 'Image format: oci (default) or docker' },
     { name: 'quiet', short: 'q', type: 'bool', desc: 'Print only the image ID' },
   ],
@@ -96,6 +96,7 @@ const commitCommand: Command = {
       message: f.message as string | undefined,
       author: f.author as string | undefined,
       format,
+      pause: f.pause === true,
     });
     process.stdout.write(`${img.id}\n`);
   },

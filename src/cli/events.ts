@@ -40,6 +40,16 @@ function view(e: BerthEvent) {
   };
 }
 
+/**
+ * What a --format template sees: docker's JSON shape plus the field names templates use
+ * for its lower-case keys (docker's Status, ID, From, Time, TimeNano) and podman's
+ * (Name, Image), so scripts written for either print the same.
+ */
+function templateView(e: BerthEvent) {
+  const v = view(e);
+  return { ...v, Status: v.status, ID: v.id, From: v.from, Time: v.time, TimeNano: v.timeNano, Scope: v.scope, Name: e.attributes.name ?? '', Image: e.attributes.image ?? '' };
+}
+
 function line(e: BerthEvent): string {
   const attrs = Object.entries(e.attributes)
     .sort(([a], [b]) => a.localeCompare(b))
@@ -95,7 +105,7 @@ export const eventsCommand: Command = {
     // The template is parsed once, before following: a mistake fails before any event is read.
     const tpl = format === undefined || format === '' || format === 'json' ? undefined : await compileFormat(format);
     const print = (e: BerthEvent) =>
-      process.stdout.write(tpl ? tpl.render(view(e)) : format === 'json' ? JSON.stringify(view(e)) + '\n' : line(e));
+      process.stdout.write(tpl ? tpl.render(templateView(e)) : format === 'json' ? JSON.stringify(view(e)) + '\n' : line(e));
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal).once('SIGTERM', onSignal);

@@ -254,9 +254,17 @@ export class ContainerManager {
    * A new image from the container: its image's layers, its changes as one more layer, its
    * runtime defaults with changes (Dockerfile instructions; ONBUILD is ignored) on top.
    */
-  async commit(ref: string, opts: { name?: string; changes?: string[]; message?: string; author?: string; format?: CommitFormat } = {}): Promise<Image> {
+  /** With pause, a running container is frozen while its layer is packed, so its files hold still. */
+  async commit(ref: string, opts: { name?: string; changes?: string[]; message?: string; author?: string; format?: CommitFormat; pause?: boolean } = {}): Promise<Image> {
     const { commitContainer } = await import('./files.js');
-    return commitContainer(this.parts, await this.get(ref), opts);
+    const c = await this.get(ref);
+    const pause = opts.pause === true && c.state === 'running' && !c.paused;
+    if (pause) await this.pause(c.id);
+    try {
+      return await commitContainer(this.parts, c, opts);
+    } finally {
+      if (pause) await this.unpause(c.id);
+    }
   }
 
   /** The host pids of a running container's processes. */

@@ -206,21 +206,15 @@ async function commit(req: Request, reply: Reply): Promise<void> {
   // Each `changes` value may hold several instructions, one a line (older clients send them so).
   const changes = q.getAll('changes').flatMap((v) => v.split('\n')).map((v) => v.trim()).filter(Boolean);
   await req.json(); // a container config to merge: not used (berth takes --change instructions)
-  // pause (docker's default): the container's files hold still while its layer is packed.
-  const pause = boolParam(q, 'pause', true) && c.state === 'running' && !c.paused;
-  if (pause) await mgr.pause(c.id);
-  try {
-    const img = await mgr.commit(c.id, {
-      name: repo ? `${repo}${tag ? `:${tag}` : ''}` : undefined,
-      changes,
-      message: q.get('comment') || undefined,
-      author: q.get('author') || undefined,
-      format: 'docker',
-    });
-    reply.json(201, { Id: `sha256:${img.id}` });
-  } finally {
-    if (pause) await mgr.unpause(c.id);
-  }
+  const img = await mgr.commit(c.id, {
+    name: repo ? `${repo}${tag ? `:${tag}` : ''}` : undefined,
+    changes,
+    message: q.get('comment') || undefined,
+    author: q.get('author') || undefined,
+    format: 'docker',
+    pause: boolParam(q, 'pause', true), // docker's default
+  });
+  reply.json(201, { Id: `sha256:${img.id}` });
 }
 
 export function toolRoutes(router: Router): void {

@@ -52,6 +52,9 @@ test('events: lifecycle in order, followed live and resumed by sequence number; 
   // Attributes are a map: an attribute an event lacks is "<no value>"; range goes in key order.
   const creates = await ok(inst, ['events', '--since', '0', '--until', '0s', '--filter', 'event=create', '--filter', 'container=one', '--format', '{{.Actor.Attributes.exitCode}}|{{range $k, $v := .Actor.Attributes}}{{$k}} {{end}}']);
   assert.equal(creates, '<no value>|image name \n');
+  // docker's (Status, ID, From) and podman's (Name, Image) template fields.
+  const named = await ok(inst, ['events', '--since', '0', '--until', '0s', '--filter', 'event=die', '--filter', 'container=one', '--format', '{{.Status}} {{.Name}} {{.Image}}={{.From}} {{len .ID}}']);
+  assert.match(named, new RegExp(`^die one (\\S*${img}\\S*)=\\1 64\n$`));
   // A bad template fails before anything is followed or printed.
   const bad = await inst.run(['events', '--format', '{{.Nope']);
   assert.deepEqual([bad.code, bad.stdout, bad.stderr], [125, '', 'berth: template parsing error: template: :1: unclosed action\n']);

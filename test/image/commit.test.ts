@@ -25,6 +25,15 @@ test('commit a running container with changes, run the new image, see its histor
   const id = (await ok(inst, ['commit', '-m', 'my change', '-a', 'Jane <jane@example.test>', '-c', 'CMD ["cat", "/added"]', '-c', 'ENV FOO=bar',
     '-c', 'LABEL stage=committed', '-c', 'EXPOSE 8080', '-c', 'WORKDIR /etc', '-c', 'ONBUILD RUN whatever', 'c', 'committed:1'])).trim();
   assert.match(id, /^[0-9a-f]{64}$/);
+  // -p freezes the container for the commit and thaws it after; without -p nothing is paused.
+  const since = new Date().toISOString();
+  await ok(inst, ['commit', '-q', '-p', 'c', 'committed:paused']);
+  const freezes = async () => (await ok(inst, ['events', '--since', since, '--until', new Date().toISOString(), '--filter', 'container=c', '--format', '{{.Status}}'])).split('\n').filter((l) => /pause/.test(l));
+  assert.deepEqual(await freezes(), ['pause', 'unpause']);
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.State.Status}}', 'c'])).trim(), 'running');
+  await ok(inst, ['commit', '-q', 'c', 'committed:unpaused']);
+  assert.deepEqual(await freezes(), ['pause', 'unpause'], 'a commit without -p pauses nothing');
+  await ok(inst, ['rmi', 'committed:paused', 'committed:unpaused']);
 
   // The new image runs with the changes and its new CMD.
   assert.equal(await ok(inst, ['run', '--rm', '--network', 'none', 'committed:1']), 'added\n');
