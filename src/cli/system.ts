@@ -94,7 +94,7 @@ const infoCommand: Command = {
       OCIRuntime: { Name: runtimePath.split('/').pop(), Path: runtimePath, Version: runtimeVersion },
       Conmon: { Path: cfg.conmon, Version: conmonVersion },
       Store: { Root: cfg.paths.root, RunRoot: cfg.paths.runRoot, ConfigDir: cfg.paths.configDir, GraphDriver: 'overlay' },
-      Containers: { Total: counts.total, Running: counts.running, Stopped: counts.stopped },
+      Containers: { Total: counts.total, Running: counts.running, Paused: counts.paused, Stopped: counts.stopped },
       Images: images,
     };
     await print(view, 'info', f.format as string | undefined, () =>
@@ -115,7 +115,7 @@ const infoCommand: Command = {
         `  Run root:      ${cfg.paths.runRoot}`,
         `  Config dir:    ${cfg.paths.configDir}`,
         `  Graph driver:  overlay`,
-        `Containers:      ${counts.total} (running ${counts.running}, stopped ${counts.stopped})`,
+        `Containers:      ${counts.total} (running ${counts.running}, paused ${counts.paused}, stopped ${counts.stopped})`,
         `Images:          ${images}`,
         '',
       ].join('\n'),

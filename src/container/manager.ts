@@ -632,7 +632,7 @@ export class ContainerManager {
   }
 
   /** Counts for `berth info`. */
-  counts(): { total: number; running: number; stopped: number } {
+  counts(): { total: number; running: number; paused: number; stopped: number } {
     return this.records.counts();
   }
 }

@@ -350,10 +350,14 @@ export class ContainerRecords {
     return row?.exit_code;
   }
 
-  counts(): { total: number; running: number; stopped: number } {
-    const rows = this.store.db.prepare('SELECT state, count(*) AS n FROM containers WHERE namespace = ? GROUP BY state').all(this.namespace) as { state: string; n: number }[];
-    const n = (s: string) => rows.find((r) => r.state === s)?.n ?? 0;
-    return { total: rows.reduce((a, r) => a + r.n, 0), running: n('running'), stopped: n('stopped') };
+  /** As docker counts: a paused container is not running; stopped is every other state. */
+  counts(): { total: number; running: number; paused: number; stopped: number } {
+    const rows = this.store.db.prepare('SELECT state, paused, count(*) AS n FROM containers WHERE namespace = ? GROUP BY state, paused').all(this.namespace) as { state: string; paused: number; n: number }[];
+    const n = (test: (r: { state: string; paused: number }) => boolean) => rows.filter(test).reduce((a, r) => a + r.n, 0);
+    const running = n((r) => r.state === 'running' && !r.paused);
+    const paused = n((r) => r.state === 'running' && !!r.paused);
+    const total = n(() => true);
+    return { total, running, paused, stopped: total - running - paused };
   }
 
   /** The volume store's port: the containers (of every namespace) that mount a volume. */

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { freePort, insecureConf, startRegistry } from '../registry/fixture.js';
@@ -33,6 +33,12 @@ test('the docker CLI against berth system service', { skip: !hasDocker() && 'no 
     const tooNew = await request(svc.socket, 'GET', '/v9.99/containers/json');
     assert.equal(tooNew.status, 400);
     assert.match(JSON.parse(tooNew.body).message, /too new/);
+    // docker info: the host as docker describes it; no swarm.
+    const info = (await ok(['info', '--format', '{{.Swarm.LocalNodeState}}|{{.OperatingSystem}}|{{.Driver}}|{{.Images}}|{{json .Plugins.Volume}}|{{.RuncCommit.ID}}'])).trim().split('|');
+    assert.equal(info[0], 'inactive');
+    assert.equal(info[1], /^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))![1]);
+    assert.deepEqual(info.slice(2, 5), ['overlay', '1', '["local"]']);
+    assert.match(info[5]!, /^\d+\.\d+/, 'the runtime version');
     const missing = await request(svc.socket, 'GET', '/v1.41/swarm');
     assert.equal(missing.status, 501);
     assert.match(JSON.parse(missing.body).message, /not implemented/);

@@ -105,6 +105,7 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
     const counter = async () => Number((await ok(['exec', 'box', 'cat', '/tmp/n'])).trim());
     await ok(['pause', 'box']);
     assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'box'])).trim(), 'paused true');
+    assert.equal((await ok(['info', '--format', '{{.ContainersPaused}}'])).trim(), '1', 'docker info counts it paused');
     // A paused container's files are still read (docker cp reads them through its root).
     const read = async () => Number(sh('docker cp box:/tmp/n - | tar -xO').stdout.trim());
     const n1 = await read();
