@@ -25,7 +25,7 @@ test('--help on every command, version and info', async (t) => {
   const info = JSON.parse((await inst.run(['info', '--format', 'json'])).stdout);
   assert.equal(info.Store.Root, inst.root);
   assert.equal(info.Store.RunRoot, inst.runRoot);
-  assert.deepEqual(info.Containers, { Total: 1, Running: 0, Stopped: 1 });
+  assert.deepEqual(info.Containers, { Total: 1, Running: 0, Paused: 0, Stopped: 1 });
   assert.equal(info.Images, 1);
 });
 
