@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import type { Command } from './command.js';
 import type { ContainerManager } from '../container/index.js';
 import { invalidArgument } from '../errors/index.js';
-import { resourceFlags, resourcesFromFlags } from './options.js';
+import { parseRestart, resourceFlags, resourcesFromFlags, restartFlagDef } from './options.js';
 import { printError } from './errors.js';
 import { confirm } from './prompt.js';
 
@@ -53,18 +53,22 @@ const diffCommand: Command = {
 const updateCommand: Command = {
   name: 'update',
   usage: 'update [OPTIONS] CONTAINER [CONTAINER...]',
-  summary: 'Update the resource limits of one or more containers',
-  flags: resourceFlags,
+  summary: 'Update the resource limits or restart policy of one or more containers',
+  flags: [...resourceFlags, restartFlagDef],
   minArgs: 1,
   async run(ctx, f, args) {
     // Each container's new limits are checked against its own (--memory-swap needs a memory limit).
-    if (!resourceFlags.some((d) => f[d.name] !== undefined))
-      throw invalidArgument(`update needs at least one limit to change (${resourceFlags.map((d) => `--${d.name}`).join(', ')})`);
+    const limits = resourceFlags.some((d) => f[d.name] !== undefined);
+    if (!limits && f.restart === undefined)
+      throw invalidArgument(`update needs at least one limit or policy to change (${[...resourceFlags, restartFlagDef].map((d) => `--${d.name}`).join(', ')})`);
+    const restart = f.restart !== undefined ? { policy: parseRestart(f.restart as string) } : undefined;
     const mgr = await ctx.containers();
     let failed = 0;
     for (const ref of args) {
       try {
-        const c = await mgr.updateResources(ref, resourcesFromFlags(f, (await mgr.get(ref)).config.resources));
+        let c = await mgr.get(ref);
+        if (limits) c = await mgr.updateResources(c.id, resourcesFromFlags(f, c.config.resources));
+        if (restart) c = await mgr.setRestartPolicy(c.id, restart.policy);
         process.stdout.write(`${c.id}\n`);
       } catch (e) {
         failed++;

@@ -100,6 +100,9 @@ export function parseLabels(values: string[]): Record<string, string> {
 }
 
 
+/** --restart (run, create, update). */
+export const restartFlagDef: FlagDef = { name: 'restart', type: 'string', value: 'POLICY', desc: 'Restart policy on exit: no, always, unless-stopped, on-failure[:MAX-RETRIES]' };
+
 /** --restart no|always|unless-stopped|on-failure[:MAX] (docker's policies). */
 export function parseRestart(v: string): RestartPolicy | undefined {
   const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(v);

@@ -11,7 +11,7 @@ import { printError } from './errors.js';
 import { ensureImage, pullFlags } from './pull-policy.js';
 import {
   parseEnv, parseEntrypoint, parseLabels, parseOomScoreAdj, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
-  readLabelFiles, resourceFlags, resourcesFromFlags,
+  readLabelFiles, resourceFlags, resourcesFromFlags, restartFlagDef,
 } from './options.js';
 import { attachedStreams, hostOptionsFromFlags, readSeccompProfile, writeCidFile } from './run-host.js';
 import { parseMount, parseVolume } from './mounts.js';
@@ -67,7 +67,7 @@ const createFlags: FlagDef[] = [
   { name: 'stop-timeout', type: 'int', value: 'SECONDS', desc: 'Timeout to stop the container before killing it (default 10)' },
   { name: 'log-opt', type: 'strings', value: 'max-size=SIZE', desc: 'Log driver options' },
   { name: 'rm', type: 'bool', desc: 'Automatically remove the container when it exits' },
-  { name: 'restart', type: 'string', value: 'POLICY', desc: 'Restart policy on exit: no, always, unless-stopped, on-failure[:MAX-RETRIES]' },
+  restartFlagDef,
   ...pullFlags,
   ...healthFlags,
 ];

@@ -30,7 +30,7 @@ import { createContainer, instantiate, type CreateOptions } from './create.js';
 import { execIn, ProcessSpecs, type ExecRequest } from './exec.js';
 import { connectNetwork, disconnectNetwork, type ConnectOptions } from './connect.js';
 import { readHealth, runHealthcheck, startHealthTimer, TIMER_DONE, type HealthResult, type HealthState } from './health.js';
-import { cgroupPathOf, networkPlan, type BindMount, type ContainerResources, type ContainerSpec } from './spec.js';
+import { cgroupPathOf, networkPlan, type BindMount, type ContainerResources, type ContainerSpec, type RestartPolicy } from './spec.js';
 import { cgroupStats, diskUsage, type ContainerStats } from './stats.js';
 import type { Container } from './types.js';
 
@@ -580,6 +580,14 @@ export class ContainerManager {
     const given = Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as ContainerResources;
     await this.runtime.updateResources(c.id, cgroupLimits(given));
     await this.records.setConfig(c.id, { ...c.config, resources: { ...c.config.resources, ...given } });
+    return this.records.byId(c.id) ?? c;
+  }
+
+  /** A new restart policy (none: it stays stopped); the next exit follows it. */
+  async setRestartPolicy(ref: string, policy: RestartPolicy | undefined): Promise<Container> {
+    const c = await this.get(ref);
+    if (policy && c.config.removeOnExit) throw invalidArgument('Restart policy cannot be updated because AutoRemove is enabled for the container');
+    await this.records.setConfig(c.id, { ...c.config, restartPolicy: policy });
     return this.records.byId(c.id) ?? c;
   }
 

@@ -22,7 +22,7 @@ export interface CreateBody {
   NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null> | null };
 }
 
-interface HostConfig {
+export interface HostConfig {
   Binds?: string[] | null;
   Mounts?: { Type?: string; Source?: string; Target?: string; ReadOnly?: boolean; BindOptions?: { Propagation?: string } | null; TmpfsOptions?: { SizeBytes?: number } | null }[] | null;
   Tmpfs?: Record<string, string> | null;
@@ -63,6 +63,27 @@ interface HostConfig {
 
 const list = (v: string[] | null | undefined) => (v && v.length ? v : undefined);
 
+/** The resource flags (run's, update's) a HostConfig's limits stand for; zero: not set. */
+export function resourceFlagsOf(h: HostConfig): FlagValues {
+  const f: FlagValues = {};
+  if (h.Memory) f.memory = String(h.Memory);
+  if (h.MemorySwap) f['memory-swap'] = String(h.MemorySwap);
+  if (h.MemoryReservation) f['memory-reservation'] = String(h.MemoryReservation);
+  if (h.NanoCpus) f.cpus = String(h.NanoCpus / 1e9);
+  if (h.CpuShares) f['cpu-shares'] = h.CpuShares;
+  if (h.CpusetCpus) f['cpuset-cpus'] = h.CpusetCpus;
+  if (h.CpusetMems) f['cpuset-mems'] = h.CpusetMems;
+  if (h.PidsLimit) f['pids-limit'] = h.PidsLimit;
+  return f;
+}
+
+/** --restart's value for a RestartPolicy ('no' when none). */
+export function restartFlag(h: HostConfig): string {
+  const p = h.RestartPolicy;
+  if (!p?.Name || p.Name === 'no') return 'no';
+  return p.Name === 'on-failure' && p.MaximumRetryCount ? `on-failure:${p.MaximumRetryCount}` : p.Name;
+}
+
 /** The run flags and positionals (IMAGE [CMD...]) a create body stands for. */
 export function flagsFromCreateBody(body: CreateBody, name: string | null): { flags: FlagValues; args: string[] } {
   if (!body || typeof body !== 'object') throw invalidArgument('the container config is missing');
@@ -92,22 +113,15 @@ export function flagsFromCreateBody(body: CreateBody, name: string | null): { fl
   set('tmpfs', Object.entries(h.Tmpfs ?? {}).map(([path, opts]) => (opts ? `${path}:${opts}` : path)));
   set('publish', Object.entries(h.PortBindings ?? {}).flatMap(([port, bindings]) => (bindings?.length ? bindings : [{}]).map((b) => publishFlag(port, b))));
   set('publish-all', h.PublishAllPorts || undefined);
-  const restart = h.RestartPolicy?.Name;
-  if (restart && restart !== 'no') set('restart', restart === 'on-failure' && h.RestartPolicy?.MaximumRetryCount ? `on-failure:${h.RestartPolicy.MaximumRetryCount}` : restart);
+  const restart = restartFlag(h);
+  if (restart !== 'no') set('restart', restart);
   set('rm', h.AutoRemove || undefined);
   set('cap-add', list(h.CapAdd));
   set('cap-drop', list(h.CapDrop));
   set('privileged', h.Privileged || undefined);
   set('read-only', h.ReadonlyRootfs || undefined);
   set('security-opt', list(h.SecurityOpt));
-  if (h.Memory) set('memory', String(h.Memory));
-  if (h.MemorySwap) set('memory-swap', String(h.MemorySwap));
-  if (h.MemoryReservation) set('memory-reservation', String(h.MemoryReservation));
-  if (h.NanoCpus) set('cpus', String(h.NanoCpus / 1e9));
-  if (h.CpuShares) set('cpu-shares', h.CpuShares);
-  set('cpuset-cpus', h.CpusetCpus);
-  set('cpuset-mems', h.CpusetMems);
-  if (h.PidsLimit) set('pids-limit', h.PidsLimit);
+  Object.assign(f, resourceFlagsOf(h));
   set('ulimit', (h.Ulimits ?? []).map((u) => `${u.Name}=${u.Soft}:${u.Hard}`));
   set('dns', list(h.Dns));
   set('dns-search', list(h.DnsSearch));

@@ -116,6 +116,8 @@ export function imageIoRoutes(router: Router): void {
     .add('GET', '/images/{name*}/get', save)
     .add('POST', '/images/load', load)
     .add('POST', '/images/prune', prune)
+    // berth builds no images, so it keeps no build cache: `docker system prune` finds none.
+    .add('POST', '/build/prune', async (_req, reply) => reply.json(200, { CachesDeleted: [], SpaceReclaimed: 0 }))
     // `docker inspect NAME` asks for a container first and for an image after a 404: a name
     // with a slash matches no container route, and no container has such a name.
     .add('GET', '/containers/{name*}/json', async (req) => {

@@ -1,5 +1,5 @@
-// /containers/… beside the lifecycle: top, stats, pause/unpause, changes, export, prune,
-// and /commit. Files in and out (archive) are in archive.ts.
+// /containers/… beside the lifecycle: top, stats, update, pause/unpause, changes, export,
+// prune, and /commit. Files in and out (archive) are in archive.ts.
 import { cpus, totalmem } from 'node:os';
 import type { Writable } from 'node:stream';
 import { containerProcesses } from '../cli/container-tools.js';
@@ -7,6 +7,8 @@ import { parseDuration } from '../cli/healthcheck.js';
 import { cgroupDetail, cgroupPathOf, diskUsage, networkInterfaces, systemCpuNanos, type Container, type ContainerManager } from '../container/index.js';
 import { failedPrecondition, invalidArgument, isBerthError } from '../errors/index.js';
 import { lookup } from './containers.js';
+import { resourceFlagsOf, restartFlag, type HostConfig } from './create.js';
+import { parseRestart, resourcesFromFlags } from '../cli/options.js';
 import { boolParam, filterParam, type Reply, type Request, type Router } from './server.js';
 
 /** docker's args of ps: one string, split on spaces. */
@@ -196,6 +198,18 @@ async function prune(req: Request, reply: Reply): Promise<void> {
   reply.json(200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
 }
 
+/** POST /containers/{id}/update: new limits (those given) and, when named, a new restart policy. */
+async function update(req: Request, reply: Reply): Promise<void> {
+  const { mgr, c } = await lookup(req.engine, req.params[0]);
+  const body = ((await req.json()) ?? {}) as HostConfig;
+  if (typeof body !== 'object') throw invalidArgument('the update config must be an object');
+  const limits = resourceFlagsOf(body);
+  if (Object.keys(limits).length > 0) await mgr.updateResources(c.id, resourcesFromFlags(limits, c.config.resources));
+  // An unchanged policy comes as an empty name (the docker CLI always sends one).
+  if (body.RestartPolicy?.Name) await mgr.setRestartPolicy(c.id, parseRestart(restartFlag(body)));
+  reply.json(200, { Warnings: [] });
+}
+
 /** POST /commit: the image named repo:tag (no name: untagged), docker's format. */
 async function commit(req: Request, reply: Reply): Promise<void> {
   const q = req.query;
@@ -244,6 +258,7 @@ export function toolRoutes(router: Router): void {
       await mgr.export(c.id, out as Writable);
       out.end();
     })
+    .add('POST', '/containers/{id}/update', update)
     .add('POST', '/containers/prune', prune)
     .add('POST', '/commit', commit);
 }

@@ -37,6 +37,18 @@ test('top, diff, update, container prune, image history, network exists and prun
   assert.equal(readFileSync(`/sys/fs/cgroup/memory${cgroup}/memory.limit_in_bytes`, 'utf8').trim(), String(64 << 20));
   assert.equal((await ok(inst, ['inspect', '-f', '{{.HostConfig.Memory}}', 'worker'])).trim(), String(64 << 20));
   assert.equal((await inst.run(['update', 'worker'])).code, 125, 'nothing to change');
+  // update --restart: the policy alone changes, and is refused for a container removed on exit.
+  await ok(inst, ['update', '--restart', 'on-failure:3', 'worker']);
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.HostConfig.Memory}}', 'worker'])).trim(), `on-failure:3 ${64 << 20}`);
+  const badPolicy = await inst.run(['update', '--restart', 'sometimes', 'worker']);
+  assert.deepEqual([badPolicy.code, badPolicy.stderr.trim()], [125, 'berth: invalid restart policy "sometimes": use no, always, unless-stopped or on-failure[:MAX-RETRIES]']);
+  await ok(inst, ['update', '--restart', 'no', 'worker']);
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.HostConfig.RestartPolicy.Name}}', 'worker'])).trim(), 'no');
+  await ok(inst, ['run', '-d', '--rm', '--name', 'gone-on-exit', '--network', 'none', img, 'sleep', '100']);
+  const autoRemoved = await inst.run(['update', '--restart', 'always', 'gone-on-exit']);
+  assert.equal(autoRemoved.code, 125);
+  assert.match(autoRemoved.stderr, /AutoRemove is enabled/);
+  await ok(inst, ['rm', '-f', 'gone-on-exit']);
 
   // container prune: the stopped ones only.
   await ok(inst, ['create', '--name', 'idle', img, 'true']);

@@ -152,7 +152,7 @@ function hasCap(bit: number): boolean {
 
 test('update takes the same resource flags as run', () => {
   const update = commands.find((c) => c.name === 'update')!;
-  for (const name of ['memory', 'memory-swap', 'memory-reservation', 'cpus', 'cpu-shares', 'cpuset-cpus', 'cpuset-mems', 'pids-limit'])
+  for (const name of ['memory', 'memory-swap', 'memory-reservation', 'cpus', 'cpu-shares', 'cpuset-cpus', 'cpuset-mems', 'pids-limit', 'restart'])
     assert.deepEqual(update.flags.find((d) => d.name === name), runFlags.find((d) => d.name === name), name);
   for (const name of ['device', 'sysctl', 'pid', 'ipc', 'uts', 'group-add', 'cidfile', 'expose', 'ip', 'label-file', 'oom-score-adj', 'shm-size', 'read-only-tmpfs', 'quiet'])
     assert.ok(createFlags.some((d) => d.name === name), `create --${name}`);

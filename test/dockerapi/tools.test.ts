@@ -101,6 +101,20 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
     }
   });
 
+  await t.test('update: memory and pids limits in the cgroup, the restart policy; errors', async () => {
+    assert.equal((await ok(['update', '--memory', '96m', '--memory-swap', '128m', '--pids-limit', '64', 'box'])).trim(), 'box');
+    const pid = (await ok(['inspect', '-f', '{{.State.Pid}}', 'box'])).trim();
+    const cgroupOf = (ctl: string) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]!.split(',').includes(ctl))!.split(':')[2]!;
+    assert.equal(readFileSync(`/sys/fs/cgroup/memory${cgroupOf('memory')}/memory.limit_in_bytes`, 'utf8').trim(), String(96 << 20));
+    assert.equal(readFileSync(`/sys/fs/cgroup/pids${cgroupOf('pids')}/pids.max`, 'utf8').trim(), '64');
+    await ok(['update', '--restart', 'unless-stopped', 'box']);
+    assert.equal((await ok(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}', 'box'])).trim(), `${96 << 20} 64 unless-stopped`);
+    await ok(['update', '--restart', 'no', 'box']);
+    const missing = await docker(['update', '--memory', '64m', 'nosuch']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /No such container: nosuch/);
+  });
+
   await t.test('pause/unpause: the counter stops and goes on; State.Paused; errors', async () => {
     const counter = async () => Number((await ok(['exec', 'box', 'cat', '/tmp/n'])).trim());
     await ok(['pause', 'box']);
@@ -294,6 +308,12 @@ print('ok')
     const deleted = rest.split('\n').filter((l) => /^[0-9a-f]{64}$/.test(l));
     assert.equal(deleted.length, 2, rest);
     assert.deepEqual((await ok(['ps', '-a', '--format', '{{.Names}}'])).trim().split('\n'), ['box'], 'the running one stays');
+    // docker system prune: containers, networks, dangling images and the (empty) build cache.
+    await ok(['create', '--name', 'p3', '--network', 'none', image, 'true']);
+    const system = await docker(['system', 'prune', '-f']);
+    assert.equal(system.code, 0, system.stderr);
+    assert.match(system.stdout, /Deleted Containers:\n[0-9a-f]{64}\n/);
+    assert.deepEqual((await ok(['ps', '-a', '--format', '{{.Names}}'])).trim().split('\n'), ['box']);
   });
 
   await ok(['rm', '-f', 'box']);
