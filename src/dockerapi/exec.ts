@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { failedPrecondition, invalidArgument, notFound } from '../errors/index.js';
+import { CommandExitError } from '../container/index.js';
 import { framed, lookup, MULTIPLEXED_STREAM, RAW_STREAM } from './containers.js';
 import type { Router } from './server.js';
 
@@ -132,8 +133,10 @@ export function execRoutes(router: Router): void {
         e.pid = r.pid;
         finish(r.exitCode ?? null);
       } catch (err) {
-        finish(126);
-        throw err;
+        // The connection is hijacked: as docker, the error goes out on the output stream,
+        // and the exec's exit code says why (127 no such command, 126 not runnable).
+        finish(err instanceof CommandExitError ? err.exitCode : 126);
+        if (!sock.destroyed && !req.signal.aborted) (tty ? sock : framed(sock, 1)).write(`OCI runtime exec failed: ${(err as Error).message}\r\n`);
       } finally {
         sock.end();
       }

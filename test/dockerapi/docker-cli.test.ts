@@ -86,6 +86,13 @@ test('the docker CLI against berth system service', { skip: !hasDocker() && 'no 
     assert.equal(exec.code, 5);
     assert.equal(exec.stdout, 'from-exec\n');
     assert.equal(await ok(['exec', '-i', 'web', 'cat'], { input: 'piped in\n' }), 'piped in\n');
+    // A command that cannot start: docker's message on the stream, 127 (not found), 126 (not runnable).
+    const notFound = await docker(['exec', 'web', 'nosuchcmd']);
+    assert.equal(notFound.code, 127);
+    assert.match(notFound.stdout, /^OCI runtime exec failed: .*"nosuchcmd": executable file not found in \$PATH/);
+    const notRunnable = await docker(['exec', 'web', '/etc/passwd']);
+    assert.equal(notRunnable.code, 126, notRunnable.stdout);
+    assert.match(notRunnable.stdout, /permission denied/);
     // Under a real terminal (script's pty), the exec starts with the terminal's size.
     const underPty = (cmd: string) => spawnSync('script', ['-qec', `stty rows 33 cols 91; ${cmd}`, '/dev/null'], { env: svc.clientEnv, encoding: 'utf8', timeout: 60_000 });
     const it = underPty(`docker exec -it web sh -c 'stty size; tty'`);
