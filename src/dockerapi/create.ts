@@ -18,6 +18,8 @@ export interface CreateBody {
   StopSignal?: string;
   StopTimeout?: number | null;
   ExposedPorts?: Record<string, unknown> | null;
+  /** Durations in nanoseconds; 0: the default. */
+  Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number } | null;
   HostConfig?: HostConfig;
   NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null> | null };
 }
@@ -77,6 +79,21 @@ export function resourceFlagsOf(h: HostConfig): FlagValues {
   return f;
 }
 
+/** The health flags a Healthcheck stands for (Test ["NONE"]: none, also not the image's). */
+function healthFlagsOf(hc: CreateBody['Healthcheck']): FlagValues {
+  if (!hc) return {};
+  const f: FlagValues = {};
+  const test = hc.Test ?? [];
+  if (test[0] === 'NONE') f['no-healthcheck'] = true;
+  else if (test.length > 0) f['health-cmd'] = test[0] === 'CMD-SHELL' && test.length === 2 ? test[1]! : JSON.stringify(test);
+  const ms = (ns: number | undefined) => (ns ? `${ns / 1e6}ms` : undefined);
+  if (ms(hc.Interval)) f['health-interval'] = ms(hc.Interval)!;
+  if (ms(hc.Timeout)) f['health-timeout'] = ms(hc.Timeout)!;
+  if (ms(hc.StartPeriod)) f['health-start-period'] = ms(hc.StartPeriod)!;
+  if (hc.Retries) f['health-retries'] = hc.Retries;
+  return f;
+}
+
 /** --restart's value for a RestartPolicy ('no' when none). */
 export function restartFlag(h: HostConfig): string {
   const p = h.RestartPolicy;
@@ -104,6 +121,7 @@ export function flagsFromCreateBody(body: CreateBody, name: string | null): { fl
   set('stop-signal', body.StopSignal);
   set('stop-timeout', body.StopTimeout ?? undefined);
   set('expose', Object.keys(body.ExposedPorts ?? {}));
+  Object.assign(f, healthFlagsOf(body.Healthcheck));
   const entrypoint = typeof body.Entrypoint === 'string' ? [body.Entrypoint] : body.Entrypoint;
   if (entrypoint) set('entrypoint', entrypoint.length <= 1 ? entrypoint[0] ?? '' : JSON.stringify(entrypoint));
   if (entrypoint && entrypoint.length === 0) f.entrypoint = '';

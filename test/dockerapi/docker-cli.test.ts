@@ -119,6 +119,20 @@ test('the docker CLI against berth system service', { skip: !hasDocker() && 'no 
     assert.match(noImage.stderr, /No such image: localhost\/nothing:here/);
   });
 
+  await t.test('a health check from docker run: ps shows it healthy, inspect its config; --no-healthcheck', async () => {
+    await ok(['run', '-d', '--name', 'checked', '--network', 'none', '--health-cmd', 'test -d /proc', '--health-interval', '1s', '--health-retries', '2', image, 'sleep', '100']);
+    let status = '';
+    for (let i = 0; i < 100 && !status.includes('(healthy)'); i++) {
+      status = (await ok(['ps', '--filter', 'name=checked', '--format', '{{.Status}}'])).trim();
+      if (!status.includes('(healthy)')) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(status, /^Up .* \(healthy\)$/);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Health.Status}} {{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Retries}}', 'checked'])).trim(), 'healthy ["CMD-SHELL","test -d /proc"] 1s 2');
+    await ok(['run', '-d', '--name', 'unchecked', '--network', 'none', '--no-healthcheck', image, 'sleep', '100']);
+    assert.equal((await ok(['inspect', '-f', '{{json .Config.Healthcheck}}', 'unchecked'])).trim(), '{"Test":["NONE"]}');
+    await ok(['rm', '-f', 'checked', 'unchecked']);
+  });
+
   await t.test('stop without -t waits the default and then kills (a PID 1 that ignores SIGTERM)', async () => {
     await ok(['run', '-d', '--name', 'sleeper', '--network', 'none', '--stop-timeout', '2', image, 'sleep', '1000']);
     const started = Date.now();
