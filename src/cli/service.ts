@@ -3,6 +3,7 @@
 import type { Command } from './command.js';
 import { invalidArgument } from '../errors/index.js';
 import { makeDirsSync } from '../sys/index.js';
+import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const DEFAULT_URI = 'unix:///run/berth/docker.sock';
@@ -25,13 +26,14 @@ export const serviceCommand: Command = {
     if (!(seconds >= 0)) throw invalidArgument(`invalid --time ${seconds}: seconds, 0 for no timeout`);
     const socketPath = socketPathOf(uri ?? DEFAULT_URI);
     makeDirsSync(dirname(socketPath), 0o755);
+    rmSync(socketPath, { force: true });
     const { serveDockerApi } = await import('../dockerapi/index.js');
     const ac = new AbortController();
     const stop = () => ac.abort();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     try {
-      await serveDockerApi(ctx, { socketPath, idleSeconds: seconds, signal: ac.signal });
+      await (await serveDockerApi(ctx, { socketPath, idleSeconds: seconds, signal: ac.signal })).closed;
     } finally {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);

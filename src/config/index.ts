@@ -1,7 +1,7 @@
 // Paths and settings. Every directory is configurable by flag and environment so tests
 // run many isolated instances side by side.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromSystemError, invalidArgument, unavailable } from '../errors/index.js';
 
@@ -43,6 +43,8 @@ export type CgroupDriver = 'cgroupfs' | 'systemd';
 export interface DaemonSettings {
   /** The CRI socket (default /run/berth/berth.sock). */
   socket: string;
+  /** The Docker Engine API socket (absolute); unset: berthd serves no Docker API. */
+  dockerSocket?: string;
   /** host:port of the streaming server for exec/attach/port-forward URLs. */
   streamAddress: string;
   cgroupDriver: CgroupDriver;
@@ -108,6 +110,7 @@ export function resolvePaths(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv = p
  *   config = "/etc/containers/registries.conf"
  *   [daemon]                          # berthd
  *   socket = "/run/berth/berth.sock"   # default: berth.sock in the run dir
+ *   docker_socket = ""                 # the Docker Engine API too, e.g. "/run/berth/docker.sock"
  *   log_level = "info"
  *   [cri]
  *   stream_address = "127.0.0.1:0"    # host:port; port 0 picks one
@@ -167,6 +170,8 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
     },
     daemon: {
       socket: d.socket ?? str(daemon.socket, 'daemon.socket', file) ?? join(paths.runRoot, 'berth.sock'),
+      // An empty flag turns berth.toml's off.
+      dockerSocket: (d.dockerSocket ?? absolutePath(daemon.docker_socket, 'daemon.docker_socket', file)) || undefined,
       streamAddress: d.streamAddress ?? str(cri.stream_address, 'cri.stream_address', file) ?? '127.0.0.1:0',
       cgroupDriver,
       logLevel: d.logLevel ?? str(daemon.log_level, 'daemon.log_level', file) ?? 'info',
@@ -179,6 +184,12 @@ function str(v: unknown, key: string, file: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw invalidArgument(`${file}: ${key} must be a string`);
   return v;
+}
+
+function absolutePath(v: unknown, key: string, file: string): string | undefined {
+  const path = str(v, key, file);
+  if (path && !isAbsolute(path)) throw invalidArgument(`${file}: ${key} must be an absolute path, not "${path}"`);
+  return path;
 }
 
 /**

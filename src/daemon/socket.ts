@@ -1,11 +1,13 @@
-// The CRI socket's file: a stale one (a berthd that died) is removed at start, a live one
-// (another berthd answers on it) is refused, anything that is not a socket is left alone.
+// A socket's file (the CRI's, the Docker API's): a stale one (a berthd that died) is
+// removed at start, a live one (another server answers on it) is refused, anything that
+// is not a socket is left alone.
 import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { alreadyExists, failedPrecondition, fromSystemError } from '../errors/index.js';
 
-export async function claimSocketPath(path: string): Promise<void> {
+/** flag: the setting that names the path; server: who else may be serving on it. */
+export async function claimSocketPath(path: string, o: { flag: string; server: string } = { flag: '--socket', server: 'another berthd' }): Promise<void> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   let st;
   try {
@@ -14,8 +16,8 @@ export async function claimSocketPath(path: string): Promise<void> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw fromSystemError(e, path);
   }
-  if (!st.isSocket()) throw failedPrecondition(`${path} exists and is not a socket: remove it or choose another --socket`);
-  if (await answers(path)) throw alreadyExists(`another berthd is serving on ${path}`);
+  if (!st.isSocket()) throw failedPrecondition(`${path} exists and is not a socket: remove it or choose another ${o.flag}`);
+  if (await answers(path)) throw alreadyExists(`${o.server} is serving on ${path}`);
   rmSync(path, { force: true });
 }
 

@@ -1,9 +1,11 @@
 // The Docker Engine API over HTTP/1.1 on a unix socket: routing (versioned and plain
 // paths), request bodies, errors as {"message"} with docker's statuses (from the one table
-// in errors/), hijacked connections (attach, exec start) and the idle timeout of
-// `berth system service --time`. Handlers translate to engine calls, nothing more.
-import { chmodSync, rmSync } from 'node:fs';
+// in errors/), hijacked connections (attach, exec start), the idle timeout of
+// `berth system service --time` and a graceful close (berthd's SIGTERM). Handlers
+// translate to engine calls, nothing more.
+import { chmodSync, rmSync, statSync } from 'node:fs';
 import * as http from 'node:http';
+import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Engine } from '../engine/index.js';
 import { BerthError, httpStatusOf, invalidArgument } from '../errors/index.js';
@@ -157,46 +159,79 @@ export interface ServiceOptions {
   socketPath: string;
   /** Seconds without a connection before the service ends; 0: never. */
   idleSeconds: number;
+  /**
+   * At the signal, how long answers under way may take to finish; streams (logs, events,
+   * pull progress) and hijacked connections end at once, as do all answers when 0.
+   */
+  graceMs?: number;
   /** Ends the service (SIGTERM, SIGINT). */
   signal?: AbortSignal;
 }
 
-/** Serves until the idle timeout or the signal; resolves once the socket is closed. */
-export async function serve(o: ServiceOptions): Promise<void> {
+export interface Service {
+  /** Resolves once the socket is closed and every request has settled. */
+  closed: Promise<void>;
+}
+
+/** Listens on the socket (the caller has claimed the path); resolves once it serves. */
+export async function serve(o: ServiceOptions): Promise<Service> {
   const server = http.createServer({ keepAlive: true });
-  const sockets = new Set<Duplex>();
+  const sockets = new Set<net.Socket>();
+  /** Connections answering a request, and whether the answer is a stream or a plain one. */
+  const busy = new Map<Duplex, 'answer' | 'stream'>();
+  const requests = new Set<Promise<void>>();
   let idle: NodeJS.Timeout | undefined;
+  let forced: NodeJS.Timeout | undefined;
   let closing = false;
   const close = () => {
     if (closing) return;
     closing = true;
     clearTimeout(idle);
     server.close();
-    for (const s of sockets) s.destroy();
+    for (const s of sockets) if (busy.get(s) !== 'answer' || !o.graceMs) s.destroy();
+    if (o.graceMs) forced = setTimeout(() => sockets.forEach((s) => s.destroy()), o.graceMs);
   };
   const armIdle = () => {
     clearTimeout(idle);
     if (o.idleSeconds > 0 && sockets.size === 0 && !closing) idle = setTimeout(close, o.idleSeconds * 1000);
   };
-  server.on('connection', (s: Duplex) => {
+  const streaming = (s: Duplex) => {
+    busy.set(s, 'stream');
+    if (closing) s.destroy();
+  };
+  const track = (p: Promise<void>) => {
+    requests.add(p);
+    void p.finally(() => requests.delete(p));
+  };
+  server.on('connection', (s: net.Socket) => {
     sockets.add(s);
     clearTimeout(idle);
     s.on('error', () => {}); // a client that resets its connection ends only its requests
     s.on('close', () => {
       sockets.delete(s);
+      busy.delete(s);
       armIdle();
     });
   });
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void dispatch(o, req, res, undefined));
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const s = req.socket;
+    busy.set(s, 'answer');
+    res.once('close', () => {
+      if (busy.get(s) === 'answer') busy.delete(s);
+      // Closing: the connection ends with this answer, no keep-alive.
+      if (closing) s.destroySoon();
+    });
+    track(dispatch(o, req, res, undefined, () => streaming(s)));
+  });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (head.length) socket.unshift(head);
-    void dispatch(o, req, undefined, socket);
+    streaming(socket);
+    track(dispatch(o, req, undefined, socket, () => {}));
   });
   server.on('clientError', (_e, socket: Duplex) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   });
 
-  rmSync(o.socketPath, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.socketPath, () => {
@@ -204,15 +239,33 @@ export async function serve(o: ServiceOptions): Promise<void> {
       resolve();
     });
   });
-  chmodSync(o.socketPath, 0o660);
+  let ino: number;
+  try {
+    chmodSync(o.socketPath, 0o660);
+    ino = statSync(o.socketPath).ino;
+  } catch (e) {
+    server.close();
+    throw e;
+  }
   o.signal?.addEventListener('abort', close, { once: true });
   if (o.signal?.aborted) close();
   armIdle();
-  await new Promise<void>((resolve) => server.once('close', () => resolve()));
-  rmSync(o.socketPath, { force: true });
+  const closed = (async () => {
+    await new Promise<void>((resolve) => server.once('close', () => resolve()));
+    clearTimeout(forced);
+    while (requests.size > 0) await Promise.allSettled([...requests]);
+    // Only the socket this service made: another may have taken the path since.
+    try {
+      if (statSync(o.socketPath).ino === ino) rmSync(o.socketPath, { force: true });
+    } catch {
+      // already gone (the listener's close unlinks it)
+    }
+  })();
+  return { closed };
 }
 
-async function dispatch(o: ServiceOptions, req: http.IncomingMessage, res: http.ServerResponse | undefined, socket: Duplex | undefined): Promise<void> {
+/** One request; onStream: its answer became a stream (or took the connection over). */
+async function dispatch(o: ServiceOptions, req: http.IncomingMessage, res: http.ServerResponse | undefined, socket: Duplex | undefined, onStream: () => void): Promise<void> {
   const ac = new AbortController();
   const url = new URL(req.url ?? '/', 'http://localhost');
   const { version, path } = splitVersion(url.pathname);
@@ -246,6 +299,7 @@ async function dispatch(o: ServiceOptions, req: http.IncomingMessage, res: http.
       else socket!.end();
     },
     stream(status, headers) {
+      onStream();
       writeHead(status, headers);
       if (res) {
         res.flushHeaders();
@@ -254,6 +308,7 @@ async function dispatch(o: ServiceOptions, req: http.IncomingMessage, res: http.
       return socket!;
     },
     hijack(contentType) {
+      onStream();
       if (res) {
         // A client that did not ask to upgrade still gets the raw stream on this connection.
         writeHead(200, { 'Content-Type': contentType });

@@ -1,4 +1,5 @@
-// A `berth system service` on an instance's own socket, and the docker CLI pointed at it.
+// A `berth system service` on an instance's own socket, and the docker CLI pointed at it
+// (or at any Docker API socket: berthd's).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
@@ -22,10 +23,8 @@ export function hasDocker(): boolean {
   return hasCommand('docker');
 }
 
-export interface Service {
-  socket: string;
-  child: ChildProcess;
-  log(): string;
+/** The docker CLI and other clients pointed at one Docker API socket. */
+export interface DockerClient {
   /** The environment that points the docker CLI (and docker-py) at the service. */
   clientEnv: NodeJS.ProcessEnv;
   docker(args: string[], o?: { input?: string | Buffer; timeoutMs?: number }): Promise<Result>;
@@ -35,6 +34,12 @@ export interface Service {
   sh(cmd: string, o?: { timeoutMs?: number }): Promise<Result>;
   /** Any client (docker-compose, python3) with the client environment. */
   client(file: string, args: string[], o?: { cwd?: string; timeoutMs?: number }): Promise<Result>;
+}
+
+export interface Service extends DockerClient {
+  socket: string;
+  child: ChildProcess;
+  log(): string;
 }
 
 function spawnCollect(file: string, args: string[], env: NodeJS.ProcessEnv, input: string | Buffer, timeoutMs: number, what: () => string, cwd?: string): Promise<Result> {
@@ -77,15 +82,16 @@ export async function startService(t: After, inst: Instance, env: NodeJS.Process
     if (i > 200 || child.exitCode !== null) throw new Error(`the service did not start: ${log}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  return { socket, child, log: () => log, ...dockerClient(inst, socket, () => `service log: ${log}`) };
+}
+
+/** Clients of the Docker API on socket, with a docker config dir of the instance's; what() says more when one times out. */
+export function dockerClient(inst: Instance, socket: string, what: () => string): DockerClient {
   const dockerConfig = join(inst.base, 'docker-config');
   mkdirSync(dockerConfig, { recursive: true });
   const clientEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig };
-  const what = () => `service log: ${log}`;
-  const docker: Service['docker'] = (args, o = {}) => spawnCollect('docker', args, clientEnv, o.input ?? '', o.timeoutMs ?? 60_000, what);
+  const docker: DockerClient['docker'] = (args, o = {}) => spawnCollect('docker', args, clientEnv, o.input ?? '', o.timeoutMs ?? 60_000, what);
   return {
-    socket,
-    child,
-    log: () => log,
     clientEnv,
     docker,
     async ok(args, o) {
