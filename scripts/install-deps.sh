@@ -13,6 +13,7 @@ PACKAGES=(
   golang-go golang-github-docker-spdystream-dev                # an independent SPDY peer for the streaming tests
   ca-certificates gcc make python3 tar                         # native builds
   time                                                         # peak RSS in bench/pull
+  docker-compose python3-docker                                # real Docker API clients (the docker CLI comes with the machine)
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -3,12 +3,11 @@
 // and removes it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { newInstance } from '../helpers/index.js';
 import { insecureConf, startRegistry } from '../registry/fixture.js';
-import { startService } from './harness.js';
+import { DEBIAN_PYTHON, hasDockerPy, startService } from './harness.js';
 
-const hasDockerPy = () => spawnSync('python3', ['-c', 'import docker']).status === 0;
 
 const SCRIPT = `
 import sys, docker
@@ -41,7 +40,7 @@ test('docker-py: pull, run detached, stream logs, exec, remove', { skip: !hasDoc
   const svc = await startService(t, inst, env);
   t.after(() => inst.cleanup());
   const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn('python3', ['-c', SCRIPT, ref, svc.socket], { env: { ...process.env, DOCKER_HOST: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(DEBIAN_PYTHON, ['-c', SCRIPT, ref, svc.socket], { env: { ...process.env, DOCKER_HOST: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -19,6 +19,14 @@ export function hasCommand(file: string, arg = '--version'): boolean {
   return spawnSync(file, [arg]).status === 0;
 }
 
+/** Debian's interpreter, the one python3-docker (docker-py) is installed for (a python3
+ * earlier on PATH may be another one, with another docker-py or none). */
+export const DEBIAN_PYTHON = '/usr/bin/python3';
+
+export function hasDockerPy(): boolean {
+  return spawnSync(DEBIAN_PYTHON, ['-c', 'import docker']).status === 0;
+}
+
 export function hasDocker(): boolean {
   return hasCommand('docker');
 }

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
-import { hasDocker, request, startService } from './harness.js';
+import { DEBIAN_PYTHON, hasDocker, request, startService } from './harness.js';
 
 /** docker's sizes: 1.5MiB, 12kB, 0B → bytes. */
 function bytesOf(s: string): number {
@@ -284,7 +284,7 @@ except docker.errors.NotFound as e:
     assert ('Could not find the file /nope in container ' + c.id) in str(e), str(e)
 print('ok')
 `;
-    const r = spawnSync('python3', ['-c', script, `unix://${svc.socket}`], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(DEBIAN_PYTHON, ['-c', script, `unix://${svc.socket}`], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'ok\n');
   });
