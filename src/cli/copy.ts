@@ -43,7 +43,9 @@ const cpCommand: Command = {
       where: 'the host',
       owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
     });
-    const inContainer = (path: string) => ({ view: files.view, path: path.startsWith('/') ? path : `/${path}`, where: `container ${src.container ?? dst.container}`, owner: files.owner });
+    const inContainer = (path: string, owner?: { uid: number; gid: number }) => ({ view: files.view, path: path.startsWith('/') ? path : `/${path}`, where: `container ${src.container ?? dst.container}`, owner });
+    // Without --archive, what lands in the container is its user's (root when it has none).
+    const intoContainer = async (path: string) => inContainer(path, opts.archive ? undefined : await files.userOwner());
     try {
       if (src.container) {
         if (dst.path === '-') {
@@ -51,8 +53,8 @@ const cpCommand: Command = {
           await copyToStream(inContainer(src.path), process.stdout);
         } else await copyPath(inContainer(src.path), host(dst.path), opts);
       } else if (src.path === '-') {
-        await copyFromStream(process.stdin, inContainer(dst.path), opts);
-      } else await copyPath(host(src.path), inContainer(dst.path), opts);
+        await copyFromStream(process.stdin, await intoContainer(dst.path), opts);
+      } else await copyPath(host(src.path), await intoContainer(dst.path), opts);
     } finally {
       files.close();
     }

@@ -7,6 +7,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { applyChanges, type CommitFormat, type ContainerDefaults, type Image } from '../image/index.js';
+import { resolveUser } from '../oci/index.js';
 import { failedPrecondition } from '../errors/index.js';
 import { packTree, RootView, TarWriter, type ViewMount } from '../snapshot/index.js';
 import { isMountPoint } from '../sys/index.js';
@@ -15,15 +16,28 @@ import type { Container } from './types.js';
 
 export interface ContainerFiles {
   view: RootView;
-  /** Who owns files copied in without --archive: the container's user when numeric, else root. */
-  owner: { uid: number; gid: number };
+  /**
+   * The container's user (its own, else its image's) as uid and primary gid, looked up in
+   * its /etc/passwd and /etc/group: who owns what is copied in without --archive.
+   * Undefined when it has none (root).
+   */
+  userOwner(): Promise<{ uid: number; gid: number } | undefined>;
   /** Unmounts what opening mounted. */
   close(): void;
 }
 
-function userOwner(c: Container): { uid: number; gid: number } {
-  const m = /^(\d+)(?::(\d+))?$/.exec(c.config.security?.user ?? '');
-  return m ? { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) } : { uid: 0, gid: 0 };
+async function userOwner(parts: Parts, c: Container, root: string): Promise<{ uid: number; gid: number } | undefined> {
+  let user = c.config.security?.user;
+  if (user === undefined) {
+    try {
+      user = (await parts.images()).resolve(c.imageId ?? c.config.image).config.config?.User;
+    } catch {
+      // The image is gone: only the container's own user is known.
+    }
+  }
+  if (!user) return undefined;
+  const { uid, gid } = await resolveUser(root, user);
+  return { uid, gid };
 }
 
 /** The container's rootfs mounted (mounting it when it is not); close() unmounts only what this mounted. */
@@ -38,10 +52,10 @@ async function mountedRootfs(parts: Parts, c: Container): Promise<{ rootfs: stri
 }
 
 export async function openContainerFiles(parts: Parts, c: Container): Promise<ContainerFiles> {
-  const owner = userOwner(c);
   if (c.state === 'running' && c.pid && existsSync(`/proc/${c.pid}/root`)) {
     // The trailing slash: the view's root is the directory the magic link leads to, not the link.
-    return { view: new RootView(`/proc/${c.pid}/root/`), owner, close() {} };
+    const root = `/proc/${c.pid}/root/`;
+    return { view: new RootView(root), userOwner: () => userOwner(parts, c, root), close() {} };
   }
   const { rootfs, close } = await mountedRootfs(parts, c);
   const mounts: ViewMount[] = [];
@@ -49,7 +63,7 @@ export async function openContainerFiles(parts: Parts, c: Container): Promise<Co
     if (m.type === 'bind') mounts.push({ destination: m.destination, source: m.source });
     else if (m.type === 'volume' && m.name) mounts.push({ destination: m.destination, source: (await parts.volumes()).mountpoint(m.name) });
   }
-  return { view: new RootView(rootfs, mounts), owner, close };
+  return { view: new RootView(rootfs, mounts), userOwner: () => userOwner(parts, c, rootfs), close };
 }
 
 /** Writes the container's flattened filesystem (its rootfs, without volumes) as a tar. */

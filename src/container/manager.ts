@@ -281,9 +281,12 @@ export class ContainerManager {
     const c = await this.recreate(before.id, opts);
     if (c.state === 'running') return c;
     if (c.state !== 'created') throw failedPrecondition(`container ${c.name} is ${c.state} and cannot be started`);
+    // Recorded first: the process may exit before setRunning, and its exit then records its start.
+    await this.records.setStartRequested(c.id, Date.now());
     try {
       await this.runtime.start(c.id, opts);
     } catch (e) {
+      await this.records.clearStartRequested(c.id);
       // The process may have failed to exec (runc reports that at start for some errors).
       const code = await this.runtime.exitCode(c.id);
       if (code !== undefined) await recordExit(this.parts, c, code);

@@ -128,14 +128,14 @@ export class ContainerRecords {
   }
 
   /** Records a container event, inside the write that made the change (the row still exists). */
-  private event(id: string, action: string, extra: Record<string, string> = {}): void {
+  private event(id: string, action: string, extra: Record<string, string> = {}, time?: number): void {
     const r = this.store.db.prepare('SELECT name, image_name, image_id, pod_id, namespace FROM containers WHERE id = ?').get(id) as
       | { name: string; image_name: string | null; image_id: string | null; pod_id: string | null; namespace: string }
       | undefined;
     if (!r) return;
     const attributes: Record<string, string> = { name: r.name, image: r.image_name ?? r.image_id ?? '', ...extra };
     if (r.pod_id) attributes.pod = r.pod_id;
-    recordEvent(this.store.db, { namespace: r.namespace, type: 'container', action, id, attributes });
+    recordEvent(this.store.db, { namespace: r.namespace, type: 'container', action, id, attributes, time });
   }
 
   /** A health check's result (podman's health_status event). */
@@ -214,8 +214,8 @@ export class ContainerRecords {
       const first = (this.store.db.prepare('SELECT started_at FROM containers WHERE id = ?').get(id) as { started_at: number | null } | undefined)?.started_at === null;
       this.store.db
         .prepare(
-          `UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, conmon_token = ?, cleanup_owner = NULL, exit_code = NULL, error = NULL, paused = 0
-           WHERE id = ?`,
+          `UPDATE containers SET state = 'created', pid = ?, conmon_pid = ?, conmon_token = ?, cleanup_owner = NULL, exit_code = NULL, error = NULL, paused = 0,
+           start_requested_at = NULL WHERE id = ?`,
         )
         .run(pid, conmon.pid, conmon.token, id);
       if (first) this.event(id, 'create');
@@ -243,9 +243,27 @@ export class ContainerRecords {
     await this.store.write(() => this.store.db.prepare('UPDATE containers SET restart_count = restart_count + 1 WHERE id = ?').run(id));
   }
 
+  /**
+   * The runtime is about to start the created incarnation: from now on its exit implies its
+   * start (recordExit records both, in order, when it comes before setRunning).
+   */
+  async setStartRequested(id: string, at: number): Promise<void> {
+    await this.store.write(() => this.store.db.prepare("UPDATE containers SET start_requested_at = ? WHERE id = ? AND state = 'created'").run(at, id));
+  }
+
+  /** The runtime's start failed: the process never ran. */
+  async clearStartRequested(id: string): Promise<void> {
+    await this.store.write(() => this.store.db.prepare('UPDATE containers SET start_requested_at = NULL WHERE id = ?').run(id));
+  }
+
+  /** Running since the start was asked of the runtime (else startedAt): never after an exit the monitor timed. */
   async setRunning(id: string, startedAt: number): Promise<void> {
     await this.store.write(() => {
-      const changed = this.store.db.prepare("UPDATE containers SET state = 'running', started_at = ?, finished_at = NULL WHERE id = ? AND state = 'created'").run(startedAt, id).changes;
+      const changed = this.store.db
+        .prepare(
+          "UPDATE containers SET state = 'running', started_at = coalesce(start_requested_at, ?), finished_at = NULL, start_requested_at = NULL WHERE id = ? AND state = 'created'",
+        )
+        .run(startedAt, id).changes;
       if (changed) this.event(id, 'start');
     });
   }
@@ -260,14 +278,20 @@ export class ContainerRecords {
     e: { code: number; oomKilled: boolean; error?: string; monitorPid: number | null; at: number; owner: string },
   ): Promise<boolean> {
     return this.store.write(() => {
+      const db = this.store.db;
+      const before = db.prepare('SELECT state, start_requested_at FROM containers WHERE id = ?').get(id) as { state: string; start_requested_at: number | null } | undefined;
+      // Started, but the exit came before the starter recorded it running: the start first.
+      const startedAt = before?.state === 'created' ? before.start_requested_at : null;
       const changed =
-        this.store.db
+        db
           .prepare(
-            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?, released = 0, cleanup_owner = ?, paused = 0
+            `UPDATE containers SET state = 'stopped', exit_code = ?, finished_at = ?, oom_killed = ?, error = ?, released = 0, cleanup_owner = ?, paused = 0,
+             started_at = coalesce(?, started_at), start_requested_at = NULL
              WHERE id = ? AND state IN ('created', 'running') AND conmon_pid IS ?`,
           )
-          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, e.owner, id, e.monitorPid).changes > 0;
+          .run(e.code, e.at, e.oomKilled ? 1 : 0, e.error ?? null, e.owner, startedAt, id, e.monitorPid).changes > 0;
       if (changed) {
+        if (startedAt !== null) this.event(id, 'start', {}, startedAt);
         if (e.oomKilled) this.event(id, 'oom');
         this.event(id, 'die', { exitCode: String(e.code) });
       }

@@ -35,8 +35,8 @@ async function open(req: Request) {
   const files = await mgr.openFiles(c.id);
   // Relative paths are from the root, as docker takes them.
   const abs = path.startsWith('/') ? path : `/${path}`;
-  const end = { view: files.view, path: abs, where: `container ${req.params[0]}`, owner: files.owner };
-  return { c, files, end, missing: () => notFound(`Could not find the file ${path} in container ${req.params[0]}`) };
+  const end = { view: files.view, path: abs, where: `container ${req.params[0]}` };
+  return { files, end, missing: () => notFound(`Could not find the file ${path} in container ${req.params[0]}`) };
 }
 
 /** docker's path stat: the last component is not followed unless the path ends in / or /. . */
@@ -59,8 +59,9 @@ async function getArchive(req: Request, reply: Reply): Promise<void> {
     if (!stat) throw missing();
     const { copyToStream } = await import('../snapshot/index.js');
     const out = reply.stream(200, { 'Content-Type': 'application/x-tar', [STAT_HEADER]: stat.header });
-    // A directory's content (PATH/.) as ./… entries: the client rebases them by that name.
-    await copyToStream(end, out as Writable, { contentsName: /\/\.$/.test(end.path) ? '.' : undefined });
+    // docker's entry names: a directory's content (PATH/.) as ./…, the root as / and /…
+    // (the client rebases entries by the source's base name: '.' and '/').
+    await copyToStream(end, out as Writable, { contentsName: /\/\.$/.test(end.path) ? '.' : '/' });
     out.end();
   } finally {
     files.close();
@@ -80,15 +81,16 @@ async function headArchive(req: Request, reply: Reply): Promise<void> {
 
 /** PUT: the tar (maybe compressed) extracted into the existing directory path. */
 async function putArchive(req: Request, reply: Reply): Promise<void> {
-  const { c, files, end, missing } = await open(req);
+  const { files, end, missing } = await open(req);
   try {
     const stat = pathStat({ ...end, path: end.path.replace(/\/*$/, '/') });
     if (!stat) throw missing();
     if (!stat.isDir) throw invalidArgument('extraction point is not a directory');
     const { copyFromStream } = await import('../snapshot/index.js');
-    // copyUIDGID: what lands is the container user's (when it has one: docker's rule); otherwise the archive's owners stay.
-    const chown = boolParam(req.query, 'copyUIDGID') && !!c.config.security?.user;
-    await copyFromStream(req.body, end, { archive: !chown, overwrite: !boolParam(req.query, 'noOverwriteDirNonDir') });
+    // copyUIDGID: what lands is the container user's, looked up in its /etc/passwd and
+    // /etc/group (when it has one: docker's rule); otherwise the archive's owners stay.
+    const owner = boolParam(req.query, 'copyUIDGID') ? await files.userOwner() : undefined;
+    await copyFromStream(req.body, { ...end, owner }, { archive: !owner, overwrite: !boolParam(req.query, 'noOverwriteDirNonDir') });
     reply.empty(200);
   } catch (e) {
     if (isBerthError(e, 'NotFound')) throw missing();

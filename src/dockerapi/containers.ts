@@ -7,6 +7,7 @@ import type { Container, ContainerManager } from '../container/index.js';
 import type { Engine } from '../engine/index.js';
 import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { flagsFromCreateBody, type CreateBody } from './create.js';
+import { endpointId, networkId } from './ids.js';
 import { boolParam, filterParam, type Reply, type Request, type Router } from './server.js';
 
 export const RAW_STREAM = 'application/vnd.docker.raw-stream';
@@ -51,7 +52,7 @@ export function listView(mgr: ContainerManager, c: Container) {
     HostConfig: { NetworkMode: networkMode(c) },
     NetworkSettings: {
       Networks: Object.fromEntries(
-        (n?.attachments ?? []).map((a) => [a.network, { IPAddress: a.ips[0] ?? '', Gateway: a.gateways[0] ?? '', MacAddress: a.mac ?? '', NetworkID: a.network }]),
+        (n?.attachments ?? []).map((a) => [a.network, { IPAddress: a.ips[0] ?? '', Gateway: a.gateways[0] ?? '', MacAddress: a.mac ?? '', NetworkID: networkId(a.network), EndpointID: endpointId(c.id, a.network) }]),
       ),
     },
     Mounts: (c.config.mounts ?? []).flatMap((m) => (m.type === 'tmpfs' ? [] : [{ Type: m.type, Destination: m.destination }])),
@@ -221,7 +222,13 @@ export function containerRoutes(router: Router): void {
       // from the drivers they know to have them.
       const maxSize = c.config.logSizeMax;
       const HostConfig = { ...view.HostConfig, LogConfig: { Type: 'json-file', Config: maxSize ? { 'max-size': String(maxSize) } : {} } };
-      reply.json(200, { ...view, State, HostConfig, Name: `/${c.name}`, Config: { ...view.Config, AttachStdin: false, AttachStdout: false, AttachStderr: false, StdinOnce: false } });
+      // A network's ID as /networks serves it (berth's views name networks by name).
+      const attached = new Set((c.network?.attachments ?? []).map((a) => a.network));
+      const Networks = Object.fromEntries(
+        Object.entries(view.NetworkSettings.Networks).map(([name, n]) => [name, { ...n, NetworkID: networkId(n.NetworkID), EndpointID: attached.has(name) ? endpointId(c.id, name) : '' }]),
+      );
+      const NetworkSettings = { ...view.NetworkSettings, Networks };
+      reply.json(200, { ...view, State, HostConfig, NetworkSettings, Name: `/${c.name}`, Config: { ...view.Config, AttachStdin: false, AttachStdout: false, AttachStderr: false, StdinOnce: false } });
     })
     .add('POST', '/containers/{id}/start', async (req, reply) => {
       const { mgr, c } = await lookup(req.engine, req.params[0]);

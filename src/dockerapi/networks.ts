@@ -1,15 +1,13 @@
 // /networks/…: list, inspect, create (bridge), remove, connect/disconnect, prune. berth's
 // networks are conflists named by name; docker's ID is derived from the name (stable,
 // 64 hex digits), and `bridge`, what docker clients ask for, is the default network.
-import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { networkLib } from '../cli/network.js';
 import type { Engine } from '../engine/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { lookup } from './containers.js';
-import { filterParam, type Router } from './server.js';
-
-export const networkId = (name: string) => createHash('sha256').update(name).digest('hex');
+import { endpointId, networkId } from './ids.js';
+import { filterParam, pruneUntil, type Router } from './server.js';
 
 type NetworkLib = Awaited<ReturnType<typeof networkLib>>['lib'];
 
@@ -19,13 +17,20 @@ interface NetworkEntry {
   info: Awaited<ReturnType<NetworkLib['listNetworks']>>['networks'][number];
   labels: Record<string, string>;
   options: Record<string, string>;
+  /** When its conflist was written (ms): `network create` writes it once. */
+  created: number;
 }
 
 async function networks(engine: Engine): Promise<{ all: NetworkEntry[]; defaultName: string }> {
   const { lib, confDir, defaults } = await networkLib(engine);
   await lib.ensureDefaultNetwork(confDir, defaults);
   const { networks: configs } = await lib.loadNetworks(confDir);
-  const all = (await lib.listNetworks(confDir)).networks.map((info) => ({ name: info.name, id: networkId(info.name), info, ...(configs.has(info.name) ? lib.networkMeta(configs.get(info.name)!) : { labels: {}, options: {} }) }));
+  const all: NetworkEntry[] = [];
+  for (const info of (await lib.listNetworks(confDir)).networks) {
+    const meta = configs.has(info.name) ? lib.networkMeta(configs.get(info.name)!) : { labels: {}, options: {} };
+    const created = info.file ? (await stat(info.file).catch(() => undefined))?.mtimeMs ?? 0 : 0;
+    all.push({ name: info.name, id: networkId(info.name), info, ...meta, created });
+  }
   return { all, defaultName: (await engine.network()).defaultNetworkName };
 }
 
@@ -45,7 +50,6 @@ function onlyOne(found: NetworkEntry[], ref: string): NetworkEntry | undefined {
 
 /** docker's network object; Containers lists the ones attached now, with what they got there. */
 async function networkView(engine: Engine, n: NetworkEntry, withContainers: boolean) {
-  const created = n.info.file ? (await stat(n.info.file).catch(() => undefined))?.mtime : undefined;
   const containers: Record<string, unknown> = {};
   if (withContainers) {
     const mgr = await engine.containers();
@@ -53,13 +57,13 @@ async function networkView(engine: Engine, n: NetworkEntry, withContainers: bool
       const c = await mgr.get(id).catch(() => undefined);
       const a = c?.network?.attachments.find((x) => x.network === n.name);
       if (!c || !a) continue;
-      containers[c.id] = { Name: c.name, EndpointID: createHash('sha256').update(`${c.id}/${n.name}`).digest('hex'), MacAddress: a.mac ?? '', IPv4Address: a.cidrs.find((x) => !x.includes(':')) ?? '', IPv6Address: a.cidrs.find((x) => x.includes(':')) ?? '' };
+      containers[c.id] = { Name: c.name, EndpointID: endpointId(c.id, n.name), MacAddress: a.mac ?? '', IPv4Address: a.cidrs.find((x) => !x.includes(':')) ?? '', IPv6Address: a.cidrs.find((x) => x.includes(':')) ?? '' };
     }
   }
   return {
     Name: n.name,
     Id: n.id,
-    Created: (created ?? new Date(0)).toISOString(),
+    Created: new Date(n.created).toISOString(),
     Scope: 'local',
     Driver: n.info.driver,
     EnableIPv6: n.info.subnets.some((s) => s.subnet.includes(':')),
@@ -75,6 +79,27 @@ async function networkView(engine: Engine, n: NetworkEntry, withContainers: bool
   };
 }
 
+/** label=KEY or label=KEY=VALUE against a network's labels. */
+function hasLabel(n: NetworkEntry, v: string): boolean {
+  const i = v.indexOf('=');
+  return i < 0 ? v in n.labels : n.labels[v.slice(0, i)] === v.slice(i + 1);
+}
+
+/**
+ * docker's network prune filters: until (what was created before it goes), every label=
+ * matching, and not every label!= matching; nothing else.
+ */
+function pruneTest(filters: [string, string][]): (n: NetworkEntry) => boolean {
+  for (const [k] of filters) if (k !== 'until' && k !== 'label' && k !== 'label!') throw invalidArgument(`invalid filter '${k}'`);
+  const untils = filters.filter(([k]) => k === 'until').map(([, v]) => v);
+  if (untils.length > 1) throw invalidArgument('more than one until filter specified');
+  const until = untils.length ? pruneUntil(untils[0]) : undefined;
+  const labels = filters.filter(([k]) => k === 'label').map(([, v]) => v);
+  const notLabels = filters.filter(([k]) => k === 'label!').map(([, v]) => v);
+  return (n) =>
+    (until === undefined || n.created < until) && labels.every((v) => hasLabel(n, v)) && !(notLabels.length > 0 && notLabels.every((v) => hasLabel(n, v)));
+}
+
 function networkFilter(n: NetworkEntry, isDefault: boolean, [k, v]: [string, string]): boolean {
   switch (k) {
     case 'name':
@@ -83,10 +108,8 @@ function networkFilter(n: NetworkEntry, isDefault: boolean, [k, v]: [string, str
       return n.id.startsWith(v);
     case 'driver':
       return n.info.driver === v;
-    case 'label': {
-      const i = v.indexOf('=');
-      return i < 0 ? v in n.labels : n.labels[v.slice(0, i)] === v.slice(i + 1);
-    }
+    case 'label':
+      return hasLabel(n, v);
     case 'type':
       if (v !== 'custom' && v !== 'builtin') throw invalidArgument(`invalid filter: 'type'='${v}'`);
       return (v === 'builtin') === isDefault;
@@ -202,7 +225,7 @@ export function networkRoutes(router: Router): void {
       reply.empty(200);
     })
     .add('POST', '/networks/prune', async (req, reply) => {
-      const filters = filterParam(req.query);
+      const wanted = pruneTest(filterParam(req.query));
       const { all, defaultName } = await networks(req.engine);
       const { lib, confDir } = await networkLib(req.engine);
       const net = await req.engine.network();
@@ -210,7 +233,7 @@ export function networkRoutes(router: Router): void {
       const deleted: string[] = [];
       for (const n of all) {
         if (n.name === defaultName || named.has(n.name)) continue;
-        if (!filters.every(([k, v]) => (k === 'label' ? networkFilter(n, false, [k, v]) : k === 'label!' ? !networkFilter(n, false, ['label', v]) : true))) continue;
+        if (!wanted(n)) continue;
         const users = await net.containersOn(n.name);
         if (users.length > 0) continue;
         await lib.removeNetwork(confDir, n.name, users, net.dnsDir);

@@ -7,6 +7,7 @@ import { chmodSync, rmSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { parseDuration } from '../cli/healthcheck.js';
 import type { Engine } from '../engine/index.js';
 import { BerthError, httpStatusOf, invalidArgument } from '../errors/index.js';
 import { log } from '../log/index.js';
@@ -379,4 +380,16 @@ export function filterParam(q: URLSearchParams): [string, string][] {
     else throw invalidArgument(`invalid filters: ${raw}`);
   }
   return out;
+}
+
+/**
+ * A prune's `until` (ms): unix seconds, an RFC 3339 time, or a Go duration back from now;
+ * what was created before it goes.
+ */
+export function pruneUntil(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  if (/^[\d.]+[a-z\u00b5]+/.test(v)) return Date.now() - parseDuration(v, 'until');
+  const t = new Date(v).getTime();
+  if (Number.isNaN(t)) throw invalidArgument(`failed to parse value as time or duration: "${v}"`);
+  return t;
 }

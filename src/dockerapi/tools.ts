@@ -3,13 +3,12 @@
 import { cpus, totalmem } from 'node:os';
 import type { Writable } from 'node:stream';
 import { containerProcesses } from '../cli/container-tools.js';
-import { parseDuration } from '../cli/healthcheck.js';
 import { cgroupDetail, cgroupPathOf, diskUsage, networkInterfaces, systemCpuNanos, type Container, type ContainerManager } from '../container/index.js';
 import { failedPrecondition, invalidArgument, isBerthError } from '../errors/index.js';
 import { lookup } from './containers.js';
 import { resourceFlagsOf, restartFlag, type HostConfig } from './create.js';
 import { parseRestart, resourcesFromFlags } from '../cli/options.js';
-import { boolParam, filterParam, type Reply, type Request, type Router } from './server.js';
+import { boolParam, filterParam, pruneUntil, type Reply, type Request, type Router } from './server.js';
 
 /** docker's args of ps: one string, split on spaces. */
 async function top(req: Request, reply: Reply): Promise<void> {
@@ -148,15 +147,6 @@ async function stats(req: Request, reply: Reply): Promise<void> {
 
 const KIND = { C: 0, A: 1, D: 2 } as const;
 
-/** docker's prune `until`: unix seconds, an RFC 3339 time, or a Go duration back from now. */
-function untilTime(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  if (/^[\d.]+[a-z\u00b5]+/.test(v)) return Date.now() - parseDuration(v, 'until');
-  const t = new Date(v).getTime();
-  if (Number.isNaN(t)) throw invalidArgument(`invalid filter 'until=${v}'`);
-  return t;
-}
-
 function labelMatches(c: Container, v: string): boolean {
   const labels = c.config.labels ?? {};
   const i = v.indexOf('=');
@@ -166,7 +156,7 @@ function labelMatches(c: Container, v: string): boolean {
 function pruneFilter(c: Container, [k, v]: [string, string]): boolean {
   switch (k) {
     case 'until':
-      return c.createdAt < untilTime(v);
+      return c.createdAt < pruneUntil(v);
     case 'label':
       return labelMatches(c, v);
     case 'label!':

@@ -45,6 +45,22 @@ function xattrsOf(path: string): Record<string, Buffer> {
   return out;
 }
 
+/**
+ * The kernel's pseudo filesystems (statfs magic numbers: proc, sysfs, cgroup v1 and v2,
+ * devpts, mqueue, debugfs, tracefs, securityfs, bpf, pstore, configfs, binfmt_misc,
+ * fusectl): a running container's root shows them mounted, and their files are no data to
+ * copy (some block when read). Their mount points are packed as empty directories.
+ */
+const PSEUDO_FS = new Set([0x9fa0, 0x62656572, 0x27e0eb, 0x63677270, 0x1cd1, 0x19800202, 0x64626720, 0x74726163, 0x73636673, 0xcafe4a11, 0x6165676c, 0x62656570, 0x42494e4d, 0x65735543]);
+
+function isPseudoFs(dir: string): boolean {
+  try {
+    return PSEUDO_FS.has(Number(fs.statfsSync(dir).type));
+  } catch {
+    return false;
+  }
+}
+
 /** A /proc/self/fd/N path: a directory this process holds open (the link is its way in). */
 const PINNED = /^\/proc\/self\/fd\/\d+$/;
 
@@ -56,7 +72,7 @@ const PINNED = /^\/proc\/self\/fd\/\d+$/;
  */
 export async function packTree(hostPath: string, name: string, tar: TarWriter, opts: PackOptions = {}): Promise<void> {
   const links = new Map<string, string>();
-  const walk = async (path: string, entryName: string, top: boolean): Promise<void> => {
+  const walk = async (path: string, entryName: string, top: boolean, parentDev?: number): Promise<void> => {
     const nofollow = top && PINNED.test(path) ? 0 : O_NOFOLLOW;
     const st = nofollow ? fs.lstatSync(path) : fs.statSync(path);
     const type = typeOf(st);
@@ -67,7 +83,8 @@ export async function packTree(hostPath: string, name: string, tar: TarWriter, o
       gid: st.gid,
       mtime: Math.floor(st.mtimeMs / 1000),
     };
-    const child = (n: string) => (entryName ? `${entryName}/${n}` : n);
+    // A top entry named '/' (docker's archive of a root) puts its children at /NAME.
+    const child = (n: string) => (entryName ? `${entryName.replace(/\/$/, '')}/${n}` : n);
     if (opts.layer && type === 'char' && st.rdev === 0) {
       const slash = entryName.lastIndexOf('/');
       await tar.add({ name: `${entryName.slice(0, slash + 1)}.wh.${entryName.slice(slash + 1)}`, type: 'file', ...meta, mode: 0 });
@@ -107,7 +124,9 @@ export async function packTree(hostPath: string, name: string, tar: TarWriter, o
       if (opts.layer && entryName && OPAQUE_XATTRS.some((x) => lgetxattr(`${dir}/.`, x)?.toString() === 'y')) {
         await tar.add({ name: child('.wh..wh..opq'), type: 'file', ...meta, mode: 0 });
       }
-      for (const n of fs.readdirSync(dir).sort()) await walk(`${dir}/${n}`, child(n), false);
+      // The top or another filesystem starting here: a pseudo one's content is not packed.
+      if (st.dev !== parentDev && isPseudoFs(dir)) return;
+      for (const n of fs.readdirSync(dir).sort()) await walk(`${dir}/${n}`, child(n), false, st.dev);
     } finally {
       fs.closeSync(dfd);
     }

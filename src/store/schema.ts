@@ -159,4 +159,10 @@ export const migrations: string[] = [
   -- beside it so listings need not ask the runtime; an exit or a new incarnation clears it.
   ALTER TABLE containers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- When a start of the created incarnation was asked of the runtime (ms): a process that
+  -- exits before its starter records it running still gets its start recorded, before its
+  -- exit. Recording either clears it; so does a new incarnation or a failed start.
+  ALTER TABLE containers ADD COLUMN start_requested_at INTEGER;
+  `,
 ];

@@ -3,7 +3,7 @@
 // mount left behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, listMounts, newInstance, runCommand, type Instance } from '../helpers/index.js';
 import { RootView } from '../../src/snapshot/index.js';
@@ -75,6 +75,15 @@ test('cp to and from a running container: archive semantics, ownership, streams'
   assert.equal((await ok(inst, ['exec', 'r', 'stat', '-c', '%u:%g %a %Y', '/d/own.txt'])).trim(), `1234:2345 640 ${Date.parse('2001-01-01T00:00:00Z') / 1000}`);
   await ok(inst, ['cp', '--archive=false', src, 'r:/d/root-owned']);
   assert.equal((await ok(inst, ['exec', 'r', 'stat', '-c', '%u:%g', '/d/root-owned'])).trim(), '0:0');
+  // A container with a named user: its uid and primary gid from the container's /etc/passwd.
+  await ok(inst, ['run', '-d', '--name', 'u', '-u', 'nobody', '--network', 'none', img, 'sleep', '600']);
+  await ok(inst, ['cp', '--archive=false', src, 'u:/tmp/nobody-owned']);
+  assert.equal((await ok(inst, ['exec', 'u', 'stat', '-c', '%u:%g', '/tmp/nobody-owned'])).trim(), '65534:65534');
+  // The root of a running container: its files, and its kernel filesystems as empty directories.
+  await ok(inst, ['cp', 'u:/', join(host, 'u-root')]);
+  assert.ok(existsSync(join(host, 'u-root/bin/busybox')) && existsSync(join(host, 'u-root/etc/passwd')));
+  assert.deepEqual([readdirSync(join(host, 'u-root/proc')), readdirSync(join(host, 'u-root/sys'))], [[], []]);
+  await ok(inst, ['rm', '-f', 'u']);
   // A host dir in, to a new name and into an existing dir.
   mkdirSync(join(host, 'tree/inner'), { recursive: true });
   writeFileSync(join(host, 'tree/inner/h'), 'from host\n');

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { newInstance, processesUsing, type Instance } from '../helpers/index.js';
 import { freePort } from '../registry/fixture.js';
-import { hasCommand, httpGet, startService, type Service } from './harness.js';
+import { hasCommand, httpGet, request, startService, type Service } from './harness.js';
 
 /** A /24 of this instance's own, for one more network (as test/network does). */
 function extraSubnet(inst: Instance, add: number): { subnet: string; gateway: string } {
@@ -67,7 +67,7 @@ async function setUp(t: { after(fn: () => Promise<void> | void): void }): Promis
 }
 
 test('docker network and volume commands against berth system service', { skip: !hasCommand('docker') && 'no docker CLI on this machine' }, async (t) => {
-  const { inst, image, docker, dockerFails } = await setUp(t);
+  const { inst, svc, image, docker, dockerFails } = await setUp(t);
   const bridge = `${inst.bridge}n`.slice(0, 15);
   t.after(() => dropBridge(bridge));
   const net = extraSubnet(inst, 128);
@@ -110,6 +110,14 @@ test('docker network and volume commands against berth system service', { skip: 
     assert.match(members[srvId]!.IPv4Address, new RegExp(`^${net.subnet.split('.').slice(0, 3).join('\\.')}\\.\\d+/24$`));
     assert.match(members[srvId]!.MacAddress, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
     assert.match(await dockerFails(['network', 'rm', 'backnet']), /Error response from daemon: error while removing network: network backnet id [0-9a-f]{64} has active endpoints/);
+    // A container's NetworkID (inspect and the listing) is the network's Id: docker network inspect takes it.
+    const netId = (await docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.NetworkID}}{{end}}', 'srv'])).trim();
+    assert.match(netId, /^[0-9a-f]{64}$/);
+    assert.equal((await docker(['network', 'inspect', '-f', '{{.Name}} {{.Id}}', netId])).trim(), `backnet ${netId}`);
+    const endpoint = (await docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}', 'srv'])).trim();
+    assert.equal(endpoint, JSON.parse(await docker(['network', 'inspect', '-f', '{{json .Containers}}', netId]))[srvId].EndpointID);
+    const listed = JSON.parse((await request(svc.socket, 'GET', `/v1.43/containers/json?filters=${encodeURIComponent(JSON.stringify({ name: ['srv'] }))}`)).body) as { NetworkSettings: { Networks: Record<string, { NetworkID: string; EndpointID: string }> } }[];
+    assert.deepEqual(listed.map((c) => c.NetworkSettings.Networks.backnet), [{ ...listed[0].NetworkSettings.Networks.backnet, NetworkID: netId, EndpointID: endpoint }]);
 
     // A container on the default network joins backnet under an alias, and leaves it.
     await docker(['run', '-d', '--name', 'late', image, 'sh', '-c', 'echo late > /tmp/i; exec httpd -f -p 80 -h /tmp']);
@@ -156,6 +164,22 @@ test('docker network and volume commands against berth system service', { skip: 
     assert.ok(!existsSync(`/sys/class/net/${bridge}`), 'the bridge berth made goes with the network');
     await docker(['network', 'create', 'spare']);
     assert.match(await docker(['network', 'prune', '-f']), /spare/);
+
+    // Filters: until (a duration back from now, a timestamp, an RFC 3339 time), label=, label!=.
+    const deleted = (out: string) => (out.startsWith('Deleted Networks:\n') ? out.trim().split('\n').slice(1).sort() : (assert.equal(out, ''), []));
+    await docker(['network', 'create', '--label', 'age=old', 'old1']);
+    await docker(['network', 'create', '--label', 'age=old', '--label', 'keep=yes', 'old2']);
+    await new Promise((r) => setTimeout(r, 1100));
+    const cut = Date.now();
+    await new Promise((r) => setTimeout(r, 100));
+    await docker(['network', 'create', '--label', 'age=new', 'new1']);
+    assert.deepEqual(deleted(await docker(['network', 'prune', '-f', '--filter', 'until=24h'])), [], 'nothing is a day old');
+    assert.deepEqual(deleted(await docker(['network', 'prune', '-f', '--filter', `until=${(cut / 1000).toFixed(3)}`, '--filter', 'label!=keep=yes'])), ['old1']);
+    assert.deepEqual(deleted(await docker(['network', 'prune', '-f', '--filter', 'label=age=new', '--filter', 'label=keep'])), [], 'every label= must match');
+    assert.deepEqual(deleted(await docker(['network', 'prune', '-f', '--filter', 'label=age=new'])), ['new1']);
+    assert.deepEqual(deleted(await docker(['network', 'prune', '-f', '--filter', `until=${new Date(cut).toISOString()}`])), ['old2']);
+    assert.match(await dockerFails(['network', 'prune', '-f', '--filter', 'until=soon']), /Error response from daemon: failed to parse value as time or duration: "soon"/);
+    assert.match(await dockerFails(['network', 'prune', '-f', '--filter', 'driver=bridge']), /Error response from daemon: invalid filter 'driver'/);
     assert.equal((await inst.run(['network', 'ls', '-q'])).stdout, 'berth\n');
     assert.deepEqual(dnsmasqs(inst), []);
   });

@@ -3,8 +3,9 @@
 // ports, a pull from a registry on 127.0.0.1, and docker's error messages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { freePort, insecureConf, startRegistry } from '../registry/fixture.js';
@@ -131,6 +132,92 @@ test('the docker CLI against berth system service', { skip: !hasDocker() && 'no 
     await ok(['run', '-d', '--name', 'unchecked', '--network', 'none', '--no-healthcheck', image, 'sleep', '100']);
     assert.equal((await ok(['inspect', '-f', '{{json .Config.Healthcheck}}', 'unchecked'])).trim(), '{"Test":["NONE"]}');
     await ok(['rm', '-f', 'checked', 'unchecked']);
+  });
+
+  await t.test('detach keys: attach and run -it leave the container running; a second attach sees its output', async (t) => {
+    /** A docker command under a real terminal (script's pty), typed into. */
+    const terminal = (cmd: string) => {
+      const child = spawn('script', ['-qfc', cmd, '/dev/null'], { env: svc.clientEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      t.after(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      });
+      return {
+        type: (keys: string) => child.stdin.write(keys),
+        /** Waits for text in what the terminal showed since the last wait. */
+        async sees(text: string, ms = 20_000) {
+          for (const end = Date.now() + ms; !out.includes(text); await new Promise((r) => setTimeout(r, 50)))
+            assert.ok(Date.now() < end, `${cmd}: never showed ${JSON.stringify(text)}: ${JSON.stringify(out)}`);
+          out = out.slice(out.indexOf(text) + text.length);
+        },
+        async ends(ms = 20_000) {
+          const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
+          assert.notEqual(await Promise.race([exited, timer]), 'timeout', `${cmd} did not end: ${JSON.stringify(out)}`);
+        },
+      };
+    };
+    const running = async (name: string) => (await ok(['inspect', '-f', '{{.State.Status}}', name])).trim();
+    // The shell computes what it prints: the terminal's echo of the command line does not count.
+    const roundTrip = async (term: ReturnType<typeof terminal>, a: number, b: number) => {
+      term.type(`echo $((${a}*${b}))\r`);
+      await term.sees(`${a * b}\r\n`);
+    };
+
+    await ok(['run', '-dit', '--name', 'shell', '--network', 'none', image, 'sh']);
+    // The default keys, ctrl-p ctrl-q.
+    const first = terminal('docker attach shell');
+    await roundTrip(first, 6, 7);
+    first.type('\x10\x11');
+    await first.ends();
+    assert.equal(await running('shell'), 'running');
+    // --detach-keys.
+    const second = terminal('docker attach --detach-keys ctrl-x,x shell');
+    await roundTrip(second, 7, 8);
+    second.type('\x18x');
+    await second.ends();
+    assert.equal(await running('shell'), 'running');
+    // A client that leaves detaching to the daemon (the keys go in the stream): the service
+    // ends the session on them; the container runs on.
+    const raw = createConnection(svc.socket);
+    let got = '';
+    raw.on('data', (d) => (got += d));
+    const closed = new Promise<void>((r) => raw.once('close', () => r()));
+    raw.write('POST /v1.43/containers/shell/attach?stream=1&stdin=1&stdout=1&stderr=1&detachKeys=ctrl-x,x HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+    for (let i = 0; !got.includes('\r\n\r\n'); i++) {
+      assert.ok(i < 200, `no answer to the attach: ${got}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(got, /^HTTP\/1\.1 101 /);
+    raw.write('echo $((3*4))\r');
+    for (let i = 0; !got.includes('12\r\n'); i++) {
+      assert.ok(i < 200, `no output on the raw attach: ${JSON.stringify(got)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    raw.write('\x18x');
+    const ended = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('open'), 10_000).unref())]);
+    assert.equal(ended, 'closed', 'the service ended the session on the detach keys');
+    assert.equal(await running('shell'), 'running');
+    const third = terminal('docker attach shell');
+    await roundTrip(third, 9, 9);
+    third.type('exit\r');
+    await third.ends();
+    assert.equal((await ok(['wait', 'shell'])).trim(), '0');
+
+    // docker run -it, then ctrl-p ctrl-q: the container runs on, and is attached to again.
+    const run = terminal(`docker run -it --name runit --network none ${image} sh`);
+    await roundTrip(run, 5, 5);
+    run.type('\x10\x11');
+    await run.ends();
+    assert.equal(await running('runit'), 'running');
+    const again = terminal('docker attach runit');
+    await roundTrip(again, 4, 4);
+    again.type('\x10\x11');
+    await again.ends();
+    assert.equal(await running('runit'), 'running');
+    await ok(['rm', '-f', 'shell', 'runit']);
   });
 
   await t.test('stop without -t waits the default and then kills (a PID 1 that ignores SIGTERM)', async () => {

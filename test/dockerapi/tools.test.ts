@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { newInstance } from '../helpers/index.js';
+import { GROUP, newInstance, PASSWD } from '../helpers/index.js';
 import { DEBIAN_PYTHON, hasDocker, request, startService } from './harness.js';
 
 /** docker's sizes: 1.5MiB, 12kB, 0B → bytes. */
@@ -154,6 +154,34 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
     mkdirSync(join(host, 'dot-into'));
     await ok(['cp', 'box:/data/d/.', join(host, 'dot-into')]);
     assert.equal(readFileSync(join(host, 'dot-into', 'a'), 'utf8'), 'one\n');
+    // The root: its content lands in DEST (a new name or an existing directory), under docker's
+    // entry names (/ and /NAME: the client rebases them by the source's base name, '/').
+    // Kernel filesystems mounted in the running container come as empty directories.
+    await ok(['cp', 'box:/', join(host, 'root-new')]);
+    mkdirSync(join(host, 'root-into'));
+    await ok(['cp', 'box:/', join(host, 'root-into')]);
+    for (const dest of ['root-new', 'root-into']) {
+      assert.equal(readFileSync(join(host, dest, 'data', 'f'), 'utf8'), 'file\n', dest);
+      assert.equal(readFileSync(join(host, dest, 'etc', 'passwd'), 'utf8'), PASSWD, dest);
+      assert.equal(readlinkSync(join(host, dest, 'bin', 'sh')), 'busybox', dest);
+      assert.deepEqual(readdirSync(join(host, dest, 'proc')), [], `${dest}: /proc empty`);
+      assert.deepEqual(readdirSync(join(host, dest, 'sys')), [], `${dest}: /sys empty`);
+    }
+    assert.deepEqual(readdirSync(host).filter((n) => n.startsWith('root-')).sort(), ['root-into', 'root-new'], 'no entry landed beside DEST');
+    const rootNames = sh(`docker cp box:/ - | python3 -c "import sys, tarfile; print('\\n'.join(m.name for m in tarfile.open(fileobj=sys.stdin.buffer, mode='r|')))"`);
+    assert.equal(rootNames.status, 0, rootNames.stderr);
+    const names = rootNames.stdout.replace(/\n$/, '').split('\n');
+    assert.equal(names[0], '', 'the root itself first (python drops the slash of "/")');
+    for (const want of ['/etc/passwd', '/data/f', '/bin/sh', '/proc']) assert.ok(names.includes(want), `${want} in the archive`);
+    assert.ok(names.every((n) => n === '' || n.startsWith('/')), names.filter((n) => !n.startsWith('/')).slice(0, 5).join(' '));
+    // /etc/. : the directory's content, to a new name and into an existing directory; /etc: the directory into it.
+    await ok(['cp', 'box:/etc/.', join(host, 'etc-new')]);
+    mkdirSync(join(host, 'etc-into'));
+    await ok(['cp', 'box:/etc/.', join(host, 'etc-into')]);
+    await ok(['cp', 'box:/etc', join(host, 'etc-into')]);
+    assert.equal(readFileSync(join(host, 'etc-new', 'passwd'), 'utf8'), PASSWD);
+    assert.equal(readFileSync(join(host, 'etc-into', 'group'), 'utf8'), GROUP);
+    assert.equal(readFileSync(join(host, 'etc-into', 'etc', 'group'), 'utf8'), GROUP);
     // The archive keeps the owner (the docker CLI itself extracts as its own user).
     const listing = sh('docker cp box:/data/f - | tar -tvf -');
     assert.equal(listing.status, 0, listing.stderr);
@@ -186,14 +214,30 @@ test('the docker CLI: top, stats, pause, cp, diff, export, prune, commit', { ski
     assert.equal(tarIn.status, 0, tarIn.stderr);
     assert.equal(await ok(['exec', 'box', 'cat', '/tmp/in.txt']), 'in\n');
 
-    // -a (copyUIDGID): the container user's owner, for a container that has one.
-    await ok(['run', '-d', '--name', 'usr', '-u', '1000:1000', '--network', 'none', image, 'sleep', '1000']);
+    // -a (copyUIDGID): the container user's uid and primary gid, for a container that has one;
+    // names are looked up in the container's /etc/passwd and /etc/group.
+    const users: [string, string[], string][] = [
+      ['usr', ['-u', '1000:1000'], '1000:1000'],
+      ['nob', ['-u', 'nobody'], '65534:65534'],
+      ['grp', ['-u', 'tester:extra'], '1000:2000'],
+    ];
+    await ok(['commit', '-c', 'USER tester', 'box', 'localhost/as-tester:1']);
+    users.push(['img', [], '1000:1000']);
     try {
-      await ok(['cp', '-a', join(host, 'in.txt'), 'usr:/tmp/a.txt']);
-      await ok(['cp', join(host, 'in.txt'), 'usr:/tmp/b.txt']);
-      assert.equal(await ok(['exec', 'usr', 'stat', '-c', '%u:%g', '/tmp/a.txt', '/tmp/b.txt']), '1000:1000\n1234:2345\n');
+      for (const [name, flags, owner] of users) {
+        await ok(['run', '-d', '--name', name, ...flags, '--network', 'none', name === 'img' ? 'localhost/as-tester:1' : image, 'sleep', '1000']);
+        await ok(['cp', '-a', join(host, 'in.txt'), `${name}:/tmp/a.txt`]);
+        await ok(['cp', join(host, 'in.txt'), `${name}:/tmp/b.txt`]);
+        assert.equal(await ok(['exec', name, 'stat', '-c', '%u:%g', '/tmp/a.txt', '/tmp/b.txt']), `${owner}\n1234:2345\n`, name);
+      }
+      // A stopped container's user too (its rootfs mounted for the copy).
+      await ok(['stop', '-t', '0', 'nob']);
+      await ok(['cp', '-a', join(host, 'in.txt'), 'nob:/tmp/c.txt']);
+      await ok(['start', 'nob']);
+      assert.equal(await ok(['exec', 'nob', 'stat', '-c', '%u:%g', '/tmp/c.txt']), '65534:65534\n');
     } finally {
-      await ok(['rm', '-f', 'usr']);
+      await ok(['rm', '-f', ...users.map(([name]) => name)]);
+      await ok(['rmi', 'localhost/as-tester:1']);
     }
     // noOverwriteDirNonDir (the docker CLI sends it): a file does not replace a directory.
     mkdirSync(join(host, 'replace'));
