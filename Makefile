@@ -79,6 +79,7 @@ test: deps node_modules build
 	bench/loop-lag --smoke || status=$$?; \
 	bench/cri --runs 1 --concurrent 2 --pods 2 || status=$$?; \
 	bench/stream --runs 1 --transfers 1 --size-mb 5 || status=$$?; \
+	bench/docker-api --runs 1 --stopped 3 --running 2 || status=$$?; \
 	node --test out/test/leaks.check.js || status=$$?; \
 	exit $$status
 
