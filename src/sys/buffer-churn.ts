@@ -5,17 +5,20 @@
 // over three threads. Streaming code reports what it allocates (one count per thread,
 // over all its streams); every CHURN_BYTES a young-generation collection (well under a
 // millisecond) frees the dead buffers, and malloc_trim gives the pages they leave between
-// live ones back. Chunks that wait in a stream's queue while the disk is slow live through
-// two of those and move to the old generation, where only a full collection frees them:
-// a pull collected 30-40 MiB of them that way. So every FULL_BYTES the collection is a
-// full one, as long as the heap is small enough for that to take a few milliseconds (a
-// CLI's, a quiet daemon's); a larger heap's would stop a daemon's loop for longer.
+// live ones back.
+// Chunks that wait in a stream's queue while the disk is slow live through two of those
+// collections and move to the old generation, where only a full one frees them: a pull
+// gathered 30-40 MiB of them. So once the buffer memory left after a young collection
+// has grown by PROMOTED_BYTES over what lived on after the last full collection, the
+// next collection is a full one, as long as the heap is small enough for that to take a
+// few milliseconds (a CLI's, a quiet daemon's); a larger heap's would stop a daemon's
+// loop for longer.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { mallocTrim } from './index.js';
 
 const CHURN_BYTES = 4 << 20;
-const FULL_BYTES = 32 << 20;
+const PROMOTED_BYTES = 4 << 20;
 /** Heap in use below which a full collection is cheap enough. */
 const FULL_MAX_HEAP = 32 << 20;
 
@@ -37,21 +40,25 @@ function collector(): Collect | null {
 }
 
 let bytes = 0;
-let sinceFull = 0;
+/** Buffer memory that lived on after the last full collection (none before the first);
+ *  measured at the next collection (undefined until then), since V8 frees the dead
+ *  buffers' memory after a collection, on another thread. */
+let livesOn: number | undefined = 0;
 
 /** Notes n bytes of buffers allocated on this thread (and soon dead). */
 export function bufferChurn(n: number): void {
   bytes += n;
   if (bytes < CHURN_BYTES) return;
-  sinceFull += bytes;
   bytes = 0;
   const gc = collector();
   if (!gc) return;
-  if (sinceFull >= FULL_BYTES && getHeapStatistics().used_heap_size < FULL_MAX_HEAP) {
-    sinceFull = 0;
+  gc({ type: 'minor', execution: 'sync' });
+  const heap = getHeapStatistics();
+  if (livesOn === undefined) {
+    livesOn = heap.external_memory;
+  } else if (heap.external_memory - livesOn > PROMOTED_BYTES && heap.used_heap_size < FULL_MAX_HEAP) {
     gc();
-  } else {
-    gc({ type: 'minor', execution: 'sync' });
+    livesOn = undefined;
   }
   mallocTrim();
 }
