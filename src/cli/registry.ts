@@ -1,5 +1,6 @@
 // pull, push, login, logout.
 import { writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import type { Command } from './command.js';
 import { humanSize } from './format.js';
 import { authFileFlag, registryOptions, tlsFlags } from './registry-flags.js';
@@ -113,17 +114,33 @@ const pullCommand: Command = {
     if (concurrency < 1) throw invalidArgument('--concurrency must be at least 1');
     const images = await ctx.images();
     const registry = await ctx.registry(registryOptions(f));
+    // Ctrl-C or a TERM stops the pull, which removes what it made; then the signal ends
+    // the process as it would have (a second one ends it at once).
+    const stop = new AbortController();
+    let caught: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      caught = signal;
+      stop.abort();
+    };
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
     try {
       // One after the other, as podman pulls several: each reports its own progress.
-      for (const ref of refs) await pullOne(images, registry, ref, f, concurrency);
+      for (const ref of refs) await pullOne(images, registry, ref, f, concurrency, stop.signal);
+    } catch (e) {
+      if (!caught) throw e;
     } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
       registry.close();
+    }
+    if (caught) {
+      process.exitCode = 128 + osConstants.signals[caught];
+      process.kill(process.pid, caught);
     }
   },
 };
 
 /** One pull with its progress, as podman prints it. */
-async function pullOne(images: ImageStore, registry: RegistryAccess, ref: string, f: FlagValues, concurrency: number): Promise<void> {
+async function pullOne(images: ImageStore, registry: RegistryAccess, ref: string, f: FlagValues, concurrency: number, signal: AbortSignal): Promise<void> {
   const out = f.quiet ? undefined : new ProgressPrinter();
   let announced = false;
   const onProgress = (e: PullProgress) => {
@@ -137,7 +154,7 @@ async function pullOne(images: ImageStore, registry: RegistryAccess, ref: string
     } else if (e.type === 'blob' && e.kind === 'config') out.line(`Copying config ${e.digest.slice(7, 19)} ${e.status === 'exists' ? 'skipped: already exists' : 'done'}`);
     else if (e.type === 'blob') out.blob('Copying blob', e.digest, e.size, e.bytes, e.status === 'downloading' ? 'active' : e.status);
   };
-  const { image } = await images.pull(ref, registry, { platform: platformOf(f), concurrency, onProgress });
+  const { image } = await images.pull(ref, registry, { platform: platformOf(f), concurrency, onProgress, signal });
   out?.finish();
   out?.line('Writing manifest to image destination');
   process.stdout.write(`${image.id}\n`);

@@ -1,26 +1,26 @@
 // `berth pull`: reference → registry (mirrors first, per registries.conf) → manifest (the
-// platform's, from an index) → config → layers. Layers download in parallel; each one
-// streams through a digest/size check into the ingest dir AND, at the same time, to a
-// snapshot worker that decompresses, checks the diffID and unpacks it, so unpacking
-// overlaps the download and its per-byte work stays off this thread.
+// platform's, from an index) → config → layers. Layers download in parallel, each one
+// through a digest/size check into its staging file in the ingest dir; one unpacking at a
+// time, in layer order, has a snapshot worker read a layer's file, following it while it
+// is still being written, decompress it, check the diffID and unpack it. Unpacking thus
+// overlaps the downloads, its per-byte work stays off this thread, and the memory a pull
+// holds does not grow with the layers it downloads at once.
 // A blob gets its name only when its digest matched; the image rows are written in one
 // transaction at the end; on any failure whatever this pull created is removed again.
-import { createWriteStream } from 'node:fs';
-import { open as openFile } from 'node:fs/promises';
-import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { closeSync, fsync, openSync, rmSync, write } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { isDigest, StagedBlob, type ContentStore } from '../content/index.js';
 import { BerthError, dataLoss, fromSystemError, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { pullSources, type RegistriesConf, type RegistryClient, type Repository } from '../registry/index.js';
-import { awaitingReader } from '../snapshot/index.js';
-import { BufferChurn } from '../sys/index.js';
+import { LayerFile } from '../snapshot/index.js';
+import { bufferChurn } from '../sys/index.js';
 import type { ImageRecords, NewImage } from './records.js';
 import { DEFAULT_DOMAIN, formatReference, normalizeReference, parseReference, repositoryOf, type Reference } from './reference.js';
 import { formatPlatform, parsePlatform, selectPlatform } from './platform.js';
 import { isIndexMediaType, type ImageConfigFile, type Index, type Manifest, type OciDescriptor } from './types.js';
-import { chainIds, chainSize, Leftovers, type LayerSnapshots } from './unpack.js';
+import { chainIds, chainSize, Leftovers, storedLayer, type LayerSnapshots } from './unpack.js';
 
 export interface PullOptions {
   /** 'os/arch[/variant]'; default this machine's. */
@@ -102,9 +102,13 @@ export async function pullImage(
 
     const chains = chainIds(diffIds);
     await opts.lease?.add({ chainIds: chains });
-    await runPool(m.layers.length, opts.concurrency ?? 3, opts.signal, (i, signal) =>
-      pullLayer({ content, snapshots, repo, leftovers, progress, signal }, m.layers[i], diffIds[i], chains[i], i === 0 ? null : chains[i - 1]),
-    );
+    // Each layer's fetch tells its unpacking what there is to unpack before it downloads.
+    const found = m.layers.map(() => deferred<ToUnpack | null>());
+    const ctx = (signal: AbortSignal): LayerContext => ({ content, snapshots, repo, leftovers, progress, signal });
+    await runPools(m.layers.length, opts.signal, [
+      { limit: opts.concurrency ?? 3, task: (i, signal) => fetchLayer(ctx(signal), m.layers[i], chains[i], found[i]) },
+      { limit: 1, task: (i, signal) => unpackLayer(ctx(signal), chains[i], i === 0 ? null : chains[i - 1], diffIds[i], found[i].promise) },
+    ]);
 
     const manifestDesc = await leftovers.putBytes(manifest.bytes);
     const name = ref.tag ? formatReference({ ...ref, digest: undefined }) : undefined;
@@ -207,183 +211,319 @@ interface LayerContext {
   signal: AbortSignal;
 }
 
-/** Makes sure one layer's blob and snapshot exist, downloading and unpacking at once. */
-async function pullLayer(ctx: LayerContext, layer: OciDescriptor, diffId: string, chainId: string, parent: string | null): Promise<void> {
+/** What a layer's fetch leaves to its unpacking: the layer to open, and the report that the layer is done, to call once unpacked. */
+interface ToUnpack {
+  open: () => LayerFile;
+  done: () => void;
+}
+
+/**
+ * Makes sure one layer's blob exists, downloading it unless it does, and tells the
+ * layer's unpacking (found) what it is to unpack: nothing when the snapshot exists, else
+ * the stored blob or the download's staging file, before the download starts.
+ */
+async function fetchLayer(ctx: LayerContext, layer: OciDescriptor, chainId: string, found: Deferred<ToUnpack | null>): Promise<void> {
   const { content, snapshots, progress } = ctx;
   const event = (status: 'exists' | 'downloading' | 'done', bytes: number) =>
     progress({ type: 'blob', kind: 'layer', digest: layer.digest, size: layer.size, bytes, status });
-  // A concurrent pull of the same blob (another process) downloads it once; this one waits.
-  const release = content.has(layer.digest)
-    ? undefined
-    : await content.claimDownload(layer.digest, { signal: ctx.signal, onWait: (pid) => progress({ type: 'waiting', digest: layer.digest, pid, work: 'download' }) });
   try {
-    const haveBlob = content.has(layer.digest);
-    const haveSnapshot = snapshots.has(chainId);
-    if (haveBlob && haveSnapshot) return event('exists', layer.size);
-    if (haveBlob) {
-      await unpack(ctx, chainId, parent, diffId, async () => content.read(layer.digest));
-      return event('done', layer.size);
+    // A concurrent pull of the same blob (another process) downloads it once; this one waits.
+    const release = content.has(layer.digest)
+      ? undefined
+      : await content.claimDownload(layer.digest, { signal: ctx.signal, onWait: (pid) => progress({ type: 'waiting', digest: layer.digest, pid, work: 'download' }) });
+    try {
+      const haveBlob = content.has(layer.digest);
+      const haveSnapshot = snapshots.has(chainId);
+      if (haveBlob && haveSnapshot) {
+        found.resolve(null);
+        return event('exists', layer.size);
+      }
+      // 'done' once both the download and the unpacking (those there are) are over.
+      let left = (haveBlob ? 0 : 1) + (haveSnapshot ? 0 : 1);
+      const done = () => {
+        if (--left === 0) event('done', layer.size);
+      };
+      if (haveBlob) return found.resolve({ open: () => storedLayer(content, layer.digest), done });
+      let staging: StagingFile;
+      try {
+        staging = new StagingFile(content, layer.digest);
+      } catch (e) {
+        throw fromSystemError(e, `writing layer ${layer.digest} to ${content.dir}`);
+      }
+      found.resolve(haveSnapshot ? null : { open: () => staging.open(), done });
+      await downloadLayer(ctx, layer, staging, event);
+      done();
+    } finally {
+      release?.();
     }
-    await downloadLayer(ctx, layer, diffId, chainId, parent, haveSnapshot, event);
-  } finally {
-    release?.();
+  } catch (e) {
+    found.reject(e);
+    throw e;
   }
 }
 
-/** Downloads a layer blob, verifying it, and unpacks it as it arrives (unless its snapshot exists). */
+/** Downloads a layer blob into its staging file, verifying it, and stores it. */
 async function downloadLayer(
   ctx: LayerContext,
   layer: OciDescriptor,
-  diffId: string,
-  chainId: string,
-  parent: string | null,
-  haveSnapshot: boolean,
+  staging: StagingFile,
   event: (status: 'exists' | 'downloading' | 'done', bytes: number) => void,
 ): Promise<void> {
   const { content, leftovers } = ctx;
   event('downloading', 0);
   const body = ctx.repo.fetchBlob(layer.digest, layer.size, ctx.signal, layer.urls);
-  const check = new BlobCheck(layer.digest, layer.size, (bytes) => event('downloading', bytes));
-  const temp = content.tempPath();
-  const file = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
-  // Read only once the snapshotter decides to unpack (maybe never: another process may).
-  const toUnpack = haveSnapshot ? undefined : awaitingReader(new PassThrough());
-  body.on('error', (e) => check.destroy(e));
-  check.on('error', (e) => {
-    file.destroy(e);
-    toUnpack?.destroy(e);
-  });
-  body.pipe(check);
-  check.pipe(file);
-  if (toUnpack) check.pipe(toUnpack);
+  const writer = new BlobWriter(staging, layer.digest, layer.size, (bytes) => event('downloading', bytes));
   try {
-    const written = finished(file);
-    const unpacked: Promise<void> = toUnpack
-      ? unpack(ctx, chainId, parent, diffId, async () => toUnpack).finally(() => {
-          // Nothing read it (another pull unpacked it meanwhile) or the unpacking failed.
-          check.unpipe(toUnpack);
-          toUnpack.resume();
-        })
-      : Promise.resolve();
-    // Wait for both sides to stop, so that no unpacking outlives a failure here.
-    const [w, u] = await Promise.allSettled([written, unpacked]);
-    if (w.status === 'rejected') throw check.errored ?? w.reason;
-    if (u.status === 'rejected') throw check.errored ?? u.reason;
-    await fsyncFile(temp);
-    await leftovers.commit(new StagedBlob(content, temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
+    try {
+      await pipeline(body, writer);
+    } finally {
+      // No write of it is under way any more.
+      await new Promise<void>((r) => (writer.closed ? r() : writer.once('close', () => r())));
+    }
+    staging.end();
+    await new Promise<void>((resolve, reject) => fsync(staging.fd, (e) => (e ? reject(e) : resolve())));
+    staging.closeWriting();
+    await leftovers.commit(new StagedBlob(content, staging.temp, layer.digest, layer.size), { digest: layer.digest, size: layer.size });
   } catch (e) {
-    body.destroy();
-    check.destroy();
-    file.destroy();
-    await new Promise<void>((r) => (file.closed ? r() : file.once('close', () => r()))); // its open() may be under way
-    rmSync(temp, { force: true });
+    staging.fail(e as Error);
+    staging.closeWriting();
+    rmSync(staging.temp, { force: true });
     // A failed write (a full disk) says what it was writing.
     throw (e as NodeJS.ErrnoException)?.syscall ? fromSystemError(e, `writing layer ${layer.digest} to ${content.dir}`) : e;
   }
-  event('done', layer.size);
 }
 
-/** Unpacks a layer stream (as stored: compressed or not) into snapshot chainId, checking its diffID on the way. */
-async function unpack(ctx: LayerContext, chainId: string, parent: string | null, diffId: string, source: () => Promise<Readable>): Promise<void> {
+/** The one unpacking at a time: what the layer's fetch found to unpack, into snapshot chainId, checking its diffID on the way. */
+async function unpackLayer(ctx: LayerContext, chainId: string, parent: string | null, diffId: string, found: Promise<ToUnpack | null>): Promise<void> {
+  const next = await unlessAborted(found, ctx.signal);
+  if (!next) return;
   let opened = false;
   await ctx.snapshots.ensure(chainId, parent, diffId, async () => {
     opened = true;
-    return source();
+    return next.open();
   }, { signal: ctx.signal, verify: true, onWait: (pid) => ctx.progress({ type: 'waiting', digest: diffId, pid, work: 'unpack' }) });
   if (opened) ctx.leftovers.createdSnapshot(chainId);
+  next.done();
 }
 
-/** Bytes BlobCheck gathers before it passes them on. */
-const BATCH = 256 << 10;
 /**
- * Bytes BlobCheck takes in one turn of the event loop. A fast registry fills the socket
+ * A layer download's staging file in the ingest dir: written through fd; read by the
+ * layer's unpacking, which may open it while the bytes still come and then hears how far
+ * they are there (grew), that all are and match the digest (end), or that they never will
+ * (fail).
+ */
+class StagingFile {
+  readonly temp: string;
+  readonly fd: number;
+  private written = 0;
+  private complete = false;
+  private failure?: Error;
+  private reader?: LayerFile;
+  private writing = true;
+
+  constructor(
+    private readonly content: ContentStore,
+    private readonly digest: string,
+  ) {
+    this.temp = content.tempPath();
+    this.fd = openSync(this.temp, 'wx', 0o600);
+  }
+
+  /** The bytes there so far, and those that follow; the stored blob once it was renamed into the store. */
+  open(): LayerFile {
+    if (this.failure) throw this.failure;
+    let fd: number;
+    try {
+      fd = openSync(this.temp, 'r');
+    } catch (e) {
+      if (this.complete && (e as NodeJS.ErrnoException).code === 'ENOENT') return storedLayer(this.content, this.digest);
+      throw e;
+    }
+    this.reader = new LayerFile(fd, this.written, this.complete);
+    return this.reader;
+  }
+
+  grew(bytes: number): void {
+    this.written = bytes;
+    this.reader?.grow(bytes);
+  }
+
+  end(): void {
+    this.complete = true;
+    this.reader?.end();
+  }
+
+  fail(e: Error): void {
+    this.failure ??= e;
+    this.reader?.fail(e);
+  }
+
+  closeWriting(): void {
+    if (!this.writing) return;
+    this.writing = false;
+    closeSync(this.fd);
+  }
+}
+
+/** Bytes per write of a staging file. */
+const BATCH = 256 << 10;
+/** Batches one download fills and writes: one written while the next fill. */
+const BATCHES = 4;
+/**
+ * Bytes a download takes in one turn of the event loop. A fast registry fills the socket
  * faster than hashing drains it, and one poll of it hands over up to 2 MiB in a row: without
  * a turn given back, timers and other requests wait for all of it.
  */
 const TURN_BYTES = 512 << 10;
 
 /**
- * Hashes and counts the compressed bytes on the way through (SHA-256 here is cheaper than
- * handing the bytes to another thread); fails on a size overrun or a digest mismatch.
- * Passes the bytes on in 1 MiB batches, copied out of the network's chunks at once: fewer
- * writes and messages downstream, and no network buffer outlives its arrival (buffers
- * held across collections of the young generation make for full ones).
+ * Writes a blob to its staging file, hashing and counting the bytes on the way (SHA-256
+ * here is cheaper than handing the bytes to another thread); fails on a size overrun or a
+ * digest mismatch, before the last batch is written. The bytes are copied out of the
+ * network's chunks at once into a few reused batches, written in order one at a time: no
+ * network buffer outlives its arrival (buffers held across collections of the young
+ * generation make for full ones), nothing is allocated per batch, and the file grows
+ * from its start for an unpacking that follows it.
  */
-class BlobCheck extends Transform {
+class BlobWriter extends Writable {
   private readonly hash = createHash('sha256');
   private bytes = 0;
+  private written = 0;
   private lastReport = 0;
+  private readonly free: Buffer[] = [];
+  private allocated = 0;
   private batch: Buffer | undefined;
   private filled = 0;
   private turnBytes = 0;
-  private readonly churn = new BufferChurn();
+  /** Full batches (the last one maybe not full) waiting to be written, in order. */
+  private readonly queued: { buf: Buffer; start: number; end: number }[] = [];
+  private writing = false;
+  private failure: Error | undefined;
+  /** A write's callback held until a batch is free again; the final callback until all is written. */
+  private blocked: (() => void) | undefined;
+  private finalCb: ((e?: Error | null) => void) | undefined;
+  private destroyCb: (() => void) | undefined;
+
   constructor(
+    private readonly staging: StagingFile,
     private readonly digest: string,
     private readonly size: number,
     private readonly report: (bytes: number) => void,
   ) {
     super();
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     this.bytes += chunk.length;
     if (this.bytes > this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: more than the expected ${this.size} bytes`));
     this.hash.update(chunk);
-    this.churn.add(chunk.length * 2); // the network's chunk, and our copy of it
-    for (let off = 0; off < chunk.length; ) {
-      this.batch ??= Buffer.allocUnsafeSlow(Math.min(BATCH, this.size - this.bytes + chunk.length - off));
-      const n = chunk.copy(this.batch, this.filled, off);
-      this.filled += n;
-      off += n;
-      if (this.filled === this.batch.length) this.passOn();
-    }
+    bufferChurn(chunk.length * 2); // the socket's read and the HTTP parser's copy of it, dead once copied here
+    this.turnBytes += chunk.length;
+    // Past a turn's bytes, the next chunk waits for the next turn (the socket stops reading meanwhile).
+    const next = this.turnBytes < TURN_BYTES ? cb : ((this.turnBytes = 0), (e?: Error | null) => setImmediate(cb, e));
+    this.take(chunk, 0, next);
     const now = Date.now();
     if (now - this.lastReport > 100) {
       this.lastReport = now;
       this.report(this.bytes);
     }
-    this.turnBytes += chunk.length;
-    if (this.turnBytes < TURN_BYTES) return cb();
-    // The next chunk waits for the next turn (the socket stops reading meanwhile).
-    this.turnBytes = 0;
-    setImmediate(cb);
   }
-  override _flush(cb: TransformCallback): void {
+
+  /** Copies chunk from off into batches; waits for a free one when all are full. */
+  private take(chunk: Buffer, off: number, cb: (e?: Error | null) => void): void {
+    while (off < chunk.length) {
+      if (this.failure) return cb(this.failure);
+      if (!this.batch) {
+        this.batch = this.free.pop() ?? (this.allocated < BATCHES ? (this.allocated++, Buffer.allocUnsafeSlow(BATCH)) : undefined);
+        if (!this.batch) {
+          this.blocked = () => this.take(chunk, off, cb);
+          return;
+        }
+      }
+      const n = chunk.copy(this.batch, this.filled, off);
+      this.filled += n;
+      off += n;
+      if (this.filled === BATCH) this.queue();
+    }
+    cb();
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
     if (this.bytes !== this.size) return cb(dataLoss(`blob ${this.digest}: size mismatch: expected ${this.size} bytes got ${this.bytes}`));
     const got = 'sha256:' + this.hash.digest('hex');
     if (got !== this.digest) return cb(dataLoss(`blob ${this.digest}: digest mismatch: expected ${this.digest} got ${got}`));
-    this.passOn();
-    cb();
+    this.queue();
+    if (this.failure || (!this.writing && this.queued.length === 0)) return cb(this.failure);
+    this.finalCb = cb;
   }
-  private passOn(): void {
-    if (this.batch && this.filled > 0) this.push(this.filled === this.batch.length ? this.batch : this.batch.subarray(0, this.filled));
+
+  override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
+    this.failure ??= e ?? new Error('blob download stopped');
+    // The file's owner may close it once this stream closes: not while a write is under way.
+    if (this.writing) this.destroyCb = () => cb(e);
+    else cb(e);
+  }
+
+  private queue(): void {
+    if (this.batch && this.filled > 0) this.queued.push({ buf: this.batch, start: 0, end: this.filled });
+    else if (this.batch) this.free.push(this.batch);
     this.batch = undefined;
     this.filled = 0;
+    this.pump();
   }
-}
 
-async function fsyncFile(path: string): Promise<void> {
-  const fh = await openFile(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+  private pump(): void {
+    if (this.writing || this.failure || this.queued.length === 0) return;
+    const q = this.queued[0];
+    this.writing = true;
+    write(this.staging.fd, q.buf, q.start, q.end - q.start, this.written, (err, n) => {
+      this.writing = false;
+      if (this.destroyCb) return this.destroyCb();
+      if (err) return this.fail(err);
+      this.written += n;
+      this.staging.grew(this.written);
+      q.start += n;
+      if (q.start === q.end) {
+        this.queued.shift();
+        this.free.push(q.buf);
+        const resume = this.blocked;
+        this.blocked = undefined;
+        resume?.();
+      }
+      this.pump();
+      if (!this.writing && this.queued.length === 0 && this.finalCb) this.finalCb();
+    });
+  }
+
+  private fail(e: Error): void {
+    this.failure = e;
+    const final = this.finalCb;
+    const resume = this.blocked;
+    this.blocked = undefined;
+    if (final) final(e);
+    else if (resume) resume(); // its callback gets the failure
+    else this.destroy(e);
   }
 }
 
 /**
- * Runs task(0..n-1), at most `limit` at a time. On the first failure the others are
- * aborted, and it waits for all of them to stop before rethrowing (so a cleanup after it
- * sees everything they made).
+ * Runs each pool's task(0..n-1) in order, at most `limit` of one pool at a time, the
+ * pools side by side. On the first failure the others are aborted, and it waits for all
+ * of them to stop before rethrowing (so a cleanup after it sees everything they made).
  */
-async function runPool(n: number, limit: number, outer: AbortSignal | undefined, task: (i: number, signal: AbortSignal) => Promise<void>): Promise<void> {
+async function runPools(
+  n: number,
+  outer: AbortSignal | undefined,
+  pools: { limit: number; task: (i: number, signal: AbortSignal) => Promise<void> }[],
+): Promise<void> {
   const ac = new AbortController();
   const onAbort = () => ac.abort(outer?.reason);
   outer?.addEventListener('abort', onAbort, { once: true });
-  let next = 0;
+  if (outer?.aborted) onAbort();
   let failure: unknown;
-  const worker = async () => {
-    while (failure === undefined && next < n) {
-      const i = next++;
+  const worker = async (task: (i: number, signal: AbortSignal) => Promise<void>, next: { i: number }) => {
+    while (failure === undefined && !ac.signal.aborted && next.i < n) {
+      const i = next.i++;
       try {
         await task(i, ac.signal);
       } catch (e) {
@@ -393,13 +533,43 @@ async function runPool(n: number, limit: number, outer: AbortSignal | undefined,
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, n)) }, worker));
+    await Promise.all(
+      pools.flatMap(({ limit, task }) => {
+        const next = { i: 0 };
+        return Array.from({ length: Math.max(1, Math.min(limit, n)) }, () => worker(task, next));
+      }),
+    );
   } finally {
     outer?.removeEventListener('abort', onAbort);
   }
   // Cancelled: the tasks failed because of it, and the caller's reason says so.
   outer?.throwIfAborted();
   if (failure !== undefined) throw failure;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+/** A promise settled from outside; a rejection nobody awaits is no unhandled one. */
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+/** p, or the signal's reason once it is aborted. */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function parseJson(bytes: Buffer, what: string): unknown {

@@ -2,14 +2,17 @@
 // behind (the blobs and snapshots it created are removed unless an image references them).
 import type { Readable } from 'node:stream';
 import { sha256Digest, type ContentStore, type Descriptor, type StagedBlob } from '../content/index.js';
+import { notFound } from '../errors/index.js';
 import { log } from '../log/index.js';
+import { LayerFile } from '../snapshot/index.js';
 import type { ImageRecords } from './records.js';
 
 /** The part of the snapshotter (src/snapshot) the image store uses. */
 export interface LayerSnapshots {
   has(chainId: string): boolean;
   /**
-   * open() yields the layer as stored (plain or compressed); verify: it must unpack to
+   * open() yields the layer as stored (plain or compressed; a stream, or a file the
+   * snapshot worker reads itself); verify: it must unpack to
    * diffId. onWait: another process unpacks it, and this call waits (bounded: it gives up
    * when that process stalls).
    */
@@ -17,7 +20,7 @@ export interface LayerSnapshots {
     chainId: string,
     parent: string | null,
     diffId: string,
-    open: () => Promise<Readable>,
+    open: () => Promise<Readable | LayerFile>,
     opts?: { signal?: AbortSignal; verify?: boolean; onWait?: (pid: number) => void },
   ): Promise<void>;
   /** Removes snapshots in one write (see Snapshotter.removeAll); returns those that stayed, with why. */
@@ -90,11 +93,21 @@ export async function unpackLayers(
     let opened = false;
     await snapshots.ensure(chainId, i === 0 ? null : chains[i - 1], diffId, async () => {
       opened = true;
-      return content.read(digest);
+      return storedLayer(content, digest);
     }, { signal, verify: digest !== diffId }); // an uncompressed blob's digest is its diffID, verified when it was stored
     if (opened) leftovers.createdSnapshot(chainId); // else another process unpacked it meanwhile
   }
   return chains;
+}
+
+/** A stored layer blob, open for the snapshot worker to read. */
+export function storedLayer(content: ContentStore, digest: string): LayerFile {
+  try {
+    return LayerFile.open(content.path(digest));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`blob not found: ${digest}`);
+    throw e;
+  }
 }
 
 /** Unpacked bytes of a chain, from the snapshotter's records. */

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { BerthError, fromSystemError, invalidArgument } from '../errors/index.js';
 import { lsetxattr, mknod, S_IFCHR } from '../sys/index.js';
 import { TarParser, type TarEntry } from './tar.js';
-import { applyLayerOffThread } from './worker.js';
+import { applyLayerFileOffThread, applyLayerOffThread, LayerFile } from './worker.js';
 
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
@@ -105,13 +105,13 @@ class RootResolver {
   }
 }
 
-/** Applies an OCI layer (a tar, plain or gzip/zstd-compressed) onto `dir` (which exists);
- *  returns bytes of file content written. Whiteouts become overlay whiteouts (char 0/0),
- *  opaque markers the trusted.overlay.opaque xattr. With diffId, the uncompressed tar must
- *  hash to it (else DataLoss). Decompression, hashing and extraction run on a worker
- *  thread (worker.ts). */
-export function applyLayer(layer: Readable, dir: string, opts: { signal?: AbortSignal; diffId?: string } = {}): Promise<{ size: number }> {
-  return applyLayerOffThread(layer, dir, opts);
+/** Applies an OCI layer (a tar, plain or gzip/zstd-compressed; a stream, or a file the
+ *  worker reads) onto `dir` (which exists); returns bytes of file content written.
+ *  Whiteouts become overlay whiteouts (char 0/0), opaque markers the
+ *  trusted.overlay.opaque xattr. With diffId, the uncompressed tar must hash to it (else
+ *  DataLoss). Decompression, hashing and extraction run on a worker thread (worker.ts). */
+export function applyLayer(layer: Readable | LayerFile, dir: string, opts: { signal?: AbortSignal; diffId?: string } = {}): Promise<{ size: number }> {
+  return layer instanceof LayerFile ? applyLayerFileOffThread(layer, dir, opts) : applyLayerOffThread(layer, dir, opts);
 }
 
 /** applyLayer() on this thread: what the worker runs. */

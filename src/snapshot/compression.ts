@@ -72,7 +72,7 @@ export function decompress(input: Readable, compression: Compression): Readable 
  * exception). The reader still gets it: a destroyed stream's error fails its read,
  * iteration or pipeline.
  */
-export function awaitingReader<T extends Readable>(stream: T): T {
+function awaitingReader<T extends Readable>(stream: T): T {
   stream.on('error', () => {});
   return stream;
 }

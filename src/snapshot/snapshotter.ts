@@ -14,7 +14,7 @@ import { failedPrecondition, fromSystemError, invalidArgument, isBerthError, not
 import type { Store } from '../store/index.js';
 import { isMountPoint, mountAt, unmount, processIoBytes, processToken, tokenAlive, MNT_DETACH } from '../sys/index.js';
 import { applyLayer } from './apply.js';
-import { removeTree } from './worker.js';
+import { removeTree, type LayerFile } from './worker.js';
 
 const TMP_PREFIX = '.tmp-';
 const REMOVING_PREFIX = '.rm-';
@@ -88,9 +88,10 @@ export class Snapshotter {
 
   /**
    * Makes sure snapshot chainId exists, unpacking the layer that open() yields (a tar,
-   * plain or compressed) when it does not; with verify, the tar must hash to diffId.
+   * plain or compressed: a stream or a file) when it does not; with verify, the tar must
+   * hash to diffId.
    */
-  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, opts: EnsureOptions = {}): Promise<void> {
+  ensure(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable | LayerFile>, opts: EnsureOptions = {}): Promise<void> {
     hexOf(chainId);
     if (parent !== null) hexOf(parent);
     const running = this.inflight.get(chainId);
@@ -100,7 +101,7 @@ export class Snapshotter {
     return p;
   }
 
-  private async ensureOnce(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable>, o: EnsureOptions): Promise<void> {
+  private async ensureOnce(chainId: string, parent: string | null, diffId: string, open: () => Promise<Readable | LayerFile>, o: EnsureOptions): Promise<void> {
     const { signal } = o;
     const hex = hexOf(chainId);
     const stallMs = o.stallMs ?? WAIT_STALL_MS;

@@ -2,12 +2,14 @@
 // extraction (tens of thousands of synchronous open/write/chown/xattr calls per image) and
 // recursive removal of snapshot trees run on a few worker threads (extract-worker.ts). A
 // daemon serving other requests meanwhile sees its loop stay responsive; a CLI gets the
-// same results. The caller's only per-byte work is one copy of the (compressed) layer
-// into reused shared buffers.
+// same results. A layer in a file (a stored blob, or a download's staging file that is
+// still growing) the worker reads itself: the caller only says how far it may read. A
+// layer stream costs the caller one copy of its bytes into reused shared buffers.
 //
 // The worker is a file beside this module: out/src/snapshot/extract-worker.js for the
 // compiled tree, build/extract-worker.js (bundled by scripts/build.mjs) beside the CLI's
 // bundle, whose import.meta.url is build/berth.cjs.
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -15,6 +17,8 @@ import { BerthError } from '../errors/index.js';
 
 export type ToWorker =
   | { op: 'apply'; id: number; dir: string; diffId?: string }
+  | { op: 'applyFile'; id: number; dir: string; diffId?: string; fd: number; size: number; complete: boolean }
+  | { op: 'grow'; id: number; size: number; complete: boolean }
   | { op: 'data'; id: number; chunk: Uint8Array }
   | { op: 'end'; id: number }
   | { op: 'abort'; id: number }
@@ -144,6 +148,105 @@ export function removeTree(path: string): Promise<void> {
     const id = nextId++;
     pickThread().start(id, { took() {}, settle: (_r, e) => (e ? reject(e) : resolve()) }, { op: 'rm', id, path });
   });
+}
+
+/**
+ * A layer (plain or compressed tar) in a file, open for reading: a stored blob, or the
+ * staging file of a download that still writes it. Its writer says how far the bytes are
+ * there (grow), that all are (end), or that they never will be (fail). The fd stays
+ * open until destroy(), which its reader calls once no worker reads it any more.
+ */
+export class LayerFile {
+  failure?: Error;
+  private watcher?: () => void;
+  private closed = false;
+
+  constructor(
+    readonly fd: number,
+    public size: number,
+    public complete: boolean,
+  ) {}
+
+  /** A file that is complete: a stored blob. */
+  static open(path: string): LayerFile {
+    const fd = openSync(path, 'r');
+    try {
+      return new LayerFile(fd, fstatSync(fd).size, true);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  grow(size: number): void {
+    this.size = size;
+    this.watcher?.();
+  }
+
+  end(): void {
+    this.complete = true;
+    this.watcher?.();
+  }
+
+  fail(e: Error): void {
+    this.failure ??= e;
+    this.watcher?.();
+  }
+
+  /** The one reader (an extraction) hears of each change. */
+  watch(fn: (() => void) | undefined): void {
+    this.watcher = fn;
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * Has a worker read the layer in file (following it while it grows), decompress it, check
+ * its diff ID (when given) and apply it onto dir (see apply.ts). Settles only once the
+ * worker no longer reads the file; a failure of the file's writer fails it.
+ */
+export async function applyLayerFileOffThread(file: LayerFile, dir: string, opts: { signal?: AbortSignal; diffId?: string } = {}): Promise<{ size: number }> {
+  const { signal, diffId } = opts;
+  signal?.throwIfAborted();
+  if (file.failure) throw file.failure;
+  const id = nextId++;
+  const thread = pickThread();
+  const result = new Promise<{ size: number }>((resolve, reject) => {
+    thread.start(
+      id,
+      { took() {}, settle: (r, e) => (e ? reject(e) : resolve({ size: r?.size ?? 0 })) },
+      { op: 'applyFile', id, dir, diffId, fd: file.fd, size: file.size, complete: file.complete },
+    );
+  });
+  result.catch(() => {}); // awaited below
+  let told = { size: file.size, complete: file.complete };
+  let aborted = false;
+  const abort = () => {
+    if (aborted) return;
+    aborted = true;
+    thread.send({ op: 'abort', id });
+  };
+  file.watch(() => {
+    if (file.failure) return abort();
+    if (file.size === told.size && file.complete === told.complete) return;
+    told = { size: file.size, complete: file.complete };
+    thread.send({ op: 'grow', id, ...told });
+  });
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    return await result;
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    throw file.failure ?? e;
+  } finally {
+    file.watch(undefined);
+    signal?.removeEventListener('abort', abort);
+  }
 }
 
 /**

@@ -1,18 +1,29 @@
 // A buffer's memory goes back only when V8 collects its wrapper, and V8 counts buffer
 // memory towards a collection only after about 64 MiB more of it has been allocated. A
-// stream that allocates a buffer per chunk (socket reads, zlib output, copies) thus keeps
-// up to that much garbage per thread: a layer pull held 130 MiB of it over three threads.
-// Streaming code reports what it allocates; every CHURN_BYTES a young-generation
-// collection (well under a millisecond) frees the dead buffers, and malloc_trim gives
-// the pages they leave between live ones back. (A full collection would free buffers
-// that lived long enough to move to the old generation too, but it stops a daemon's
-// loop for milliseconds.)
-import { setFlagsFromString } from 'node:v8';
+// stream that allocates a buffer per chunk (socket reads, the HTTP parser's copies, zlib
+// output) thus keeps up to that much garbage per thread: a layer pull held 130 MiB of it
+// over three threads. Streaming code reports what it allocates (one count per thread,
+// over all its streams); every CHURN_BYTES a young-generation collection (well under a
+// millisecond) frees the dead buffers, and malloc_trim gives the pages they leave between
+// live ones back.
+// Chunks that wait in a stream's queue while the disk is slow live through two of those
+// collections and move to the old generation, where only a full one frees them: a pull
+// gathered 30-40 MiB of them. So once the buffer memory left after a young collection
+// has grown by PROMOTED_BYTES over what lived on after the last full collection, the
+// next collection is a full one, as long as the heap is small enough for that to take a
+// few milliseconds (a CLI's, a quiet daemon's); a larger heap's would stop a daemon's
+// loop for longer.
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { mallocTrim } from './index.js';
 
 const CHURN_BYTES = 4 << 20;
-type Collect = (options: { type: 'minor'; execution: 'sync' }) => void;
+const PROMOTED_BYTES = 4 << 20;
+/** Heap in use below which a full collection is cheap enough. */
+const FULL_MAX_HEAP = 32 << 20;
+
+/** V8's gc(): with no options a full collection. */
+type Collect = (options?: { type: 'minor'; execution: 'sync' }) => void;
 let collect: Collect | null | undefined;
 
 function collector(): Collect | null {
@@ -28,17 +39,26 @@ function collector(): Collect | null {
   return collect;
 }
 
-export class BufferChurn {
-  private bytes = 0;
+let bytes = 0;
+/** Buffer memory that lived on after the last full collection (none before the first);
+ *  measured at the next collection (undefined until then), since V8 frees the dead
+ *  buffers' memory after a collection, on another thread. */
+let livesOn: number | undefined = 0;
 
-  /** Notes n bytes of buffers allocated (and soon dead). */
-  add(n: number): void {
-    this.bytes += n;
-    if (this.bytes < CHURN_BYTES) return;
-    this.bytes = 0;
-    const gc = collector();
-    if (!gc) return;
-    gc({ type: 'minor', execution: 'sync' });
-    mallocTrim();
+/** Notes n bytes of buffers allocated on this thread (and soon dead). */
+export function bufferChurn(n: number): void {
+  bytes += n;
+  if (bytes < CHURN_BYTES) return;
+  bytes = 0;
+  const gc = collector();
+  if (!gc) return;
+  gc({ type: 'minor', execution: 'sync' });
+  const heap = getHeapStatistics();
+  if (livesOn === undefined) {
+    livesOn = heap.external_memory;
+  } else if (heap.external_memory - livesOn > PROMOTED_BYTES && heap.used_heap_size < FULL_MAX_HEAP) {
+    gc();
+    livesOn = undefined;
   }
+  mallocTrim();
 }

@@ -13,7 +13,7 @@ export { makeDirsSync, writeFileAtomic, writeFileAtomicSync, tempPathFor, type A
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
 export { treeUsage, type TreeUsage } from './usage.js';
 export { parkPoint } from './park.js';
-export { BufferChurn } from './buffer-churn.js';
+export { bufferChurn } from './buffer-churn.js';
 export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, mountPropagation, type MountInfo } from './mountinfo.js';
 
 /** The addon's poller: an opaque handle. */

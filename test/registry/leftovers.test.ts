@@ -145,3 +145,32 @@ test('a SIGKILLed load: its partial files show in system df and the next load sw
   const end = await leftoversRow(inst);
   assert.deepEqual([end.Total, end.RawSize], [0, 0]);
 });
+
+test('an interrupted pull (SIGINT, SIGTERM) removes what it made and ends by that signal', async (t) => {
+  const reg = await startRegistry(t);
+  const { layout } = bigImage(tempDir(t, 'interrupt-layout'), 6 << 20, 3);
+  await skopeoPush(layout, 'big', `${reg.host}/int/big:1`);
+  const proxy = await slowRegistry(t, reg.host, 2 << 20);
+  const inst = await newInstance(t);
+  const env = { ...inst.env, CONTAINERS_REGISTRIES_CONF: insecureConf(t, proxy.host, reg.host) };
+  const ingest = join(inst.root, 'content', 'ingest');
+  const snapshots = join(inst.root, 'snapshots');
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    // Mid-download, with the first layers' unpacking under way or done.
+    const pull = startPull(env, `${proxy.host}/int/big:1`);
+    await until('a partial download', () => bytesIn(ingest) > 1 << 20);
+    assert.ok(ls(snapshots).some((n) => n.startsWith('.tmp-') || /^[0-9a-f]{64}$/.test(n)), 'an unpacking began');
+    const sent = Date.now();
+    pull.child.kill(signal);
+    const r = await pull.done;
+    assert.equal(r.signal, signal, `ended by ${signal}: ${r.code} ${r.stderr}`);
+    assert.ok(Date.now() - sent < 5_000, `stopped ${Date.now() - sent} ms after ${signal}`);
+    assert.deepEqual(ls(ingest), [], 'no staging files or download claims');
+    assert.deepEqual(ls(snapshots).filter((n) => n !== 'empty'), [], 'no snapshots or their work dirs');
+    assert.deepEqual(ls(join(inst.root, 'content', 'blobs', 'sha256')), [], 'no blobs');
+    const row = await leftoversRow(inst);
+    assert.deepEqual([row.Total, row.RawSize], [0, 0], 'nothing is left over');
+    assert.equal((await inst.run(['images', '-q'])).stdout, '');
+  }
+});

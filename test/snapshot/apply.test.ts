@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, readFileSync, readlinkSync, readdirSync, mkdirSync, writeFileSync, existsSync, rmSync, realpathSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readFileSync, readlinkSync, readdirSync, mkdirSync, writeFileSync, writeSync, existsSync, rmSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { sha256Digest } from '../../src/content/index.js';
-import { applyLayer } from '../../src/snapshot/index.js';
+import { applyLayer, LayerFile } from '../../src/snapshot/index.js';
 import { isBerthError } from '../../src/errors/index.js';
 import { lgetxattr } from '../../src/sys/index.js';
 import { makeTar, streamOf, tempDir, treeDigest, type Spec } from './helpers.js';
@@ -186,6 +186,69 @@ test('an abort stops the worker mid-layer: the source is destroyed and no zstd p
   assert.ok(source.destroyed, 'the source stream is destroyed');
   for (let i = 0; i < 100 && zstdChildren() !== ''; i++) await delay(20);
   assert.equal(zstdChildren(), '', 'no zstd process left');
+});
+
+/** A file being written: blob goes in from `from` in pieces of n bytes, each one told to its reader. */
+function growingFile(t: { after: (fn: () => void) => void }, blob: Buffer, from: number) {
+  const path = join(tempDir(t), 'layer');
+  const w = openSync(path, 'wx');
+  t.after(() => closeSync(w));
+  writeSync(w, blob, 0, from, 0);
+  const file = new LayerFile(openSync(path, 'r'), from, false);
+  t.after(() => file.destroy());
+  let at = from;
+  return {
+    file,
+    async write(upTo: number, n: number): Promise<void> {
+      for (; at < upTo; await delay(1)) {
+        at += writeSync(w, blob, at, Math.min(n, upTo - at), at);
+        file.grow(at);
+      }
+    },
+  };
+}
+
+test('applyLayer follows a layer file while it is written, and fails with its writer', async (t) => {
+  const big = randomBytes(3 * (1 << 20) + 12345);
+  const tar = Buffer.concat([await makeTar([{ name: 'big', type: 'file', body: big }, { name: 'd/small', type: 'file', body: 'small' }]), Buffer.alloc(20 << 10)]);
+  const diffId = sha256Digest(tar);
+  for (const [kind, blob] of Object.entries({ plain: tar, gzip: gzipSync(tar), zstd: zstdOf(tar) })) {
+    // Written while the worker reads it: it waits at the end of what is there until the file is complete.
+    const g = growingFile(t, blob, 1000);
+    const dir = tempDir(t);
+    const applying = applyLayer(g.file, dir, { diffId });
+    await g.write(blob.length, 100_000);
+    await delay(50);
+    g.file.end();
+    assert.deepEqual(await applying, { size: big.length + 5 }, kind);
+    assert.ok(readFileSync(join(dir, 'big')).equals(big), `${kind}: content`);
+    assert.equal(readFileSync(join(dir, 'd/small'), 'utf8'), 'small');
+  }
+
+  const blob = gzipSync(tar);
+  // The writer fails halfway: so does the extraction, with its error.
+  const broken = growingFile(t, blob, 0);
+  const failing = applyLayer(broken.file, tempDir(t), { diffId });
+  await broken.write(blob.length >> 1, 100_000);
+  broken.file.fail(new Error('the download broke'));
+  await assert.rejects(failing, { message: 'the download broke' });
+  // A file whose writer failed before is not read at all.
+  await assert.rejects(applyLayer(broken.file, tempDir(t), { diffId }), { message: 'the download broke' });
+
+  // An abort stops one that waits for bytes that do not come.
+  const stalled = growingFile(t, blob, blob.length >> 1);
+  const ac = new AbortController();
+  const waiting = applyLayer(stalled.file, tempDir(t), { diffId, signal: ac.signal });
+  await delay(100);
+  ac.abort();
+  await assert.rejects(waiting, { name: 'AbortError' });
+
+  // A complete file (a stored blob) that is cut short.
+  const cutPath = join(tempDir(t), 'cut');
+  writeFileSync(cutPath, blob.subarray(0, blob.length >> 1));
+  const cut = LayerFile.open(cutPath);
+  t.after(() => cut.destroy());
+  await assert.rejects(applyLayer(cut, tempDir(t), { diffId }), (e: unknown) => isBerthError(e, 'InvalidArgument') && /gzip stream/.test((e as Error).message));
 });
 
 // ---------------------------------------------------------------------------------------
