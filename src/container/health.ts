@@ -198,12 +198,12 @@ function timerFile(parts: Parts, id: string): string {
 }
 
 /** Starts the scheduled checks of the container's current run (none without an interval). */
-export function startHealthTimer(parts: Parts, c: Container): void {
+export async function startHealthTimer(parts: Parts, c: Container): Promise<void> {
   const hc = c.config.healthcheck;
   if (!hasHealthcheck(c) || !hc?.interval || !parts.healthcheckCommand || c.conmonPid === null) return;
   let child;
   try {
-    child = spawnProcess(
+    child = await spawnProcess(
       '/bin/sh',
       ['-c', LOOP, 'berth-healthcheck', String(hc.interval / 1000), ...parts.healthcheckCommand, c.id, String(c.conmonPid)],
       { detached: true },

@@ -36,7 +36,7 @@ export async function spawnConmon(binary: string, args: string[], o: { cwd: stri
   let child: SpawnedProcess;
   try {
     // detached: its own session, so a signal to our process group never reaches it.
-    child = spawnProcess(binary, args, { cwd: o.cwd, env, stdio, detached: true });
+    child = await spawnProcess(binary, args, { cwd: o.cwd, env, stdio, detached: true });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !findExecutable(binary)) {
       throw new BerthError('Unavailable', `conmon not found: install it (apt-get install conmon) or set monitor.conmon in berth.toml (tried "${binary}")`, { cause: e });

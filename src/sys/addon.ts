@@ -28,7 +28,7 @@ export interface Native {
   recvPacket(h: PollHandle, buf: Buffer): number;
   sendPacket(h: PollHandle, buf: Buffer): number;
   pipe(): [number, number];
-  spawn(file: string, argv: string[], envp: string[], cwd: string | null, setsid: boolean, fds: number[]): [number, number];
+  spawn(file: string, argv: string[], envp: string[], cwd: string | null, setsid: boolean, fds: number[]): Promise<[number, number]>;
   pollReap(h: PollHandle): number;
   pollSignal(h: PollHandle, signal: number): boolean;
   pollRef(h: PollHandle, on: boolean): void;

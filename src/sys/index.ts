@@ -274,12 +274,6 @@ function dialError(e: NodeJS.ErrnoException, port: number, where: string): NodeJ
   return Object.assign(new Error(`${why} (connect ${where}: ${e.code ?? e.message})`), { code: e.code, errno: e.errno, syscall: e.syscall ?? 'connect', port });
 }
 
-// Node modules that cost measurable start-up time, loaded on first use: most commands
-// never start a process or hash anything.
-let childProcessModule: typeof import('node:child_process') | undefined;
-export function childProcess(): typeof import('node:child_process') {
-  return (childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
-}
 /**
  * Runs file with args to its end: its output, or a rejection shaped like execFile's
  * (code: the exit status, killed, signal, stdout, stderr) when it fails.
@@ -289,6 +283,9 @@ export async function execFileAsync(file: string, args: string[], opts: { timeou
   if (r.code !== 0) throw commandFailed(file, args, r);
   return { stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
 }
+
+// Node modules that cost measurable start-up time, loaded on first use: most commands
+// never open a socket or hash anything.
 let netModule: typeof import('node:net') | undefined;
 export function nodeNet(): typeof import('node:net') {
   return (netModule ??= createRequire(import.meta.url)('node:net') as typeof import('node:net'));

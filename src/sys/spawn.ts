@@ -1,8 +1,9 @@
 // Child processes without a fork of this process: the addon's posix_spawn (glibc's clones
 // with CLONE_VM|CLONE_VFORK, so the parent's page tables are never copied; libuv's
-// uv_spawn forks, which cost berthd ~3.7 ms of event loop per start). The exit is seen
-// through a pidfd polled on the event loop; nothing waits on a thread. Pipes are real
-// pipes (not Node's socketpairs), our ends wrapped as net.Sockets.
+// uv_spawn forks, which cost berthd ~3.7 ms of event loop per start), called on a thread
+// of the addon's own: it returns once the child has exec'd, which on a busy machine can
+// take milliseconds. The exit is seen through a pidfd polled on the event loop. Pipes are
+// real pipes (not Node's socketpairs), our ends wrapped as net.Sockets.
 import { closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
@@ -93,11 +94,12 @@ export class SpawnedProcess {
 }
 
 /**
- * Starts file (looked up in the child's PATH, as execvp would) with args. Throws at once
- * when it cannot start, with Node's error fields (code ENOENT/EACCES …, syscall 'spawn',
- * path, spawnargs).
+ * Starts file (looked up in the child's PATH, as execvp would) with args; resolves once it
+ * runs. Rejects when it cannot start, with Node's error fields (code ENOENT/EACCES …,
+ * syscall 'spawn FILE', path, spawnargs). A fd of ours given in stdio must stay open
+ * until then.
  */
-export function spawnProcess(file: string, args: string[], o: SpawnOptions = {}): SpawnedProcess {
+export async function spawnProcess(file: string, args: string[], o: SpawnOptions = {}): Promise<SpawnedProcess> {
   const env = o.env ?? process.env;
   const binary = findExecutable(file, env);
   if (!binary) {
@@ -126,7 +128,7 @@ export function spawnProcess(file: string, args: string[], o: SpawnOptions = {})
     }
     let pid: number, pidfd: number;
     try {
-      [pid, pidfd] = native.spawn(binary, [file, ...args], envp, o.cwd ?? null, o.detached ?? false, childFds);
+      [pid, pidfd] = await native.spawn(binary, [file, ...args], envp, o.cwd ?? null, o.detached ?? false, childFds);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       const why = err.code === 'ENOENT' && o.cwd ? `${binary} or working directory ${o.cwd} not found` : (err.message.split(': ').pop() ?? err.message);
@@ -183,14 +185,9 @@ export interface RunResult extends ProcessExit {
  * stdout and stderr, whatever its exit status. Rejects only when it cannot start (and
  * with signal.reason when the signal was aborted before).
  */
-export function runProcess(file: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
-  if (o.signal?.aborted) return Promise.reject(o.signal.reason);
-  let child: SpawnedProcess;
-  try {
-    child = spawnProcess(file, args, { ...o, stdio: [o.input === undefined ? 'ignore' : 'to-child', 'from-child', 'from-child'] });
-  } catch (e) {
-    return Promise.reject(e);
-  }
+export async function runProcess(file: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
+  if (o.signal?.aborted) throw o.signal.reason;
+  const child = await spawnProcess(file, args, { ...o, stdio: [o.input === undefined ? 'ignore' : 'to-child', 'from-child', 'from-child'] });
   const max = o.maxBuffer ?? 1024 * 1024;
   const killSignal = o.killSignal ?? 'SIGTERM';
   const r = { timedOut: false, aborted: false, overflowed: false };
@@ -222,6 +219,7 @@ export function runProcess(file: string, args: string[], o: RunOptions = {}): Pr
   const timer = o.timeout ? setTimeout(() => ((r.timedOut = true), child.kill(killSignal)), o.timeout) : undefined;
   const onAbort = () => ((r.aborted = true), child.kill(killSignal));
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  if (o.signal?.aborted) onAbort(); // while it started
   return Promise.all([child.exited, out, err]).then(([exit, stdout, stderr]) => {
     clearTimeout(timer);
     o.signal?.removeEventListener('abort', onAbort);

@@ -44,23 +44,25 @@ function statFields(pid: number): string[] {
 }
 
 test('exit codes and signals come back as code or signal', async () => {
-  assert.deepEqual(await spawnProcess('sh', ['-c', 'exit 7']).exited, { code: 7, signal: null });
-  assert.deepEqual(await spawnProcess('true', []).exited, { code: 0, signal: null });
-  assert.deepEqual(await spawnProcess('sh', ['-c', 'kill -USR1 $$']).exited, { code: null, signal: 'SIGUSR1' });
+  assert.deepEqual(await (await spawnProcess('sh', ['-c', 'exit 7'])).exited, { code: 7, signal: null });
+  assert.deepEqual(await (await spawnProcess('true', [])).exited, { code: 0, signal: null });
+  assert.deepEqual(await (await spawnProcess('sh', ['-c', 'kill -USR1 $$'])).exited, { code: null, signal: 'SIGUSR1' });
 
-  const sleeper = spawnProcess('sleep', ['30']);
+  const sleeper = await spawnProcess('sleep', ['30']);
   assert.ok(sleeper.pid > 0);
   assert.equal(statFields(sleeper.pid)[1], String(process.pid), 'our child');
   assert.equal(sleeper.kill(), true);
   assert.deepEqual(await sleeper.exited, { code: null, signal: 'SIGTERM' });
   assert.deepEqual(sleeper.exitStatus, { code: null, signal: 'SIGTERM' });
   assert.equal(sleeper.kill('SIGKILL'), false, 'no signal once it is gone (its pid may be reused)');
-  assert.throws(() => spawnProcess('true', []).kill('SIGNOPE' as NodeJS.Signals), { code: 'ERR_UNKNOWN_SIGNAL' });
+  const t = await spawnProcess('true', []);
+  assert.throws(() => t.kill('SIGNOPE' as NodeJS.Signals), { code: 'ERR_UNKNOWN_SIGNAL' });
+  await t.exited;
 });
 
 test('the child starts with default signal dispositions and nothing blocked', async () => {
   // Node ignores SIGPIPE; an ignored signal would stay ignored across exec.
-  const p = spawnProcess('grep', ['-E', '^Sig(Blk|Ign)', '/proc/self/status'], { stdio: ['ignore', 'from-child', 'ignore'] });
+  const p = await spawnProcess('grep', ['-E', '^Sig(Blk|Ign)', '/proc/self/status'], { stdio: ['ignore', 'from-child', 'ignore'] });
   const out = await readAll(p.stdout);
   assert.match(out, /^SigBlk:\s+0+$/m);
   // glibc's posix_spawn leaves its two internal signals (32, 33: below SIGRTMIN, never a
@@ -70,8 +72,8 @@ test('the child starts with default signal dispositions and nothing blocked', as
   assert.deepEqual(await p.exited, { code: 0, signal: null });
 });
 
-test('a binary that is not there fails at once with ENOENT and a clear message', async () => {
-  assert.throws(() => spawnProcess('no-such-binary-berth', ['x']), (e: NodeJS.ErrnoException & { spawnargs: string[] }) => {
+test('a binary that is not there fails with ENOENT and a clear message', async () => {
+  await assert.rejects(spawnProcess('no-such-binary-berth', ['x']), (e: NodeJS.ErrnoException & { spawnargs: string[] }) => {
     assert.equal(e.code, 'ENOENT');
     assert.equal(e.syscall, 'spawn no-such-binary-berth');
     assert.equal(e.path, 'no-such-binary-berth');
@@ -79,11 +81,11 @@ test('a binary that is not there fails at once with ENOENT and a clear message',
     assert.match(e.message, /^cannot run no-such-binary-berth: not found in PATH \(/);
     return true;
   });
-  assert.throws(() => spawnProcess('/nonexistent/bin/x', []), { code: 'ENOENT', message: 'cannot run /nonexistent/bin/x: no such executable file' });
+  await assert.rejects(spawnProcess('/nonexistent/bin/x', []), { code: 'ENOENT', message: 'cannot run /nonexistent/bin/x: no such executable file' });
   // Looked up in the child's PATH, as execvp does.
-  assert.throws(() => spawnProcess('sh', [], { env: { PATH: '/nonexistent' } }), { code: 'ENOENT', message: 'cannot run sh: not found in PATH (/nonexistent)' });
+  await assert.rejects(spawnProcess('sh', [], { env: { PATH: '/nonexistent' } }), { code: 'ENOENT', message: 'cannot run sh: not found in PATH (/nonexistent)' });
   // A missing working directory says so.
-  assert.throws(() => spawnProcess('true', [], { cwd: '/nonexistent-dir-berth' }), { code: 'ENOENT', message: /working directory \/nonexistent-dir-berth/ });
+  await assert.rejects(spawnProcess('true', [], { cwd: '/nonexistent-dir-berth' }), { code: 'ENOENT', message: /working directory \/nonexistent-dir-berth/ });
   await assert.rejects(runProcess('no-such-binary-berth', []), { code: 'ENOENT' });
   await assert.rejects(execFileAsync('no-such-binary-berth', []), { code: 'ENOENT' });
 });
@@ -101,15 +103,15 @@ test('the fd map gives the child exactly the fds asked for, even when they cross
   stdio[1] = 'from-child';
   stdio[a] = b;
   stdio[b] = a;
-  const p = spawnProcess('readlink', [`/proc/self/fd/${a}`, `/proc/self/fd/${b}`], { stdio });
+  const p = await spawnProcess('readlink', [`/proc/self/fd/${a}`, `/proc/self/fd/${b}`], { stdio });
   assert.equal(await readAll(p.stdout), `${realpathSync(join(dir, 'b'))}\n${realpathSync(join(dir, 'a'))}\n`);
   assert.equal((await p.exited).code, 0);
 
   // Nothing else is open in the child: ls sees 0-2, its own directory fd (3) and 5.
-  const q = spawnProcess('ls', ['/proc/self/fd'], { stdio: ['ignore', 'from-child', 'ignore', 'ignore', 'ignore', a] });
+  const q = await spawnProcess('ls', ['/proc/self/fd'], { stdio: ['ignore', 'from-child', 'ignore', 'ignore', 'ignore', a] });
   // fd 3 and 4 are /dev/null in the child; ls's directory then takes 6.
   assert.deepEqual((await readAll(q.stdout)).split('\n').filter(Boolean).map(Number).sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6]);
-  const r = spawnProcess('ls', ['/proc/self/fd'], { stdio: ['ignore', 'from-child'] });
+  const r = await spawnProcess('ls', ['/proc/self/fd'], { stdio: ['ignore', 'from-child'] });
   // fd 2 was not asked for: ls gets 2 for its directory.
   assert.deepEqual((await readAll(r.stdout)).split('\n').filter(Boolean).map(Number).sort(), [0, 1, 2]);
   assert.equal(readlinkSync(`/proc/self/fd/${a}`), realpathSync(join(dir, 'a')), 'our fds are as they were');
@@ -120,14 +122,14 @@ test('env, cwd and pipes both ways', async (t) => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'berth-spawn-')));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const env = { PATH: process.env.PATH, ONE: '1', SPACED: 'a b=c', EMPTY: '', GONE: undefined };
-  const e = spawnProcess('env', [], { env, stdio: ['ignore', 'from-child', 'ignore'] });
+  const e = await spawnProcess('env', [], { env, stdio: ['ignore', 'from-child', 'ignore'] });
   assert.deepEqual((await readAll(e.stdout)).split('\n').filter(Boolean).sort(), [`EMPTY=`, 'ONE=1', `PATH=${process.env.PATH}`, 'SPACED=a b=c']);
 
-  const c = spawnProcess('pwd', [], { cwd: dir, stdio: ['ignore', 'from-child', 'ignore'] });
+  const c = await spawnProcess('pwd', [], { cwd: dir, stdio: ['ignore', 'from-child', 'ignore'] });
   assert.equal(await readAll(c.stdout), `${dir}\n`);
 
   // stdin, stdout, stderr and an extra pipe the child writes to (fd 3) and one it reads (fd 4).
-  const p = spawnProcess('sh', ['-c', 'read x; echo "got $x"; echo oops >&2; echo three >&3; read y <&4; echo "four $y"'], {
+  const p = await spawnProcess('sh', ['-c', 'read x; echo "got $x"; echo oops >&2; echo three >&3; read y <&4; echo "four $y"'], {
     stdio: ['to-child', 'from-child', 'from-child', 'from-child', 'to-child'],
   });
   const out = readAll(p.stdout);
@@ -144,8 +146,8 @@ test('env, cwd and pipes both ways', async (t) => {
 
 test('detached: a session of its own; otherwise ours', async () => {
   const own = statFields(process.pid)[3];
-  const d = spawnProcess('sleep', ['30'], { detached: true });
-  const n = spawnProcess('sleep', ['30']);
+  const d = await spawnProcess('sleep', ['30'], { detached: true });
+  const n = await spawnProcess('sleep', ['30']);
   try {
     assert.equal(statFields(d.pid)[3], String(d.pid), 'session leader');
     assert.equal(statFields(d.pid)[2], String(d.pid), 'group leader');
@@ -204,8 +206,8 @@ test('runProcess: input, output caps, timeouts and aborts', async () => {
 test('every child is reaped, awaited or not: no zombie is left', async () => {
   // Children nobody waits for, one that leaves a grandchild behind (as conmon does), and
   // one let go of with unref.
-  const pids = [spawnProcess('true', []).pid, spawnProcess('sh', ['-c', 'exit 4']).pid, spawnProcess('sh', ['-c', 'sleep 0.2 & exit 0'], { detached: true }).pid];
-  const u = spawnProcess('sh', ['-c', 'exit 0']);
+  const pids = [(await spawnProcess('true', [])).pid, (await spawnProcess('sh', ['-c', 'exit 4'])).pid, (await spawnProcess('sh', ['-c', 'sleep 0.2 & exit 0'], { detached: true })).pid];
+  const u = await spawnProcess('sh', ['-c', 'exit 0']);
   u.unref();
   pids.push(u.pid);
   const deadline = Date.now() + 10_000;

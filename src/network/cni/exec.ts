@@ -156,16 +156,16 @@ interface RunOutcome {
   aborted: boolean;
 }
 
-function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number, signal?: AbortSignal,
+async function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number, signal?: AbortSignal,
   onSpawn?: ExecRequest['onSpawn']): Promise<RunOutcome> {
   let child: SpawnedProcess;
   try {
     // A session of its own: a kill of berth's process group (^C, a supervisor) does not
     // cut the plugin in half (iptables rules or an IPAM reservation half made); it finishes
     // and the attachment record tells the next teardown what to undo.
-    child = spawnProcess(binary, [], { env, stdio: ['to-child', 'from-child', 'from-child'], detached: true });
+    child = await spawnProcess(binary, [], { env, stdio: ['to-child', 'from-child', 'from-child'], detached: true });
   } catch (e) {
-    return Promise.reject(new BerthError('Internal', `cannot run ${binary}: ${(e as Error).message}`, { cause: e }));
+    throw new BerthError('Internal', `cannot run ${binary}: ${(e as Error).message}`, { cause: e });
   }
   return new Promise((resolve, reject) => {
     let timedOut = false;

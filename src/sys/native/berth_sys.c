@@ -96,6 +96,7 @@ struct thread_job {
   int err;
   const char *call, *where;
   int fd, returns_fd; /* a job that returns_fd resolves with fd (closed if nobody takes it) */
+  int pid;            /* with returns_fd and a pid: resolves with [pid, fd] */
   napi_deferred deferred;
   napi_threadsafe_function done;
 };
@@ -116,7 +117,14 @@ static void job_settle(napi_env env, napi_value fn, void *context, void *data) {
     if (j->err) napi_reject_deferred(env, j->deferred, errno_error(env, j->err, j->call, j->where));
     else {
       napi_value value;
-      if (j->returns_fd) napi_create_int32(env, j->fd, &value);
+      if (j->returns_fd && j->pid > 0) {
+        napi_value pid, fd;
+        napi_create_array_with_length(env, 2, &value);
+        napi_create_int32(env, j->pid, &pid);
+        napi_create_int32(env, j->fd, &fd);
+        napi_set_element(env, value, 0, pid);
+        napi_set_element(env, value, 1, fd);
+      } else if (j->returns_fd) napi_create_int32(env, j->fd, &value);
       else napi_get_undefined(env, &value);
       napi_resolve_deferred(env, j->deferred, value);
     }
@@ -881,37 +889,33 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
 
 #define MAX_CHILD_FDS 64
 
-/* spawn(file, argv, envp, cwd, setsid, fds) → [pid, pidfd]. fds[i] is the fd of ours that
- * becomes the child's fd i (-1: /dev/null); every other fd is closed in the child. Signal
- * dispositions go back to their defaults (Node ignores SIGPIPE, an ignored signal would
- * stay ignored across exec; glibc keeps its two internal ones, 32 and 33, ignored) and
- * the child starts with no signal blocked. */
-static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char file[MAX_STR], cwdbuf[MAX_STR];
-  const char *path = arg_str(env, argv[0], file), *cwd = arg_str(env, argv[3], cwdbuf);
-  bool setsid = false;
-  napi_get_value_bool(env, argv[4], &setsid);
-  uint32_t nfds = 0;
-  if (!path || napi_get_array_length(env, argv[5], &nfds) != napi_ok || nfds > MAX_CHILD_FDS) return throw_errno(env, EINVAL, "spawn", path);
-  int src[MAX_CHILD_FDS], moved[MAX_CHILD_FDS];
-  for (uint32_t i = 0; i < nfds; i++) {
-    napi_value e;
-    napi_get_element(env, argv[5], i, &e);
-    src[i] = (int)arg_int(env, e);
-    moved[i] = -1;
-  }
-  char **args = arg_strv(env, argv[1]), **envp = arg_strv(env, argv[2]);
-  if (!args || !envp || !args[0]) { free_strv(args); free_strv(envp); return throw_errno(env, EINVAL, "spawn", path); }
+/* spawn(file, argv, envp, cwd, setsid, fds) → Promise<[pid, pidfd]>. fds[i] is the fd of
+ * ours that becomes the child's fd i (-1: /dev/null; it must stay open until the promise
+ * settles); every other fd is closed in the child. Signal dispositions go back to their
+ * defaults (Node ignores SIGPIPE, an ignored signal would stay ignored across exec; glibc
+ * keeps its two internal ones, 32 and 33, ignored) and the child starts with no signal
+ * blocked. The spawn runs on a thread of its own: posix_spawn returns once the child has
+ * exec'd, a wait that on a busy machine lasts as long as the child waits for a CPU. */
+struct spawn_job {
+  struct thread_job job;
+  char file[MAX_STR], cwd[MAX_STR];
+  int has_cwd, setsid, nfds;
+  int src[MAX_CHILD_FDS];
+  char **argv, **envp;
+};
 
+static void spawn_work(struct thread_job *job) {
+  struct spawn_job *j = (struct spawn_job *)job;
+  int moved[MAX_CHILD_FDS];
+  job->call = "spawn";
+  job->where = j->file;
   /* The child's dups run in order: a source below nfds may be overwritten by an earlier
    * one, so such a source is first copied above them all. */
   int err = 0;
-  for (uint32_t i = 0; i < nfds && !err; i++) {
-    if (src[i] >= 0 && src[i] < (int)nfds && src[i] != (int)i) {
-      if ((moved[i] = fcntl(src[i], F_DUPFD_CLOEXEC, (int)nfds)) < 0) err = errno;
+  for (int i = 0; i < j->nfds; i++) {
+    moved[i] = -1;
+    if (!err && j->src[i] >= 0 && j->src[i] < j->nfds && j->src[i] != i) {
+      if ((moved[i] = fcntl(j->src[i], F_DUPFD_CLOEXEC, j->nfds)) < 0) err = errno;
     }
   }
   posix_spawn_file_actions_t fa;
@@ -923,40 +927,71 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   sigfillset(&all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (setsid ? POSIX_SPAWN_SETSID : 0));
-  for (uint32_t i = 0; i < nfds && !err; i++) {
-    int from = moved[i] >= 0 ? moved[i] : src[i];
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (j->setsid ? POSIX_SPAWN_SETSID : 0));
+  for (int i = 0; i < j->nfds && !err; i++) {
+    int from = moved[i] >= 0 ? moved[i] : j->src[i];
     /* A dup onto itself clears close-on-exec (glibc ≥ 2.29), as the child needs. */
-    err = from < 0 ? posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null", O_RDWR, 0)
-                   : posix_spawn_file_actions_adddup2(&fa, from, (int)i);
+    err = from < 0 ? posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0)
+                   : posix_spawn_file_actions_adddup2(&fa, from, i);
   }
-  if (!err) err = posix_spawn_file_actions_addclosefrom_np(&fa, (int)nfds);
-  if (!err && cwd) err = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  if (!err) err = posix_spawn_file_actions_addclosefrom_np(&fa, j->nfds);
+  if (!err && j->has_cwd) err = posix_spawn_file_actions_addchdir_np(&fa, j->cwd);
   pid_t pid = -1;
-  if (!err) err = posix_spawn(&pid, path, &fa, &attr, args, envp);
+  if (!err) err = posix_spawn(&pid, j->file, &fa, &attr, j->argv, j->envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  for (uint32_t i = 0; i < nfds; i++) if (moved[i] >= 0) close(moved[i]);
-  free_strv(args);
-  free_strv(envp);
-  if (err) return throw_errno(env, err, "spawn", path);
-
-  /* The child cannot be reaped by anyone else before this (libuv waits for its own pids
-   * only), so the pidfd names it even if it has exited already. */
+  for (int i = 0; i < j->nfds; i++) if (moved[i] >= 0) close(moved[i]);
+  free_strv(j->argv);
+  free_strv(j->envp);
+  j->argv = j->envp = NULL;
+  if (err) { job->err = err; return; }
+  /* Nobody else reaps the child before this (libuv waits for its own pids only), so the
+   * pidfd names it even if it has exited already. */
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd < 0) {
-    int e = errno;
+    job->err = errno;
+    job->call = "pidfd_open";
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    return throw_errno(env, e, "pidfd_open", path);
+    return;
   }
-  napi_value r, a, b;
-  napi_create_array_with_length(env, 2, &r);
-  napi_create_int32(env, pid, &a);
-  napi_create_int32(env, pidfd, &b);
-  napi_set_element(env, r, 0, a);
-  napi_set_element(env, r, 1, b);
-  return r;
+  job->pid = pid;
+  job->fd = pidfd;
+}
+
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct spawn_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "spawn", NULL);
+  uint32_t nfds = 0;
+  bool setsid = false;
+  napi_get_value_bool(env, argv[4], &setsid);
+  j->setsid = setsid;
+  j->has_cwd = arg_str(env, argv[3], j->cwd) != NULL;
+  if (!arg_str(env, argv[0], j->file) || napi_get_array_length(env, argv[5], &nfds) != napi_ok || nfds > MAX_CHILD_FDS) {
+    free(j);
+    return throw_errno(env, EINVAL, "spawn", NULL);
+  }
+  j->nfds = (int)nfds;
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value e;
+    napi_get_element(env, argv[5], i, &e);
+    j->src[i] = (int)arg_int(env, e);
+  }
+  j->argv = arg_strv(env, argv[1]);
+  j->envp = arg_strv(env, argv[2]);
+  if (!j->argv || !j->envp || !j->argv[0]) {
+    free_strv(j->argv);
+    free_strv(j->envp);
+    free(j);
+    return throw_errno(env, EINVAL, "spawn", NULL);
+  }
+  j->job.work = spawn_work;
+  j->job.returns_fd = 1;
+  j->job.fd = -1;
+  return job_start(env, &j->job, "berth:spawn");
 }
 
 /* pollReap(handle) → the exit of the child whose pidfd the poller holds: its exit code,
