@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { AttachStreams, ExecResult } from '../monitor/index.js';
 import { failedPrecondition } from '../errors/index.js';
-import { childProcess, processToken, tokenAlive, writeFileAtomicSync } from '../sys/index.js';
+import { processToken, spawnProcess, tokenAlive, writeFileAtomicSync } from '../sys/index.js';
 import type { ExecRequest } from './exec.js';
 import { containerPaths, type Parts } from './parts.js';
 import type { Container } from './types.js';
@@ -198,16 +198,20 @@ function timerFile(parts: Parts, id: string): string {
 }
 
 /** Starts the scheduled checks of the container's current run (none without an interval). */
-export function startHealthTimer(parts: Parts, c: Container): void {
+export async function startHealthTimer(parts: Parts, c: Container): Promise<void> {
   const hc = c.config.healthcheck;
   if (!hasHealthcheck(c) || !hc?.interval || !parts.healthcheckCommand || c.conmonPid === null) return;
-  const child = childProcess().spawn(
-    '/bin/sh',
-    ['-c', LOOP, 'berth-healthcheck', String(hc.interval / 1000), ...parts.healthcheckCommand, c.id, String(c.conmonPid)],
-    { detached: true, stdio: 'ignore' },
-  );
+  let child;
+  try {
+    child = await spawnProcess(
+      '/bin/sh',
+      ['-c', LOOP, 'berth-healthcheck', String(hc.interval / 1000), ...parts.healthcheckCommand, c.id, String(c.conmonPid)],
+      { detached: true },
+    );
+  } catch {
+    return; // no shell: the checks still run when asked for
+  }
   child.unref();
-  if (child.pid === undefined) return;
   writeFileAtomicSync(timerFile(parts, c.id), processToken(child.pid), { fsync: false });
   // The run may have ended (and been released) before the file was there.
   const now = parts.records.byId(c.id);

@@ -295,7 +295,7 @@ export class ContainerManager {
     await this.records.setRunning(c.id, Date.now());
     // Undefined when a quick exit already removed it (--rm).
     const now = await reconcile(this.parts, this.records.byId(c.id)!);
-    if (now?.state === 'running') startHealthTimer(this.parts, now);
+    if (now?.state === 'running') await startHealthTimer(this.parts, now);
     return now!;
   }
 

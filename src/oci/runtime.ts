@@ -2,7 +2,7 @@
 // started with an argument vector (no shell); its error message, which runc prints as a
 // logrus line (`time=… level=error msg="…"`, or JSON with --log-format json), becomes the
 // BerthError message.
-import { childProcess, findExecutable } from '../sys/index.js';
+import { findExecutable, runProcess } from '../sys/index.js';
 import { basename } from 'node:path';
 import { BerthError, unavailable } from '../errors/index.js';
 import { parseSignal } from './signals.js';
@@ -17,6 +17,8 @@ export interface RuntimeState {
 const STATUSES: ContainerStatus[] = ['creating', 'created', 'running', 'paused', 'stopped'];
 /** A runtime call that takes this long is stuck (e.g. on a frozen cgroup). */
 const CALL_TIMEOUT_MS = 60_000;
+/** More output than any runtime call prints: the call is killed past it. */
+const OUTPUT_MAX = 16 * 1024 * 1024;
 
 export class OciRuntime {
   private resolved?: string;
@@ -122,21 +124,26 @@ export class OciRuntime {
     return this.exec([...this.globalArgs(), ...args], signal);
   }
 
-  private exec(args: string[], signal?: AbortSignal): Promise<string> {
+  private async exec(args: string[], signal?: AbortSignal): Promise<string> {
     const file = this.binary();
-    return new Promise((resolvePromise, reject) => {
-      childProcess().execFile(file, args, { timeout: CALL_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, signal }, (err, stdout, stderr) => {
-        if (!err) return resolvePromise(stdout);
-        if (signal?.aborted) return reject(signal.reason ?? err);
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'EACCES') {
-          this.resolved = undefined;
-          return reject(unavailable(`OCI runtime "${this.cfg.path}" cannot be run: ${file}: ${code === 'ENOENT' ? 'not found' : 'permission denied'}`));
-        }
-        if (err.killed) return reject(new BerthError('DeadlineExceeded', `${this.name()} ${args.join(' ')}: timed out`));
-        reject(runtimeError(this.name(), errorMessage(stderr) || `exited with ${err.code ?? err.signal}`));
-      });
-    });
+    let r;
+    try {
+      r = await runProcess(file, args, { timeout: CALL_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: OUTPUT_MAX, signal });
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason ?? e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES') {
+        this.resolved = undefined;
+        throw unavailable(`OCI runtime "${this.cfg.path}" cannot be run: ${file}: ${code === 'ENOENT' ? 'not found' : 'permission denied'}`);
+      }
+      throw e;
+    }
+    if (r.code === 0 && !r.overflowed) return r.stdout.toString('utf8');
+    if (r.aborted) throw signal?.reason ?? new BerthError('Cancelled', `${this.name()} ${args.join(' ')}: cancelled`);
+    if (r.timedOut) throw new BerthError('DeadlineExceeded', `${this.name()} ${args.join(' ')}: timed out`);
+    const stderr = r.stderr.toString('utf8');
+    const how = r.overflowed ? `printed more than ${OUTPUT_MAX} bytes` : `exited with ${r.code ?? r.signal}`;
+    throw runtimeError(this.name(), errorMessage(stderr) || how);
   }
 }
 

@@ -5,52 +5,17 @@
 // and small file work (removePaths, readSmallFile) takes one short step on the pool.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { getSystemErrorName, promisify } from 'node:util';
-import { findInstalled } from '../config/index.js';
+import { getSystemErrorName } from 'node:util';
+import { load, type PollHandle } from './addon.js';
+import { commandFailed, runProcess } from './spawn.js';
 
 export { makeDirsSync, writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
 export { findExecutable, DEFAULT_SEARCH_PATH } from './path.js';
 export { treeUsage, type TreeUsage } from './usage.js';
 export { parkPoint } from './park.js';
+export { spawnProcess, runProcess, commandFailed, SpawnedProcess, type SpawnOptions, type StdioSpec, type ProcessExit, type RunOptions, type RunResult } from './spawn.js';
 export { bufferChurn } from './buffer-churn.js';
 export { parseMountInfo, unescapeMountInfo, readMountInfo, isMountPoint, onSharedMount, mountPropagation, type MountInfo } from './mountinfo.js';
-
-/** The addon's poller: an opaque handle. */
-type PollHandle = { readonly __poll: unique symbol };
-
-interface Native {
-  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
-  mountAt(dir: string, source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
-  umount2(target: string, flags: number): void;
-  mknod(path: string, mode: number, major: number, minor: number): void;
-  mallocTrim(): boolean;
-  lsetxattr(path: string, name: string, value: Buffer): void;
-  lgetxattr(path: string, name: string): Buffer | null;
-  llistxattr(path: string): string[];
-  seqpacketConnect(path: string): Promise<number>;
-  netnsCreate(path: string): Promise<void>;
-  dialInNetns(netnsPath: string, host: string, port: number, timeoutMs: number): Promise<number>;
-  removePaths(paths: string[]): Promise<void>;
-  readSmallFile(path: string, max: number): Promise<Buffer | null>;
-  podNsCreate(ipcPath: string | null, utsPath: string | null, hostname: string | null): Promise<void>;
-  pollOpen(fd: number, onReady: (events: number, status: number) => void): PollHandle;
-  pollWatch(h: PollHandle, events: number): void;
-  pollClose(h: PollHandle, onClosed: () => void): void;
-  pollShutdown(h: PollHandle, how: number): void;
-  recvPacket(h: PollHandle, buf: Buffer): number;
-  sendPacket(h: PollHandle, buf: Buffer): number;
-}
-
-let native: Native | undefined;
-
-/** The addon is build/berth_sys.node above this module (src/, out/src/ or the bundle). */
-function load(): Native {
-  if (native) return native;
-  const path = process.env.BERTH_SYS_ADDON ?? findInstalled(join('build', 'berth_sys.node'));
-  native = createRequire(import.meta.url)(path) as Native;
-  return native;
-}
 
 export const MS_BIND = 0x1000;
 export const MS_PRIVATE = 1 << 18;
@@ -309,19 +274,18 @@ function dialError(e: NodeJS.ErrnoException, port: number, where: string): NodeJ
   return Object.assign(new Error(`${why} (connect ${where}: ${e.code ?? e.message})`), { code: e.code, errno: e.errno, syscall: e.syscall ?? 'connect', port });
 }
 
+/**
+ * Runs file with args to its end: its output, or a rejection shaped like execFile's
+ * (code: the exit status, killed, signal, stdout, stderr) when it fails.
+ */
+export async function execFileAsync(file: string, args: string[], opts: { timeout?: number; maxBuffer?: number } = {}): Promise<{ stdout: string; stderr: string }> {
+  const r = await runProcess(file, args, opts);
+  if (r.code !== 0) throw commandFailed(file, args, r);
+  return { stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+}
+
 // Node modules that cost measurable start-up time, loaded on first use: most commands
-// never start a process or hash anything.
-let childProcessModule: typeof import('node:child_process') | undefined;
-export function childProcess(): typeof import('node:child_process') {
-  return (childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
-}
-type ExecFileAsync = (file: string, args: string[], opts: { timeout?: number }) => Promise<{ stdout: string; stderr: string }>;
-let execFileP: ExecFileAsync | undefined;
-/** execFile as a promise of its output (child_process loads on first use). */
-export function execFileAsync(file: string, args: string[], opts: { timeout?: number } = {}): Promise<{ stdout: string; stderr: string }> {
-  execFileP ??= promisify(childProcess().execFile) as unknown as ExecFileAsync;
-  return execFileP(file, args, opts);
-}
+// never open a socket or hash anything.
 let netModule: typeof import('node:net') | undefined;
 export function nodeNet(): typeof import('node:net') {
   return (netModule ??= createRequire(import.meta.url)('node:net') as typeof import('node:net'));

@@ -2,18 +2,14 @@
 // <dir>/<name>/_data (podman's layout). Intent is recorded before acting: a row is
 // 'creating' before its directory exists and 'removing' before the directory goes, and a
 // row whose owner died is finished (removed) by the next look.
-import { execFile } from 'node:child_process';
 import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { isValidName } from '../config/index.js';
 import { failedPrecondition, internal, invalidArgument, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
-import { MNT_DETACH, isMountPoint, parkPoint, processToken, removePaths, tokenAlive, unmount } from '../sys/index.js';
+import { MNT_DETACH, execFileAsync, isMountPoint, parkPoint, processToken, removePaths, tokenAlive, unmount } from '../sys/index.js';
 import { VolumeRecords } from './records.js';
 import type { Volume, VolumeUsers } from './types.js';
-
-const run = promisify(execFile);
 
 export interface CreateVolumeOptions {
   /** Default: 64 random hex digits, as podman names an unnamed volume. */
@@ -70,7 +66,7 @@ export class VolumeStore {
     const { type, device, o } = v.options;
     if (type && !(await isMountPoint(await realpath(data)))) {
       try {
-        await run('mount', ['-t', type, ...(o ? ['-o', o] : []), '--', device ?? type, data]);
+        await execFileAsync('mount', ['-t', type, ...(o ? ['-o', o] : []), '--', device ?? type, data]);
       } catch (e) {
         throw failedPrecondition(`mounting volume ${name}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
       }
@@ -154,7 +150,7 @@ export class VolumeStore {
     );
     if (isDir && (await readdir(data)).length === 0) {
       try {
-        await run('cp', ['-a', '--', `${source}/.`, `${data}/`]);
+        await execFileAsync('cp', ['-a', '--', `${source}/.`, `${data}/`]);
       } catch (e) {
         throw internal(`copying the image's ${source} into volume ${name}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`, e);
       }

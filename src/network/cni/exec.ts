@@ -3,7 +3,8 @@
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, type ErrorCode } from '../../errors/index.js';
-import { DEFAULT_SEARCH_PATH, childProcess, processStartTime } from '../../sys/index.js';
+import { DEFAULT_SEARCH_PATH, processStartTime, spawnProcess, type SpawnedProcess } from '../../sys/index.js';
+import type { Readable } from 'node:stream';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
@@ -155,21 +156,24 @@ interface RunOutcome {
   aborted: boolean;
 }
 
-function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number, signal?: AbortSignal,
+async function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number, signal?: AbortSignal,
   onSpawn?: ExecRequest['onSpawn']): Promise<RunOutcome> {
-  return new Promise((resolve, reject) => {
+  let child: SpawnedProcess;
+  try {
     // A session of its own: a kill of berth's process group (^C, a supervisor) does not
     // cut the plugin in half (iptables rules or an IPAM reservation half made); it finishes
     // and the attachment record tells the next teardown what to undo.
-    const child = childProcess().spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
+    child = await spawnProcess(binary, [], { env, stdio: ['to-child', 'from-child', 'from-child'], detached: true });
+  } catch (e) {
+    throw new BerthError('Internal', `cannot run ${binary}: ${(e as Error).message}`, { cause: e });
+  }
+  return new Promise((resolve, reject) => {
     let timedOut = false;
     let aborted = false;
     // The plugin leads its own process group: the kill takes what it started along.
     const kill = () => {
       try {
-        process.kill(-child.pid!, 'SIGKILL');
+        process.kill(-child.pid, 'SIGKILL');
       } catch {
         child.kill('SIGKILL');
       }
@@ -184,30 +188,25 @@ function run(binary: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: n
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.stdin.on('error', () => {}); // a plugin may exit without reading stdin
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      reject(new BerthError('Internal', `cannot run ${binary}: ${e.message}`, { cause: e }));
-    });
-    child.on('close', (code, sig) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve({
-        code: code ?? (sig ? 128 : 1),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        timedOut,
-        aborted,
+    const collect = (s: Readable) =>
+      new Promise<string>((res) => {
+        const chunks: Buffer[] = [];
+        s.on('data', (d: Buffer) => chunks.push(d));
+        s.on('error', () => {});
+        s.on('close', () => res(Buffer.concat(chunks).toString('utf8')));
       });
+    const stdinPipe = child.stdin!;
+    stdinPipe.on('error', () => {}); // a plugin may exit without reading stdin
+    Promise.all([child.exited, collect(child.stdout!), collect(child.stderr!)]).then(([exit, stdout, stderr]) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve({ code: exit.code ?? 128, stdout, stderr, timedOut, aborted });
     });
-    const startTime = onSpawn && child.pid !== undefined ? processStartTime(child.pid) : undefined;
-    if (!onSpawn || startTime === undefined) return void child.stdin.end(stdin);
+    const startTime = onSpawn ? processStartTime(child.pid) : undefined;
+    if (!onSpawn || startTime === undefined) return void stdinPipe.end(stdin);
     // Until it has its stdin the plugin waits; if berth dies first it reads EOF and does nothing.
-    onSpawn({ pid: child.pid!, startTime: String(startTime) }).then(
-      () => child.stdin.end(stdin),
+    onSpawn({ pid: child.pid, startTime: String(startTime) }).then(
+      () => stdinPipe.end(stdin),
       (e) => {
         kill();
         reject(e);

@@ -2,7 +2,8 @@
  * extended attributes and SOCK_SEQPACKET unix sockets (conmon's attach socket), polled
  * without blocking by libuv on Node's own event loop; TCP sockets made inside another
  * network namespace; plus small file work (a tree's removal, a small file's read) done in
- * one threadpool step. */
+ * one threadpool step; child processes started with posix_spawn (no fork of this big
+ * process) and reaped through a pidfd polled on the event loop. */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
@@ -27,6 +28,10 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #define MAX_STR 4096
 
@@ -91,6 +96,7 @@ struct thread_job {
   int err;
   const char *call, *where;
   int fd, returns_fd; /* a job that returns_fd resolves with fd (closed if nobody takes it) */
+  int pid;            /* with returns_fd and a pid: resolves with [pid, fd] */
   napi_deferred deferred;
   napi_threadsafe_function done;
 };
@@ -111,7 +117,14 @@ static void job_settle(napi_env env, napi_value fn, void *context, void *data) {
     if (j->err) napi_reject_deferred(env, j->deferred, errno_error(env, j->err, j->call, j->where));
     else {
       napi_value value;
-      if (j->returns_fd) napi_create_int32(env, j->fd, &value);
+      if (j->returns_fd && j->pid > 0) {
+        napi_value pid, fd;
+        napi_create_array_with_length(env, 2, &value);
+        napi_create_int32(env, j->pid, &pid);
+        napi_create_int32(env, j->fd, &fd);
+        napi_set_element(env, value, 0, pid);
+        napi_set_element(env, value, 1, fd);
+      } else if (j->returns_fd) napi_create_int32(env, j->fd, &value);
       else napi_get_undefined(env, &value);
       napi_resolve_deferred(env, j->deferred, value);
     }
@@ -833,6 +846,202 @@ static napi_value js_podns_create(napi_env env, napi_callback_info info) {
   return job_start(env, &j->job, "berth:podns");
 }
 
+/* Child processes. glibc's posix_spawn clones with CLONE_VM|CLONE_VFORK: the parent's
+ * page tables are never copied (a fork of a ~90 MB process costs milliseconds of the
+ * event loop), and the parent waits only until the child has exec'd. */
+/* Frees a NULL-terminated array of strings. */
+static void free_strv(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
+/* A JS array of strings as a NULL-terminated array (NULL on bad input or no memory). */
+static char **arg_strv(napi_env env, napi_value arr) {
+  uint32_t n = 0;
+  if (napi_get_array_length(env, arr, &n) != napi_ok) return NULL;
+  char **v = calloc((size_t)n + 1, sizeof *v);
+  if (!v) return NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    size_t len = 0;
+    napi_get_element(env, arr, i, &e);
+    if (napi_get_value_string_utf8(env, e, NULL, 0, &len) != napi_ok || !(v[i] = malloc(len + 1))) { free_strv(v); return NULL; }
+    napi_get_value_string_utf8(env, e, v[i], len + 1, &len);
+    if (strlen(v[i]) != len) { free_strv(v); return NULL; } /* a NUL inside would cut it short */
+  }
+  return v;
+}
+
+/* pipe() → [readFd, writeFd], both close-on-exec: a child gets one end only by a dup. */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2", NULL);
+  napi_value r, a, b;
+  napi_create_array_with_length(env, 2, &r);
+  napi_create_int32(env, fds[0], &a);
+  napi_create_int32(env, fds[1], &b);
+  napi_set_element(env, r, 0, a);
+  napi_set_element(env, r, 1, b);
+  return r;
+}
+
+#define MAX_CHILD_FDS 64
+
+/* spawn(file, argv, envp, cwd, setsid, fds) → Promise<[pid, pidfd]>. fds[i] is the fd of
+ * ours that becomes the child's fd i (-1: /dev/null; it must stay open until the promise
+ * settles); every other fd is closed in the child. Signal dispositions go back to their
+ * defaults (Node ignores SIGPIPE, an ignored signal would stay ignored across exec; glibc
+ * keeps its two internal ones, 32 and 33, ignored) and the child starts with no signal
+ * blocked. The spawn runs on a thread of its own: posix_spawn returns once the child has
+ * exec'd, a wait that on a busy machine lasts as long as the child waits for a CPU. */
+struct spawn_job {
+  struct thread_job job;
+  char file[MAX_STR], cwd[MAX_STR];
+  int has_cwd, setsid, nfds;
+  int src[MAX_CHILD_FDS];
+  char **argv, **envp;
+};
+
+static void spawn_work(struct thread_job *job) {
+  struct spawn_job *j = (struct spawn_job *)job;
+  int moved[MAX_CHILD_FDS];
+  job->call = "spawn";
+  job->where = j->file;
+  /* The child's dups run in order: a source below nfds may be overwritten by an earlier
+   * one, so such a source is first copied above them all. */
+  int err = 0;
+  for (int i = 0; i < j->nfds; i++) {
+    moved[i] = -1;
+    if (!err && j->src[i] >= 0 && j->src[i] < j->nfds && j->src[i] != i) {
+      if ((moved[i] = fcntl(j->src[i], F_DUPFD_CLOEXEC, j->nfds)) < 0) err = errno;
+    }
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (j->setsid ? POSIX_SPAWN_SETSID : 0));
+  for (int i = 0; i < j->nfds && !err; i++) {
+    int from = moved[i] >= 0 ? moved[i] : j->src[i];
+    /* A dup onto itself clears close-on-exec (glibc ≥ 2.29), as the child needs. */
+    err = from < 0 ? posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0)
+                   : posix_spawn_file_actions_adddup2(&fa, from, i);
+  }
+  if (!err) err = posix_spawn_file_actions_addclosefrom_np(&fa, j->nfds);
+  if (!err && j->has_cwd) err = posix_spawn_file_actions_addchdir_np(&fa, j->cwd);
+  pid_t pid = -1;
+  if (!err) err = posix_spawn(&pid, j->file, &fa, &attr, j->argv, j->envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  for (int i = 0; i < j->nfds; i++) if (moved[i] >= 0) close(moved[i]);
+  free_strv(j->argv);
+  free_strv(j->envp);
+  j->argv = j->envp = NULL;
+  if (err) { job->err = err; return; }
+  /* Nobody else reaps the child before this (libuv waits for its own pids only), so the
+   * pidfd names it even if it has exited already. */
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    job->err = errno;
+    job->call = "pidfd_open";
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return;
+  }
+  job->pid = pid;
+  job->fd = pidfd;
+}
+
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct spawn_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "spawn", NULL);
+  uint32_t nfds = 0;
+  bool setsid = false;
+  napi_get_value_bool(env, argv[4], &setsid);
+  j->setsid = setsid;
+  j->has_cwd = arg_str(env, argv[3], j->cwd) != NULL;
+  if (!arg_str(env, argv[0], j->file) || napi_get_array_length(env, argv[5], &nfds) != napi_ok || nfds > MAX_CHILD_FDS) {
+    free(j);
+    return throw_errno(env, EINVAL, "spawn", NULL);
+  }
+  j->nfds = (int)nfds;
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value e;
+    napi_get_element(env, argv[5], i, &e);
+    j->src[i] = (int)arg_int(env, e);
+  }
+  j->argv = arg_strv(env, argv[1]);
+  j->envp = arg_strv(env, argv[2]);
+  if (!j->argv || !j->envp || !j->argv[0]) {
+    free_strv(j->argv);
+    free_strv(j->envp);
+    free(j);
+    return throw_errno(env, EINVAL, "spawn", NULL);
+  }
+  j->job.work = spawn_work;
+  j->job.returns_fd = 1;
+  j->job.fd = -1;
+  return job_start(env, &j->job, "berth:spawn");
+}
+
+/* pollReap(handle) → the exit of the child whose pidfd the poller holds: its exit code,
+ * 256 + the signal that ended it, or -1 while it still runs. */
+static napi_value js_poll_reap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct poller *p = arg_poller(env, argv[0]);
+  if (!p || p->closing) return throw_errno(env, EBADF, "waitid", NULL);
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  do rc = waitid(P_PIDFD, (id_t)p->fd, &si, WEXITED | WNOHANG); while (rc < 0 && errno == EINTR);
+  if (rc < 0 && errno != EAGAIN) return throw_errno(env, errno, "waitid", NULL);
+  int status = rc < 0 || si.si_pid == 0 ? -1 : si.si_code == CLD_EXITED ? si.si_status : 256 + si.si_status;
+  napi_create_int32(env, status, &result);
+  return result;
+}
+
+/* pollSignal(handle, signal) → whether it was sent (false once the child is gone). */
+static napi_value js_poll_signal(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct poller *p = arg_poller(env, argv[0]);
+  bool sent = false;
+  if (p && !p->closing) {
+    if (syscall(SYS_pidfd_send_signal, p->fd, (int)arg_int(env, argv[1]), NULL, 0) == 0) sent = true;
+    else if (errno != ESRCH) return throw_errno(env, errno, "pidfd_send_signal", NULL);
+  }
+  napi_get_boolean(env, sent, &result);
+  return result;
+}
+
+/* pollRef(handle, on): whether the poller keeps the event loop alive. */
+static napi_value js_poll_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct poller *p = arg_poller(env, argv[0]);
+  bool on = true;
+  napi_get_value_bool(env, argv[1], &on);
+  if (p && !p->closing) {
+    if (on) uv_ref((uv_handle_t *)&p->handle);
+    else uv_unref((uv_handle_t *)&p->handle);
+  }
+  return NULL;
+}
+
 #define EXPORT(name, fn)                                              \
   do {                                                                \
     napi_value f;                                                     \
@@ -869,6 +1078,11 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("pollShutdown", js_poll_shutdown);
   EXPORT("recvPacket", js_recv_packet);
   EXPORT("sendPacket", js_send_packet);
+  EXPORT("pipe", js_pipe);
+  EXPORT("spawn", js_spawn);
+  EXPORT("pollReap", js_poll_reap);
+  EXPORT("pollSignal", js_poll_signal);
+  EXPORT("pollRef", js_poll_ref);
   return exports;
 }
 
