@@ -3,7 +3,7 @@
 import { parseArgs, type FlagDef } from './args.js';
 import type { Command } from './command.js';
 import { exitCodeFor, printError } from './errors.js';
-import { commands } from './commands.js';
+import { allCommands, findCommand, topCommand } from './commands.js';
 import type { Config } from '../config/index.js';
 import { createEngine, version } from '../engine/index.js';
 import { invalidArgument } from '../errors/index.js';
@@ -21,18 +21,15 @@ const globalFlags: FlagDef[] = [
   { name: 'version', short: 'v', type: 'bool', desc: 'Show the version' },
 ];
 
-function find(list: Command[], name: string): Command | undefined {
-  return list.find((c) => c.name === name || c.aliases?.includes(name));
+function mainHelp(commands: Command[]): string {
+  const out = ['Usage: berth [OPTIONS] COMMAND', '', 'A container manager on runc, conmon, CNI and SQLite.', '', 'Commands:'];
+  for (const c of commands.filter((c) => !c.hidden)) out.push(`  ${c.name.padEnd(12)} ${c.summary}`);
+  out.push('', 'Global options:', ...flagLines(globalFlags), '', "Run 'berth COMMAND --help' for more information on a command.");
+  return out.join('\n');
 }
 
-function helpFor(cmd: Command | undefined, path: string): string {
+function helpFor(cmd: Command, path: string): string {
   const out: string[] = [];
-  if (!cmd) {
-    out.push('Usage: berth [OPTIONS] COMMAND', '', 'A container manager on runc, conmon, CNI and SQLite.', '', 'Commands:');
-    for (const c of commands.filter((c) => !c.hidden)) out.push(`  ${c.name.padEnd(12)} ${c.summary}`);
-    out.push('', 'Global options:', ...flagLines(globalFlags), '', "Run 'berth COMMAND --help' for more information on a command.");
-    return out.join('\n');
-  }
   out.push(`Usage: berth ${path ? path + ' ' : ''}${cmd.usage}`, '', cmd.summary);
   if (cmd.aliases?.length) out.push('', `Aliases: ${[cmd.name, ...cmd.aliases].join(', ')}`);
   if (cmd.subcommands) {
@@ -84,16 +81,16 @@ export async function main(argv: string[], entry: string): Promise<number> {
       return 0;
     }
     if (rest.length === 0 || (rest[0] === 'help' && rest.length === 1)) {
-      process.stdout.write(helpFor(undefined, '') + '\n');
+      process.stdout.write(mainHelp(await allCommands()) + '\n');
       return rest.length === 0 && !global.flags.help ? 125 : 0;
     }
     if (rest[0] === 'help') rest = [...rest.slice(1), '--help'];
-    let cmd = find(commands, rest[0]);
+    let cmd = await topCommand(rest[0]);
     if (!cmd) throw invalidArgument(`unknown command "${rest[0]}" for "berth"; run 'berth --help'`);
     let path = '';
     rest = rest.slice(1);
     while (cmd.subcommands && rest.length > 0 && !rest[0].startsWith('-')) {
-      const sub: Command | undefined = find(cmd.subcommands, rest[0]);
+      const sub: Command | undefined = findCommand(cmd.subcommands, rest[0]);
       if (!sub) throw invalidArgument(`unknown command "${rest[0]}" for "berth ${cmd.name}"`);
       path = path ? `${path} ${cmd.name}` : cmd.name;
       cmd = sub;
