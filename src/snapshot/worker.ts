@@ -125,14 +125,16 @@ class SnapshotThread {
 }
 
 const threads: SnapshotThread[] = [];
-const MAX_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+/** At most this many threads: known on first use (node:os is not loaded at start-up). */
+let maxThreads: number | undefined;
 let nextId = 1;
 
-/** The least busy thread; a new one while all are busy and there are fewer than MAX_THREADS. */
+/** The least busy thread; a new one while all are busy and there are fewer than maxThreads. */
 function pickThread(): SnapshotThread {
   let best = threads[0];
   for (const t of threads) if (t.jobs.size < best.jobs.size) best = t;
-  if (best && (best.jobs.size === 0 || threads.length >= MAX_THREADS)) return best;
+  maxThreads ??= Math.max(1, Math.min(4, availableParallelism()));
+  if (best && (best.jobs.size === 0 || threads.length >= maxThreads)) return best;
   const t = new SnapshotThread((dead) => threads.splice(threads.indexOf(dead), 1));
   threads.push(t);
   return t;

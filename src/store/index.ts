@@ -6,7 +6,6 @@
 // inside SQLite's busy handler and the event loop stands still. write() waits instead on
 // timers (SQLITE_BUSY retried with backoff), for a process that serves others meanwhile;
 // such a process also opens the store with a short busyTimeoutMs for everything else.
-import { createRequire } from 'node:module';
 import { accessSync, constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, fromSystemError } from '../errors/index.js';
@@ -14,7 +13,7 @@ import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { migrations } from './schema.js';
 import { findInstalled } from '../config/index.js';
-import { makeDirsSync } from '../sys/index.js';
+import { loadAddon, makeDirsSync } from '../sys/index.js';
 
 export type Database = Sqlite.Database;
 
@@ -52,8 +51,9 @@ export function openStore(root: string, opts: StoreOptions = {}): Store {
     throw fromSystemError(e, `store ${root}`);
   }
   // The addon is loaded by its path: the `bindings` lookup better-sqlite3 does by default
-  // searches a dozen paths on every command.
-  const nativeBinding = createRequire(import.meta.url)(findInstalled(join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')));
+  // searches a dozen paths on every command. (better-sqlite3 takes the loaded addon as well
+  // as a path; its types name only the path.)
+  const nativeBinding = loadAddon<string>(findInstalled(join('node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')));
   const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const db = new Sqlite(join(root, 'berth.db'), { timeout: busyTimeoutMs, nativeBinding });
   cacheStatements(db);

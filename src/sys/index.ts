@@ -3,7 +3,6 @@
 // (err.code = 'ENOENT' …, err.syscall, err.path). Nothing here blocks on a thread of
 // libuv's pool: sockets are polled on the event loop, chdir+mount runs on its own thread,
 // and small file work (removePaths, readSmallFile) takes one short step on the pool.
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getSystemErrorName, promisify } from 'node:util';
@@ -48,8 +47,23 @@ let native: Native | undefined;
 function load(): Native {
   if (native) return native;
   const path = process.env.BERTH_SYS_ADDON ?? findInstalled(join('build', 'berth_sys.node'));
-  native = createRequire(import.meta.url)(path) as Native;
+  native = loadAddon<Native>(path);
   return native;
+}
+
+const addons = new Map<string, unknown>();
+
+/**
+ * A native addon by its path, loaded once. process.dlopen is what require() ends in: without
+ * the module loader, start-up loads no node:module and resolves nothing.
+ */
+export function loadAddon<T>(path: string): T {
+  if (!addons.has(path)) {
+    const m = { exports: {} };
+    process.dlopen(m, path);
+    addons.set(path, m.exports);
+  }
+  return addons.get(path) as T;
 }
 
 export const MS_BIND = 0x1000;
@@ -313,7 +327,7 @@ function dialError(e: NodeJS.ErrnoException, port: number, where: string): NodeJ
 // never start a process or hash anything.
 let childProcessModule: typeof import('node:child_process') | undefined;
 export function childProcess(): typeof import('node:child_process') {
-  return (childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
+  return (childProcessModule ??= process.getBuiltinModule('node:child_process'));
 }
 type ExecFileAsync = (file: string, args: string[], opts: { timeout?: number }) => Promise<{ stdout: string; stderr: string }>;
 let execFileP: ExecFileAsync | undefined;
@@ -324,11 +338,11 @@ export function execFileAsync(file: string, args: string[], opts: { timeout?: nu
 }
 let netModule: typeof import('node:net') | undefined;
 export function nodeNet(): typeof import('node:net') {
-  return (netModule ??= createRequire(import.meta.url)('node:net') as typeof import('node:net'));
+  return (netModule ??= process.getBuiltinModule('node:net'));
 }
 let dgramModule: typeof import('node:dgram') | undefined;
 export function nodeDgram(): typeof import('node:dgram') {
-  return (dgramModule ??= createRequire(import.meta.url)('node:dgram') as typeof import('node:dgram'));
+  return (dgramModule ??= process.getBuiltinModule('node:dgram'));
 }
 /** 4, 6, or 0 for a string that is no IP address (node:net's isIP, loaded on first use). */
 export function isIP(s: string): number {
@@ -336,5 +350,5 @@ export function isIP(s: string): number {
 }
 let cryptoModule: typeof import('node:crypto') | undefined;
 export function nodeCrypto(): typeof import('node:crypto') {
-  return (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+  return (cryptoModule ??= process.getBuiltinModule('node:crypto'));
 }
