@@ -8,6 +8,7 @@ import type { Config } from '../config/index.js';
 import { createEngine, version } from '../engine/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { setLogFormat, setLogLevel } from '../log/index.js';
+import { writeOut } from './stdout.js';
 
 const globalFlags: FlagDef[] = [
   { name: 'root', type: 'string', value: 'DIR', desc: 'Persistent state directory (default /var/lib/berth, env BERTH_ROOT)' },
@@ -77,11 +78,11 @@ export async function main(argv: string[], entry: string): Promise<number> {
     let rest = argv.slice(i);
     // One line, as `podman --version`; the `version` command prints the block.
     if (global.flags.version && rest.length === 0) {
-      process.stdout.write(`berth version ${version}\n`);
+      writeOut(`berth version ${version}\n`);
       return 0;
     }
     if (rest.length === 0 || (rest[0] === 'help' && rest.length === 1)) {
-      process.stdout.write(mainHelp(await allCommands()) + '\n');
+      writeOut(mainHelp(await allCommands()) + '\n');
       return rest.length === 0 && !global.flags.help ? 125 : 0;
     }
     if (rest[0] === 'help') rest = [...rest.slice(1), '--help'];
@@ -100,7 +101,7 @@ export async function main(argv: string[], entry: string): Promise<number> {
     const helpDef: FlagDef = { name: 'help', short: cmd.flags.some((d) => d.short === 'h') ? undefined : 'h', type: 'bool', desc: 'Show help for this command' };
     const parsed = parseArgs(rest, [...cmd.flags, helpDef], cmd.stopAfter);
     if (parsed.flags.help || global.flags.help || !cmd.run) {
-      process.stdout.write(helpFor(cmd, path) + '\n');
+      writeOut(helpFor(cmd, path) + '\n');
       return cmd.run || parsed.flags.help || global.flags.help ? 0 : 125;
     }
     const full = path ? `${path} ${cmd.name}` : cmd.name;
@@ -129,12 +130,6 @@ export async function main(argv: string[], entry: string): Promise<number> {
 // Exit as soon as the command is done: stdout/stderr writes are synchronous for files,
 // pipes and terminals on Linux, and lingering handles (stdin, watchers) must not keep a
 // finished command alive.
-// A reader that went away (`berth logs C | head -1`) ends the command quietly, as SIGPIPE
-// ends podman; 141 is the status a shell shows for that.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(141);
-  throw e;
-});
 main(process.argv.slice(2), process.argv[1]).then(
   (code) => process.exit(code),
   (e) => {
