@@ -22,13 +22,15 @@ test('each command file declares exactly the top-level names its commands take, 
 test('quick commands load none of the node modules they do not use', async (t) => {
   const inst = await newInstance(t);
   const image = await inst.importBusybox();
+  const made = await inst.run(['run', '--name', 'talker', '--network', 'none', image, 'echo', 'hello']);
+  assert.equal(made.code, 0, made.stderr);
   // A module node preloads (NODE_OPTIONS reaches the node of bin/berth) that lists, at exit,
   // node's own modules the process loaded.
   const list = join(inst.base, 'modules.txt');
   const preload = join(inst.base, 'modules.cjs');
   writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));\n`);
   const unused = ['child_process', 'v8', 'worker_threads', 'zlib', 'crypto', 'net', 'stream', 'fs/promises', 'module', 'http', 'tls'];
-  for (const args of [['images'], ['ps', '-a'], ['inspect', image], ['--help']]) {
+  for (const args of [['images'], ['ps', '-a'], ['inspect', 'talker'], ['inspect', image], ['logs', 'talker'], ['--help']]) {
     const r = await inst.run(args, { env: { NODE_OPTIONS: `--require ${preload}` } });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.length > 0);
