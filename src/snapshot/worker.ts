@@ -49,7 +49,6 @@ function takeBatch(): Buffer {
 function giveBack(batches: Buffer[]): void {
   for (const b of batches) if (extracting > 0 && spare.length < MAX_SPARE) spare.push(b.buffer as SharedArrayBuffer);
 }
-const WORKER_URL = new URL('./extract-worker.js', import.meta.url);
 
 interface Job {
   took(n: number): void;
@@ -75,7 +74,7 @@ class SnapshotThread {
 
   constructor(private readonly onDead: (t: SnapshotThread) => void) {
     // No inherited node options (test runner flags and the like are not for workers).
-    this.worker = new Worker(WORKER_URL, { execArgv: [] });
+    this.worker = new Worker(new URL('./extract-worker.js', import.meta.url), { execArgv: [] });
     this.worker.unref();
     this.worker.on('message', (m: FromWorker) => {
       const job = this.jobs.get(m.id);
