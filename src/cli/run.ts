@@ -516,6 +516,7 @@ const logsCommand: Command = {
       until: f.until !== undefined ? parseTime(f.until as string, '--until') : undefined,
       follow: !!f.follow,
       signal: ac.signal,
+      sync: true, // this process serves nothing else meanwhile
     });
     for await (const l of lines) {
       // The text as the container wrote it: bytes, not necessarily UTF-8.
