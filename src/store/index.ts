@@ -36,6 +36,8 @@ export interface StoreOptions {
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
+/** The WAL is checkpointed into the database when it holds this many pages (see openStore). */
+const WAL_CHECKPOINT_PAGES = 128;
 /** write()'s pauses between attempts: doubling from the first to the last. */
 const WRITE_RETRY_FIRST_MS = 1;
 const WRITE_RETRY_MAX_MS = 50;
@@ -59,6 +61,11 @@ export function openStore(root: string, opts: StoreOptions = {}): Store {
   cacheStatements(db);
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
+  // Every command's first statement rebuilds the WAL index from the WAL's frames (no
+  // connection outlives a command), about 1 us a frame: with SQLite's default checkpoint at
+  // 1000 pages that was up to 1.5 ms of each command. At 128 it stays under 0.2 ms; writers
+  // checkpoint (the database's changed pages and an fsync) every 128 pages instead.
+  db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
   // A full disk names the database, not just SQLite's "database or disk is full".
   const full = (e: unknown) =>
     (e as { code?: string }).code === 'SQLITE_FULL' ? new BerthError('ResourceExhausted', `writing the store's database ${join(root, 'berth.db')}: no space left on device`, { cause: e }) : e;
