@@ -15,7 +15,6 @@ execFileSync('gcc', [
   '-I/usr/include/node', 'src/sys/native/berth_sys.c', '-o', 'build/berth_sys.node',
 ], { stdio: 'inherit' });
 
-// __lazyRequire: see below.
 await build({
   entryPoints: ['src/cli/main.ts'],
   outfile: 'build/berth.cjs',
@@ -23,8 +22,8 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  // import.meta as a CommonJS module has it; the URL only made when asked for (making it
-  // cost every command 0.3 ms).
+  // import.meta as a CommonJS module has it, the URL made only when asked for (making it
+  // cost every command 0.3 ms); __lazyRequire: see below.
   banner: {
     js: 'const __importMeta = { get url() { return require("node:url").pathToFileURL(__filename).href; } };\n' +
       'const __lazyRequire = (id) => { let m; return new Proxy({}, { get: (_, key) => (m ??= require(id))[key] }); };',
@@ -65,10 +64,7 @@ let bundled = readFileSync('build/berth.cjs', 'utf8');
 // An ASCII bundle is a one-byte string in V8: half the memory, read as latin1 without
 // decoding, hashed against the code cache in half the time. esbuild escapes non-ASCII in
 // code (its default charset); what is left is in comments it keeps (on class fields).
-if (/[^\x00-\x7f]/.test(bundled)) {
-  bundled = bundled.replace(/[^\x00-\x7f]/g, '?');
-  writeFileSync('build/berth.cjs', bundled);
-}
+if (/[^\x00-\x7f]/.test(bundled)) bundled = bundled.replace(/[^\x00-\x7f]/g, '?');
 // Node's own modules load when the bundle first reads one of their exports, not when a
 // module that imports them initialises: what `berth images` imports and never calls
 // (streams, fs/promises, os, child_process, v8, zlib, worker_threads ...) cost it several
