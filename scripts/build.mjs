@@ -2,9 +2,10 @@
 // the launcher bin/berth from V8's code cache (start-up time is a benchmarked figure: one
 // file to read, nothing to compile, heavy modules loaded lazily).
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
 
@@ -21,8 +22,13 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  banner: { js: 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
-  define: { 'import.meta.url': '__importMetaUrl' },
+  // import.meta as a CommonJS module has it, the URL made only when asked for (making it
+  // cost every command 0.3 ms); __lazyRequire: see below.
+  banner: {
+    js: 'const __importMeta = { get url() { return require("node:url").pathToFileURL(__filename).href; } };\n' +
+      'const __lazyRequire = (id) => { let m; return new Proxy({}, { get: (_, key) => (m ??= require(id))[key] }); };',
+  },
+  define: { 'import.meta.url': '__importMeta.url', 'import.meta.dirname': '__dirname' },
   logLevel: 'warning',
 });
 
@@ -36,7 +42,7 @@ await build({
   target: 'node20',
   format: 'cjs',
   banner: { js: 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
-  define: { 'import.meta.url': '__importMetaUrl' },
+  define: { 'import.meta.url': '__importMetaUrl', 'import.meta.dirname': '__dirname' },
   logLevel: 'warning',
 });
 
@@ -58,10 +64,24 @@ let bundled = readFileSync('build/berth.cjs', 'utf8');
 // An ASCII bundle is a one-byte string in V8: half the memory, read as latin1 without
 // decoding, hashed against the code cache in half the time. esbuild escapes non-ASCII in
 // code (its default charset); what is left is in comments it keeps (on class fields).
-if (/[^\x00-\x7f]/.test(bundled)) {
-  bundled = bundled.replace(/[^\x00-\x7f]/g, '?');
-  writeFileSync('build/berth.cjs', bundled);
-}
+if (/[^\x00-\x7f]/.test(bundled)) bundled = bundled.replace(/[^\x00-\x7f]/g, '?');
+// Node's own modules load when the bundle first reads one of their exports, not when a
+// module that imports them initialises: what `berth images` imports and never calls
+// (streams, fs/promises, os, child_process, v8, zlib, worker_threads ...) cost it several
+// ms. esbuild turns a named import into `x = require("node:m");` and reads x.name where it
+// is used; such a require becomes __lazyRequire. Namespace and default imports
+// (__toESM(require(...))) copy every export and stay as they are, and so do the modules
+// node has loaded before berth starts (nothing to gain, and fs and path are called often).
+const LOADED_BY_NODE = new Set(['node:fs', 'node:path', 'node:url', 'node:util', 'node:events', 'node:vm']);
+let deferred = 0;
+bundled = bundled.replace(/\brequire\(("node:[a-z0-9_/]+")\);/g, (req, id) => (LOADED_BY_NODE.has(JSON.parse(id)) ? req : (deferred++, `__lazyRequire(${id});`)));
+if (deferred === 0) throw new Error('build/berth.cjs: no require("node:...") to defer; has the output of esbuild changed?');
+// The launcher compiles the file as it is, and its value is a function of a CommonJS
+// module's arguments (adding that wrapper at start-up had V8 copy the whole source again,
+// about 1 ms). Loaded by node as a module (berthd's exit hook runs it so), it calls itself.
+bundled = `var __berthBundle = (function (exports, require, module, __filename, __dirname) {${bundled}\n});\n` +
+  'typeof module === "object" ? __berthBundle(exports, require, module, __filename, __dirname) : __berthBundle;\n';
+writeFileSync('build/berth.cjs', bundled);
 const dynamic = bundled.match(/\bimport\((["'`])[^"'`]*\1\)/g);
 if (dynamic) throw new Error(`build/berth.cjs has dynamic imports the launcher cannot load: ${[...new Set(dynamic)].join(', ')}`);
 
@@ -87,7 +107,7 @@ const cacheFile = file + (process.argv.slice(2).some((a) => RUNNERS.has(a)) ? '.
 let cachedData;
 try { cachedData = readFileSync(cacheFile); } catch {}
 // The bundle is ASCII (scripts/build.mjs): latin1 reads it without decoding.
-const script = new Script('(function (exports, require, module, __filename, __dirname) {' + readFileSync(file, 'latin1') + '\\n})', { filename: file, cachedData });
+const script = new Script(readFileSync(file, 'latin1'), { filename: file, cachedData });
 if (process.env.BERTH_WRITE_CODE_CACHE) process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()));
 script.runInThisContext()(module.exports, require, module, file, join(__dirname, '..', 'build'));
 `;
@@ -113,17 +133,28 @@ require('../build/berthd.cjs').runDaemon(process.argv.slice(2)).then(
 `);
 chmodSync('bin/berthd', 0o755);
 
-// The small cache holds what a command compiles as it runs: made with a command that
-// touches the start-up path of every command.
+// The small cache holds what quick commands compile as they run. Each run below loads the
+// cache the one before wrote and writes it again with what it compiled besides: the help
+// (every command file) and the read-only commands on an empty store of a scratch root.
 rmSync('build/berth.cjs.cache', { force: true });
-execFileSync('bin/berth', ['--help'], { env: { ...process.env, BERTH_WRITE_CODE_CACHE: '1' }, stdio: 'ignore' });
+const scratch = mkdtempSync(join(tmpdir(), 'berth-build-'));
+try {
+  const dirs = ['--root', join(scratch, 'root'), '--runroot', join(scratch, 'run'), '--config-dir', join(scratch, 'etc')];
+  // A berth.toml, as installations have: reading it is part of most commands.
+  mkdirSync(join(scratch, 'etc'));
+  writeFileSync(join(scratch, 'etc', 'berth.toml'), `[network]\ncni_conf_dir = "${join(scratch, 'cni')}"\n`);
+  for (const args of [['--help'], ['images'], ['ps', '-a'], ['inspect', 'none'], ['logs', 'none'], ['version']])
+    spawnSync('bin/berth', [...dirs, ...args], { env: { ...process.env, BERTH_WRITE_CODE_CACHE: '1' }, stdio: 'ignore' });
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
 
-// The full cache holds every function, compiled eagerly here (the source exactly as the
-// launcher builds it): with the small one, `run` spent about 8% of its CPU compiling its
+// The full cache holds every function, compiled eagerly here (the source as the launcher
+// reads it): with the small one, `run` spent about 8% of its CPU compiling its
 // own path; loading the full one costs `ps` and `version` 2-6%. Flags are back to their
 // defaults before the cache is made: V8 rejects a cache made under other flags.
 const bundleFile = resolve('build/berth.cjs');
 setFlagsFromString('--no-lazy');
-const eager = new Script('(function (exports, require, module, __filename, __dirname) {' + readFileSync(bundleFile, 'latin1') + '\n})', { filename: bundleFile });
+const eager = new Script(readFileSync(bundleFile, 'latin1'), { filename: bundleFile });
 setFlagsFromString('--lazy');
 writeFileSync('build/berth.cjs.full.cache', eager.createCachedData());

@@ -6,6 +6,7 @@ import { invalidArgument } from '../errors/index.js';
 import { parseRestart, resourceFlags, resourcesFromFlags, restartFlagDef } from './options.js';
 import { printError } from './errors.js';
 import { confirm } from './prompt.js';
+import { writeOut } from './stdout.js';
 
 const topCommand: Command = {
   name: 'top',
@@ -16,7 +17,7 @@ const topCommand: Command = {
   stopAfter: 1,
   async run(ctx, _f, [ref, ...psArgs]) {
     const { header, rows } = await containerProcesses(await ctx.containers(), ref, psArgs);
-    process.stdout.write([header, ...rows].join('\n') + '\n');
+    writeOut([header, ...rows].join('\n') + '\n');
   },
 };
 
@@ -46,7 +47,7 @@ const diffCommand: Command = {
   maxArgs: 1,
   async run(ctx, _f, [ref]) {
     const changes = await (await ctx.containers()).changes(ref);
-    process.stdout.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+    writeOut(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
   },
 };
 
@@ -69,7 +70,7 @@ const updateCommand: Command = {
         let c = await mgr.get(ref);
         if (limits) c = await mgr.updateResources(c.id, resourcesFromFlags(f, c.config.resources));
         if (restart) c = await mgr.setRestartPolicy(c.id, restart.policy);
-        process.stdout.write(`${c.id}\n`);
+        writeOut(`${c.id}\n`);
       } catch (e) {
         failed++;
         printError(e, false);
@@ -93,7 +94,7 @@ const containerPruneCommand: Command = {
       if (c.state !== 'stopped') continue;
       try {
         await mgr.remove(c.id);
-        process.stdout.write(`${c.id}\n`);
+        writeOut(`${c.id}\n`);
       } catch (e) {
         failed++;
         printError(e, false);

@@ -14,6 +14,7 @@ import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
 import { mountViews } from './mounts.js';
 import { healthFilter, healthSuffix, healthViews } from './healthcheck.js';
+import { writeOut } from './stdout.js';
 
 /** docker's names for states in `ps`/`inspect` (a paused container is running, frozen). */
 export function statusWord(c: Pick<Container, 'state' | 'paused'>): string {
@@ -132,7 +133,7 @@ const psCommand: Command = {
     if (f.last !== undefined) list = list.slice(0, f.last as number);
     const full = !!f['no-trunc'];
     if (f.quiet) {
-      process.stdout.write(list.map((c) => (full ? c.id : shortId(c.id)) + '\n').join(''));
+      writeOut(list.map((c) => (full ? c.id : shortId(c.id)) + '\n').join(''));
       return;
     }
     const now = Date.now();
@@ -326,8 +327,8 @@ const inspectCommand: Command = {
       }
     }
     const format = f.format as string | undefined;
-    if (format) process.stdout.write(await renderAll(format, views.map((v) => v.view), views.map((v) => v.type)));
-    else if (views.length || !failed) process.stdout.write(JSON.stringify(views.map((v) => v.view), null, 4) + '\n');
+    if (format) writeOut(await renderAll(format, views.map((v) => v.view), views.map((v) => v.type)));
+    else if (views.length || !failed) writeOut(JSON.stringify(views.map((v) => v.view), null, 4) + '\n');
     return failed ? 125 : 0;
   },
 };
@@ -396,7 +397,7 @@ function eachContainer(
       for (const ref of refs) {
         try {
           await op(mgr, ref, f);
-          process.stdout.write(ref + '\n');
+          writeOut(ref + '\n');
         } catch (e) {
           failed++;
           printError(e, false);
@@ -435,7 +436,7 @@ const waitCommand: Command = {
   minArgs: 1,
   async run(ctx, _f, args) {
     const mgr = await ctx.containers();
-    for (const ref of args) process.stdout.write(`${await mgr.wait(ref)}\n`);
+    for (const ref of args) writeOut(`${await mgr.wait(ref)}\n`);
   },
 };
 

@@ -2,6 +2,7 @@
 import { toFileOrStdout } from './output-file.js';
 import type { Command } from './command.js';
 import { invalidArgument } from '../errors/index.js';
+import { stdout, writeOut } from './stdout.js';
 
 interface Location {
   container?: string;
@@ -49,8 +50,8 @@ const cpCommand: Command = {
     try {
       if (src.container) {
         if (dst.path === '-') {
-          if (process.stdout.isTTY) throw invalidArgument('refusing to write a tar archive to a terminal: redirect stdout');
-          await copyToStream(inContainer(src.path), process.stdout);
+          if (stdout().isTTY) throw invalidArgument('refusing to write a tar archive to a terminal: redirect stdout');
+          await copyToStream(inContainer(src.path), stdout());
         } else await copyPath(inContainer(src.path), host(dst.path), opts);
       } else if (src.path === '-') {
         await copyFromStream(process.stdin, await intoContainer(dst.path), opts);
@@ -100,7 +101,7 @@ const commitCommand: Command = {
       format,
       pause: f.pause === true,
     });
-    process.stdout.write(`${img.id}\n`);
+    writeOut(`${img.id}\n`);
   },
 };
 

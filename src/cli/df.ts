@@ -7,6 +7,7 @@ import type { Container } from '../container/index.js';
 import { splitName } from '../image/reference.js';
 import { created } from './image-views.js';
 import { humanDuration, humanSize, renderAll, shortId, table } from './format.js';
+import { writeOut } from './stdout.js';
 
 /** Bytes of the files under dir (not following links; directories themselves count 0). */
 export function treeSize(dir: string): number {
@@ -74,10 +75,10 @@ export async function diskUsageDetail(ctx: Engine, status: (c: Container) => str
 }
 
 export async function printDiskUsageDetail(d: DiskUsageDetail, format: string | undefined): Promise<void> {
-  if (format === 'json') return void process.stdout.write(JSON.stringify(d, null, 4) + '\n');
-  if (format) return void process.stdout.write(await renderAll(format, [d], 'disk usage'));
+  if (format === 'json') return void writeOut(JSON.stringify(d, null, 4) + '\n');
+  if (format) return void writeOut(await renderAll(format, [d], 'disk usage'));
   const since = (ms: number) => humanDuration(Math.max(0, Date.now() - ms));
-  process.stdout.write(
+  writeOut(
     [
       'Images space usage:\n',
       table(

@@ -6,6 +6,7 @@ import type { BerthEvent } from '../events/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { formatFlag, type Command } from './command.js';
 import { compileFormat, templateMap } from './format.js';
+import { writeOut } from './stdout.js';
 
 const SEQ_LIMIT = 1e9;
 
@@ -105,7 +106,7 @@ export const eventsCommand: Command = {
     // The template is parsed once, before following: a mistake fails before any event is read.
     const tpl = format === undefined || format === '' || format === 'json' ? undefined : await compileFormat(format);
     const print = (e: BerthEvent) =>
-      process.stdout.write(tpl ? tpl.render(templateView(e)) : format === 'json' ? JSON.stringify(view(e)) + '\n' : line(e));
+      writeOut(tpl ? tpl.render(templateView(e)) : format === 'json' ? JSON.stringify(view(e)) + '\n' : line(e));
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal).once('SIGTERM', onSignal);

@@ -1,6 +1,7 @@
 // Output helpers shared by the commands: docker-style tables, sizes, relative times and
 // `--format` templates (Go's text/template, a `table` prefix for aligned columns).
 import { invalidArgument } from '../errors/index.js';
+import { writeOut } from './stdout.js';
 
 /** Left-aligned columns separated by three spaces, like docker's tabwriter output. */
 export function table(headers: string[], rows: string[][]): string {
@@ -152,14 +153,14 @@ export async function printList<T>(
   o: { type?: string; headers?: Record<string, string> } = {},
 ): Promise<void> {
   if (format === undefined || format === '' || format === 'table') {
-    process.stdout.write(tableOf(items));
+    writeOut(tableOf(items));
   } else if (format === 'json') {
-    process.stdout.write(JSON.stringify(items.map(view), null, 2) + '\n');
+    writeOut(JSON.stringify(items.map(view), null, 2) + '\n');
   } else {
     const t = await compileFormat(format);
     const rows = items.map((i) => t.render(view(i), o.type)).join('');
     const header = t.header((k) => headerName(k, o.headers));
-    process.stdout.write(header === undefined ? rows : tabwrite(header + rows));
+    writeOut(header === undefined ? rows : tabwrite(header + rows));
   }
 }
 

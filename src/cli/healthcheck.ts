@@ -4,6 +4,7 @@ import type { FlagDef, FlagValues } from './args.js';
 import type { Command } from './command.js';
 import type { Container, ContainerManager, HealthCheck, HealthOnFailure, HealthState } from '../container/index.js';
 import { failedPrecondition, invalidArgument } from '../errors/index.js';
+import { writeOut } from './stdout.js';
 
 export const healthFlags: FlagDef[] = [
   { name: 'health-cmd', type: 'string', value: 'CMD', desc: "Command that checks the container's health (a shell command or a JSON array; 'none' disables the image's)" },
@@ -111,7 +112,7 @@ const runSubcommand: Command = {
     const r = await (await ctx.containers()).healthcheck(args[0]);
     if (r.timedOut) throw failedPrecondition(r.timedOut);
     if (!r.passed) {
-      process.stdout.write('unhealthy\n');
+      writeOut('unhealthy\n');
       return 1;
     }
     return 0;

@@ -13,6 +13,7 @@ import { confirm } from './prompt.js';
 // The reference helpers directly, not through image/index.ts: that would load the whole
 // image store (zlib, crypto, streams) into every command's start-up.
 import { splitName } from '../image/reference.js';
+import { writeOut } from './stdout.js';
 
 const importCommand: Command = {
   name: 'import',
@@ -29,7 +30,7 @@ const importCommand: Command = {
     const input = file === '-' ? process.stdin : await openInput(file);
     const images = await ctx.images();
     const img = await images.importRootfs(input, name, { message: f.message as string | undefined, changes: (f.change as string[] | undefined) ?? [] });
-    process.stdout.write(`sha256:${img.id}\n`);
+    writeOut(`sha256:${img.id}\n`);
   },
 };
 
@@ -61,7 +62,7 @@ const loadCommand: Command = {
       if (names.length === 0) out += `Loaded image: sha256:${image.id}\n`;
       for (const n of names) out += `Loaded image: ${n}\n`;
     }
-    process.stdout.write(out);
+    writeOut(out);
   },
 };
 
@@ -215,14 +216,14 @@ const imagesCommand: Command = {
     const rows = filterRows(rowsOf((await ctx.images()).list()), filters);
     if (f.quiet) {
       const ids = [...new Set(rows.map((r) => rowView(r, noTrunc).ID))];
-      process.stdout.write(ids.map((i) => i + '\n').join(''));
+      writeOut(ids.map((i) => i + '\n').join(''));
       return;
     }
     const format = f.format as string | undefined;
     if (format === 'json') {
       const seen = new Set<string>();
       const images = rows.map((r) => r.image).filter((i) => !seen.has(i.id) && !!seen.add(i.id));
-      process.stdout.write(JSON.stringify(images.map(imageJson), null, 4) + '\n');
+      writeOut(JSON.stringify(images.map(imageJson), null, 4) + '\n');
       return;
     }
     await printList(
@@ -257,7 +258,7 @@ const rmiCommand: Command = {
         const { untagged, deleted } = await images.remove(ref, { force: f.force === true });
         let out = untagged.map((n) => `Untagged: ${n}\n`).join('');
         if (deleted) out += `Deleted: sha256:${deleted}\n`;
-        process.stdout.write(out);
+        writeOut(out);
       } catch (e) {
         printError(e, false);
         failed = true;
@@ -298,8 +299,8 @@ const inspectCommand: Command = {
       }
     }
     const format = f.format as string | undefined;
-    if (format && format !== 'json') process.stdout.write(await renderAll(format, views, 'image'));
-    else if (views.length || !failed) process.stdout.write(JSON.stringify(views, null, 4) + '\n');
+    if (format && format !== 'json') writeOut(await renderAll(format, views, 'image'));
+    else if (views.length || !failed) writeOut(JSON.stringify(views, null, 4) + '\n');
     return failed ? 125 : 0;
   },
 };
@@ -328,7 +329,7 @@ const historyCommand: Command = {
     }).reverse();
     const noTrunc = !!f['no-trunc'];
     const id = (i: number) => (i === 0 ? (noTrunc ? `sha256:${img.id}` : img.id.slice(0, 12)) : '<missing>');
-    if (f.quiet) return void process.stdout.write(rows.map((_, i) => id(i) + '\n').join(''));
+    if (f.quiet) return void writeOut(rows.map((_, i) => id(i) + '\n').join(''));
     const views = rows.map((r, i) => ({ ID: id(i), Created: new Date(r.created).toISOString(), CreatedSince: timeAgo(r.created), CreatedBy: r.createdBy, Size: humanSize(r.size), Comment: r.comment }));
     await printList(views, f.format as string | undefined, (vs) =>
       table(['ID', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], vs.map((v) => [v.ID, v.CreatedSince, noTrunc || v.CreatedBy.length <= 45 ? v.CreatedBy : `${v.CreatedBy.slice(0, 42)}...`, v.Size, v.Comment])), (v) => v);
@@ -350,7 +351,7 @@ const pruneCommand: Command = {
       : 'WARNING! This will remove all dangling images.';
     if (!f.force && !(await confirm(`${warning}\nAre you sure you want to continue?`))) return 0;
     const { removed, report } = await (await ctx.images()).prune({ all: f.all === true });
-    process.stdout.write(`${prunedImagesText(removed)}Total reclaimed space: ${humanSize(report.reclaimed)}\n`);
+    writeOut(`${prunedImagesText(removed)}Total reclaimed space: ${humanSize(report.reclaimed)}\n`);
   },
 };
 

@@ -3,11 +3,12 @@
 import { parseArgs, type FlagDef } from './args.js';
 import type { Command } from './command.js';
 import { exitCodeFor, printError } from './errors.js';
-import { commands } from './commands.js';
+import { allCommands, findCommand, topCommand } from './commands.js';
 import type { Config } from '../config/index.js';
 import { createEngine, version } from '../engine/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { setLogFormat, setLogLevel } from '../log/index.js';
+import { writeOut } from './stdout.js';
 
 const globalFlags: FlagDef[] = [
   { name: 'root', type: 'string', value: 'DIR', desc: 'Persistent state directory (default /var/lib/berth, env BERTH_ROOT)' },
@@ -21,18 +22,15 @@ const globalFlags: FlagDef[] = [
   { name: 'version', short: 'v', type: 'bool', desc: 'Show the version' },
 ];
 
-function find(list: Command[], name: string): Command | undefined {
-  return list.find((c) => c.name === name || c.aliases?.includes(name));
+function mainHelp(commands: Command[]): string {
+  const out = ['Usage: berth [OPTIONS] COMMAND', '', 'A container manager on runc, conmon, CNI and SQLite.', '', 'Commands:'];
+  for (const c of commands.filter((c) => !c.hidden)) out.push(`  ${c.name.padEnd(12)} ${c.summary}`);
+  out.push('', 'Global options:', ...flagLines(globalFlags), '', "Run 'berth COMMAND --help' for more information on a command.");
+  return out.join('\n');
 }
 
-function helpFor(cmd: Command | undefined, path: string): string {
+function helpFor(cmd: Command, path: string): string {
   const out: string[] = [];
-  if (!cmd) {
-    out.push('Usage: berth [OPTIONS] COMMAND', '', 'A container manager on runc, conmon, CNI and SQLite.', '', 'Commands:');
-    for (const c of commands.filter((c) => !c.hidden)) out.push(`  ${c.name.padEnd(12)} ${c.summary}`);
-    out.push('', 'Global options:', ...flagLines(globalFlags), '', "Run 'berth COMMAND --help' for more information on a command.");
-    return out.join('\n');
-  }
   out.push(`Usage: berth ${path ? path + ' ' : ''}${cmd.usage}`, '', cmd.summary);
   if (cmd.aliases?.length) out.push('', `Aliases: ${[cmd.name, ...cmd.aliases].join(', ')}`);
   if (cmd.subcommands) {
@@ -80,20 +78,20 @@ export async function main(argv: string[], entry: string): Promise<number> {
     let rest = argv.slice(i);
     // One line, as `podman --version`; the `version` command prints the block.
     if (global.flags.version && rest.length === 0) {
-      process.stdout.write(`berth version ${version}\n`);
+      writeOut(`berth version ${version}\n`);
       return 0;
     }
     if (rest.length === 0 || (rest[0] === 'help' && rest.length === 1)) {
-      process.stdout.write(helpFor(undefined, '') + '\n');
+      writeOut(mainHelp(await allCommands()) + '\n');
       return rest.length === 0 && !global.flags.help ? 125 : 0;
     }
     if (rest[0] === 'help') rest = [...rest.slice(1), '--help'];
-    let cmd = find(commands, rest[0]);
+    let cmd = await topCommand(rest[0]);
     if (!cmd) throw invalidArgument(`unknown command "${rest[0]}" for "berth"; run 'berth --help'`);
     let path = '';
     rest = rest.slice(1);
     while (cmd.subcommands && rest.length > 0 && !rest[0].startsWith('-')) {
-      const sub: Command | undefined = find(cmd.subcommands, rest[0]);
+      const sub: Command | undefined = findCommand(cmd.subcommands, rest[0]);
       if (!sub) throw invalidArgument(`unknown command "${rest[0]}" for "berth ${cmd.name}"`);
       path = path ? `${path} ${cmd.name}` : cmd.name;
       cmd = sub;
@@ -103,7 +101,7 @@ export async function main(argv: string[], entry: string): Promise<number> {
     const helpDef: FlagDef = { name: 'help', short: cmd.flags.some((d) => d.short === 'h') ? undefined : 'h', type: 'bool', desc: 'Show help for this command' };
     const parsed = parseArgs(rest, [...cmd.flags, helpDef], cmd.stopAfter);
     if (parsed.flags.help || global.flags.help || !cmd.run) {
-      process.stdout.write(helpFor(cmd, path) + '\n');
+      writeOut(helpFor(cmd, path) + '\n');
       return cmd.run || parsed.flags.help || global.flags.help ? 0 : 125;
     }
     const full = path ? `${path} ${cmd.name}` : cmd.name;
@@ -132,12 +130,6 @@ export async function main(argv: string[], entry: string): Promise<number> {
 // Exit as soon as the command is done: stdout/stderr writes are synchronous for files,
 // pipes and terminals on Linux, and lingering handles (stdin, watchers) must not keep a
 // finished command alive.
-// A reader that went away (`berth logs C | head -1`) ends the command quietly, as SIGPIPE
-// ends podman; 141 is the status a shell shows for that.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(141);
-  throw e;
-});
 main(process.argv.slice(2), process.argv[1]).then(
   (code) => process.exit(code),
   (e) => {

@@ -7,6 +7,7 @@ import { invalidArgument } from '../errors/index.js';
 import { networkConfDir } from '../config/index.js';
 import { confirm } from './prompt.js';
 import { networkConnectCommands } from './network-connect.js';
+import { writeOut } from './stdout.js';
 
 export async function networkLib(ctx: Engine) {
   const lib = await import('../network/index.js');
@@ -33,7 +34,7 @@ const lsCommand: Command = {
     await lib.ensureDefaultNetwork(confDir, defaults);
     const { networks, invalid } = await lib.listNetworks(confDir);
     for (const bad of invalid) process.stderr.write(`berth: ignoring ${bad.file}: ${bad.error}\n`);
-    if (f.quiet) return void process.stdout.write(networks.map((n) => n.name + '\n').join(''));
+    if (f.quiet) return void writeOut(networks.map((n) => n.name + '\n').join(''));
     await printList(
       networks,
       f.format as string | undefined,
@@ -74,7 +75,7 @@ const createCommand: Command = {
       ipamDataDir: defaults.ipamDataDir,
       defaultBridge: defaults.bridge,
     });
-    process.stdout.write(info.name + '\n');
+    writeOut(info.name + '\n');
   },
 };
 
@@ -95,8 +96,8 @@ const inspectCommand: Command = {
       views.push(Object.defineProperty(view, 'DNSEnabled', { value: info.dnsEnabled, enumerable: false }));
     }
     const format = f.format as string | undefined;
-    if (format) process.stdout.write(await renderAll(format, views, 'network'));
-    else process.stdout.write(JSON.stringify(views, null, 4) + '\n');
+    if (format) writeOut(await renderAll(format, views, 'network'));
+    else writeOut(JSON.stringify(views, null, 4) + '\n');
   },
 };
 
@@ -113,7 +114,7 @@ const rmCommand: Command = {
     if (args.includes(net.defaultNetworkName)) throw invalidArgument(`the default network "${net.defaultNetworkName}" cannot be removed`);
     for (const name of args) {
       await lib.removeNetwork(confDir, name, await net.containersOn(name), net.dnsDir);
-      process.stdout.write(name + '\n');
+      writeOut(name + '\n');
     }
   },
 };
@@ -149,7 +150,7 @@ const pruneCommand: Command = {
       const users = await net.containersOn(n.name);
       if (users.length > 0) continue;
       await lib.removeNetwork(confDir, n.name, users, net.dnsDir);
-      process.stdout.write(n.name + '\n');
+      writeOut(n.name + '\n');
     }
   },
 };
@@ -179,7 +180,7 @@ const portCommand: Command = {
     }
     const host = (ip: string) => (ip.includes(':') ? `[${ip}]` : ip || '0.0.0.0');
     for (const m of mappings)
-      process.stdout.write(args[1] ? `${host(m.hostIP)}:${m.hostPort}\n` : `${m.containerPort}/${m.protocol} -> ${host(m.hostIP)}:${m.hostPort}\n`);
+      writeOut(args[1] ? `${host(m.hostIP)}:${m.hostPort}\n` : `${m.containerPort}/${m.protocol} -> ${host(m.hostIP)}:${m.hostPort}\n`);
   },
 };
 

@@ -6,12 +6,13 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
 import { tempPathFor } from '../sys/index.js';
+import { stdout } from './stdout.js';
 
 /** refusal: the message for a terminal stdout (podman's words differ per command). */
 export async function toFileOrStdout(file: string | undefined, refusal: string, write: (out: Writable) => Promise<void>): Promise<void> {
   if (!file) {
-    if (process.stdout.isTTY) throw invalidArgument(refusal);
-    await write(process.stdout);
+    if (stdout().isTTY) throw invalidArgument(refusal);
+    await write(stdout());
     return;
   }
   const temp = tempPathFor(file);

@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import type { Container, ContainerManager } from '../container/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { printError } from './errors.js';
+import { writeOut } from './stdout.js';
 
 function freezerCommand(name: 'pause' | 'unpause', summary: string, op: (m: ContainerManager, ref: string) => Promise<Container>, eligible: (c: Container) => boolean): Command {
   return {
@@ -20,7 +21,7 @@ function freezerCommand(name: 'pause' | 'unpause', summary: string, op: (m: Cont
       for (const ref of refs) {
         try {
           await op(mgr, ref);
-          process.stdout.write(ref + '\n');
+          writeOut(ref + '\n');
         } catch (e) {
           failed++;
           printError(e, false);

@@ -11,6 +11,7 @@ import type { FlagValues } from './args.js';
 // The reference helpers directly, and the registry client on demand: loading the image
 // store and the TLS client would slow every command's start-up.
 import { normalizeReference, repositoryOf } from '../image/reference.js';
+import { writeOut } from './stdout.js';
 const registryLib = () => import('../registry/index.js');
 
 /**
@@ -157,7 +158,7 @@ async function pullOne(images: ImageStore, registry: RegistryAccess, ref: string
   const { image } = await images.pull(ref, registry, { platform: platformOf(f), concurrency, onProgress, signal });
   out?.finish();
   out?.line('Writing manifest to image destination');
-  process.stdout.write(`${image.id}\n`);
+  writeOut(`${image.id}\n`);
 }
 
 const pushCommand: Command = {
@@ -224,7 +225,7 @@ const loginCommand: Command = {
     if (f['get-login']) {
       const creds = findCredentials(key, [authFile]);
       if (!creds) throw invalidArgument(`not logged in to ${key}`);
-      process.stdout.write(`${creds.username}\n`);
+      writeOut(`${creds.username}\n`);
       return;
     }
     const username = f.username as string | undefined;
@@ -242,7 +243,7 @@ const loginCommand: Command = {
       access.close();
     }
     saveCredentials(key, { username, password }, authFile);
-    process.stdout.write('Login Succeeded!\n');
+    writeOut('Login Succeeded!\n');
   },
 };
 
@@ -257,13 +258,13 @@ const logoutCommand: Command = {
     const authFile = (f.authfile as string | undefined) ?? defaultAuthFile();
     if (f.all) {
       removeAllCredentials(authFile);
-      process.stdout.write('Removed login credentials for all registries\n');
+      writeOut('Removed login credentials for all registries\n');
       return;
     }
     if (!registryArg) throw invalidArgument('logout needs a REGISTRY or --all');
     const key = await loginKey(registryArg);
     if (!removeCredentials(key, authFile)) throw invalidArgument(`not logged in to ${key}`);
-    process.stdout.write(`Removed login credentials for ${key}\n`);
+    writeOut(`Removed login credentials for ${key}\n`);
   },
 };
 

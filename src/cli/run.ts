@@ -17,6 +17,7 @@ import { attachedStreams, hostOptionsFromFlags, readSeccompProfile, writeCidFile
 import { parseMount, parseVolume } from './mounts.js';
 import { parseSignal } from '../oci/index.js';
 import { healthFlags, healthFromFlags } from './healthcheck.js';
+import { stdout, writeOut } from './stdout.js';
 
 const createFlags: FlagDef[] = [
   { name: 'name', type: 'string', value: 'NAME', desc: 'Assign a name to the container' },
@@ -186,7 +187,8 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
 
 /** This terminal's size, if stdout is one. */
 function terminalSize(): { rows: number; cols: number } | undefined {
-  return process.stdout.isTTY && process.stdout.rows && process.stdout.columns ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
+  const out = stdout();
+  return out.isTTY && out.rows && out.columns ? { rows: out.rows, cols: out.columns } : undefined;
 }
 
 /** This terminal's size changes as 'resize' events for a TTY exec (its first size is in the request). */
@@ -196,8 +198,9 @@ function terminalResizes(): { emitter: EventEmitter; stop(): void } {
     const size = terminalSize();
     if (size) emitter.emit('resize', size);
   };
-  process.stdout.on('resize', send);
-  return { emitter, stop: () => process.stdout.off('resize', send) };
+  const out = stdout();
+  out.on('resize', send);
+  return { emitter, stop: () => out.off('resize', send) };
 }
 
 /** NAME of --network container:NAME, if given. */
@@ -284,9 +287,9 @@ async function attachTerminal(
   o: { tty: boolean; stdin: boolean; detachKeys?: string; sigProxy: boolean; streams?: Set<'stdin' | 'stdout' | 'stderr'> },
   beforeStart?: () => Promise<void>,
 ): Promise<'exited' | 'detached'> {
+  const out = stdout();
   const onResize = () => {
-    if (process.stdout.rows && process.stdout.columns)
-      mgr.resize(id, { rows: process.stdout.rows, cols: process.stdout.columns }).catch(() => {});
+    if (out.rows && out.columns) mgr.resize(id, { rows: out.rows, cols: out.columns }).catch(() => {});
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   const forward = (sig: NodeJS.Signals) => void mgr.kill(id, sig.slice(3)).catch(() => {});
@@ -298,21 +301,21 @@ async function attachTerminal(
     const dropped = () => new Writable({ write: (_chunk, _enc, done) => done() });
     const session = await mgr.attach(id, {
       stdin: o.stdin && shown('stdin') ? process.stdin : undefined,
-      stdout: shown('stdout') ? process.stdout : dropped(),
+      stdout: shown('stdout') ? out : dropped(),
       stderr: shown('stderr') ? process.stderr : dropped(),
       detachKeys: o.detachKeys,
     });
     // The PTY exists once the container is created: size it before the process starts.
-    if (o.tty && process.stdout.isTTY) {
+    if (o.tty && out.isTTY) {
       onResize();
-      process.stdout.on('resize', onResize);
+      out.on('resize', onResize);
     }
     // Connected before the start, so no output is missed and a quick exit is seen.
     if (beforeStart) await beforeStart();
     return await session.done;
   } finally {
     restoreTerminal();
-    process.stdout.off('resize', onResize);
+    out.off('resize', onResize);
     for (const s of signals) process.off(s, forward);
   }
 }
@@ -329,7 +332,7 @@ const createCommand: Command = {
     cfg.image = await ensureImage(ctx, cfg.image, f);
     const mgr = await ctx.containers();
     const c = await createFromFlags(mgr, f, cfg);
-    process.stdout.write(c.id + '\n');
+    writeOut(c.id + '\n');
   },
 };
 
@@ -352,7 +355,7 @@ const runCommand: Command = {
     const c = await createFromFlags(mgr, f, cfg, !f.detach);
     if (f.detach) {
       await mgr.start(c.id);
-      process.stdout.write(c.id + '\n');
+      writeOut(c.id + '\n');
       return 0;
     }
     const how = await attachTerminal(
@@ -401,7 +404,7 @@ const startCommand: Command = {
     for (const ref of args) {
       try {
         await mgr.start(ref);
-        process.stdout.write(ref + '\n');
+        writeOut(ref + '\n');
       } catch (e) {
         failed++;
         printError(e, false);
@@ -473,7 +476,7 @@ const execCommand: Command = {
     try {
       const r = await mgr.exec(c.id, req, {
         stdin: req.stdin ? process.stdin : undefined,
-        stdout: process.stdout,
+        stdout: stdout(),
         stderr: process.stderr,
         detachKeys: detachKeysOf(f),
         resize: sizes?.emitter,
@@ -513,12 +516,14 @@ const logsCommand: Command = {
       until: f.until !== undefined ? parseTime(f.until as string, '--until') : undefined,
       follow: !!f.follow,
       signal: ac.signal,
+      sync: true, // this process serves nothing else meanwhile
     });
     for await (const l of lines) {
-      const out = l.stream === 'stderr' ? process.stderr : process.stdout;
-      if (f.timestamps) out.write(l.time + ' ');
-      out.write(l.text);
-      if (!l.partial) out.write('\n');
+      // The text as the container wrote it: bytes, not necessarily UTF-8.
+      const write = l.stream === 'stderr' ? (s: string | Uint8Array) => process.stderr.write(s) : writeOut;
+      if (f.timestamps) write(l.time + ' ');
+      write(l.text);
+      if (!l.partial) write('\n');
     }
   },
 };

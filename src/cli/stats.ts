@@ -8,6 +8,7 @@ import type { Container, ContainerManager, ContainerStats } from '../container/i
 import { formatFlag, type Command } from './command.js';
 import { humanSize, printList, shortId, table } from './format.js';
 import { isBerthError } from '../errors/index.js';
+import { stdout, writeOut } from './stdout.js';
 
 const INTERVAL_MS = 1000;
 
@@ -87,14 +88,14 @@ export const statsCommand: Command = {
     };
     // Named containers must exist (a missing one is an error, as in docker); they are followed by id.
     const ids = (await pick()).map((c) => c.id);
-    const tty = process.stdout.isTTY && !f['no-stream'];
+    const tty = stdout().isTTY && !f['no-stream'];
     let prev = new Map<string, Sample>();
     for (;;) {
       const now = args.length > 0 ? await Promise.all(ids.map((id) => mgr.get(id).catch(() => undefined))) : await pick();
       const live = now.filter((c): c is Container => !!c && (c.state === 'running' || c.state === 'created'));
       const samples = (await Promise.all(live.map((c) => sample(mgr, c)))).filter((s): s is Sample => !!s);
       const rows = samples.map((s) => ({ ...view(s, prev.get(s.c.id)), ...(f['no-trunc'] ? { ID: s.c.id, Container: s.c.id } : {}) }));
-      if (tty) process.stdout.write('\x1b[2J\x1b[H');
+      if (tty) writeOut('\x1b[2J\x1b[H');
       await printList(
         rows,
         f.format as string | undefined,

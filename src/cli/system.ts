@@ -13,6 +13,7 @@ import { printError } from './errors.js';
 import { treeSize } from './df.js';
 
 import { version } from '../engine/index.js';
+import { writeOut } from './stdout.js';
 
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', ia32: '386' };
 
@@ -41,9 +42,9 @@ async function components(ctx: Engine) {
 }
 
 async function print(view: object, type: string, format: string | undefined, text: () => string): Promise<void> {
-  if (format === 'json') process.stdout.write(JSON.stringify(view, null, 2) + '\n');
-  else if (format) process.stdout.write(await renderAll(format, [view], type));
-  else process.stdout.write(text());
+  if (format === 'json') writeOut(JSON.stringify(view, null, 2) + '\n');
+  else if (format) writeOut(await renderAll(format, [view], type));
+  else writeOut(text());
 }
 
 /** version and info print one object, not a table. */
@@ -250,7 +251,7 @@ const systemPruneCommand: Command = {
     }
     if (removedVolumes.length) out += `Deleted Volumes:\n${removedVolumes.map((n) => n + '\n').join('')}\n`;
     out += prunedImagesText(removed);
-    process.stdout.write(`${out}Total reclaimed space: ${humanSize(report.reclaimed + containerBytes + volumeBytes)}\n`);
+    writeOut(`${out}Total reclaimed space: ${humanSize(report.reclaimed + containerBytes + volumeBytes)}\n`);
     return failed ? 1 : 0;
   },
 };

@@ -7,6 +7,7 @@ import { printList, renderAll, table, templateMap } from './format.js';
 import { invalidArgument } from '../errors/index.js';
 import { parseLabels } from './options.js';
 import { confirm } from './prompt.js';
+import { writeOut } from './stdout.js';
 
 /** `volume inspect`'s object, shaped as podman's. */
 function volumeView(store: VolumeStore, v: Volume) {
@@ -67,7 +68,7 @@ const createCommand: Command = {
     if (f.driver !== undefined && f.driver !== 'local') throw invalidArgument(`unknown volume driver "${f.driver}": only "local" is available`);
     const options = parseLabels((f.opt as string[] | undefined) ?? []);
     const v = await (await ctx.volumes()).create({ name: args[0], labels: parseLabels((f.label as string[] | undefined) ?? []), options });
-    process.stdout.write(v.name + '\n');
+    writeOut(v.name + '\n');
   },
 };
 
@@ -88,7 +89,7 @@ const lsCommand: Command = {
     const all = await store.list();
     const users = await usersFn(store, all);
     const list = all.filter(volumeFilter((f.filter as string[] | undefined) ?? [], users));
-    if (f.quiet) return void process.stdout.write(list.map((v) => v.name + '\n').join(''));
+    if (f.quiet) return void writeOut(list.map((v) => v.name + '\n').join(''));
     await printList(
       list,
       f.format as string | undefined,
@@ -116,8 +117,8 @@ const inspectCommand: Command = {
     const vols = f.all ? await store.list() : await Promise.all(args.map((a) => store.get(a)));
     const views = vols.map((v) => volumeView(store, v));
     const format = f.format as string | undefined;
-    if (format) process.stdout.write(await renderAll(format, views, 'volume'));
-    else process.stdout.write(JSON.stringify(views, null, 4) + '\n');
+    if (format) writeOut(await renderAll(format, views, 'volume'));
+    else writeOut(JSON.stringify(views, null, 4) + '\n');
   },
 };
 
@@ -148,7 +149,7 @@ const rmCommand: Command = {
         const v = await store.get(name);
         if (f.force) await removeUsers(ctx, store, v.name);
         await store.remove(v.name);
-        process.stdout.write(v.name + '\n');
+        writeOut(v.name + '\n');
       } catch (e) {
         if (f.all || names.length === 1) throw e;
         process.stderr.write(`berth: ${(e as Error).message}\n`);
@@ -172,7 +173,7 @@ const pruneCommand: Command = {
     const store = await ctx.volumes();
     const match = volumeFilter((f.filter as string[] | undefined) ?? [], () => []);
     if (!f.force && !(await confirm('WARNING! This will remove all volumes not used by at least one container.\nAre you sure you want to continue?'))) return 0;
-    for (const name of await store.prune((v) => !match(v))) process.stdout.write(name + '\n');
+    for (const name of await store.prune((v) => !match(v))) writeOut(name + '\n');
   },
 };
 

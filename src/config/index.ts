@@ -2,7 +2,6 @@
 // run many isolated instances side by side.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fromSystemError, invalidArgument, unavailable } from '../errors/index.js';
 
 export { isValidName } from './names.js';
@@ -245,7 +244,7 @@ function num(v: unknown, key: string, file: string): number | undefined {
  * module that has it: works from src/, from out/src/ and from the bundle in build/.
  */
 export function findInstalled(relPath: string): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
+  let dir = import.meta.dirname;
   for (;;) {
     const candidate = join(dir, relPath);
     if (existsSync(candidate)) return candidate;

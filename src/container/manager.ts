@@ -93,6 +93,8 @@ export interface LogOptions {
   until?: Date;
   follow?: boolean;
   signal?: AbortSignal;
+  /** Synchronous reads, for a process that serves nothing else (see ReadLogOptions). */
+  sync?: boolean;
 }
 
 export interface StopOptions {

@@ -2,9 +2,9 @@
 //   <RFC3339Nano time> <stdout|stderr> <tags> <text>\n
 // The first tag is P (partial: the line continues in the next record of the same stream)
 // or F (full). conmon rotates by writing a new file and renaming it over the old one.
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { watch } from 'node:fs';
+import { close, closeSync, fstat, fstatSync, open, openSync, read, readSync, stat, statSync, watch, type Stats } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { promisify } from 'node:util';
 import { BerthError, fromSystemError } from '../errors/index.js';
 
 export interface LogLine {
@@ -29,6 +29,12 @@ export interface ReadLogOptions {
   /** Settles when the container exited (e.g. waitExitCode); ends the follow. */
   exited?: Promise<unknown>;
   signal?: AbortSignal;
+  /**
+   * Read with synchronous calls, for a process that serves nothing else meanwhile (the
+   * CLI): no start of libuv's thread pool, no round trip through it per call. A daemon
+   * keeps the default, and its loop free.
+   */
+  sync?: boolean;
 }
 
 interface Record {
@@ -112,7 +118,7 @@ class LineSplitter {
  * Finds where the last `tail` lines start: just after the (tail+1)-th full (F) record
  * counted from the end (an unfinished last record counts as a line). Reads backwards in growing blocks.
  */
-async function tailOffset(fh: FileHandle, size: number, tail: number): Promise<number> {
+async function tailOffset(fh: LogFile, size: number, tail: number): Promise<number> {
   let pos = size; // acc holds the file's bytes [pos, size)
   let acc = Buffer.alloc(0);
   let block = CHUNK;
@@ -141,7 +147,7 @@ async function tailOffset(fh: FileHandle, size: number, tail: number): Promise<n
   }
 }
 
-async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+async function readFully(fh: LogFile, buf: Buffer, position: number): Promise<void> {
   let off = 0;
   while (off < buf.length) {
     const { bytesRead } = await fh.read(buf, off, buf.length - off, position + off);
@@ -155,9 +161,9 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise
  * rotation) until isRunning() turns false or `exited` settles, then drains what is left.
  */
 export async function* readLog(path: string, o: ReadLogOptions = {}): AsyncGenerator<LogLine> {
-  let fh: FileHandle;
+  let fh: LogFile;
   try {
-    fh = await open(path, 'r');
+    fh = await LogFile.open(path, o.sync);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' && o.follow) {
       // conmon creates the file when the container is created; treat a missing one as empty.
@@ -208,11 +214,11 @@ export async function* readLog(path: string, o: ReadLogOptions = {}): AsyncGener
       const stopping = waiter?.stopped ?? true;
       yield* drain();
       if (pastUntil || o.signal?.aborted) return;
-      const now = await stat(path).catch(() => undefined);
+      const now = await fileStat(path, o.sync);
       if (now && now.ino !== ino) {
         // Rotated: the old file was read to its end above; go on with the new one.
         await fh.close();
-        fh = await open(path, 'r');
+        fh = await LogFile.open(path, o.sync);
         ino = (await fh.stat()).ino;
         pos = 0;
         splitter = new LineSplitter();
@@ -285,14 +291,58 @@ class ChangeWaiter {
   }
 }
 
-async function waitForFile(path: string, o: ReadLogOptions): Promise<FileHandle> {
+async function waitForFile(path: string, o: ReadLogOptions): Promise<LogFile> {
   for (;;) {
     try {
-      return await open(path, 'r');
+      return await LogFile.open(path, o.sync);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, `log file ${path}`);
     }
     if (o.signal?.aborted || (o.isRunning && !o.isRunning())) throw new BerthError('NotFound', `no log file ${path}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const openFile = promisify(open);
+const readAt = promisify(read);
+const statFd = promisify(fstat);
+const closeFile = promisify(close);
+const statPath = promisify(stat);
+
+/** The file's stat, undefined if it cannot be had (gone between rotations). */
+async function fileStat(path: string, sync?: boolean): Promise<Stats | undefined> {
+  try {
+    return sync ? statSync(path) : await statPath(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An open log file, on node:fs's callbacks (or its synchronous calls): a FileHandle of
+ * node:fs/promises would load that module (and readline, which it loads) for every
+ * `berth logs`, about 1 ms.
+ */
+class LogFile {
+  private constructor(
+    private readonly fd: number,
+    private readonly sync: boolean,
+  ) {}
+
+  static async open(path: string, sync = false): Promise<LogFile> {
+    return new LogFile(sync ? openSync(path, 'r') : await openFile(path, 'r'), sync);
+  }
+
+  async read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    return { bytesRead: this.sync ? readSync(this.fd, buf, offset, length, position) : (await readAt(this.fd, buf, offset, length, position)).bytesRead };
+  }
+
+  async stat(): Promise<Stats> {
+    return this.sync ? fstatSync(this.fd) : statFd(this.fd);
+  }
+
+  async close(): Promise<void> {
+    if (this.sync) closeSync(this.fd);
+    else await closeFile(this.fd);
   }
 }

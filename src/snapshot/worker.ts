@@ -53,7 +53,6 @@ function takeBatch(): Buffer {
 function giveBack(batches: Buffer[]): void {
   for (const b of batches) if (extracting > 0 && spare.length < MAX_SPARE) spare.push(b.buffer as SharedArrayBuffer);
 }
-const WORKER_URL = new URL('./extract-worker.js', import.meta.url);
 
 interface Job {
   took(n: number): void;
@@ -79,7 +78,7 @@ class SnapshotThread {
 
   constructor(private readonly onDead: (t: SnapshotThread) => void) {
     // No inherited node options (test runner flags and the like are not for workers).
-    this.worker = new Worker(WORKER_URL, { execArgv: [] });
+    this.worker = new Worker(new URL('./extract-worker.js', import.meta.url), { execArgv: [] });
     this.worker.unref();
     this.worker.on('message', (m: FromWorker) => {
       const job = this.jobs.get(m.id);
@@ -129,14 +128,16 @@ class SnapshotThread {
 }
 
 const threads: SnapshotThread[] = [];
-const MAX_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+/** At most this many threads: known on first use (node:os is not loaded at start-up). */
+let maxThreads: number | undefined;
 let nextId = 1;
 
-/** The least busy thread; a new one while all are busy and there are fewer than MAX_THREADS. */
+/** The least busy thread; a new one while all are busy and there are fewer than maxThreads. */
 function pickThread(): SnapshotThread {
   let best = threads[0];
   for (const t of threads) if (t.jobs.size < best.jobs.size) best = t;
-  if (best && (best.jobs.size === 0 || threads.length >= MAX_THREADS)) return best;
+  maxThreads ??= Math.max(1, Math.min(4, availableParallelism()));
+  if (best && (best.jobs.size === 0 || threads.length >= maxThreads)) return best;
   const t = new SnapshotThread((dead) => threads.splice(threads.indexOf(dead), 1));
   threads.push(t);
   return t;

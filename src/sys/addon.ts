@@ -1,5 +1,4 @@
 // The native addon (./native, built into build/berth_sys.node), loaded on first use.
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { findInstalled } from '../config/index.js';
 
@@ -40,6 +39,21 @@ let native: Native | undefined;
 export function load(): Native {
   if (native) return native;
   const path = process.env.BERTH_SYS_ADDON ?? findInstalled(join('build', 'berth_sys.node'));
-  native = createRequire(import.meta.url)(path) as Native;
+  native = loadAddon<Native>(path);
   return native;
+}
+
+const addons = new Map<string, unknown>();
+
+/**
+ * A native addon by its path, loaded once. process.dlopen is what require() ends in: without
+ * the module loader, start-up loads no node:module and resolves nothing.
+ */
+export function loadAddon<T>(path: string): T {
+  if (!addons.has(path)) {
+    const m = { exports: {} };
+    process.dlopen(m, path);
+    addons.set(path, m.exports);
+  }
+  return addons.get(path) as T;
 }

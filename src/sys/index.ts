@@ -3,10 +3,10 @@
 // (err.code = 'ENOENT' …, err.syscall, err.path). Nothing here blocks on a thread of
 // libuv's pool: sockets are polled on the event loop, chdir+mount runs on its own thread,
 // and small file work (removePaths, readSmallFile) takes one short step on the pool.
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import { load, type PollHandle } from './addon.js';
+export { loadAddon } from './addon.js';
 import { commandFailed, runProcess } from './spawn.js';
 
 export { makeDirsSync, writeFileAtomic, writeFileAtomicSync, tempPathFor, type AtomicWriteOptions } from './files.js';
@@ -288,11 +288,11 @@ export async function execFileAsync(file: string, args: string[], opts: { timeou
 // never open a socket or hash anything.
 let netModule: typeof import('node:net') | undefined;
 export function nodeNet(): typeof import('node:net') {
-  return (netModule ??= createRequire(import.meta.url)('node:net') as typeof import('node:net'));
+  return (netModule ??= process.getBuiltinModule('node:net'));
 }
 let dgramModule: typeof import('node:dgram') | undefined;
 export function nodeDgram(): typeof import('node:dgram') {
-  return (dgramModule ??= createRequire(import.meta.url)('node:dgram') as typeof import('node:dgram'));
+  return (dgramModule ??= process.getBuiltinModule('node:dgram'));
 }
 /** 4, 6, or 0 for a string that is no IP address (node:net's isIP, loaded on first use). */
 export function isIP(s: string): number {
@@ -300,5 +300,5 @@ export function isIP(s: string): number {
 }
 let cryptoModule: typeof import('node:crypto') | undefined;
 export function nodeCrypto(): typeof import('node:crypto') {
-  return (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+  return (cryptoModule ??= process.getBuiltinModule('node:crypto'));
 }

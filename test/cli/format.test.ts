@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { headerName, humanDuration, humanSize, printList, renderAll, shortId, table, tabwrite, templateMap, timeAgo } from '../../src/cli/format.js';
+import { stdout } from '../../src/cli/stdout.js';
 
 test('--format: Go templates with docker\'s escapes, one line per object, nothing printed on a mistake', async () => {
   const obj = { ID: 'abc', Names: ['a', 'b'], Config: { Labels: templateMap({ x: '1' }), Cmd: null }, Count: 0 };
@@ -20,7 +21,9 @@ test('--format: Go templates with docker\'s escapes, one line per object, nothin
 
 test('printList: table, json, a template per item, "table" prefix with headers and aligned columns', async (t) => {
   const out: string[] = [];
-  // Captures what the command would print; the real stream is put back afterwards.
+  // Captures what the command would print; the real stream is put back afterwards. Output
+  // goes through the stream once a command has asked for it (see cli/stdout.ts).
+  stdout();
   const write = process.stdout.write;
   t.after(() => void (process.stdout.write = write));
   process.stdout.write = ((s: string) => (out.push(s), true)) as typeof process.stdout.write;

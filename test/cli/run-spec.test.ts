@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { parseArgs } from '../../src/cli/args.js';
 import { configFromFlags, stdioCommands } from '../../src/cli/run.js';
-import { commands } from '../../src/cli/commands.js';
+import { topCommand } from '../../src/cli/commands.js';
 import { containerHostname, networkPlan, type ContainerSpec } from '../../src/container/index.js';
 import { isBerthError } from '../../src/errors/index.js';
 
@@ -150,8 +150,8 @@ function hasCap(bit: number): boolean {
   return ((BigInt('0x' + hex) >> BigInt(bit)) & 1n) === 1n;
 }
 
-test('update takes the same resource flags as run', () => {
-  const update = commands.find((c) => c.name === 'update')!;
+test('update takes the same resource flags as run', async () => {
+  const update = (await topCommand('update'))!;
   for (const name of ['memory', 'memory-swap', 'memory-reservation', 'cpus', 'cpu-shares', 'cpuset-cpus', 'cpuset-mems', 'pids-limit', 'restart'])
     assert.deepEqual(update.flags.find((d) => d.name === name), runFlags.find((d) => d.name === name), name);
   for (const name of ['device', 'sysctl', 'pid', 'ipc', 'uts', 'group-add', 'cidfile', 'expose', 'ip', 'label-file', 'oom-score-adj', 'shm-size', 'read-only-tmpfs', 'quiet'])

@@ -51,6 +51,11 @@ test('tail, since and until', async () => {
   writeFileSync(big, Array.from({ length: 500 }, (_, i) => `${T(1)} stdout F ${i} ${filler}`).join('\n') + '\n');
   const last = await texts(big, { tail: 2 });
   assert.deepEqual(last.map((t) => t.split(' ')[0]), ['stdout:498', 'stdout:499']);
+  // The CLI's synchronous reads find the same lines.
+  assert.deepEqual(await texts(path, { tail: 3, sync: true }), ['stdout:line48', 'stdout:line49', 'stdout:half-line50']);
+  assert.deepEqual(await texts(path, { since: new Date('2026-01-01T00:00:02Z'), until: new Date('2026-01-01T00:00:04Z'), sync: true }), ['stdout:line2', 'stdout:line3']);
+  assert.deepEqual(await texts(big, { tail: 2, sync: true }), last);
+  assert.equal((await texts(big, { sync: true })).length, 500);
 });
 
 test('follow yields new lines, survives a rotation and ends when told the container exited', async () => {
