@@ -92,7 +92,8 @@ const RUNNERS = ['run', 'create', 'start', 'restart', 'exec', 'stop', 'kill', 'r
 // parses the whole certificate bundle at start-up (~60 ms here) for every command, and
 // berth's own TLS client loads the system CAs itself, only when it talks to a registry.
 // "--" ends node's own options: node 20 would otherwise act on a user's --env-file.
-const launcher = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath} --
+// Two glibc arenas for the whole process, as berthd's (below): a pull's peak RSS 94 → 90 MB.
+const launcher = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS MALLOC_ARENA_MAX=2 ${process.execPath} --
 'use strict';
 // Runs build/berth.cjs from V8's code cache (made at build time): parsing and compiling the
 // bundle would otherwise cost every command several ms. Commands that run containers
