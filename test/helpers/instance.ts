@@ -152,7 +152,18 @@ function runtimeContainers(runRoot: string): { stateRoot: string; id: string }[]
  */
 async function destroy(inst: Instance): Promise<void> {
   if (existsSync(BERTH) && existsSync(inst.root)) {
-    await inst.run(['rm', '-af'], { timeoutMs: 30_000 }).catch(() => undefined);
+    const r = await inst.run(['rm', '-af'], { timeoutMs: 30_000 }).catch((e: Error) => ({ code: -1, stderr: e.message }));
+    // What `rm -af` leaves of the network goes nowhere after this (the suite's leak check
+    // reports it): say which test file and instance it was, to find the cause.
+    const prefix = inst.subnet.replace(/0\/24$/, '');
+    let left: string[] = [];
+    try {
+      left = execFileSync('iptables', ['-S', 'CNI-FORWARD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((l) => l.includes(` ${prefix}`));
+    } catch {
+      // no firewall chain (yet)
+    }
+    if (r.code !== 0 || left.length > 0)
+      process.stderr.write(`instance ${inst.base} (${inst.subnet}) of ${process.argv[1]}: rm -af exit ${r.code} ${r.stderr.trim()}; firewall rules left: ${left.join(' | ') || 'none'}\n`);
   }
   // conmon first, so it does not report exits while runc deletes the containers.
   await killAndWait(processesUsing(inst.base).filter((p) => p.cmdline[0]?.endsWith('conmon')).map((p) => p.pid));
