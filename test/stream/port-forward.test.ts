@@ -443,7 +443,9 @@ test('WebSocket port-forward: two ports on one WebSocket, base64 subprotocol, ra
     ws.on('message', (m: Buffer) => {
       const ch = m[0]! - 48;
       got.set(ch, [...(got.get(ch) ?? []), Buffer.from(m.subarray(1).toString(), 'base64')]);
-      if (ch === 0 && Buffer.concat(got.get(0)!.slice(1)).toString() === 'ping') ws.close();
+      // Closed once both ports answered: the two connections' data come in no set order.
+      const text = (c: number) => Buffer.concat(got.get(c)?.slice(1) ?? []).toString();
+      if (text(0) === 'ping' && text(2) === 'netns\n') ws.close();
     });
     await new Promise((r) => ws.once('open', r));
     assert.equal(ws.protocol, 'v4.base64.channel.k8s.io');
