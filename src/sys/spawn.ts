@@ -5,7 +5,6 @@
 // take milliseconds. The exit is seen through a pidfd polled on the event loop. Pipes are
 // real pipes (not Node's socketpairs), our ends wrapped as net.Sockets.
 import { closeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { load, type PollHandle } from './addon.js';
@@ -38,7 +37,7 @@ const POLL_READABLE = 1;
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([n, v]) => [v, n as NodeJS.Signals]));
 
 let netModule: typeof import('node:net') | undefined;
-const nodeNet = () => (netModule ??= createRequire(import.meta.url)('node:net') as typeof import('node:net'));
+const nodeNet = () => (netModule ??= process.getBuiltinModule('node:net'));
 
 /** A started child process; the addon reaps it when it exits (no zombie is left). */
 export class SpawnedProcess {
