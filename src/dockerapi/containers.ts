@@ -8,7 +8,7 @@ import type { Engine } from '../engine/index.js';
 import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { flagsFromCreateBody, type CreateBody } from './create.js';
 import { endpointId, networkId } from './ids.js';
-import { boolParam, filterParam, type Reply, type Request, type Router } from './server.js';
+import { boolParam, filterParam, labelsMatch, type Reply, type Request, type Router } from './server.js';
 
 export const RAW_STREAM = 'application/vnd.docker.raw-stream';
 export const MULTIPLEXED_STREAM = 'application/vnd.docker.multiplexed-stream';
@@ -78,11 +78,8 @@ function listFilter(c: Container, [k, v]: [string, string]): boolean {
       return c.state === 'stopped' && String(c.exitCode) === v;
     case 'ancestor':
       return c.config.image === v || c.config.image.endsWith(`/${v}`) || c.config.image === `${v}:latest` || (!!c.imageId && v.replace(/^sha256:/, '').length >= 12 && c.imageId.startsWith(v.replace(/^sha256:/, '')));
-    case 'label': {
-      const i = v.indexOf('=');
-      const labels = c.config.labels ?? {};
-      return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
-    }
+    case 'label':
+      return labelsMatch(c.config.labels ?? {}, v);
     case 'network':
       return (c.config.network?.networks ?? ['bridge']).includes(v) || networkMode(c) === v;
     default:

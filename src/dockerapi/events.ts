@@ -6,7 +6,7 @@ import type { BerthEvent } from '../events/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { listView as containerView } from './containers.js';
 import { listView as imageView } from './images.js';
-import { filterParam, type Reply, type Request, type Router } from './server.js';
+import { filterParam, labelsMatch, type Reply, type Request, type Router } from './server.js';
 
 /** docker's since/until: Unix seconds with a fraction ("1700000000.000000000"), or RFC 3339. */
 function timeParam(q: URLSearchParams, name: string): number | undefined {
@@ -48,10 +48,7 @@ function matcher(filters: [string, string][]): (e: BerthEvent) => boolean {
     any('volume', (v) => e.type === 'volume' && e.id === v) &&
     any('pod', (v) => (e.type === 'pod' && (e.id.startsWith(v) || e.attributes.name === v)) || !!e.attributes.pod?.startsWith(v)) &&
     any('image', (v) => e.attributes.image === v || e.attributes.image?.endsWith(`/${v}`) || e.attributes.image === `${v}:latest` || e.attributes.image?.endsWith(`/${v}:latest`)) &&
-    any('label', (v) => {
-      const i = v.indexOf('=');
-      return i < 0 ? v in e.attributes : e.attributes[v.slice(0, i)] === v.slice(i + 1);
-    });
+    any('label', (v) => labelsMatch(e.attributes, v));
 }
 
 async function events(req: Request, reply: Reply): Promise<void> {

@@ -6,7 +6,7 @@ import type { Image } from '../image/index.js';
 import { parseTime } from '../cli/events.js';
 import { created } from '../cli/image-views.js';
 import { resolveImage } from './images.js';
-import { filterParam, type Reply, type Request, type Router } from './server.js';
+import { filterParam, labelsMatch, type Reply, type Request, type Router } from './server.js';
 
 function jsonLines(reply: Reply) {
   const out = reply.stream(200, { 'Content-Type': 'application/json' });
@@ -93,11 +93,7 @@ async function prune(req: Request, reply: Reply): Promise<void> {
       const until = parseTime(v);
       tests.push((img) => created(img) < until);
     } else if (k === 'label' || k === 'label!') {
-      const i = v.indexOf('=');
-      const has = (img: Image) => {
-        const labels = img.config.config?.Labels ?? {};
-        return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
-      };
+      const has = (img: Image) => labelsMatch(img.config.config?.Labels ?? {}, v);
       tests.push(k === 'label' ? has : (img) => !has(img));
     } else throw invalidArgument(`invalid filter '${k}'`);
   }

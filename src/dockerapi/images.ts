@@ -5,7 +5,7 @@ import { invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { normalizeReference, type Image, type ImageStore, type PullProgress } from '../image/index.js';
 import type { Credentials } from '../registry/index.js';
 import { importImage } from './image-io.js';
-import { boolParam, filterParam, type Reply, type Request, type Router } from './server.js';
+import { boolParam, filterParam, labelsMatch, type Reply, type Request, type Router } from './server.js';
 
 export function resolveImage(images: ImageStore, ref: string): Image {
   try {
@@ -111,11 +111,7 @@ export function imageRoutes(router: Router): void {
       const list = images.list().filter((img) =>
         filters.every(([k, v]) => {
           if (k === 'dangling') return (img.names.length === 0) === (v === 'true' || v === '1');
-          if (k === 'label') {
-            const i = v.indexOf('=');
-            const labels = img.config.config?.Labels ?? {};
-            return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
-          }
+          if (k === 'label') return labelsMatch(img.config.config?.Labels ?? {}, v);
           if (k === 'reference') return img.names.some((n) => n === v || n.endsWith(`/${v}`) || n.endsWith(`/${v}:latest`));
           throw invalidArgument(`invalid filter '${k}'`);
         }),

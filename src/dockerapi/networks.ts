@@ -7,7 +7,7 @@ import type { Engine } from '../engine/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import { lookup } from './containers.js';
 import { endpointId, networkId } from './ids.js';
-import { filterParam, pruneUntil, type Router } from './server.js';
+import { filterParam, labelsMatch, pruneUntil, type Router } from './server.js';
 
 type NetworkLib = Awaited<ReturnType<typeof networkLib>>['lib'];
 
@@ -79,12 +79,6 @@ async function networkView(engine: Engine, n: NetworkEntry, withContainers: bool
   };
 }
 
-/** label=KEY or label=KEY=VALUE against a network's labels. */
-function hasLabel(n: NetworkEntry, v: string): boolean {
-  const i = v.indexOf('=');
-  return i < 0 ? v in n.labels : n.labels[v.slice(0, i)] === v.slice(i + 1);
-}
-
 /**
  * docker's network prune filters: until (what was created before it goes), every label=
  * matching, and not every label!= matching; nothing else.
@@ -97,7 +91,7 @@ function pruneTest(filters: [string, string][]): (n: NetworkEntry) => boolean {
   const labels = filters.filter(([k]) => k === 'label').map(([, v]) => v);
   const notLabels = filters.filter(([k]) => k === 'label!').map(([, v]) => v);
   return (n) =>
-    (until === undefined || n.created < until) && labels.every((v) => hasLabel(n, v)) && !(notLabels.length > 0 && notLabels.every((v) => hasLabel(n, v)));
+    (until === undefined || n.created < until) && labels.every((v) => labelsMatch(n.labels, v)) && !(notLabels.length > 0 && notLabels.every((v) => labelsMatch(n.labels, v)));
 }
 
 function networkFilter(n: NetworkEntry, isDefault: boolean, [k, v]: [string, string]): boolean {
@@ -109,7 +103,7 @@ function networkFilter(n: NetworkEntry, isDefault: boolean, [k, v]: [string, str
     case 'driver':
       return n.info.driver === v;
     case 'label':
-      return hasLabel(n, v);
+      return labelsMatch(n.labels, v);
     case 'type':
       if (v !== 'custom' && v !== 'builtin') throw invalidArgument(`invalid filter: 'type'='${v}'`);
       return (v === 'builtin') === isDefault;

@@ -363,6 +363,12 @@ export function boolParam(q: URLSearchParams, name: string, dflt = false): boole
   return v === '1' || v.toLowerCase() === 'true';
 }
 
+/** A label filter's value, KEY or KEY=VALUE, against an object's labels. */
+export function labelsMatch(labels: Record<string, string>, want: string): boolean {
+  const i = want.indexOf('=');
+  return i < 0 ? want in labels : labels[want.slice(0, i)] === want.slice(i + 1);
+}
+
 /** docker's JSON filters query: {"label":["a=b"],"status":{"exited":true}} → key=value list. */
 export function filterParam(q: URLSearchParams): [string, string][] {
   const raw = q.get('filters');

@@ -1,8 +1,8 @@
 // /_ping, /version, /info: what clients ask first (the docker CLI negotiates its API
 // version from /_ping's API-Version header).
-import { existsSync } from 'node:fs';
 import { readFile, statfs } from 'node:fs/promises';
 import { arch, cpus, hostname, release, totalmem } from 'node:os';
+import { cgroupV2 } from '../container/index.js';
 import { version, type Engine } from '../engine/index.js';
 import { API_VERSION, MIN_API_VERSION, type Router } from './server.js';
 
@@ -10,7 +10,7 @@ import { API_VERSION, MIN_API_VERSION, type Router } from './server.js';
 const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' };
 
 /** The host's name for itself, as docker's OperatingSystem: os-release's PRETTY_NAME. */
-async function operatingSystem(): Promise<string> {
+async function readOperatingSystem(): Promise<string> {
   const text = await readFile('/etc/os-release', 'utf8').catch(() => '');
   const m = /^PRETTY_NAME=(?:"([^"]*)"|(.*))$/m.exec(text);
   return m?.[1] ?? m?.[2] ?? 'linux';
@@ -25,7 +25,7 @@ async function backingFilesystem(dir: string): Promise<string> {
 }
 
 /** "runc version 1.1.5+ds1" → "1.1.5+ds1"; empty when the runtime does not answer. */
-async function runtimeVersion(engine: Engine): Promise<string> {
+async function readRuntimeVersion(engine: Engine): Promise<string> {
   try {
     const line = await (await engine.runtime()).version();
     return /version\s+(\S+)/.exec(line)?.[1] ?? line;
@@ -33,6 +33,11 @@ async function runtimeVersion(engine: Engine): Promise<string> {
     return '';
   }
 }
+
+/** What does not change while the service runs, read on the first /info (not a runc run per call). */
+let hostFacts: Promise<{ operatingSystem: string; runtimeVersion: string }> | undefined;
+const facts = (engine: Engine) =>
+  (hostFacts ??= Promise.all([readOperatingSystem(), readRuntimeVersion(engine)]).then(([operatingSystem, runtimeVersion]) => ({ operatingSystem, runtimeVersion })));
 
 export function systemRoutes(router: Router): void {
   router
@@ -60,7 +65,7 @@ export function systemRoutes(router: Router): void {
       const counts = (await req.engine.containers()).counts();
       const images = (await req.engine.images()).count();
       const cfg = await req.engine.config();
-      const runc = await runtimeVersion(req.engine);
+      const host = await facts(req.engine);
       reply.json(200, {
         ID: '',
         Containers: counts.total,
@@ -83,11 +88,11 @@ export function systemRoutes(router: Router): void {
         IPv4Forwarding: true,
         LoggingDriver: 'k8s-file',
         CgroupDriver: 'cgroupfs',
-        CgroupVersion: existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1',
+        CgroupVersion: cgroupV2() ? '2' : '1',
         Name: hostname(),
         NCPU: cpus().length,
         MemTotal: totalmem(),
-        OperatingSystem: await operatingSystem(),
+        OperatingSystem: host.operatingSystem,
         OSType: 'linux',
         OSVersion: '',
         Architecture: GO_ARCH[arch()] ?? arch(),
@@ -98,7 +103,7 @@ export function systemRoutes(router: Router): void {
         Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
         DefaultRuntime: 'runc',
         Runtimes: { runc: { path: cfg.runtime.path } },
-        RuncCommit: { ID: runc, Expected: runc },
+        RuncCommit: { ID: host.runtimeVersion, Expected: host.runtimeVersion },
         ContainerdCommit: { ID: '', Expected: '' },
         InitCommit: { ID: '', Expected: '' },
         LiveRestoreEnabled: true, // containers outlive the service: conmon keeps them

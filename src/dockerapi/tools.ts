@@ -8,7 +8,7 @@ import { failedPrecondition, invalidArgument, isBerthError } from '../errors/ind
 import { lookup } from './containers.js';
 import { resourceFlagsOf, restartFlag, type HostConfig } from './create.js';
 import { parseRestart, resourcesFromFlags } from '../cli/options.js';
-import { boolParam, filterParam, pruneUntil, type Reply, type Request, type Router } from './server.js';
+import { boolParam, filterParam, labelsMatch, pruneUntil, type Reply, type Request, type Router } from './server.js';
 
 /** docker's args of ps: one string, split on spaces. */
 async function top(req: Request, reply: Reply): Promise<void> {
@@ -147,20 +147,14 @@ async function stats(req: Request, reply: Reply): Promise<void> {
 
 const KIND = { C: 0, A: 1, D: 2 } as const;
 
-function labelMatches(c: Container, v: string): boolean {
-  const labels = c.config.labels ?? {};
-  const i = v.indexOf('=');
-  return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
-}
-
 function pruneFilter(c: Container, [k, v]: [string, string]): boolean {
   switch (k) {
     case 'until':
       return c.createdAt < pruneUntil(v);
     case 'label':
-      return labelMatches(c, v);
+      return labelsMatch(c.config.labels ?? {}, v);
     case 'label!':
-      return !labelMatches(c, v);
+      return !labelsMatch(c.config.labels ?? {}, v);
     default:
       throw invalidArgument(`invalid filter '${k}'`);
   }

@@ -2,7 +2,7 @@
 // and words, over the VolumeStore the CLI uses.
 import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import type { Volume, VolumeStore } from '../volume/index.js';
-import { filterParam, type Router } from './server.js';
+import { filterParam, labelsMatch, type Router } from './server.js';
 
 function volumeView(store: VolumeStore, v: Volume) {
   return {
@@ -26,19 +26,14 @@ async function getVolume(store: VolumeStore, name: string): Promise<Volume> {
   }
 }
 
-function labelMatch(v: Volume, want: string): boolean {
-  const i = want.indexOf('=');
-  return i < 0 ? want in v.labels : v.labels[want.slice(0, i)] === want.slice(i + 1);
-}
-
 function volumeFilter(v: Volume, users: string[], [k, val]: [string, string]): boolean {
   switch (k) {
     case 'name':
       return v.name.includes(val);
     case 'label':
-      return labelMatch(v, val);
+      return labelsMatch(v.labels, val);
     case 'label!':
-      return !labelMatch(v, val);
+      return !labelsMatch(v.labels, val);
     case 'driver':
       return val === 'local';
     case 'dangling':
