@@ -73,6 +73,8 @@ export interface ManagerDeps {
   healthcheckCommand?: string[];
   /** Owners of network namespaces other than containers (e.g. pods, by id): a sweep keeps theirs. */
   networkOwners?: ((id: string) => boolean | Promise<boolean>)[];
+  /** A long-running process: exec monitors are prepared ahead (see ContainerRuntime). */
+  serving?: boolean;
 }
 
 const SIGKILL = 9;
@@ -119,6 +121,7 @@ export class ContainerManager {
       oci: deps.runtime,
       conmon: deps.config.conmon,
       dirs: { exitDir: dirs.exits, socketDir: dirs.sockets, monitorRoot: dirs.containerRuntime },
+      serving: deps.serving,
     });
     this.parts = {
       config: deps.config,

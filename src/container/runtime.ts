@@ -4,12 +4,13 @@
 // brings its state root), and
 // offers what the container manager and the CRI call: create, start, kill, delete, exec,
 // execSync, attach, reopenLog, updateResources, state.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { OciRuntime, Process, Resources, RuntimeState } from '../oci/index.js';
+import { log } from '../log/index.js';
 import {
-  attach, attachSocketPath, createContainer, execInContainer, exitTime, followResizes, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
+  attach, attachSocketPath, createContainer, execInContainer, exitTime, followResizes, PreparedExec, readExitCode, readExitCodeAsync, reopenLog, resize, waitExitCode, wasOomKilled,
   type AttachSession, type AttachStreams, type ExecResult,
 } from '../monitor/index.js';
 import { nodeCrypto, removePaths } from '../sys/index.js';
@@ -17,6 +18,8 @@ import { commandExitError } from './exit-codes.js';
 
 /** How long an attach waits for the socket of a container conmon has just created. */
 const ATTACH_SOCKET_WAIT_MS = 2000;
+/** A prepared exec monitor not used for this long is ended (probes come far more often). */
+const PREPARED_EXEC_IDLE_MS = 5 * 60_000;
 
 export interface RuntimeDirs {
   /** conmon's exit files, <exitDir>/<id>. */
@@ -55,10 +58,25 @@ export interface RuntimeExecOptions {
   signal?: AbortSignal;
 }
 
+interface Prepared {
+  exec: Promise<PreparedExec | undefined>;
+  dirs: string[];
+  timer: NodeJS.Timeout;
+}
+
 export class ContainerRuntime {
   readonly oci: OciRuntime;
+  /** Per container, the next exec's monitor, started ahead (see serving). */
+  private readonly prepared = new Map<string, Prepared>();
+  /** Exec dirs being removed after their answer went out. */
+  private readonly removals = new Set<Promise<void>>();
 
-  constructor(private readonly o: { oci: OciRuntime; conmon: string; dirs: RuntimeDirs }) {
+  /**
+   * serving: a long-running process (a daemon), which keeps one exec monitor ready per
+   * container that had an attached exec without stdin or terminal (probes, ExecSync), and
+   * removes an exec's files after it answered.
+   */
+  constructor(private readonly o: { oci: OciRuntime; conmon: string; dirs: RuntimeDirs; serving?: boolean }) {
     this.oci = o.oci;
   }
 
@@ -137,6 +155,7 @@ export class ContainerRuntime {
   }
 
   delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    this.drop(id);
     return this.oci.delete(id, opts);
   }
 
@@ -147,10 +166,17 @@ export class ContainerRuntime {
   /** Runs a process in the running container under its own conmon (exec dir removed after an attached run). */
   async exec(id: string, x: RuntimeExecOptions): Promise<ExecResult> {
     x.signal?.throwIfAborted();
+    const plain = this.o.serving && x.attach !== undefined && !x.detach && !x.terminal && !x.stdin;
+    if (plain) {
+      const ready = await this.takePrepared(id);
+      if (ready) {
+        const o = ready.options;
+        const running = ready.run({ processSpec: x.process, attach: x.attach!, timeout: x.timeout, signal: x.signal });
+        return this.finishExec(id, running, [o.persistDir, join(o.socketDir, o.execId)], x, true);
+      }
+    }
     const execId = nodeCrypto().randomBytes(16).toString('hex');
     const execDir = join(this.monitorDir(id), 'exec', execId);
-    await mkdir(execDir, { recursive: true });
-    let result: ExecResult | undefined;
     const running = execInContainer({
       conmon: this.o.conmon,
       runtime: this.oci.binary(),
@@ -168,16 +194,92 @@ export class ContainerRuntime {
       attach: x.attach,
       signal: x.signal,
     });
+    return this.finishExec(id, running, [execDir, join(this.o.dirs.socketDir, execId)], x, !!plain);
+  }
+
+  /**
+   * The exec's result; its dir and conmon's attach symlink (which conmon leaves) go once it
+   * ended or failed (one detached with the detach keys still runs and needs them). After a
+   * plain exec the container's next monitor starts: after, not beside, so that it does not
+   * compete with this one's runtime (probes come seconds apart).
+   */
+  private async finishExec(id: string, running: Promise<ExecResult>, paths: string[], x: RuntimeExecOptions, plain: boolean): Promise<ExecResult> {
+    let result: ExecResult | undefined;
     try {
       result = await running;
+      if (plain) this.prepare(id);
       return result;
     } catch (e) {
       throw commandExitError(e);
     } finally {
-      // An exec detached with the detach keys still runs and needs its dir. conmon leaves
-      // its attach symlink in the socket dir behind.
-      if (!x.detach && result?.exitCode !== undefined) await removePaths([execDir, join(this.o.dirs.socketDir, execId)]);
+      // Kept only for a session detached from (its process runs on).
+      if (!x.detach && (result === undefined || result.exitCode !== undefined)) {
+        const removal = removePaths(paths);
+        if (this.o.serving) this.track(removal);
+        else await removal;
+      }
     }
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p
+      .catch((e: unknown) => log.warn('exec files not removed', { error: (e as Error).message }))
+      .finally(() => this.removals.delete(tracked));
+    this.removals.add(tracked);
+  }
+
+  /** The container's prepared exec monitor, if one waits (taken: the next exec prepares another). */
+  private async takePrepared(id: string): Promise<PreparedExec | undefined> {
+    const p = this.prepared.get(id);
+    if (!p) return undefined;
+    this.prepared.delete(id);
+    clearTimeout(p.timer);
+    const ready = await p.exec;
+    if (ready && (await ready.alive())) return ready;
+    this.track(Promise.resolve(ready?.discard()).then(() => removePaths(p.dirs)));
+    return undefined;
+  }
+
+  /** Starts the container's next exec monitor in the background (one per container). */
+  private prepare(id: string): void {
+    if (this.prepared.has(id)) return;
+    const execId = nodeCrypto().randomBytes(16).toString('hex');
+    const execDir = join(this.monitorDir(id), 'exec', execId);
+    const dirs = [execDir, join(this.o.dirs.socketDir, execId)];
+    const entry = { dirs } as Prepared;
+    entry.exec = PreparedExec.start({
+      conmon: this.o.conmon,
+      runtime: this.oci.binary(),
+      runtimeArgs: this.oci.globalArgs(),
+      id,
+      execId,
+      persistDir: execDir,
+      socketDir: this.o.dirs.socketDir,
+      exitDir: execDir,
+    }).catch((e: unknown) => {
+      log.debug('exec monitor not prepared', { id, error: (e as Error).message });
+      if (this.prepared.get(id) === entry) this.drop(id);
+      return undefined;
+    });
+    entry.timer = setTimeout(() => {
+      if (this.prepared.get(id) === entry) this.drop(id);
+    }, PREPARED_EXEC_IDLE_MS).unref();
+    this.prepared.set(id, entry);
+  }
+
+  /** Ends the container's prepared exec monitor, if any, and removes its files. */
+  private drop(id: string): void {
+    const p = this.prepared.get(id);
+    if (!p) return;
+    this.prepared.delete(id);
+    clearTimeout(p.timer);
+    this.track(p.exec.then((ready) => ready?.discard()).then(() => removePaths(p.dirs)));
+  }
+
+  /** Ends every prepared exec monitor and waits for the exec files being removed. */
+  async close(): Promise<void> {
+    for (const id of [...this.prepared.keys()]) this.drop(id);
+    while (this.removals.size > 0) await Promise.all(this.removals);
   }
 
   /** Runs a process to its end and returns its output (CRI ExecSync). */
@@ -242,8 +344,11 @@ export class ContainerRuntime {
   }
 
   /** Removes the monitor's files of a container that is gone. */
-  forget(id: string): Promise<void> {
-    return removePaths([this.monitorDir(id), join(this.o.dirs.socketDir, id), join(this.o.dirs.exitDir, id)]);
+  async forget(id: string): Promise<void> {
+    this.drop(id);
+    // conmon's attach links of execs cut short (their berth process killed) point into the dir.
+    const execs = await readdir(join(this.monitorDir(id), 'exec')).catch(() => []);
+    await removePaths([this.monitorDir(id), join(this.o.dirs.socketDir, id), join(this.o.dirs.exitDir, id), ...execs.map((e) => join(this.o.dirs.socketDir, e))]);
   }
 
   version(): Promise<string> {

@@ -122,6 +122,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
     // CRI pods and containers live apart from the CLI's (`berth --namespace k8s.io ps` shows them).
     namespace: CRI_NAMESPACE,
     cleanupCommand: selfCommand('container-cleanup', CRI_NAMESPACE),
+    serving: true,
   });
   const config = await engine.config();
   // The daemon serves pod networks from its start: a bad CNI conf dir is reported now.
@@ -140,6 +141,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
         namespace: DOCKER_NAMESPACE,
         cleanupCommand: selfCommand('container-cleanup', DOCKER_NAMESPACE),
         healthcheckCommand: selfCommand('container-healthcheck', DOCKER_NAMESPACE),
+        serving: true,
       })
     : undefined;
   const state: DaemonState = {};
@@ -193,8 +195,7 @@ async function serve(flags: Record<string, string | string[] | boolean | undefin
   await dockerClosed;
   clearTimeout(forced);
   exits.close();
-  engine.close();
-  dockerEngine?.close();
+  await Promise.all([engine.close(), dockerEngine?.close()]);
   // Remove the socket only if it is still the one this process made.
   try {
     if (statSync(socket).ino === ino) rmSync(socket, { force: true });

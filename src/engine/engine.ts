@@ -42,6 +42,11 @@ export interface EngineOptions extends ConfigOverrides {
    * alive?). The sweep before a container's network setup leaves their namespaces alone.
    */
   networkOwners?: ((id: string) => boolean | Promise<boolean>)[];
+  /**
+   * A long-running process (a daemon), not one command: its container runtime keeps work
+   * ahead of requests and behind answers (see ContainerRuntime), which close() ends.
+   */
+  serving?: boolean;
 }
 
 /** Per-call registry options (a command's --cert-dir, --tls-verify, --authfile). */
@@ -163,6 +168,7 @@ export class Engine {
         healthcheckCommand: this.opts.healthcheckCommand?.(config),
         // Pods own network namespaces too; their table is asked only when a sweep finds an orphan.
         networkOwners: [...(this.opts.networkOwners ?? []), async (id) => (await this.pods()).records.exists(id)],
+        serving: this.opts.serving,
       });
     });
   }
@@ -242,12 +248,17 @@ export class Engine {
     (await runtime?.catch(() => undefined))?.refresh();
   }
 
-  /** Closes the database; the engine cannot be used afterwards. */
-  close(): void {
+  /**
+   * Closes the database (at once: the engine cannot be used afterwards); resolves once
+   * the container runtime's work behind answers is done as well.
+   */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.db?.close();
     this.db = undefined;
+    const containers = this.services.get('containers') as Promise<ContainerManager> | undefined;
+    await (await containers?.catch(() => undefined))?.runtime.close();
   }
 
   private open(): void {

@@ -9,6 +9,7 @@
 //                                                   for an exec: give each exec its own exitDir)
 //   <persistDir>/oom                                created on an OOM kill
 //   <persistDir>/ctl → <bundle>/ctl                 our link, so resize(persistDir) works
+import { closeSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BerthError, invalidArgument } from '../errors/index.js';
@@ -189,7 +190,8 @@ export async function createContainer(o: ConmonCreateOptions): Promise<{ pid: nu
   }
 }
 
-export interface ExecOptions {
+/** What an exec's conmon is started with. */
+export interface ExecMonitorOptions {
   conmon: string;
   runtime: string;
   runtimeArgs: string[];
@@ -197,8 +199,6 @@ export interface ExecOptions {
   id: string;
   /** Unique per exec; names the attach symlink in socketDir. */
   execId: string;
-  /** OCI runtime-spec "process" object; its terminal field is set from `terminal`. */
-  processSpec: object;
   /** Per-exec dir: process.json, pid, conmon.pid, attach, ctl, winsz, exit and oom (conmon's). */
   persistDir: string;
   /** Base dir for attach socket symlinks (may be shared with containers). */
@@ -207,15 +207,28 @@ export interface ExecOptions {
   exitDir: string;
   terminal: boolean;
   stdin: boolean;
-  /** Resolve once the process started (output only goes to logPath, if any). */
-  detach: boolean;
   /** CRI-format log of the exec's output; none when undefined. */
   logPath?: string;
-  /** Seconds; conmon kills the process group after that and the exec rejects DeadlineExceeded. */
+}
+
+export interface ExecOptions extends ExecMonitorOptions {
+  /** OCI runtime-spec "process" object; its terminal field is set from `terminal`. */
+  processSpec: object;
+  /** Resolve once the process started (output only goes to logPath, if any). */
+  detach: boolean;
+  /** Seconds; the process is killed after that and the exec rejects DeadlineExceeded. */
   timeout?: number;
   /** Streams for an attached exec (ignored when detach). */
   attach?: AttachStreams;
   /** Aborting kills the exec'd process (its exit then ends the exec as usual). */
+  signal?: AbortSignal;
+}
+
+/** A process to run under an exec monitor that is ready for it. */
+export interface ExecRun {
+  processSpec: object;
+  attach: AttachStreams;
+  timeout?: number;
   signal?: AbortSignal;
 }
 
@@ -228,6 +241,121 @@ export interface ExecResult {
 
 /** How long output may keep arriving after the exit code before the session is cut. */
 const DRAIN_AFTER_EXIT_MS = 5000;
+/**
+ * An attached exec's timeout is kept here (the process killed when it passes); conmon gets
+ * it this much later, for a caller that dies before.
+ */
+const TIMEOUT_BACKSTOP_S = 5;
+
+const specPathIn = (persistDir: string) => join(persistDir, 'process.json');
+const writeSpec = (persistDir: string, spec: object, terminal: boolean) => writeFile(specPathIn(persistDir), JSON.stringify({ ...spec, terminal }));
+
+/** spec: the process, for a monitor that runs it at once (an attached one waits for it: runReady). */
+async function spawnExecMonitor(o: ExecMonitorOptions, x: { attached: boolean; timeout?: number; spec?: object }): Promise<SpawnedConmon> {
+  checkDirs(o.persistDir, o.exitDir);
+  const dirs = new Set([o.persistDir, o.socketDir, o.exitDir, ...(o.logPath ? [dirname(o.logPath)] : [])]);
+  await Promise.all([...dirs].map((d) => mkdir(d, { recursive: true })));
+  if (x.spec) await writeSpec(o.persistDir, x.spec, o.terminal);
+  const args = [
+    ...conmonArgs({
+      ...o, cid: o.id, uuid: o.execId, name: o.execId, bundle: o.persistDir, pidFile: join(o.persistDir, 'pid'), conmonPidFile: join(o.persistDir, 'conmon.pid'),
+      stdin: o.stdin && x.attached,
+    }),
+    '-e', '--exec-process-spec', specPathIn(o.persistDir),
+    ...(x.timeout && x.timeout > 0 ? ['-T', String(Math.ceil(x.timeout))] : []),
+    ...(x.attached ? ['--exec-attach'] : []),
+  ];
+  return spawnConmon(o.conmon, args, { cwd: o.persistDir, withAttachPipe: x.attached });
+}
+
+/** An attached exec's conmon, forked, connected on its attach socket, waiting for the word to run the runtime. */
+interface ReadyMonitor {
+  c: SpawnedConmon;
+  reader: SyncPipeReader;
+  fd: number;
+  conmonPid: Promise<number>;
+  what: string;
+}
+
+/**
+ * conmon waits for a first byte before forking, reports on the attach pipe once its socket
+ * listens, then waits for a second byte before it runs the runtime (which reads the process
+ * spec only then) — so we are connected before the process can write anything.
+ */
+async function readyMonitor(c: SpawnedConmon, o: ExecMonitorOptions): Promise<ReadyMonitor> {
+  const what = `exec in container ${o.id}`;
+  const reader = new SyncPipeReader(c.sync);
+  c.start!.write('0');
+  const ready = await firstMessage(c, new SyncPipeReader(c.attach!), what);
+  if (ready.data < 0) throw failure(ready, what);
+  const fd = await connectAttachSocket(attachSocketPath(o.socketDir, o.execId));
+  const conmonPid = readPid(join(o.persistDir, 'conmon.pid'));
+  conmonPid.catch(() => {});
+  return { c, reader, fd, conmonPid, what };
+}
+
+/** Runs r's process under a ready monitor with its streams attached, to its exit (or a detach). */
+async function runReady(m: ReadyMonitor, o: { persistDir: string; terminal: boolean }, r: ExecRun): Promise<ExecResult> {
+  let session: Promise<AttachResult> | undefined;
+  let stopKilling = () => {};
+  let stopResizing = () => {};
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const cutSession = new AbortController();
+  try {
+    // A small file on the run root: written at once, without two trips through the pool.
+    writeFileSync(specPathIn(o.persistDir), JSON.stringify({ ...r.processSpec, terminal: o.terminal }));
+    const outer = r.attach.signal;
+    session = attachFd(m.fd, { ...r.attach, signal: outer ? AbortSignal.any([outer, cutSession.signal]) : cutSession.signal });
+    session.catch(() => {});
+    stopResizing = followResizes(r.attach, o.persistDir);
+    m.c.start!.write('1');
+    const started = await firstMessage(m.c, m.reader, m.what);
+    if (started.data <= 0) throw failure(started, m.what);
+    const pid = started.data;
+    const kill = () => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    if (r.signal) {
+      const onAbort = kill;
+      if (r.signal.aborted) kill();
+      else r.signal.addEventListener('abort', onAbort, { once: true });
+      stopKilling = () => r.signal?.removeEventListener('abort', onAbort);
+    }
+    if (r.timeout && r.timeout > 0) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        kill();
+      }, r.timeout * 1000);
+    }
+    const ended = m.reader.next();
+    const how = await Promise.race([session, ended.then(() => 'exit' as const)]);
+    if (how === 'detached') return { pid, conmonPid: await m.conmonPid };
+    const exit = await ended;
+    if (!exit) throw new BerthError('Internal', `${m.what}: conmon exited without reporting the exit code`);
+    const drain = setTimeout(() => cutSession.abort(), DRAIN_AFTER_EXIT_MS);
+    await session.finally(() => clearTimeout(drain));
+    if (timedOut || (exit.data < 0 && exit.message && /timed out/i.test(exit.message))) {
+      throw new BerthError('DeadlineExceeded', `exec timed out after ${r.timeout}s`);
+    }
+    if (exit.data < 0) throw failure(exit, m.what);
+    return { pid, conmonPid: await m.conmonPid, exitCode: exit.data };
+  } catch (e) {
+    if (!session) closeSync(m.fd);
+    cutSession.abort();
+    await session?.catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    stopKilling();
+    stopResizing();
+    m.c.release();
+  }
+}
 
 /**
  * Runs a process in a running container through conmon (--exec). Detached: resolves once
@@ -235,45 +363,22 @@ const DRAIN_AFTER_EXIT_MS = 5000;
  * process exits; a background child still holding stdio open does not keep it waiting.
  */
 export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
-  checkDirs(o.persistDir, o.exitDir);
-  await Promise.all([o.persistDir, o.socketDir, o.exitDir, ...(o.logPath ? [dirname(o.logPath)] : [])].map((d) => mkdir(d, { recursive: true })));
-  const specPath = join(o.persistDir, 'process.json');
-  await writeFile(specPath, JSON.stringify({ ...o.processSpec, terminal: o.terminal }));
-  const attached = !o.detach && o.attach !== undefined;
-  const conmonPidFile = join(o.persistDir, 'conmon.pid');
-  const args = [
-    ...conmonArgs({
-      ...o, cid: o.id, uuid: o.execId, name: o.execId, bundle: o.persistDir, pidFile: join(o.persistDir, 'pid'), conmonPidFile,
-      stdin: o.stdin && attached,
-    }),
-    '-e', '--exec-process-spec', specPath,
-    ...(o.timeout && o.timeout > 0 ? ['-T', String(Math.ceil(o.timeout))] : []),
-    ...(attached ? ['--exec-attach'] : []),
-  ];
-  const c = await spawnConmon(o.conmon, args, { cwd: o.persistDir, withAttachPipe: attached });
+  if (!o.detach && o.attach) {
+    const c = await spawnExecMonitor(o, { attached: true, timeout: o.timeout && o.timeout + TIMEOUT_BACKSTOP_S });
+    let m: ReadyMonitor;
+    try {
+      m = await readyMonitor(c, o);
+    } catch (e) {
+      c.release();
+      throw e;
+    }
+    return runReady(m, o, { processSpec: o.processSpec, attach: o.attach, timeout: o.timeout, signal: o.signal });
+  }
+  const c = await spawnExecMonitor(o, { attached: false, timeout: o.timeout, spec: o.processSpec });
   const what = `exec in container ${o.id}`;
-  let session: Promise<AttachResult> | undefined;
   let stopKilling = () => {};
-  let stopResizing = () => {};
-  const cutSession = new AbortController();
   try {
     const reader = new SyncPipeReader(c.sync);
-    if (attached && c.start && c.attach) {
-      // conmon waits for a first byte before forking, reports on the attach pipe once its
-      // socket listens, then waits for a second byte before it runs the runtime — so we
-      // are connected before the process can write anything.
-      c.start.write('0');
-      const ready = await firstMessage(c, new SyncPipeReader(c.attach), what);
-      if (ready.data < 0) throw failure(ready, what);
-      const fd = await connectAttachSocket(attachSocketPath(o.socketDir, o.execId));
-      const streams = o.attach as AttachStreams;
-      const outer = streams.signal;
-      const signal = outer ? AbortSignal.any([outer, cutSession.signal]) : cutSession.signal;
-      session = attachFd(fd, { ...streams, signal });
-      session.catch(() => {});
-      stopResizing = followResizes(streams, o.persistDir);
-      c.start.write('1');
-    }
     const started = await firstMessage(c, reader, what);
     if (started.data <= 0) throw failure(started, what);
     const pid = started.data;
@@ -289,33 +394,74 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
       else o.signal.addEventListener('abort', kill, { once: true });
       stopKilling = () => o.signal?.removeEventListener('abort', kill);
     }
-    const conmonPid = await readPid(conmonPidFile);
+    const conmonPid = await readPid(join(o.persistDir, 'conmon.pid'));
     if (o.detach) return { pid, conmonPid };
-
-    const ended = reader.next();
-    if (session) {
-      const how = await Promise.race([session, ended.then(() => 'exit' as const)]);
-      if (how === 'detached') return { pid, conmonPid };
-    }
-    const exit = await ended;
+    const exit = await reader.next();
     if (!exit) throw new BerthError('Internal', `${what}: conmon exited without reporting the exit code`);
-    if (session) {
-      const timer = setTimeout(() => cutSession.abort(), DRAIN_AFTER_EXIT_MS);
-      await session.finally(() => clearTimeout(timer));
-    }
     if (exit.data < 0 && exit.message && /timed out/i.test(exit.message)) {
       throw new BerthError('DeadlineExceeded', `exec timed out after ${o.timeout}s`);
     }
     if (exit.data < 0) throw failure(exit, what);
     return { pid, conmonPid, exitCode: exit.data };
-  } catch (e) {
-    cutSession.abort();
-    await session?.catch(() => {});
-    throw e;
   } finally {
     stopKilling();
-    stopResizing();
     c.release();
+  }
+}
+
+/**
+ * An exec's conmon started before its request, for the shape most execs have (attached,
+ * no stdin, no terminal: the CRI's ExecSync and probes): forked, connected on its attach
+ * socket and waiting, so that conmon's own start is off the exec's path. Used once.
+ */
+export class PreparedExec {
+  private used = false;
+
+  private constructor(
+    readonly options: ExecMonitorOptions,
+    private readonly m: ReadyMonitor,
+  ) {}
+
+  static async start(o: Omit<ExecMonitorOptions, 'terminal' | 'stdin' | 'logPath'>): Promise<PreparedExec> {
+    const options = { ...o, terminal: false, stdin: false };
+    // Not recursive: a container whose monitor dir went (removed meanwhile) gets none.
+    await mkdir(o.persistDir);
+    const c = await spawnExecMonitor(options, { attached: true });
+    try {
+      return new PreparedExec(options, await readyMonitor(c, options));
+    } catch (e) {
+      c.release();
+      throw e;
+    }
+  }
+
+  /** Whether its conmon still waits (it was not killed meanwhile). */
+  async alive(): Promise<boolean> {
+    try {
+      process.kill(await this.m.conmonPid, 0);
+      return !this.used;
+    } catch {
+      return false;
+    }
+  }
+
+  run(r: ExecRun): Promise<ExecResult> {
+    if (this.used) throw new BerthError('Internal', 'a prepared exec runs once');
+    this.used = true;
+    return runReady(this.m, this.options, r);
+  }
+
+  /** Ends it unused: its conmon is killed (the caller removes its dir and socket link). */
+  async discard(): Promise<void> {
+    if (this.used) return;
+    this.used = true;
+    closeSync(this.m.fd);
+    try {
+      process.kill(await this.m.conmonPid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+    this.m.c.release();
   }
 }
 

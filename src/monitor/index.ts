@@ -1,7 +1,7 @@
 // conmon driver: every container and exec runs under conmon, which holds its stdio/PTY,
 // writes its CRI log and exit code, and outlives the berth process that started it.
-export { createContainer, execInContainer, followResizes, RuntimeError } from './conmon.js';
-export type { ConmonCreateOptions, ExecOptions, ExecResult } from './conmon.js';
+export { createContainer, execInContainer, followResizes, PreparedExec, RuntimeError } from './conmon.js';
+export type { ConmonCreateOptions, ExecOptions, ExecResult, ExecRun } from './conmon.js';
 export { attach, attachSocketPath, parseDetachKeys } from './attach.js';
 export type { AttachStreams, AttachResult, AttachSession } from './attach.js';
 export { resize, reopenLog } from './ctl.js';
