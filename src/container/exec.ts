@@ -16,7 +16,7 @@ export interface ExecRequest {
   stdin?: boolean;
   detach?: boolean;
   privileged?: boolean;
-  /** Seconds; the process group is killed after that. */
+  /** Seconds; the process is killed after that. */
   timeout?: number;
   /** The TTY's size from the start (the runtime sets it before the process runs). */
   consoleSize?: { rows: number; cols: number };

@@ -52,7 +52,7 @@ export interface RuntimeExecOptions {
   terminal?: boolean;
   stdin?: boolean;
   detach?: boolean;
-  /** Seconds; the process group is killed after that. */
+  /** Seconds; the process is killed after that. */
   timeout?: number;
   attach?: AttachStreams;
   signal?: AbortSignal;
@@ -60,7 +60,8 @@ export interface RuntimeExecOptions {
 
 interface Prepared {
   exec: Promise<PreparedExec | undefined>;
-  dirs: string[];
+  /** Its dir and attach link. */
+  paths: string[];
   timer: NodeJS.Timeout;
 }
 
@@ -170,23 +171,14 @@ export class ContainerRuntime {
     if (plain) {
       const ready = await this.takePrepared(id);
       if (ready) {
-        const o = ready.options;
-        const running = ready.run({ processSpec: x.process, attach: x.attach!, timeout: x.timeout, signal: x.signal });
-        return this.finishExec(id, running, [o.persistDir, join(o.socketDir, o.execId)], x, true);
+        const running = ready.exec.run({ processSpec: x.process, attach: x.attach!, timeout: x.timeout, signal: x.signal });
+        return this.finishExec(id, running, ready.paths, x, true);
       }
     }
-    const execId = nodeCrypto().randomBytes(16).toString('hex');
-    const execDir = join(this.monitorDir(id), 'exec', execId);
+    const { monitor, paths } = this.newExec(id);
     const running = execInContainer({
-      conmon: this.o.conmon,
-      runtime: this.oci.binary(),
-      runtimeArgs: this.oci.globalArgs(),
-      id,
-      execId,
+      ...monitor,
       processSpec: x.process,
-      persistDir: execDir,
-      socketDir: this.o.dirs.socketDir,
-      exitDir: execDir,
       terminal: !!x.terminal,
       stdin: !!x.stdin,
       detach: !!x.detach,
@@ -194,7 +186,24 @@ export class ContainerRuntime {
       attach: x.attach,
       signal: x.signal,
     });
-    return this.finishExec(id, running, [execDir, join(this.o.dirs.socketDir, execId)], x, !!plain);
+    return this.finishExec(id, running, paths, x, !!plain);
+  }
+
+  /** A new exec's conmon options (its own dir, also its exit dir) and the paths it leaves. */
+  private newExec(id: string) {
+    const execId = nodeCrypto().randomBytes(16).toString('hex');
+    const execDir = join(this.monitorDir(id), 'exec', execId);
+    const monitor = {
+      conmon: this.o.conmon,
+      runtime: this.oci.binary(),
+      runtimeArgs: this.oci.globalArgs(),
+      id,
+      execId,
+      persistDir: execDir,
+      socketDir: this.o.dirs.socketDir,
+      exitDir: execDir,
+    };
+    return { monitor, paths: [execDir, join(this.o.dirs.socketDir, execId)] };
   }
 
   /**
@@ -229,34 +238,21 @@ export class ContainerRuntime {
   }
 
   /** The container's prepared exec monitor, if one waits (taken: the next exec prepares another). */
-  private async takePrepared(id: string): Promise<PreparedExec | undefined> {
-    const p = this.prepared.get(id);
+  private async takePrepared(id: string): Promise<{ exec: PreparedExec; paths: string[] } | undefined> {
+    const p = this.untrack(id);
     if (!p) return undefined;
-    this.prepared.delete(id);
-    clearTimeout(p.timer);
     const ready = await p.exec;
-    if (ready && (await ready.alive())) return ready;
-    this.track(Promise.resolve(ready?.discard()).then(() => removePaths(p.dirs)));
+    if (ready && (await ready.alive())) return { exec: ready, paths: p.paths };
+    this.end(p);
     return undefined;
   }
 
   /** Starts the container's next exec monitor in the background (one per container). */
   private prepare(id: string): void {
     if (this.prepared.has(id)) return;
-    const execId = nodeCrypto().randomBytes(16).toString('hex');
-    const execDir = join(this.monitorDir(id), 'exec', execId);
-    const dirs = [execDir, join(this.o.dirs.socketDir, execId)];
-    const entry = { dirs } as Prepared;
-    entry.exec = PreparedExec.start({
-      conmon: this.o.conmon,
-      runtime: this.oci.binary(),
-      runtimeArgs: this.oci.globalArgs(),
-      id,
-      execId,
-      persistDir: execDir,
-      socketDir: this.o.dirs.socketDir,
-      exitDir: execDir,
-    }).catch((e: unknown) => {
+    const { monitor, paths } = this.newExec(id);
+    const entry = { paths } as Prepared;
+    entry.exec = PreparedExec.start(monitor).catch((e: unknown) => {
       log.debug('exec monitor not prepared', { id, error: (e as Error).message });
       if (this.prepared.get(id) === entry) this.drop(id);
       return undefined;
@@ -269,11 +265,20 @@ export class ContainerRuntime {
 
   /** Ends the container's prepared exec monitor, if any, and removes its files. */
   private drop(id: string): void {
+    const p = this.untrack(id);
+    if (p) this.end(p);
+  }
+
+  private untrack(id: string): Prepared | undefined {
     const p = this.prepared.get(id);
-    if (!p) return;
+    if (!p) return undefined;
     this.prepared.delete(id);
     clearTimeout(p.timer);
-    this.track(p.exec.then((ready) => ready?.discard()).then(() => removePaths(p.dirs)));
+    return p;
+  }
+
+  private end(p: Prepared): void {
+    this.track(p.exec.then((ready) => ready?.discard()).then(() => removePaths(p.paths)));
   }
 
   /** Ends every prepared exec monitor and waits for the exec files being removed. */

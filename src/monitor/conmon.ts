@@ -10,7 +10,7 @@
 //   <persistDir>/oom                                created on an OOM kill
 //   <persistDir>/ctl → <bundle>/ctl                 our link, so resize(persistDir) works
 import { closeSync, writeFileSync } from 'node:fs';
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BerthError, invalidArgument } from '../errors/index.js';
 import { log } from '../log/index.js';
@@ -248,17 +248,39 @@ const DRAIN_AFTER_EXIT_MS = 5000;
 const TIMEOUT_BACKSTOP_S = 5;
 
 const specPathIn = (persistDir: string) => join(persistDir, 'process.json');
-const writeSpec = (persistDir: string, spec: object, terminal: boolean) => writeFile(specPathIn(persistDir), JSON.stringify({ ...spec, terminal }));
+const conmonPidIn = (persistDir: string) => join(persistDir, 'conmon.pid');
+/** A small file on the run root: written at once, without two trips through the pool. */
+const writeSpec = (persistDir: string, spec: object, terminal: boolean) => writeFileSync(specPathIn(persistDir), JSON.stringify({ ...spec, terminal }));
+
+/** SIGKILL to the exec'd process when signal aborts; returns the stop. */
+function killOnAbort(pid: number, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => {};
+  const kill = () => killProcess(pid);
+  if (signal.aborted) kill();
+  else signal.addEventListener('abort', kill, { once: true });
+  return () => signal.removeEventListener('abort', kill);
+}
+
+function killProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** conmon's own timeout (-T) reported as the exit. */
+const conmonTimedOut = (exit: SyncMessage) => exit.data < 0 && !!exit.message && /timed out/i.test(exit.message);
 
 /** spec: the process, for a monitor that runs it at once (an attached one waits for it: runReady). */
 async function spawnExecMonitor(o: ExecMonitorOptions, x: { attached: boolean; timeout?: number; spec?: object }): Promise<SpawnedConmon> {
   checkDirs(o.persistDir, o.exitDir);
   const dirs = new Set([o.persistDir, o.socketDir, o.exitDir, ...(o.logPath ? [dirname(o.logPath)] : [])]);
   await Promise.all([...dirs].map((d) => mkdir(d, { recursive: true })));
-  if (x.spec) await writeSpec(o.persistDir, x.spec, o.terminal);
+  if (x.spec) writeSpec(o.persistDir, x.spec, o.terminal);
   const args = [
     ...conmonArgs({
-      ...o, cid: o.id, uuid: o.execId, name: o.execId, bundle: o.persistDir, pidFile: join(o.persistDir, 'pid'), conmonPidFile: join(o.persistDir, 'conmon.pid'),
+      ...o, cid: o.id, uuid: o.execId, name: o.execId, bundle: o.persistDir, pidFile: join(o.persistDir, 'pid'), conmonPidFile: conmonPidIn(o.persistDir),
       stdin: o.stdin && x.attached,
     }),
     '-e', '--exec-process-spec', specPathIn(o.persistDir),
@@ -289,7 +311,7 @@ async function readyMonitor(c: SpawnedConmon, o: ExecMonitorOptions): Promise<Re
   const ready = await firstMessage(c, new SyncPipeReader(c.attach!), what);
   if (ready.data < 0) throw failure(ready, what);
   const fd = await connectAttachSocket(attachSocketPath(o.socketDir, o.execId));
-  const conmonPid = readPid(join(o.persistDir, 'conmon.pid'));
+  const conmonPid = readPid(conmonPidIn(o.persistDir));
   conmonPid.catch(() => {});
   return { c, reader, fd, conmonPid, what };
 }
@@ -303,8 +325,7 @@ async function runReady(m: ReadyMonitor, o: { persistDir: string; terminal: bool
   let timedOut = false;
   const cutSession = new AbortController();
   try {
-    // A small file on the run root: written at once, without two trips through the pool.
-    writeFileSync(specPathIn(o.persistDir), JSON.stringify({ ...r.processSpec, terminal: o.terminal }));
+    writeSpec(o.persistDir, r.processSpec, o.terminal);
     const outer = r.attach.signal;
     session = attachFd(m.fd, { ...r.attach, signal: outer ? AbortSignal.any([outer, cutSession.signal]) : cutSession.signal });
     session.catch(() => {});
@@ -313,23 +334,11 @@ async function runReady(m: ReadyMonitor, o: { persistDir: string; terminal: bool
     const started = await firstMessage(m.c, m.reader, m.what);
     if (started.data <= 0) throw failure(started, m.what);
     const pid = started.data;
-    const kill = () => {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    if (r.signal) {
-      const onAbort = kill;
-      if (r.signal.aborted) kill();
-      else r.signal.addEventListener('abort', onAbort, { once: true });
-      stopKilling = () => r.signal?.removeEventListener('abort', onAbort);
-    }
+    stopKilling = killOnAbort(pid, r.signal);
     if (r.timeout && r.timeout > 0) {
       timer = setTimeout(() => {
         timedOut = true;
-        kill();
+        killProcess(pid);
       }, r.timeout * 1000);
     }
     const ended = m.reader.next();
@@ -339,7 +348,7 @@ async function runReady(m: ReadyMonitor, o: { persistDir: string; terminal: bool
     if (!exit) throw new BerthError('Internal', `${m.what}: conmon exited without reporting the exit code`);
     const drain = setTimeout(() => cutSession.abort(), DRAIN_AFTER_EXIT_MS);
     await session.finally(() => clearTimeout(drain));
-    if (timedOut || (exit.data < 0 && exit.message && /timed out/i.test(exit.message))) {
+    if (timedOut || conmonTimedOut(exit)) {
       throw new BerthError('DeadlineExceeded', `exec timed out after ${r.timeout}s`);
     }
     if (exit.data < 0) throw failure(exit, m.what);
@@ -382,23 +391,12 @@ export async function execInContainer(o: ExecOptions): Promise<ExecResult> {
     const started = await firstMessage(c, reader, what);
     if (started.data <= 0) throw failure(started, what);
     const pid = started.data;
-    if (o.signal && !o.detach) {
-      const kill = () => {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      };
-      if (o.signal.aborted) kill();
-      else o.signal.addEventListener('abort', kill, { once: true });
-      stopKilling = () => o.signal?.removeEventListener('abort', kill);
-    }
-    const conmonPid = await readPid(join(o.persistDir, 'conmon.pid'));
+    if (!o.detach) stopKilling = killOnAbort(pid, o.signal);
+    const conmonPid = await readPid(conmonPidIn(o.persistDir));
     if (o.detach) return { pid, conmonPid };
     const exit = await reader.next();
     if (!exit) throw new BerthError('Internal', `${what}: conmon exited without reporting the exit code`);
-    if (exit.data < 0 && exit.message && /timed out/i.test(exit.message)) {
+    if (conmonTimedOut(exit)) {
       throw new BerthError('DeadlineExceeded', `exec timed out after ${o.timeout}s`);
     }
     if (exit.data < 0) throw failure(exit, what);
@@ -418,7 +416,7 @@ export class PreparedExec {
   private used = false;
 
   private constructor(
-    readonly options: ExecMonitorOptions,
+    private readonly options: ExecMonitorOptions,
     private readonly m: ReadyMonitor,
   ) {}
 
@@ -439,7 +437,7 @@ export class PreparedExec {
   async alive(): Promise<boolean> {
     try {
       process.kill(await this.m.conmonPid, 0);
-      return !this.used;
+      return true;
     } catch {
       return false;
     }
