@@ -7,6 +7,7 @@
 import { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import { forwardConnection, type PortForwardTarget } from './port-forward.js';
+import { bufferChurn } from '../sys/index.js';
 import { pickProtocol } from './websocket.js';
 
 /** The subprotocols kubelet serves port-forward with (v5's close signal is not one of them); '' is none. */
@@ -62,6 +63,7 @@ class Mux {
 
   send(channel: number, payload: Buffer, cb: (e?: Error | null) => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return cb(new Error('the WebSocket is closed'));
+    bufferChurn(payload.length, { trim: false }); // the message's copy
     if (this.base64) this.ws.send(String.fromCharCode(48 + channel) + payload.toString('base64'), cb);
     else this.ws.send(Buffer.concat([Buffer.of(channel), payload]), { binary: true }, cb);
   }
@@ -71,7 +73,8 @@ class Mux {
   }
 
   private receive(raw: RawData, isBinary: boolean): void {
-    let msg = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw as Buffer);
+    let msg = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+    bufferChurn(msg.length, { trim: false });
     if (msg.length === 0) return;
     let channel = msg[0]!;
     if (this.base64 && !isBinary) {

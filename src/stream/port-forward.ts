@@ -10,7 +10,7 @@ import { setMaxListeners } from 'node:events';
 import type { Duplex, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { log } from '../log/index.js';
-import { dialInNetns } from '../sys/index.js';
+import { bufferChurn, dialInNetns } from '../sys/index.js';
 
 /** Where a pod's ports are: its network namespace (none for a pod on the host's network). */
 export interface PortForwardTarget {
@@ -116,6 +116,8 @@ export async function forwardConnection(target: PortForwardTarget, port: number,
       sock.unpipe(data);
       resolve(reset);
     });
+    // Each read is a new buffer: V8 would let a transfer's worth of them pile up (see bufferChurn).
+    sock.on('data', (c: Buffer) => bufferChurn(c.length, { trim: false }));
     data.pipe(sock); // an end of data half-closes sock
     sock.pipe(data);
   });

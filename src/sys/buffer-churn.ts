@@ -45,8 +45,12 @@ let bytes = 0;
  *  buffers' memory after a collection, on another thread. */
 let livesOn: number | undefined = 0;
 
-/** Notes n bytes of buffers allocated on this thread (and soon dead). */
-export function bufferChurn(n: number): void {
+/**
+ * Notes n bytes of buffers allocated on this thread (and soon dead). trim: false for a
+ * stream that goes on allocating (a forwarded connection): malloc reuses the freed pages
+ * for its next buffers, where trimming them would make each one fault in again.
+ */
+export function bufferChurn(n: number, o: { trim?: boolean } = {}): void {
   bytes += n;
   if (bytes < CHURN_BYTES) return;
   bytes = 0;
@@ -60,5 +64,5 @@ export function bufferChurn(n: number): void {
     gc();
     livesOn = undefined;
   }
-  mallocTrim();
+  if (o.trim !== false) mallocTrim();
 }

@@ -46,11 +46,11 @@ export function controlFrame(type: number, flags: number, payload: Buffer): Buff
   return b;
 }
 
-export function dataFrame(id: number, flags: number, payload: Buffer): Buffer {
-  const b = Buffer.allocUnsafe(8 + payload.length);
+/** A DATA frame's 8 bytes before its payload of length bytes: the payload is written after it as it is, not copied. */
+export function dataHeader(id: number, flags: number, length: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
   b.writeUInt32BE(id & MAX_ID, 0);
-  b.writeUInt32BE(((flags << 24) | payload.length) >>> 0, 4);
-  payload.copy(b, 8);
+  b.writeUInt32BE(((flags << 24) | length) >>> 0, 4);
   return b;
 }
 

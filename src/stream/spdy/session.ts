@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
+import { bufferChurn } from '../../sys/index.js';
 import {
   ByteQueue, DICTIONARY, FLAG_FIN, FLAG_UNIDIRECTIONAL, GOAWAY, GOAWAY_OK, GOAWAY_PROTOCOL_ERROR,
   HEADERS, MAX_ID, PING, RST_STREAM, RstStatus, SETTINGS, SETTINGS_INITIAL_WINDOW_SIZE, SYN_REPLY,
-  SYN_STREAM, VERSION, WINDOW_UPDATE, controlFrame, dataFrame, decodeHeaders, encodeHeaders,
+  SYN_STREAM, VERSION, WINDOW_UPDATE, controlFrame, dataHeader, decodeHeaders, encodeHeaders,
   settingsFrame, wordsFrame,
 } from './frames.js';
 
@@ -125,6 +126,7 @@ export class SpdySession extends EventEmitter {
     this.codec = new HeaderCodec((e) => this.fail(`header block: ${e.message}`));
     (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
     socket.on('data', (b: Buffer) => {
+      bufferChurn(b.length, { trim: false });
       this.input.push(b);
       this.readFrames();
     });
@@ -239,19 +241,26 @@ export class SpdySession extends EventEmitter {
   pump(s: SpdyStream): void {
     const w = s.pendingWrite;
     if (!w || this.closed) return;
-    while (w.off < w.chunk.length) {
-      let room = MAX_DATA_FRAME;
-      if (this.peerFlow !== 'off') room = Math.min(room, s.sendWindow, this.sendWindow);
-      if (room <= 0) {
-        this.blocked.add(s);
-        this.probeFlowControl();
-        return;
+    // A chunk's frames go out in one writev: header, payload (the writer's bytes, not a copy), …
+    this.socket.cork();
+    try {
+      while (w.off < w.chunk.length) {
+        let room = MAX_DATA_FRAME;
+        if (this.peerFlow !== 'off') room = Math.min(room, s.sendWindow, this.sendWindow);
+        if (room <= 0) {
+          this.blocked.add(s);
+          this.probeFlowControl();
+          return;
+        }
+        const n = Math.min(room, w.chunk.length - w.off);
+        this.send(dataHeader(s.id, 0, n));
+        this.send(w.chunk.subarray(w.off, w.off + n));
+        w.off += n;
+        s.sendWindow -= n;
+        this.sendWindow -= n;
       }
-      const n = Math.min(room, w.chunk.length - w.off);
-      this.send(dataFrame(s.id, 0, w.chunk.subarray(w.off, w.off + n)));
-      w.off += n;
-      s.sendWindow -= n;
-      this.sendWindow -= n;
+    } finally {
+      this.socket.uncork();
     }
     this.blocked.delete(s);
     s.pendingWrite = undefined;
@@ -638,7 +647,7 @@ export class SpdyStream extends Duplex {
     if (!this.localClosed) {
       this.reply();
       this.localClosed = true;
-      this.session.send(dataFrame(this.id, FLAG_FIN, Buffer.alloc(0)));
+      this.session.send(dataHeader(this.id, FLAG_FIN, 0));
       if (this.remoteClosed) this.session.streamClosedBothWays(this);
     }
     cb();
