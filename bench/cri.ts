@@ -1,13 +1,15 @@
 // berthd against containerd 1.6 (its CRI plugin, runc through io.containerd.runc.v2,
 // cgroupfs; test/cri/containerd.ts starts it with its own config, root and socket), both
-// through their CRI socket, on the same busybox image from one registry on 127.0.0.1:
+// through their CRI socket, on the same busybox image from one registry on 127.0.0.1, the
+// same CNI chain (containerd's: bridge, portmap) and, for containers, the seccomp profile a
+// kubelet sends for a pod that names none (Unconfined):
 //   (a) pod lifecycles: RunPodSandbox, CreateContainer (`sleep 3600`), StartContainer,
 //       StopContainer, StopPodSandbox, RemovePodSandbox: N sequential (median per step),
 //       N concurrent (wall time);
 //   (b) PSS of the runtime's own processes per running pod, P pods of one container
 //       (berth: conmon and any infra process; containerd: shims and pause);
 //   (c) the daemon's RSS and ListContainers latency with P pods of two containers each.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,7 +17,7 @@ import { listProcesses, newInstance, processesUsing, type Instance } from '../te
 import { insecureConf } from '../test/registry/fixture.js';
 import { startBerthd } from '../test/cri/berthd.js';
 import type { CriClient } from '../test/cri/client.js';
-import { startContainerd, startPeerRegistry } from '../test/cri/containerd.js';
+import { peerConflist, startContainerd, startPeerRegistry } from '../test/cri/containerd.js';
 import { Cleanups, fmt, median } from './common.js';
 
 interface Options {
@@ -61,6 +63,8 @@ type Step = (typeof STEPS)[number];
 const WORKLOAD = ['sleep', '3600'];
 // As the kubelet sends them: the container's namespace options are the pod's.
 const NAMESPACES = { network: 'POD', pid: 'CONTAINER', ipc: 'POD' };
+/** Left out, the two differ: berth applies its default profile (as cri-o), containerd 1.6 none. */
+const CONTAINER_SECURITY = { namespace_options: NAMESPACES, seccomp: { profile_type: 'Unconfined' } };
 
 let serial = 0;
 function podConfig(s: Subject, name: string): object {
@@ -88,7 +92,7 @@ async function runPod(s: Subject, name: string, containers: number, times?: Map<
       s.cri.runtime('CreateContainer', {
         pod_sandbox_id: pod,
         sandbox_config: config,
-        config: { metadata: { name: `c${i}`, attempt: 0 }, image: { image: s.image }, command: WORKLOAD, log_path: `c${i}.log`, linux: { security_context: { namespace_options: NAMESPACES } } },
+        config: { metadata: { name: `c${i}`, attempt: 0 }, image: { image: s.image }, command: WORKLOAD, log_path: `c${i}.log`, linux: { security_context: CONTAINER_SECURITY } },
       }),
     );
     await timed('StartContainer', () => s.cri.runtime('StartContainer', { container_id: id }));
@@ -178,6 +182,9 @@ async function main(): Promise<void> {
     const images = await startPeerRegistry(cleanups);
     const subjects: Subject[] = [];
     const berthInst: Instance = await newInstance(cleanups);
+    // The same CNI chain for both (the plugins' time is not the runtime's): containerd's.
+    mkdirSync(join(berthInst.base, 'cni'), { recursive: true });
+    writeFileSync(join(berthInst.base, 'cni', '10-peer.conflist'), peerConflist(berthInst));
     const berthd = await startBerthd(cleanups, berthInst, {
       args: ['--log-level', 'warn'],
       env: { CONTAINERS_REGISTRIES_CONF: insecureConf(cleanups, images.host), REGISTRY_AUTH_FILE: join(berthInst.base, 'none.json') },
@@ -230,7 +237,7 @@ async function main(): Promise<void> {
         const { container_id: id } = await s.cri.runtime('CreateContainer', {
           pod_sandbox_id: p.pod,
           sandbox_config: p.config,
-          config: { metadata: { name: 'second', attempt: 0 }, image: { image: s.image }, command: WORKLOAD, log_path: 'second.log', linux: { security_context: { namespace_options: NAMESPACES } } },
+          config: { metadata: { name: 'second', attempt: 0 }, image: { image: s.image }, command: WORKLOAD, log_path: 'second.log', linux: { security_context: CONTAINER_SECURITY } },
         });
         await s.cri.runtime('StartContainer', { container_id: id });
         p.ids.push(id);

@@ -67,6 +67,8 @@ export interface NetworkConfig {
   /** The default network's bridge and subnet, used when berth writes its conflist. */
   defaultBridge?: string;
   defaultSubnet?: string;
+  /** The network of CRI pods ([cri] cni_default_network); unset: the first in confDir. */
+  podNetwork?: string;
 }
 
 export interface ConfigOverrides {
@@ -163,6 +165,7 @@ export async function loadConfig(o: ConfigOverrides = {}, env: NodeJS.ProcessEnv
         o.cniPluginDirs ?? strArray(cri.cni_plugin_dirs, 'cri.cni_plugin_dirs', file) ?? strArray(network.cni_plugin_dirs, 'network.cni_plugin_dirs', file) ?? ['/opt/cni/bin', '/usr/lib/cni'],
       defaultBridge: str(network.default_bridge, 'network.default_bridge', file),
       defaultSubnet: str(network.default_subnet, 'network.default_subnet', file),
+      podNetwork: str(cri.cni_default_network, 'cri.cni_default_network', file) || undefined,
     },
     registries: {
       config: str(registries.config, 'registries.config', file),

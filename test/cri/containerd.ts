@@ -147,8 +147,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   );
 }
 
-/** A bridge network on the instance's bridge and subnet, as berth's default network is. */
-function cniConflist(inst: Instance): string {
+/**
+ * A bridge network on the instance's bridge and subnet, as berth's default network is, with
+ * containerd's usual chain (bridge, portmap). The benchmarks give berthd the same one.
+ */
+export function peerConflist(inst: Instance): string {
   return JSON.stringify({
     cniVersion: '1.0.0',
     name: 'peer',
@@ -176,7 +179,7 @@ export async function startContainerd(t: After, inst: Instance, o: ContainerdOpt
   const dir = join(inst.base, 'containerd');
   const socket = o.socket ?? join(dir, 'containerd.sock');
   mkdirSync(join(dir, 'cni'), { recursive: true });
-  writeFileSync(join(dir, 'cni', '10-peer.conflist'), cniConflist(inst));
+  writeFileSync(join(dir, 'cni', '10-peer.conflist'), peerConflist(inst));
   writeFileSync(join(dir, 'config.toml'), configToml(dir, socket, images, o.insecure ?? []));
   // What exists before, so that stop() removes only what this containerd made.
   const hadShimDir = existsSync(SHIM_SOCKETS);

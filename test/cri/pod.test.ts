@@ -4,11 +4,11 @@
 // pod-wide PID namespace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { newInstance } from '../helpers/index.js';
-import { berthOnly, busyboxImage, PEER, peerDiffers, startBerthd, UNTYPED } from './berthd.js';
+import { newInstance, type Instance } from '../helpers/index.js';
+import { berthOnly, busyboxImage, PEER, peerDiffers, startBerthd, UNTYPED, type Berthd } from './berthd.js';
 import { grpcError, Status } from './client.js';
 import { sandboxConfig } from './sandbox.js';
 
@@ -115,6 +115,56 @@ test('stop and remove are idempotent, also for unknown pods; bad requests', asyn
   // The daemon is still serving.
   assert.ok((await d.cri.runtime('Version', {})).runtime_name);
   if (berthOnly("berth's store")) assert.ok(!existsSync(join(inst.root, 'pods', id)));
+});
+
+/** A bridge network on the instance's bridge handing out addresses `from`–`to` of its subnet (host-local's data in the instance). */
+function rangeConflist(inst: Instance, name: string, from: number, to: number): string {
+  const prefix = inst.subnet.replace(/0\/24$/, '');
+  const range = { subnet: inst.subnet, rangeStart: `${prefix}${from}`, rangeEnd: `${prefix}${to}` };
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name,
+    plugins: [{ type: 'bridge', bridge: inst.bridge, isGateway: true, ipam: { type: 'host-local', ranges: [[range]], dataDir: join(inst.base, 'ipam') } }],
+  });
+}
+
+/** Runs a pod, returns its address, stops and removes it. */
+async function podAddress(d: Berthd, name: string): Promise<string> {
+  const { pod_sandbox_id: id } = await d.cri.runtime('RunPodSandbox', { config: sandboxConfig(name) });
+  try {
+    return (await d.cri.runtime('PodSandboxStatus', { pod_sandbox_id: id })).status.network.ip;
+  } finally {
+    await d.cri.runtime('StopPodSandbox', { pod_sandbox_id: id });
+    await d.cri.runtime('RemovePodSandbox', { pod_sandbox_id: id });
+  }
+}
+
+test("pods join the first network in the CNI conf dir by file name, as a cluster's network add-on installs it", async (t) => {
+  const inst = await newInstance();
+  const confDir = join(inst.base, 'cni'); // newInstance's [network] cni_conf_dir
+  mkdirSync(confDir, { recursive: true });
+  writeFileSync(join(confDir, '20-later.conflist'), rangeConflist(inst, 'later', 220, 230));
+  writeFileSync(join(confDir, '10-cluster.conflist'), rangeConflist(inst, 'cluster', 200, 210));
+  const d = await startBerthd(t, inst);
+  t.after(() => inst.cleanup());
+  const ip = await podAddress(d, 'net-first');
+  const last = Number(ip.split('.').pop());
+  assert.ok(last >= 200 && last <= 210, `${ip}: from 10-cluster.conflist's range`);
+  if (berthOnly("berth's default network")) assert.deepEqual(readdirSync(confDir).sort(), ['10-cluster.conflist', '20-later.conflist'], "berth's default network is not written beside them");
+});
+
+test('[cri] cni_default_network names the network pods join', { skip: PEER && "berth's berth.toml" }, async (t) => {
+  const inst = await newInstance();
+  const confDir = join(inst.base, 'cni');
+  mkdirSync(confDir, { recursive: true });
+  writeFileSync(join(confDir, '10-cluster.conflist'), rangeConflist(inst, 'cluster', 200, 210));
+  writeFileSync(join(confDir, '20-chosen.conflist'), rangeConflist(inst, 'chosen', 220, 230));
+  appendFileSync(join(inst.configDir, 'berth.toml'), '[cri]\ncni_default_network = "chosen"\n');
+  const d = await startBerthd(t, inst);
+  t.after(() => inst.cleanup());
+  const ip = await podAddress(d, 'net-chosen');
+  const last = Number(ip.split('.').pop());
+  assert.ok(last >= 220 && last <= 230, `${ip}: from the chosen network's range`);
 });
 
 test("host network and a pod-wide PID namespace: the host's name and interfaces, the pod's infra process seen by its containers", async (t) => {
