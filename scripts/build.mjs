@@ -46,6 +46,10 @@ await build({
   logLevel: 'warning',
 });
 
+// One-byte in V8 as the CLI's (below): the few non-ASCII characters are in comments.
+const daemonBundle = readFileSync('build/berthd.cjs', 'utf8');
+if (/[^\x00-\x7f]/.test(daemonBundle)) writeFileSync('build/berthd.cjs', daemonBundle.replace(/[^\x00-\x7f]/g, '?'));
+
 // Snapshot work runs on worker threads started from a file beside the bundle (see
 // src/snapshot/worker.ts): an ES module, like the package.
 await build({
@@ -121,7 +125,9 @@ chmodSync('bin/berth', 0o755);
 // glibc gives each thread that allocates (libuv's pool, V8's platform threads, snapshot
 // workers) an arena of its own, whose freed pages stay resident; two arenas for the whole
 // process took berthd with 100 containers from 92 to 83 MiB (bench/cri).
-writeFileSync('bin/berthd', `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS MALLOC_ARENA_MAX=2 ${process.execPath} --max-semi-space-size=1 --
+// --optimize-for-size: V8 grows the old generation in smaller steps and collects sooner;
+// berthd with 100 containers 87 → 77 MiB, no change in lifecycle, exec or port-forward times.
+writeFileSync('bin/berthd', `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS MALLOC_ARENA_MAX=2 ${process.execPath} --max-semi-space-size=1 --optimize-for-size --
 'use strict';
 // berthd, the CRI daemon: build/berthd.cjs.
 require('../build/berthd.cjs').runDaemon(process.argv.slice(2)).then(
