@@ -91,6 +91,9 @@ if (dynamic) throw new Error(`build/berth.cjs has dynamic imports the launcher c
 
 // Commands that execute the container lifecycle (the launcher picks their code cache).
 const RUNNERS = ['run', 'create', 'start', 'restart', 'exec', 'stop', 'kill', 'rm', 'wait', 'attach', 'cleanup'];
+// Quick commands users type most, each with a cache of what it alone runs (berth.cjs.<cmd>.cache):
+// smaller than the shared one (help and the other commands), so loaded sooner.
+const QUICK = { ps: ['ps', '-a'], images: ['images'], inspect: ['inspect', 'none'], logs: ['logs', 'none'], version: ['version'] };
 
 // The node that built berth runs it. NODE_EXTRA_CA_CERTS is dropped: with it set, node
 // parses the whole certificate bundle at start-up (~60 ms here) for every command, and
@@ -101,14 +104,18 @@ const launcher = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS MALLOC_ARENA_MAX=2 ${
 'use strict';
 // Runs build/berth.cjs from V8's code cache (made at build time): parsing and compiling the
 // bundle would otherwise cost every command several ms. Commands that run containers
-// execute much of the bundle and take the cache of all of it (berth.cjs.full.cache); the
-// others the smaller cache of what start-up runs (berth.cjs.cache), quicker to load.
+// execute much of the bundle and take the cache of all of it (berth.cjs.full.cache); a few
+// quick ones their own (berth.cjs.<cmd>.cache); the others the smaller cache of what
+// start-up runs (berth.cjs.cache), quicker to load.
 const { readFileSync, writeFileSync } = require('node:fs');
 const { Script } = require('node:vm');
 const { join } = require('node:path');
 const file = join(__dirname, '..', 'build', 'berth.cjs');
 const RUNNERS = new Set(${JSON.stringify(RUNNERS)});
-const cacheFile = file + (process.argv.slice(2).some((a) => RUNNERS.has(a)) ? '.full.cache' : '.cache');
+const QUICK = new Set(${JSON.stringify(Object.keys(QUICK))});
+const args = process.argv.slice(2);
+const quick = args.find((a) => QUICK.has(a));
+const cacheFile = file + (args.some((a) => RUNNERS.has(a)) ? '.full.cache' : quick ? '.' + quick + '.cache' : '.cache');
 let cachedData;
 try { cachedData = readFileSync(cacheFile); } catch {}
 // The bundle is ASCII (scripts/build.mjs): latin1 reads it without decoding.
@@ -140,9 +147,10 @@ require('../build/berthd.cjs').runDaemon(process.argv.slice(2)).then(
 `);
 chmodSync('bin/berthd', 0o755);
 
-// The small cache holds what quick commands compile as they run. Each run below loads the
-// cache the one before wrote and writes it again with what it compiled besides: the help
-// (every command file) and the read-only commands on an empty store of a scratch root.
+// The small caches hold what quick commands compile as they run, on an empty store of a
+// scratch root: each QUICK command's its own; the shared one the help (every command file)
+// and other read-only commands, each run loading the cache the one before wrote and
+// writing it again with what it compiled besides.
 rmSync('build/berth.cjs.cache', { force: true });
 const scratch = mkdtempSync(join(tmpdir(), 'berth-build-'));
 try {
@@ -150,8 +158,11 @@ try {
   // A berth.toml, as installations have: reading it is part of most commands.
   mkdirSync(join(scratch, 'etc'));
   writeFileSync(join(scratch, 'etc', 'berth.toml'), `[network]\ncni_conf_dir = "${join(scratch, 'cni')}"\n`);
-  for (const args of [['--help'], ['images'], ['ps', '-a'], ['inspect', 'none'], ['logs', 'none'], ['version']])
-    spawnSync('bin/berth', [...dirs, ...args], { env: { ...process.env, BERTH_WRITE_CODE_CACHE: '1' }, stdio: 'ignore' });
+  const cache = (args) => spawnSync('bin/berth', [...dirs, ...args], { env: { ...process.env, BERTH_WRITE_CODE_CACHE: '1' }, stdio: 'ignore' });
+  // The quick commands first, each writing its own cache; then the shared one.
+  for (const name of Object.keys(QUICK)) rmSync(`build/berth.cjs.${name}.cache`, { force: true });
+  for (const args of Object.values(QUICK)) cache(args);
+  for (const args of [['--help'], ['image', 'ls'], ['container', 'ls', '-a'], ['volume', 'ls'], ['network', 'ls']]) cache(args);
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
