@@ -63,7 +63,7 @@ class Mux {
 
   send(channel: number, payload: Buffer, cb: (e?: Error | null) => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return cb(new Error('the WebSocket is closed'));
-    bufferChurn(payload.length, { trim: false }); // the message's copy
+    bufferChurn(payload.length, { forwarding: true }); // the message's copy
     if (this.base64) this.ws.send(String.fromCharCode(48 + channel) + payload.toString('base64'), cb);
     else this.ws.send(Buffer.concat([Buffer.of(channel), payload]), { binary: true }, cb);
   }
@@ -74,7 +74,7 @@ class Mux {
 
   private receive(raw: RawData, isBinary: boolean): void {
     let msg = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
-    bufferChurn(msg.length, { trim: false });
+    bufferChurn(msg.length, { forwarding: true });
     if (msg.length === 0) return;
     let channel = msg[0]!;
     if (this.base64 && !isBinary) {

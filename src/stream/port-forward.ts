@@ -117,7 +117,7 @@ export async function forwardConnection(target: PortForwardTarget, port: number,
       resolve(reset);
     });
     // Each read is a new buffer: V8 would let a transfer's worth of them pile up (see bufferChurn).
-    sock.on('data', (c: Buffer) => bufferChurn(c.length, { trim: false }));
+    sock.on('data', (c: Buffer) => bufferChurn(c.length, { forwarding: true }));
     data.pipe(sock); // an end of data half-closes sock
     sock.pipe(data);
   });

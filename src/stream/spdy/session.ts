@@ -126,7 +126,7 @@ export class SpdySession extends EventEmitter {
     this.codec = new HeaderCodec((e) => this.fail(`header block: ${e.message}`));
     (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
     socket.on('data', (b: Buffer) => {
-      bufferChurn(b.length, { trim: false });
+      bufferChurn(b.length, { forwarding: true });
       this.input.push(b);
       this.readFrames();
     });
