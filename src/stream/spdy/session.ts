@@ -563,7 +563,8 @@ function lowerCase(headers: Record<string, string>): Record<string, string> {
  * readable side. Events besides Duplex's: 'reply' (headers) for the peer's SYN_REPLY, 'headers'
  * (headers) for a HEADERS frame, 'reset' (status) when the peer resets the stream (it is then
  * destroyed without an error). A stream cut off by the session closing is destroyed without
- * 'end' (so pipeline()/finished() report a premature close).
+ * 'end' (so pipeline()/finished() report a premature close). A written chunk goes out as it
+ * is, not copied: as with a socket, the writer does not change it afterwards.
  */
 export class SpdyStream extends Duplex {
   readonly id: number;
