@@ -58,6 +58,12 @@ export interface BerthdOptions {
   noWait?: boolean;
 }
 
+/** berthd's log once a line matches re, at most timeoutMs on: its stderr comes apart from the answers, so a line may follow the answer it logs. */
+export async function logged(d: Berthd, re: RegExp, timeoutMs = 5000): Promise<string> {
+  for (const end = Date.now() + timeoutMs; !re.test(d.logs()) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+  return d.logs();
+}
+
 export async function startBerthd(t: After, inst: Instance, o: BerthdOptions = {}): Promise<Berthd> {
   if (PEER) return startPeer(t, inst, o);
   const socket = o.socket ?? join(inst.base, 'berth.sock');

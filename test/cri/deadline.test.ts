@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { newInstance } from '../helpers/index.js';
 import { openStore } from '../../src/store/index.js';
 import { bigImage, insecureConf, makeLayout, skopeoPush, startFaultProxy, startRegistry, tempDir, type Fault } from '../registry/fixture.js';
-import { berthOnly, PEER, startBerthd } from './berthd.js';
+import { berthOnly, logged, PEER, startBerthd } from './berthd.js';
 import { criClient, grpcError, Status } from './client.js';
 
 /** Blob bodies at about 640 KiB/s. */
@@ -87,7 +87,8 @@ test('a pull past its deadline ends with DEADLINE_EXCEEDED and leaves no lease o
   if (berthOnly("berth's store")) assert.ok(sawLease && sawIngest, 'the deadline came while the pull held a lease and was writing blobs');
   await assertCleanedUp();
   // The server saw the deadline as the pull's abort reason.
-  if (berthOnly("berthd's log")) assert.match(d.logs(), /"msg":"rpc failed","method":"ImageService\/PullImage","code":4,"error":"ImageService\/PullImage: deadline exceeded"/);
+  const deadline = /"msg":"rpc failed","method":"ImageService\/PullImage","code":4,"error":"ImageService\/PullImage: deadline exceeded"/;
+  if (berthOnly("berthd's log")) assert.match(await logged(d, deadline), deadline);
 });
 
 test('a pull its client cancels ends with CANCELLED and leaves no lease or ingest file', async (t) => {
@@ -98,7 +99,8 @@ test('a pull its client cancels ends with CANCELLED and leaves no lease or inges
   assert.equal(e.code, Status.CANCELLED, e.details);
   if (berthOnly("berth's store")) assert.ok(sawLease && sawIngest, 'cancelled while the pull held a lease and was writing blobs');
   await assertCleanedUp();
-  if (berthOnly("berthd's log")) assert.match(d.logs(), /"msg":"rpc failed","method":"ImageService\/PullImage","code":1,"error":"ImageService\/PullImage: cancelled by the client"/);
+  const cancelled = /"msg":"rpc failed","method":"ImageService\/PullImage","code":1,"error":"ImageService\/PullImage: cancelled by the client"/;
+  if (berthOnly("berthd's log")) assert.match(await logged(d, cancelled), cancelled);
 });
 
 test('SIGTERM: the pull in flight finishes, new calls are refused, berthd exits 0', { skip: PEER && "berthd's shutdown" }, async (t) => {
@@ -108,8 +110,7 @@ test('SIGTERM: the pull in flight finishes, new calls are refused, berthd exits 
   for (let i = 0; i < 400 && count('leases') === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(count('leases'), 1, 'the pull is under way');
   d.child.kill('SIGTERM');
-  for (let i = 0; i < 200 && !/"msg":"shutting down"/.test(d.logs()); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.match(d.logs(), /"msg":"shutting down","signal":"SIGTERM","inFlight":1/);
+  assert.match(await logged(d, /"msg":"shutting down"/), /"msg":"shutting down","signal":"SIGTERM","inFlight":1/);
   const late = criClient(d.socket);
   t.after(() => late.close());
   const refused = await grpcError(late.runtime('Version', {}, { timeoutMs: 5000 }));

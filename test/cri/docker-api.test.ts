@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { berthOk, isAlive, newInstance } from '../helpers/index.js';
 import { openStore } from '../../src/store/index.js';
 import { dockerClient, hasDocker, request } from '../dockerapi/harness.js';
-import { PEER, startBerthd, type Berthd } from './berthd.js';
+import { logged, PEER, startBerthd, type Berthd } from './berthd.js';
 import { sandboxConfig } from './sandbox.js';
 
 async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
@@ -76,7 +76,8 @@ test('berthd serves the Docker API on docker_socket: the CLI namespace, beside t
   store.close();
   assert.notEqual(broken.code, 0);
   assert.match(broken.stderr, /Error response from daemon/);
-  assert.match(d.logs(), /"msg":"docker api request failed","method":"GET","path":"\/images\/json"/);
+  const failed = /"msg":"docker api request failed","method":"GET","path":"\/images\/json"/;
+  assert.match(await logged(d, failed), failed);
   assert.equal(d.child.exitCode, null);
   assert.match(await ok(['images', '--format', '{{.Repository}}']), /localhost\/busybox/);
 

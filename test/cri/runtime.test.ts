@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { BERTH, newInstance } from '../helpers/index.js';
 import { openStore } from '../../src/store/index.js';
-import { BERTHD, berthOnly, PEER, peerDiffers, startBerthd, UNTYPED } from './berthd.js';
+import { BERTHD, berthOnly, logged, PEER, peerDiffers, startBerthd, UNTYPED } from './berthd.js';
 import { criClient, grpcError, Status } from './client.js';
 
 test('Version, RuntimeConfig, UpdateRuntimeConfig, the streaming RPCs refusing an empty request, and the RPCs not served yet', async (t) => {
@@ -85,8 +85,7 @@ test('the socket: mode 0660, root-owned; SIGHUP reloads; SIGTERM exits 0 and rem
   assert.equal(st.gid, 0);
 
   d.child.kill('SIGHUP');
-  for (let i = 0; i < 100 && !/"msg":"reloaded"/.test(d.logs()); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.match(d.logs(), /"msg":"reloaded"/);
+  assert.match(await logged(d, /"msg":"reloaded"/), /"msg":"reloaded"/);
   assert.equal((await d.cri.runtime('Version')).runtime_name, 'berth', 'still serving after SIGHUP');
 
   // Logs are JSON lines.
@@ -170,7 +169,8 @@ test('a request that fails inside answers UNKNOWN and the daemon keeps serving',
   store.close();
   const e = await grpcError(d.cri.image('ListImages'));
   assert.equal(e.code, Status.UNKNOWN);
-  assert.match(d.logs(), /"level":"error".*"msg":"rpc failed","method":"ImageService\/ListImages"/);
+  const failed = /"level":"error".*"msg":"rpc failed","method":"ImageService\/ListImages"/;
+  assert.match(await logged(d, failed), failed);
   assert.equal((await d.cri.runtime('Version')).runtime_name, 'berth');
   assert.equal(d.child.exitCode, null);
   assert.equal(await d.stop(), 0);
