@@ -12,7 +12,9 @@
 // has grown by PROMOTED_BYTES over what lived on after the last full collection, the
 // next collection is a full one, as long as the heap is small enough for that to take a
 // few milliseconds (a CLI's, a quiet daemon's); a larger heap's would stop a daemon's
-// loop for longer.
+// loop for longer. At most one per FULL_MIN_CHURN of buffers: under berthd's
+// --optimize-for-size V8 moves chunks to the old generation sooner, and a full collection
+// every 4 MiB made a pull there a third slower.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { mallocTrim } from './index.js';
@@ -21,6 +23,8 @@ const CHURN_BYTES = 4 << 20;
 const PROMOTED_BYTES = 4 << 20;
 /** Heap in use below which a full collection is cheap enough. */
 const FULL_MAX_HEAP = 32 << 20;
+/** Buffers noted between two full collections, at least. */
+const FULL_MIN_CHURN = 32 << 20;
 
 /** V8's gc(): with no options a full collection. */
 type Collect = (options?: { type: 'minor'; execution: 'sync' }) => void;
@@ -40,6 +44,8 @@ function collector(): Collect | null {
 }
 
 let bytes = 0;
+/** Buffers noted since the last full collection (the first may come at once). */
+let sinceFull = FULL_MIN_CHURN;
 /** Buffer memory that lived on after the last full collection (none before the first);
  *  measured at the next collection (undefined until then), since V8 frees the dead
  *  buffers' memory after a collection, on another thread. */
@@ -55,6 +61,7 @@ let livesOn: number | undefined = 0;
  */
 export function bufferChurn(n: number, o: { forwarding?: boolean } = {}): void {
   bytes += n;
+  sinceFull += n;
   if (bytes < CHURN_BYTES) return;
   bytes = 0;
   const gc = collector();
@@ -63,9 +70,10 @@ export function bufferChurn(n: number, o: { forwarding?: boolean } = {}): void {
   const heap = getHeapStatistics();
   if (livesOn === undefined) {
     livesOn = heap.external_memory;
-  } else if (!o.forwarding && heap.external_memory - livesOn > PROMOTED_BYTES && heap.used_heap_size < FULL_MAX_HEAP) {
+  } else if (!o.forwarding && sinceFull >= FULL_MIN_CHURN && heap.external_memory - livesOn > PROMOTED_BYTES && heap.used_heap_size < FULL_MAX_HEAP) {
     gc();
     livesOn = undefined;
+    sinceFull = 0;
   }
   if (!o.forwarding) mallocTrim();
 }

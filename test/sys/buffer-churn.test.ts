@@ -38,3 +38,36 @@ test('bufferChurn frees dead buffers, young and old', async () => {
   const left = (await external()) - before;
   assert.ok(left < 8 * MB, `${(left / MB).toFixed(1)} MiB of buffers left`);
 });
+
+test('bufferChurn makes at most one full collection per 32 MiB of buffers, and none for a forwarding stream', async () => {
+  const { PerformanceObserver, constants } = await import('node:perf_hooks');
+  let forced = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const d = (e as unknown as { detail: { kind: number; flags: number } }).detail;
+      if (d.kind === constants.NODE_PERFORMANCE_GC_MAJOR && d.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced++;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  /** 4 MiB of churn after 5 MiB of buffers that reached the old generation and died: each step asks for a full collection. */
+  const step = async (o?: { forwarding: boolean }) => {
+    let old: Buffer[] | undefined = Array.from({ length: 20 }, () => Buffer.allocUnsafeSlow(256 << 10).fill(1));
+    minorGc();
+    minorGc();
+    old.length = 0;
+    old = undefined;
+    for (let i = 0; i < 16; i++) bufferChurn(256 << 10, o);
+    await delay(20);
+  };
+  try {
+    for (let i = 0; i < 16; i++) await step(); // 64 MiB
+    await delay(50);
+    const counted = forced;
+    assert.ok(counted >= 1 && counted <= 3, `${counted} full collections for 64 MiB`);
+    for (let i = 0; i < 16; i++) await step({ forwarding: true });
+    await delay(50);
+    assert.equal(forced, counted, 'a forwarding stream makes none');
+  } finally {
+    obs.disconnect();
+  }
+});
