@@ -46,9 +46,11 @@ await build({
   logLevel: 'warning',
 });
 
-// One-byte in V8 as the CLI's (below): the few non-ASCII characters are in comments.
-const daemonBundle = readFileSync('build/berthd.cjs', 'utf8');
-if (/[^\x00-\x7f]/.test(daemonBundle)) writeFileSync('build/berthd.cjs', daemonBundle.replace(/[^\x00-\x7f]/g, '?'));
+// An ASCII bundle is a one-byte string in V8: half the memory, and (the CLI's) read as latin1
+// without decoding, hashed against the code cache in half the time. esbuild escapes
+// non-ASCII in code (its default charset); what is left is in comments it keeps.
+const asciiOnly = (text) => text.replace(/[^\x00-\x7f]/g, '?');
+writeFileSync('build/berthd.cjs', asciiOnly(readFileSync('build/berthd.cjs', 'utf8')));
 
 // Snapshot work runs on worker threads started from a file beside the bundle (see
 // src/snapshot/worker.ts): an ES module, like the package.
@@ -64,11 +66,7 @@ await build({
 
 // The launcher runs the bundle through vm.Script, which has no loader for import(): every
 // module must be bundled or required (a node: builtin imported dynamically stays import()).
-let bundled = readFileSync('build/berth.cjs', 'utf8');
-// An ASCII bundle is a one-byte string in V8: half the memory, read as latin1 without
-// decoding, hashed against the code cache in half the time. esbuild escapes non-ASCII in
-// code (its default charset); what is left is in comments it keeps (on class fields).
-if (/[^\x00-\x7f]/.test(bundled)) bundled = bundled.replace(/[^\x00-\x7f]/g, '?');
+let bundled = asciiOnly(readFileSync('build/berth.cjs', 'utf8'));
 // Node's own modules load when the bundle first reads one of their exports, not when a
 // module that imports them initialises: what `berth images` imports and never calls
 // (streams, fs/promises, os, child_process, v8, zlib, worker_threads ...) cost it several

@@ -9,21 +9,11 @@ import type { NamespaceMode, PodSandboxConfig, RunPodSandboxRequest } from './ty
 
 export async function runPodSandbox(ctx: CallContext, req: RunPodSandboxRequest): Promise<{ pod_sandbox_id: string }> {
   const spec = podSpecOf(req.config);
-  if (spec.network === 'pod') {
-    const network = await podNetwork(ctx);
-    if (network) spec.networks = [network];
-  }
+  // [cri] cni_default_network; unset, the pod joins the conf dir's first network (PodSpec).
+  const chosen = ctx.config.network.podNetwork;
+  if (spec.network === 'pod' && chosen) spec.networks = [chosen];
   const pod = await (await ctx.engine.pods()).run(spec, { signal: ctx.signal });
   return { pod_sandbox_id: pod.id };
-}
-
-/**
- * The network pods join, as cri-o and containerd choose it: the one configured, else the
- * first in the CNI conf dir by file name (what a cluster's network add-on installs);
- * with none there, berth's default network, written on first use.
- */
-async function podNetwork(ctx: CallContext): Promise<string | undefined> {
-  return ctx.config.network.podNetwork ?? (await (await ctx.engine.network()).configured()).networks[0];
 }
 
 export function podSpecOf(config: PodSandboxConfig | null): PodSpec {

@@ -60,6 +60,8 @@ export interface NetworkRequest {
   staticIps?: Record<string, string>;
   /** networks is the whole list: empty means a netns attached to none (not the default network). */
   exact?: boolean;
+  /** With no networks: the first network in the conf dir by file name (as CRI runtimes choose), else the default network. */
+  firstConfigured?: boolean;
   /** The container's name: what the others on a network with names (dnsname) resolve. */
   name?: string;
   /** More names for it on those networks (--network-alias). */
@@ -119,7 +121,8 @@ export class NetworkManager {
     const names = req.networks && (req.networks.length > 0 || req.exact) ? req.networks : [this.defaultNetworkName];
     if (new Set(names).size !== names.length) throw new BerthError('InvalidArgument', `a network is listed twice: ${names.join(', ')}`);
     const lists = [];
-    for (const name of names) lists.push(await this.network(name));
+    if (req.firstConfigured && !req.networks?.length) lists.push(await this.firstConfigured());
+    else for (const name of names) lists.push(await this.network(name));
     if (req.ips?.length) {
       if (lists.length > 1) throw invalidArgument('--ip can only be set for a single network');
       if (!lists[0]!.plugins.some((p) => p.capabilities?.ips)) throw invalidArgument(`network ${lists[0]!.name} does not take a static address: none of its plugins declares the CNI "ips" capability`);
@@ -166,6 +169,12 @@ export class NetworkManager {
       throw e;
     }
     return status;
+  }
+
+  /** The first network in the conf dir by file name; with none there, the default network. */
+  private async firstConfigured(): Promise<NetworkConfigList> {
+    const first = (await this.runner.loadNetworks()).networks.values().next();
+    return first.done ? this.network(this.defaultNetworkName) : first.value;
   }
 
   /** A network's configuration; the default network is written on first use. */

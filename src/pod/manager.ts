@@ -179,7 +179,7 @@ export class PodManager {
       const containers = await this.deps.containers();
       // Attachments whose owner is gone go first; a live container's or pod's are theirs.
       await net.sweep((id) => this.records.exists(id) || containers.records.exists(id));
-      status = await net.setup(pod.id, { networks: pod.spec.networks, portMappings: pod.spec.ports, cniArgs: [['IgnoreUnknown', '1']] }, { signal });
+      status = await net.setup(pod.id, { networks: pod.spec.networks, firstConfigured: true, portMappings: pod.spec.ports, cniArgs: [['IgnoreUnknown', '1']] }, { signal });
     }
     const { writeContainerFiles } = await import('../network/index.js');
     const first = status?.attachments[0];

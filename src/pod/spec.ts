@@ -15,7 +15,11 @@ export interface PodSpec {
    * infra process (the host's catatonit); 'host'.
    */
   pid?: 'container' | 'pod' | 'host';
-  /** Networks to join (eth0, eth1 …); none listed: the default network. */
+  /**
+   * Networks to join (eth0, eth1 …); none listed: the first network in the CNI conf dir by
+   * file name (what a cluster's network add-on installs, as cri-o and containerd choose),
+   * else berth's default network.
+   */
   networks?: string[];
   ports?: PortMapping[];
   dns?: { servers?: string[]; searches?: string[]; options?: string[] };
