@@ -1,23 +1,34 @@
-// Builds the native addon and bundles the CLI into one file, build/berth.cjs, started by
+// Builds the native addons and bundles the CLI into one file, build/berth.cjs, started by
 // the launcher bin/berth from V8's code cache (start-up time is a benchmarked figure: one
-// file to read, nothing to compile, heavy modules loaded lazily).
+// file mapped, nothing to compile, heavy modules loaded lazily).
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
 
 mkdirSync('build', { recursive: true });
-execFileSync('gcc', [
-  '-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=berth_sys',
-  '-I/usr/include/node', 'src/sys/native/berth_sys.c', '-o', 'build/berth_sys.node',
-], { stdio: 'inherit' });
+// The addons: berth's system calls, and the launcher's file mapping (src/launch/map.c).
+for (const [source, name] of [['src/sys/native/berth_sys.c', 'berth_sys'], ['src/launch/map.c', 'launch']]) {
+  execFileSync('gcc', [
+    '-O2', '-Wall', '-Werror', '-shared', '-fPIC', `-DNODE_GYP_MODULE_NAME=${name}`,
+    '-I/usr/include/node', source, '-o', `build/${name}.node`,
+  ], { stdio: 'inherit' });
+}
 
-await build({
+// The launcher maps the CLI's bundle and code caches (src/launch/map.c): they are replaced,
+// never written in place, so a running command keeps the files it mapped.
+const replaceFile = (path, data) => {
+  writeFileSync(path + '.tmp', data);
+  renameSync(path + '.tmp', path);
+};
+
+const cli = await build({
   entryPoints: ['src/cli/main.ts'],
   outfile: 'build/berth.cjs',
+  write: false,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -66,7 +77,7 @@ await build({
 
 // The launcher runs the bundle through vm.Script, which has no loader for import(): every
 // module must be bundled or required (a node: builtin imported dynamically stays import()).
-let bundled = asciiOnly(readFileSync('build/berth.cjs', 'utf8'));
+let bundled = asciiOnly(cli.outputFiles[0].text);
 // Node's own modules load when the bundle first reads one of their exports, not when a
 // module that imports them initialises: what `berth images` imports and never calls
 // (streams, fs/promises, os, child_process, v8, zlib, worker_threads ...) cost it several
@@ -83,7 +94,7 @@ if (deferred === 0) throw new Error('build/berth.cjs: no require("node:...") to 
 // about 1 ms). Loaded by node as a module (berthd's exit hook runs it so), it calls itself.
 bundled = `var __berthBundle = (function (exports, require, module, __filename, __dirname) {${bundled}\n});\n` +
   'typeof module === "object" ? __berthBundle(exports, require, module, __filename, __dirname) : __berthBundle;\n';
-writeFileSync('build/berth.cjs', bundled);
+replaceFile('build/berth.cjs', bundled);
 const dynamic = bundled.match(/\bimport\((["'`])[^"'`]*\1\)/g);
 if (dynamic) throw new Error(`build/berth.cjs has dynamic imports the launcher cannot load: ${[...new Set(dynamic)].join(', ')}`);
 
@@ -92,37 +103,49 @@ const RUNNERS = ['run', 'create', 'start', 'restart', 'exec', 'stop', 'kill', 'r
 // Quick commands users type most, each with a cache of what it alone runs (berth.cjs.<cmd>.cache):
 // smaller than the shared one (help and the other commands), so loaded sooner.
 const QUICK = { ps: ['ps', '-a'], images: ['images'], inspect: ['inspect', 'none'], logs: ['logs', 'none'], version: ['version'] };
+// Global options that take a value (src/cli/main.ts): the launcher skips them to find the command.
+const VALUED = ['--root', '--runroot', '--config-dir', '--namespace', '--runtime', '--log-level', '--log-format'];
 
-// The node that built berth runs it. NODE_EXTRA_CA_CERTS is dropped: with it set, node
-// parses the whole certificate bundle at start-up (~60 ms here) for every command, and
-// berth's own TLS client loads the system CAs itself, only when it talks to a registry.
-// "--" ends node's own options: node 20 would otherwise act on a user's --env-file.
-// Two glibc arenas for the whole process, as berthd's (below): a pull's peak RSS 94 → 90 MB.
-const launcher = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS MALLOC_ARENA_MAX=2 ${process.execPath} --
-'use strict';
-// Runs build/berth.cjs from V8's code cache (made at build time): parsing and compiling the
-// bundle would otherwise cost every command several ms. Commands that run containers
-// execute much of the bundle and take the cache of all of it (berth.cjs.full.cache); a few
-// quick ones their own (berth.cjs.<cmd>.cache); the others the smaller cache of what
-// start-up runs (berth.cjs.cache), quicker to load.
-const { readFileSync, writeFileSync } = require('node:fs');
-const { Script } = require('node:vm');
-const { join } = require('node:path');
-const file = join(__dirname, '..', 'build', 'berth.cjs');
-const RUNNERS = new Set(${JSON.stringify(RUNNERS)});
-const QUICK = new Set(${JSON.stringify(Object.keys(QUICK))});
-const args = process.argv.slice(2);
-const quick = args.find((a) => QUICK.has(a));
-const cacheFile = file + (args.some((a) => RUNNERS.has(a)) ? '.full.cache' : quick ? '.' + quick + '.cache' : '.cache');
-let cachedData;
-try { cachedData = readFileSync(cacheFile); } catch {}
-// The bundle is ASCII (scripts/build.mjs): latin1 reads it without decoding.
-const script = new Script(readFileSync(file, 'latin1'), { filename: file, cachedData });
-if (process.env.BERTH_WRITE_CODE_CACHE) process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()));
-script.runInThisContext()(module.exports, require, module, file, join(__dirname, '..', 'build'));
+// bin/berth is a shell script (dash starts as fast as env(1), which the #! line needed) that
+// finds the command (in the container and image groups, the subcommand) and starts node
+// with its flags and code cache:
+// - NODE_EXTRA_CA_CERTS is dropped: with it set, node parses the whole certificate bundle at
+//   start-up (~60 ms here) for every command, and berth's own TLS client loads the system
+//   CAs itself, only when it talks to a registry.
+// - Two glibc arenas for the whole process, as berthd's (below): a pull's peak RSS 94 -> 90 MB.
+// - The quick commands run with --no-rehash-snapshot: V8 then keeps the string hash seed of
+//   its snapshot instead of drawing a new one (a search for primes) and rehashing the
+//   snapshot's tables: about 5 ms, an eighth of node's own start-up here. A known seed lets
+//   crafted keys collide (hash flooding), so only these read-only commands, which read
+//   berth's own store and no registry, tarball or socket, go without it (an image config
+//   crafted so would slow down its `inspect`, nothing else); every other command and
+//   berthd keep a random seed.
+// - "--" ends node's own options: node 20 would otherwise act on a user's --env-file.
+// The node that built berth runs it; paths are absolute, as bin/berth may be a symlink.
+const launcher = `#!/bin/sh
+# berth's launcher, written by scripts/build.mjs: see there.
+unset NODE_EXTRA_CA_CERTS
+export MALLOC_ARENA_MAX=2
+command= skip=
+for arg do
+  if [ -n "$skip" ]; then skip=; continue; fi
+  case $arg in
+    ${VALUED.join('|')}) skip=1 ;;
+    -*) ;;
+    container|image) ;;
+    *) command=$arg; break ;;
+  esac
+done
+case $command in
+  ${Object.keys(QUICK).join('|')}) BERTH_CODE_CACHE=$command exec ${process.execPath} --no-rehash-snapshot -- ${resolve('build/launch.cjs')} "$@" ;;
+  ${RUNNERS.join('|')}) BERTH_CODE_CACHE=full exec ${process.execPath} -- ${resolve('build/launch.cjs')} "$@" ;;
+esac
+exec ${process.execPath} -- ${resolve('build/launch.cjs')} "$@"
 `;
-writeFileSync('bin/berth', launcher);
+replaceFile('bin/berth', launcher);
 chmodSync('bin/berth', 0o755);
+
+replaceFile('build/launch.cjs', readFileSync('src/launch/launch.cjs'));
 
 // V8's young generation may grow to 2 × 16 MiB, which a long-running daemon keeps resident:
 // 1 MiB semi-spaces held berthd's RSS with 100 containers at about 85 MiB instead of 107,
@@ -173,4 +196,4 @@ const bundleFile = resolve('build/berth.cjs');
 setFlagsFromString('--no-lazy');
 const eager = new Script(readFileSync(bundleFile, 'latin1'), { filename: bundleFile });
 setFlagsFromString('--lazy');
-writeFileSync('build/berth.cjs.full.cache', eager.createCachedData());
+replaceFile('build/berth.cjs.full.cache', eager.createCachedData());

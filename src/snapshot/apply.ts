@@ -3,7 +3,7 @@
 // (absolute targets included), and the last component of an entry is never followed.
 // Hostile archives must not create, modify or follow anything outside the target.
 import { makeSpecialFile } from './special.js';
-import * as fs from 'node:fs';
+import { chmodSync, closeSync, constants, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, fromSystemError, invalidArgument } from '../errors/index.js';
@@ -17,7 +17,7 @@ const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
 /** Symlinks followed while resolving one path (Linux's own limit is 40). */
 const MAX_SYMLINKS = 40;
 
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
 
 /** Splits an archive name into clean components: no leading `/` or `./`, `..` applied
  *  lexically; a `..` that would climb above the root is rejected. */
@@ -36,11 +36,11 @@ function cleanName(name: string): string[] {
 }
 
 /** An overlay whiteout: a character device 0/0. */
-const isWhiteout = (st: fs.Stats) => st.isCharacterDevice() && st.rdev === 0;
+const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
 
-function lstatOrNull(path: string): fs.Stats | null {
+function lstatOrNull(path: string): Stats | null {
   try {
-    return fs.lstatSync(path);
+    return lstatSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
@@ -80,19 +80,19 @@ class RootResolver {
       const st = lstatOrNull(path);
       if (!st) {
         if (!create) return null;
-        fs.mkdirSync(path, 0o755);
+        mkdirSync(path, 0o755);
         resolved.push(c);
       } else if (st.isSymbolicLink()) {
         if (++links > MAX_SYMLINKS) throw invalidArgument(`layer tar: entry "${entryName}": too many levels of symbolic links`);
-        const target = fs.readlinkSync(path);
+        const target = readlinkSync(path);
         if (target.startsWith('/')) resolved = [];
         for (const t of target.split('/').reverse()) todo.push(t);
       } else if (st.isDirectory()) {
         resolved.push(c);
       } else if (create && isWhiteout(st)) {
         // This layer deletes the lower `c` and creates content under a new `c`.
-        fs.unlinkSync(path);
-        fs.mkdirSync(path, 0o755);
+        unlinkSync(path);
+        mkdirSync(path, 0o755);
         lsetxattr(path, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
         resolved.push(c);
       } else {
@@ -116,7 +116,7 @@ export function applyLayer(layer: Readable | LayerFile, dir: string, opts: { sig
 
 /** applyLayer() on this thread: what the worker runs. */
 export async function applyLayerHere(tar: Readable, dir: string, opts: { signal?: AbortSignal } = {}): Promise<{ size: number }> {
-  const root = fs.realpathSync(dir);
+  const root = realpathSync(dir);
   const resolver = new RootResolver(root);
   const parser = new TarParser(tar);
   // Directory mtimes are set last: creating their content changes them.
@@ -136,7 +136,7 @@ export async function applyLayerHere(tar: Readable, dir: string, opts: { signal?
   }
   for (let i = dirTimes.length - 1; i >= 0; i--) {
     const { path, mtime } = dirTimes[i];
-    fs.lutimesSync(path, mtime, mtime);
+    lutimesSync(path, mtime, mtime);
   }
   return { size };
 }
@@ -188,7 +188,7 @@ async function applyEntry(
   switch (entry.type) {
     case 'dir':
       if (!existing?.isDirectory()) {
-        fs.mkdirSync(path, 0o700);
+        mkdirSync(path, 0o700);
         // Replacing this layer's own whiteout: the lower directory stays hidden.
         if (existing && isWhiteout(existing)) lsetxattr(path, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
       }
@@ -197,10 +197,10 @@ async function applyEntry(
       written = await writeFile(path, parser, signal);
       break;
     case 'symlink':
-      fs.symlinkSync(entry.linkname, path);
+      symlinkSync(entry.linkname, path);
       break;
     case 'hardlink':
-      fs.linkSync(linkTarget, path);
+      linkSync(linkTarget, path);
       return 0; // the inode already carries its metadata
     case 'char':
     case 'block':
@@ -210,7 +210,7 @@ async function applyEntry(
   }
   setMetadata(path, entry);
   if (entry.type === 'dir') dirTimes.push({ path, mtime: entry.mtime });
-  else fs.lutimesSync(path, entry.mtime, entry.mtime);
+  else lutimesSync(path, entry.mtime, entry.mtime);
   return written;
 }
 
@@ -226,31 +226,31 @@ function resolveHardlinkTarget(entry: TarEntry, resolver: RootResolver): string 
 }
 
 /** Removes whatever is at `path` (never following it); a directory goes with its content. */
-function removeExisting(path: string, resolver: RootResolver, st: fs.Stats | null = lstatOrNull(path)): void {
+function removeExisting(path: string, resolver: RootResolver, st: Stats | null = lstatOrNull(path)): void {
   if (!st) return;
   if (st.isDirectory()) {
-    fs.rmSync(path, { recursive: true, force: true });
+    rmSync(path, { recursive: true, force: true });
     resolver.invalidate();
   } else {
-    fs.unlinkSync(path);
+    unlinkSync(path);
     if (st.isSymbolicLink()) resolver.invalidate();
   }
 }
 
 async function writeFile(path: string, parser: TarParser, signal?: AbortSignal): Promise<number> {
   // O_EXCL|O_NOFOLLOW: whatever was here is gone, and nothing may be followed.
-  const fd = fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  const fd = openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   let written = 0;
   try {
     for (;;) {
       const chunk = await parser.readBody();
       if (!chunk) break;
-      for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+      for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
       written += chunk.length;
       if (signal?.aborted) signal.throwIfAborted();
     }
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
   return written;
 }
@@ -258,8 +258,8 @@ async function writeFile(path: string, parser: TarParser, signal?: AbortSignal):
 /** Owner, then mode (chown clears setuid/setgid), then xattrs (chown also clears
  *  security.capability). Symlinks get only an owner: Linux has no symlink modes. */
 function setMetadata(path: string, entry: TarEntry): void {
-  fs.lchownSync(path, entry.uid, entry.gid);
-  if (entry.type !== 'symlink') fs.chmodSync(path, entry.mode & 0o7777);
+  lchownSync(path, entry.uid, entry.gid);
+  if (entry.type !== 'symlink') chmodSync(path, entry.mode & 0o7777);
   for (const [name, value] of Object.entries(entry.xattrs)) {
     // Overlay's own attributes (redirect, metacopy, opaque …) only come from whiteout markers.
     if (name.startsWith('trusted.overlay.')) continue;

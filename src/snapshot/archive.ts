@@ -4,7 +4,7 @@
 // every entry's parent is resolved inside the view's root, its last component is never
 // followed, so a hostile archive or a hostile symlink in the target cannot write outside.
 import { makeSpecialFile } from './special.js';
-import * as fs from 'node:fs';
+import { closeSync, constants, createReadStream, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, statSync, statfsSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { BerthError, fromSystemError, invalidArgument } from '../errors/index.js';
 import { lgetxattr, llistxattr, lsetxattr } from '../sys/index.js';
@@ -12,14 +12,14 @@ import { PinnedDir, RootView, splitPath } from './rootview.js';
 import { TarParser, type TarEntry, type TarEntryType, type TarWriter } from './tar.js';
 
 const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'];
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = constants;
 
 export interface PackOptions {
   /** Pack an overlay upper dir as an image layer (whiteouts and opaque dirs). */
   layer?: boolean;
 }
 
-function typeOf(st: fs.Stats): TarEntryType | null {
+function typeOf(st: Stats): TarEntryType | null {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -55,7 +55,7 @@ const PSEUDO_FS = new Set([0x9fa0, 0x62656572, 0x27e0eb, 0x63677270, 0x1cd1, 0x1
 
 function isPseudoFs(dir: string): boolean {
   try {
-    return PSEUDO_FS.has(Number(fs.statfsSync(dir).type));
+    return PSEUDO_FS.has(Number(statfsSync(dir).type));
   } catch {
     return false;
   }
@@ -74,7 +74,7 @@ export async function packTree(hostPath: string, name: string, tar: TarWriter, o
   const links = new Map<string, string>();
   const walk = async (path: string, entryName: string, top: boolean, parentDev?: number): Promise<void> => {
     const nofollow = top && PINNED.test(path) ? 0 : O_NOFOLLOW;
-    const st = nofollow ? fs.lstatSync(path) : fs.statSync(path);
+    const st = nofollow ? lstatSync(path) : statSync(path);
     const type = typeOf(st);
     if (!type) return;
     const meta = {
@@ -102,21 +102,21 @@ export async function packTree(hostPath: string, name: string, tar: TarWriter, o
       }
       const base = { name: entryName, type, ...meta, xattrs: xattrsOf(path) };
       if (type === 'file') {
-        const fd = fs.openSync(path, O_RDONLY | nofollow | O_NONBLOCK);
-        const fst = fs.fstatSync(fd);
+        const fd = openSync(path, O_RDONLY | nofollow | O_NONBLOCK);
+        const fst = fstatSync(fd);
         if (!fst.isFile()) {
-          fs.closeSync(fd);
+          closeSync(fd);
           return; // replaced meanwhile
         }
-        const body = fst.size > 0 ? fs.createReadStream('', { fd, start: 0, end: fst.size - 1 }) : (fs.closeSync(fd), Buffer.alloc(0));
+        const body = fst.size > 0 ? createReadStream('', { fd, start: 0, end: fst.size - 1 }) : (closeSync(fd), Buffer.alloc(0));
         await tar.add({ ...base, size: fst.size }, body);
-      } else if (type === 'symlink') await tar.add({ ...base, linkname: fs.readlinkSync(path) });
+      } else if (type === 'symlink') await tar.add({ ...base, linkname: readlinkSync(path) });
       else if (type === 'char' || type === 'block') await tar.add({ ...base, devmajor: major(st.rdev), devminor: minor(st.rdev) });
       else await tar.add(base);
       return;
     }
     if (type !== 'dir') return;
-    const dfd = fs.openSync(path, O_RDONLY | O_DIRECTORY | nofollow);
+    const dfd = openSync(path, O_RDONLY | O_DIRECTORY | nofollow);
     try {
       const dir = `/proc/self/fd/${dfd}`;
       // "/." : the directory itself, not the /proc link to it (the l- calls do not follow a last link).
@@ -126,9 +126,9 @@ export async function packTree(hostPath: string, name: string, tar: TarWriter, o
       }
       // The top or another filesystem starting here: a pseudo one's content is not packed.
       if (st.dev !== parentDev && isPseudoFs(dir)) return;
-      for (const n of fs.readdirSync(dir).sort()) await walk(`${dir}/${n}`, child(n), false, st.dev);
+      for (const n of readdirSync(dir).sort()) await walk(`${dir}/${n}`, child(n), false, st.dev);
     } finally {
-      fs.closeSync(dfd);
+      closeSync(dfd);
     }
   };
   await walk(hostPath, name, true);
@@ -181,7 +181,7 @@ export async function extractInto(input: Readable, view: RootView, dir: string[]
       const { parts, mtime } = state.dirTimes[i];
       const parent = view.openDir(parts.slice(0, -1));
       try {
-        fs.lutimesSync(parent.path(parts.at(-1)), mtime, mtime);
+        lutimesSync(parent.path(parts.at(-1)), mtime, mtime);
       } finally {
         parent.close();
       }
@@ -250,8 +250,8 @@ async function extractEntry(entry: TarEntry, parser: TarParser, view: RootView, 
       const existing = lstatOrNull(path);
       if (existing && existing.ino === st.ino && existing.dev === st.dev) return;
       if (existing?.isDirectory()) throw invalidArgument(`cannot overwrite directory "${shown}" with non-directory (use --overwrite)`);
-      if (existing) fs.unlinkSync(path);
-      fs.linkSync(tparent.path(target.at(-1)), path); // link(2) does not follow a last symlink
+      if (existing) unlinkSync(path);
+      linkSync(tparent.path(target.at(-1)), path); // link(2) does not follow a last symlink
     } finally {
       tparent.close();
     }
@@ -267,8 +267,8 @@ async function extractEntry(entry: TarEntry, parser: TarParser, view: RootView, 
           : `cannot overwrite non-directory "${shown}" with directory (use --overwrite)`,
       );
     }
-    if (existing.isDirectory()) fs.rmSync(path, { recursive: true, force: true });
-    else fs.unlinkSync(path);
+    if (existing.isDirectory()) rmSync(path, { recursive: true, force: true });
+    else unlinkSync(path);
     forget(state);
     state.pinned = { key, dir: openParent(view, parentParts, entry.name) };
   }
@@ -278,23 +278,23 @@ async function extractEntry(entry: TarEntry, parser: TarParser, view: RootView, 
   let fd: number | undefined;
   switch (entry.type) {
     case 'dir':
-      if (!existing?.isDirectory()) fs.mkdirSync(pinnedPath, 0o700);
-      fd = fs.openSync(pinnedPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      if (!existing?.isDirectory()) mkdirSync(pinnedPath, 0o700);
+      fd = openSync(pinnedPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       state.dirTimes.push({ parts: [...parentParts, base], mtime: entry.mtime });
       break;
     case 'file':
-      fd = fs.openSync(pinnedPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      fd = openSync(pinnedPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
       try {
         for (let chunk = await parser.readBody(); chunk; chunk = await parser.readBody()) {
-          for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+          for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
         }
       } catch (e) {
-        fs.closeSync(fd);
+        closeSync(fd);
         throw e;
       }
       break;
     case 'symlink':
-      fs.symlinkSync(entry.linkname, pinnedPath);
+      symlinkSync(entry.linkname, pinnedPath);
       forget(state);
       break;
     case 'char':
@@ -310,10 +310,10 @@ async function extractEntry(entry: TarEntry, parser: TarParser, view: RootView, 
   try {
     if (fd !== undefined) {
       // chown first: it clears setuid/setgid bits.
-      fs.fchownSync(fd, owner.uid, owner.gid);
-      fs.fchmodSync(fd, entry.mode & 0o7777);
+      fchownSync(fd, owner.uid, owner.gid);
+      fchmodSync(fd, entry.mode & 0o7777);
     } else {
-      fs.lchownSync(at, owner.uid, owner.gid);
+      lchownSync(at, owner.uid, owner.gid);
     }
     // A directory through its descriptor ("/." : the directory, not the /proc link); the
     // rest by path with the l- call, which does not follow a last link.
@@ -326,17 +326,17 @@ async function extractEntry(entry: TarEntry, parser: TarParser, view: RootView, 
         // a filesystem without xattrs (or this one) keeps the file without it
       }
     }
-    if (entry.type === 'file' && fd !== undefined) fs.futimesSync(fd, entry.mtime, entry.mtime);
-    else if (entry.type !== 'dir') fs.lutimesSync(at, entry.mtime, entry.mtime);
+    if (entry.type === 'file' && fd !== undefined) futimesSync(fd, entry.mtime, entry.mtime);
+    else if (entry.type !== 'dir') lutimesSync(at, entry.mtime, entry.mtime);
   } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
     parent?.close();
   }
 }
 
-function lstatOrNull(path: string): fs.Stats | null {
+function lstatOrNull(path: string): Stats | null {
   try {
-    return fs.lstatSync(path);
+    return lstatSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;

@@ -2,12 +2,12 @@
 // component by component, symlinks (absolute or relative) are followed inside the root, `..`
 // never climbs above it, and a path under a mount point (a volume or bind of a stopped
 // container) lands in the mount's source. The host itself is the view rooted at /.
-import * as fs from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
 
 const MAX_LINKS = 40; // the kernel's MAXSYMLINKS
-const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = constants;
 
 /**
  * An open directory. Paths under it go through /proc/self/fd/N, which leads to the directory
@@ -21,7 +21,7 @@ export class PinnedDir {
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    closeSync(this.fd);
   }
 }
 
@@ -77,7 +77,7 @@ export class RootView {
       if (todo.length === 0 && !followLast) return next;
       let target: string | undefined;
       try {
-        if (fs.lstatSync(this.hostPath(next)).isSymbolicLink()) target = fs.readlinkSync(this.hostPath(next));
+        if (lstatSync(this.hostPath(next)).isSymbolicLink()) target = readlinkSync(this.hostPath(next));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
@@ -108,13 +108,13 @@ export class RootView {
         break;
       }
     }
-    let fd = fs.openSync(start, O_RDONLY | O_DIRECTORY);
+    let fd = openSync(start, O_RDONLY | O_DIRECTORY);
     let at = '';
     try {
       for (const p of rest) {
         at = `/proc/self/fd/${fd}/${p}`;
-        const next = fs.openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-        fs.closeSync(fd);
+        const next = openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        closeSync(fd);
         fd = next;
       }
     } catch (e) {
@@ -122,12 +122,12 @@ export class RootView {
       // O_DIRECTORY meets a link first: ENOTDIR (ELOOP without it).
       const isLink = code === 'ELOOP' || (code === 'ENOTDIR' && (() => {
         try {
-          return fs.lstatSync(at).isSymbolicLink();
+          return lstatSync(at).isSymbolicLink();
         } catch {
           return false;
         }
       })());
-      fs.closeSync(fd);
+      closeSync(fd);
       if (isLink) throw invalidArgument(`"/${parts.join('/')}" changed while being copied: a symbolic link appeared on the way`);
       throw e;
     }
@@ -135,9 +135,9 @@ export class RootView {
   }
 
   /** lstat of the resolved components, null when nothing is there. */
-  lstat(parts: string[]): fs.Stats | null {
+  lstat(parts: string[]): Stats | null {
     try {
-      return fs.lstatSync(this.hostPath(parts));
+      return lstatSync(this.hostPath(parts));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;

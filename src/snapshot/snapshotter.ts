@@ -5,7 +5,7 @@
 // after its pid (.tmp-<hex>-<pid>-<rand>) that lives until the row is committed; others
 // wait while that pid lives, and sweep() only removes what dead processes left behind.
 import { upperChanges, type Change } from './diff.js';
-import * as fs from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, renameSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -67,8 +67,8 @@ export class Snapshotter {
   private readonly inflight = new Map<string, Promise<void>>();
 
   constructor(dir: string, store: Store) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.dir = fs.realpathSync(dir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.dir = realpathSync(dir);
     this.store = store;
   }
 
@@ -83,7 +83,7 @@ export class Snapshotter {
   /** Committed row and directory present. */
   has(chainId: string): boolean {
     const row = this.row(chainId);
-    return row?.state === 'committed' && fs.existsSync(this.fsDir(hexOf(chainId)));
+    return row?.state === 'committed' && existsSync(this.fsDir(hexOf(chainId)));
   }
 
   /**
@@ -132,10 +132,10 @@ export class Snapshotter {
         .run(chainId, parent, diffId, Date.now()),
     );
     const tmp = join(this.dir, workDirName(TMP_PREFIX, hex));
-    fs.mkdirSync(tmp);
+    mkdirSync(tmp);
     try {
       const staging = join(tmp, 'fs');
-      fs.mkdirSync(staging, 0o755);
+      mkdirSync(staging, 0o755);
       const layer = await open();
       let size: number;
       try {
@@ -144,11 +144,11 @@ export class Snapshotter {
         layer.destroy();
       }
       const final = this.fsDir(hex);
-      fs.mkdirSync(join(this.dir, hex), { recursive: true, mode: 0o700 });
+      mkdirSync(join(this.dir, hex), { recursive: true, mode: 0o700 });
       try {
         // Fails when another process got there first (its fs is never empty … except for
         // an empty layer, where replacing it changes nothing); then theirs is kept.
-        if (!fs.existsSync(final)) fs.renameSync(staging, final);
+        if (!existsSync(final)) renameSync(staging, final);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
@@ -185,7 +185,7 @@ export class Snapshotter {
   /** The overlay lower dirs of a rootfs on topChainId, top first, relative to the snapshot dir. */
   lowerDirs(topChainId: string | null): string[] {
     if (topChainId === null) {
-      fs.mkdirSync(join(this.dir, EMPTY_LOWER), { recursive: true, mode: 0o755 });
+      mkdirSync(join(this.dir, EMPTY_LOWER), { recursive: true, mode: 0o755 });
       return [EMPTY_LOWER];
     }
     const lowers: string[] = [];
@@ -210,8 +210,8 @@ export class Snapshotter {
     const rootfs = join(containerDir, 'rootfs');
     const upper = join(containerDir, 'upper');
     const work = join(containerDir, 'work');
-    for (const d of [containerDir, rootfs, upper, work]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
-    if (await isMountPoint(fs.realpathSync(rootfs))) return rootfs;
+    for (const d of [containerDir, rootfs, upper, work]) mkdirSync(d, { recursive: true, mode: 0o755 });
+    if (await isMountPoint(realpathSync(rootfs))) return rootfs;
 
     const lowers = this.lowerDirs(topChainId);
     // Lower dirs are relative to the snapshot dir, so ~50 layers still fit the one-page
@@ -293,7 +293,7 @@ export class Snapshotter {
     const child = this.store.db.prepare('SELECT chain_id FROM snapshots WHERE parent = ? LIMIT 1').get(chainId) as { chain_id: string } | undefined;
     if (child) throw failedPrecondition(`snapshot ${chainId} has a child snapshot ${child.chain_id}`);
     const r = this.store.db.prepare('DELETE FROM snapshots WHERE chain_id = ?').run(chainId);
-    if (r.changes === 0 && !fs.existsSync(join(this.dir, hex))) throw notFound(`no such snapshot: ${chainId}`);
+    if (r.changes === 0 && !existsSync(join(this.dir, hex))) throw notFound(`no such snapshot: ${chainId}`);
   }
 
   /** Removes the directories of unlinked snapshots: renamed aside at once, deleted off the main thread. */
@@ -306,7 +306,7 @@ export class Snapshotter {
   private moveAside(hex: string): string | null {
     const doomed = join(this.dir, workDirName(REMOVING_PREFIX, hex));
     try {
-      fs.renameSync(join(this.dir, hex), doomed);
+      renameSync(join(this.dir, hex), doomed);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;

@@ -34,7 +34,10 @@ export interface ProcessExit {
 }
 
 const POLL_READABLE = 1;
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([n, v]) => [v, n as NodeJS.Signals]));
+// Made on first use: reading os.constants loads node:os, which most commands never need.
+let signalNames: Map<number, NodeJS.Signals> | undefined;
+const signalName = (signo: number): NodeJS.Signals | null =>
+  (signalNames ??= new Map(Object.entries(constants.signals).map(([n, v]) => [v, n as NodeJS.Signals]))).get(signo) ?? null;
 
 let netModule: typeof import('node:net') | undefined;
 const nodeNet = () => (netModule ??= process.getBuiltinModule('node:net'));
@@ -57,7 +60,7 @@ export class SpawnedProcess {
       if (this.exit) return;
       const status = native.pollReap(this.poll);
       if (status < 0) return;
-      this.exit = status < 256 ? { code: status, signal: null } : { code: null, signal: SIGNAL_NAMES.get(status - 256) ?? null };
+      this.exit = status < 256 ? { code: status, signal: null } : { code: null, signal: signalName(status - 256) };
       native.pollClose(this.poll, () => {});
       settle(this.exit);
     });
