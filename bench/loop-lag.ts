@@ -94,7 +94,7 @@ async function openEngine(inst: Instance, registriesConf: string) {
     configDir: inst.configDir,
     env: { ...process.env, CONTAINERS_REGISTRIES_CONF: registriesConf },
     cleanupCommand: ({ paths, runtime }) => [
-      process.execPath, BERTH,
+      BERTH,
       '--root', paths.root, '--runroot', paths.runRoot, '--config-dir', paths.configDir, '--runtime', runtime.path,
       'container-cleanup',
     ],

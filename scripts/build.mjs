@@ -121,9 +121,14 @@ const VALUED = ['--root', '--runroot', '--config-dir', '--namespace', '--runtime
 //   crafted so would slow down its `inspect`, nothing else); every other command and
 //   berthd keep a random seed.
 // - "--" ends node's own options: node 20 would otherwise act on a user's --env-file.
-// The node that built berth runs it; paths are absolute, as bin/berth may be a symlink.
+// The node that built berth runs it. The build's own path is written in (bin/berth may be
+// a symlink, and finding the real one costs two processes), and looked up only when the
+// checkout has moved since.
+const shellQuote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 const launcher = `#!/bin/sh
 # berth's launcher, written by scripts/build.mjs: see there.
+launch=${shellQuote(resolve('build/launch.cjs'))}
+[ -e "$launch" ] || launch=$(dirname "$(readlink -f "$0")")/../build/launch.cjs
 unset NODE_EXTRA_CA_CERTS
 export MALLOC_ARENA_MAX=2
 command= skip=
@@ -137,10 +142,10 @@ for arg do
   esac
 done
 case $command in
-  ${Object.keys(QUICK).join('|')}) BERTH_CODE_CACHE=$command exec ${process.execPath} --no-rehash-snapshot -- ${resolve('build/launch.cjs')} "$@" ;;
-  ${RUNNERS.join('|')}) BERTH_CODE_CACHE=full exec ${process.execPath} -- ${resolve('build/launch.cjs')} "$@" ;;
+  ${Object.keys(QUICK).join('|')}) BERTH_CODE_CACHE=$command exec ${shellQuote(process.execPath)} --no-rehash-snapshot -- "$launch" "$@" ;;
+  ${RUNNERS.join('|')}) BERTH_CODE_CACHE=full exec ${shellQuote(process.execPath)} -- "$launch" "$@" ;;
 esac
-exec ${process.execPath} -- ${resolve('build/launch.cjs')} "$@"
+exec ${shellQuote(process.execPath)} -- "$launch" "$@"
 `;
 replaceFile('bin/berth', launcher);
 chmodSync('bin/berth', 0o755);
