@@ -3,7 +3,7 @@
 // file mapped, nothing to compile, heavy modules loaded lazily).
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -20,8 +20,9 @@ for (const [source, name] of [['src/sys/native/berth_sys.c', 'berth_sys'], ['src
 
 // The launcher maps the CLI's bundle and code caches (src/launch/map.c): they are replaced,
 // never written in place, so a running command keeps the files it mapped.
-const replaceFile = (path, data) => {
+const replaceFile = (path, data, mode = 0o644) => {
   writeFileSync(path + '.tmp', data);
+  chmodSync(path + '.tmp', mode);
   renameSync(path + '.tmp', path);
 };
 
@@ -147,8 +148,7 @@ case $command in
 esac
 exec ${shellQuote(process.execPath)} -- "$launch" "$@"
 `;
-replaceFile('bin/berth', launcher);
-chmodSync('bin/berth', 0o755);
+replaceFile('bin/berth', launcher, 0o755);
 
 replaceFile('build/launch.cjs', readFileSync('src/launch/launch.cjs'));
 

@@ -61,4 +61,4 @@ static napi_value init(napi_env env, napi_value exports) {
   return exports;
 }
 
-NAPI_MODULE(launch, init)
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
