@@ -27,6 +27,7 @@ function withRegistryCommands(c: Command, registry: Command[]): Command {
 }
 
 const run = async () => (await import('./run.js')).stdioCommands;
+const logs = async () => [(await import('./logs.js')).logsCommand];
 const lifecycle = async () => (await import('./container.js')).lifecycleCommands;
 const stats = async () => [(await import('./stats.js')).statsCommand];
 const containerTools = async () => (await import('./container-tools.js')).containerTools;
@@ -36,8 +37,8 @@ const cleanup = async () => [(await import('./container.js')).cleanupCommand];
 const registry = async () => (await import('./registry.js')).registryCommands;
 
 async function containerGroup(): Promise<Command[]> {
-  const [stdio, lifecycleCommands, rest, { containerGroupOnly }, [cleanupCommand]] = await Promise.all([
-    run(), lifecycle(), Promise.all([stats(), containerTools(), copy(), pause()]), import('./container-tools.js'), cleanup(),
+  const [stdio, logsCommands, lifecycleCommands, rest, { containerGroupOnly }, [cleanupCommand]] = await Promise.all([
+    run(), logs(), lifecycle(), Promise.all([stats(), containerTools(), copy(), pause()]), import('./container-tools.js'), cleanup(),
   ]);
   return [{
     name: 'container',
@@ -46,7 +47,7 @@ async function containerGroup(): Promise<Command[]> {
     flags: [],
     // `container inspect` inspects containers only: an image of that name is no such container.
     subcommands: [
-      ...stdio, ...lifecycleCommands.map((c) => (c.name === 'inspect' ? containerInspect(c) : c)), ...rest.flat(), ...containerGroupOnly,
+      ...stdio, ...logsCommands, ...lifecycleCommands.map((c) => (c.name === 'inspect' ? containerInspect(c) : c)), ...rest.flat(), ...containerGroupOnly,
       { ...cleanupCommand, name: 'cleanup' },
     ],
   }];
@@ -54,7 +55,8 @@ async function containerGroup(): Promise<Command[]> {
 
 // test/cli/commands.test.ts checks each file's names against the commands it loads.
 const files: CommandFile[] = [
-  { names: ['run', 'create', 'start', 'attach', 'exec', 'logs'], load: run },
+  { names: ['run', 'create', 'start', 'attach', 'exec'], load: run },
+  { names: ['logs'], load: logs },
   { names: ['ps', 'list', 'ls', 'inspect', 'stop', 'kill', 'rm', 'wait', 'rename', 'restart'], load: lifecycle },
   { names: ['stats'], load: stats },
   { names: ['top', 'diff', 'update'], load: containerTools },

@@ -1,4 +1,4 @@
-// create, run, start, attach, exec, logs: the commands that carry a container's stdio.
+// create, run, start, attach, exec: the commands that carry a container's stdio.
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import type { FlagDef, FlagValues } from './args.js';
@@ -10,7 +10,7 @@ import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlags } from './pull-policy.js';
 import {
-  parseEnv, parseEntrypoint, parseLabels, parseOomScoreAdj, parseRestart, parseTime, parseTmpfs, parseUlimit, parseBytes,
+  parseEnv, parseEntrypoint, parseLabels, parseOomScoreAdj, parseRestart, parseTmpfs, parseUlimit, parseBytes,
   readLabelFiles, resourceFlags, resourcesFromFlags, restartFlagDef,
 } from './options.js';
 import { attachedStreams, hostOptionsFromFlags, readSeccompProfile, writeCidFile } from './run-host.js';
@@ -489,43 +489,4 @@ const execCommand: Command = {
   },
 };
 
-const logsCommand: Command = {
-  name: 'logs',
-  usage: 'logs [OPTIONS] CONTAINER',
-  summary: 'Fetch the logs of a container',
-  flags: [
-    { name: 'follow', short: 'f', type: 'bool', desc: 'Follow log output' },
-    { name: 'tail', short: 'n', type: 'string', value: 'N', desc: 'Number of lines to show from the end of the logs (default all)' },
-    { name: 'since', type: 'string', value: 'TIME', desc: 'Show logs since timestamp (e.g. 2024-01-02T13:23:37Z) or relative (e.g. 42m)' },
-    { name: 'until', type: 'string', value: 'TIME', desc: 'Show logs before a timestamp or relative time' },
-    { name: 'timestamps', short: 't', type: 'bool', desc: 'Show timestamps' },
-  ],
-  minArgs: 1,
-  maxArgs: 1,
-  async run(ctx, f, args) {
-    const mgr = await ctx.containers();
-    const c = await mgr.get(args[0]);
-    const tailRaw = f.tail as string | undefined;
-    if (tailRaw !== undefined && tailRaw !== 'all' && !/^\d+$/.test(tailRaw))
-      throw invalidArgument(`invalid value "${tailRaw}" for --tail: expected a number or "all"`);
-    const ac = new AbortController();
-    process.once('SIGINT', () => ac.abort());
-    const lines = mgr.logs(c, {
-      tail: tailRaw === undefined || tailRaw === 'all' ? undefined : Number(tailRaw),
-      since: f.since !== undefined ? parseTime(f.since as string, '--since') : undefined,
-      until: f.until !== undefined ? parseTime(f.until as string, '--until') : undefined,
-      follow: !!f.follow,
-      signal: ac.signal,
-      sync: true, // this process serves nothing else meanwhile
-    });
-    for await (const l of lines) {
-      // The text as the container wrote it: bytes, not necessarily UTF-8.
-      const write = l.stream === 'stderr' ? (s: string | Uint8Array) => process.stderr.write(s) : writeOut;
-      if (f.timestamps) write(l.time + ' ');
-      write(l.text);
-      if (!l.partial) write('\n');
-    }
-  },
-};
-
-export const stdioCommands: Command[] = [runCommand, createCommand, startCommand, attachCommand, execCommand, logsCommand];
+export const stdioCommands: Command[] = [runCommand, createCommand, startCommand, attachCommand, execCommand];
