@@ -38,3 +38,24 @@ test('quick commands load none of the node modules they do not use', async (t) =
     assert.deepEqual(unused.filter((m) => loaded.has(m)), [], `${args.join(' ')} loaded them`);
   }
 });
+
+test('only the read-only quick commands start node without a random string hash seed', async (t) => {
+  const inst = await newInstance(t);
+  // bin/berth picks node's flags by command (scripts/build.mjs); a preload records them.
+  const flags = join(inst.base, 'flags.json');
+  const preload = join(inst.base, 'flags.cjs');
+  writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(flags)}, JSON.stringify({ execArgv: process.execArgv, cache: process.env.BERTH_CODE_CACHE ?? null })));\n`);
+  const started = async (args: string[]) => {
+    await inst.run(args, { env: { NODE_OPTIONS: `--require ${preload}` } });
+    return JSON.parse(readFileSync(flags, 'utf8')) as { execArgv: string[]; cache: string | null };
+  };
+  const quick = [['images'], ['ps', '-a'], ['inspect', 'nothing'], ['logs', 'nothing'], ['version'], ['--log-level', 'error', 'images'], ['container', 'inspect', 'nothing']];
+  const others = [['pull', 'no/such:image'], ['load', '-i', '/nonexistent.tar'], ['run', '--rm'], ['--help'], ['container', 'ls'], ['image', 'rm', 'nothing'], ['--root', inst.root, 'volume', 'ls']];
+  for (const args of quick) {
+    const s = await started(args);
+    assert.ok(s.execArgv.includes('--no-rehash-snapshot'), `${args.join(' ')}: ${s.execArgv}`);
+    // The launcher's choice of code cache stays with it: no child sees it.
+    assert.equal(s.cache, null);
+  }
+  for (const args of others) assert.ok(!(await started(args)).execArgv.includes('--no-rehash-snapshot'), args.join(' '));
+});
