@@ -13,7 +13,9 @@ const map = { exports: {} };
 process.dlopen(map, __dirname + '/launch.node');
 const { Script } = require('node:vm');
 // The bundle is ASCII (scripts/build.mjs): its bytes are its latin1 string.
-const script = new Script(map.exports.mapLatin1(file), { filename: file, cachedData: map.exports.mapBuffer(cacheFile) });
+const source = map.exports.mapLatin1(file);
+if (source === undefined) throw new Error(`cannot read ${file}: build berth again (make build)`);
+const script = new Script(source, { filename: file, cachedData: map.exports.mapBuffer(cacheFile) });
 if (process.env.BERTH_WRITE_CODE_CACHE) {
   process.once('exit', () => {
     const { renameSync, writeFileSync } = require('node:fs');
