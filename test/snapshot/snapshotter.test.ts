@@ -145,12 +145,16 @@ test('mounting never changes the process cwd, and layer paths longer than a page
   const watcher = new Worker(
     `const { workerData, parentPort } = require('node:worker_threads');
      const { readlinkSync } = require('node:fs');
-     const seen = new Set();
+     const seen = new Set([readlinkSync('/proc/self/cwd')]);
+     parentPort.postMessage('watching');
      while (Atomics.load(workerData, 0) === 0) seen.add(readlinkSync('/proc/self/cwd'));
      parentPort.postMessage([...seen]);`,
     { eval: true, workerData: stop },
   );
-  const seen = new Promise<string[]>((resolve, reject) => watcher.once('message', resolve).once('error', reject));
+  const message = () => new Promise<unknown>((resolve, reject) => watcher.once('message', resolve).once('error', reject));
+  // A worker takes a while to start on a loaded machine: the mounts wait until it watches.
+  assert.equal(await message(), 'watching');
+  const seen = message() as Promise<string[]>;
   const c = join(deep, 'containers', 'c');
   let rootfs = '';
   for (let i = 0; i < 20; i++) {
