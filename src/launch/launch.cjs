@@ -16,7 +16,9 @@ const { Script } = require('node:vm');
 const source = map.exports.mapLatin1(file);
 if (source === undefined) throw new Error(`cannot read ${file}: build berth again (make build)`);
 const script = new Script(source, { filename: file, cachedData: map.exports.mapBuffer(cacheFile) });
-if (process.env.BERTH_WRITE_CODE_CACHE) {
+const writeCache = process.env.BERTH_WRITE_CODE_CACHE;
+delete process.env.BERTH_WRITE_CODE_CACHE; // for this process, not for what it starts
+if (writeCache) {
   process.once('exit', () => {
     const { renameSync, writeFileSync } = require('node:fs');
     writeFileSync(cacheFile + '.tmp', script.createCachedData());
