@@ -23,14 +23,21 @@ export const logsCommand: Command = {
     const tailRaw = f.tail as string | undefined;
     if (tailRaw !== undefined && tailRaw !== 'all' && !/^\d+$/.test(tailRaw))
       throw invalidArgument(`invalid value "${tailRaw}" for --tail: expected a number or "all"`);
-    const ac = new AbortController();
-    process.once('SIGINT', () => ac.abort());
+    // Following, ctrl-c ends the command quietly, with what was read printed. Without
+    // follow the default SIGINT is enough: an AbortController (a module node loads on first
+    // use) and a signal handler cost a plain `logs` a millisecond.
+    let signal: AbortSignal | undefined;
+    if (f.follow) {
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      signal = ac.signal;
+    }
     const lines = mgr.logs(c, {
       tail: tailRaw === undefined || tailRaw === 'all' ? undefined : Number(tailRaw),
       since: f.since !== undefined ? parseTime(f.since as string, '--since') : undefined,
       until: f.until !== undefined ? parseTime(f.until as string, '--until') : undefined,
       follow: !!f.follow,
-      signal: ac.signal,
+      signal,
       sync: true, // this process serves nothing else meanwhile
     });
     for await (const l of lines) {
