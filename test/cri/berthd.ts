@@ -87,7 +87,8 @@ export async function startBerthd(t: After, inst: Instance, o: BerthdOptions = {
       return exited;
     },
   };
-  t.after(async () => {
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
     // Pods a test left behind: their networks go through the CRI while berthd still serves
     // (the instance's cleanup cannot tear a pod's CNI attachments down).
     if (child.exitCode === null && child.signalCode === null) {
@@ -102,7 +103,15 @@ export async function startBerthd(t: After, inst: Instance, o: BerthdOptions = {
       child.kill('SIGKILL');
       await exited;
     }
-  });
+  })());
+  t.after(stop);
+  // The instance's own clean-up kills whatever uses its dir: berthd must remove the pods a
+  // failed test left (netns, CNI rules) before that, whichever clean-up runs first.
+  const cleanup = inst.cleanup;
+  inst.cleanup = async () => {
+    await stop();
+    await cleanup();
+  };
   if (o.noWait) return d;
   const deadline = Date.now() + 30_000;
   for (;;) {
