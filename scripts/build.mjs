@@ -102,9 +102,9 @@ if (dynamic) throw new Error(`build/berth.cjs has dynamic imports the launcher c
 // Commands that execute the container lifecycle (the launcher picks their code cache).
 const RUNNERS = ['run', 'create', 'start', 'restart', 'exec', 'stop', 'kill', 'rm', 'wait', 'attach', 'cleanup'];
 // Quick commands users type most, each with a cache of what it alone runs (berth.cjs.<cmd>.cache):
-// smaller than the shared one (help and the other commands), so loaded sooner. (inspect and
-// logs take the sample container when the build could make one, below.)
-const QUICK = { ps: ['ps', '-a'], images: ['images'], inspect: ['inspect', 'none'], logs: ['logs', 'none'], version: ['version'] };
+// smaller than the shared one (help and the other commands), so loaded sooner. inspect and
+// logs name the build's sample container (below): where it could not be made, its not-found path.
+const QUICK = { ps: ['ps', '-a'], images: ['images'], inspect: ['inspect', 'sample'], logs: ['logs', 'sample'], version: ['version'] };
 // Global options that take a value (src/cli/main.ts): the launcher skips them to find the command.
 const VALUED = ['--root', '--runroot', '--config-dir', '--namespace', '--runtime', '--log-level', '--log-format'];
 
@@ -204,10 +204,9 @@ try {
   writeFileSync(join(scratch, 'etc', 'berth.toml'), `[network]\ncni_conf_dir = "${join(scratch, 'cni')}"\n`);
   sample = makeSample();
   const cache = (args) => berth(args, { BERTH_WRITE_CODE_CACHE: '1' });
-  const quick = { ...QUICK, ...(sample ? { inspect: ['inspect', 'sample'], logs: ['logs', 'sample'] } : {}) };
   // The quick commands first, each writing its own cache; then the shared one.
-  for (const name of Object.keys(quick)) rmSync(`build/berth.cjs.${name}.cache`, { force: true });
-  for (const args of Object.values(quick)) cache(args);
+  for (const name of Object.keys(QUICK)) rmSync(`build/berth.cjs.${name}.cache`, { force: true });
+  for (const args of Object.values(QUICK)) cache(args);
   for (const args of [['--help'], ['image', 'ls'], ['container', 'ls', '-a'], ['volume', 'ls'], ['network', 'ls']]) cache(args);
 } finally {
   if (sample && !berth(['rm', '-f', 'sample'])) console.error(`build: could not remove the sample container in ${scratch}`);

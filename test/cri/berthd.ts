@@ -105,13 +105,7 @@ export async function startBerthd(t: After, inst: Instance, o: BerthdOptions = {
     }
   })());
   t.after(stop);
-  // The instance's own clean-up kills whatever uses its dir: berthd must remove the pods a
-  // failed test left (netns, CNI rules) before that, whichever clean-up runs first.
-  const cleanup = inst.cleanup;
-  inst.cleanup = async () => {
-    await stop();
-    await cleanup();
-  };
+  inst.stopFirst(stop);
   if (o.noWait) return d;
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -226,13 +226,7 @@ export async function startContainerd(t: After, inst: Instance, o: ContainerdOpt
       return code;
     })());
   t.after(stop);
-  // The instance's own clean-up kills whatever uses its dir: containerd must remove its pods
-  // (netns, CNI rules) before that, whichever clean-up runs first.
-  const cleanup = inst.cleanup;
-  inst.cleanup = async () => {
-    await stop();
-    await cleanup();
-  };
+  inst.stopFirst(stop);
 
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -55,6 +55,12 @@ export interface Instance {
   importBusybox(name?: string): Promise<string>;
   /** Removes every container, process, mount and file of this instance. Idempotent. */
   cleanup(): Promise<void>;
+  /**
+   * Has cleanup() await stop() first (the last registered first): a daemon on this instance
+   * removes what it made (pods' netns, CNI rules) through its own API while it still serves,
+   * before the clean-up kills whatever uses the instance's dir, whichever after-hook runs first.
+   */
+  stopFirst(stop: () => Promise<unknown>): void;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -104,6 +110,7 @@ export async function newInstance(t?: Pick<TestContext, 'after'>): Promise<Insta
   );
   const env: NodeJS.ProcessEnv = { ...process.env, BERTH_ROOT: root, BERTH_RUNROOT: runRoot, BERTH_CONFIG_DIR: configDir };
   let cleaned = false;
+  const stoppers: (() => Promise<unknown>)[] = [];
 
   const inst: Instance = {
     base,
@@ -120,10 +127,12 @@ export async function newInstance(t?: Pick<TestContext, 'after'>): Promise<Insta
       return name;
     },
     async cleanup() {
+      for (const stop of [...stoppers].reverse()) await stop();
       if (cleaned) return;
       cleaned = true;
       await destroy(inst);
     },
+    stopFirst: (stop) => void stoppers.push(stop),
   };
   t?.after(() => inst.cleanup());
   return inst;
