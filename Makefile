@@ -62,7 +62,8 @@ demo: deps build
 	@echo "--- done: try '$(BERTH) logs $(DEMO_NAME)' or 'make install' to put berth on PATH"
 
 # Type errors fail the run; the suite runs file by file, two at a time; then
-# one-iteration benchmark smoke runs; then, whatever failed before, the leak check.
+# one-iteration benchmark smoke runs; then, whatever failed before, the leak check; last, what
+# failed (the suite's TAP is kept in out/tests.tap).
 test: deps node_modules build
 	rm -rf out
 	npx tsc -p . --outDir out
@@ -70,18 +71,21 @@ test: deps node_modules build
 	if command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/moby/spdystream ]; then \
 	  GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOCACHE=$(CURDIR)/out/gocache go build -o out/spdystream-peer $(CURDIR)/test/stream/spdystream-peer.go \
 	    || echo 'make test: the Go spdystream peer did not build; its test will say why'; fi
-	status=0; \
+	failed=; \
 	node --test --test-concurrency=2 --test-timeout=$(TEST_TIMEOUT_MS) \
-	  $$(find out/test -name '*.test.js' | sort) || status=$$?; \
-	bench/run-latency --runs 1 --stopped 3 || status=$$?; \
-	bench/network --runs 1 || status=$$?; \
-	bench/pull --runs 1 --size-mb 20 || status=$$?; \
-	bench/loop-lag --smoke || status=$$?; \
-	bench/cri --runs 1 --concurrent 2 --pods 2 || status=$$?; \
-	bench/stream --runs 1 --transfers 1 --size-mb 5 || status=$$?; \
-	bench/docker-api --runs 1 --stopped 3 --running 2 || status=$$?; \
-	node --test out/test/leaks.check.js || status=$$?; \
-	exit $$status
+	  --test-reporter=tap --test-reporter-destination=stdout \
+	  --test-reporter=tap --test-reporter-destination=out/tests.tap \
+	  $$(find out/test -name '*.test.js' | sort) || failed="$$failed tests"; \
+	bench/run-latency --runs 1 --stopped 3 || failed="$$failed bench/run-latency"; \
+	bench/network --runs 1 || failed="$$failed bench/network"; \
+	bench/pull --runs 1 --size-mb 20 || failed="$$failed bench/pull"; \
+	bench/loop-lag --smoke || failed="$$failed bench/loop-lag"; \
+	bench/cri --runs 1 --concurrent 2 --pods 2 || failed="$$failed bench/cri"; \
+	bench/stream --runs 1 --transfers 1 --size-mb 5 || failed="$$failed bench/stream"; \
+	bench/docker-api --runs 1 --stopped 3 --running 2 || failed="$$failed bench/docker-api"; \
+	node --test out/test/leaks.check.js || failed="$$failed leak-check"; \
+	if [ -n "$$failed" ]; then \
+	  echo "make test: failed:$$failed"; awk -f scripts/tap-failures.awk out/tests.tap; exit 1; fi
 
 # The CRI suite against containerd (test/cri/containerd.ts starts it with its own config):
 # shows the tests encode CRI behaviour; where the two differ, the test says why.
