@@ -42,12 +42,21 @@ const diffCommand: Command = {
   name: 'diff',
   usage: 'diff CONTAINER',
   summary: "Inspect changes to a container's file system (A added, C changed, D deleted)",
-  flags: [],
+  flags: [{ name: 'format', type: 'string', value: 'FORMAT', desc: 'Output format: json (the only one podman knows besides the default lines)' }],
   minArgs: 1,
   maxArgs: 1,
-  async run(ctx, _f, [ref]) {
+  async run(ctx, f, [ref]) {
+    const format = f.format as string | undefined;
+    if (format !== undefined && format !== 'json') throw invalidArgument("only supported value for '--format' is 'json'");
     const changes = await (await ctx.containers()).changes(ref);
-    writeOut(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+    if (format === undefined) return writeOut(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+    // podman's JSON: a list per kind, an empty one left out, indented as podman does.
+    const report: Record<string, string[]> = {};
+    for (const [key, kind] of [['changed', 'C'], ['added', 'A'], ['deleted', 'D']] as const) {
+      const paths = changes.filter((c) => c.kind === kind).map((c) => c.path);
+      if (paths.length > 0) report[key] = paths;
+    }
+    writeOut(JSON.stringify(report, null, 5) + '\n');
   },
 };
 

@@ -4,6 +4,7 @@
 // by conmon's exit command (recordMonitorExit). The pieces live beside it: records.ts (the
 // table), runtime.ts (runc + conmon), create.ts, exec.ts, reconcile.ts, release.ts.
 import { existsSync, mkdirSync, readdirSync, watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isValidName, type Config } from '../config/index.js';
@@ -105,6 +106,9 @@ export interface StopOptions {
   /** Stops waiting (the signal already sent stays sent). */
   signal?: AbortSignal;
 }
+
+/** Mount points of every container (podman's list), whichever the runtime made. */
+const RUNTIME_MOUNT_POINTS = ['/dev', '/dev/shm', '/proc', '/run', '/run/.containerenv', '/run/secrets', '/sys'];
 
 export class ContainerManager {
   readonly runtime: ContainerRuntime;
@@ -232,11 +236,24 @@ export class ContainerManager {
     return this.records.byId(c.id) ?? c;
   }
 
-  /** What the container changed on top of its image (docker's diff: A, C, D). */
+  /**
+   * What the container changed on top of its image (docker's diff: A, C, D), without the
+   * mount points the runtime made for it (podman's diff leaves them out too): the
+   * kernel's file systems' and every bind mount's, the /etc files and volumes among them.
+   */
   async changes(ref: string): Promise<Change[]> {
     const c = await this.get(ref);
     const images = await this.parts.images();
-    return (await this.parts.snapshots()).changes(images.topChainId(images.resolve(c.imageId ?? c.config.image)), this.paths(c).dir);
+    const dir = this.paths(c).dir;
+    const changes = await (await this.parts.snapshots()).changes(images.topChainId(images.resolve(c.imageId ?? c.config.image)), dir);
+    const hidden = new Set(RUNTIME_MOUNT_POINTS);
+    try {
+      const spec = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { mounts?: { destination: string; type?: string; options?: string[] }[] };
+      for (const m of spec.mounts ?? []) if (m.type === 'bind' || m.options?.some((o) => o === 'bind' || o === 'rbind')) hidden.add(m.destination);
+    } catch {
+      // never instantiated: no spec, no bind mounts
+    }
+    return changes.filter((ch) => !hidden.has(ch.path));
   }
 
   /**
@@ -426,12 +443,16 @@ export class ContainerManager {
     await this.records.rename(c.id, newName, { ...c.config, name: newName });
   }
 
-  /** Removes a container; a running one only with force (it is killed first); volumes: its anonymous volumes too. */
+  /**
+   * Removes a container; a running one only with force (it is killed first); volumes: its
+   * anonymous volumes too. A created one goes without force, as in podman and docker: its
+   * process waits for start and has run nothing of the user's.
+   */
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<Container> {
     const c = await this.get(ref);
     if (c.state === 'removing') throw failedPrecondition(`removal of container ${c.name} is already in progress`);
     if (c.state === 'running' || c.state === 'created') {
-      if (!opts.force)
+      if (c.state === 'running' && !opts.force)
         throw failedPrecondition(`cannot remove container ${c.name}: container is ${stateWord(c)}: stop the container before removing or force remove`);
       // Only a policy reads the mark (and a full disk must not stop a removal).
       if (c.config.restartPolicy) await this.records.setStoppedByUser(c.id, true);

@@ -2,7 +2,9 @@
 // history, network exists and prune.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { newInstance, type Instance } from '../helpers/index.js';
 
 async function ok(inst: Instance, args: string[], input?: string): Promise<string> {
@@ -15,7 +17,9 @@ test('top, diff, update, container prune, image history, network exists and prun
   const inst = await newInstance(t);
   t.after(() => inst.cleanup());
   const img = await inst.importBusybox();
-  await ok(inst, ['run', '-d', '--name', 'worker', '--network', 'none', img, 'sh', '-c', 'echo new > /tmp/added; rm /bin/true; echo x >> /etc/passwd; sleep 600']);
+  const bindSource = mkdtempSync(join(tmpdir(), 'berth-diff-'));
+  t.after(() => rmSync(bindSource, { recursive: true, force: true }));
+  await ok(inst, ['run', '-d', '--name', 'worker', '--network', 'none', '-v', `${bindSource}:/data`, img, 'sh', '-c', 'echo new > /tmp/added; rm /bin/true; echo x >> /etc/passwd; sleep 600']);
 
   // top: the host's ps, the container's rows.
   const top = await ok(inst, ['top', 'worker']);
@@ -28,6 +32,18 @@ test('top, diff, update, container prune, image history, network exists and prun
   // diff: A added, C changed (and the dirs above), D deleted.
   const diff = (await ok(inst, ['diff', 'worker'])).trim().split('\n');
   for (const line of ['C /tmp', 'A /tmp/added', 'C /bin', 'D /bin/true', 'C /etc', 'C /etc/passwd']) assert.ok(diff.includes(line), `${line} in ${diff.join(' | ')}`);
+  // Not the mount points the runtime made (the image has none of them), as in podman's diff.
+  for (const path of ['/dev', '/proc', '/sys', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/data'])
+    assert.ok(!diff.some((l) => l.slice(2) === path), `${path} in ${diff.join(' | ')}`);
+  // podman's JSON: a list per kind, in the lines' order.
+  const json = await ok(inst, ['diff', '--format', 'json', 'worker']);
+  assert.match(json, /^\{\n {5}"changed": \[\n {10}"\/bin",/);
+  const report = JSON.parse(json) as Record<string, string[]>;
+  assert.deepEqual(Object.keys(report), ['changed', 'added', 'deleted']);
+  assert.deepEqual(report.deleted, ['/bin/true']);
+  assert.deepEqual([...report.changed!, ...report.added!].sort(), diff.filter((l) => !l.startsWith('D ')).map((l) => l.slice(2)).sort());
+  const badFormat = await inst.run(['diff', '--format', 'table', 'worker']);
+  assert.deepEqual([badFormat.code, badFormat.stderr], [125, "berth: only supported value for '--format' is 'json'\n"]);
 
   // update: the cgroup's limits change on the running container.
   const id = (await ok(inst, ['inspect', '-f', '{{.Id}}', 'worker'])).trim();
@@ -49,6 +65,12 @@ test('top, diff, update, container prune, image history, network exists and prun
   assert.equal(autoRemoved.code, 125);
   assert.match(autoRemoved.stderr, /AutoRemove is enabled/);
   await ok(inst, ['rm', '-f', 'gone-on-exit']);
+
+  // rm of a created container needs no -f (its process has run nothing), as in podman.
+  await ok(inst, ['create', '--name', 'made', '--network', 'none', img, 'true']);
+  assert.equal(await ok(inst, ['diff', 'made']), 'C /etc\n', 'a new container has changed only the dir of its /etc files');
+  assert.equal(await ok(inst, ['rm', 'made']), 'made\n');
+  assert.equal((await inst.run(['inspect', 'made'])).code, 125);
 
   // container prune: the stopped ones only.
   await ok(inst, ['create', '--name', 'idle', img, 'true']);
