@@ -1,5 +1,5 @@
 // The everyday commands podman users reach for: top, diff, update, container prune, image
-// history, network exists and prune.
+// history, container, image and network exists, network prune.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +13,7 @@ async function ok(inst: Instance, args: string[], input?: string): Promise<strin
   return r.stdout;
 }
 
-test('top, diff, update, container prune, image history, network exists and prune', async (t) => {
+test('top, diff, update, container prune, image history, exists, network prune', async (t) => {
   const inst = await newInstance(t);
   t.after(() => inst.cleanup());
   const img = await inst.importBusybox();
@@ -85,6 +85,17 @@ test('top, diff, update, container prune, image history, network exists and prun
   assert.match(history[0]!, /^ID\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT/);
   assert.ok(history[1]!.startsWith(imgId.slice(0, 12)), history.join('\n'));
   assert.deepEqual((await ok(inst, ['image', 'history', '-q', img])).trim().split('\n')[0], imgId.slice(0, 12));
+
+  // container exists and image exists: exit 0 or 1, 125 for a bad reference.
+  assert.equal((await inst.run(['container', 'exists', 'worker'])).code, 0);
+  assert.equal((await inst.run(['container', 'exists', id.slice(0, 12)])).code, 0, 'by ID prefix');
+  assert.equal((await inst.run(['container', 'exists', 'nosuch'])).code, 1);
+  assert.equal((await inst.run(['container', 'exists', img])).code, 1, 'an image is no container');
+  assert.equal((await inst.run(['image', 'exists', img])).code, 0);
+  assert.equal((await inst.run(['image', 'exists', 'nosuch'])).code, 1);
+  assert.equal((await inst.run(['image', 'exists', 'worker'])).code, 1, 'a container is no image');
+  const badRef = await inst.run(['image', 'exists', 'BAD::ref']);
+  assert.deepEqual([badRef.code, badRef.stderr], [125, 'berth: invalid reference format: "BAD::ref"\n']);
 
   // network exists / prune.
   assert.equal((await inst.run(['network', 'exists', 'nosuch'])).code, 1);
