@@ -108,6 +108,10 @@ function matches(mgr: ContainerManager, c: Container, filters: string[]): boolea
   });
 }
 
+/** ps --sort's keys (podman's). */
+const SORT_KEYS = ['command', 'created', 'id', 'image', 'names', 'runningfor', 'size', 'status'] as const;
+type SortKey = (typeof SORT_KEYS)[number];
+
 const psCommand: Command = {
   name: 'ps',
   aliases: ['list', 'ls'],
@@ -121,23 +125,28 @@ const psCommand: Command = {
     { name: 'last', short: 'n', type: 'int', value: 'N', desc: 'Show n last created containers (includes all states)' },
     { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (id, name, status, exited, ancestor, label, health)' },
     { name: 'size', short: 's', type: 'bool', desc: 'Display the total file sizes (writable layer, and with the image: virtual)' },
+    { name: 'sort', type: 'string', value: 'KEY', desc: `Sort by ${SORT_KEYS.join(', ')} (default created: newest first)` },
     formatFlag,
   ],
   maxArgs: 0,
   async run(ctx, f) {
     const mgr = await ctx.containers();
     const filters = (f.filter as string[] | undefined) ?? [];
+    const sortKey = (f.sort as string | undefined) ?? 'created';
+    if (!(SORT_KEYS as readonly string[]).includes(sortKey)) throw invalidArgument(`invalid --sort "${sortKey}": ${SORT_KEYS.slice(0, -1).join(', ')} or ${SORT_KEYS.at(-1)}`);
     const all = !!f.all || !!f.latest || f.last !== undefined || filters.some((x) => x.startsWith('status=') || x.startsWith('exited='));
     let list = (await mgr.list({ all })).filter((c) => matches(mgr, c, filters));
     if (f.latest) list = list.slice(0, 1);
     if (f.last !== undefined) list = list.slice(0, f.last as number);
+    const now = Date.now();
+    const sizes = f.size || sortKey === 'size' ? await sizesOf(ctx, mgr, list) : undefined;
+    list = sortContainers(mgr, list, sortKey as SortKey, sizes, now);
     const full = !!f['no-trunc'];
     if (f.quiet) {
       writeOut(list.map((c) => (full ? c.id : shortId(c.id)) + '\n').join(''));
       return;
     }
-    const now = Date.now();
-    const size = f.size ? await sizesOf(ctx, mgr, list) : undefined;
+    const size = f.size ? sizes!.text : undefined;
     // The network code is loaded only when some container publishes ports.
     const ports = list.some((c) => c.network?.portMappings.length) ? (await import('../network/index.js')).formatPorts : () => '';
     await printList(
@@ -157,12 +166,45 @@ const psCommand: Command = {
   },
 };
 
-/** `ps -s`: the writable layer's size, and with the image's as podman prints it: "12B (virtual 2MB)". */
-async function sizesOf(ctx: Engine, mgr: ContainerManager, list: Container[]): Promise<(c: Container) => string> {
+/** ps --sort as podman orders: created newest first, runningfor the longest running first, size the smallest first, the rest by their text. */
+function sortContainers(mgr: ContainerManager, list: Container[], key: SortKey, sizes: ContainerSizes | undefined, now: number): Container[] {
+  const byText = (text: (c: Container) => string) => [...list].sort((a, b) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));
+  switch (key) {
+    case 'created':
+      return [...list].sort((a, b) => b.createdAt - a.createdAt);
+    case 'runningfor':
+      return [...list].sort((a, b) => (a.startedAt ?? now) - (b.startedAt ?? now));
+    case 'size':
+      return [...list].sort((a, b) => sizes!.virtual(a) - sizes!.virtual(b));
+    case 'command':
+      return byText((c) => commandText(c, true));
+    case 'id':
+      return byText((c) => c.id);
+    case 'image':
+      return byText((c) => c.config.image);
+    case 'names':
+      return byText((c) => c.name);
+    case 'status':
+      return byText((c) => statusText(mgr, c, now));
+  }
+}
+
+interface ContainerSizes {
+  /** The writable layer's bytes. */
+  rw(c: Container): number;
+  /** With the image's. */
+  virtual(c: Container): number;
+  /** As podman's ps -s prints it: "12B (virtual 2MB)". */
+  text(c: Container): string;
+}
+
+async function sizesOf(ctx: Engine, mgr: ContainerManager, list: Container[]): Promise<ContainerSizes> {
   const [{ treeSize }, images] = await Promise.all([import('./df.js'), ctx.images()]);
   const imageSize = new Map(images.list().map((i) => [i.id, i.size]));
   const sizes = new Map(list.map((c) => [c.id, treeSize(join(mgr.paths(c).dir, 'upper'))]));
-  return (c) => `${humanSize(sizes.get(c.id) ?? 0)} (virtual ${humanSize((sizes.get(c.id) ?? 0) + (imageSize.get(c.imageId ?? '') ?? 0))})`;
+  const rw = (c: Container) => sizes.get(c.id) ?? 0;
+  const virtual = (c: Container) => rw(c) + (imageSize.get(c.imageId ?? '') ?? 0);
+  return { rw, virtual, text: (c) => `${humanSize(rw(c))} (virtual ${humanSize(virtual(c))})` };
 }
 
 /** docker-inspect-shaped view of a container. */
@@ -310,6 +352,7 @@ const inspectCommand: Command = {
   flags: [
     { name: 'format', short: 'f', type: 'string', value: 'FORMAT', desc: 'Format the output using a Go-style template' },
     { name: 'type', type: 'string', value: 'TYPE', desc: 'Only inspect objects of the given type (container or image)' },
+    { name: 'size', short: 's', type: 'bool', desc: "Display a container's file sizes (SizeRw, SizeRootFs)" },
   ],
   minArgs: 1,
   async run(ctx, f, args) {
@@ -319,7 +362,7 @@ const inspectCommand: Command = {
     let failed = 0;
     for (const ref of args) {
       try {
-        views.push(await inspectOne(ctx, ref, type));
+        views.push(await inspectOne(ctx, ref, type, !!f.size));
       } catch (e) {
         if (!isBerthError(e, 'NotFound')) throw e;
         failed++;
@@ -340,12 +383,17 @@ export async function containerInspectView(ctx: Engine, c: Container): Promise<R
   return inspectView(await ctx.containers(), c, (name) => volumes?.mountpoint(name) ?? '', await imageDefaults(ctx, c));
 }
 
-async function inspectOne(ctx: Engine, ref: string, type?: string): Promise<{ view: unknown; type: string }> {
+async function inspectOne(ctx: Engine, ref: string, type?: string, size = false): Promise<{ view: unknown; type: string }> {
   if (type !== 'image') {
     const mgr = await ctx.containers();
     try {
       const c = await mgr.get(ref);
-      return { view: withIdAlias(await containerInspectView(ctx, c)), type: 'container' };
+      const view = await containerInspectView(ctx, c);
+      if (size) {
+        const sizes = await sizesOf(ctx, mgr, [c]);
+        Object.assign(view, { SizeRw: sizes.rw(c), SizeRootFs: sizes.virtual(c) });
+      }
+      return { view: withIdAlias(view), type: 'container' };
     } catch (e) {
       if (type === 'container' || !isBerthError(e, 'NotFound')) throw e;
     }

@@ -75,6 +75,21 @@ test('top, diff, update, container prune, image history, exists, network prune',
   // container prune: the stopped ones only.
   await ok(inst, ['create', '--name', 'idle', img, 'true']);
   await ok(inst, ['run', '--name', 'done', '--network', 'none', img, 'true']);
+  // ps --sort, podman's keys: created newest first, runningfor the longest running first.
+  const sorted = async (key: string) => (await ok(inst, ['ps', '-a', '--sort', key, '--format', '{{.Names}}'])).trim().split('\n');
+  assert.deepEqual(await sorted('created'), ['done', 'idle', 'worker']);
+  assert.deepEqual(await sorted('runningfor'), ['worker', 'done', 'idle'], 'never started: last');
+  assert.deepEqual(await sorted('status'), ['idle', 'done', 'worker'], 'Created, Exited, Up');
+  const byId = (await ok(inst, ['ps', '-a', '--sort', 'id', '--format', '{{.ID}}'])).trim().split('\n');
+  assert.deepEqual(byId, [...byId].sort());
+  const badSort = await inst.run(['ps', '--sort', 'age']);
+  assert.deepEqual([badSort.code, badSort.stderr], [125, 'berth: invalid --sort "age": command, created, id, image, names, runningfor, size or status\n']);
+  // inspect --size: the writable layer, and with the image.
+  const [rw, rootFs] = (await ok(inst, ['inspect', '--size', '-f', '{{.SizeRw}} {{.SizeRootFs}}', 'worker'])).trim().split(' ').map(Number);
+  const imageSize = Number((await ok(inst, ['image', 'inspect', '-f', '{{.Size}}', img])).trim());
+  assert.ok(rw! > 0 && rootFs === rw! + imageSize, `SizeRw ${rw}, SizeRootFs ${rootFs}, image ${imageSize}`);
+  assert.doesNotMatch(await ok(inst, ['inspect', 'worker']), /SizeRw/, 'only when asked for');
+
   const pruned = (await ok(inst, ['container', 'prune', '-f'])).trim().split('\n');
   assert.equal(pruned.length, 1, `only the exited one: ${pruned}`);
   assert.deepEqual((await ok(inst, ['ps', '-a', '--format', '{{.Names}}'])).trim().split('\n').sort(), ['idle', 'worker']);
