@@ -13,7 +13,7 @@ import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
 import { printError } from './errors.js';
 import { mountViews } from './mounts.js';
-import { healthFilter, healthSuffix, healthViews } from './healthcheck.js';
+import { healthFilter, healthSuffix, healthViews, parseDuration } from './healthcheck.js';
 import { writeOut } from './stdout.js';
 
 /** docker's names for states in `ps`/`inspect` (a paused container is running, frozen). */
@@ -476,15 +476,63 @@ const rmCommand = eachContainer(
   ],
   (m, r, f) => m.remove(r, { force: !!f.force, volumes: !!f.volumes }),
 );
+/** wait --condition: podman's names for the states berth has (stopped and exited are one). */
+const WAIT_CONDITIONS = ['created', 'exited', 'healthy', 'paused', 'removing', 'running', 'stopped', 'unhealthy'];
+
+function waitConditionMet(mgr: ContainerManager, c: Container, condition: string): boolean {
+  switch (condition) {
+    case 'healthy':
+    case 'unhealthy':
+      return c.state === 'running' && mgr.health(c)?.Status === condition;
+    case 'paused':
+      return c.paused;
+    case 'running':
+      return c.state === 'running' && !c.paused;
+    case 'exited':
+    case 'stopped':
+      return c.state === 'stopped';
+    default:
+      return c.state === condition;
+  }
+}
+
 const waitCommand: Command = {
   name: 'wait',
-  usage: 'wait CONTAINER [CONTAINER...]',
+  usage: 'wait [OPTIONS] CONTAINER [CONTAINER...]',
   summary: 'Block until one or more containers stop, then print their exit codes',
-  flags: [],
+  flags: [
+    { name: 'condition', type: 'strings', value: 'STATE', desc: `Wait until the container is in one of these states: ${WAIT_CONDITIONS.join(', ')} (default stopped)` },
+    { name: 'interval', short: 'i', type: 'string', value: 'DURATION', desc: 'How often to look at the container when waiting for a condition other than stopped (default 250ms)' },
+    { name: 'ignore', type: 'bool', desc: 'A container that does not exist is not an error (prints -1)' },
+  ],
   minArgs: 1,
-  async run(ctx, _f, args) {
+  async run(ctx, f, args) {
+    const conditions = (f.condition as string[] | undefined) ?? ['stopped'];
+    for (const c of conditions) if (!WAIT_CONDITIONS.includes(c)) throw invalidArgument(`invalid --condition "${c}": ${WAIT_CONDITIONS.join(', ')}`);
+    const interval = f.interval === undefined ? 250 : /^\d+$/.test(f.interval as string) ? Number(f.interval) : parseDuration(f.interval as string, '--interval');
     const mgr = await ctx.containers();
-    for (const ref of args) writeOut(`${await mgr.wait(ref)}\n`);
+    const onlyExit = conditions.every((c) => c === 'stopped' || c === 'exited');
+    for (const ref of args) {
+      try {
+        if (onlyExit) {
+          writeOut(`${await mgr.wait(ref)}\n`);
+          continue;
+        }
+        // The other states have no event to wait on: the record is read every interval.
+        for (;;) {
+          const c = await mgr.get(ref);
+          const met = conditions.find((cond) => waitConditionMet(mgr, c, cond));
+          if (met) {
+            writeOut(`${met === 'stopped' || met === 'exited' ? c.exitCode ?? -1 : -1}\n`);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, Math.max(interval, 10)));
+        }
+      } catch (e) {
+        if (!f.ignore || !isBerthError(e, 'NotFound')) throw e;
+        writeOut('-1\n');
+      }
+    }
   },
 };
 

@@ -124,3 +124,38 @@ test('top, diff, update, container prune, image history, exists, network prune',
   await ok(inst, ['rm', '-f', 'worker', 'idle', 'user']);
   await ok(inst, ['network', 'rm', 'kept']);
 });
+
+test('wait --condition: running, paused, stopped; --interval; --ignore; bad values', async (t) => {
+  const inst = await newInstance(t);
+  t.after(() => inst.cleanup());
+  const img = await inst.importBusybox();
+  await ok(inst, ['create', '--name', 'later', '--network', 'none', img, 'sh', '-c', 'sleep 600']);
+  // Waiting for running returns once a start has come (podman prints -1 for a state).
+  const waiting = inst.run(['wait', '--condition', 'running', '-i', '50ms', 'later']);
+  await new Promise((r) => setTimeout(r, 300));
+  await ok(inst, ['start', 'later']);
+  assert.equal(await ok(inst, ['wait', '--condition', 'running', 'later']), '-1\n', 'already running');
+  const started = await waiting;
+  assert.deepEqual([started.code, started.stdout], [0, '-1\n']);
+  await ok(inst, ['pause', 'later']);
+  assert.equal(await ok(inst, ['wait', '--condition', 'paused', '--condition', 'stopped', 'later']), '-1\n');
+  await ok(inst, ['unpause', 'later']);
+  // stopped (or exited): the exit code, as without --condition.
+  const stopped = inst.run(['wait', '--condition', 'exited', '--condition', 'stopped', 'later']);
+  await ok(inst, ['kill', 'later']);
+  assert.deepEqual([(await stopped).code, (await stopped).stdout], [0, '137\n']);
+  assert.equal(await ok(inst, ['wait', '--condition', 'running', '--condition', 'stopped', 'later']), '137\n', 'met by the exit');
+  // --ignore: a missing container prints -1; without it, an error.
+  assert.equal(await ok(inst, ['wait', '--ignore', 'nosuch', 'later']), '-1\n137\n');
+  const missing = await inst.run(['wait', 'nosuch']);
+  assert.deepEqual([missing.code, missing.stderr], [125, 'berth: no such container: nosuch\n']);
+  for (const [flags, re] of [
+    [['--condition', 'asleep'], /^berth: invalid --condition "asleep": created, exited, healthy, paused, removing, running, stopped, unhealthy$/m],
+    [['--condition', 'running', '-i', 'soon'], /^berth: invalid value "soon" for --interval/m],
+  ] as const) {
+    const r = await inst.run(['wait', ...flags, 'later']);
+    assert.equal(r.code, 125, flags.join(' '));
+    assert.match(r.stderr, re);
+  }
+  await ok(inst, ['rm', 'later']);
+});
