@@ -196,6 +196,21 @@ function imageJson(img: Image) {
   };
 }
 
+/** images --sort's keys (podman's). */
+const IMAGE_SORT_KEYS = ['created', 'id', 'repository', 'size', 'tag'];
+
+/** As podman orders: created newest first, size the smallest first, the rest by their text. */
+function sortRows(rows: ImageRow[], key: string): ImageRow[] {
+  const text = (r: ImageRow) => (key === 'id' ? r.image.id : key === 'repository' ? r.repository : r.tag);
+  const order =
+    key === 'created'
+      ? (a: ImageRow, b: ImageRow) => created(b.image) - created(a.image)
+      : key === 'size'
+        ? (a: ImageRow, b: ImageRow) => a.image.size - b.image.size
+        : (a: ImageRow, b: ImageRow) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0);
+  return [...rows].sort(order);
+}
+
 const imagesCommand: Command = {
   name: 'images',
   usage: 'images [OPTIONS] [REPOSITORY[:TAG]]',
@@ -207,13 +222,16 @@ const imagesCommand: Command = {
     { name: 'digests', type: 'bool', desc: 'Show digests' },
     { name: 'noheading', short: 'n', type: 'bool', desc: 'Do not print column headings' },
     { name: 'filter', short: 'f', type: 'strings', value: 'FILTER', desc: 'Filter output (reference=PATTERN, dangling=true|false, label=KEY[=VALUE], id=ID, digest=DIGEST)' },
+    { name: 'sort', type: 'string', value: 'KEY', desc: `Sort by ${IMAGE_SORT_KEYS.join(', ')} (default created: newest first)` },
     formatFlag,
   ],
   maxArgs: 1,
   async run(ctx, f, args) {
     const noTrunc = f['no-trunc'] === true;
+    const sortKey = (f.sort as string | undefined) ?? 'created';
+    if (!IMAGE_SORT_KEYS.includes(sortKey)) throw invalidArgument(`invalid --sort "${sortKey}": ${IMAGE_SORT_KEYS.slice(0, -1).join(', ')} or ${IMAGE_SORT_KEYS.at(-1)}`);
     const filters = [...((f.filter as string[] | undefined) ?? []), ...args.map((a) => `reference=${a}`)];
-    const rows = filterRows(rowsOf((await ctx.images()).list()), filters);
+    const rows = sortRows(filterRows(rowsOf((await ctx.images()).list()), filters), sortKey);
     if (f.quiet) {
       const ids = [...new Set(rows.map((r) => rowView(r, noTrunc).ID))];
       writeOut(ids.map((i) => i + '\n').join(''));

@@ -30,6 +30,14 @@ test('import, images, tag, inspect, save, load and rmi from the command line', a
   assert.equal(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}', 'quay.io/x/*']), 'quay.io/x/y:2\n');
   const json = JSON.parse(await ok(['images', '--format', 'json']));
   assert.equal(json.length, 2);
+  // images --sort, podman's keys: created newest first, the rest by their text.
+  const sorted = async (key: string) => (await ok(['images', '--sort', key, '--format', '{{.Repository}}:{{.Tag}}'])).trim().split('\n');
+  assert.deepEqual(await sorted('created'), ['quay.io/x/y:2', 'localhost/bb:latest']);
+  assert.deepEqual(await sorted('repository'), ['localhost/bb:latest', 'quay.io/x/y:2']);
+  assert.deepEqual(await sorted('tag'), ['quay.io/x/y:2', 'localhost/bb:latest']);
+  assert.deepEqual(await sorted('id'), [[id, 'localhost/bb:latest'], [fromStdin, 'quay.io/x/y:2']].sort().map((x) => x[1]));
+  const badSort = await inst.run(['images', '--sort', 'name']);
+  assert.deepEqual([badSort.code, badSort.stderr], [125, 'berth: invalid --sort "name": created, id, repository, size or tag\n']);
 
   await ok(['tag', 'bb', 'bb:v2', 'other']);
   const [inspected] = JSON.parse(await ok(['image', 'inspect', 'bb:v2']));
