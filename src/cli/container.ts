@@ -255,6 +255,7 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
       Image: cfg.image,
       WorkingDir: cfg.workdir ?? '',
       Labels: templateMap(cfg.labels ?? {}),
+      Annotations: templateMap(cfg.annotations ?? {}),
       Tty: !!cfg.tty,
       OpenStdin: !!cfg.stdin,
       StopSignal: signalName(cfg.stopSignal ?? image?.StopSignal ?? 'SIGTERM'),

@@ -45,8 +45,9 @@ export function parseTmpfs(v: string): TmpfsMount {
 }
 
 /** KEY=VALUE lines; a bare KEY takes the value from berth's own environment (docker semantics). */
-export function parseEnv(values: string[], files: string[]): string[] {
-  const out: string[] = [];
+export function parseEnv(values: string[], files: string[], o: { host?: boolean } = {}): string[] {
+  // --env-host: the host's environment under the files' and the flags' (podman's order).
+  const out: string[] = o.host ? Object.entries(process.env).map(([k, v]) => `${k}=${v}`) : [];
   const add = (e: string, where: string) => {
     if (e === '' || e.startsWith('=')) throw invalidArgument(`invalid environment variable "${e}"${where}`);
     if (e.includes('=')) out.push(e);
@@ -99,6 +100,17 @@ export function parseLabels(values: string[]): Record<string, string> {
   return out;
 }
 
+/** --annotation KEY=VALUE (podman refuses a key without a value); undefined for none. */
+export function parseAnnotations(values: string[]): Record<string, string> | undefined {
+  if (values.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const a of values) {
+    const i = a.indexOf('=');
+    if (i <= 0) throw invalidArgument(`invalid annotation "${a}": must be formatted KEY=VALUE`);
+    out[a.slice(0, i)] = a.slice(i + 1);
+  }
+  return out;
+}
 
 /** --restart (run, create, update). */
 export const restartFlagDef: FlagDef = { name: 'restart', type: 'string', value: 'POLICY', desc: 'Restart policy on exit: no, always, unless-stopped, on-failure[:MAX-RETRIES]' };

@@ -10,7 +10,7 @@ import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlags } from './pull-policy.js';
 import {
-  parseEnv, parseEntrypoint, parseLabels, parseOomScoreAdj, parseRestart, parseTmpfs, parseUlimit, parseBytes,
+  parseAnnotations, parseEnv, parseEntrypoint, parseLabels, parseOomScoreAdj, parseRestart, parseTmpfs, parseUlimit, parseBytes,
   readLabelFiles, resourceFlags, resourcesFromFlags, restartFlagDef,
 } from './options.js';
 import { attachedStreams, hostOptionsFromFlags, readSeccompProfile, writeCidFile } from './run-host.js';
@@ -25,6 +25,7 @@ const createFlags: FlagDef[] = [
   { name: 'tty', short: 't', type: 'bool', desc: 'Allocate a pseudo-TTY' },
   { name: 'env', short: 'e', type: 'strings', value: 'KEY=VALUE', desc: 'Set environment variables' },
   { name: 'env-file', type: 'strings', value: 'FILE', desc: 'Read in a file of environment variables' },
+  { name: 'env-host', type: 'bool', desc: "Use the host's environment in the container (under --env-file and --env)" },
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', desc: 'Working directory inside the container' },
   { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', desc: 'Username or UID, and optionally group name or GID' },
   { name: 'hostname', short: 'h', type: 'string', value: 'NAME', desc: 'Container host name' },
@@ -62,6 +63,7 @@ const createFlags: FlagDef[] = [
   { name: 'init', type: 'bool', desc: 'Run an init inside the container that forwards signals and reaps processes' },
   { name: 'label', short: 'l', type: 'strings', value: 'KEY=VALUE', desc: 'Set metadata on the container' },
   { name: 'label-file', type: 'strings', value: 'FILE', desc: 'Read in a line delimited file of labels' },
+  { name: 'annotation', type: 'strings', value: 'KEY=VALUE', desc: "Add an annotation to the container's OCI spec" },
   { name: 'cidfile', type: 'string', value: 'FILE', desc: 'Write the container ID to the file' },
   { name: 'quiet', short: 'q', type: 'bool', desc: 'Suppress output information when pulling images' },
   { name: 'stop-signal', type: 'string', value: 'SIGNAL', desc: 'Signal to stop the container (default SIGTERM)' },
@@ -138,7 +140,7 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     name: f.name as string | undefined,
     command: args.length > 1 ? args.slice(1) : undefined,
     entrypoint: entrypoint === undefined ? undefined : parseEntrypoint(entrypoint),
-    env: parseEnv(strings('env'), strings('env-file')),
+    env: parseEnv(strings('env'), strings('env-file'), { host: !!f['env-host'] }),
     workdir: f.workdir as string | undefined,
     hostname: f.hostname as string | undefined,
     tty: !!f.tty,
@@ -176,6 +178,7 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     removeOnExit: !!f.rm,
     restartPolicy: restart,
     labels: parseLabels([...readLabelFiles(strings('label-file')), ...strings('label')]),
+    annotations: parseAnnotations(strings('annotation')),
     stopSignal,
     stopTimeout: f['stop-timeout'] as number | undefined,
     logSizeMax,

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { newInstance, listMounts, listProcesses, isAlive, type Instance } from '../helpers/index.js';
 
 async function ok(inst: Instance, args: string[], input?: string): Promise<string> {
@@ -158,6 +159,20 @@ test('users, groups, env, workdir, hostname, entrypoint', async (t) => {
     '1 yes /etc boxhost\n',
   );
   assert.equal(await ok(inst, ['run', '--rm', '--entrypoint', 'echo', img, 'via', 'entrypoint']), 'via entrypoint\n');
+  // --env-host: the host's variables, under --env-file's and --env's.
+  const hosted = await inst.run(['run', '--rm', '--env-host', '--env-file', envFile, '-e', 'B=flag', img, 'sh', '-c', 'echo $ONLY_HOST $B $FROM_FILE'], {
+    env: { ONLY_HOST: 'host', B: 'host', FROM_FILE: 'host' },
+  });
+  assert.deepEqual([hosted.code, hosted.stdout], [0, 'host flag yes\n'], hosted.stderr);
+  assert.equal(await ok(inst, ['run', '--rm', img, 'sh', '-c', 'echo [$BERTH_ROOT]']), '[]\n', 'not without it');
+  // --annotation: in the OCI spec and in inspect.
+  await ok(inst, ['create', '--name', 'noted', '--annotation', 'io.example/a=1', '--annotation', 'b=x=y', img, 'true']);
+  assert.equal(await ok(inst, ['inspect', '-f', '{{json .Config.Annotations}}', 'noted']), '{"b":"x=y","io.example/a":"1"}\n');
+  const id = (await ok(inst, ['inspect', '-f', '{{.Id}}', 'noted'])).trim();
+  const spec = JSON.parse(readFileSync(join(inst.root, 'containers', id, 'config.json'), 'utf8'));
+  assert.equal(spec.annotations['io.example/a'], '1');
+  const badAnnotation = await inst.run(['create', '--annotation', 'novalue', img, 'true']);
+  assert.deepEqual([badAnnotation.code, badAnnotation.stderr], [125, 'berth: invalid annotation "novalue": must be formatted KEY=VALUE\n']);
 });
 
 test('mounts: bind (rw and ro), tmpfs, read-only rootfs', async (t) => {
