@@ -241,7 +241,7 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
     Name: c.name,
     RestartCount: c.restartCount,
     Driver: 'overlay',
-    LogPath: p.logPath,
+    LogPath: cfg.logDriver === 'none' ? '' : p.logPath,
     Mounts: mountViews(cfg.mounts ?? [], volumePath),
     Config: {
       Hostname: cfg.hostname ?? '',
@@ -262,6 +262,7 @@ function inspectView(mgr: ContainerManager, c: Container, volumePath: (name: str
       Healthcheck: health.config,
     },
     HostConfig: {
+      LogConfig: { Type: cfg.logDriver ?? 'k8s-file', Config: null },
       Memory: res.memory ?? 0,
       MemorySwap: res.memorySwap ?? 0,
       MemoryReservation: res.memoryReservation ?? 0,

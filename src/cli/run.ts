@@ -68,12 +68,16 @@ const createFlags: FlagDef[] = [
   { name: 'quiet', short: 'q', type: 'bool', desc: 'Suppress output information when pulling images' },
   { name: 'stop-signal', type: 'string', value: 'SIGNAL', desc: 'Signal to stop the container (default SIGTERM)' },
   { name: 'stop-timeout', type: 'int', value: 'SECONDS', desc: 'Timeout to stop the container before killing it (default 10)' },
+  { name: 'log-driver', type: 'string', value: 'DRIVER', desc: 'Logging driver: k8s-file (default; json-file is taken for it) or none' },
   { name: 'log-opt', type: 'strings', value: 'max-size=SIZE', desc: 'Log driver options' },
   { name: 'rm', type: 'bool', desc: 'Automatically remove the container when it exits' },
   restartFlagDef,
   ...pullFlags,
   ...healthFlags,
 ];
+
+/** --log-driver: conmon's file (docker's json-file name taken for it, as podman does) or none. */
+const LOG_DRIVERS: Record<string, 'k8s-file' | 'none'> = { 'k8s-file': 'k8s-file', 'json-file': 'k8s-file', none: 'none' };
 
 const runOnlyFlags: FlagDef[] = [
   { name: 'detach', short: 'd', type: 'bool', desc: 'Run container in background and print container ID' },
@@ -115,6 +119,9 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     else throw invalidArgument(`unsupported --security-opt "${o}": use no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json`);
   }
   const hostFlags = hostOptionsFromFlags(f, network);
+  const driverName = f['log-driver'] as string | undefined;
+  const logDriver = driverName !== undefined && Object.hasOwn(LOG_DRIVERS, driverName) ? LOG_DRIVERS[driverName] : undefined;
+  if (driverName !== undefined && !logDriver) throw invalidArgument(`unsupported --log-driver "${driverName}": use k8s-file, json-file or none`);
   let logSizeMax: number | undefined;
   for (const o of strings('log-opt')) {
     const m = /^max-size=(.+)$/.exec(o);
@@ -182,6 +189,7 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
     stopSignal,
     stopTimeout: f['stop-timeout'] as number | undefined,
     logSizeMax,
+    ...(logDriver === 'none' ? { logDriver } : {}),
     ...hostFlags.spec,
     healthcheck: healthFromFlags(f),
   };

@@ -187,7 +187,7 @@ export async function instantiate(parts: Parts, c: Container, image: Image, opts
   const created = await parts.runtime.create(c.id, {
     name: c.name,
     bundle: p.dir,
-    logPath: p.logPath,
+    logPath: spec.logDriver === 'none' ? undefined : p.logPath,
     logSizeMax: spec.logSizeMax ?? parts.config.logSizeMax,
     terminal: spec.tty ?? false,
     stdin: spec.stdin ?? false,

@@ -551,6 +551,7 @@ export class ContainerManager {
   }
 
   logs(c: Container, o: LogOptions): AsyncIterable<LogLine> {
+    if (c.config.logDriver === 'none') throw failedPrecondition(`container ${c.name} is using the 'none' log driver, cannot read logs`);
     const isRunning = () => {
       const now = this.records.byId(c.id);
       return !!now && (now.state === 'running' || now.state === 'created') && this.runtime.exitCodeNow(c.id) === undefined;

@@ -34,7 +34,8 @@ export interface RuntimeCreateOptions {
   name: string;
   /** Holds config.json. */
   bundle: string;
-  logPath: string;
+  /** None: conmon keeps no log. */
+  logPath?: string;
   logSizeMax?: number;
   terminal: boolean;
   stdin: boolean;

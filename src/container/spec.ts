@@ -162,6 +162,8 @@ export interface ContainerSpec {
   cgroupParent?: string;
   /** CRI-format log file; default <container dir>/ctr.log. */
   logPath?: string;
+  /** none: conmon writes no log (attach still carries the output); default k8s-file. */
+  logDriver?: 'k8s-file' | 'none';
   logSizeMax?: number;
   /** Run an init process as PID 1 that reaps zombies and forwards signals. */
   init?: boolean;

@@ -147,9 +147,11 @@ async function logs(req: Request, reply: Reply): Promise<void> {
   if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw invalidArgument(`invalid tail "${tailText}"`);
   const timestamps = boolParam(q, 'timestamps');
   const tty = !!c.config.tty;
+  // Before the answer's head: a container without a log is an error status.
+  const lines = mgr.logs(c, { tail, since: timeParam(q, 'since'), until: timeParam(q, 'until'), follow: boolParam(q, 'follow'), signal: req.signal });
   const out = reply.stream(200, { 'Content-Type': tty ? RAW_STREAM : MULTIPLEXED_STREAM });
   const streams = { stdout: tty ? out : framed(out, 1), stderr: tty ? out : framed(out, 2) };
-  for await (const line of mgr.logs(c, { tail, since: timeParam(q, 'since'), until: timeParam(q, 'until'), follow: boolParam(q, 'follow'), signal: req.signal })) {
+  for await (const line of lines) {
     if ((line.stream === 'stdout' && !stdout) || (line.stream === 'stderr' && !stderr)) continue;
     const text = Buffer.concat([timestamps ? Buffer.from(`${line.time} `) : Buffer.alloc(0), line.text, line.partial ? Buffer.alloc(0) : Buffer.from('\n')]);
     const w = streams[line.stream];
@@ -218,7 +220,7 @@ export function containerRoutes(router: Router): void {
       // The logs endpoint serves every container's log: clients (compose) read logs only
       // from the drivers they know to have them.
       const maxSize = c.config.logSizeMax;
-      const HostConfig = { ...view.HostConfig, LogConfig: { Type: 'json-file', Config: maxSize ? { 'max-size': String(maxSize) } : {} } };
+      const HostConfig = { ...view.HostConfig, LogConfig: { Type: c.config.logDriver === 'none' ? 'none' : 'json-file', Config: maxSize ? { 'max-size': String(maxSize) } : {} } };
       // A network's ID as /networks serves it (berth's views name networks by name).
       const attached = new Set((c.network?.attachments ?? []).map((a) => a.network));
       const Networks = Object.fromEntries(

@@ -156,6 +156,7 @@ export function flagsFromCreateBody(body: CreateBody, name: string | null): { fl
   set('device', (h.Devices ?? []).map((d) => [d.PathOnHost, d.PathInContainer, d.CgroupPermissions].filter(Boolean).join(':')));
   const maxSize = h.LogConfig?.Config?.['max-size'];
   if (maxSize) set('log-opt', [`max-size=${maxSize}`]);
+  if (h.LogConfig?.Type === 'none') set('log-driver', 'none');
 
   // NetworkMode names one network (or none/host/container:); EndpointsConfig may name more.
   const endpoints = Object.entries(body.NetworkingConfig?.EndpointsConfig ?? {});

@@ -39,8 +39,8 @@ export interface ConmonCreateOptions {
   socketDir: string;
   /** conmon writes <exitDir>/<id> with the exit code. */
   exitDir: string;
-  /** CRI-format log file. */
-  logPath: string;
+  /** CRI-format log file; none: no log (the 'none' log driver). */
+  logPath?: string;
   /** Bytes; undefined or -1 = unlimited. */
   logSizeMax?: number;
   /** Allocate a PTY (config.json's process.terminal must agree). */
@@ -167,7 +167,7 @@ async function readPid(path: string): Promise<number> {
  */
 export async function createContainer(o: ConmonCreateOptions): Promise<{ pid: number; conmonPid: number }> {
   checkDirs(o.persistDir, o.exitDir);
-  await Promise.all([o.persistDir, o.socketDir, o.exitDir, dirname(o.logPath)].map((d) => mkdir(d, { recursive: true })));
+  await Promise.all([o.persistDir, o.socketDir, o.exitDir, ...(o.logPath ? [dirname(o.logPath)] : [])].map((d) => mkdir(d, { recursive: true })));
   const args = [
     ...conmonArgs({ ...o, cid: o.id, uuid: o.id }),
     ...(o.leaveStdinOpen ? ['--leave-stdin-open'] : []),

@@ -230,3 +230,24 @@ test('capabilities: default set, drop all, add, privileged; --init; network none
   assert.equal((await ok(inst, ['inspect', '-f', '{{.Config.Hostname}}', own])).trim(), own.slice(0, 12));
   await ok(inst, ['rm', '-f', hostNet, own]);
 });
+
+test('--log-driver none: the output still reaches run and attach, no log file, logs refused', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  const r = await inst.run(['run', '--name', 'quiet', '--network', 'none', '--log-driver', 'none', img, 'sh', '-c', 'echo out; echo err >&2']);
+  assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'out\n', 'err\n']);
+  const id = (await ok(inst, ['inspect', '-f', '{{.Id}}', 'quiet'])).trim();
+  assert.equal(existsSync(join(inst.root, 'containers', id, 'ctr.log')), false, 'conmon wrote no log');
+  assert.equal(await ok(inst, ['inspect', '-f', '{{.HostConfig.LogConfig.Type}} [{{.LogPath}}]', 'quiet']), 'none []\n');
+  const logs = await inst.run(['logs', 'quiet']);
+  assert.deepEqual([logs.code, logs.stderr], [125, "berth: container quiet is using the 'none' log driver, cannot read logs\n"]);
+  // A start attaches as well; the default driver (json-file is taken for it) keeps a log.
+  const again = await inst.run(['start', '-a', 'quiet']);
+  assert.deepEqual([again.code, again.stdout], [0, 'out\n']);
+  await ok(inst, ['run', '--name', 'kept', '--network', 'none', '--log-driver', 'json-file', img, 'echo', 'logged']);
+  assert.equal(await ok(inst, ['logs', 'kept']), 'logged\n');
+  assert.equal(await ok(inst, ['inspect', '-f', '{{.HostConfig.LogConfig.Type}}', 'kept']), 'k8s-file\n');
+  const bad = await inst.run(['run', '--log-driver', 'journald', img, 'true']);
+  assert.deepEqual([bad.code, bad.stderr], [125, 'berth: unsupported --log-driver "journald": use k8s-file, json-file or none\n']);
+  assert.equal(await ok(inst, ['ps', '-a', '--format', '{{.Names}}']), 'kept\nquiet\n', 'the refused run made nothing');
+});

@@ -70,6 +70,14 @@ test('the docker CLI against berth system service', { skip: !hasDocker() && 'no 
     // berth's removal shows in docker's listing.
     assert.equal((await inst.run(['rm', 't1'])).code, 0);
     assert.doesNotMatch(await ok(['ps', '-a', '--format', '{{.Names}}']), /^t1$/m);
+    // --log-driver none: the output attached, no log to read.
+    const quiet = await docker(['run', '--name', 'quiet', '--log-driver', 'none', '--network', 'none', image, 'echo', 'unlogged']);
+    assert.deepEqual([quiet.code, quiet.stdout], [0, 'unlogged\n'], quiet.stderr);
+    assert.equal(await ok(['inspect', '-f', '{{.HostConfig.LogConfig.Type}}', 'quiet']), 'none\n');
+    const noLogs = await docker(['logs', 'quiet']);
+    assert.notEqual(noLogs.code, 0);
+    assert.match(noLogs.stderr, /Error response from daemon: container quiet is using the 'none' log driver, cannot read logs/);
+    assert.equal((await inst.run(['rm', 'quiet'])).code, 0);
   });
 
   await t.test('detached with a published port; exec; stop; rm; errors', async () => {

@@ -15,7 +15,7 @@ const APPLETS = ['sh', 'cat', 'echo', 'sleep', 'stty', 'printf', 'tty', 'true', 
 export interface Ctr {
   id: string;
   bundle: string;
-  opts: ConmonCreateOptions;
+  opts: ConmonCreateOptions & { logPath: string };
 }
 
 export interface ProcessOverrides {
@@ -64,7 +64,7 @@ export class Sandbox {
     cfg.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] });
     writeFileSync(cfgPath, JSON.stringify(cfg));
     const persistDir = join(cdir, 'persist');
-    const opts: ConmonCreateOptions = {
+    const opts: ConmonCreateOptions & { logPath: string } = {
       conmon: 'conmon',
       runtime: RUNC,
       runtimeArgs: ['--root', this.runcRoot],
