@@ -432,6 +432,7 @@ function eachContainer(
   summary: string,
   flags: Command['flags'],
   op: (mgr: ContainerManager, ref: string, f: Record<string, unknown>) => Promise<unknown>,
+  exitFor: (errors: unknown[]) => number = () => 125,
 ): Command {
   return {
     name,
@@ -443,17 +444,17 @@ function eachContainer(
       const mgr = await ctx.containers();
       let refs = args;
       if (f.all) refs = (await mgr.list({ all: true })).map((c) => c.id);
-      let failed = 0;
+      const errors: unknown[] = [];
       for (const ref of refs) {
         try {
           await op(mgr, ref, f);
           writeOut(ref + '\n');
         } catch (e) {
-          failed++;
+          errors.push(e);
           printError(e, false);
         }
       }
-      return failed ? 125 : 0;
+      return errors.length ? exitFor(errors) : 0;
     },
   };
 }
@@ -477,7 +478,19 @@ const rmCommand = eachContainer(
     { name: 'volumes', short: 'v', type: 'bool', desc: 'Remove the anonymous volumes of the container' },
   ],
   (m, r, f) => m.remove(r, { force: !!f.force, volumes: !!f.volumes }),
+  rmExitCode,
 );
+
+/**
+ * podman rm's exit status: 1 when containers were missing, 2 when one is running or
+ * paused (refused without -f), 125 for any other failure.
+ */
+function rmExitCode(errors: unknown[]): number {
+  const inUse = (e: unknown) => isBerthError(e, 'FailedPrecondition') && e.reason === 'in-use';
+  if (errors.some((e) => !isBerthError(e, 'NotFound') && !inUse(e))) return 125;
+  return errors.some(inUse) ? 2 : 1;
+}
+
 /** wait --condition: podman's names for the states berth has (stopped and exited are one). */
 const WAIT_CONDITIONS = ['created', 'exited', 'healthy', 'paused', 'removing', 'running', 'stopped', 'unhealthy'];
 

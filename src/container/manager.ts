@@ -17,7 +17,7 @@ import type { NetworkManager } from '../network/index.js';
 import type { VolumeStore } from '../volume/index.js';
 import { cgroupLimits, parseSignal, type OciRuntime } from '../oci/index.js';
 import { readLog, type AttachSession, type AttachStreams, type ExecResult, type LogLine } from '../monitor/index.js';
-import { failedPrecondition, invalidArgument, notFound, unavailable } from '../errors/index.js';
+import { BerthError, failedPrecondition, invalidArgument, notFound, unavailable } from '../errors/index.js';
 import { log } from '../log/index.js';
 import { parkPoint, processToken, tokenAlive } from '../sys/index.js';
 import { ContainerRecords } from './records.js';
@@ -453,7 +453,7 @@ export class ContainerManager {
     if (c.state === 'removing') throw failedPrecondition(`removal of container ${c.name} is already in progress`);
     if (c.state === 'running' || c.state === 'created') {
       if (c.state === 'running' && !opts.force)
-        throw failedPrecondition(`cannot remove container ${c.name}: container is ${stateWord(c)}: stop the container before removing or force remove`);
+        throw new BerthError('FailedPrecondition', `cannot remove container ${c.name}: container is ${stateWord(c)}: stop the container before removing or force remove`, { reason: 'in-use' });
       // Only a policy reads the mark (and a full disk must not stop a removal).
       if (c.config.restartPolicy) await this.records.setStoppedByUser(c.id, true);
       await this.signalAndWait(c, 'KILL', 10);

@@ -17,10 +17,13 @@ export type ErrorCode =
 
 export class BerthError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Tells apart errors of one code where a caller answers them differently (rm's exit status). */
+  readonly reason?: string;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; reason?: string }) {
     super(message, options);
     this.code = code;
     this.name = code;
+    if (options?.reason) this.reason = options.reason;
   }
 }
 

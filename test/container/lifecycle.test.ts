@@ -52,9 +52,13 @@ test('detached container: ps, logs, inspect, stop, start, restart, rm', async (t
     if (!logs.includes('started')) await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(logs, 'started\n');
+  // podman's exit status: 2 for a running container, 1 for a missing one.
   const rm = await inst.run(['rm', 'web']);
-  assert.notEqual(rm.code, 0);
+  assert.equal(rm.code, 2);
   assert.match(rm.stderr, /^berth: .*running.*(stop|force)/);
+  const missing = await inst.run(['rm', 'nosuch', 'nothere']);
+  assert.deepEqual([missing.code, missing.stderr], [1, 'berth: no such container: nosuch\nberth: no such container: nothere\n']);
+  assert.equal((await inst.run(['rm', 'nosuch', 'web'])).code, 2, 'the running one counts');
   assert.equal((await ok(inst, ['stop', '-t', '5', 'web'])).trim(), 'web');
   assert.equal((await ok(inst, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'web'])).trim(), 'exited 0');
   assert.match(await ok(inst, ['ps', '-a']), /Exited \(0\)/);

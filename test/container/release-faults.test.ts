@@ -91,6 +91,14 @@ test('an rm -f killed while removing: shown as in progress while its remover liv
   const parkFile = join(inst.base, 'parked-removing');
   const remover = spawn(BERTH, ['rm', '-f', 'b'], { env: { ...inst.env, BERTH_PARK_AT: 'removing', BERTH_PARK_FILE: parkFile }, stdio: 'ignore', detached: true });
   const exited = new Promise((r) => remover.once('exit', r));
+  // A failed check must not leave it parked: the test file would never end.
+  t.after(() => {
+    try {
+      process.kill(-remover.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  });
   await until('rm to park while removing', () => existsSync(parkFile));
   // Its remover still runs: others leave the removal to it.
   assert.match(await ok(inst, ['ps', '-a']), /Removal In Progress/);
