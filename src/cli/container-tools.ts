@@ -1,8 +1,8 @@
 // The everyday container commands beside the lifecycle: top, diff, update, container prune.
 import { execFile } from 'node:child_process';
-import type { Command } from './command.js';
+import { existsCommand, type Command } from './command.js';
 import type { ContainerManager } from '../container/index.js';
-import { invalidArgument, isBerthError } from '../errors/index.js';
+import { invalidArgument } from '../errors/index.js';
 import { parseRestart, resourceFlags, resourcesFromFlags, restartFlagDef } from './options.js';
 import { printError } from './errors.js';
 import { confirm } from './prompt.js';
@@ -113,24 +113,6 @@ const containerPruneCommand: Command = {
   },
 };
 
-const containerExistsCommand: Command = {
-  name: 'exists',
-  usage: 'exists CONTAINER',
-  summary: 'Check if a container exists (exit 0) or not (exit 1)',
-  flags: [],
-  minArgs: 1,
-  maxArgs: 1,
-  async run(ctx, _f, [ref]) {
-    try {
-      await (await ctx.containers()).get(ref);
-      return 0;
-    } catch (e) {
-      if (isBerthError(e, 'NotFound')) return 1;
-      throw e;
-    }
-  },
-};
-
 /** Top-level commands, and those only in the container group. */
 export const containerTools: Command[] = [topCommand, diffCommand, updateCommand];
-export const containerGroupOnly: Command[] = [containerPruneCommand, containerExistsCommand];
+export const containerGroupOnly: Command[] = [containerPruneCommand, existsCommand('container', async (ctx, ref) => (await ctx.containers()).get(ref))];

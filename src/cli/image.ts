@@ -3,10 +3,10 @@ import { toFileOrStdout } from './output-file.js';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Command } from './command.js';
-import { formatFlag } from './command.js';
+import { existsCommand, formatFlag } from './command.js';
 import { humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { printError } from './errors.js';
-import { fromSystemError, invalidArgument, isBerthError } from '../errors/index.js';
+import { fromSystemError, invalidArgument } from '../errors/index.js';
 import type { ArchiveFormat, Image } from '../image/index.js';
 import { created, imageInspectView, prunedImagesText } from './image-views.js';
 import { confirm } from './prompt.js';
@@ -373,24 +373,6 @@ const pruneCommand: Command = {
   },
 };
 
-const existsCommand: Command = {
-  name: 'exists',
-  usage: 'exists IMAGE',
-  summary: 'Check if an image exists in local storage (exit 0) or not (exit 1)',
-  flags: [],
-  minArgs: 1,
-  maxArgs: 1,
-  async run(ctx, _f, [ref]) {
-    try {
-      (await ctx.images()).resolve(ref);
-      return 0;
-    } catch (e) {
-      if (isBerthError(e, 'NotFound')) return 1;
-      throw e;
-    }
-  },
-};
-
 const alias = (cmd: Command, name: string, aliases: string[] = []): Command => ({ ...cmd, name, aliases, usage: cmd.usage.replace(/^\S+/, name) });
 
 const imageGroup: Command = {
@@ -408,7 +390,7 @@ const imageGroup: Command = {
     saveCommand,
     pruneCommand,
     historyCommand,
-    existsCommand,
+    existsCommand('image', async (ctx, ref) => (await ctx.images()).resolve(ref)),
   ],
 };
 
