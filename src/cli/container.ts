@@ -3,11 +3,12 @@ import type { Command } from './command.js';
 import { formatFlag } from './command.js';
 import type { Engine } from '../engine/index.js';
 import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { Container, ContainerManager, ContainerState } from '../container/index.js';
 import type { ContainerDefaults } from '../image/index.js';
 import { DEFAULT_SHM_SIZE, signalName } from '../oci/index.js';
-import { humanDuration, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
+import { byText, humanDuration, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { GoTime } from './go-time.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
@@ -168,25 +169,17 @@ const psCommand: Command = {
 
 /** ps --sort as podman orders: created newest first, runningfor the longest running first, size the smallest first, the rest by their text. */
 function sortContainers(mgr: ContainerManager, list: Container[], key: SortKey, sizes: ContainerSizes | undefined, now: number): Container[] {
-  const byText = (text: (c: Container) => string) => [...list].sort((a, b) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));
-  switch (key) {
-    case 'created':
-      return [...list].sort((a, b) => b.createdAt - a.createdAt);
-    case 'runningfor':
-      return [...list].sort((a, b) => (a.startedAt ?? now) - (b.startedAt ?? now));
-    case 'size':
-      return [...list].sort((a, b) => sizes!.virtual(a) - sizes!.virtual(b));
-    case 'command':
-      return byText((c) => commandText(c, true));
-    case 'id':
-      return byText((c) => c.id);
-    case 'image':
-      return byText((c) => c.config.image);
-    case 'names':
-      return byText((c) => c.name);
-    case 'status':
-      return byText((c) => statusText(mgr, c, now));
-  }
+  const orders: Record<SortKey, (a: Container, b: Container) => number> = {
+    created: (a, b) => b.createdAt - a.createdAt,
+    runningfor: (a, b) => (a.startedAt ?? now) - (b.startedAt ?? now),
+    size: (a, b) => sizes!.virtual(a) - sizes!.virtual(b),
+    command: byText((c) => commandText(c, true)),
+    id: byText((c) => c.id),
+    image: byText((c) => c.config.image),
+    names: byText((c) => c.name),
+    status: byText((c) => statusText(mgr, c, now)),
+  };
+  return [...list].sort(orders[key]);
 }
 
 interface ContainerSizes {
@@ -541,7 +534,7 @@ const waitCommand: Command = {
             writeOut(`${met === 'stopped' || met === 'exited' ? c.exitCode ?? -1 : -1}\n`);
             break;
           }
-          await new Promise((r) => setTimeout(r, Math.max(interval, 10)));
+          await delay(Math.max(interval, 10));
         }
       } catch (e) {
         if (!f.ignore || !isBerthError(e, 'NotFound')) throw e;

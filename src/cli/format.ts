@@ -165,3 +165,12 @@ export async function printList<T>(
 }
 
 export const shortId = (id: string) => id.slice(0, 12);
+
+/** A sort order by a text key, compared as Go compares strings (code units, not locale): --sort. */
+export function byText<T>(key: (item: T) => string): (a: T, b: T) => number {
+  return (a, b) => {
+    const x = key(a);
+    const y = key(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+}

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Command } from './command.js';
 import { existsCommand, formatFlag } from './command.js';
-import { humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
+import { byText, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { printError } from './errors.js';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
 import type { ArchiveFormat, Image } from '../image/index.js';
@@ -196,20 +196,15 @@ function imageJson(img: Image) {
   };
 }
 
-/** images --sort's keys (podman's). */
-const IMAGE_SORT_KEYS = ['created', 'id', 'repository', 'size', 'tag'];
-
-/** As podman orders: created newest first, size the smallest first, the rest by their text. */
-function sortRows(rows: ImageRow[], key: string): ImageRow[] {
-  const text = (r: ImageRow) => (key === 'id' ? r.image.id : key === 'repository' ? r.repository : r.tag);
-  const order =
-    key === 'created'
-      ? (a: ImageRow, b: ImageRow) => created(b.image) - created(a.image)
-      : key === 'size'
-        ? (a: ImageRow, b: ImageRow) => a.image.size - b.image.size
-        : (a: ImageRow, b: ImageRow) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0);
-  return [...rows].sort(order);
-}
+/** images --sort, as podman orders: created newest first, size the smallest first, the rest by their text. */
+const IMAGE_ORDERS: Record<string, (a: ImageRow, b: ImageRow) => number> = {
+  created: (a, b) => created(b.image) - created(a.image),
+  id: byText((r) => r.image.id),
+  repository: byText((r) => r.repository),
+  size: (a, b) => a.image.size - b.image.size,
+  tag: byText((r) => r.tag),
+};
+const IMAGE_SORT_KEYS = Object.keys(IMAGE_ORDERS);
 
 const imagesCommand: Command = {
   name: 'images',
@@ -231,7 +226,7 @@ const imagesCommand: Command = {
     const sortKey = (f.sort as string | undefined) ?? 'created';
     if (!IMAGE_SORT_KEYS.includes(sortKey)) throw invalidArgument(`invalid --sort "${sortKey}": ${IMAGE_SORT_KEYS.slice(0, -1).join(', ')} or ${IMAGE_SORT_KEYS.at(-1)}`);
     const filters = [...((f.filter as string[] | undefined) ?? []), ...args.map((a) => `reference=${a}`)];
-    const rows = sortRows(filterRows(rowsOf((await ctx.images()).list()), filters), sortKey);
+    const rows = filterRows(rowsOf((await ctx.images()).list()), filters).sort(IMAGE_ORDERS[sortKey]);
     if (f.quiet) {
       const ids = [...new Set(rows.map((r) => rowView(r, noTrunc).ID))];
       writeOut(ids.map((i) => i + '\n').join(''));
