@@ -5,20 +5,20 @@ import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { Script } from 'node:vm';
 
 mkdirSync('build', { recursive: true });
-// The addons: berth's system calls, and the launcher's file mapping (src/launch/map.c).
-for (const [source, name] of [['src/sys/native/berth_sys.c', 'berth_sys'], ['src/launch/map.c', 'launch']]) {
-  execFileSync('gcc', [
-    '-O2', '-Wall', '-Werror', '-shared', '-fPIC', `-DNODE_GYP_MODULE_NAME=${name}`,
-    '-I/usr/include/node', source, '-o', `build/${name}.node`,
-  ], { stdio: 'inherit' });
-}
+// The addons: berth's system calls (Node-API, C), and the launcher's (V8's API, C++: node's
+// own headers, which NodeSource's and the official builds ship in include/node).
+const INCLUDE = '/usr/include/node';
+const addon = (compiler, source, name, flags = []) =>
+  execFileSync(compiler, ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', ...flags, `-DNODE_GYP_MODULE_NAME=${name}`, `-I${INCLUDE}`, source, '-o', `build/${name}.node`], { stdio: 'inherit' });
+addon('gcc', 'src/sys/native/berth_sys.c', 'berth_sys');
+if (!existsSync(join(INCLUDE, 'v8.h'))) throw new Error(`build: node's C++ headers are missing (${INCLUDE}/v8.h): scripts/install-deps.sh says where they come from`);
+addon('g++', 'src/launch/launch.cc', 'launch', ['-std=c++17']);
 
-// The launcher maps the CLI's bundle and code caches (src/launch/map.c): they are replaced,
+// The launcher maps the CLI's bundle and code caches (src/launch/launch.cc): they are replaced,
 // never written in place, so a running command keeps the files it mapped.
 const replaceFile = (path, data, mode = 0o644) => {
   writeFileSync(path + '.tmp', data);
@@ -76,7 +76,7 @@ await build({
   logLevel: 'warning',
 });
 
-// The launcher runs the bundle through vm.Script, which has no loader for import(): every
+// The launcher compiles the bundle as a plain script, which has no loader for import(): every
 // module must be bundled or required (a node: builtin imported dynamically stays import()).
 let bundled = asciiOnly(cli.outputFiles[0].text);
 // Node's own modules load when the bundle first reads one of their exports, not when a
@@ -86,7 +86,7 @@ let bundled = asciiOnly(cli.outputFiles[0].text);
 // is used; such a require becomes __lazyRequire. Namespace and default imports
 // (__toESM(require(...))) copy every export and stay as they are, and so do the modules
 // node has loaded before berth starts (nothing to gain, and fs and path are called often).
-const LOADED_BY_NODE = new Set(['node:fs', 'node:path', 'node:url', 'node:util', 'node:events', 'node:vm']);
+const LOADED_BY_NODE = new Set(['node:fs', 'node:path', 'node:url', 'node:util', 'node:events']);
 let deferred = 0;
 bundled = bundled.replace(/\brequire\(("node:[a-z0-9_/]+")\);/g, (req, id) => (LOADED_BY_NODE.has(JSON.parse(id)) ? req : (deferred++, `__lazyRequire(${id});`)));
 if (deferred === 0) throw new Error('build/berth.cjs: no require("node:...") to defer; has the output of esbuild changed?');
@@ -178,11 +178,14 @@ chmodSync('bin/berthd', 0o755);
 // reads it): with the small one, `run` spent about 8% of its CPU compiling its
 // own path; loading the full one costs `ps` and `version` 2-6%. Flags are back to their
 // defaults before the cache is made: V8 rejects a cache made under other flags.
+// Compiled by the launcher's addon, as every command compiles it.
 const bundleFile = resolve('build/berth.cjs');
+const launch = { exports: {} };
+process.dlopen(launch, resolve('build/launch.node'));
 setFlagsFromString('--no-lazy');
-const eager = new Script(readFileSync(bundleFile, 'latin1'), { filename: bundleFile });
+launch.exports.load(bundleFile);
 setFlagsFromString('--lazy');
-replaceFile('build/berth.cjs.full.cache', eager.createCachedData());
+replaceFile('build/berth.cjs.full.cache', launch.exports.codeCache());
 
 // The small caches hold what quick commands compile as they run, in a scratch root: each
 // QUICK command's its own; the shared one the help (every command file) and other read-only
@@ -212,6 +215,21 @@ try {
   if (sample && !berth(['rm', '-f', 'sample'])) console.error(`build: could not remove the sample container in ${scratch}`);
   else rmSync(scratch, { recursive: true, force: true });
 }
+
+// Each cache is loaded as its commands load it, under their node flags: a cache V8 refuses
+// costs every such command its whole compile (20-40 ms) and nothing else would say so.
+const probe = join(mkdtempSync(join(tmpdir(), 'berth-build-')), 'probe.cjs');
+writeFileSync(probe, `const a = { exports: {} };
+process.dlopen(a, ${JSON.stringify(resolve('build/launch.node'))});
+a.exports.load(${JSON.stringify(bundleFile)}, process.argv[2]);
+process.stdout.write(String(a.exports.cacheRejected));
+`);
+for (const [name, flags] of [...Object.keys(QUICK).map((n) => [n, ['--no-rehash-snapshot']]), ['full', []], ['', []]]) {
+  const file = `build/berth.cjs${name ? '.' + name : ''}.cache`;
+  const out = execFileSync(process.execPath, [...flags, probe, resolve(file)], { encoding: 'utf8' });
+  if (out !== 'false') throw new Error(`build: V8 refuses ${file} (cacheRejected ${out})`);
+}
+rmSync(dirname(probe), { recursive: true, force: true });
 
 /** The sample image and container in the scratch root; false when the host cannot run them. */
 function makeSample() {

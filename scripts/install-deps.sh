@@ -11,7 +11,7 @@ PACKAGES=(
   catatonit                                                    # init for `run --init`, pods' shared PID namespace
   golang-github-containernetworking-plugin-dnsname dnsmasq-base  # names on user networks
   golang-go golang-github-docker-spdystream-dev                # an independent SPDY peer for the streaming tests
-  ca-certificates gcc make python3 tar                         # native builds
+  ca-certificates gcc g++ make python3 tar                     # native builds
   time                                                         # peak RSS in bench/pull
   docker-compose python3-docker                                # real Docker API clients (the docker CLI comes with the machine)
 )
@@ -51,26 +51,26 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# The native addon (src/sys/native) compiles with gcc against /usr/include/node and uses
-# only Node-API, whose headers are the same for every Node release that supports it.
-# NodeSource's nodejs package ships them there; an official tarball keeps them beside the
-# binary; otherwise take them from the npm package node-api-headers.
+# The native addons compile against node's own headers in /usr/include/node: berth_sys
+# (src/sys/native) uses only Node-API, the launcher's (src/launch/launch.cc) V8's API, so
+# the headers must be those of this node's major release. NodeSource's nodejs package
+# ships them there; an official tarball keeps them beside the binary.
 HEADERS=/usr/include/node
-if [ ! -f "$HEADERS/node_api.h" ]; then
+if [ ! -f "$HEADERS/v8.h" ]; then
   node_prefix=$(node -p 'require("path").resolve(process.execPath, "../..")')
-  if [ -f "$node_prefix/include/node/node_api.h" ] && [ ! -e "$HEADERS" ]; then
+  if [ -f "$node_prefix/include/node/v8.h" ] && [ ! -e "$HEADERS" ]; then
     echo "install-deps: linking $HEADERS to $node_prefix/include/node"
     ln -s "$node_prefix/include/node" "$HEADERS"
-  else
-    echo "install-deps: fetching Node-API headers (npm package node-api-headers)"
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
-    (cd "$tmp" && npm pack --silent node-api-headers@1 >/dev/null)
-    tar -xzf "$tmp"/node-api-headers-*.tgz -C "$tmp"
-    mkdir -p "$HEADERS"
-    cp "$tmp"/package/include/*.h "$HEADERS"/
   fi
 fi
-test -f "$HEADERS/node_api.h" || { echo "install-deps: $HEADERS/node_api.h still missing" >&2; exit 1; }
+if [ ! -f "$HEADERS/v8.h" ] || [ ! -f "$HEADERS/node_api.h" ]; then
+  echo "install-deps: node's C++ headers are missing ($HEADERS/v8.h): install Node.js $(node -v) from NodeSource's package or the official tarball, which ship them" >&2
+  exit 1
+fi
+headers_major=$(sed -n 's/^#define NODE_MAJOR_VERSION \([0-9]*\)$/\1/p' "$HEADERS/node_version.h")
+if [ "$headers_major" != "$node_major" ]; then
+  echo "install-deps: $HEADERS holds the headers of Node.js $headers_major, not of this node ($(node -v))" >&2
+  exit 1
+fi
 
 echo "install-deps: ok"

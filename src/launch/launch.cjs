@@ -6,23 +6,21 @@
 // (berth.cjs.full.cache), the quick ones their own (berth.cjs.<cmd>.cache), the others the
 // smaller cache of what start-up runs (berth.cjs.cache). V8 takes a cache only under the node
 // flags it was made with, so bin/berth gives each command the same flags at build and at run.
+// No node module is required here (src/launch/launch.cc): the bundle loads what it uses.
 const file = __dirname + '/berth.cjs';
 const cacheFile = file + (process.env.BERTH_CODE_CACHE ? '.' + process.env.BERTH_CODE_CACHE : '') + '.cache';
 delete process.env.BERTH_CODE_CACHE;
-const map = { exports: {} };
-process.dlopen(map, __dirname + '/launch.node');
-const { Script } = require('node:vm');
-// The bundle is ASCII (scripts/build.mjs): its bytes are its latin1 string.
-const source = map.exports.mapLatin1(file);
-if (source === undefined) throw new Error(`cannot read ${file}: build berth again (make build)`);
-const script = new Script(source, { filename: file, cachedData: map.exports.mapBuffer(cacheFile) });
+const addon = { exports: {} };
+process.dlopen(addon, __dirname + '/launch.node');
+const bundle = addon.exports.load(file, cacheFile);
+if (bundle === undefined) throw new Error(`cannot read ${file}: build berth again (make build)`);
 const writeCache = process.env.BERTH_WRITE_CODE_CACHE;
 delete process.env.BERTH_WRITE_CODE_CACHE; // for this process, not for what it starts
 if (writeCache) {
   process.once('exit', () => {
     const { renameSync, writeFileSync } = require('node:fs');
-    writeFileSync(cacheFile + '.tmp', script.createCachedData());
+    writeFileSync(cacheFile + '.tmp', addon.exports.codeCache());
     renameSync(cacheFile + '.tmp', cacheFile); // never in place: running commands map it
   });
 }
-script.runInThisContext()(module.exports, require, module, file, __dirname);
+bundle(module.exports, require, module, file, __dirname);
