@@ -121,7 +121,8 @@ const VALUED = ['--root', '--runroot', '--config-dir', '--namespace', '--runtime
 //   crafted keys collide (hash flooding), so only these read-only commands, which read
 //   berth's own store and no registry, tarball or socket, go without it (an image config
 //   crafted so would slow down its `inspect`, nothing else); every other command and
-//   berthd keep a random seed.
+//   berthd keep a random seed. The launcher's addon sets the flag back once node has
+//   started (src/launch/launch.cc), so that V8 takes node's and berth's code caches.
 // - "--" ends node's own options: node 20 would otherwise act on a user's --env-file.
 // The node that built berth runs it. The build's own path is written in (bin/berth may be
 // a symlink, and finding the real one costs two processes), and looked up only when the

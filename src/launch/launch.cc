@@ -104,6 +104,13 @@ void CodeCache(const v8::FunctionCallbackInfo<v8::Value> &args) {
 }  // namespace
 
 NODE_MODULE_INIT() {
+  // bin/berth starts the quick commands with --no-rehash-snapshot, which matters only while
+  // V8 deserialises its snapshot, at start-up. V8 checks every code cache against a hash of
+  // its flags: with that flag still off, node's cache of its own modules (those not in the
+  // snapshot: vm, os, child_process, ...) was refused and each compiled from source (26 of
+  // them in `version`). Set back, every command has node's default flags from here on, and
+  // berth's caches are made and taken under them whatever the command's start-up flags.
+  v8::V8::SetFlagsFromString("--rehash-snapshot");
   NODE_SET_METHOD(exports, "load", Load);
   NODE_SET_METHOD(exports, "codeCache", CodeCache);
 }

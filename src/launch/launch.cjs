@@ -4,8 +4,8 @@
 // command several ms. BERTH_CODE_CACHE names the cache bin/berth chose for the command:
 // commands that run containers execute much of the bundle and take the cache of all of it
 // (berth.cjs.full.cache), the quick ones their own (berth.cjs.<cmd>.cache), the others the
-// smaller cache of what start-up runs (berth.cjs.cache). V8 takes a cache only under the node
-// flags it was made with, so bin/berth gives each command the same flags at build and at run.
+// smaller cache of what start-up runs (berth.cjs.cache). V8 takes a cache only under the V8
+// flags it was made with: the addon sets them to node's defaults as it loads (launch.cc).
 // No node module is required here (src/launch/launch.cc): the bundle loads what it uses.
 const file = __dirname + '/berth.cjs';
 const cacheFile = file + (process.env.BERTH_CODE_CACHE ? '.' + process.env.BERTH_CODE_CACHE : '') + '.cache';
