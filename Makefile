@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 BERTH       := $(CURDIR)/bin/berth
-SOURCES     := $(shell find src -type f -name '*.ts' -o -type f -name '*.c' -o -type f -name '*.cjs') scripts/build.mjs
+SOURCES     := $(shell find src -type f -name '*.ts' -o -type f -name '*.c' -o -type f -name '*.cc' -o -type f -name '*.cjs') scripts/build.mjs
 NPM_STAMP   := node_modules/.package-lock.json
 DEMO_DIR    := build/demo
 DEMO_IMAGE  := busybox-demo

@@ -108,9 +108,8 @@ const QUICK = { ps: ['ps', '-a'], images: ['images'], inspect: ['inspect', 'samp
 // Global options that take a value (src/cli/main.ts): the launcher skips them to find the command.
 const VALUED = ['--root', '--runroot', '--config-dir', '--namespace', '--runtime', '--log-level', '--log-format'];
 
-// bin/berth is a shell script (dash starts as fast as env(1), which the #! line needed) that
-// finds the command (in the container and image groups, the subcommand) and starts node
-// with its flags and code cache:
+// bin/berth is a small static program (src/launch/berth.c) that finds the command (in the
+// container and image groups, the subcommand) and starts node with its flags and code cache:
 // - NODE_EXTRA_CA_CERTS is dropped: with it set, node parses the whole certificate bundle at
 //   start-up (~60 ms here) for every command, and berth's own TLS client loads the system
 //   CAs itself, only when it talks to a registry.
@@ -124,33 +123,17 @@ const VALUED = ['--root', '--runroot', '--config-dir', '--namespace', '--runtime
 //   berthd keep a random seed. The launcher's addon sets the flag back once node has
 //   started (src/launch/launch.cc), so that V8 takes node's and berth's code caches.
 // - "--" ends node's own options: node 20 would otherwise act on a user's --env-file.
-// The node that built berth runs it. The build's own path is written in (bin/berth may be
-// a symlink, and finding the real one costs two processes), and looked up only when the
-// checkout has moved since.
-const shellQuote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
-const launcher = `#!/bin/sh
-# berth's launcher, written by scripts/build.mjs: see there.
-launch=${shellQuote(resolve('build/launch.cjs'))}
-[ -e "$launch" ] || launch=$(dirname "$(readlink -f "$0")")/../build/launch.cjs
-unset NODE_EXTRA_CA_CERTS
-export MALLOC_ARENA_MAX=2
-command= skip=
-for arg do
-  if [ -n "$skip" ]; then skip=; continue; fi
-  case $arg in
-    ${VALUED.join('|')}) skip=1 ;;
-    -*) ;;
-    container|image) ;;
-    *) command=$arg; break ;;
-  esac
-done
-case $command in
-  ${Object.keys(QUICK).join('|')}) BERTH_CODE_CACHE=$command exec ${shellQuote(process.execPath)} --no-rehash-snapshot -- "$launch" "$@" ;;
-  ${RUNNERS.join('|')}) BERTH_CODE_CACHE=full exec ${shellQuote(process.execPath)} -- "$launch" "$@" ;;
-esac
-exec ${shellQuote(process.execPath)} -- "$launch" "$@"
-`;
-replaceFile('bin/berth', launcher, 0o755);
+// The node that built berth runs it. The build's own path is compiled in (bin/berth may be
+// a symlink), and looked up from /proc/self/exe only when the checkout has moved since.
+const cString = (s) => JSON.stringify(s); // ASCII paths and names: a JSON string is a C string
+execFileSync('gcc', [
+  '-O2', '-Wall', '-Werror', '-static',
+  `-DBERTH_NODE=${cString(process.execPath)}`, `-DBERTH_LAUNCH=${cString(resolve('build/launch.cjs'))}`,
+  `-DBERTH_VALUED=${cString(VALUED.join(' '))}`, `-DBERTH_QUICK=${cString(Object.keys(QUICK).join(' '))}`,
+  `-DBERTH_RUNNERS=${cString(RUNNERS.join(' '))}`,
+  'src/launch/berth.c', '-o', 'bin/berth.tmp',
+], { stdio: 'inherit' });
+renameSync('bin/berth.tmp', 'bin/berth');
 
 replaceFile('build/launch.cjs', readFileSync('src/launch/launch.cjs'));
 
