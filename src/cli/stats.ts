@@ -59,6 +59,11 @@ function view(s: Sample, prev: Sample | undefined) {
   };
 }
 
+/** The row of a container that is not running: zeros, as docker and podman print it. */
+function idleView(c: Container) {
+  return { ID: shortId(c.id), Container: shortId(c.id), Name: c.name, CPUPerc: '0.00%', MemUsage: '0B / 0B', MemPerc: '0.00%', NetIO: '0B / 0B', BlockIO: '0B / 0B', PIDs: '0' };
+}
+
 async function sample(mgr: ContainerManager, c: Container): Promise<Sample | undefined> {
   try {
     const [stats, net] = await Promise.all([mgr.stats(c.id), netIo(c.pid)]);
@@ -92,9 +97,13 @@ export const statsCommand: Command = {
     let prev = new Map<string, Sample>();
     for (;;) {
       const now = args.length > 0 ? await Promise.all(ids.map((id) => mgr.get(id).catch(() => undefined))) : await pick();
-      const live = now.filter((c): c is Container => !!c && (c.state === 'running' || c.state === 'created'));
-      const samples = (await Promise.all(live.map((c) => sample(mgr, c)))).filter((s): s is Sample => !!s);
-      const rows = samples.map((s) => ({ ...view(s, prev.get(s.c.id)), ...(f['no-trunc'] ? { ID: s.c.id, Container: s.c.id } : {}) }));
+      const listed = now.filter((c): c is Container => !!c);
+      const sampled = await Promise.all(listed.map((c) => (c.state === 'running' || c.state === 'created' ? sample(mgr, c) : undefined)));
+      const samples = sampled.filter((s): s is Sample => !!s);
+      const rows = listed.map((c, i) => {
+        const s = sampled[i];
+        return { ...(s ? view(s, prev.get(c.id)) : idleView(c)), ...(f['no-trunc'] ? { ID: c.id, Container: c.id } : {}) };
+      });
       if (tty) writeOut('\x1b[2J\x1b[H');
       await printList(
         rows,

@@ -57,6 +57,9 @@ test('stats: memory, limit, CPU time, pids and the writable layer of a running c
 
   await m.stop(c.id, { timeout: 0 });
   await assert.rejects(m.stats(c.id), (err: unknown) => isBerthError(err, 'FailedPrecondition'));
+  // A stopped container named (or listed by -a) gets a row of zeros, as podman and docker print.
+  const idle = await inst.run(['stats', '--no-stream', '--format', '{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}', c.name]);
+  assert.deepEqual([idle.code, idle.stdout], [0, `${c.name}|0.00%|0B / 0B|0B / 0B|0B / 0B|0\n`]);
   const missing = await inst.run(['stats', '--no-stream', 'nosuch']);
   assert.deepEqual([missing.code, missing.stderr], [125, 'berth: no such container: nosuch\n']);
 });
