@@ -72,7 +72,7 @@ const files: CommandFile[] = [
     },
   },
   {
-    names: ['images', 'import', 'load', 'save', 'rmi', 'tag', 'history', 'image'],
+    names: ['images', 'import', 'load', 'save', 'rmi', 'tag', 'untag', 'history', 'image'],
     load: async () => {
       const [{ imageCommands }, registryCommands] = await Promise.all([import('./image.js'), registry()]);
       return imageCommands.map((c) => withRegistryCommands(c, registryCommands));

@@ -5,6 +5,7 @@ import type { ContainerManager } from '../container/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { parseRestart, resourceFlags, resourcesFromFlags, restartFlagDef } from './options.js';
 import { printError } from './errors.js';
+import { containerFilter } from './container-filter.js';
 import { confirm } from './prompt.js';
 import { writeOut } from './stdout.js';
 
@@ -93,14 +94,18 @@ const containerPruneCommand: Command = {
   name: 'prune',
   usage: 'prune [OPTIONS]',
   summary: 'Remove all stopped containers',
-  flags: [{ name: 'force', short: 'f', type: 'bool', desc: 'Do not prompt for confirmation' }],
+  flags: [
+    { name: 'force', short: 'f', type: 'bool', desc: 'Do not prompt for confirmation' },
+    { name: 'filter', type: 'strings', value: 'KEY=VALUE', desc: "Remove only the stopped containers that match (ps's filters, e.g. label=KEY[=VALUE], until=TIME)" },
+  ],
   maxArgs: 0,
   async run(ctx, f) {
-    if (!f.force && !(await confirm('WARNING! This will remove all non running containers.\nAre you sure you want to continue?'))) return 0;
     const mgr = await ctx.containers();
+    const picked = await containerFilter(mgr, (f.filter as string[] | undefined) ?? []);
+    if (!f.force && !(await confirm('WARNING! This will remove all non running containers.\nAre you sure you want to continue?'))) return 0;
     let failed = 0;
     for (const c of await mgr.list({ all: true })) {
-      if (c.state !== 'stopped') continue;
+      if (c.state !== 'stopped' || !picked(c)) continue;
       try {
         await mgr.remove(c.id);
         writeOut(`${c.id}\n`);

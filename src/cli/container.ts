@@ -5,31 +5,18 @@ import type { Engine } from '../engine/index.js';
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
-import type { Container, ContainerManager, ContainerState } from '../container/index.js';
+import type { Container, ContainerManager } from '../container/index.js';
 import type { ContainerDefaults } from '../image/index.js';
 import { DEFAULT_SHM_SIZE, signalName } from '../oci/index.js';
 import { byText, humanDuration, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { GoTime } from './go-time.js';
 import { imageInspectView } from './image-views.js';
 import { invalidArgument, isBerthError } from '../errors/index.js';
-import { printError } from './errors.js';
+import { printError, removalExitCode } from './errors.js';
 import { mountViews } from './mounts.js';
-import { healthFilter, healthSuffix, healthViews, parseDuration } from './healthcheck.js';
+import { healthSuffix, healthViews, parseDuration } from './healthcheck.js';
+import { containerFilter, statusWord } from './container-filter.js';
 import { writeOut } from './stdout.js';
-
-/** docker's names for states in `ps`/`inspect` (a paused container is running, frozen). */
-export function statusWord(c: Pick<Container, 'state' | 'paused'>): string {
-  if (c.paused && c.state === 'running') return 'paused';
-  const state: ContainerState = c.state;
-  switch (state) {
-    case 'stopped':
-      return 'exited';
-    case 'creating':
-      return 'created';
-    default:
-      return state;
-  }
-}
 
 export function statusText(mgr: ContainerManager, c: Container, now = Date.now()): string {
   if (c.paused && c.state === 'running') return 'Paused';
@@ -80,35 +67,6 @@ function networkText(c: Container): string | undefined {
   return n?.networks?.length ? n.networks.join(',') : undefined;
 }
 
-function matches(mgr: ContainerManager, c: Container, filters: string[]): boolean {
-  return filters.every((f) => {
-    const i = f.indexOf('=');
-    if (i < 0) throw invalidArgument(`bad filter "${f}": expected KEY=VALUE`);
-    const [k, v] = [f.slice(0, i), f.slice(i + 1)];
-    switch (k) {
-      case 'id':
-        return c.id.startsWith(v);
-      case 'name':
-        return c.name.includes(v);
-      case 'status':
-        return statusWord(c) === v;
-      case 'exited':
-        return c.state === 'stopped' && String(c.exitCode) === v;
-      case 'ancestor':
-        return c.config.image === v || c.imageId?.startsWith(v.replace(/^sha256:/, '')) === true;
-      case 'health':
-        return healthFilter(mgr, v)(c);
-      case 'label': {
-        const j = v.indexOf('=');
-        const labels = c.config.labels ?? {};
-        return j < 0 ? v in labels : labels[v.slice(0, j)] === v.slice(j + 1);
-      }
-      default:
-        throw invalidArgument(`invalid filter "${k}": supported are id, name, status, exited, ancestor, label, health`);
-    }
-  });
-}
-
 /** ps --sort's keys (podman's). */
 const SORT_KEYS = ['command', 'created', 'id', 'image', 'names', 'runningfor', 'size', 'status'] as const;
 type SortKey = (typeof SORT_KEYS)[number];
@@ -124,7 +82,7 @@ const psCommand: Command = {
     { name: 'no-trunc', type: 'bool', desc: "Don't truncate output" },
     { name: 'latest', short: 'l', type: 'bool', desc: 'Show the latest created container' },
     { name: 'last', short: 'n', type: 'int', value: 'N', desc: 'Show n last created containers (includes all states)' },
-    { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (id, name, status, exited, ancestor, label, health)' },
+    { name: 'filter', short: 'f', type: 'strings', value: 'KEY=VALUE', desc: 'Filter output (id, name, status, exited, ancestor, label, health, before, since, until, restart-policy, network, volume)' },
     { name: 'size', short: 's', type: 'bool', desc: 'Display the total file sizes (writable layer, and with the image: virtual)' },
     { name: 'sort', type: 'string', value: 'KEY', desc: `Sort by ${SORT_KEYS.join(', ')} (default created: newest first)` },
     formatFlag,
@@ -135,8 +93,9 @@ const psCommand: Command = {
     const filters = (f.filter as string[] | undefined) ?? [];
     const sortKey = (f.sort as string | undefined) ?? 'created';
     if (!(SORT_KEYS as readonly string[]).includes(sortKey)) throw invalidArgument(`invalid --sort "${sortKey}": ${SORT_KEYS.slice(0, -1).join(', ')} or ${SORT_KEYS.at(-1)}`);
+    const picked = await containerFilter(mgr, filters);
     const all = !!f.all || !!f.latest || f.last !== undefined || filters.some((x) => x.startsWith('status=') || x.startsWith('exited='));
-    let list = (await mgr.list({ all })).filter((c) => matches(mgr, c, filters));
+    let list = (await mgr.list({ all })).filter(picked);
     if (f.latest) list = list.slice(0, 1);
     if (f.last !== undefined) list = list.slice(0, f.last as number);
     const now = Date.now();
@@ -471,18 +430,8 @@ const rmCommand = eachContainer(
     { name: 'volumes', short: 'v', type: 'bool', desc: 'Remove the anonymous volumes of the container' },
   ],
   (m, r, f) => m.remove(r, { force: !!f.force, volumes: !!f.volumes }),
-  rmExitCode,
+  removalExitCode,
 );
-
-/**
- * podman rm's exit status: 1 when containers were missing, 2 when one is running or
- * paused (refused without -f), 125 for any other failure.
- */
-function rmExitCode(errors: unknown[]): number {
-  const inUse = (e: unknown) => isBerthError(e, 'FailedPrecondition') && e.reason === 'in-use';
-  if (errors.some((e) => !isBerthError(e, 'NotFound') && !inUse(e))) return 125;
-  return errors.some(inUse) ? 2 : 1;
-}
 
 /** wait --condition: podman's names for the states berth has (stopped and exited are one). */
 const WAIT_CONDITIONS = ['created', 'exited', 'healthy', 'paused', 'removing', 'running', 'stopped', 'unhealthy'];
@@ -570,7 +519,6 @@ export const cleanupCommand: Command = {
   },
 };
 
-export { statusWord as containerStatusWord };
 
 export const lifecycleCommands: Command[] = [psCommand, inspectCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
 

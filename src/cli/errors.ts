@@ -2,7 +2,7 @@
 // comes from the error table in src/errors (docker's rule: 125 for berth's own failures,
 // 126/127 when the container's command cannot be invoked or is not found); run, start and
 // exec return the container's own code themselves.
-import { BerthError, exitStatusOf, fromSystemError } from '../errors/index.js';
+import { BerthError, exitStatusOf, fromSystemError, isBerthError } from '../errors/index.js';
 
 export function printError(e: unknown, debug: boolean): void {
   // A system error that reached here untyped still reads as one: "write /path: no space left on device".
@@ -14,4 +14,14 @@ export function printError(e: unknown, debug: boolean): void {
 
 export function exitCodeFor(e: unknown): number {
   return exitStatusOf(e);
+}
+
+/**
+ * podman rm's and rmi's exit status after some removals failed: 1 when only missing objects
+ * failed, 2 when one was in use (refused without -f), 125 for any other failure.
+ */
+export function removalExitCode(errors: unknown[]): number {
+  const inUse = (e: unknown) => isBerthError(e, 'FailedPrecondition') && e.reason === 'in-use';
+  if (errors.some((e) => !isBerthError(e, 'NotFound') && !inUse(e))) return 125;
+  return errors.some(inUse) ? 2 : 1;
 }

@@ -6,19 +6,10 @@ import type { BerthEvent } from '../events/index.js';
 import { invalidArgument } from '../errors/index.js';
 import { formatFlag, type Command } from './command.js';
 import { compileFormat, templateMap } from './format.js';
+import { parseTime } from './options.js';
 import { writeOut } from './stdout.js';
 
 const SEQ_LIMIT = 1e9;
-
-/** docker's time arguments: RFC 3339 dates, Unix seconds, or durations before now (10m, 1h30m). */
-export function parseTime(s: string, now = Date.now()): number {
-  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
-  const d = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(s);
-  if (d && s !== '') return now - ((Number(d[1] ?? 0) * 60 + Number(d[2] ?? 0)) * 60 + Number(d[3] ?? 0)) * 1000;
-  const t = Date.parse(s);
-  if (Number.isNaN(t)) throw invalidArgument(`invalid time "${s}": use an RFC 3339 date, Unix seconds, or a duration such as 10m`);
-  return t;
-}
 
 function isoNano(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
@@ -92,13 +83,13 @@ export const eventsCommand: Command = {
   async run(ctx, f) {
     const log = await ctx.events();
     const since = f.since as string | undefined;
-    const until = f.until === undefined ? undefined : parseTime(f.until as string);
+    const until = f.until === undefined ? undefined : parseTime(f.until as string, '--until').getTime();
     const bySeq = since !== undefined && /^\d+$/.test(since) && Number(since) < SEQ_LIMIT;
     // Without --since, only what happens from now on.
     const query = {
       namespace: ctx.namespace,
       afterSeq: bySeq ? Number(since) : since === undefined ? log.lastSeq() : 0,
-      since: since !== undefined && !bySeq ? parseTime(since) : undefined,
+      since: since !== undefined && !bySeq ? parseTime(since, '--since').getTime() : undefined,
       until,
     };
     const keep = matcher((f.filter as string[] | undefined) ?? []);

@@ -5,8 +5,8 @@ import type { Readable } from 'node:stream';
 import type { Command } from './command.js';
 import { existsCommand, formatFlag } from './command.js';
 import { byText, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
-import { printError } from './errors.js';
-import { fromSystemError, invalidArgument } from '../errors/index.js';
+import { printError, removalExitCode } from './errors.js';
+import { fromSystemError, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import type { ArchiveFormat, Image } from '../image/index.js';
 import { created, imageInspectView, prunedImagesText } from './image-views.js';
 import { confirm } from './prompt.js';
@@ -131,7 +131,22 @@ function referenceMatches(pattern: string, row: ImageRow): boolean {
   return spellings(row.repository).some((r) => glob(repoPattern, r));
 }
 
-function filterRows(rows: ImageRow[], filters: string[]): ImageRow[] {
+/** The images created before or after (since) the one a filter names; a name no image has is an error, as in podman. */
+function createdOf(resolve: (ref: string) => Image, filter: string, ref: string): number {
+  try {
+    return created(resolve(ref));
+  } catch (e) {
+    throw isBerthError(e, 'NotFound') ? notFound(`could not find local image for filter "${filter}": ${ref}: image not known`) : e;
+  }
+}
+
+function filterRows(rows: ImageRow[], filters: string[], resolve: (ref: string) => Image): ImageRow[] {
+  const times = new Map<string, number>();
+  const timeOf = (filter: string, ref: string) => {
+    let t = times.get(ref);
+    if (t === undefined) times.set(ref, (t = createdOf(resolve, filter, ref)));
+    return t;
+  };
   return rows.filter((row) =>
     filters.every((f) => {
       const i = f.indexOf('=');
@@ -152,8 +167,12 @@ function filterRows(rows: ImageRow[], filters: string[]): ImageRow[] {
           return row.image.id.startsWith(v.replace(/^sha256:/, ''));
         case 'digest':
           return row.image.digest === v || row.image.repoDigests.some((d) => d.endsWith(`@${v}`));
+        case 'before':
+          return created(row.image) < timeOf(k, v);
+        case 'since':
+          return created(row.image) > timeOf(k, v);
         default:
-          throw invalidArgument(`invalid filter "${k}": supported are reference, dangling, label, id, digest`);
+          throw invalidArgument(`invalid filter "${k}": supported are reference, dangling, label, id, digest, before, since`);
       }
     }),
   );
@@ -216,7 +235,7 @@ const imagesCommand: Command = {
     { name: 'no-trunc', type: 'bool', desc: 'Do not truncate IDs' },
     { name: 'digests', type: 'bool', desc: 'Show digests' },
     { name: 'noheading', short: 'n', type: 'bool', desc: 'Do not print column headings' },
-    { name: 'filter', short: 'f', type: 'strings', value: 'FILTER', desc: 'Filter output (reference=PATTERN, dangling=true|false, label=KEY[=VALUE], id=ID, digest=DIGEST)' },
+    { name: 'filter', short: 'f', type: 'strings', value: 'FILTER', desc: 'Filter output (reference=PATTERN, dangling=true|false, label=KEY[=VALUE], id=ID, digest=DIGEST, before=IMAGE, since=IMAGE)' },
     { name: 'sort', type: 'string', value: 'KEY', desc: `Sort by ${IMAGE_SORT_KEYS.join(', ')} (default created: newest first)` },
     formatFlag,
   ],
@@ -226,7 +245,8 @@ const imagesCommand: Command = {
     const sortKey = (f.sort as string | undefined) ?? 'created';
     if (!IMAGE_SORT_KEYS.includes(sortKey)) throw invalidArgument(`invalid --sort "${sortKey}": ${IMAGE_SORT_KEYS.slice(0, -1).join(', ')} or ${IMAGE_SORT_KEYS.at(-1)}`);
     const filters = [...((f.filter as string[] | undefined) ?? []), ...args.map((a) => `reference=${a}`)];
-    const rows = filterRows(rowsOf((await ctx.images()).list()), filters).sort(IMAGE_ORDERS[sortKey]);
+    const images = await ctx.images();
+    const rows = filterRows(rowsOf(images.list()), filters, (ref) => images.resolve(ref)).sort(IMAGE_ORDERS[sortKey]);
     if (f.quiet) {
       const ids = [...new Set(rows.map((r) => rowView(r, noTrunc).ID))];
       writeOut(ids.map((i) => i + '\n').join(''));
@@ -261,23 +281,40 @@ const rmiCommand: Command = {
   name: 'rmi',
   usage: 'rmi [OPTIONS] IMAGE [IMAGE...]',
   summary: 'Remove images',
-  flags: [{ name: 'force', short: 'f', type: 'bool', desc: 'Remove an image even when a container uses it (it is only untagged then)' }],
-  minArgs: 1,
+  flags: [
+    { name: 'all', short: 'a', type: 'bool', desc: 'Remove all images' },
+    { name: 'force', short: 'f', type: 'bool', desc: 'Remove an image even when a container uses it (it is only untagged then)' },
+  ],
   async run(ctx, f, refs) {
+    if (f.all && refs.length > 0) throw invalidArgument('when using the --all switch, you may not pass any images names or IDs');
+    if (!f.all && refs.length === 0) throw invalidArgument('image name or ID must be specified');
     const images = await ctx.images();
-    let failed = false;
-    for (const ref of refs) {
+    // -a removes each image by ID: every name goes with it (podman's rmi --all).
+    const targets = f.all ? images.list().map((i) => `sha256:${i.id}`) : refs;
+    const errors: unknown[] = [];
+    for (const ref of targets) {
       try {
-        const { untagged, deleted } = await images.remove(ref, { force: f.force === true });
+        const { untagged, deleted } = await images.remove(ref, { force: f.force === true, allNames: f.all === true });
         let out = untagged.map((n) => `Untagged: ${n}\n`).join('');
         if (deleted) out += `Deleted: sha256:${deleted}\n`;
         writeOut(out);
       } catch (e) {
         printError(e, false);
-        failed = true;
+        errors.push(e);
       }
     }
-    return failed ? 1 : 0;
+    return errors.length ? removalExitCode(errors) : 0;
+  },
+};
+
+const untagCommand: Command = {
+  name: 'untag',
+  usage: 'untag IMAGE [NAME...]',
+  summary: 'Remove names from an image (all of them when none are given); the image stays',
+  flags: [],
+  minArgs: 1,
+  async run(ctx, _f, [ref, ...names]) {
+    await (await ctx.images()).untag(ref, names);
   },
 };
 
@@ -380,6 +417,7 @@ const imageGroup: Command = {
     alias(rmiCommand, 'rm'),
     inspectCommand,
     tagCommand,
+    untagCommand,
     importCommand,
     loadCommand,
     saveCommand,
@@ -389,4 +427,4 @@ const imageGroup: Command = {
   ],
 };
 
-export const imageCommands: Command[] = [imagesCommand, importCommand, loadCommand, saveCommand, rmiCommand, tagCommand, historyCommand, imageGroup];
+export const imageCommands: Command[] = [imagesCommand, importCommand, loadCommand, saveCommand, rmiCommand, tagCommand, untagCommand, historyCommand, imageGroup];

@@ -15,6 +15,7 @@ import {
 } from './options.js';
 import { attachedStreams, hostOptionsFromFlags, readSeccompProfile, writeCidFile } from './run-host.js';
 import { parseMount, parseVolume } from './mounts.js';
+import { containerFilter } from './container-filter.js';
 import { parseSignal } from '../oci/index.js';
 import { healthFlags, healthFromFlags } from './healthcheck.js';
 import { stdout, writeOut } from './stdout.js';
@@ -255,25 +256,6 @@ async function createFromFlags(mgr: ContainerManager, f: FlagValues, cfg: Contai
   return c;
 }
 
-/** start --all's filters (e.g. restart-policy=always at boot); all must match. */
-function startFilter(filters: string[]): (c: Container) => boolean {
-  const tests = filters.map((spec) => {
-    const i = spec.indexOf('=');
-    const [key, value] = i < 0 ? [spec, ''] : [spec.slice(0, i), spec.slice(i + 1)];
-    if (key === 'restart-policy') {
-      parseRestart(value);
-      return (c: Container) => (c.config.restartPolicy?.name ?? 'no') === value.split(':')[0];
-    }
-    if (key === 'name') return (c: Container) => c.name.includes(value);
-    if (key === 'label') {
-      const [k, v] = value.split('=', 2);
-      return (c: Container) => c.config.labels?.[k] !== undefined && (v === undefined || c.config.labels[k] === v);
-    }
-    throw invalidArgument(`invalid filter "${spec}": use restart-policy=, name= or label=`);
-  });
-  return (c) => tests.every((t) => t(c));
-}
-
 /** The --detach-keys given (validated: a bad one is refused before any work). */
 function detachKeysOf(f: FlagValues): string | undefined {
   const keys = f['detach-keys'] as string | undefined;
@@ -389,7 +371,7 @@ const startCommand: Command = {
     { name: 'interactive', short: 'i', type: 'bool', desc: "Attach container's STDIN" },
     { name: 'detach-keys', type: 'string', value: 'KEYS', desc: 'Key sequence for detaching a container' },
     { name: 'all', type: 'bool', desc: 'Start all containers that are not running (with --filter: those matching)' },
-    { name: 'filter', type: 'strings', value: 'KEY=VALUE', desc: 'With --all: restart-policy=POLICY, name=NAME, label=KEY[=VALUE]' },
+    { name: 'filter', type: 'strings', value: 'KEY=VALUE', desc: "With --all: ps's filters (restart-policy=POLICY, name=NAME, label=KEY[=VALUE], ...)" },
   ],
   async run(ctx, f, args) {
     // Checked before anything is created or started.
@@ -397,7 +379,8 @@ const startCommand: Command = {
     const mgr = await ctx.containers();
     if (f.all) {
       if (args.length > 0) throw invalidArgument('--all and container names cannot be given together');
-      args = (await mgr.list({ all: true })).filter((c) => c.state !== 'running' && startFilter((f.filter as string[]) ?? [])(c)).map((c) => c.name);
+      const picked = await containerFilter(mgr, (f.filter as string[]) ?? []);
+      args = (await mgr.list({ all: true })).filter((c) => c.state !== 'running' && picked(c)).map((c) => c.name);
     } else if (args.length === 0) throw invalidArgument('"berth start" requires at least 1 argument (or --all); usage: berth start [OPTIONS] CONTAINER [CONTAINER...]');
     if (f.attach) {
       if (args.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');

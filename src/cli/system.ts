@@ -159,8 +159,8 @@ const dfCommand: Command = {
   maxArgs: 0,
   async run(ctx, f) {
     if (f.verbose) {
-      const [df, { containerStatusWord }] = await Promise.all([import('./df.js'), import('./container.js')]);
-      return df.printDiskUsageDetail(await df.diskUsageDetail(ctx, containerStatusWord), f.format as string | undefined);
+      const [df, { statusWord }] = await Promise.all([import('./df.js'), import('./container-filter.js')]);
+      return df.printDiskUsageDetail(await df.diskUsageDetail(ctx, statusWord), f.format as string | undefined);
     }
     const images = await (await ctx.images()).diskUsage();
     const manager = await ctx.containers();

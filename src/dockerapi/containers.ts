@@ -2,7 +2,8 @@
 // attach (hijacked, docker's stream framing), resize, rename.
 import { Writable } from 'node:stream';
 import { configFromFlags } from '../cli/run.js';
-import { containerInspectView, statusText, statusWord } from '../cli/container.js';
+import { containerInspectView, statusText } from '../cli/container.js';
+import { statusWord } from '../cli/container-filter.js';
 import type { Container, ContainerManager } from '../container/index.js';
 import type { Engine } from '../engine/index.js';
 import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';

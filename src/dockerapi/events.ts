@@ -1,6 +1,7 @@
 // GET /events (the store's event log, the one the CLI writes, streamed as docker sends it)
 // and GET /system/df (what images, containers and volumes hold on disk).
-import { statusText, statusWord } from '../cli/container.js';
+import { statusText } from '../cli/container.js';
+import { statusWord } from '../cli/container-filter.js';
 import { diskUsageDetail } from '../cli/df.js';
 import type { BerthEvent } from '../events/index.js';
 import { invalidArgument } from '../errors/index.js';

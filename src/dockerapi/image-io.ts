@@ -3,7 +3,7 @@
 import type { Writable } from 'node:stream';
 import { BerthError, invalidArgument, notFound } from '../errors/index.js';
 import type { Image } from '../image/index.js';
-import { parseTime } from '../cli/events.js';
+import { parseTime } from '../cli/options.js';
 import { created } from '../cli/image-views.js';
 import { resolveImage } from './images.js';
 import { filterParam, labelsMatch, type Reply, type Request, type Router } from './server.js';
@@ -90,7 +90,7 @@ async function prune(req: Request, reply: Reply): Promise<void> {
   for (const [k, v] of filterParam(req.query)) {
     if (k === 'dangling') all = v === 'false' || v === '0';
     else if (k === 'until') {
-      const until = parseTime(v);
+      const until = parseTime(v, 'until').getTime();
       tests.push((img) => created(img) < until);
     } else if (k === 'label' || k === 'label!') {
       const has = (img: Image) => labelsMatch(img.config.config?.Labels ?? {}, v);

@@ -4,7 +4,7 @@
 // load); a registry puller records its images through the same path.
 import type { Readable, Writable } from 'node:stream';
 import type { ContentStore } from '../content/index.js';
-import { failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
+import { BerthError, failedPrecondition, invalidArgument, isBerthError, notFound } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import { ImageRecords, type Image, type ImageUsers } from './records.js';
 import { candidateNames, formatReference, matchesShortName, normalizeLocalName, normalizeReference, parseReference, repositoryMatchesShort, repositoryOf, type Reference } from './reference.js';
@@ -149,6 +149,28 @@ export class ImageStore {
   }
 
   /**
+   * Removes names from the image ref means, or all its names when none are given (podman's
+   * untag); the image stays, without a name. A name is taken as tag and rmi take it (short
+   * names under localhost/, or matching one of the image's names); one the image does not
+   * have is NotFound and nothing is untagged. Returns the names removed.
+   */
+  async untag(ref: string, names: string[] = []): Promise<string[]> {
+    const image = this.resolve(ref);
+    return this.records.write(() => {
+      const have = this.records.namesOf(image.id);
+      const gone = names.length === 0 ? have : names.map((n) => {
+        const full = this.newName(n);
+        const short = parseReference(n);
+        const hit = have.includes(full) ? full : short.domain ? undefined : have.find((h) => matchesShortName(h, short));
+        if (!hit) throw notFound(`${full}: tag not known`);
+        return hit;
+      });
+      for (const n of gone) this.records.removeName(n);
+      return [...new Set(gone)];
+    });
+  }
+
+  /**
    * Untags a name; deletes the image when no name remains or when it is removed by ID (an
    * image with several names only with force). An image a container uses is refused, or
    * with force only untagged (its layers stay under the container).
@@ -177,7 +199,7 @@ export class ImageStore {
         throw failedPrecondition(`unable to delete image ${image.id.slice(0, 12)} (must be forced) - image is referenced in multiple repositories`);
       const users = containers.containersUsing(image.id);
       if (users.length > 0) {
-        if (!opts.force) throw failedPrecondition(`image is in use by container ${users[0].slice(0, 12)}`);
+        if (!opts.force) throw new BerthError('FailedPrecondition', `image is in use by container ${users[0].slice(0, 12)}`, { reason: 'in-use' });
         for (const n of names) this.records.removeName(n);
         return { untagged: names, deleted: null };
       }

@@ -6,7 +6,7 @@ export { loadNetworks, parseConfList, parseSingleConf, type NetworkConfigList, t
 export { summarize } from './cni/result.js';
 export { createNetns, removeNetns, listNetns } from './netns.js';
 export { NetworkManager, type NetworkStatus } from './manager.js';
-export { ensureDefaultNetwork, createNetwork, listNetworks, inspectNetwork, removeNetwork, networkMeta } from './networks.js';
+export { DEFAULT_NETWORK, ensureDefaultNetwork, createNetwork, listNetworks, inspectNetwork, removeNetwork, networkMeta } from './networks.js';
 export { parsePublish, publishAll, checkConflicts, assignHostPorts, formatPorts, type PortMapping } from './ports.js';
 export { buildResolvConf, buildHosts, parseAddHost, writeContainerFiles } from './dnsfiles.js';
 export { DNS_DOMAIN, dnsnameArgs, dnsnameDir, hasDnsname, withDnsnameArgs, type DnsnameArgs, type DnsnameNames } from './dnsname.js';

@@ -73,7 +73,7 @@ test('top, diff, update, container prune, image history, exists, network prune',
   assert.equal((await inst.run(['inspect', 'made'])).code, 125);
 
   // container prune: the stopped ones only.
-  await ok(inst, ['create', '--name', 'idle', img, 'true']);
+  await ok(inst, ['create', '--name', 'idle', '--label', 'tier=web', img, 'true']);
   await ok(inst, ['run', '--name', 'done', '--network', 'none', img, 'true']);
   // ps --sort, podman's keys: created newest first, runningfor the longest running first.
   const sorted = async (key: string) => (await ok(inst, ['ps', '-a', '--sort', key, '--format', '{{.Names}}'])).trim().split('\n');
@@ -89,7 +89,36 @@ test('top, diff, update, container prune, image history, exists, network prune',
   const imageSize = Number((await ok(inst, ['image', 'inspect', '-f', '{{.Size}}', img])).trim());
   assert.ok(rw! > 0 && rootFs === rw! + imageSize, `SizeRw ${rw}, SizeRootFs ${rootFs}, image ${imageSize}`);
   assert.doesNotMatch(await ok(inst, ['inspect', 'worker']), /SizeRw/, 'only when asked for');
+  // ps --filter, podman's keys: the values of one key are alternatives, different keys (and labels) must all match.
+  const picked = async (...filters: string[]) =>
+    (await ok(inst, ['ps', '-a', '--sort', 'names', '--format', '{{.Names}}', ...filters.flatMap((f) => ['--filter', f])])).trim().split('\n').filter(Boolean);
+  assert.deepEqual(await picked('status=created', 'status=exited'), ['done', 'idle']);
+  assert.deepEqual(await picked('status=exited', 'name=^d'), ['done']);
+  assert.deepEqual(await picked('name=^(idle|worker)$'), ['idle', 'worker']);
+  assert.deepEqual(await picked('before=done'), ['idle', 'worker']);
+  assert.deepEqual(await picked('since=worker'), ['done', 'idle']);
+  assert.deepEqual(await picked('label=tier=web'), ['idle']);
+  assert.deepEqual(await picked('label=tier', 'label=tier=db'), []);
+  assert.deepEqual(await picked('volume=/data'), ['worker']);
+  assert.deepEqual(await picked('volume=' + bindSource), ['worker']);
+  assert.deepEqual(await picked('network=berth'), ['idle'], 'the others run with --network none');
+  assert.deepEqual(await picked('exited=0'), ['done']);
+  assert.deepEqual(await picked('until=1h'), []);
+  assert.deepEqual(await picked('until=' + new Date(Date.now() + 60_000).toISOString()), ['done', 'idle', 'worker']);
+  // A bad filter is refused even where no container would be listed.
+  for (const [filter, message] of [
+    ['bogus=1', 'invalid filter "bogus": supported are id, name, status, exited, ancestor, label, health, before, since, until, restart-policy, network, volume'],
+    ['status=stopped', 'invalid filter "status=stopped": status is one of created, running, paused, exited, removing'],
+    ['before=nosuch', 'invalid filter "before=nosuch": no such container: nosuch'],
+    ['name=(', 'invalid filter "name=(": not a regular expression'],
+    ['novalue', 'bad filter "novalue": expected KEY=VALUE'],
+  ]) {
+    const bad = await inst.run(['ps', '--filter', filter!, '--filter', 'id=0000']);
+    assert.deepEqual([bad.code, bad.stderr, bad.stdout], [125, `berth: ${message}\n`, ''], filter);
+  }
 
+  // container prune --filter: only the stopped containers that match go.
+  assert.equal(await ok(inst, ['container', 'prune', '-f', '--filter', 'label=tier=web']), '');
   const pruned = (await ok(inst, ['container', 'prune', '-f'])).trim().split('\n');
   assert.equal(pruned.length, 1, `only the exited one: ${pruned}`);
   assert.deepEqual((await ok(inst, ['ps', '-a', '--format', '{{.Names}}'])).trim().split('\n').sort(), ['idle', 'worker']);

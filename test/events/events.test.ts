@@ -66,7 +66,7 @@ test('events: lifecycle in order, followed live and resumed by sequence number; 
   for (const [args, message] of [
     [['--filter', 'bogus=1'], /^berth: invalid filter 'bogus'\n$/],
     [['--filter', 'novalue'], /^berth: bad format of filter/],
-    [['--since', 'yesterday-ish'], /^berth: invalid time "yesterday-ish"/],
+    [['--since', 'yesterday-ish'], /^berth: invalid value "yesterday-ish" for --since: expected a timestamp/],
   ] as const) {
     const r = await inst.run(['events', ...args, '--until', '0s']);
     assert.equal(r.code, 125, r.stderr);

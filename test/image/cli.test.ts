@@ -71,3 +71,58 @@ test('import, images, tag, inspect, save, load and rmi from the command line', a
   const badFormat = await inst.run(['save', '--format', 'zip', '-o', file, 'other']);
   assert.match(badFormat.stderr, /unsupported format "zip"/);
 });
+
+test("untag, rmi --all and rmi's exit statuses, images --filter before/since, as podman", async (t) => {
+  const inst = await newInstance(t);
+  const ok = async (args: string[]) => {
+    const r = await inst.run(args);
+    assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const fails = async (args: string[]) => {
+    const r = await inst.run(args);
+    return [r.code, r.stderr];
+  };
+  const ids: Record<string, string> = {};
+  for (const name of ['first', 'second', 'third']) ids[name] = (await ok(['import', busyboxTarball(), name])).trim().slice(7);
+  const names = async (...filters: string[]) => (await ok(['images', '--format', '{{.Repository}}', ...filters.flatMap((f) => ['--filter', f])])).trim().split('\n').filter(Boolean);
+
+  // before/since: the images created before or after the one named (podman's, docker's).
+  assert.deepEqual(await names('before=third'), ['localhost/second', 'localhost/first']);
+  assert.deepEqual(await names('since=first'), ['localhost/third', 'localhost/second']);
+  assert.deepEqual(await names('since=first', 'before=third'), ['localhost/second']);
+  assert.deepEqual(await fails(['images', '--filter', 'before=nosuch']), [125, 'berth: could not find local image for filter "before": nosuch: image not known\n']);
+  assert.deepEqual(await fails(['images', '--filter', 'bogus=1']), [125, 'berth: invalid filter "bogus": supported are reference, dangling, label, id, digest, before, since\n']);
+
+  // untag NAME removes that name; untag with no name removes them all; the image stays.
+  await ok(['tag', 'first', 'extra', 'quay.io/x/first:v1']);
+  assert.equal(await ok(['untag', 'first', 'extra']), '');
+  assert.deepEqual(JSON.parse(await ok(['image', 'inspect', ids.first]))[0].RepoTags, ['localhost/first:latest', 'quay.io/x/first:v1']);
+  assert.deepEqual(await fails(['untag', 'first', 'nosuch']), [125, 'berth: localhost/nosuch:latest: tag not known\n']);
+  assert.deepEqual(await fails(['untag', 'nosuch']), [125, 'berth: no such image: nosuch\n']);
+  await ok(['image', 'untag', 'first']);
+  assert.deepEqual(JSON.parse(await ok(['image', 'inspect', ids.first]))[0].RepoTags, []);
+  assert.deepEqual(await names('dangling=true'), ['<none>']);
+
+  // rmi: 1 when an image is missing, 2 when one is in use, 125 otherwise; the others go on.
+  await ok(['create', '--name', 'user', 'second', 'true']);
+  assert.deepEqual(await fails(['rmi', 'nosuch']), [1, 'berth: no such image: nosuch\n']);
+  const inUse = await inst.run(['rmi', 'nosuch', 'second']);
+  assert.equal(inUse.code, 2, inUse.stderr);
+  assert.match(inUse.stderr, /^berth: no such image: nosuch\nberth: image is in use by container [a-f0-9]{12}\n$/);
+  await ok(['tag', 'third', 'third2']);
+  assert.equal((await fails(['rmi', ids.third]))[0], 125, 'by ID, an image with two names needs -f');
+  assert.deepEqual(await fails(['rmi', '-a', 'third']), [125, 'berth: when using the --all switch, you may not pass any images names or IDs\n']);
+  assert.deepEqual(await fails(['rmi']), [125, 'berth: image name or ID must be specified\n']);
+
+  // rmi -a removes every image no container uses, all names at once, and says 2 for the one in use.
+  const all = await inst.run(['rmi', '-a']);
+  assert.equal(all.code, 2, all.stderr);
+  assert.match(all.stderr, /^berth: image is in use by container [a-f0-9]{12}\n$/);
+  const out = all.stdout.split('\n').filter(Boolean).sort();
+  assert.deepEqual(out, [`Deleted: sha256:${ids.first}`, `Deleted: sha256:${ids.third}`, 'Untagged: localhost/third2:latest', 'Untagged: localhost/third:latest'].sort());
+  assert.deepEqual(await names(), ['localhost/second']);
+  await ok(['rm', 'user']);
+  assert.equal(await ok(['rmi', '--all']), `Untagged: localhost/second:latest\nDeleted: sha256:${ids.second}\n`);
+  assert.equal(await ok(['images', '-q']), '');
+});
