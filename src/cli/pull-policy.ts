@@ -68,7 +68,7 @@ export async function ensureImage(ctx: Engine, ref: string, f: FlagValues): Prom
     else if (e.type === 'blob' && e.kind !== 'config' && e.status === 'done') say(`Copying blob ${e.digest.slice(7, 19)} done\n`);
   };
   try {
-    const { name } = await images.pull(ref, registry, { platform, onProgress });
+    const { name } = await images.pull(images.pullTarget(ref), registry, { platform, onProgress });
     // The image just pulled, even where a short name matches another registry's too (by
     // digest, the reference says which already).
     return name ?? ref;

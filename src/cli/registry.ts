@@ -155,7 +155,7 @@ async function pullOne(images: ImageStore, registry: RegistryAccess, ref: string
     } else if (e.type === 'blob' && e.kind === 'config') out.line(`Copying config ${e.digest.slice(7, 19)} ${e.status === 'exists' ? 'skipped: already exists' : 'done'}`);
     else if (e.type === 'blob') out.blob('Copying blob', e.digest, e.size, e.bytes, e.status === 'downloading' ? 'active' : e.status);
   };
-  const { image } = await images.pull(ref, registry, { platform: platformOf(f), concurrency, onProgress, signal });
+  const { image } = await images.pull(images.pullTarget(ref), registry, { platform: platformOf(f), concurrency, onProgress, signal });
   out?.finish();
   out?.line('Writing manifest to image destination');
   writeOut(`${image.id}\n`);

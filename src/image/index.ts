@@ -117,6 +117,23 @@ export class ImageStore {
     return { image: this.mustGet(image.id), name };
   }
 
+  /**
+   * The name a pull of ref from the command line asks for: a short name that a local image
+   * has under localhost/ (built, imported or tagged here) is pulled by that name instead of
+   * being searched for in the registries, as podman does (`pull bb` with a local localhost/bb
+   * fetches localhost/bb:latest); any other ref as it is.
+   */
+  pullTarget(ref: string): string {
+    let local: string;
+    try {
+      if (parseReference(ref).domain) return ref;
+      local = normalizeLocalName(ref);
+    } catch {
+      return ref;
+    }
+    return this.records.idByName(local) ? local : ref;
+  }
+
   /** Pushes the image ref names to dest (default: ref's own name); returns the manifest digest. */
   async push(ref: string, registry: RegistryAccess, dest?: string, opts: PushOptions = {}): Promise<{ digest: string; destination: string }> {
     const { image, name } = this.lookup(ref);

@@ -23,7 +23,7 @@ test("berth's own errors exit 125 with one line, whatever their kind", async (t)
     assert.match(r.stderr, stderr, args.join(' '));
     assert.equal(r.stderr.split('\n').length, 2, `one line: ${r.stderr}`);
   }
-  // rmi goes on past an image it cannot remove and exits 1, as docker's does.
+  // rmi goes on past an image it cannot remove; a missing one is exit 1 (podman's status).
   const rmi = await berth.run(['rmi', 'nosuch']);
   assert.deepEqual([rmi.code, rmi.stderr], [1, 'berth: no such image: nosuch\n']);
   const bare = await berth.run([]);

@@ -144,10 +144,10 @@ test('rmi by ID of an image with several names needs -f; rmi NAME only untags', 
   await ok(['tag', 'multi', 'multi:2', 'quay.io/x/multi:1']);
   const id = (await ok(['images', '-q', '--no-trunc', 'multi'])).trim().slice(7);
   const refused = await inst.run(['rmi', id.slice(0, 12)]);
-  assert.equal(refused.code, 1);
+  assert.equal(refused.code, 125, "podman's status for an image it must be forced to remove");
   assert.equal(refused.stdout, '');
   assert.equal(refused.stderr, `berth: unable to delete image ${id.slice(0, 12)} (must be forced) - image is referenced in multiple repositories\n`);
-  assert.equal((await inst.run(['rmi', `sha256:${id}`])).code, 1, 'by full ID too');
+  assert.equal((await inst.run(['rmi', `sha256:${id}`])).code, 125, 'by full ID too');
   assert.equal(await ok(['rmi', 'multi:2']), 'Untagged: localhost/multi:2\n');
   assert.equal(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), 'localhost/multi:latest\nquay.io/x/multi:1\n');
   assert.equal(await ok(['rmi', '-f', id.slice(0, 12)]), `Untagged: localhost/multi:latest\nUntagged: quay.io/x/multi:1\nDeleted: sha256:${id}\n`);
@@ -156,4 +156,37 @@ test('rmi by ID of an image with several names needs -f; rmi NAME only untags', 
   await inst.importBusybox('single');
   const single = (await ok(['images', '-q', '--no-trunc'])).trim();
   assert.equal(await ok(['rmi', single]), `Untagged: localhost/single:latest\nDeleted: ${single}\n`);
+});
+
+test("a short name that a localhost/ image has is pulled by that name, not searched for (podman's rule)", async (t) => {
+  const reg = await startRegistry(t);
+  await skopeoPush(makeLayout(tempDir(t, 'layout')), 'single', `${reg.host}/bb:latest`);
+  const inst = await newInstance(t);
+  // localhost/ is served by the test registry; the search registry has bb too, so only the name tried tells the two apart.
+  const env = {
+    CONTAINERS_REGISTRIES_CONF: registriesConf(
+      t,
+      `unqualified-search-registries = ["${reg.host}"]\n[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n[[registry]]\nprefix = "localhost"\nlocation = "${reg.host}"\ninsecure = true\n`,
+    ),
+  };
+  const ok = async (args: string[]) => {
+    const r = await inst.run(args, { env, timeoutMs: 120_000 });
+    assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr}`);
+    return r;
+  };
+  await inst.importBusybox('bb');
+  const idOf = async () => (await ok(['image', 'inspect', '-f', '{{.Id}}', 'localhost/bb'])).stdout.trim();
+  const imported = await idOf();
+  const pulled = await ok(['pull', 'bb']);
+  assert.match(pulled.stderr, /^Trying to pull localhost\/bb:latest\.\.\.\n/);
+  assert.doesNotMatch(pulled.stderr, new RegExp(`${reg.host.replace(/\./g, '\\.')}/bb`));
+  const id = await idOf();
+  assert.match(id, /^sha256:[a-f0-9]{64}$/);
+  assert.notEqual(id, imported, "localhost/bb is now the registry's image");
+  const always = await ok(['run', '--rm', '--pull', 'always', 'bb', '/bin/busybox', 'cat', '/etc/arch-marker']);
+  assert.equal(always.stdout, `${HOST_ARCH}\n`);
+  assert.match(always.stderr, /^Trying to pull localhost\/bb:latest\.\.\.\n/);
+  // Without a localhost/ image the short name is searched for as before.
+  await ok(['rmi', 'localhost/bb']);
+  assert.match((await ok(['pull', 'bb'])).stderr, new RegExp(`^Trying to pull ${reg.host.replace(/\./g, '\\.')}/bb:latest\\.\\.\\.\n`));
 });
