@@ -57,7 +57,7 @@ async function containerGroup(): Promise<Command[]> {
 const files: CommandFile[] = [
   { names: ['run', 'create', 'start', 'attach', 'exec'], load: run },
   { names: ['logs'], load: logs },
-  { names: ['ps', 'list', 'ls', 'inspect', 'stop', 'kill', 'rm', 'wait', 'rename', 'restart'], load: lifecycle },
+  { names: ['ps', 'list', 'ls', 'inspect', 'init', 'stop', 'kill', 'rm', 'wait', 'rename', 'restart'], load: lifecycle },
   { names: ['stats'], load: stats },
   { names: ['top', 'diff', 'update'], load: containerTools },
   { names: ['cp', 'export', 'commit'], load: copy },

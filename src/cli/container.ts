@@ -11,7 +11,7 @@ import { DEFAULT_SHM_SIZE, signalName } from '../oci/index.js';
 import { byText, humanDuration, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { GoTime } from './go-time.js';
 import { imageInspectView } from './image-views.js';
-import { invalidArgument, isBerthError } from '../errors/index.js';
+import { failedPrecondition, invalidArgument, isBerthError } from '../errors/index.js';
 import { printError, removalExitCode } from './errors.js';
 import { mountViews } from './mounts.js';
 import { healthSuffix, healthViews, parseDuration } from './healthcheck.js';
@@ -413,6 +413,16 @@ function eachContainer(
 
 const timeFlag = { name: 'time', short: 't', type: 'int' as const, value: 'SECONDS', desc: 'Seconds to wait before killing the container (default 10)' };
 
+/**
+ * podman's init: the container made ready to start, its process waiting in the runtime. A
+ * created container already is (berth's create does what podman's create and init do); a
+ * stopped one gets a new monitor and process, as start would give it, without starting.
+ */
+const initCommand = eachContainer('init', 'Initialize one or more containers: their process made, waiting for start', [], async (m, r) => {
+  const c = await m.get(r);
+  if (c.state === 'running') throw failedPrecondition(`container ${c.name} has already been created in runtime: container state improper`);
+  await m.recreate(c.id);
+});
 const stopCommand = eachContainer('stop', 'Stop one or more running containers', [timeFlag], (m, r, f) => m.stop(r, { timeout: f.time as number | undefined }));
 const restartCommand = eachContainer('restart', 'Restart one or more containers', [timeFlag], (m, r, f) => m.restart(r, { timeout: f.time as number | undefined }));
 const killCommand = eachContainer(
@@ -520,5 +530,5 @@ export const cleanupCommand: Command = {
 };
 
 
-export const lifecycleCommands: Command[] = [psCommand, inspectCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
+export const lifecycleCommands: Command[] = [psCommand, inspectCommand, initCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
 

@@ -117,6 +117,14 @@ test('top, diff, update, container prune, image history, exists, network prune',
     assert.deepEqual([bad.code, bad.stderr, bad.stdout], [125, `berth: ${message}\n`, ''], filter);
   }
 
+  // init: a stopped container gets its process back, waiting for start; a created one already has it; a running one is refused.
+  assert.equal(await ok(inst, ['init', 'done']), 'done\n');
+  assert.equal(await ok(inst, ['inspect', '-f', '{{.State.Status}}', 'done']), 'created\n');
+  assert.equal(await ok(inst, ['container', 'init', 'idle']), 'idle\n');
+  const initRunning = await inst.run(['init', 'worker']);
+  assert.deepEqual([initRunning.code, initRunning.stderr], [125, 'berth: container worker has already been created in runtime: container state improper\n']);
+  await ok(inst, ['start', '-a', 'done']);
+  assert.equal(await ok(inst, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'done']), 'exited 0\n');
   // container prune --filter: only the stopped containers that match go.
   assert.equal(await ok(inst, ['container', 'prune', '-f', '--filter', 'label=tier=web']), '');
   const pruned = (await ok(inst, ['container', 'prune', '-f'])).trim().split('\n');
