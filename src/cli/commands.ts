@@ -81,6 +81,7 @@ const files: CommandFile[] = [
   { names: ['network', 'port'], load: async () => (await import('./network.js')).networkCommands },
   { names: ['volume'], load: async () => [(await import('./volume.js')).volumeCommand] },
   { names: ['pull', 'push', 'login', 'logout'], load: registry },
+  { names: ['search'], load: async () => [(await import('./search.js')).searchCommand] },
   { names: ['version', 'info', 'system'], load: async () => (await import('./system.js')).systemCommands },
   { names: ['events'], load: async () => [(await import('./events.js')).eventsCommand] },
   { names: ['daemon'], load: async () => [(await import('./daemon.js')).daemonCommand] },

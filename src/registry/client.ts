@@ -21,6 +21,9 @@ const ManifestTypes = {
 const ACCEPT = [ManifestTypes.ociIndex, ManifestTypes.ociManifest, ManifestTypes.dockerManifestList, ManifestTypes.dockerManifest].join(', ');
 const MAX_MANIFEST = 4 << 20;
 const RETRIES = 3;
+/** Listings (catalog, tags) are followed for at most this many pages of their Link headers. */
+const MAX_LIST_PAGES = 100;
+const MAX_LIST_PAGE = 4 << 20;
 
 export interface ClientOptions extends TransportOptions {
   /** Credentials lookup by 'host/path'; default: the containers-auth.json files. */
@@ -205,6 +208,37 @@ export class RegistryClient {
     return token;
   }
 
+  /** The repositories a registry lists (GET /v2/_catalog, page after page). */
+  catalog(host: string, insecure: boolean, signal?: AbortSignal): Promise<string[]> {
+    const source: Source = { host, path: '', insecure, mirror: false };
+    return this.list(source, '/v2/_catalog?n=1000', 'registry:catalog:*', 'repositories', 'listing its catalog', signal);
+  }
+
+  /**
+   * A paged listing of names (the distribution API's catalog and tags): field of each page's
+   * JSON, the next page from the Link header (its path only: the listing stays on this registry).
+   */
+  async list(source: Source, first: string, scope: string, field: string, what: string, signal?: AbortSignal): Promise<string[]> {
+    const names: string[] = [];
+    let path: string | undefined = first;
+    for (let page = 0; path !== undefined && page < MAX_LIST_PAGES; page++) {
+      const res = await this.send(source, 'GET', path, { scope, signal, retry: true });
+      if (res.status !== 200) throw await this.statusError(res, what);
+      const text = await readText(res.body, MAX_LIST_PAGE, source.host);
+      let listed: unknown;
+      try {
+        listed = (JSON.parse(text) as Record<string, unknown> | null)?.[field];
+      } catch {
+        throw invalidArgument(`registry ${source.host}: ${what}: the answer is not JSON`);
+      }
+      if (listed !== undefined && listed !== null && !(Array.isArray(listed) && listed.every((n) => typeof n === 'string')))
+        throw invalidArgument(`registry ${source.host}: ${what}: "${field}" is not a list of names`);
+      names.push(...((listed as string[] | null | undefined) ?? []));
+      path = nextPage(res.headers.link);
+    }
+    return names;
+  }
+
   /** Waits before retry number attempt (0-based): the base delay, doubled per attempt. */
   backoff(attempt: number): Promise<void> {
     return sleep(this.retryDelayMs * 2 ** attempt);
@@ -246,6 +280,11 @@ export class Repository {
 
   private send(method: string, path: string, o: Parameters<RegistryClient['send']>[3] = {}): Promise<HttpResponse> {
     return this.client.send(this.source, method, `/v2/${this.source.path}/${path}`, { scope: this.scope, ...o });
+  }
+
+  /** The repository's tags, in the registry's order. */
+  tags(signal?: AbortSignal): Promise<string[]> {
+    return this.client.list(this.source, `/v2/${this.source.path}/tags/list`, this.scope, 'tags', `listing the tags of ${this.source.path}`, signal);
   }
 
   /** GET a manifest or index by tag or digest; verifies a digest reference. */
@@ -652,6 +691,21 @@ async function* chunksOf(stream: Readable, size: number): AsyncGenerator<Buffer>
     }
   }
   if (held) yield Buffer.concat(parts);
+}
+
+/** The path and query of a Link header's rel="next" target (RFC 8288), if any. */
+function nextPage(link: string | string[] | undefined): string | undefined {
+  for (const one of [link ?? []].flat().join(',').split(',')) {
+    const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(one);
+    if (!m || !/\brel="?next"?/.test(m[2])) continue;
+    try {
+      const url = new URL(m[1], 'http://registry.invalid');
+      return url.pathname + url.search;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 async function readText(body: Readable, max: number, host?: string): Promise<string> {
