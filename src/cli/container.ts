@@ -11,7 +11,7 @@ import { DEFAULT_SHM_SIZE, signalName } from '../oci/index.js';
 import { byText, humanDuration, humanSize, printList, renderAll, shortId, table, templateMap, timeAgo } from './format.js';
 import { GoTime } from './go-time.js';
 import { imageInspectView } from './image-views.js';
-import { failedPrecondition, invalidArgument, isBerthError } from '../errors/index.js';
+import { failedPrecondition, fromSystemError, invalidArgument, isBerthError } from '../errors/index.js';
 import { printError, removalExitCode } from './errors.js';
 import { mountViews } from './mounts.js';
 import { healthSuffix, healthViews, parseDuration } from './healthcheck.js';
@@ -378,30 +378,65 @@ function withIdAlias<T extends { Id: string }>(view: T): T {
   return Object.defineProperty(view, 'ID', { value: view.Id, enumerable: false });
 }
 
-/** Applies op to each container, printing the reference on success like docker. */
+/** Which containers a command of eachContainer takes besides those named (podman's flags). */
+interface Selection {
+  /** -a/--all and the containers it takes; without it the command has no --all. */
+  all?: { desc: string; pick: (c: Container, f: Record<string, unknown>) => boolean };
+  /** --ignore: a container that does not exist is no error (podman's stop and rm). */
+  ignore?: boolean;
+}
+
+/** The IDs in --cidfile files (as run --cidfile wrote them); a missing file is a missing container. */
+function cidFileRefs(files: string[], ignore: boolean): string[] {
+  return files.flatMap((file) => {
+    try {
+      return [readFileSync(file, 'utf8').trim()];
+    } catch (e) {
+      if (ignore && (e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw fromSystemError(e, `reading the cidfile ${file}`);
+    }
+  });
+}
+
+/**
+ * Applies op to each container named, in --cidfile files, or picked by --all or --latest,
+ * printing the reference on success like docker.
+ */
 function eachContainer(
   name: string,
   summary: string,
   flags: Command['flags'],
   op: (mgr: ContainerManager, ref: string, f: Record<string, unknown>) => Promise<unknown>,
   exitFor: (errors: unknown[]) => number = () => 125,
+  selection: Selection = {},
 ): Command {
   return {
     name,
     usage: `${name} [OPTIONS] CONTAINER [CONTAINER...]`,
     summary,
-    flags,
+    flags: [
+      ...flags,
+      ...(selection.all ? [{ name: 'all', short: 'a', type: 'bool' as const, desc: selection.all.desc }] : []),
+      { name: 'latest', short: 'l', type: 'bool', desc: 'Act on the latest container created' },
+      { name: 'cidfile', type: 'strings', value: 'FILE', desc: 'Read the container ID from the file (as run --cidfile wrote it)' },
+      ...(selection.ignore ? [{ name: 'ignore', short: 'i', type: 'bool' as const, desc: 'A container that does not exist is not an error' }] : []),
+    ],
     async run(ctx, f, args) {
-      if (!f.all && args.length === 0) throw invalidArgument(`"berth ${name}" requires at least 1 argument; usage: berth ${name} [OPTIONS] CONTAINER [CONTAINER...]`);
+      const ignore = f.ignore === true;
+      let refs = [...args, ...cidFileRefs((f.cidfile as string[] | undefined) ?? [], ignore)];
+      const picked = [f.all, f.latest].filter(Boolean).length;
+      if (picked > 1 || (picked === 1 && refs.length > 0)) throw invalidArgument(`--all, --latest and containers named cannot be given together`);
+      if (picked === 0 && refs.length === 0 && !(ignore && f.cidfile)) throw invalidArgument(`"berth ${name}" requires at least 1 argument; usage: berth ${name} [OPTIONS] CONTAINER [CONTAINER...]`);
       const mgr = await ctx.containers();
-      let refs = args;
-      if (f.all) refs = (await mgr.list({ all: true })).map((c) => c.id);
+      if (f.all) refs = (await mgr.list({ all: true })).filter((c) => selection.all!.pick(c, f)).map((c) => c.id);
+      if (f.latest) refs = (await mgr.list({ all: true })).slice(0, 1).map((c) => c.id);
       const errors: unknown[] = [];
       for (const ref of refs) {
         try {
           await op(mgr, ref, f);
           writeOut(ref + '\n');
         } catch (e) {
+          if (ignore && isBerthError(e, 'NotFound')) continue;
           errors.push(e);
           printError(e, false);
         }
@@ -423,24 +458,37 @@ const initCommand = eachContainer('init', 'Initialize one or more containers: th
   if (c.state === 'running') throw failedPrecondition(`container ${c.name} has already been created in runtime: container state improper`);
   await m.recreate(c.id);
 });
-const stopCommand = eachContainer('stop', 'Stop one or more running containers', [timeFlag], (m, r, f) => m.stop(r, { timeout: f.time as number | undefined }));
-const restartCommand = eachContainer('restart', 'Restart one or more containers', [timeFlag], (m, r, f) => m.restart(r, { timeout: f.time as number | undefined }));
+const running = (c: Container) => c.state === 'running';
+const stopCommand = eachContainer('stop', 'Stop one or more running containers', [timeFlag], (m, r, f) => m.stop(r, { timeout: f.time as number | undefined }), undefined, {
+  all: { desc: 'Stop all running containers', pick: running },
+  ignore: true,
+});
+const restartCommand = eachContainer(
+  'restart',
+  'Restart one or more containers',
+  [timeFlag, { name: 'running', type: 'bool', desc: 'With --all: restart only the running containers' }],
+  (m, r, f) => m.restart(r, { timeout: f.time as number | undefined }),
+  undefined,
+  { all: { desc: 'Restart all containers (with --running: the running ones)', pick: (c, f) => !f.running || running(c) } },
+);
 const killCommand = eachContainer(
   'kill',
   'Kill one or more running containers',
   [{ name: 'signal', short: 's', type: 'string', value: 'SIGNAL', desc: 'Signal to send to the container (default KILL)' }],
   (m, r, f) => m.kill(r, (f.signal as string | undefined) ?? 'KILL'),
+  undefined,
+  { all: { desc: 'Kill all running containers', pick: running } },
 );
 const rmCommand = eachContainer(
   'rm',
   'Remove one or more containers',
   [
     { name: 'force', short: 'f', type: 'bool', desc: 'Force the removal of a running container (uses SIGKILL)' },
-    { name: 'all', short: 'a', type: 'bool', desc: 'Remove all containers' },
     { name: 'volumes', short: 'v', type: 'bool', desc: 'Remove the anonymous volumes of the container' },
   ],
   (m, r, f) => m.remove(r, { force: !!f.force, volumes: !!f.volumes }),
   removalExitCode,
+  { all: { desc: 'Remove all containers', pick: () => true }, ignore: true },
 );
 
 /** wait --condition: podman's names for the states berth has (stopped and exited are one). */

@@ -66,6 +66,7 @@ const createFlags: FlagDef[] = [
   { name: 'label-file', type: 'strings', value: 'FILE', desc: 'Read in a line delimited file of labels' },
   { name: 'annotation', type: 'strings', value: 'KEY=VALUE', desc: "Add an annotation to the container's OCI spec" },
   { name: 'cidfile', type: 'string', value: 'FILE', desc: 'Write the container ID to the file' },
+  { name: 'replace', type: 'bool', desc: 'Remove a container of the same --name first (stopping it if it runs)' },
   { name: 'quiet', short: 'q', type: 'bool', desc: 'Suppress output information when pulling images' },
   { name: 'stop-signal', type: 'string', value: 'SIGNAL', desc: 'Signal to stop the container (default SIGTERM)' },
   { name: 'stop-timeout', type: 'int', value: 'SECONDS', desc: 'Timeout to stop the container before killing it (default 10)' },
@@ -244,6 +245,12 @@ async function withJoined(mgr: ContainerManager, f: FlagValues, cfg: ContainerSp
 
 /** Creates the container of a run/create and writes its --cidfile (the container goes again when that fails). */
 async function createFromFlags(mgr: ContainerManager, f: FlagValues, cfg: ContainerSpec, foreground?: boolean): Promise<Container> {
+  // --replace: a container of that name goes first (stopped if it runs), as podman's does.
+  if (f.replace && cfg.name) {
+    await mgr.remove(cfg.name, { force: true }).catch((e) => {
+      if (!isBerthError(e, 'NotFound')) throw e;
+    });
+  }
   const c = await mgr.create(await withJoined(mgr, f, cfg), foreground === undefined ? undefined : { foreground });
   if (cfg.cidFile) {
     try {

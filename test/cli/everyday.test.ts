@@ -196,3 +196,47 @@ test('wait --condition: running, paused, stopped; --interval; --ignore; bad valu
   }
   await ok(inst, ['rm', 'later']);
 });
+
+test('stop, kill, restart and rm take --all, --latest, --cidfile and (stop, rm) --ignore; run --replace', async (t) => {
+  const inst = await newInstance(t);
+  t.after(() => inst.cleanup());
+  const img = await inst.importBusybox();
+  const dir = mkdtempSync(join(tmpdir(), 'berth-cid-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const states = async () => (await ok(inst, ['ps', '-a', '--sort', 'names', '--format', '{{.Names}} {{.State}}'])).trim().split('\n');
+  const cid = join(dir, 'one.cid');
+  const one = (await ok(inst, ['run', '-d', '--name', 'one', '--cidfile', cid, '--network', 'none', img, 'sleep', '600'])).trim();
+  await ok(inst, ['run', '-d', '--name', 'two', '--network', 'none', img, 'sleep', '600']);
+  await ok(inst, ['create', '--name', 'three', '--network', 'none', img, 'true']);
+
+  // --replace: the running container of that name goes, a new one takes the name.
+  const replaced = (await ok(inst, ['run', '-d', '--replace', '--name', 'two', '--network', 'none', img, 'sleep', '600'])).trim();
+  assert.equal((await ok(inst, ['inspect', '-f', '{{.Id}}', 'two'])).trim(), replaced);
+  assert.deepEqual(await states(), ['one running', 'three created', 'two running']);
+  const taken = await inst.run(['run', '-d', '--name', 'two', '--network', 'none', img, 'true']);
+  assert.equal(taken.code, 125, 'without --replace the name is taken');
+
+  // --latest: the newest container; --cidfile: the container run --cidfile wrote.
+  assert.equal(await ok(inst, ['stop', '-t', '0', '--latest']), `${replaced}\n`);
+  assert.equal(await ok(inst, ['kill', '--cidfile', cid]), `${one}\n`);
+  await ok(inst, ['wait', 'one']);
+  assert.deepEqual(await states(), ['one exited', 'three created', 'two exited']);
+  // --all: restart --running takes only the running ones; stop and kill -a the running ones.
+  await ok(inst, ['start', 'one']);
+  assert.equal(await ok(inst, ['restart', '-t', '0', '--all', '--running']), `${one}\n`);
+  assert.equal(await ok(inst, ['stop', '-t', '0', '-a']), `${one}\n`);
+  assert.equal(await ok(inst, ['kill', '-a']), '');
+
+  // --ignore: a missing container (or cidfile) is not an error; without it, exit 1 or 125.
+  assert.equal(await ok(inst, ['rm', '--ignore', 'nosuch', 'three']), 'three\n');
+  assert.equal(await ok(inst, ['stop', '-i', '--cidfile', join(dir, 'missing.cid')]), '');
+  const missing = await inst.run(['rm', 'nosuch']);
+  assert.deepEqual([missing.code, missing.stderr], [1, 'berth: no such container: nosuch\n']);
+  const noFile = await inst.run(['stop', '--cidfile', join(dir, 'missing.cid')]);
+  assert.equal(noFile.code, 125);
+  assert.match(noFile.stderr, /^berth: reading the cidfile .*missing\.cid: no such file or directory\n$/);
+  const both = await inst.run(['rm', '-a', 'one']);
+  assert.deepEqual([both.code, both.stderr], [125, 'berth: --all, --latest and containers named cannot be given together\n']);
+  assert.equal((await ok(inst, ['rm', '-a'])).trim().split('\n').length, 2);
+  assert.deepEqual(await states(), ['']);
+});
