@@ -240,3 +240,20 @@ test('stop, kill, restart and rm take --all, --latest, --cidfile and (stop, rm) 
   assert.equal((await ok(inst, ['rm', '-a'])).trim().split('\n').length, 2);
   assert.deepEqual(await states(), ['']);
 });
+
+test("logs of several containers: each line after its container's ID (or --names), in the order written; -f follows them all", async (t) => {
+  const inst = await newInstance(t);
+  t.after(() => inst.cleanup());
+  const img = await inst.importBusybox();
+  const a = (await ok(inst, ['run', '-d', '--name', 'a', '--network', 'none', img, 'sh', '-c', 'echo a1; sleep 0.5; echo a2; sleep 1'])).trim();
+  await new Promise((r) => setTimeout(r, 250));
+  const b = (await ok(inst, ['run', '-d', '--name', 'b', '--network', 'none', img, 'sh', '-c', 'echo b1; sleep 1'])).trim();
+  // -f ends when both containers have exited, with every line of both.
+  const followed = (await ok(inst, ['logs', '-f', '--names', 'a', 'b'])).split('\n').filter(Boolean).sort();
+  assert.deepEqual(followed, ['a a1', 'a a2', 'b b1']);
+  assert.equal(await ok(inst, ['logs', 'a', 'b']), `${a.slice(0, 12)} a1\n${b.slice(0, 12)} b1\n${a.slice(0, 12)} a2\n`);
+  assert.equal(await ok(inst, ['logs', '--names', '--tail', '1', 'a', 'b']), 'b b1\na a2\n');
+  assert.equal(await ok(inst, ['logs', '--names', 'a']), 'a1\na2\n', 'one container: no prefix');
+  const missing = await inst.run(['logs', 'a', 'nosuch']);
+  assert.deepEqual([missing.code, missing.stdout, missing.stderr], [125, '', 'berth: no such container: nosuch\n']);
+});
