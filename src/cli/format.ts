@@ -12,7 +12,7 @@ export function table(headers: string[], rows: string[][]): string {
 }
 
 /** Decimal sizes as docker prints them: 4.26MB, 1.2GB, 512B. */
-export function humanSize(bytes: number): string {
+export function humanSize(bytes: number, precision = 3): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
   let v = bytes;
   let i = 0;
@@ -20,7 +20,7 @@ export function humanSize(bytes: number): string {
     v /= 1000;
     i++;
   }
-  return `${i === 0 ? v : Number(v.toPrecision(3))}${units[i]}`;
+  return `${i === 0 ? v : Number(v.toPrecision(precision))}${units[i]}`;
 }
 
 /** "3 seconds ago", "About a minute ago", "2 hours ago" … like docker's units.HumanDuration. */

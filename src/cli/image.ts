@@ -386,6 +386,45 @@ const historyCommand: Command = {
   },
 };
 
+/**
+ * podman's image tree: the image's layers, bottom first, each with its size and the images
+ * it is the top layer of; with --whatrequires, the layers of the images built on it instead.
+ */
+const treeCommand: Command = {
+  name: 'tree',
+  usage: 'tree [OPTIONS] IMAGE',
+  summary: "Show an image's layers as a tree",
+  flags: [{ name: 'whatrequires', type: 'bool', desc: 'Show the layers of the images built on this one' }],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, f, [ref]) {
+    const images = await ctx.images();
+    const img = images.resolve(ref);
+    const all = images.list();
+    const sizes = new Map((await ctx.snapshots()).list().map((s) => [s.chainId, s.size]));
+    const topOf = (chainId: string) => all.filter((i) => i.layers.at(-1)?.chainId === chainId).flatMap((i) => i.names);
+    const line = (chainId: string, size: number) => {
+      const tops = topOf(chainId);
+      return `ID: ${chainId.replace(/^sha256:/, '').slice(0, 12)} Size: ${humanSize(sizes.get(chainId) ?? size, 4).padStart(7)}${tops.length ? ` Top Layer of: [${tops.join(' ')}]` : ''}`;
+    };
+    const out = [`Image ID: ${img.id.slice(0, 12)}`, `Tags:     [${img.names.join(' ')}]`, `Size:     ${humanSize(img.size, 4)}`, 'Image Layers'];
+    const chain = img.layers.map((l) => l.chainId);
+    let rows: string[];
+    if (!f.whatrequires) rows = img.layers.map((l) => line(l.chainId, l.size));
+    else {
+      // The layers above this image's top in every image that has all of its layers.
+      const seen = new Set<string>();
+      const above = all
+        .filter((i) => i.id !== img.id && chain.every((c, k) => i.layers[k]?.chainId === c))
+        .flatMap((i) => i.layers.slice(chain.length))
+        .filter((l) => !seen.has(l.chainId) && !!seen.add(l.chainId));
+      rows = [...(img.layers.length ? [line(chain.at(-1)!, img.layers.at(-1)!.size)] : []), ...above.map((l) => line(l.chainId, l.size))];
+    }
+    out.push(...rows.map((r, k) => `${k === rows.length - 1 ? '└── ' : '├── '}${r}`));
+    writeOut(out.join('\n') + '\n\n');
+  },
+};
+
 const pruneCommand: Command = {
   name: 'prune',
   usage: 'prune [OPTIONS]',
@@ -423,6 +462,7 @@ const imageGroup: Command = {
     saveCommand,
     pruneCommand,
     historyCommand,
+    treeCommand,
     existsCommand('image', async (ctx, ref) => (await ctx.images()).resolve(ref)),
   ],
 };

@@ -126,3 +126,25 @@ test("untag, rmi --all and rmi's exit statuses, images --filter before/since, as
   assert.equal(await ok(['rmi', '--all']), `Untagged: localhost/second:latest\nDeleted: sha256:${ids.second}\n`);
   assert.equal(await ok(['images', '-q']), '');
 });
+
+test("image tree: an image's layers with the images they top; --whatrequires: the layers built on it", async (t) => {
+  const inst = await newInstance(t);
+  const ok = async (args: string[]) => {
+    const r = await inst.run(args);
+    assert.equal(r.code, 0, `berth ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const base = (await ok(['import', busyboxTarball(), 'base'])).trim().slice(7, 19);
+  await ok(['run', '--name', 'maker', '--network', 'none', 'base', 'sh', '-c', 'echo hello > /hello']);
+  const child = (await ok(['commit', '-q', 'maker', 'child'])).trim().replace(/^sha256:/, '').slice(0, 12);
+  await ok(['rm', 'maker']);
+  const layer = String.raw`ID: [a-f0-9]{12} Size: +[\d.]+[kMG]?B`;
+  assert.match(await ok(['image', 'tree', 'base']), new RegExp(`^Image ID: ${base}\nTags:     \\[localhost/base:latest\\]\nSize:     [\\d.]+MB\nImage Layers\n└── ${layer} Top Layer of: \\[localhost/base:latest\\]\n\n$`));
+  const tree = await ok(['image', 'tree', 'child']);
+  assert.match(tree, new RegExp(`^Image ID: ${child}\n[^]*Image Layers\n├── ${layer} Top Layer of: \\[localhost/base:latest\\]\n└── ${layer} Top Layer of: \\[localhost/child:latest\\]\n\n$`));
+  const [, childTop] = /└── ID: ([a-f0-9]{12})/.exec(tree)!;
+  const requires = await ok(['image', 'tree', '--whatrequires', 'base']);
+  assert.match(requires, new RegExp(`^Image ID: ${base}\n[^]*Image Layers\n├── ${layer} Top Layer of: \\[localhost/base:latest\\]\n└── ID: ${childTop} Size: +\\d+B Top Layer of: \\[localhost/child:latest\\]\n\n$`));
+  const missing = await inst.run(['image', 'tree', 'nosuch']);
+  assert.deepEqual([missing.code, missing.stderr], [125, 'berth: no such image: nosuch\n']);
+});
