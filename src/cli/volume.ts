@@ -1,10 +1,11 @@
 // volume create|ls|inspect|rm|prune|exists.
+import { open } from 'node:fs/promises';
 import type { Command } from './command.js';
 import type { Engine } from '../engine/index.js';
 import type { Volume, VolumeStore } from '../volume/index.js';
 import { formatFlag } from './command.js';
 import { printList, renderAll, table, templateMap } from './format.js';
-import { invalidArgument } from '../errors/index.js';
+import { fromSystemError, invalidArgument } from '../errors/index.js';
 import { parseLabels } from './options.js';
 import { confirm } from './prompt.js';
 import { writeOut } from './stdout.js';
@@ -189,10 +190,44 @@ const existsCommand: Command = {
   },
 };
 
+/** The volume's data as a tar (podman's volume export: the entries under ./). */
+const exportCommand: Command = {
+  name: 'export',
+  usage: 'export [OPTIONS] VOLUME',
+  summary: 'Write the content of a volume as a tar archive',
+  flags: [{ name: 'output', short: 'o', type: 'string', value: 'FILE', desc: 'Write to FILE instead of standard output' }],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx, f, [name]) {
+    const data = await (await ctx.volumes()).use(name);
+    const [{ RootView, copyToStream }, { toFileOrStdout }] = await Promise.all([import('../snapshot/index.js'), import('./output-file.js')]);
+    await toFileOrStdout(f.output as string | undefined, 'cannot write to terminal, use command-line redirection or the --output flag', (out) =>
+      copyToStream({ view: new RootView(data), path: '/.', where: `volume ${name}` }, out, { contentsName: '.' }),
+    );
+  },
+};
+
+/** A tar (plain or compressed, a file or - for standard input) unpacked into the volume, owners kept. */
+const importCommand: Command = {
+  name: 'import',
+  usage: 'import VOLUME SOURCE',
+  summary: 'Unpack a tar archive into a volume (SOURCE - reads standard input)',
+  flags: [],
+  minArgs: 2,
+  maxArgs: 2,
+  async run(ctx, _f, [name, source]) {
+    const data = await (await ctx.volumes()).use(name);
+    const { RootView, copyFromStream } = await import('../snapshot/index.js');
+    // A missing file is said before anything is unpacked.
+    const input = source === '-' ? process.stdin : (await open(source).catch((e: unknown) => Promise.reject(fromSystemError(e, source)))).createReadStream();
+    await copyFromStream(input, { view: new RootView(data), path: '/', where: `volume ${name}` }, { archive: true });
+  },
+};
+
 export const volumeCommand: Command = {
   name: 'volume',
   usage: 'volume COMMAND',
   summary: 'Manage volumes',
   flags: [],
-  subcommands: [createCommand, lsCommand, inspectCommand, rmCommand, pruneCommand, existsCommand],
+  subcommands: [createCommand, lsCommand, inspectCommand, rmCommand, pruneCommand, existsCommand, exportCommand, importCommand],
 };

@@ -266,3 +266,42 @@ test('driver options: the volume\'s filesystem is mounted on first use and unmou
   assert.match(badMount.stderr, /volume-opt takes KEY=VALUE\n$/);
   assert.equal(await ok(inst, ['volume', 'ls', '-q']), '');
 });
+
+test('volume export and import: the data as a tar with owners and modes, into another volume from a file or stdin', async (t) => {
+  const inst = await newInstance(t);
+  const img = await inst.importBusybox();
+  await ok(inst, ['volume', 'create', 'src']);
+  await ok(inst, ['run', '--rm', '--network', 'none', '-v', 'src:/d', img, 'sh', '-c', 'echo hi > /d/a; mkdir /d/sub; echo x > /d/sub/b; chown 1000:2000 /d/a; chmod 600 /d/a']);
+  const archive = join(inst.base, 'src.tar');
+  await ok(inst, ['volume', 'export', '-o', archive, 'src']);
+  const listed = execFileSync('tar', ['-tvf', archive], { encoding: 'utf8' });
+  assert.match(listed, /^-rw------- 1000\/2000 +3 .* \.\/a$/m);
+  assert.match(listed, /^-rw-r--r-- 0\/0 +2 .* \.\/sub\/b$/m);
+  const piped = await inst.run(['volume', 'export', 'src']);
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.match(piped.stdout, /\.\/sub\/b\0/, 'the same tar on stdout');
+
+  await ok(inst, ['volume', 'create', 'copy']);
+  await ok(inst, ['volume', 'import', 'copy', archive]);
+  const seen = async (volume: string) => ok(inst, ['run', '--rm', '--network', 'none', '-v', `${volume}:/d`, img, 'sh', '-c', 'stat -c "%n %u:%g %a" /d/a /d/sub/b; cat /d/a /d/sub/b']);
+  const expected = '/d/a 1000:2000 600\n/d/sub/b 0:0 644\nhi\nx\n';
+  assert.equal(await seen('copy'), expected);
+  await ok(inst, ['volume', 'create', 'fromstdin']);
+  const gz = execFileSync('gzip', ['-c', archive]);
+  const r = await inst.run(['volume', 'import', 'fromstdin', '-'], { input: gz });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await seen('fromstdin'), expected);
+
+  for (const [args, message] of [
+    [['volume', 'import', 'copy', join(inst.base, 'missing.tar')], /^berth: .*missing\.tar: no such file or directory\n$/],
+    [['volume', 'import', 'nosuch', archive], /^berth: no such volume nosuch\n$/],
+    [['volume', 'export', 'nosuch'], /^berth: no such volume nosuch\n$/],
+  ] as const) {
+    const bad = await inst.run([...args]);
+    assert.equal(bad.code, 125, args.join(' '));
+    assert.match(bad.stderr, message, args.join(' '));
+  }
+  const junk = await inst.run(['volume', 'import', 'copy', '-'], { input: 'not a tar\n' });
+  assert.equal(junk.code, 125);
+  assert.equal(await seen('copy'), expected, 'a bad archive leaves the volume as it was');
+});
