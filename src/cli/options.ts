@@ -1,5 +1,5 @@
 // Parsing of docker-style option values: sizes, CPUs, env files, ulimits, times (volumes: mounts.ts).
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { invalidArgument } from '../errors/index.js';
@@ -87,6 +87,18 @@ export function parseTime(v: string, flag: string, now = Date.now()): Date {
   const d = new Date(v);
   if (Number.isNaN(d.getTime())) throw invalidArgument(`invalid value "${v}" for ${flag}: expected a timestamp (RFC 3339 or Unix seconds) or a duration like 10m`);
   return d;
+}
+
+/** --tz: the host file of the zone (local: what /etc/localtime is); an unknown zone is refused. */
+export function timezoneFile(tz: string, zoneinfo = '/usr/share/zoneinfo'): string {
+  if (tz !== 'local' && (!/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/.test(tz))) throw invalidArgument(`invalid --tz "${tz}": a time zone such as Europe/Paris, or local`);
+  const file = tz === 'local' ? '/etc/localtime' : `${zoneinfo}/${tz}`;
+  try {
+    if (statSync(file).isFile()) return realpathSync(file);
+  } catch {
+    // said below
+  }
+  throw invalidArgument(tz === 'local' ? '--tz local: the host has no /etc/localtime' : `invalid --tz "${tz}": unknown time zone (no ${file})`);
 }
 
 /** --label k=v / --label k */

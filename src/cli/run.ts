@@ -10,7 +10,7 @@ import { parseDetachKeys } from '../monitor/index.js';
 import { printError } from './errors.js';
 import { ensureImage, pullFlags } from './pull-policy.js';
 import {
-  parseAnnotations, parseEnv, parseEntrypoint, parseLabels, parseOomScoreAdj, parseRestart, parseTmpfs, parseUlimit, parseBytes,
+  parseAnnotations, timezoneFile, parseEnv, parseEntrypoint, parseLabels, parseOomScoreAdj, parseRestart, parseTmpfs, parseUlimit, parseBytes,
   readLabelFiles, resourceFlags, resourcesFromFlags, restartFlagDef,
 } from './options.js';
 import { attachedStreams, hostOptionsFromFlags, readSeccompProfile, writeCidFile } from './run-host.js';
@@ -35,6 +35,7 @@ const createFlags: FlagDef[] = [
   { name: 'mount', type: 'strings', value: 'type=TYPE,…', desc: 'Attach a bind, volume or tmpfs mount (docker syntax)' },
   { name: 'tmpfs', type: 'strings', value: 'PATH[:OPTS]', desc: 'Mount a tmpfs directory' },
   { name: 'read-only', type: 'bool', desc: "Mount the container's root filesystem as read only" },
+  { name: 'tz', type: 'string', value: 'TIMEZONE', desc: "Set the container's time zone (an Area/City name, or local for the host's)" },
   { name: 'read-only-tmpfs', type: 'bool', default: true, desc: 'With --read-only, mount a read-write tmpfs on /run, /tmp and /var/tmp' },
   { name: 'shm-size', type: 'string', value: 'BYTES', desc: 'Size of /dev/shm (default 64m)' },
   ...resourceFlags,
@@ -144,6 +145,8 @@ export async function configFromFlags(f: FlagValues, args: string[]): Promise<Co
   if (f['read-only'] && f['read-only-tmpfs'] !== false)
     for (const destination of ['/run', '/tmp', '/var/tmp'])
       if (!mounts.some((m) => m.destination === destination)) mounts.push({ type: 'tmpfs', destination, options: ['rw', 'rprivate', 'nosuid', 'nodev', 'tmpcopyup'] });
+  // --tz: the zone's file at /etc/localtime, read-only (podman's; local: the host's own).
+  if (f.tz !== undefined) mounts.push({ type: 'bind', source: timezoneFile(f.tz as string), destination: '/etc/localtime', readOnly: true });
   const spec: ContainerSpec = {
     image: args[0],
     name: f.name as string | undefined,

@@ -170,6 +170,12 @@ test('--security-opt seccomp=FILE, --read-only with its tmpfs, JSON --entrypoint
   const inAndOut = await inst.run(['run', '--rm', ...NONE, '-i', '-a', 'stdin', '-a', 'stdout', img, 'cat'], { input: 'typed\n' });
   assert.deepEqual([inAndOut.code, inAndOut.stdout], [0, 'typed\n']);
   await refused(inst, [...NONE, '-d', '-a', 'stdout', img, 'true'], /--attach and --detach/);
+  // --tz: the zone's file at /etc/localtime (local: the host's).
+  assert.equal(await runOk(inst, [...NONE, '--tz', 'Asia/Tokyo', img, 'date', '+%Z']), 'JST\n');
+  const local = await inst.run(['run', '--rm', ...NONE, '-i', '--tz', 'local', img, 'cmp', '/etc/localtime', '-'], { input: readFileSync('/etc/localtime') });
+  assert.deepEqual([local.code, local.stdout, local.stderr], [0, '', ''], "--tz local: the host's zone file");
+  await refused(inst, [...NONE, '--tz', 'Nowhere/City', img, 'true'], /invalid --tz "Nowhere\/City": unknown time zone/);
+  await refused(inst, [...NONE, '--tz', '../etc/passwd', img, 'true'], /invalid --tz "\.\.\/etc\/passwd": a time zone such as/);
   await nothingLeft(inst);
 });
 
