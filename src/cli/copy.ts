@@ -1,5 +1,5 @@
 // Files in and out of containers: cp, export, commit.
-import { toFileOrStdout } from './output-file.js';
+import { outputFlag, toFileOrStdout } from './output-file.js';
 import type { Command } from './command.js';
 import { invalidArgument } from '../errors/index.js';
 import { stdout, writeOut } from './stdout.js';
@@ -66,7 +66,7 @@ const exportCommand: Command = {
   name: 'export',
   usage: 'export [OPTIONS] CONTAINER',
   summary: "Export a container's filesystem contents as a tar archive",
-  flags: [{ name: 'output', short: 'o', type: 'string', value: 'FILE', desc: 'Write to FILE instead of stdout' }],
+  flags: [outputFlag],
   minArgs: 1,
   maxArgs: 1,
   async run(ctx, f, [ref]) {

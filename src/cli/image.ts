@@ -1,5 +1,5 @@
 // import, load, save, images, rmi, tag, and the `image` command group.
-import { toFileOrStdout } from './output-file.js';
+import { outputFlag, toFileOrStdout } from './output-file.js';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Command } from './command.js';
@@ -71,7 +71,7 @@ const saveCommand: Command = {
   usage: 'save [OPTIONS] IMAGE [IMAGE...]',
   summary: 'Save images to a docker-archive or oci-archive',
   flags: [
-    { name: 'output', short: 'o', type: 'string', value: 'FILE', desc: 'Write to FILE instead of stdout' },
+    outputFlag,
     { name: 'format', type: 'string', value: 'FORMAT', desc: 'docker-archive (default) or oci-archive', default: 'docker-archive' },
   ],
   minArgs: 1,

@@ -6,7 +6,11 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
 import { tempPathFor } from '../sys/index.js';
+import type { FlagDef } from './args.js';
 import { stdout } from './stdout.js';
+
+/** -o/--output of the commands that write an archive. */
+export const outputFlag: FlagDef = { name: 'output', short: 'o', type: 'string', value: 'FILE', desc: 'Write to FILE instead of stdout' };
 
 /** refusal: the message for a terminal stdout (podman's words differ per command). */
 export async function toFileOrStdout(file: string | undefined, refusal: string, write: (out: Writable) => Promise<void>): Promise<void> {

@@ -8,6 +8,7 @@ import { printList, renderAll, table, templateMap } from './format.js';
 import { fromSystemError, invalidArgument } from '../errors/index.js';
 import { parseLabels } from './options.js';
 import { confirm } from './prompt.js';
+import { outputFlag, toFileOrStdout } from './output-file.js';
 import { writeOut } from './stdout.js';
 
 /** `volume inspect`'s object, shaped as podman's. */
@@ -195,12 +196,12 @@ const exportCommand: Command = {
   name: 'export',
   usage: 'export [OPTIONS] VOLUME',
   summary: 'Write the content of a volume as a tar archive',
-  flags: [{ name: 'output', short: 'o', type: 'string', value: 'FILE', desc: 'Write to FILE instead of standard output' }],
+  flags: [outputFlag],
   minArgs: 1,
   maxArgs: 1,
   async run(ctx, f, [name]) {
     const data = await (await ctx.volumes()).use(name);
-    const [{ RootView, copyToStream }, { toFileOrStdout }] = await Promise.all([import('../snapshot/index.js'), import('./output-file.js')]);
+    const { RootView, copyToStream } = await import('../snapshot/index.js');
     await toFileOrStdout(f.output as string | undefined, 'cannot write to terminal, use command-line redirection or the --output flag', (out) =>
       copyToStream({ view: new RootView(data), path: '/.', where: `volume ${name}` }, out, { contentsName: '.' }),
     );
