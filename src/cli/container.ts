@@ -424,9 +424,9 @@ function eachContainer(
     async run(ctx, f, args) {
       const ignore = f.ignore === true;
       let refs = [...args, ...cidFileRefs((f.cidfile as string[] | undefined) ?? [], ignore)];
-      const picked = [f.all, f.latest].filter(Boolean).length;
-      if (picked > 1 || (picked === 1 && refs.length > 0)) throw invalidArgument(`--all, --latest and containers named cannot be given together`);
-      if (picked === 0 && refs.length === 0 && !(ignore && f.cidfile)) throw invalidArgument(`"berth ${name}" requires at least 1 argument; usage: berth ${name} [OPTIONS] CONTAINER [CONTAINER...]`);
+      const selectors = [f.all, f.latest].filter(Boolean).length;
+      if (selectors > 1 || (selectors === 1 && refs.length > 0)) throw invalidArgument(`--all, --latest and containers named cannot be given together`);
+      if (selectors === 0 && refs.length === 0 && !(ignore && f.cidfile)) throw invalidArgument(`"berth ${name}" requires at least 1 argument; usage: berth ${name} [OPTIONS] CONTAINER [CONTAINER...]`);
       const mgr = await ctx.containers();
       if (f.all) refs = (await mgr.list({ all: true })).filter((c) => selection.all!.pick(c, f)).map((c) => c.id);
       if (f.latest) refs = (await mgr.list({ all: true })).slice(0, 1).map((c) => c.id);
@@ -576,7 +576,6 @@ export const cleanupCommand: Command = {
     await (await ctx.containers()).recordMonitorExit(args[0]);
   },
 };
-
 
 export const lifecycleCommands: Command[] = [psCommand, inspectCommand, initCommand, stopCommand, killCommand, rmCommand, waitCommand, renameCommand, restartCommand];
 

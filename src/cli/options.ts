@@ -91,7 +91,7 @@ export function parseTime(v: string, flag: string, now = Date.now()): Date {
 
 /** --tz: the host file of the zone (local: what /etc/localtime is); an unknown zone is refused. */
 export function timezoneFile(tz: string, zoneinfo = '/usr/share/zoneinfo'): string {
-  if (tz !== 'local' && (!/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/.test(tz))) throw invalidArgument(`invalid --tz "${tz}": a time zone such as Europe/Paris, or local`);
+  if (tz !== 'local' && !/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/.test(tz)) throw invalidArgument(`invalid --tz "${tz}": a time zone such as Europe/Paris, or local`);
   const file = tz === 'local' ? '/etc/localtime' : `${zoneinfo}/${tz}`;
   try {
     if (statSync(file).isFile()) return realpathSync(file);

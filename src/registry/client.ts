@@ -23,7 +23,7 @@ const MAX_MANIFEST = 4 << 20;
 const RETRIES = 3;
 /** Listings (catalog, tags) are followed for at most this many pages of their Link headers. */
 const MAX_LIST_PAGES = 100;
-const MAX_LIST_PAGE = 4 << 20;
+const MAX_LIST_PAGE = 1 << 20;
 
 export interface ClientOptions extends TransportOptions {
   /** Credentials lookup by 'host/path'; default: the containers-auth.json files. */
