@@ -245,9 +245,11 @@ test("logs of several containers: each line after its container's ID (or --names
   const inst = await newInstance(t);
   t.after(() => inst.cleanup());
   const img = await inst.importBusybox();
-  const a = (await ok(inst, ['run', '-d', '--name', 'a', '--network', 'none', img, 'sh', '-c', 'echo a1; sleep 0.5; echo a2; sleep 1'])).trim();
-  await new Promise((r) => setTimeout(r, 250));
-  const b = (await ok(inst, ['run', '-d', '--name', 'b', '--network', 'none', img, 'sh', '-c', 'echo b1; sleep 1'])).trim();
+  // a writes a2 only once b has written b1 (a file in a shared volume says so): a1, b1, a2 whatever the machine's pace.
+  await ok(inst, ['volume', 'create', 'sync']);
+  const a = (await ok(inst, ['run', '-d', '--name', 'a', '--network', 'none', '-v', 'sync:/s', img, 'sh', '-c', 'echo a1; until [ -e /s/b1 ]; do sleep 0.05; done; echo a2'])).trim();
+  while (!(await ok(inst, ['logs', 'a'])).includes('a1')) await new Promise((r) => setTimeout(r, 50));
+  const b = (await ok(inst, ['run', '-d', '--name', 'b', '--network', 'none', '-v', 'sync:/s', img, 'sh', '-c', 'echo b1; sleep 0.3; touch /s/b1'])).trim();
   // -f ends when both containers have exited, with every line of both.
   const followed = (await ok(inst, ['logs', '-f', '--names', 'a', 'b'])).split('\n').filter(Boolean).sort();
   assert.deepEqual(followed, ['a a1', 'a a2', 'b b1']);
